@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One-command set-up, idempotent: venv with pinned wheels, rosidl export fix, colcon build.
+# Each step is skipped when its inputs have not changed since it last succeeded.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+venv="$root/.venv"
+stamps="$venv/.enpire-stamps"
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+unset ROS_LOCALHOST_ONLY
+
+python_bin="${ENPIRE_PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "[setup] creating venv with $python_bin"
+  "$python_bin" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+fi
+mkdir -p "$stamps"
+
+req_hash=$(sha256sum requirements.txt scripts/patch_rosidl_exports.py | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamps/requirements" 2>/dev/null)" != "$req_hash" ]; then
+  echo "[setup] installing pinned Python and ROS 2 wheels (first run: about a minute)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  "$venv/bin/python" scripts/patch_rosidl_exports.py "$venv"
+  echo "$req_hash" > "$stamps/requirements"
+  rm -f "$stamps/colcon"
+fi
+
+# Rebuild when a package's metadata, interfaces or installed data change; Python sources are symlinked.
+src_hash=$(find ros2_ws/src sim -path '*/__pycache__' -prune -o -type f \
+  \( -name package.xml -o -name setup.py -o -name setup.cfg -o -name CMakeLists.txt \
+     -o -name '*.msg' -o -name '*.srv' -o -name '*.action' -o -path '*/config/*' -o -path '*/resource/*' \) \
+  -print | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamps/colcon" 2>/dev/null)" != "$src_hash" ] || [ ! -f ros2_ws/install/setup.bash ]; then
+  echo "[setup] colcon build of the workspace over the venv (about a minute)"
+  (
+    # shellcheck disable=SC1091
+    . "$venv/bin/activate"
+    export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
+    cd ros2_ws && mkdir -p log
+    colcon --log-base log build --symlink-install --base-paths src ../sim \
+      --event-handlers console_cohesion- status- \
+      --cmake-args -DPython3_EXECUTABLE="$venv/bin/python" -DBUILD_TESTING=OFF > log/last_build.txt 2>&1 \
+      || { tail -50 log/last_build.txt; echo "[setup] colcon build failed, full log: ros2_ws/log/last_build.txt"; exit 1; }
+  )
+  echo "$src_hash" > "$stamps/colcon"
+fi
+echo "[setup] environment ready (. ./env.sh to enter it)"

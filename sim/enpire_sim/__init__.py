@@ -1,0 +1,1 @@
+"""The simulated cell: Push-T as mock hardware behind the same ROS interfaces as a real cell."""

@@ -1,0 +1,32 @@
+"""Test-wide setup: loopback-only DDS, a ROS domain of this session's own, node subprocess fixtures."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Set before anything imports rclpy: discovery stays on loopback, and parallel sessions (or xdist
+# workers) get distinct domains so their graphs never see each other.
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.pop('ROS_LOCALHOST_ONLY', None)
+_worker = os.environ.get('PYTEST_XDIST_WORKER', 'gw0')
+_worker_index = int(''.join(c for c in _worker if c.isdigit()) or 0)
+os.environ['ROS_DOMAIN_ID'] = str(1 + (os.getpid() * 7 + _worker_index) % 100)
+
+from tests.graph_harness import NodeProcesses, RosTestNode  # noqa: E402
+
+
+@pytest.fixture
+def node_processes(tmp_path):
+    """Start nodes as real subprocesses; all of them (and their children) are killed at teardown."""
+    procs = NodeProcesses(log_dir=tmp_path / 'node_logs')
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture
+def ros_node():
+    """An rclpy node in the test process, spun by a background executor."""
+    node = RosTestNode('enpire_test_client')
+    yield node
+    node.close()
