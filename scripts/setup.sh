@@ -16,6 +16,9 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
 fi
 mkdir -p "$stamps"
+# One set-up at a time (parallel shells, helpers, test sessions).
+exec 9>"$stamps/.lock"
+flock 9
 
 req_hash=$(sha256sum requirements.txt scripts/patch_rosidl_exports.py | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamps/requirements" 2>/dev/null)" != "$req_hash" ]; then

@@ -1,0 +1,1 @@
+"""Policy-improvement backends: the offline strategy search and the LLM APIs, behind one protocol."""

@@ -1,0 +1,65 @@
+"""Verifier settings: colour ranges per object and the thresholds of judging and fusion (YAML-loadable)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, Field
+
+
+class HsvRange(BaseModel):
+    """Inclusive HSV range in OpenCV units (H 0..179, S and V 0..255). lo_h > hi_h wraps around red."""
+    lo: tuple[int, int, int]
+    hi: tuple[int, int, int]
+
+
+class JudgeConfig(BaseModel):
+    success_coverage: float = 0.95
+    # A camera only claims success when score >= threshold + margin, with margin growing with the
+    # table size of a pixel: a coarse view cannot resolve a 1% coverage difference.
+    success_margin: float = 0.004
+    success_margin_per_unit: float = 0.004   # per table unit per image pixel at the block
+    failure_margin: float = 0.004
+    failure_margin_per_unit: float = 0.004
+    min_area_ratio: float = 0.90      # mask area / T area below this: part of the T is hidden
+    max_area_ratio: float = 1.12      # above: the mask takes in something else
+    min_fit_ratio: float = 0.90       # share of mask area inside the fitted T
+    max_direct_gap: float = 0.04      # |pose coverage - mask coverage| above this: do not trust the pose
+    max_noise: float = 40.0           # noise sigma (0..255) above which no verdict is given
+    min_blob_pixels: int = 12         # fewer T pixels than this: block not found
+    max_age_s: float = 0.5
+    white_balance: bool = True        # undo a colour cast using the table (the most common colour)
+
+
+class FusionConfig(BaseModel):
+    rule: str = 'unanimous'
+    min_cameras: int = 1             # fewer usable verdicts than this: UNCERTAIN
+    success_confidence: float = 0.6  # fused success also needs this much confidence
+
+
+class VerifyConfig(BaseModel):
+    colours: dict[str, HsvRange] = Field(default_factory=lambda: dict(DEFAULT_COLOURS))
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
+    backend: str = 'classical'
+
+
+# The simulated cell's palette (gym-pusht's): T LightSlateGray (119,136,153), agent RoyalBlue
+# (65,105,225), goal LightGreen (144,238,144), table white. The T and the agent share a hue; saturation
+# tells them apart.
+DEFAULT_COLOURS = {
+    'block': HsvRange(lo=(90, 25, 90), hi=(125, 120, 215)),
+    'agent': HsvRange(lo=(100, 130, 120), hi=(130, 255, 255)),
+    'goal': HsvRange(lo=(40, 50, 150), hi=(80, 200, 255)),
+}
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> VerifyConfig:
+    """Read a verify YAML (the `verification:` section if present, else the whole file)."""
+    data: dict = {}
+    if path:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        data = loaded.get('verification', loaded)
+    if overrides:
+        data = {**data, **overrides}
+    return VerifyConfig.model_validate(data)
