@@ -21,6 +21,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'sim_cell = enpire_sim.sim_cell_node:main',
         ],
     },
 )

@@ -21,6 +21,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'agent = enpire_agents.agent_node:main',
+            'enpire-demo = enpire_agents.demo:main',
         ],
     },
 )

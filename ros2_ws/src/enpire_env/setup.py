@@ -21,6 +21,9 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'verify = enpire_env.verify_node:main',
+            'safety = enpire_env.safety_node:main',
+            'reset = enpire_env.reset_node:main',
         ],
     },
 )

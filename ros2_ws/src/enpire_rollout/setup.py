@@ -21,6 +21,8 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'trial_server = enpire_rollout.trial_server_node:main',
+            'enpire = enpire_rollout.cli:main',
         ],
     },
 )

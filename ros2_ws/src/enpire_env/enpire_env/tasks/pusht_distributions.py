@@ -8,7 +8,7 @@ seeded with `seed`), so a trial can be replayed from (seed, distribution) alone.
   is therefore the one gym-pusht itself starts from: agent in [50, 450)^2 and block origin in
   [100, 400)^2 (integers, as gym-pusht draws them), angle uniform in [-pi, pi). Like gym-pusht, nothing
   is rejected (the agent may start inside the T; the physics pushes them apart on the first step).
-- `out_of_distribution`: the block near a wall (its area centroid within 40-95 px of at least one
+- `out_of_distribution`: the block near a wall (its area centroid within 40-90 px of at least one
   wall, outside gym-pusht's [100, 400) band for that coordinate), any angle, the agent on the far side
   of the table from the block; rejected until the T lies fully inside the walls and clear of the agent.
 
@@ -29,7 +29,7 @@ DISTRIBUTIONS = ('in_distribution', 'out_of_distribution')
 # never starts in contact with a wall.
 _INNER_MIN = 7.0 + 3.0
 _INNER_MAX = 504.0 - 3.0
-_OOD_WALL_BAND = (40.0, 95.0)   # distance of the T's area centroid from its nearest wall
+_OOD_WALL_BAND = (40.0, 90.0)   # distance of the T's area centroid from its nearest wall
 _OOD_AGENT_CLEARANCE = 10.0      # free space between the agent disc and the T at the start
 _MAX_TRIES = 10_000
 

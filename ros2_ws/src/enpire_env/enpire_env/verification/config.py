@@ -18,13 +18,16 @@ class JudgeConfig(BaseModel):
     # A camera only claims success when score >= threshold + margin, with margin growing with the
     # table size of a pixel: a coarse view cannot resolve a 1% coverage difference.
     success_margin: float = 0.004
-    success_margin_per_unit: float = 0.004   # per table unit per image pixel at the block
+    success_margin_per_unit: float = 0.006   # per table unit per image pixel at the block
     failure_margin: float = 0.004
-    failure_margin_per_unit: float = 0.004
-    min_area_ratio: float = 0.90      # mask area / T area below this: part of the T is hidden
-    max_area_ratio: float = 1.12      # above: the mask takes in something else
-    min_fit_ratio: float = 0.90       # share of mask area inside the fitted T
-    max_direct_gap: float = 0.04      # |pose coverage - mask coverage| above this: do not trust the pose
+    failure_margin_per_unit: float = 0.006
+    refine_band: float = 0.12         # fit the outline when the moments' coverage is this near the threshold
+    min_area_ratio: float = 0.92      # mask pixels / fitted-T pixels below this: part of the T is hidden
+    max_area_ratio: float = 1.08      # above: the mask takes in something else
+    min_fit_ratio: float = 0.85       # IoU of the mask and the fitted T
+    max_direct_gap: float = 0.02      # |pose coverage - mask coverage| above this (plus the per-pixel
+    direct_gap_per_unit: float = 0.01  # allowance) means the pose is not to be trusted
+    min_success_quality: float = 0.3  # a camera claims success only with this much quality left
     max_noise: float = 40.0           # noise sigma (0..255) above which no verdict is given
     min_blob_pixels: int = 12         # fewer T pixels than this: block not found
     max_age_s: float = 0.5
@@ -34,7 +37,7 @@ class JudgeConfig(BaseModel):
 class FusionConfig(BaseModel):
     rule: str = 'unanimous'
     min_cameras: int = 1             # fewer usable verdicts than this: UNCERTAIN
-    success_confidence: float = 0.6  # fused success also needs this much confidence
+    success_confidence: float = 0.5  # fused success also needs this much confidence
 
 
 class VerifyConfig(BaseModel):

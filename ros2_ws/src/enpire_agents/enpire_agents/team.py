@@ -1,0 +1,583 @@
+"""The closed loop of a team of agents (no rclpy here; the ROS path is behind `TrialRunner`).
+
+Each agent, in its own thread: build a request from the hypothesis tree (its history, its best, its
+peers' best and their code) -> backend.propose -> guard + code check -> evaluate the code on the
+improvement seeds through the `TrialRunner` -> commit the idea with its result to the agent's branch ->
+keep (a new best), revise (try again from the best) or abandon (prune the line, reuse a peer's best).
+When a node meets the success bar on its improvement trials, the team confirms it on the held-out
+evaluation seeds (which no agent ever sees); a confirmed node stops the team, as does any budget.
+
+Runners: `FleetTrialRunner` (the cells' `run_trial` actions over the ROS graph through
+`enpire_rollout.fleet_client`; the real path, it takes the caller's node) and `LocalTrialRunner` (the
+pure simulator in this process through `local_eval`, for unit tests and quick runs).
+"""
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from enpire_agents import guard, metrics
+from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, Proposal, TrialSummary
+from enpire_agents.experiment import AgentSpec, ExperimentConfig
+from enpire_agents.hypothesis_tree import HypothesisTree, NodeResult, TreeNode
+from enpire_agents.metrics import CellTime, ProgressPoint, Rate, RolloutOutcome
+
+
+class TrialRunner(Protocol):
+    """Runs rollouts of one policy source and reports them, with the per-cell time accounting."""
+
+    def run(self, code: str, seeds: Sequence[int], *, distribution: str, attempts: int,
+            steps_per_attempt: int, label: str) -> list[RolloutOutcome]: ...
+
+    def cell_times(self) -> list[CellTime]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalTrialRunner:
+    """Rollouts in this process on the pure simulator (`enpire_agents.local_eval`); one virtual cell."""
+
+    def __init__(self, perception: str = 'auto', procs: int = 1):
+        self.perception = perception
+        self.procs = procs
+        self._lock = threading.Lock()
+        self._start = time.monotonic()
+        self._execute_s = 0.0
+        self._trials = 0
+
+    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label=''):
+        from enpire_agents import local_eval
+        with self._lock:   # one simulated cell: rollouts take turns, like trials on one robot
+            result = local_eval.evaluate(code, list(seeds), attempts=attempts, distribution=distribution,
+                                         perception=self.perception, procs=self.procs,
+                                         steps_per_attempt=steps_per_attempt)
+            self._execute_s += result.seconds
+            self._trials += len(result.records)
+        share = result.seconds / max(1, len(result.records))
+        return [RolloutOutcome(seed=r.seed, distribution=distribution, attempts=attempts,
+                               attempt_scores=list(r.scores),
+                               attempt_successes=[i + 1 == r.success_attempt for i in range(len(r.scores))],
+                               attempt_reasons=list(r.reasons), execute_s=share, cell='local')
+                for r in result.records]
+
+    def cell_times(self):
+        return [CellTime(cell='local', wall_s=time.monotonic() - self._start, execute_s=self._execute_s,
+                         idle_s=max(0.0, time.monotonic() - self._start - self._execute_s),
+                         trials=self._trials)]
+
+    def close(self):
+        pass
+
+
+class FleetTrialRunner:
+    """Rollouts as `run_trial` goals on the experiment's cells, through the rollout fleet client.
+
+    The policy source is written to `policy_dir/<sha256>.py` and referenced by path and content hash.
+    Batches from different agents take turns on the fleet; inside a batch the client spreads the
+    trials over the free cells. Per-cell time accounting comes from the fleet's scheduler.
+    """
+
+    def __init__(self, node, cells: Sequence[str], policy_dir: str | Path, *, task: str = 'pusht',
+                 time_budget_s: float = 0.0, record: bool = False,
+                 progress: Callable[[str], None] | None = None):
+        from enpire_rollout.fleet_client import FleetClient
+        self.client = FleetClient(node, cells=list(cells))
+        self.cells = list(cells)
+        self.policy_dir = Path(policy_dir)
+        self.policy_dir.mkdir(parents=True, exist_ok=True)
+        self.task, self.time_budget_s, self.record = task, time_budget_s, record
+        self.progress = progress
+        self._lock = threading.Lock()
+        self._start = time.monotonic()
+        self._outcomes: list[RolloutOutcome] = []
+
+    def _policy_file(self, code: str) -> tuple[Path, str]:
+        import hashlib
+        digest = hashlib.sha256(code.encode()).hexdigest()
+        path = self.policy_dir / f'{digest}.py'
+        if not path.exists():
+            path.write_text(code)
+        return path, digest
+
+    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label=''):
+        from enpire_rollout.fleet_client import TrialRequest
+        path, digest = self._policy_file(code)
+        requests = [TrialRequest(task=self.task, policy_path=str(path), policy_sha256=digest, seed=int(seed),
+                                 distribution=distribution, attempts=attempts,
+                                 steps_per_attempt=steps_per_attempt, time_budget_s=self.time_budget_s,
+                                 record=self.record)
+                    for seed in seeds]
+        with self._lock:
+            outcomes = self.client.run_trials(requests)
+        converted = [self._convert(req, out, attempts, distribution)
+                     for req, out in zip(requests, outcomes, strict=True)]
+        with self._lock:
+            self._outcomes.extend(converted)
+        return converted
+
+    @staticmethod
+    def _convert(request, outcome, attempts: int, distribution: str) -> RolloutOutcome:
+        scores = [float(s) for s in (getattr(outcome, 'attempt_scores', None) or [])]
+        reasons = [str(r) for r in (getattr(outcome, 'attempt_reasons', None) or [])]
+        used = int(getattr(outcome, 'attempts_used', 0) or len(scores))
+        success = bool(getattr(outcome, 'success', False))
+        n = max(used, len(scores))
+        return RolloutOutcome(
+            seed=request.seed, distribution=distribution, attempts=attempts, attempt_scores=scores,
+            attempt_successes=[success and i + 1 == n for i in range(n)], attempt_reasons=reasons,
+            failure_reason=str(getattr(outcome, 'failure_reason', '') or ''),
+            reset_s=float(getattr(outcome, 'reset_s', 0.0) or 0.0),
+            execute_s=float(getattr(outcome, 'execute_s', 0.0) or 0.0),
+            verify_s=float(getattr(outcome, 'verify_s', 0.0) or 0.0),
+            cell=str(getattr(outcome, 'cell', '') or ''))
+
+    def cell_times(self) -> list[CellTime]:
+        accounting = getattr(self.client, 'cell_times', None) or getattr(self.client, 'accounting', None)
+        if callable(accounting):
+            try:
+                return [c if isinstance(c, CellTime) else CellTime.model_validate(
+                    c if isinstance(c, dict) else c.model_dump()) for c in accounting()]
+            except Exception:  # noqa: BLE001 - fall back to what the outcomes say
+                pass
+        wall = time.monotonic() - self._start
+        cells: list[CellTime] = []
+        for cell in self.cells:
+            mine = [o for o in self._outcomes if o.cell.strip('/') == cell.strip('/')] or (
+                self._outcomes if len(self.cells) == 1 else [])
+            busy = [sum(getattr(o, attr) for o in mine) for attr in ('reset_s', 'execute_s', 'verify_s')]
+            cells.append(CellTime(cell=cell, wall_s=wall, reset_s=busy[0], execute_s=busy[1],
+                                  verify_s=busy[2],
+                                  idle_s=max(0.0, wall - sum(busy)), trials=len(mine)))
+        return cells
+
+    def close(self) -> None:
+        close = getattr(self.client, 'close', None)
+        if callable(close):
+            close()
+
+
+def contract_text() -> str:
+    from enpire_rollout import policy_contract
+    return inspect.getsource(policy_contract)
+
+
+def make_backend(spec: AgentSpec, agent_index: int, seed: int) -> PolicyBackend:
+    """The backend an agent spec names, seeded per agent (keys come from the environment only)."""
+    if spec.backend == 'offline':
+        from enpire_agents.backends.offline import OfflineBackend
+        return OfflineBackend(seed=seed * 1000 + agent_index)
+    key_env = {'api_key_env': spec.api_key_env} if spec.api_key_env else {}
+    if spec.backend == 'anthropic':
+        from enpire_agents.backends.anthropic_backend import AnthropicBackend
+        return AnthropicBackend(model=spec.model, base_url=spec.base_url, **key_env)
+    from enpire_agents.backends.openai_backend import OpenAIBackend, OpenAICompatibleBackend
+    if spec.backend == 'openai_compatible':
+        return OpenAICompatibleBackend(model=spec.model, base_url=spec.base_url, **key_env)
+    return OpenAIBackend(model=spec.model, base_url=spec.base_url, **key_env)
+
+
+def _code_check(code: str) -> list[str]:
+    from enpire_agents.backends.code_check import check_code
+    result = check_code(code)
+    return [] if result.ok else [f'{result.kind}: {result.reason}']
+
+
+class NodeRecord(BaseModel):
+    """One idea on the wall-clock axis, for the timeline and the report."""
+    node_id: str
+    agent: str
+    round: int
+    hypothesis: str
+    t_start: float
+    t_end: float
+    status: str                      # evaluated | rejected | error
+    decision: str                    # keep | revise | abandon | rejected
+    score: float
+    pass_at_1: float = 0.0
+    pass_at_k: float = 0.0
+    mean_score: float = 0.0
+    trials: int = 0
+    tokens: int = 0
+    reused_from: str | None = None
+    reused_from_agent: str | None = None
+    parent: str | None = None
+    pruned: str | None = None
+
+
+class Evaluation(BaseModel):
+    """A policy measured on held-out seeds (the agents never saw these seeds or these outcomes)."""
+    node_id: str
+    distribution: str
+    k: int
+    pass_at_1: Rate
+    pass_at_k: Rate
+    mean_score: float
+    t_s: float
+    wall_s: float
+    meets_bar: bool
+
+
+class TeamResult(BaseModel):
+    experiment: str
+    team_size: int
+    backends: list[str]
+    cells: list[str]
+    started_unix: float
+    wall_s: float
+    stop_reason: str
+    reached_bar: bool
+    time_to_bar_s: float | None = None
+    tokens_to_bar: int | None = None
+    best_node: str | None = None
+    best_agent: str | None = None
+    best_code: str | None = None
+    evaluation: Evaluation | None = None
+    confirmations: list[Evaluation] = Field(default_factory=list)
+    ood_evaluation: Evaluation | None = None
+    nodes: list[NodeRecord] = Field(default_factory=list)
+    progress: list[ProgressPoint] = Field(default_factory=list)
+    tokens: int = 0
+    tokens_per_agent: dict[str, int] = Field(default_factory=dict)
+    trials: int = 0
+    robot_time_s: float = 0.0
+    utilization: metrics.RobotUtilization | None = None
+    integrity: guard.Integrity | None = None
+    tree_path: str = ''
+    tree_log: str = ''
+
+
+class Team:
+    """N agents improving one task's policy together; `run()` returns a `TeamResult`."""
+
+    def __init__(self, config: ExperimentConfig, runner: TrialRunner, out_dir: str | Path, *,
+                 backends: Sequence[PolicyBackend] | None = None,
+                 progress: Callable[[str], None] | None = None,
+                 protected: guard.ProtectedFiles | None = None,
+                 evaluate_ood: bool = False,
+                 clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self.runner = runner
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.agents = [f'agent_{i}' for i in range(config.team.size)]
+        specs = config.team.agent_specs()
+        self.backends = list(backends) if backends is not None else [
+            make_backend(spec, i, config.seed) for i, spec in enumerate(specs)]
+        if len(self.backends) != len(self.agents):
+            raise ValueError(f'{len(self.backends)} backends for a team of {len(self.agents)}')
+        self.progress = progress or (lambda line: None)
+        self.protected = protected
+        self.evaluate_ood = evaluate_ood
+        self.clock = clock
+        self.tree = HypothesisTree.create(self.out_dir / 'hypothesis_tree.git', config.name)
+        for agent in self.agents:
+            self.tree.add_agent(agent)
+        self.contract = contract_text()
+        self._lock = threading.RLock()
+        self._confirm_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._stop_reason = ''
+        self._t0 = 0.0
+        self._tokens: dict[str, int] = {a: 0 for a in self.agents}
+        self._trials = 0
+        self._robot_s = 0.0
+        self._records: list[NodeRecord] = []
+        self._progress: list[ProgressPoint] = [ProgressPoint(t_s=0.0, tokens=0)]
+        self._confirmations: list[Evaluation] = []
+        self._confirmed: Evaluation | None = None
+        self._confirmed_at: ProgressPoint | None = None
+        self._seed_cursor = 0
+        self._errors: list[str] = []
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def run(self) -> TeamResult:
+        self._t0 = self.clock()
+        started_unix = time.time()
+        self.progress(f'team of {len(self.agents)} on {self.config.task}, cells {self.config.cells}, '
+                      f'bar pass@{self.config.success_bar.k} >= {self.config.success_bar.pass_at_k}')
+        threads = [threading.Thread(target=self._agent_loop, args=(i, a), name=a, daemon=True)
+                   for i, a in enumerate(self.agents)]
+        for thread in threads:
+            thread.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                for thread in threads:
+                    thread.join(timeout=0.5)
+                if self._elapsed() > self.config.budgets.wall_clock_s:
+                    self._halt('wall-clock budget')
+        except KeyboardInterrupt:
+            self._halt('interrupted')
+            for thread in threads:
+                thread.join(timeout=30)
+            raise
+        if not self._stop_reason:
+            self._halt('every agent used its rounds')
+        return self._result(started_unix)
+
+    def _agent_loop(self, index: int, agent: str) -> None:
+        backend = self.backends[index]
+        base: TreeNode | None = None          # the node this agent currently builds on
+        stale = 0                             # non-improving ideas since `base`
+        for round in range(1, self.config.improvement.max_rounds + 1):
+            if self._stop.is_set() or self._over_budget():
+                return
+            try:
+                base, stale = self._one_idea(agent, backend, round, base, stale)
+            except Exception as exc:  # noqa: BLE001 - one agent's failure must not stop the team
+                self._errors.append(f'{agent} round {round}: {type(exc).__name__}: {exc}')
+                self.progress(f'{agent} round {round}: error {type(exc).__name__}: {exc}')
+                self._add_tokens(agent, getattr(exc, 'tokens_in', 0) + getattr(exc, 'tokens_out', 0))
+                if getattr(exc, 'kind', '') == 'auth':
+                    return          # a missing or refused key: this agent cannot go on
+                self._stop.wait(min(30.0, getattr(exc, 'retry_after_s', None) or 0.5))
+
+    def _one_idea(self, agent, backend, round, base, stale):
+        cfg = self.config
+        # Abandon a line that stopped improving, or take a peer's clearly better idea.
+        peer = self._best_peer(agent)
+        if peer is not None and (base is None or peer.score > base.score + cfg.team.reuse_margin
+                                 or stale >= cfg.team.patience):
+            if base is not None and stale >= cfg.team.patience:
+                self._prune_since(agent, base, f'abandoned: {stale} ideas after {base.node_id[:7]} did not '
+                                  f'improve it; reusing {peer.agent} {peer.node_id[:7]}')
+            base, stale = peer, 0
+        elif base is not None and stale >= cfg.team.patience * 2:
+            self._prune_since(agent, base, f'abandoned: {stale} ideas after {base.node_id[:7]} did not '
+                              'improve it')
+            stale = 0
+        request = self._request(agent, round, base)
+        t_start = self._elapsed()
+        proposal: Proposal = backend.propose(request)
+        self._add_tokens(agent, proposal.tokens_in + proposal.tokens_out)
+        revises = proposal.parent if proposal.parent and self._known(proposal.parent) else (
+            base.node_id if base else None)
+        reused_from = revises if revises and self.tree.node(revises).agent != agent else None
+        problems = guard.check_proposal(proposal.code, cfg.held_out_seeds()).reasons
+        if not problems:
+            problems = _code_check(proposal.code)
+        if problems:
+            result = NodeResult(status='rejected', k=cfg.success_bar.k, failure_reasons=problems)
+            node = self._commit(agent, round, proposal, result, revises, reused_from, t_start, backend)
+            node = self.tree.prune(node.node_id, f'rejected before any trial: {problems[0]}')
+            self._record(node, 'rejected')
+            self.progress(f'{agent} #{round} rejected: {problems[0]}')
+            return base, stale + 1
+        seeds = self._next_seeds()
+        guard.assert_improvement_seeds(seeds, cfg)
+        outcomes = self.runner.run(proposal.code, seeds, distribution=cfg.distribution, attempts=cfg.attempts,
+                                   steps_per_attempt=cfg.steps_per_attempt, label=f'{agent}#{round}')
+        result = self._summarise(outcomes, seeds)
+        with self._lock:
+            self._trials += len(outcomes)
+            self._robot_s += sum(o.reset_s + o.execute_s + o.verify_s for o in outcomes)
+        node = self._commit(agent, round, proposal, result, revises, reused_from, t_start, backend)
+        if base is None or node.score > base.score:
+            decision, base, stale = 'keep', node, 0
+        else:
+            stale += 1
+            decision = 'revise'
+            if node.score < base.score - 0.25:
+                node = self.tree.prune(node.node_id, f'worse than {base.node_id[:7]} '
+                                       f'(pass@{result.k} {result.pass_at_k:.2f} vs '
+                                       f'{base.result.pass_at_k:.2f})')
+                decision = 'abandon'
+        self._record(node, decision)
+        self.progress(f'{agent} #{round} {decision}: pass@1 {result.pass_at_1:.2f} pass@{result.k} '
+                      f'{result.pass_at_k:.2f} score {result.mean_score:.3f}'
+                      f'{" (reuses " + reused_from[:7] + ")" if reused_from else ""}'
+                      f' -- {node.hypothesis[:70]}')
+        if self._meets_bar(result):
+            self._confirm(node)
+        return base, stale
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def _request(self, agent: str, round: int, base: TreeNode | None) -> ImprovementRequest:
+        own = [n for n in self.tree.nodes(agent)][-6:]
+        peers = [b for b in (self.tree.best(a) for a in self.agents if a != agent) if b is not None]
+        return ImprovementRequest(
+            task=self.config.task, contract=self.contract, agent_id=agent, round=round,
+            best_code=self.tree.code(base.node_id) if base else None,
+            best=self._summary(base) if base else None,
+            history=[self._summary(n) for n in own],
+            peer_best=[self._summary(n) for n in peers],
+            peer_code={n.node_id: self.tree.code(n.node_id) for n in peers},
+            seed=self.config.seed * 100_003 + self.agents.index(agent) * 1009 + round)
+
+    @staticmethod
+    def _summary(node: TreeNode) -> TrialSummary:
+        r = node.result or NodeResult(status='error')
+        return TrialSummary(node_id=node.node_id, hypothesis=node.hypothesis, trials=r.trials,
+                            successes_at_1=r.successes_at_1, successes_at_k=r.successes_at_k,
+                            mean_score=r.mean_score, failure_reasons=list(r.failure_reasons))
+
+    def _summarise(self, outcomes: list[RolloutOutcome], seeds: list[int]) -> NodeResult:
+        k = self.config.success_bar.k
+        at1, atk = metrics.pass_at(outcomes, 1), metrics.pass_at(outcomes, k)
+        return NodeResult(status='evaluated', trials=len(outcomes), k=k, successes_at_1=at1.successes,
+                          successes_at_k=atk.successes, pass_at_1=at1.rate, pass_at_k=atk.rate,
+                          mean_score=metrics.mean_best_score(outcomes),
+                          failure_reasons=metrics.failure_reasons(outcomes), seeds=list(seeds))
+
+    def _next_seeds(self) -> list[int]:
+        """The next window of improvement seeds (rotating, so ideas are not tuned to a handful of starts)."""
+        pool = self.config.improvement_seeds()
+        n = min(self.config.improvement.trials_per_node, len(pool))
+        with self._lock:
+            start = self._seed_cursor
+            self._seed_cursor = (self._seed_cursor + n) % len(pool)
+        return [pool[(start + i) % len(pool)] for i in range(n)]
+
+    def _commit(self, agent, round, proposal, result, revises, reused_from, t_start, backend) -> TreeNode:
+        return self.tree.commit_idea(agent, proposal.code, proposal.hypothesis, result, round=round,
+                                     revises=revises, reused_from=reused_from, t_start=t_start,
+                                     t_end=self._elapsed(), tokens_in=proposal.tokens_in,
+                                     tokens_out=proposal.tokens_out, regime=proposal.regime,
+                                     backend=getattr(backend, 'name', type(backend).__name__))
+
+    def _known(self, node_id: str) -> bool:
+        try:
+            self.tree.node(node_id)
+            return True
+        except KeyError:
+            return False
+
+    def _best_peer(self, agent: str) -> TreeNode | None:
+        peers = [b for b in (self.tree.best(a) for a in self.agents if a != agent) if b is not None]
+        return max(peers, key=lambda n: n.score) if peers else None
+
+    def _prune_since(self, agent: str, base: TreeNode, reason: str) -> None:
+        for node in self.tree.nodes(agent):
+            if node.t_end > base.t_end and not node.pruned and node.node_id != base.node_id:
+                self.tree.prune(node.node_id, reason)
+                with self._lock:
+                    for record in self._records:
+                        if record.node_id == node.node_id:
+                            record.pruned = reason
+
+    def _meets_bar(self, result: NodeResult) -> bool:
+        bar = self.config.success_bar
+        return result.status == 'evaluated' and result.pass_at_k >= bar.pass_at_k and \
+            result.pass_at_1 >= bar.pass_at_1
+
+    def _confirm(self, node: TreeNode) -> None:
+        """Held-out confirmation of a candidate on the evaluation seeds; one at a time."""
+        with self._confirm_lock:
+            if self._stop.is_set() or len(self._confirmations) >= self.config.success_bar.max_confirmations:
+                return
+            self.progress(f'{node.agent} {node.node_id[:7]} meets the bar on its trials: confirming on '
+                          f'{self.config.success_bar.n_eval} held-out rollouts')
+            evaluation = self.evaluate(node.node_id, self.config.evaluation_seeds(), self.config.distribution)
+            with self._lock:
+                self._confirmations.append(evaluation)
+            self.progress(f'held-out: pass@1 {evaluation.pass_at_1.fmt()}, pass@{evaluation.k} '
+                          f'{evaluation.pass_at_k.fmt()} -> '
+                          f'{"CONFIRMED" if evaluation.meets_bar else "not confirmed"}')
+            if evaluation.meets_bar:
+                with self._lock:
+                    self._confirmed = evaluation
+                    self._confirmed_at = ProgressPoint(t_s=evaluation.t_s, tokens=sum(self._tokens.values()),
+                                                       team_success=self._team_success(), at_bar=True)
+                    self._progress.append(self._confirmed_at)
+                self._halt('success bar confirmed on held-out evaluation seeds')
+
+    def evaluate(self, node_id: str, seeds: list[int], distribution: str) -> Evaluation:
+        """Measure a node on held-out seeds (team-side only; results never reach an agent)."""
+        cfg = self.config
+        t = self._elapsed()
+        outcomes = self.runner.run(self.tree.code(node_id), seeds, distribution=distribution,
+                                   attempts=cfg.attempts, steps_per_attempt=cfg.steps_per_attempt,
+                                   label=f'held-out {node_id[:7]}')
+        at1, atk = metrics.pass_at(outcomes, 1), metrics.pass_at(outcomes, cfg.success_bar.k)
+        meets = atk.rate >= cfg.success_bar.pass_at_k and at1.rate >= cfg.success_bar.pass_at_1
+        return Evaluation(node_id=node_id, distribution=distribution, k=cfg.success_bar.k, pass_at_1=at1,
+                          pass_at_k=atk, mean_score=metrics.mean_best_score(outcomes), t_s=self._elapsed(),
+                          wall_s=self._elapsed() - t, meets_bar=meets)
+
+    def _record(self, node: TreeNode, decision: str) -> None:
+        r = node.result or NodeResult(status='error')
+        reused_agent = self.tree.node(node.reused_from).agent if node.reused_from else None
+        record = NodeRecord(node_id=node.node_id, agent=node.agent, round=node.round,
+                            hypothesis=node.hypothesis,
+                            t_start=node.t_start, t_end=node.t_end, status=r.status, decision=decision,
+                            score=node.score, pass_at_1=r.pass_at_1, pass_at_k=r.pass_at_k,
+                            mean_score=r.mean_score, trials=r.trials, tokens=node.tokens,
+                            reused_from=node.reused_from, reused_from_agent=reused_agent, parent=node.parent,
+                            pruned=node.pruned)
+        with self._lock:
+            self._records.append(record)
+            self._progress.append(ProgressPoint(t_s=node.t_end, tokens=sum(self._tokens.values()),
+                                                team_success=self._team_success()))
+
+    def _team_success(self) -> float:
+        """Team-average success: the mean over agents of each agent's best pass@k so far (0 before any)."""
+        bests = [self.tree.best(a, include_pruned=True) for a in self.agents]
+        return sum(b.result.pass_at_k for b in bests if b is not None) / len(self.agents)
+
+    def _add_tokens(self, agent: str, tokens: int) -> None:
+        with self._lock:
+            self._tokens[agent] += tokens
+
+    def _over_budget(self) -> bool:
+        b = self.config.budgets
+        with self._lock:
+            reason = ('trial budget' if self._trials >= b.trials else
+                      'robot-time budget' if self._robot_s >= b.robot_time_s else
+                      'token budget' if sum(self._tokens.values()) >= b.tokens else
+                      'wall-clock budget' if self._elapsed() >= b.wall_clock_s else '')
+        if reason:
+            self._halt(reason)
+        return bool(reason)
+
+    def _halt(self, reason: str) -> None:
+        with self._lock:
+            if not self._stop_reason:
+                self._stop_reason = reason
+                self.progress(f'stop: {reason}')
+        self._stop.set()
+
+    def _elapsed(self) -> float:
+        return self.clock() - self._t0
+
+    def _result(self, started_unix: float) -> TeamResult:
+        best = self.tree.best()
+        final = self._confirmed
+        if final is None and best is not None and self.config.success_bar.n_eval and not self._confirmations:
+            self.progress(f'final held-out evaluation of the best node {best.node_id[:7]}')
+            final = self.evaluate(best.node_id, self.config.evaluation_seeds(), self.config.distribution)
+        elif final is None and self._confirmations:
+            final = max(self._confirmations, key=lambda e: (e.pass_at_k.rate, e.pass_at_1.rate))
+        final_node = final.node_id if final else (best.node_id if best else None)
+        ood = None
+        if self.evaluate_ood and final_node and self.config.ood_seeds():
+            self.progress(f'out-of-distribution evaluation of {final_node[:7]}')
+            ood = self.evaluate(final_node, self.config.ood_seeds(), self.config.evaluation.ood_distribution)
+        cell_times = self.runner.cell_times()
+        integrity = self.protected.verify() if self.protected else None
+        if integrity is not None and not integrity.valid:
+            self.progress(f'RUN INVALID: protected files changed: {integrity.changed}')
+        reached = self._confirmed is not None and (integrity is None or integrity.valid)
+        progress = sorted(self._progress, key=lambda p: p.t_s)
+        progress.append(ProgressPoint(t_s=self._elapsed(), tokens=sum(self._tokens.values()),
+                                      team_success=self._team_success(), at_bar=reached))
+        return TeamResult(
+            experiment=self.config.name, team_size=len(self.agents),
+            backends=[getattr(b, 'name', type(b).__name__) for b in self.backends], cells=self.config.cells,
+            started_unix=started_unix, wall_s=self._elapsed(), stop_reason=self._stop_reason,
+            reached_bar=reached,
+            time_to_bar_s=self._confirmed_at.t_s if reached and self._confirmed_at else None,
+            tokens_to_bar=self._confirmed_at.tokens if reached and self._confirmed_at else None,
+            best_node=final_node, best_agent=self.tree.node(final_node).agent if final_node else None,
+            best_code=self.tree.code(final_node) if final_node else None,
+            evaluation=final, confirmations=self._confirmations, ood_evaluation=ood,
+            nodes=sorted(self._records, key=lambda r: r.t_end), progress=progress,
+            tokens=sum(self._tokens.values()), tokens_per_agent=dict(self._tokens), trials=self._trials,
+            robot_time_s=self._robot_s, utilization=metrics.mean_robot_utilization(cell_times),
+            integrity=integrity, tree_path=str(self.tree.path), tree_log=self.tree.log_graph())

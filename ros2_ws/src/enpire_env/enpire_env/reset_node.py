@@ -1,0 +1,262 @@
+"""The reset node: `names.RESET` (enpire_interfaces/action/ResetCell) puts the cell in a seeded initial
+state and verifies it from the cameras.
+
+For a goal (task, seed, distribution, max_tries) it validates the goal (an invalid one is aborted with a
+`failure_reason` before anything moves), picks the target with `sample_initial_state(seed, distribution)`,
+then per try: `placing` (the reset routine; mock hardware: `names.PLACE_OBJECTS`), `settling` (waits
+for camera frames taken after the placement), `verifying` (`names.VERIFY`; the median of the confident
+cameras' block estimates must lie within the tolerance of config/reset.yaml), `retrying`. A reset that
+cannot be verified is a failed reset. `angle_error` in the result is in radians. One reset at a time.
+
+Parameters (read at start-up, changes refused): `config_file` (default share/enpire_env/config/reset.yaml).
+Run: python -m enpire_env.reset_node --ros-args -r __ns:=/cell_0
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import rclpy
+from geometry_msgs.msg import Point, Pose2D
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from enpire_env import names
+from enpire_env.reset import (
+    CameraEstimate,
+    Observation,
+    PlacementOutcome,
+    ResetConfig,
+    ResetOutcome,
+    load_routine_factory,
+    pick_target,
+    run_reset,
+    validate_goal,
+)
+from enpire_interfaces.action import ResetCell
+from enpire_interfaces.msg import CameraVerdict, CellState
+from enpire_interfaces.srv import PlaceObjects, Verify
+
+
+def default_config_file() -> str:
+    """The installed config/reset.yaml, else the one in the source tree."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        installed = Path(get_package_share_directory('enpire_env')) / 'config' / 'reset.yaml'
+        if installed.is_file():
+            return str(installed)
+    except (ImportError, LookupError, ValueError):
+        pass
+    return str(Path(__file__).resolve().parents[1] / 'config' / 'reset.yaml')
+
+
+def _stamp(t) -> float:
+    return t.sec + t.nanosec * 1e-9
+
+
+class MockPlacementRoutine:
+    """Mock hardware: ask the cell's place_objects service to put the block and agent at the target."""
+
+    name = 'mock_placement'
+
+    def __init__(self, node: ResetNode, config: ResetConfig):
+        self.node = node
+        self.client = node.create_client(PlaceObjects, names.PLACE_OBJECTS, callback_group=node.group)
+
+    def place(self, target, attempt: int) -> PlacementOutcome:
+        if not self.client.wait_for_service(timeout_sec=self.node.config.service_timeout_s):
+            return PlacementOutcome(False, f'service {self.client.srv_name} not available')
+        bx, by, bth = target.block
+        request = PlaceObjects.Request(block=Pose2D(x=bx, y=by, theta=bth),
+                                       agent=Point(x=target.agent[0], y=target.agent[1], z=0.0))
+        response = self.node.call(self.client, request)
+        if response is None:
+            return PlacementOutcome(False, f'{self.client.srv_name} did not answer')
+        return PlacementOutcome(bool(response.success), response.message)
+
+
+class ResetNode(Node):
+    """Serves the ResetCell action: validate, place, settle, verify, retry."""
+
+    def __init__(self):
+        super().__init__('reset')
+        self.config_file = self.declare_parameter('config_file', default_config_file()).value
+        self.config = ResetConfig.from_yaml(self.config_file)
+        self.add_on_set_parameters_callback(self._refuse_parameter_change)
+        self.group = ReentrantCallbackGroup()
+        self.verify_client = self.create_client(Verify, names.VERIFY, callback_group=self.group)
+        self._state_lock = threading.Lock()
+        self._states: list[tuple[float, int, float]] = []   # recent (cell stamp, step, receive time)
+        self._baseline: dict[str, float] = {}   # camera -> frame stamp just before the placement
+        self._placed_at = math.inf              # monotonic time of the last placement request
+        self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state,
+                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
+                                 callback_group=self.group)
+        factory = load_routine_factory(self.config.routine, {'mock_placement': MockPlacementRoutine})
+        self.routine = factory(self, self.config)
+        self._busy = threading.Lock()
+        self._server = ActionServer(self, ResetCell, names.RESET, execute_callback=self.execute_callback,
+                                    goal_callback=self.goal_callback, cancel_callback=self.cancel_callback,
+                                    callback_group=self.group)
+        self.get_logger().info(f'reset ready ({self.config.routine}) with {self.config_file}')
+
+    # ---------------------------------------------------------------- action callbacks
+    def goal_callback(self, goal_request) -> GoalResponse:
+        """Accept every goal: an invalid one is aborted in execute with a clear failure_reason."""
+        return GoalResponse.ACCEPT
+
+    def cancel_callback(self, goal_handle) -> CancelResponse:
+        """Accept cancels; the reset stops between phases."""
+        return CancelResponse.ACCEPT
+
+    def execute_callback(self, goal_handle) -> ResetCell.Result:
+        """Validate the goal, then place/settle/verify with retries."""
+        goal = goal_handle.request
+        error = validate_goal(goal.task, goal.distribution, goal.max_tries, self.config)
+        if error or not self._busy.acquire(blocking=False):
+            goal_handle.abort()
+            return ResetCell.Result(success=False, failure_reason=error or 'busy: another reset is running')
+        try:
+            outcome = self.reset(goal, goal_handle)
+        finally:
+            self._busy.release()
+        if goal_handle.is_cancel_requested and not outcome.success:
+            goal_handle.canceled()
+        elif outcome.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        return self.to_result(outcome)
+
+    # ---------------------------------------------------------------- the reset
+    def reset(self, goal, goal_handle) -> ResetOutcome:
+        target = pick_target(goal.seed, goal.distribution)
+
+        def on_phase(phase: str, attempt: int) -> None:
+            goal_handle.publish_feedback(ResetCell.Feedback(phase=phase, try_number=attempt))
+
+        def routine_with_baseline(routine):
+            class _Wrapped:
+                name = routine.name
+
+                def place(_, tgt, attempt):
+                    self._baseline = self.frame_stamps(goal.task)   # frames before the placement
+                    self._placed_at = time.monotonic()
+                    return routine.place(tgt, attempt)
+            return _Wrapped()
+
+        outcome = run_reset(target, goal.max_tries, routine_with_baseline(self.routine),
+                            lambda placement: self.observe(goal.task, placement), self.config,
+                            on_phase=on_phase, cancelled=lambda: goal_handle.is_cancel_requested)
+        self.get_logger().info(
+            f'reset seed={goal.seed} {goal.distribution}: ok={outcome.success} tries={outcome.tries_used} '
+            f'error={outcome.position_error:.2f} px / {math.degrees(outcome.angle_error):.2f} deg '
+            f'{outcome.failure_reason}')
+        return outcome
+
+    def observe(self, task: str, placement: PlacementOutcome) -> Observation:
+        """Settle, then verify until the cameras show frames taken after the placement (or time out)."""
+        time.sleep(self.config.settle_time_s)
+        deadline = time.monotonic() + self.config.frame_timeout_s
+        while True:
+            placed_stamp = self.placement_stamp()
+            response, error = self.verify(task)
+            if error:
+                return Observation(error=error)
+            estimates = tuple(self.estimate(c, placed_stamp) for c in response.verdict.cameras)
+            usable = sum(e.usable and e.fresh for e in estimates)
+            if usable >= self.config.min_cameras or time.monotonic() > deadline:
+                return Observation(estimates, response.verdict.evidence_path)
+            time.sleep(0.05)
+
+    def estimate(self, verdict: CameraVerdict, placed_stamp: float | None) -> CameraEstimate:
+        stamp = _stamp(verdict.frame_stamp)
+        fresh = stamp > self._baseline.get(verdict.camera, -math.inf)
+        if placed_stamp is not None:
+            fresh = fresh and stamp >= placed_stamp
+        pose = (verdict.block_estimate.x, verdict.block_estimate.y, verdict.block_estimate.theta)
+        return CameraEstimate(verdict.camera, verdict.state != CameraVerdict.UNCERTAIN, pose, fresh,
+                              verdict.reason)
+
+    def frame_stamps(self, task: str) -> dict[str, float]:
+        """Each camera's frame stamp as verify sees it now (before a placement)."""
+        response, error = self.verify(task, save_evidence=False)
+        if error:
+            return {}
+        return {c.camera: _stamp(c.frame_stamp) for c in response.verdict.cameras}
+
+    def placement_stamp(self) -> float | None:
+        """Cell time of the first state the cell reported after the placement (step 0), if any."""
+        with self._state_lock:
+            for stamp, step, received in self._states:
+                if received >= self._placed_at and step == 0:
+                    return stamp
+        return None
+
+    def verify(self, task: str, save_evidence: bool | None = None):
+        if not self.verify_client.wait_for_service(timeout_sec=self.config.service_timeout_s):
+            return None, f'service {self.verify_client.srv_name} not available'
+        save = self.config.save_evidence if save_evidence is None else save_evidence
+        response = self.call(self.verify_client, Verify.Request(task=task, cameras=[], save_evidence=save))
+        if response is None:
+            return None, f'{self.verify_client.srv_name} did not answer'
+        if not response.ok:
+            return None, f'verify refused: {response.error}'
+        return response, ''
+
+    def call(self, client, request):
+        """Call a service from an executor thread and wait (bounded) for the answer; None on time-out."""
+        done = threading.Event()
+        future = client.call_async(request)
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(self.config.service_timeout_s):
+            client.remove_pending_request(future)
+            return None
+        return future.result()
+
+    def on_cell_state(self, msg: CellState) -> None:
+        """Remember recent cell states (to date the placement)."""
+        with self._state_lock:
+            self._states.append((_stamp(msg.header.stamp), int(msg.step), time.monotonic()))
+            del self._states[:-50]
+
+    def to_result(self, outcome: ResetOutcome) -> ResetCell.Result:
+        result = ResetCell.Result(success=outcome.success, tries_used=outcome.tries_used,
+                                  evidence_path=outcome.evidence_path, failure_reason=outcome.failure_reason,
+                                  position_error=float(outcome.position_error),
+                                  angle_error=float(outcome.angle_error))
+        if outcome.target is not None:
+            b, a = outcome.target.block, outcome.target.agent
+            result.target_block = Pose2D(x=b[0], y=b[1], theta=b[2])
+            result.target_agent = Point(x=a[0], y=a[1], z=0.0)
+        if outcome.achieved is not None:
+            x, y, th = outcome.achieved
+            result.achieved_block = Pose2D(x=x, y=y, theta=th)
+        return result
+
+    def _refuse_parameter_change(self, params) -> SetParametersResult:
+        """Refuse every run-time parameter change: the reset configuration is fixed at start-up."""
+        return SetParametersResult(successful=False, reason=(
+            f'refused: reset parameters ({", ".join(p.name for p in params)}) are read-only at run time; '
+            f'the configuration comes from {self.config_file}'))
+
+
+def main(args=None):
+    try:
+        with rclpy.init(args=args):
+            node = ResetNode()
+            executor = MultiThreadedExecutor()
+            executor.add_node(node)
+            executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,243 @@
+"""The safety filter between a policy and the cell: limits, watchdog and a latched e-stop. Pure: no rclpy.
+
+Every call returns a `FilterResult`: the command that may reach the cell (or None: nothing may be sent)
+and the interventions made, as `SafetyRecord`s whose kinds mirror `enpire_interfaces/SafetyEvent`.
+
+Guarantees (checked by the property tests in tests/enpire_env/safety):
+- every command that comes out lies inside the workspace bounds;
+- a command that comes out is either a *stop* (the agent's own position, clamped into the bounds) or is
+  within `max_step` of the agent (of the last safe target while the agent's position is unknown) and
+  moved at most `max_speed * dt` from the previous command that came out;
+- while the e-stop is latched only stops come out; `latch_estop` itself returns the stop to send, so it
+  takes effect at once (well within one control period); only `release_estop` clears the latch;
+- NaN, inf and commands in another frame never come out; commands faster than `max_command_rate_hz`
+  are not passed; when accepted commands stop for longer than 1/`min_command_rate_hz`, `tick` holds
+  the last safe command or stops (`watchdog_action`).
+When a command is rejected the filter offers the held command (the last safe one, or a stop) so a
+lock-stepped cell still gets exactly one command per policy command.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from enpire_env.safety.limits import SafetyLimits
+
+Point = tuple[float, float]
+_EPS = 1e-9
+
+
+class Kind(IntEnum):
+    """Mirrors the constants of enpire_interfaces/msg/SafetyEvent."""
+
+    CLAMPED_WORKSPACE = 0
+    CLAMPED_STEP = 1
+    REJECTED_NONFINITE = 2
+    REJECTED_RATE = 3
+    REJECTED_FRAME = 4
+    REJECTED_ESTOP = 5
+    WATCHDOG_HOLD = 6
+    WATCHDOG_STOP = 7
+    ESTOP_LATCHED = 8
+    ESTOP_RELEASED = 9
+
+
+@dataclass(frozen=True)
+class SafetyRecord:
+    kind: Kind
+    reason: str
+    requested: Point | None
+    applied: Point | None
+    stamp: float
+
+
+@dataclass
+class FilterResult:
+    command: Point | None
+    records: list[SafetyRecord] = field(default_factory=list)
+    is_stop: bool = False
+
+
+@dataclass
+class Counters:
+    passed: int = 0
+    modified: int = 0
+    rejected: int = 0
+    watchdog_trips: int = 0
+
+
+def _finite(*values: float) -> bool:
+    try:
+        return all(math.isfinite(float(v)) for v in values)
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+class SafetyFilter:
+    """Stateful filter: feed it the agent's position (`update_agent`), commands (`filter`), time (`tick`)."""
+
+    def __init__(self, limits: SafetyLimits):
+        self.limits = limits
+        self.counters = Counters()
+        self.agent: Point | None = None
+        self.last_output: Point | None = None
+        self.last_output_time: float | None = None
+        self.last_pass_time: float | None = None
+        self.last_feed_time: float | None = None   # last accepted command: what the watchdog watches
+        self.estopped = False
+        self.estop_reason = ''
+        self.watchdog_tripped = False
+
+    # ----------------------------------------------------------------- inputs
+    def update_agent(self, x: float, y: float) -> bool:
+        """The agent's measured position; non-finite measurements are ignored (returns False)."""
+        if not _finite(x, y):
+            return False
+        self.agent = (float(x), float(y))
+        return True
+
+    def stop_point(self) -> Point | None:
+        """Where a stop commands the agent to: where it is (clamped into the bounds), else the last target."""
+        if self.agent is not None:
+            return self._clamp_box(self.agent)
+        return self.last_output
+
+    def filter(self, x: float, y: float, frame_id: str, now: float) -> FilterResult:
+        """One policy command in; the command that may reach the cell (or the held one) out."""
+        requested = (float(x), float(y)) if _finite(x, y) else None
+        if self.estopped:
+            return self._reject(Kind.REJECTED_ESTOP, f'e-stop latched: {self.estop_reason}', requested, now,
+                                stop=True)
+        if requested is None:
+            return self._reject(Kind.REJECTED_NONFINITE, f'non-finite command ({x!r}, {y!r})', None, now)
+        if frame_id != self.limits.frame_id:
+            return self._reject(Kind.REJECTED_FRAME,
+                                f'frame {frame_id!r} is not {self.limits.frame_id!r}', requested, now)
+        if not _finite(now):
+            return self._reject(Kind.REJECTED_RATE, f'non-finite time {now!r}', requested, 0.0)
+        if self.last_pass_time is not None and now - self.last_pass_time < self.limits.min_interval - _EPS:
+            rate = 1.0 / max(now - self.last_pass_time, 1e-12)
+            limit = self.limits.max_command_rate_hz
+            return self._reject(Kind.REJECTED_RATE, f'{rate:.1f} Hz exceeds {limit:g} Hz', requested, now)
+        return self._pass(requested, now)
+
+    def tick(self, now: float) -> FilterResult:
+        """Called every control period: the e-stop and watchdog heartbeat (None when all is well)."""
+        if self.estopped:
+            stop = self.stop_point()
+            return self._emit(stop, now, [], is_stop=True)
+        if self.last_feed_time is None or now - self.last_feed_time <= self.limits.watchdog_timeout:
+            return FilterResult(None)
+        action_stop = self.limits.watchdog_action == 'stop' or not self._hold_is_safe()
+        command = self.stop_point() if action_stop else self.last_output
+        records = []
+        if not self.watchdog_tripped:
+            self.watchdog_tripped = True
+            self.counters.watchdog_trips += 1
+            gap = now - self.last_feed_time
+            kind = Kind.WATCHDOG_STOP if action_stop else Kind.WATCHDOG_HOLD
+            what = 'stop' if action_stop else 'hold'
+            reason = f'no command for {gap:.3f} s (timeout {self.limits.watchdog_timeout:.3f} s): {what}'
+            records.append(SafetyRecord(kind, reason, None, command, now))
+        return self._emit(command, now, records, is_stop=action_stop)
+
+    def latch_estop(self, reason: str, now: float) -> FilterResult:
+        """Latch the e-stop; the returned stop should be sent to the cell at once."""
+        reason = reason or 'e-stop requested'
+        records = []
+        if not self.estopped:
+            self.estopped = True
+            self.estop_reason = reason
+            records.append(SafetyRecord(Kind.ESTOP_LATCHED, reason, None, self.stop_point(), now))
+        return self._emit(self.stop_point(), now, records, is_stop=True)
+
+    def release_estop(self, now: float) -> FilterResult:
+        """Explicit release: the only way to clear the latch. Commands pass again from the next one."""
+        if not self.estopped:
+            return FilterResult(None)
+        record = SafetyRecord(Kind.ESTOP_RELEASED, f'released (was: {self.estop_reason})', None, None, now)
+        self.estopped = False
+        self.estop_reason = ''
+        self.last_feed_time = now if _finite(now) else self.last_feed_time
+        self.watchdog_tripped = False
+        return FilterResult(None, [record])
+
+    # ----------------------------------------------------------------- internals
+    def _clamp_box(self, p: Point) -> Point:
+        lo, hi = self.limits.lower, self.limits.upper
+        return (min(max(p[0], lo), hi), min(max(p[1], lo), hi))
+
+    @staticmethod
+    def _shrink(p: Point, centre: Point, radius: float) -> Point:
+        dx, dy = p[0] - centre[0], p[1] - centre[1]
+        d = math.hypot(dx, dy)
+        if d <= radius:
+            return p
+        s = radius / d
+        return (centre[0] + dx * s, centre[1] + dy * s)
+
+    def _hold_is_safe(self) -> bool:
+        """Holding the last safe target is allowed while it is still within a step of the agent."""
+        if self.last_output is None:
+            return False
+        if self.agent is None:
+            return True
+        return math.dist(self.last_output, self._clamp_box(self.agent)) <= self.limits.max_step + 1e-6
+
+    def _pass(self, requested: Point, now: float) -> FilterResult:
+        lim = self.limits
+        records: list[SafetyRecord] = []
+        p = self._clamp_box(requested)
+        if p != requested:
+            records.append(SafetyRecord(Kind.CLAMPED_WORKSPACE, f'outside [{lim.lower:g}, {lim.upper:g}]^2',
+                                        requested, p, now))
+        reference = self._clamp_box(self.agent) if self.agent is not None else self.last_output
+        is_stop = False
+        if reference is not None:
+            q = self._shrink(p, reference, lim.max_step)
+            if q != p:
+                what = 'agent' if self.agent is not None else 'last safe target'
+                reason = f'step {math.dist(p, reference):.1f} px from the {what} exceeds {lim.max_step:g} px'
+                records.append(SafetyRecord(Kind.CLAMPED_STEP, reason, requested, q, now))
+                p = q
+        if self.last_output is not None and self.last_output_time is not None:
+            dt = max(now - self.last_output_time, 0.0)
+            q = self._shrink(p, self.last_output, lim.max_speed * dt)
+            if q != p:
+                speed = math.dist(p, self.last_output) / max(dt, 1e-12)
+                reason = f'speed {speed:.0f} px/s exceeds {lim.max_speed:g} px/s'
+                records.append(SafetyRecord(Kind.CLAMPED_STEP, reason, requested, q, now))
+                p = q
+        if reference is not None and math.dist(p, reference) > lim.max_step + 1e-6:
+            # The agent lags too far behind the last target for both limits to hold: stop where it is.
+            p = self.stop_point()
+            is_stop = True
+            reason = 'agent too far from the last target for the step and speed limits together: stop'
+            records.append(SafetyRecord(Kind.CLAMPED_STEP, reason, requested, p, now))
+        self.last_pass_time = now
+        self.last_feed_time = now
+        self.watchdog_tripped = False
+        if records:
+            self.counters.modified += 1
+        else:
+            self.counters.passed += 1
+        return self._emit(p, now, records, is_stop=is_stop)
+
+    def _reject(self, kind: Kind, reason: str, requested: Point | None, now: float, stop: bool = False
+                ) -> FilterResult:
+        self.counters.rejected += 1
+        held_is_stop = stop or not self._hold_is_safe() or (
+            self.watchdog_tripped and self.limits.watchdog_action == 'stop')
+        command = self.stop_point() if held_is_stop else self.last_output
+        record = SafetyRecord(kind, reason, requested, command, now)
+        return self._emit(command, now, [record], is_stop=held_is_stop)
+
+    def _emit(self, command: Point | None, now: float, records: list[SafetyRecord], is_stop: bool
+              ) -> FilterResult:
+        if command is not None:
+            self.last_output = command
+            if _finite(now):
+                previous = self.last_output_time
+                self.last_output_time = now if previous is None else max(previous, now)
+        return FilterResult(command, records, is_stop)

@@ -1,0 +1,200 @@
+"""The safety node: the only publisher of the cell's command input (`names.CELL_COMMAND`).
+
+Policies publish `geometry_msgs/PointStamped` targets on `names.POLICY_COMMAND`; for each one this node
+publishes exactly one command to the cell: the filtered command, or the held last safe one (a stop while
+the e-stop is latched) when it is rejected, so a cell stepping in lock-step with its commands never
+stalls. Every intervention goes out as an `enpire_interfaces/SafetyEvent`; the status (latched flags
+and counters) on `names.SAFETY_STATUS` (transient local, on change and every `status_period` s) and on
+`names.DIAGNOSTICS`. `names.ESTOP` (std_srvs/SetBool): data=true latches, data=false releases.
+
+Parameters (read at start-up; every later change is refused with a reason):
+- `limits_file`: YAML with the limits (default: share/enpire_env/config/safety_limits.yaml);
+- `pacing`: `real_time` (wall clock; the watchdog ticks every control period and may command a hold
+  or stop on its own) or `as_fast` (the cell steps once per command: the filter's clock advances one
+  control period per policy command, and the node never publishes on its own, since every publish
+  would step the cell; rate and watchdog limits are then moot);
+- `status_period`: seconds between periodic status messages.
+
+Run: python -m enpire_env.safety_node --ros-args -r __ns:=/cell_0 -p pacing:=as_fast
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point, PointStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_srvs.srv import SetBool
+
+from enpire_env import names
+from enpire_env.safety import FilterResult, SafetyFilter, SafetyLimits
+from enpire_interfaces.msg import CellState, SafetyEvent, SafetyStatus
+
+PACINGS = ('real_time', 'as_fast')
+
+
+def default_limits_file() -> str:
+    """The installed config/safety_limits.yaml, else the one in the source tree."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        installed = Path(get_package_share_directory('enpire_env')) / 'config' / 'safety_limits.yaml'
+        if installed.is_file():
+            return str(installed)
+    except (ImportError, LookupError, ValueError):
+        pass
+    return str(Path(__file__).resolve().parents[1] / 'config' / 'safety_limits.yaml')
+
+
+class SafetyNode(Node):
+    """Filters policy commands into cell commands; watchdog, latched e-stop, events, status."""
+
+    def __init__(self):
+        super().__init__('safety')
+        limits_file = self.declare_parameter('limits_file', default_limits_file()).value
+        self.pacing = self.declare_parameter('pacing', 'real_time').value
+        status_period = float(self.declare_parameter('status_period', 1.0).value)
+        if self.pacing not in PACINGS:
+            raise ValueError(f'pacing must be one of {PACINGS}, got {self.pacing!r}')
+        self.limits = SafetyLimits.from_yaml(limits_file)
+        self.limits_file = limits_file
+        self.filter = SafetyFilter(self.limits)
+        self._virtual_time = 0.0
+        self._last_status = None
+        self.add_on_set_parameters_callback(self._refuse_parameter_change)
+
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.cell_pub = self.create_publisher(PointStamped, names.CELL_COMMAND, 10)
+        self.event_pub = self.create_publisher(SafetyEvent, names.SAFETY_EVENTS, 100)
+        self.status_pub = self.create_publisher(SafetyStatus, names.SAFETY_STATUS, latched)
+        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.create_subscription(PointStamped, names.POLICY_COMMAND, self.on_policy_command, 100)
+        self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state, best_effort)
+        self.create_service(SetBool, names.ESTOP, self.on_estop)
+        if self.pacing == 'real_time':
+            self.create_timer(self.limits.control_period, self.on_watchdog_tick)
+        self.create_timer(max(status_period, 0.05), lambda: self.publish_status(force=True))
+        self.publish_status(force=True)
+        self.get_logger().info(f'limits from {limits_file} ({self.pacing}): {self.limits.model_dump()}')
+
+    # ---------------------------------------------------------------- callbacks
+    def on_policy_command(self, msg: PointStamped) -> None:
+        """Filter one policy command and publish exactly one command to the cell."""
+        if self.pacing == 'as_fast':
+            self._virtual_time += self.limits.control_period
+        result = self.filter.filter(msg.point.x, msg.point.y, msg.header.frame_id, self.now())
+        self.apply(result, raw=(msg.point.x, msg.point.y))
+
+    def on_cell_state(self, msg: CellState) -> None:
+        """Track the agent's measured position."""
+        self.filter.update_agent(msg.agent_position.x, msg.agent_position.y)
+
+    def on_watchdog_tick(self) -> None:
+        """Every control period: watchdog hold/stop and the e-stop heartbeat."""
+        self.apply(self.filter.tick(self.now()))
+
+    def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        """data=true latches the e-stop (a stop goes out at once); data=false releases it."""
+        if request.data:
+            was = self.filter.estopped
+            result = self.filter.latch_estop('e-stop service', self.now())
+            if self.pacing == 'as_fast':
+                result.command = None   # a publish would step the cell; the next command becomes a stop
+            self.apply(result)
+            response.message = 'already latched' if was else 'e-stop latched'
+        else:
+            was = self.filter.estopped
+            self.apply(self.filter.release_estop(self.now()))
+            response.message = 'e-stop released' if was else 'e-stop was not latched'
+        response.success = True
+        return response
+
+    def _refuse_parameter_change(self, params) -> SetParametersResult:
+        """Refuse every run-time parameter change: limits are fixed at start-up."""
+        names_ = ', '.join(p.name for p in params)
+        return SetParametersResult(successful=False, reason=(
+            f'refused: safety parameters ({names_}) are read-only at run time; the limits come from '
+            f'{self.limits_file} and change only by restarting the safety node'))
+
+    # ---------------------------------------------------------------- helpers
+    def now(self) -> float:
+        if self.pacing == 'as_fast':
+            return self._virtual_time
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def apply(self, result: FilterResult, raw: tuple[float, float] | None = None) -> None:
+        stamp = self.get_clock().now().to_msg()
+        if result.command is not None:
+            msg = PointStamped()
+            msg.header.stamp = stamp
+            msg.header.frame_id = self.limits.frame_id
+            msg.point = Point(x=float(result.command[0]), y=float(result.command[1]), z=0.0)
+            self.cell_pub.publish(msg)
+        for record in result.records:
+            event = SafetyEvent(kind=int(record.kind), reason=record.reason)
+            event.header.stamp = stamp
+            event.header.frame_id = self.limits.frame_id
+            requested = record.requested if record.requested is not None else raw
+            event.requested = _point(requested)
+            event.applied = _point(record.applied)
+            self.event_pub.publish(event)
+        if result.records:
+            self.publish_status()
+
+    def publish_status(self, force: bool = False) -> None:
+        f, c = self.filter, self.filter.counters
+        key = (f.estopped, f.estop_reason, f.watchdog_tripped,
+               c.passed, c.modified, c.rejected, c.watchdog_trips)
+        if not force and key == self._last_status:
+            return
+        self._last_status = key
+        status = SafetyStatus(estopped=f.estopped, estop_reason=f.estop_reason,
+                              watchdog_tripped=f.watchdog_tripped, commands_passed=c.passed,
+                              commands_modified=c.modified,
+                              commands_rejected=c.rejected, watchdog_trips=c.watchdog_trips)
+        status.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(status)
+        self.diag_pub.publish(self._diagnostics(status))
+
+    def _diagnostics(self, status: SafetyStatus) -> DiagnosticArray:
+        if status.estopped:
+            level, message = DiagnosticStatus.ERROR, f'e-stop latched: {status.estop_reason}'
+        elif status.watchdog_tripped:
+            level, message = DiagnosticStatus.WARN, f'watchdog tripped ({self.limits.watchdog_action})'
+        else:
+            level, message = DiagnosticStatus.OK, 'ok'
+        values = {'commands_passed': status.commands_passed, 'commands_modified': status.commands_modified,
+                  'commands_rejected': status.commands_rejected, 'watchdog_trips': status.watchdog_trips,
+                  'pacing': self.pacing, 'limits_file': self.limits_file}
+        name = f'{self.get_fully_qualified_name()}: safety'
+        diag = DiagnosticStatus(level=level, name=name, message=message, hardware_id=self.get_namespace(),
+                                values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        array = DiagnosticArray(status=[diag])
+        array.header.stamp = status.header.stamp
+        return array
+
+
+def _point(p) -> Point:
+    if p is None:
+        return Point(x=math.nan, y=math.nan, z=0.0)
+    return Point(x=float(p[0]), y=float(p[1]), z=0.0)
+
+
+def main(args=None):
+    try:
+        with rclpy.init(args=args):
+            node = SafetyNode()
+            executor = MultiThreadedExecutor()
+            executor.add_node(node)
+            executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,82 @@
+"""Classical OpenCV backend: HSV colour ranges, connected components, masks inside the boxes."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from enpire_env.verification.backends import register_backend
+from enpire_env.verification.config import HsvRange, VerifyConfig
+from enpire_env.verification.models import Box
+
+
+def _in_range(hsv: np.ndarray, rng: HsvRange) -> np.ndarray:
+    lo, hi = rng.lo, rng.hi
+    if lo[0] <= hi[0]:
+        return cv2.inRange(hsv, np.array(lo, np.uint8), np.array(hi, np.uint8))
+    # Hue range that wraps around red.
+    a = cv2.inRange(hsv, np.array(lo, np.uint8), np.array((179, hi[1], hi[2]), np.uint8))
+    b = cv2.inRange(hsv, np.array((0, lo[1], lo[2]), np.uint8), np.array(hi, np.uint8))
+    return cv2.bitwise_or(a, b)
+
+
+class ClassicalBackend:
+    """Detector and Segmenter in one: both steps share the colour masks of the last image."""
+
+    def __init__(self, config: VerifyConfig):
+        self.colours = config.colours
+        self.min_pixels = config.judge.min_blob_pixels
+        self._cache_key: tuple | None = None
+        self._cache: dict[str, tuple[np.ndarray, list[Box]]] = {}
+
+    def _analyse(self, image: np.ndarray) -> dict[str, tuple[np.ndarray, list[Box]]]:
+        key = (id(image), image.__array_interface__['data'][0], image.shape)
+        if key == self._cache_key:
+            return self._cache
+        hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV)
+        result = {}
+        for label, rng in self.colours.items():
+            mask = _in_range(hsv, rng)
+            result[label] = (mask, self._boxes(label, mask))
+        self._cache_key, self._cache = key, result
+        return result
+
+    def _boxes(self, label: str, mask: np.ndarray) -> list[Box]:
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        if n <= 1:
+            return []
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        biggest = int(areas.max())
+        if biggest < self.min_pixels:
+            return []
+        # Keep the pieces of one object (an occluder can cut the T in two), drop speckle.
+        keep = [i + 1 for i, a in enumerate(areas) if a >= max(self.min_pixels // 2, 0.08 * biggest)]
+        x0 = min(int(stats[i, cv2.CC_STAT_LEFT]) for i in keep)
+        y0 = min(int(stats[i, cv2.CC_STAT_TOP]) for i in keep)
+        x1 = max(int(stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH]) for i in keep)
+        y1 = max(int(stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT]) for i in keep)
+        score = float(sum(int(areas[i - 1]) for i in keep) / max(1, int(areas.sum())))
+        return [Box(label=label, x0=x0, y0=y0, x1=x1, y1=y1, score=score)]
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        return [b for _, boxes in self._analyse(image).values() for b in boxes]
+
+    def segment(self, image: np.ndarray, boxes: list[Box]) -> dict[str, np.ndarray]:
+        colour = self._analyse(image)
+        masks = {}
+        for box in boxes:
+            full = colour[box.label][0] if box.label in colour else None
+            if full is None:
+                continue
+            mask = np.zeros(full.shape, np.float32)
+            roi = full[box.y0:box.y1, box.x0:box.x1]
+            mask[box.y0:box.y1, box.x0:box.x1] = roi.astype(np.float32) / 255.0
+            masks[box.label] = mask
+        return masks
+
+
+def _factory(config: VerifyConfig):
+    backend = ClassicalBackend(config)
+    return backend, backend
+
+
+register_backend('classical', _factory)

@@ -1,0 +1,90 @@
+"""Fuse per-camera judgements into one binary reward with a confidence.
+
+Never success on weak evidence: missing and stale cameras become explicit UNCERTAIN entries, cameras
+that disagree never add up to SUCCESS under 'unanimous', and every rule also needs enough confidence.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from enpire_env.verification.models import CameraJudgement, FusedJudgement, VerdictState
+
+RULES = ('unanimous', 'majority', 'confidence_weighted')
+
+
+def _checked(judgements: Iterable[CameraJudgement], expected: Sequence[str] | None, now: float | None,
+             max_age: float | None) -> list[CameraJudgement]:
+    out: list[CameraJudgement] = []
+    seen = set()
+    for j in judgements:
+        seen.add(j.camera)
+        if (now is not None and max_age is not None and j.state != VerdictState.UNCERTAIN
+                and (j.stamp is None or now - j.stamp > max_age)):
+            j = j.model_copy(update=dict(state=VerdictState.UNCERTAIN, confidence=0.0,
+                                         reason='stale_frame' if j.stamp is not None else 'no_stamp'))
+        out.append(j)
+    for cam in expected or ():
+        if cam not in seen:
+            out.append(CameraJudgement(camera=cam, state=VerdictState.UNCERTAIN, reason='no_frame'))
+    return out
+
+
+def fuse(judgements: Iterable[CameraJudgement], rule: str = 'unanimous', now: float | None = None,
+         max_age: float | None = None, expected: Sequence[str] | None = None, min_cameras: int = 1,
+         success_confidence: float = 0.6) -> FusedJudgement:
+    """One verdict from many. `expected` cameras with no judgement count as missing ('no_frame')."""
+    if rule not in RULES:
+        raise ValueError(f'unknown fusion rule {rule!r}; known: {RULES}')
+    cams = _checked(judgements, expected, now, max_age)
+    n = len(cams)
+    ok = [c for c in cams if c.state == VerdictState.SUCCESS]
+    bad = [c for c in cams if c.state == VerdictState.FAILURE]
+    usable = ok + bad
+    score = (float(np.average([c.score for c in usable], weights=[max(c.confidence, 1e-3) for c in usable]))
+             if usable else 0.0)
+
+    def result(state: VerdictState, confidence: float, reason: str) -> FusedJudgement:
+        if state == VerdictState.SUCCESS and confidence < success_confidence:
+            state, reason = VerdictState.UNCERTAIN, 'low_confidence'
+        return FusedJudgement(state=state, success=state == VerdictState.SUCCESS, score=score,
+                              confidence=float(np.clip(confidence, 0.0, 1.0)), rule=rule, reason=reason,
+                              cameras=cams)
+
+    if n == 0 or not usable:
+        reasons = sorted({c.reason for c in cams if c.reason})
+        return result(VerdictState.UNCERTAIN, 0.0, 'no_usable_camera' + (f": {','.join(reasons)}" if reasons
+                                                                          else ''))
+    if len(usable) < min_cameras:
+        return result(VerdictState.UNCERTAIN, 0.0, f'only {len(usable)} usable camera(s), need {min_cameras}')
+    coverage = np.sqrt(len(usable) / n)   # fewer usable cameras, less confidence
+
+    def mean_conf(group):
+        return float(np.mean([c.confidence for c in group])) if group else 0.0
+
+    if rule == 'unanimous':
+        if ok and bad:
+            return result(VerdictState.UNCERTAIN, 0.0, 'cameras_disagree')
+        state = VerdictState.SUCCESS if ok else VerdictState.FAILURE
+        return result(state, mean_conf(usable) * coverage, '' if ok else 'below_threshold')
+    if rule == 'majority':
+        if len(ok) > n / 2 and len(ok) > len(bad):
+            return result(VerdictState.SUCCESS, mean_conf(ok) * np.sqrt(len(ok) / n), '')
+        if len(bad) > n / 2:
+            return result(VerdictState.FAILURE, mean_conf(bad) * np.sqrt(len(bad) / n), 'below_threshold')
+        if len(bad) >= len(ok):
+            # No majority for either, but success cannot be claimed: failure with low confidence.
+            return result(VerdictState.FAILURE, mean_conf(bad) * len(bad) / n, 'no_majority')
+        return result(VerdictState.UNCERTAIN, 0.0, 'no_majority')
+    # confidence_weighted: signed vote, uncertain cameras dilute it through the denominator.
+    total = sum(max(c.confidence, 0.0) for c in cams) + 0.5 * sum(1 for c in cams if c.state ==
+                                                                     VerdictState.UNCERTAIN)
+    vote = (sum(c.confidence for c in ok) - sum(c.confidence for c in bad)) / max(total, 1e-9)
+    if vote >= 0.5:
+        return result(VerdictState.SUCCESS, vote, '')
+    if vote <= -0.5:
+        return result(VerdictState.FAILURE, -vote, 'below_threshold')
+    if vote <= 0.0:
+        return result(VerdictState.FAILURE, max(-vote, 0.0), 'weak_evidence')
+    return result(VerdictState.UNCERTAIN, 0.0, 'weak_evidence')

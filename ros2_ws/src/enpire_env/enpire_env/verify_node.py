@@ -1,0 +1,196 @@
+"""The /<cell>/verify service: judge the task from the cell's cameras (enpire_env.verification).
+
+Keeps the latest frame of every configured camera with the homography of the same stamp, and answers
+Verify requests with the fused verdict, each camera's verdict and, on request, saved evidence.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from ament_index_python.packages import get_package_share_directory
+from geometry_msgs.msg import Pose2D
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+from enpire_env import names
+from enpire_env.verification import TASKS, Frame, Verifier, load_config
+from enpire_env.verification.evidence import save_evidence
+from enpire_env.verification.fusion import RULES
+from enpire_env.verification.models import CameraJudgement, FusedJudgement
+from enpire_interfaces.msg import CameraVerdict, FusedVerdict, TableHomography
+from enpire_interfaces.srv import Verify
+
+_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image (8-bit encodings) to an RGB uint8 HxWx3 array (no cv_bridge needed)."""
+    channels = _CHANNELS.get(msg.encoding)
+    if channels is None:
+        raise ValueError(f'unsupported image encoding {msg.encoding!r}')
+    row = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
+    img = row[:, :msg.width * channels].reshape(msg.height, msg.width, channels)
+    if msg.encoding == 'mono8':
+        return np.repeat(img, 3, axis=2)
+    if msg.encoding.startswith('bgr'):
+        img = img[..., 2::-1]
+    return np.ascontiguousarray(img[..., :3])
+
+
+def stamp_seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class FrameBuffer:
+    """Latest frame per camera, paired with the homography that has the same stamp."""
+
+    def __init__(self, keep: int = 8):
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._images: dict[str, list[tuple[float, np.ndarray]]] = {}
+        self._homographies: dict[str, list[tuple[float, np.ndarray]]] = {}
+
+    def add_image(self, cam: str, stamp: float, image: np.ndarray) -> None:
+        with self._lock:
+            q = self._images.setdefault(cam, [])
+            q.append((stamp, image))
+            del q[:-self.keep]
+
+    def add_homography(self, cam: str, stamp: float, h: np.ndarray) -> None:
+        with self._lock:
+            q = self._homographies.setdefault(cam, [])
+            q.append((stamp, h))
+            del q[:-self.keep]
+
+    def latest(self, cam: str) -> Frame | None:
+        """Newest image that has a homography with its stamp (fixed cameras: within 1 ms)."""
+        with self._lock:
+            images = list(self._images.get(cam, []))
+            homs = list(self._homographies.get(cam, []))
+        for stamp, image in reversed(images):
+            for h_stamp, h in reversed(homs):
+                if abs(h_stamp - stamp) < 1e-3:
+                    return Frame(image, h, stamp)
+        return None
+
+
+class VerifyNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('verify', **kwargs)
+        self.declare_parameter('cameras', ['top', 'oblique', 'wrist'])
+        self.declare_parameter('fusion_rule', 'unanimous')
+        self.declare_parameter('max_frame_age', 0.5)
+        self.declare_parameter('evidence_dir', '/tmp/enpire_evidence')
+        self.declare_parameter('backend', 'classical')
+        self.declare_parameter('verification_config', '')
+        self.cameras = list(self.get_parameter('cameras').value)
+        self.rule = self.get_parameter('fusion_rule').value
+        if self.rule not in RULES:
+            raise ValueError(f'fusion_rule {self.rule!r} not in {RULES}')
+        self.max_age = float(self.get_parameter('max_frame_age').value)
+        self.evidence_dir = Path(self.get_parameter('evidence_dir').value)
+        config_path = self.get_parameter('verification_config').value or _default_config()
+        self.verifier = Verifier(load_config(config_path), backend=self.get_parameter('backend').value)
+        self.verify_lock = threading.Lock()   # the backend caches per image: one verification at a time
+        self.frames = FrameBuffer()
+        sensors = ReentrantCallbackGroup()
+        for cam in self.cameras:
+            self.create_subscription(Image, names.camera_image(cam), self._on_image(cam),
+                                     qos_profile_sensor_data, callback_group=sensors)
+            self.create_subscription(TableHomography, names.camera_homography(cam),
+                                     self._on_homography(cam), 10, callback_group=sensors)
+        self.create_service(Verify, names.VERIFY, self._on_verify,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.get_logger().info(f'verify ready: cameras={self.cameras} rule={self.rule} '
+                               f'max_age={self.max_age}s')
+
+    def _on_image(self, cam):
+        def callback(msg: Image):
+            try:
+                self.frames.add_image(cam, stamp_seconds(msg.header.stamp), image_to_rgb(msg))
+            except ValueError as exc:
+                self.get_logger().warning(f'{cam}: {exc}', throttle_duration_sec=5.0)
+        return callback
+
+    def _on_homography(self, cam):
+        def callback(msg: TableHomography):
+            self.frames.add_homography(cam, stamp_seconds(msg.header.stamp),
+                                       np.asarray(msg.table_to_image, dtype=np.float64).reshape(3, 3))
+        return callback
+
+    def _on_verify(self, request: Verify.Request, response: Verify.Response) -> Verify.Response:
+        task = request.task or 'pusht'
+        if task not in TASKS:
+            response.ok, response.error = False, f'unknown task {task!r}; this cell verifies {list(TASKS)}'
+            return response
+        cams = list(request.cameras) or self.cameras
+        unknown = [c for c in cams if c not in self.cameras]
+        if unknown or len(set(cams)) != len(cams):
+            response.ok = False
+            response.error = (f'unknown camera(s) {unknown}; configured: {self.cameras}' if unknown
+                              else f'duplicate cameras in {cams}')
+            return response
+        now_msg = self.get_clock().now().to_msg()
+        now = stamp_seconds(now_msg)
+        frames = {c: self.frames.latest(c) for c in cams}
+        with self.verify_lock:
+            fused, judged = self.verifier.verify_frames(frames, cameras=cams, now=now, rule=self.rule,
+                                                        max_age=self.max_age, task=task)
+        response.ok = True
+        response.verdict = to_msg(fused, task)
+        response.verdict.header.stamp = now_msg
+        response.verdict.header.frame_id = names.TABLE_FRAME
+        if request.save_evidence:
+            try:
+                folder = save_evidence(self.evidence_dir, fused, frames, judged,
+                                       extra={'task': task, 'cameras': cams, 'now': now})
+                response.verdict.evidence_path = str(folder)
+            except OSError as exc:
+                self.get_logger().error(f'could not save evidence: {exc}')
+        return response
+
+
+def to_msg(fused: FusedJudgement, task: str) -> FusedVerdict:
+    msg = FusedVerdict(task=task, state=int(fused.state), success=fused.success, score=fused.score,
+                       confidence=fused.confidence, rule=fused.rule, reason=fused.reason)
+    msg.cameras = [camera_msg(c) for c in fused.cameras]
+    return msg
+
+
+def camera_msg(j: CameraJudgement) -> CameraVerdict:
+    msg = CameraVerdict(camera=j.camera, state=int(j.state), score=float(j.score),
+                        confidence=float(j.confidence), reason=j.reason, latency_ms=float(j.latency_ms))
+    if j.stamp is not None:
+        msg.frame_stamp.sec = int(np.floor(j.stamp))
+        msg.frame_stamp.nanosec = int((j.stamp - np.floor(j.stamp)) * 1e9)
+    if j.block_pose is not None:
+        msg.block_estimate = Pose2D(x=j.block_pose.x, y=j.block_pose.y, theta=j.block_pose.theta)
+    return msg
+
+
+def _default_config() -> str:
+    try:
+        return str(Path(get_package_share_directory('enpire_env')) / 'config' / 'verify.yaml')
+    except Exception:   # not installed (running from source): the file next to the package
+        return str(Path(__file__).resolve().parents[1] / 'config' / 'verify.yaml')
+
+
+def main(args=None):
+    try:
+        with rclpy.init(args=args):
+            node = VerifyNode()
+            executor = MultiThreadedExecutor()
+            executor.add_node(node)
+            executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == '__main__':
+    main()

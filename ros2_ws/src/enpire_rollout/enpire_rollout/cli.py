@@ -1,0 +1,60 @@
+"""`enpire` command: subcommands replay / audit (others may add theirs to SUBCOMMANDS)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _replay(sub):
+    p = sub.add_parser('replay', help='republish a trial bag on the graph')
+    p.add_argument('bag')
+    p.add_argument('--rate', type=float, default=1.0, help='playback rate (0: as fast as possible)')
+    p.add_argument('--topics', nargs='*', default=None)
+
+    def run(args):
+        from enpire_rollout.replay import replay
+        print(replay(args.bag, rate=args.rate, topics=args.topics))
+        return 0
+    p.set_defaults(func=run)
+
+
+def _audit(sub):
+    p = sub.add_parser('audit', help='re-verify recorded frames against recorded verdicts')
+    p.add_argument('path', help='a trial bag or a folder of bags')
+    p.add_argument('--video-dir', default=None, help='write one mp4 per camera here (default: in each bag)')
+    p.add_argument('--no-video', action='store_true')
+
+    def run(args):
+        from enpire_rollout.audit import main_audit
+        return main_audit(args.path, video_dir=args.video_dir, video=not args.no_video)
+    p.set_defaults(func=run)
+
+
+def _up(sub):
+    p = sub.add_parser('up', help='start a bringup (nodes of N cells) without ros2 launch, supervised')
+    # enpire_bringup depends on this package (it starts the trial servers), so it is looked up at run
+    # time rather than declared: `enpire up` is there when enpire_bringup is installed.
+    import importlib
+    try:
+        up = importlib.import_module('enpire_bringup.up')
+    except ImportError:
+        p.set_defaults(func=lambda args: sys.exit('enpire up: the enpire_bringup package is not installed'))
+        return
+    up.add_arguments(p)
+    p.set_defaults(func=up.run)
+
+
+SUBCOMMANDS = [_replay, _audit, _up]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog='enpire')
+    sub = parser.add_subparsers(dest='command', required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

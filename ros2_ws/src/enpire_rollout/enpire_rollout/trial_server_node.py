@@ -1,0 +1,474 @@
+"""Trial server: the `run_trial` action of one cell (reset -> k in-context attempts -> verify), recorded.
+
+    python -m enpire_rollout.trial_server_node --ros-args -r __ns:=/cell_0 --params-file config/trial_server.yaml
+
+The policy runs in a sandbox process (sandbox.py); its commands go to the safety node on
+`cmd/policy_target`; the verify service is the only judge of success. One rosbag per trial (trial_bag.py).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PointStamped
+from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.serialization import serialize_message
+from sensor_msgs.msg import Image
+
+from enpire_env import names
+from enpire_interfaces.action import ResetCell, RunTrial
+from enpire_interfaces.msg import CellState, FusedVerdict, GroundTruth, SafetyEvent, TableHomography, TrialEvent
+from enpire_interfaces.srv import Verify
+from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
+from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
+from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, compress_image_cdr, recover_unfinished
+from enpire_rollout.trial_core import PhaseClock, TrialServerConfig, image_to_array, new_trial_id, validate_goal
+
+
+def _stamp_ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+class TrialAborted(Exception):
+    pass
+
+
+class TrialServer(Node):
+    def __init__(self):
+        super().__init__('trial_server')
+        defaults = TrialServerConfig()
+        values = {k: self.declare_parameter(k, v).value for k, v in defaults.model_dump().items()}
+        self.config = TrialServerConfig(**values)
+        self.cell = self.get_namespace().strip('/') or 'cell'
+        self.group = ReentrantCallbackGroup()
+        self._lock = threading.Lock()
+        self._state_cv = threading.Condition(self._lock)
+        self.state: CellState | None = None
+        self.frames: dict[str, Image] = {}
+        self.homographies: dict[str, TableHomography] = {}
+        self.truth: GroundTruth | None = None
+        self.bag: TrialBag | None = None
+        self._bag_lock = threading.Lock()
+        self._busy = threading.Lock()
+        self.clock = PhaseClock()
+
+        self.command_pub = self.create_publisher(PointStamped, names.POLICY_COMMAND, 10)
+        self.event_pub = self.create_publisher(TrialEvent, names.TRIAL_EVENTS, 100)
+        g = self.group
+        self.create_subscription(CellState, names.CELL_STATE, self._on_state, 10, callback_group=g)
+        self.create_subscription(PointStamped, names.CELL_COMMAND, self._record_cb(names.CELL_COMMAND), 10,
+                                 callback_group=g)
+        self.create_subscription(SafetyEvent, names.SAFETY_EVENTS, self._record_cb(names.SAFETY_EVENTS), 100,
+                                 callback_group=g)
+        for cam in self.config.cameras:
+            self.create_subscription(Image, names.camera_image(cam), self._on_image(cam), qos_profile_sensor_data,
+                                     callback_group=g)
+            self.create_subscription(TableHomography, names.camera_homography(cam), self._on_homography(cam),
+                                     qos_profile_sensor_data, callback_group=g)
+        if self.config.debug_ground_truth:
+            self.create_subscription(GroundTruth, names.GROUND_TRUTH, self._on_truth, 10, callback_group=g)
+        self.reset_client = ActionClient(self, ResetCell, names.RESET, callback_group=g)
+        self.verify_client = self.create_client(Verify, names.VERIFY, callback_group=g)
+        self._server = ActionServer(self, RunTrial, names.RUN_TRIAL, execute_callback=self.execute_callback,
+                                    goal_callback=self.goal_callback, cancel_callback=self.cancel_callback,
+                                    callback_group=g)
+        for rec in recover_unfinished(self.config.bag_dir):
+            self.get_logger().warning(f"unfinished trial {rec['trial_id']} recorded as aborted: {rec['bag_path']}")
+        self.get_logger().info(f'trial server for {self.cell}: cameras={self.config.cameras} '
+                               f'bags in {self.config.bag_dir}')
+
+    # ---------------------------------------------------------------- subscriptions
+    def _on_state(self, msg: CellState) -> None:
+        with self._state_cv:
+            self.state = msg
+            self._state_cv.notify_all()
+        self._record(names.CELL_STATE, msg, msg.header.stamp)
+
+    def _on_image(self, cam):
+        def cb(msg: Image):
+            with self._state_cv:
+                self.frames[cam] = msg
+                self._state_cv.notify_all()
+            bag = self.bag
+            if bag is not None and bag.want_camera(cam, _stamp_ns(msg.header.stamp)):
+                self._record(names.camera_image(cam), msg, msg.header.stamp, camera=cam)
+        return cb
+
+    def _on_homography(self, cam):
+        def cb(msg: TableHomography):
+            with self._state_cv:
+                self.homographies[cam] = msg
+            bag = self.bag
+            if bag is not None and bag._last_camera.get(cam) == _stamp_ns(msg.header.stamp):
+                self._record(names.camera_homography(cam), msg, msg.header.stamp)
+        return cb
+
+    def _on_truth(self, msg: GroundTruth) -> None:
+        self.truth = msg
+
+    def _record_cb(self, name):
+        return lambda msg: self._record(name, msg, msg.header.stamp)
+
+    def _record(self, name: str, msg, stamp=None, camera: str | None = None) -> None:
+        bag = self.bag
+        if bag is None:
+            return
+        stamp_ns = _stamp_ns(stamp) if stamp is not None else time.time_ns()
+        data = serialize_message(msg)
+        topic = bag.topic(name)
+        with self._bag_lock:
+            if camera is not None and bag.config.image_compression:
+                bag.write_cdr(topic + '/compressed', compress_image_cdr(data, bag.config.image_compression), stamp_ns)
+            else:
+                bag.write_cdr(topic, data, stamp_ns)
+
+    # ---------------------------------------------------------------- action callbacks
+    def goal_callback(self, goal_request) -> GoalResponse:
+        """One trial at a time per cell; everything else is validated in execute with a clear reason."""
+        return GoalResponse.REJECT if self._busy.locked() else GoalResponse.ACCEPT
+
+    def cancel_callback(self, goal_handle) -> CancelResponse:
+        return CancelResponse.ACCEPT
+
+    def execute_callback(self, goal_handle) -> RunTrial.Result:
+        if not self._busy.acquire(blocking=False):
+            goal_handle.abort()
+            return RunTrial.Result(success=False, failure_reason='busy: another trial is running on this cell')
+        try:
+            return TrialRun(self, goal_handle).run()
+        finally:
+            self.clock.switch('idle')
+            self._busy.release()
+
+    # ---------------------------------------------------------------- helpers used by TrialRun
+    def publish_event(self, trial_id: str, event: str, attempt: int = 0, score: float = 0.0, **detail) -> None:
+        msg = TrialEvent(trial_id=trial_id, event=event, attempt=attempt, score=float(score),
+                         detail=json.dumps(detail, default=str))
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.event_pub.publish(msg)
+        self._record(names.TRIAL_EVENTS, msg, msg.header.stamp)
+        if self.bag is not None:
+            with self._bag_lock:
+                self.bag.flush()
+
+    def publish_command(self, x: float, y: float) -> None:
+        msg = PointStamped()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = names.TABLE_FRAME
+        msg.point.x, msg.point.y = float(x), float(y)
+        self.command_pub.publish(msg)
+        self._record(names.POLICY_COMMAND, msg, msg.header.stamp)
+
+    def wait_state_after(self, stamp_ns: int, timeout: float) -> CellState | None:
+        deadline = time.monotonic() + timeout
+        with self._state_cv:
+            while self.state is None or _stamp_ns(self.state.header.stamp) <= stamp_ns:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._state_cv.wait(remaining)
+            return self.state
+
+    def wait_frames(self, stamp_ns: int, timeout: float) -> None:
+        """Give the step's camera frames (published right after its state) a moment to arrive."""
+        deadline = time.monotonic() + timeout
+        with self._state_cv:
+            while any(cam not in self.frames or _stamp_ns(self.frames[cam].header.stamp) < stamp_ns
+                      for cam in self.config.cameras):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._state_cv.wait(remaining)
+
+    def observation(self, state: CellState, step: int, attempt: int, t0_ns: int) -> Observation:
+        now_ns = _stamp_ns(state.header.stamp)
+        with self._lock:
+            frames, homs = dict(self.frames), dict(self.homographies)
+        images, mappings, ages = {}, {}, {}
+        for cam, img in frames.items():
+            try:
+                images[cam] = image_to_array(img.height, img.width, img.encoding, img.data)
+            except ValueError:
+                continue
+            if cam in homs:
+                mappings[cam] = np.asarray(homs[cam].table_to_image, dtype=float).reshape(3, 3)
+            ages[cam] = max(0.0, (now_ns - _stamp_ns(img.header.stamp)) * 1e-9)
+        truth = None
+        if self.config.debug_ground_truth and self.truth is not None:
+            b = self.truth.block
+            truth = {'block': (b.x, b.y, b.theta), 'coverage': self.truth.coverage}
+        return Observation(
+            step=step, attempt=attempt, time_s=(now_ns - t0_ns) * 1e-9,
+            agent_position=np.array([state.agent_position.x, state.agent_position.y]),
+            agent_velocity=np.array([state.agent_velocity.x, state.agent_velocity.y]),
+            frames=images, table_to_image=mappings, frame_age_s=ages, debug_ground_truth=truth)
+
+    def call_verify(self, task: str, save_evidence: bool) -> FusedVerdict | None:
+        if not self.verify_client.wait_for_service(timeout_sec=self.config.verify_timeout_s):
+            return None
+        future = self.verify_client.call_async(Verify.Request(task=task, cameras=[], save_evidence=save_evidence))
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(self.config.verify_timeout_s):
+            future.cancel()
+            return None
+        response = future.result()
+        if response is None or not response.ok:
+            verdict = FusedVerdict(task=task, state=FusedVerdict.UNCERTAIN, success=False,
+                                   reason=f'verify refused: {getattr(response, "error", "no response")}')
+            return verdict
+        return response.verdict
+
+
+class TrialRun:
+    """One goal of the run_trial action, from validation to result."""
+
+    def __init__(self, server: TrialServer, goal_handle):
+        self.s = server
+        self.gh = goal_handle
+        self.goal = goal_handle.request
+        self.cfg = server.config
+        self.result = RunTrial.Result()
+        self.trial_id = self.goal.trial_id or new_trial_id(server.cell)
+        self.t_start = time.monotonic()
+        self.runner: PolicyRunner | None = None
+        self.status = 'finished'
+
+    # ---------------------------------------------------------------- flow
+    def run(self) -> RunTrial.Result:
+        error = validate_goal(self.goal)
+        if error:
+            self.gh.abort()
+            self.result.failure_reason = f'invalid goal: {error}'
+            return self.result
+        if self.goal.record:
+            self._open_bag()
+        try:
+            self.s.publish_event(self.trial_id, 'started', goal=self._goal_dict())
+            self._reset()
+            self._attempts()
+        except TrialAborted as exc:
+            self.result.failure_reason = str(exc)
+            self.status = 'cancelled' if str(exc) == 'cancelled' else 'failed'
+        except Exception as exc:  # noqa: BLE001 - the node lives on; the trial ends with the reason
+            self.s.get_logger().error(f'trial {self.trial_id} crashed: {exc!r}')
+            self.result.failure_reason = f'internal error: {type(exc).__name__}: {exc}'
+            self.status = 'failed'
+        finally:
+            if self.runner is not None:
+                self.runner.close()
+            self.s.clock.switch('idle')
+            self.result.execute_s = round(self.result.execute_s, 4)
+        self.s.publish_event(self.trial_id, 'finished' if self.status == 'finished' else 'aborted',
+                             attempt=self.result.attempts_used, score=max(self.result.attempt_scores or [0.0]),
+                             success=self.result.success, failure_reason=self.result.failure_reason)
+        if self.s.bag is not None:
+            with self.s._bag_lock:
+                bag, self.s.bag = self.s.bag, None
+                bag.close(self.status, {k: getattr(self.result, k) for k in (
+                    'success', 'attempts_used', 'reset_s', 'execute_s', 'verify_s', 'failure_reason')} | {
+                    'attempt_scores': list(self.result.attempt_scores),
+                    'attempt_reasons': list(self.result.attempt_reasons)})
+        if self.status == 'cancelled':
+            self.gh.canceled()
+        elif self.result.failure_reason:
+            self.gh.abort()
+        else:
+            self.gh.succeed()
+        return self.result
+
+    def _goal_dict(self) -> dict:
+        g = self.goal
+        return {'trial_id': self.trial_id, 'task': g.task, 'policy_path': g.policy_path,
+                'policy_sha256': g.policy_sha256, 'seed': g.seed, 'distribution': g.distribution,
+                'attempts': g.attempts, 'steps_per_attempt': g.steps_per_attempt, 'time_budget_s': g.time_budget_s}
+
+    def _open_bag(self) -> None:
+        from importlib.metadata import version
+        versions = {}
+        for dist in ('rosbags', 'numpy', 'ros-rclpy'):
+            try:
+                versions[dist] = version(dist)
+            except Exception:  # noqa: BLE001
+                versions[dist] = 'unknown'
+        metadata = {**self._goal_dict(), 'cell': self.s.cell, 'policy_source': Path(self.goal.policy_path).read_text(),
+                    'config': self.cfg.model_dump(), 'versions': versions, 'started_unix': time.time()}
+        record = TrialRecordConfig(cameras=self.cfg.cameras, camera_period_s=self.cfg.record_camera_period_s,
+                                   image_compression=self.cfg.image_compression,
+                                   flush_period_s=self.cfg.flush_period_s)
+        bag = TrialBag(self.cfg.bag_dir, self.trial_id, self.s.cell, metadata, record)
+        bag.open()
+        self.s.bag = bag
+        self.result.bag_path = str(bag.path)
+
+    def _check(self) -> None:
+        if self.gh.is_cancel_requested:
+            self._hold()
+            raise TrialAborted('cancelled')
+        if self.goal.time_budget_s > 0 and time.monotonic() - self.t_start > self.goal.time_budget_s:
+            self._hold()
+            raise TrialAborted(f'time budget of {self.goal.time_budget_s:.1f} s exhausted')
+        if not rclpy.ok(context=self.s.context):
+            raise TrialAborted('shutting down')
+
+    def _hold(self) -> None:
+        """Leave the cell safe: command the agent's current position (a stop)."""
+        state = self.s.state
+        if state is not None:
+            self.s.publish_command(state.agent_position.x, state.agent_position.y)
+
+    def _feedback(self, phase: str, attempt: int = 0, step: int = 0, score: float = 0.0) -> None:
+        self.gh.publish_feedback(RunTrial.Feedback(phase=phase, attempt=attempt, step=step, score=float(score)))
+
+    def _reset(self) -> None:
+        self.s.clock.switch('reset')
+        self._feedback('resetting')
+        t0 = time.monotonic()
+        try:
+            if not self.s.reset_client.wait_for_server(timeout_sec=10.0):
+                raise TrialAborted('reset failed: no reset action server')
+            goal = ResetCell.Goal(task=self.goal.task, seed=self.goal.seed,
+                                  distribution=self.goal.distribution or 'in_distribution',
+                                  max_tries=self.cfg.reset_max_tries)
+            result = self._wait(self.s.reset_client.send_goal_async(goal), 10.0, 'reset goal')
+            if not result.accepted:
+                raise TrialAborted('reset failed: goal rejected by the reset server')
+            wrapped = self._wait(result.get_result_async(), self.cfg.reset_timeout_s, 'reset result',
+                                 cancel=result)
+            outcome = wrapped.result
+            if not outcome.success:
+                raise TrialAborted(f'reset failed (no trial on an unverified reset): {outcome.failure_reason}')
+        finally:
+            self.result.reset_s = time.monotonic() - t0
+        self.s.publish_event(self.trial_id, 'reset_done', tries=outcome.tries_used,
+                             position_error=outcome.position_error, evidence=outcome.evidence_path)
+
+    def _wait(self, future, timeout: float, what: str, cancel=None):
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        deadline = time.monotonic() + timeout
+        while not done.wait(0.05):
+            if self.gh.is_cancel_requested:
+                if cancel is not None:
+                    cancel.cancel_goal_async()
+                raise TrialAborted('cancelled')
+            if time.monotonic() > deadline:
+                raise TrialAborted(f'{what} timed out after {timeout:.0f} s')
+        return future.result()
+
+    def _verify(self, attempt: int, save_evidence: bool) -> FusedVerdict:
+        self.s.clock.switch('verifying')
+        self._feedback('verifying', attempt)
+        t0 = time.monotonic()
+        verdict = self.s.call_verify(self.goal.task, save_evidence)
+        self.result.verify_s += time.monotonic() - t0
+        if verdict is None:
+            verdict = FusedVerdict(task=self.goal.task, state=FusedVerdict.UNCERTAIN, success=False,
+                                   reason='verify service unavailable or timed out')
+        if not verdict.header.stamp.sec:
+            verdict.header.stamp = self.s.get_clock().now().to_msg()
+        self.s._record('trial/verdicts', verdict, verdict.header.stamp)
+        self.s.clock.switch('executing')
+        return verdict
+
+    def _attempts(self) -> None:
+        g, cfg = self.goal, self.cfg
+        self.s.clock.switch('executing')
+        t_exec = time.monotonic()
+        context = TrialContext(task=g.task, attempts=g.attempts, steps_per_attempt=g.steps_per_attempt,
+                               control_hz=cfg.control_hz, cameras=list(cfg.cameras), seed=int(g.seed))
+        limits = SandboxLimits(step_deadline_s=cfg.step_deadline_s, hang_timeout_s=cfg.hang_timeout_s,
+                               cpu_s=cfg.policy_cpu_s, memory_mb=cfg.policy_memory_mb)
+        self.runner = PolicyRunner(limits)
+        start = self.runner.start(g.policy_path, context)
+        reports: list[AttemptReport] = []
+        try:
+            for attempt in range(1, g.attempts + 1):
+                self.result.attempts_used = attempt
+                if attempt > 1:
+                    start = (self.runner.on_attempt_failed(reports[-1]) if self.runner.alive
+                             else self.runner.restart(reports))
+                self.s.publish_event(self.trial_id, 'attempt_started', attempt)
+                steps, sandbox_reason, verdict = (0, start.reason, None) if not start.ok else self._run_steps(attempt)
+                if verdict is None:
+                    verdict = self._verify(attempt, cfg.save_evidence)
+                score = float(verdict.score)
+                reason = verdict.reason or ('success' if verdict.success else 'failure')
+                if sandbox_reason:
+                    reason = f'{sandbox_reason}; verifier: {reason}'
+                self.result.attempt_scores.append(score)
+                self.result.attempt_reasons.append(reason)
+                self.s.publish_event(self.trial_id, 'attempt_verified', attempt, score, success=verdict.success,
+                                     reason=reason, steps=steps, evidence=verdict.evidence_path,
+                                     missed_deadlines=self.runner.missed_deadlines)
+                self._feedback('verified', attempt, steps, score)
+                if verdict.success:
+                    self.result.success = True
+                    return
+                reports.append(AttemptReport(attempt=attempt, score=score, success=False, reason=reason,
+                                             steps=steps, previous=list(reports)))
+        finally:
+            self.result.execute_s = time.monotonic() - t_exec - self.result.verify_s
+
+    def _run_steps(self, attempt: int) -> tuple[int, str, FusedVerdict | None]:
+        """Steps of one attempt: returns (steps, sandbox failure reason or '', early success verdict)."""
+        cfg = self.cfg
+        state = self.s.state or self.s.wait_state_after(-1, cfg.step_timeout_s)
+        if state is None:
+            raise TrialAborted('no cell state: is the cell running?')
+        t0 = _stamp_ns(state.header.stamp)
+        last_cmd = (state.agent_position.x, state.agent_position.y)
+        timeouts = 0
+        step = 0
+        for step in range(1, self.goal.steps_per_attempt + 1):
+            self._check()
+            stamp = _stamp_ns(state.header.stamp)
+            self.s.wait_frames(stamp, cfg.frame_wait_s)
+            result = self.runner.act(self.s.observation(state, step - 1, attempt, t0))
+            if not result.ok:
+                self._hold()
+                return step, result.reason, None
+            if result.action is not None:
+                last_cmd = result.action
+            self.s.publish_command(*last_cmd)          # a missed deadline holds the last command
+            new = self.s.wait_state_after(stamp, cfg.step_timeout_s)
+            if new is None:
+                timeouts += 1
+                if timeouts >= cfg.max_step_timeouts:
+                    raise TrialAborted(f'cell not responding: no state for {timeouts} commands')
+                continue
+            timeouts, state = 0, new
+            if step % 5 == 0:
+                self._feedback('executing', attempt, step)
+            if cfg.verify_every_n_steps and step % cfg.verify_every_n_steps == 0 \
+                    and step < self.goal.steps_per_attempt:
+                verdict = self._verify(attempt, False)
+                if verdict.success:
+                    return step, '', verdict
+        return step, '', None
+
+
+def main(args=None) -> None:
+    try:
+        with rclpy.init(args=args):
+            node = TrialServer()
+            executor = MultiThreadedExecutor(num_threads=6)
+            executor.add_node(node)
+            executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == '__main__':
+    main()
+
+
+__all__ = ['TrialServer', 'TrialRun', 'main']

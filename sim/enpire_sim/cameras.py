@@ -1,0 +1,353 @@
+"""Simulated cameras of the Push-T table: viewpoints, table-to-image homographies, rendering, faults.
+
+Pure (no rclpy). Each camera draws the scene directly in its own image coordinates: the table-plane
+polygons (goal, T, agent disc as a 32-gon, walls) are mapped through the camera's homography and
+filled with `cv2.fillPoly` (sub-pixel vertices, no anti-aliasing, so every pixel has one palette
+colour before faults are applied).
+
+Image coordinates follow OpenCV: integer (u, v) is the centre of pixel column u, row v. For a frame,
+`[u v 1]^T ~ H [x y 1]^T` maps a table point (x, y in workspace pixels, the 512x512 frame of
+`enpire_env.tasks.pusht`, x right, y down as gym-pusht draws it) into the image.
+
+Palette (RGB, uint8) -- the one place these are defined; a verifier segments by them:
+    background  (255, 255, 255)  the table surface (white, as gym-pusht)
+    goal        (144, 238, 144)  LightGreen, the goal region, filled
+    block       (119, 136, 153)  LightSlateGray, the T
+    agent       ( 65, 105, 225)  RoyalBlue, the agent disc (radius 15)
+    wall        (211, 211, 211)  LightGray, the walls at 5 and 506
+    outside     ( 64,  64,  64)  floor beyond the table (seen by oblique and wrist cameras)
+    occluder    ( 30,  30,  30)  the occlusion fault's patch
+Draw order: table, walls, goal, T, agent (the agent is above the T).
+
+Cameras (`DEFAULT_CAMERAS`, or `load_cameras(path)` from `sim/config/cameras.yaml`):
+    top      fixed, top-down, the whole workspace (gym-pusht's view)
+    oblique  fixed pinhole camera looking down at the table centre at an elevation angle; its
+             intrinsics are fitted so the whole table is in view (`CameraSpec.intrinsics`)
+    wrist    moves with the agent: centred on it, `half_width` table pixels to each side, rotated by
+             yaw = yaw_rate * t (t = step * 0.1 s) or, with yaw_mode 'motion', along the agent's
+             velocity when it moves; H changes every frame
+Faults (`CameraFaults`, per camera): gaussian noise, a square occluder covering a fraction of the
+image, dropout (probability of no frame), gain/bias per channel, and stale (the camera keeps
+delivering the frame it had when the fault was switched on; `CameraRig` implements that).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from enpire_env.tasks.pusht import (
+    AGENT_RADIUS,
+    BAR_LOCAL,
+    CONTROL_HZ,
+    GOAL_POSE,
+    STEM_LOCAL,
+    T_OUTLINE_LOCAL,
+    WORKSPACE_SIZE,
+    to_world,
+)
+
+PALETTE: dict[str, tuple[int, int, int]] = {
+    'background': (255, 255, 255),
+    'goal': (144, 238, 144),
+    'block': (119, 136, 153),
+    'agent': (65, 105, 225),
+    'wall': (211, 211, 211),
+    'outside': (64, 64, 64),
+    'occluder': (30, 30, 30),
+}
+
+_SHIFT = 4                   # fillPoly fixed-point bits: vertices at 1/16 px
+_SCALE = float(1 << _SHIFT)
+_DISC = np.stack([np.cos(np.linspace(0, 2 * np.pi, 32, endpoint=False)),
+                  np.sin(np.linspace(0, 2 * np.pi, 32, endpoint=False))], axis=1) * AGENT_RADIUS
+_GOAL_BOXES = [to_world(BAR_LOCAL, GOAL_POSE), to_world(STEM_LOCAL, GOAL_POSE)]
+# Walls as thin quads around gym-pusht's wall segments (radius 2).
+_WALL_QUADS = [np.array(q, dtype=float) for q in (
+    [(3, 3), (508, 3), (508, 7), (3, 7)], [(3, 504), (508, 504), (508, 508), (3, 508)],
+    [(3, 3), (7, 3), (7, 508), (3, 508)], [(504, 3), (508, 3), (508, 508), (504, 508)])]
+_TABLE = np.array([(0.0, 0.0), (WORKSPACE_SIZE, 0.0), (WORKSPACE_SIZE, WORKSPACE_SIZE),
+                   (0.0, WORKSPACE_SIZE)])
+
+
+class CameraSpec(BaseModel):
+    """One camera: its name, kind of viewpoint, resolution and publishing rate."""
+
+    model_config = ConfigDict(frozen=True, extra='forbid')
+
+    name: str
+    kind: Literal['top', 'oblique', 'wrist']
+    width: int = Field(96, ge=16, le=1920)
+    height: int = Field(96, ge=16, le=1920)
+    rate_hz: float = Field(10.0, gt=0.0)
+    # oblique: camera on a sphere around the table centre
+    elevation_deg: float = Field(55.0, gt=5.0, le=89.0)
+    azimuth_deg: float = 90.0           # 90: the camera stands on the +y side (bottom of the top view)
+    distance: float = Field(700.0, gt=100.0)
+    margin: float = Field(0.04, ge=0.0, lt=0.4)   # free border around the table, fraction of the image
+    # wrist
+    half_width: float = Field(128.0, gt=10.0)      # table pixels from the image centre to its edge
+    yaw_rate: float = 0.5                          # rad/s of sim time
+    yaw_mode: Literal['rate', 'motion'] = 'rate'
+
+    def intrinsics(self) -> np.ndarray | None:
+        """K of the oblique pinhole camera (None for the orthographic top and wrist views)."""
+        return _oblique_model(self)[0] if self.kind == 'oblique' else None
+
+
+class CameraFaults(BaseModel):
+    """Fault knobs of one camera; all off by default."""
+
+    model_config = ConfigDict(frozen=True, extra='forbid')
+
+    noise_std: float = Field(0.0, ge=0.0)                 # gaussian, intensity units
+    occlusion: float = Field(0.0, ge=0.0, le=1.0)         # fraction of the image covered
+    occlusion_center: tuple[float, float] = (0.5, 0.5)    # patch centre, fractions of width, height
+    dropout: float = Field(0.0, ge=0.0, le=1.0)           # probability a frame is not delivered
+    gain: tuple[float, float, float] = (1.0, 1.0, 1.0)    # colour/lighting shift: rgb * gain + bias
+    bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    stale: bool = False                                   # keep delivering the frame of the switch-on
+
+    @property
+    def any(self) -> bool:
+        return self != _NO_FAULTS
+
+
+_NO_FAULTS = CameraFaults()
+
+
+@dataclass(frozen=True)
+class RenderState:
+    """What a camera sees: the T's origin pose, the agent, and the step (time of moving cameras)."""
+
+    block_pose: tuple[float, float, float]
+    agent_xy: tuple[float, float]
+    agent_velocity: tuple[float, float] = (0.0, 0.0)
+    step: int = 0
+
+    @classmethod
+    def from_sim(cls, sim) -> RenderState:
+        return cls(sim.block_pose, sim.agent_position, sim.agent_velocity, sim.step_count)
+
+
+DEFAULT_CAMERAS: tuple[CameraSpec, ...] = (
+    CameraSpec(name='top', kind='top'),
+    CameraSpec(name='oblique', kind='oblique'),
+    CameraSpec(name='wrist', kind='wrist'),
+)
+
+
+def load_cameras(path: str | Path) -> tuple[tuple[CameraSpec, ...], dict[str, CameraFaults]]:
+    """Cameras and their faults from YAML: `cameras: [{name, kind, width, ..., faults: {...}}]`."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    specs, faults = [], {}
+    for entry in data.get('cameras', []):
+        entry = dict(entry)
+        fault = entry.pop('faults', None)
+        spec = CameraSpec(**entry)
+        specs.append(spec)
+        if fault:
+            faults[spec.name] = CameraFaults(**fault)
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f'duplicate camera names in {path}: {names}')
+    return tuple(specs), faults
+
+
+# -- homographies ---------------------------------------------------------------------------------------
+def table_to_image(spec: CameraSpec, state: RenderState | None = None) -> np.ndarray:
+    """3x3 homography from table points to this camera's image for the frame showing `state`."""
+    if spec.kind == 'top':
+        return _top_homography(spec.width, spec.height)
+    if spec.kind == 'oblique':
+        return _oblique_model(spec)[1]
+    if state is None:
+        raise ValueError('the wrist camera moves: its homography needs the state of the frame')
+    return _wrist_homography(spec, state)
+
+
+def _top_homography(width: int, height: int) -> np.ndarray:
+    sx, sy = width / WORKSPACE_SIZE, height / WORKSPACE_SIZE
+    return np.array([[sx, 0.0, -0.5], [0.0, sy, -0.5], [0.0, 0.0, 1.0]])
+
+
+def _wrist_yaw(spec: CameraSpec, state: RenderState) -> float:
+    vx, vy = state.agent_velocity
+    if spec.yaw_mode == 'motion' and math.hypot(vx, vy) > 1.0:
+        # image 'up' (-v) along the direction of motion
+        return math.atan2(vy, vx) + math.pi / 2
+    return spec.yaw_rate * state.step / CONTROL_HZ
+
+
+def _wrist_homography(spec: CameraSpec, state: RenderState) -> np.ndarray:
+    yaw = _wrist_yaw(spec, state)
+    scale = spec.width / (2.0 * spec.half_width)
+    c, s = math.cos(-yaw) * scale, math.sin(-yaw) * scale
+    ax, ay = state.agent_xy
+    cu, cv = spec.width / 2.0 - 0.5, spec.height / 2.0 - 0.5
+    # u = R(-yaw) * scale * (p - agent) + centre
+    return np.array([[c, -s, cu - c * ax + s * ay], [s, c, cv - s * ax - c * ay], [0.0, 0.0, 1.0]])
+
+
+_OBLIQUE_CACHE: dict[CameraSpec, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _oblique_model(spec: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(K, H) of a pinhole camera above the table. Table frame: x right, y down, z into the table."""
+    cached = _OBLIQUE_CACHE.get(spec)
+    if cached is not None:
+        return cached
+    el, az = math.radians(spec.elevation_deg), math.radians(spec.azimuth_deg)
+    target = np.array([WORKSPACE_SIZE / 2, WORKSPACE_SIZE / 2, 0.0])
+    centre = target + spec.distance * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az),
+                                                -math.sin(el)])
+    forward = (target - centre) / np.linalg.norm(target - centre)
+    up = np.array([0.0, 0.0, -1.0])
+    up_img = up - forward * (up @ forward)
+    down = -up_img / np.linalg.norm(up_img)
+    right = np.cross(down, forward)  # x = y cross z for a right-handed optical frame
+    rot = np.stack([right, down, forward])
+    extr = np.column_stack([rot[:, 0], rot[:, 1], -rot @ centre])  # [r1 r2 t] for points with z = 0
+    corners = np.column_stack([_TABLE, np.ones(4)]) @ extr.T
+    norm = corners[:, :2] / corners[:, 2:3]
+    lo, hi = norm.min(axis=0), norm.max(axis=0)
+    avail = np.array([spec.width, spec.height]) * (1.0 - 2.0 * spec.margin)
+    focal = float(np.min(avail / (hi - lo)))
+    principal = np.array([spec.width, spec.height]) / 2.0 - 0.5 - focal * (lo + hi) / 2.0
+    k = np.array([[focal, 0.0, principal[0]], [0.0, focal, principal[1]], [0.0, 0.0, 1.0]])
+    h = k @ extr
+    h = h / h[2, 2]
+    _OBLIQUE_CACHE[spec] = (k, h)
+    return k, h
+
+
+def project(h: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Table points (N, 2) to image points (N, 2) through H."""
+    pts = np.asarray(points, dtype=float) @ h[:, :2].T + h[:, 2]
+    return pts[:, :2] / pts[:, 2:3]
+
+
+def unproject(h: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Image points (N, 2) back to the table plane (inverse of `project`)."""
+    return project(np.linalg.inv(h), pixels)
+
+
+# -- drawing --------------------------------------------------------------------------------------------
+def _fill(img: np.ndarray, h: np.ndarray, polygons, colour) -> None:
+    pts = [np.round(project(h, p) * _SCALE).astype(np.int32) for p in polygons]
+    cv2.fillPoly(img, pts, colour, lineType=cv2.LINE_8, shift=_SHIFT)
+
+
+_STATIC_CACHE: dict[tuple, np.ndarray] = {}
+
+
+def _static_layer(spec: CameraSpec, h: np.ndarray) -> np.ndarray:
+    """Floor, table, walls and goal for a frame; cached for fixed cameras (H does not change)."""
+    key = (spec.width, spec.height, h.tobytes())
+    layer = _STATIC_CACHE.get(key)
+    if layer is not None:
+        return layer
+    layer = np.empty((spec.height, spec.width, 3), np.uint8)
+    layer[:] = PALETTE['outside']
+    _fill(layer, h, [_TABLE], PALETTE['background'])
+    _fill(layer, h, _WALL_QUADS, PALETTE['wall'])
+    _fill(layer, h, _GOAL_BOXES, PALETTE['goal'])
+    if spec.kind != 'wrist':
+        if len(_STATIC_CACHE) > 64:
+            _STATIC_CACHE.clear()
+        _STATIC_CACHE[key] = layer
+    return layer
+
+
+def draw(state: RenderState, spec: CameraSpec, h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The clean frame (no faults) and its homography."""
+    if h is None:
+        h = table_to_image(spec, state)
+    img = _static_layer(spec, h).copy()
+    _fill(img, h, [to_world(T_OUTLINE_LOCAL, state.block_pose)], PALETTE['block'])
+    _fill(img, h, [_DISC + np.asarray(state.agent_xy, dtype=float)], PALETTE['agent'])
+    return img, h
+
+
+def apply_faults(img: np.ndarray, faults: CameraFaults, rng: np.random.Generator) -> np.ndarray | None:
+    """Noise, occlusion, colour shift and dropout (None) on a clean frame. Stale is `CameraRig`'s job."""
+    if faults.dropout > 0.0 and rng.random() < faults.dropout:
+        return None
+    if faults.occlusion > 0.0:
+        hgt, wid = img.shape[:2]
+        side_w = int(round(math.sqrt(faults.occlusion) * wid))
+        side_h = int(round(math.sqrt(faults.occlusion) * hgt))
+        u0 = int(round(faults.occlusion_center[0] * wid - side_w / 2))
+        v0 = int(round(faults.occlusion_center[1] * hgt - side_h / 2))
+        u0, v0 = min(max(u0, 0), wid - side_w), min(max(v0, 0), hgt - side_h)
+        img[v0:v0 + side_h, u0:u0 + side_w] = PALETTE['occluder']
+    shifted = faults.gain != (1.0, 1.0, 1.0) or faults.bias != (0.0, 0.0, 0.0)
+    if shifted or faults.noise_std > 0.0:
+        out = img.astype(np.float32)
+        if shifted:
+            out = out * np.asarray(faults.gain, np.float32) + np.asarray(faults.bias, np.float32)
+        if faults.noise_std > 0.0:
+            out += rng.normal(0.0, faults.noise_std, size=out.shape).astype(np.float32)
+        img = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return img
+
+
+def render(state: RenderState, spec: CameraSpec, faults: CameraFaults | None = None,
+           rng: np.random.Generator | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+    """(rgb uint8 HxWx3 or None when dropped out, table_to_image H) for one camera and state."""
+    img, h = draw(state, spec)
+    if faults is not None and faults.any:
+        img = apply_faults(img, faults, rng if rng is not None else np.random.default_rng())
+    return img, h
+
+
+@dataclass
+class Frame:
+    """One delivered frame. `state_step` is the step whose state the image shows (older when stale)."""
+
+    camera: str
+    image: np.ndarray
+    table_to_image: np.ndarray
+    state_step: int
+
+
+@dataclass
+class CameraRig:
+    """The cameras of one cell with their faults; `capture` gives each camera's frame (or None)."""
+
+    specs: tuple[CameraSpec, ...] = DEFAULT_CAMERAS
+    faults: dict[str, CameraFaults] = field(default_factory=dict)
+    seed: int = 0
+
+    def __post_init__(self):
+        self.rng = np.random.default_rng(self.seed)
+        self._frozen: dict[str, Frame] = {}
+
+    def set_faults(self, camera: str, faults: CameraFaults) -> None:
+        if camera not in {s.name for s in self.specs}:
+            raise KeyError(f'no camera {camera!r}')
+        self.faults[camera] = faults
+        if not faults.stale:
+            self._frozen.pop(camera, None)
+
+    def capture(self, state: RenderState, cameras: list[str] | None = None) -> dict[str, Frame | None]:
+        frames = {}
+        for spec in self.specs:
+            if cameras is not None and spec.name not in cameras:
+                continue
+            faults = self.faults.get(spec.name, _NO_FAULTS)
+            if faults.stale and spec.name in self._frozen:
+                frames[spec.name] = self._frozen[spec.name]
+                continue
+            img, h = render(state, spec, faults, self.rng)
+            frame = None if img is None else Frame(spec.name, img, h, state.step)
+            if faults.stale and frame is not None:
+                self._frozen[spec.name] = frame
+            frames[spec.name] = frame
+        return frames

@@ -1,0 +1,271 @@
+"""sim_cell: the simulated Push-T cell as mock hardware on the ROS graph (one node per cell namespace).
+
+    python -m enpire_sim.sim_cell_node --ros-args -r __ns:=/cell_0 --params-file sim/config/sim_cell.yaml
+
+Topics and services (names from enpire_env.names, relative to the namespace):
+- publishes `cell_state` (CellState) and, per camera, `cameras/<cam>/image_raw` (Image, rgb8, frame_id
+  `<cam>_optical_frame`), `camera_info` (CameraInfo) and `table_homography` (TableHomography);
+  `privileged/ground_truth` (GroundTruth: block pose, exact coverage) for tests and audits only;
+- subscribes `cmd/target` (PointStamped in frame `table`, workspace pixels);
+- serves `mock_hardware/place_objects` (PlaceObjects).
+
+Pacing (parameter `pacing`):
+- 'as_fast': lockstep. Each accepted command advances the sim exactly one control step (0.1 s of sim
+  time), then the state and the frames of that step are published. Between commands the last state
+  is re-published at `idle_publish_hz` (same stamp, same step) so late subscribers see the cell.
+- 'real_time': a 10 Hz wall-clock timer advances the sim toward the latest accepted command.
+
+Stamps are SIM time: stamp = (node start time on the node clock) + 0.1 s x (control ticks since node
+start); a placement is one tick. The state, ground truth, every frame, its CameraInfo and its
+TableHomography of one step carry the same stamp, so consumers match them by stamp. A camera with
+`rate_hz` below 10 publishes on every (10 / rate_hz)-th tick. Faults (parameter `camera_faults`, a
+YAML/JSON mapping camera -> CameraFaults fields, settable at run time): a dropped frame is not
+published at all; a stale camera re-sends its frozen image and homography with the current stamp, as a
+hung camera driver does.
+
+Bad commands (non-finite, outside [0, 512], wrong frame_id) are rejected, counted per reason and
+logged (throttled); they never advance the sim. Bad placements return success=false with a reason.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import rclpy
+import rclpy.executors
+import yaml
+from geometry_msgs.msg import PointStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image
+from shapely.geometry import Point
+
+from enpire_env import names
+from enpire_env.tasks.pusht import AGENT_RADIUS, CONTROL_HZ, WORKSPACE_SIZE, t_outline, t_polygon
+from enpire_env.tasks.pusht_distributions import sample_initial_state
+from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
+from enpire_interfaces.srv import PlaceObjects
+from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, RenderState, load_cameras
+from enpire_sim.pusht_sim import PushTSim
+
+TICK_NS = 1_000_000_000 // CONTROL_HZ
+_WALL_INNER = (7.0, 504.0)  # inner faces of the walls: a placed T must fit between them
+
+
+def parse_faults(text: str) -> dict[str, CameraFaults]:
+    """`camera_faults` parameter: YAML/JSON mapping camera name -> CameraFaults fields ('' = none)."""
+    data = yaml.safe_load(text) if text.strip() else {}
+    if not isinstance(data, dict):
+        raise ValueError('camera_faults must be a mapping camera -> fault fields')
+    return {str(cam): CameraFaults(**(fields or {})) for cam, fields in data.items()}
+
+
+def check_command(msg: PointStamped) -> tuple[str, str] | None:
+    """(reason key, detail) of a refused command, or None when it is fine."""
+    if msg.header.frame_id != names.TABLE_FRAME:
+        return 'wrong_frame', f'frame_id {msg.header.frame_id!r} is not {names.TABLE_FRAME!r}'
+    x, y, z = msg.point.x, msg.point.y, msg.point.z
+    if not all(math.isfinite(v) for v in (x, y, z)):
+        return 'non_finite', f'non-finite coordinate ({x}, {y}, {z})'
+    if not (0.0 <= x <= WORKSPACE_SIZE and 0.0 <= y <= WORKSPACE_SIZE):
+        return 'out_of_range', f'target ({x:.1f}, {y:.1f}) outside [0, {WORKSPACE_SIZE:.0f}]^2'
+    return None
+
+
+def check_placement(block, agent) -> str | None:
+    values = (*block, *agent)
+    if not all(math.isfinite(v) for v in values):
+        return 'non-finite pose'
+    if not all(0.0 <= v <= WORKSPACE_SIZE for v in (*block[:2], *agent)):
+        return f'position outside [0, {WORKSPACE_SIZE:.0f}]^2'
+    outline = t_outline(block)
+    if outline.min() < _WALL_INNER[0] or outline.max() > _WALL_INNER[1]:
+        return 'the T would intersect the walls'
+    if agent[0] < _WALL_INNER[0] + AGENT_RADIUS or agent[0] > _WALL_INNER[1] - AGENT_RADIUS \
+            or agent[1] < _WALL_INNER[0] + AGENT_RADIUS or agent[1] > _WALL_INNER[1] - AGENT_RADIUS:
+        return 'the agent would intersect the walls'
+    if t_polygon(block).distance(Point(agent)) < AGENT_RADIUS:
+        return 'the agent would overlap the T'
+    return None
+
+
+class SimCellNode(Node):
+    def __init__(self):
+        super().__init__('sim_cell')
+        self.pacing = self.declare_parameter('pacing', 'as_fast').value
+        if self.pacing not in ('as_fast', 'real_time'):
+            raise ValueError(f"pacing must be 'as_fast' or 'real_time', got {self.pacing!r}")
+        cameras_file = self.declare_parameter('cameras_file', '').value
+        faults_text = self.declare_parameter('camera_faults', '').value
+        seed = self.declare_parameter('initial_seed', 0).value
+        distribution = self.declare_parameter('initial_distribution', 'in_distribution').value
+        idle_hz = self.declare_parameter('idle_publish_hz', 2.0).value
+        fault_seed = self.declare_parameter('fault_seed', 0).value
+
+        specs, file_faults = (load_cameras(cameras_file) if cameras_file else (DEFAULT_CAMERAS, {}))
+        faults = {**file_faults, **parse_faults(faults_text)}
+        self.rig = CameraRig(specs, {}, seed=fault_seed)
+        for cam, fault in faults.items():
+            self.rig.set_faults(cam, fault)
+        self._every = {s.name: max(1, round(CONTROL_HZ / s.rate_hz)) for s in specs}
+
+        initial = sample_initial_state(seed, distribution)
+        self.sim = PushTSim(initial.block, initial.agent)
+        self.rejected: Counter[str] = Counter()
+        self._ticks = 0
+        self._start_ns = self.get_clock().now().nanoseconds
+        self._pending: tuple[float, float] | None = None
+
+        self.state_pub = self.create_publisher(CellState, names.CELL_STATE, 10)
+        self.truth_pub = self.create_publisher(GroundTruth, names.GROUND_TRUTH, 10)
+        self.cam_pubs = {
+            s.name: (self.create_publisher(Image, names.camera_image(s.name), 10),
+                     self.create_publisher(CameraInfo, names.camera_info(s.name), 10),
+                     self.create_publisher(TableHomography, names.camera_homography(s.name), 10))
+            for s in specs}
+        self.create_subscription(PointStamped, names.CELL_COMMAND, self._on_command, 10)
+        self.create_service(PlaceObjects, names.PLACE_OBJECTS, self._on_place)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if self.pacing == 'real_time':
+            self.create_timer(1.0 / CONTROL_HZ, self._on_tick)
+        if idle_hz > 0:
+            self.create_timer(1.0 / idle_hz, self._republish_state)
+        self._publish_step(all_cameras=True)
+        self.get_logger().info(
+            f'sim_cell up: pacing={self.pacing} cameras={[s.name for s in specs]} '
+            f'initial=({distribution}, seed {seed}) faults={sorted(faults)}')
+
+    # -- inputs --------------------------------------------------------------------------------------
+    def _on_command(self, msg: PointStamped) -> None:
+        refused = check_command(msg)
+        if refused is not None:
+            self.rejected[refused[0]] += 1
+            self.get_logger().warning(
+                f'rejected command: {refused[1]} (rejections so far: {dict(self.rejected)})',
+                throttle_duration_sec=1.0)
+            return
+        target = (msg.point.x, msg.point.y)
+        if self.pacing == 'as_fast':
+            self.sim.step(target)
+            self._ticks += 1
+            self._publish_step()
+        else:
+            self._pending = target
+
+    def _on_tick(self) -> None:
+        self.sim.step(self._pending if self._pending is not None else self.sim.target)
+        self._ticks += 1
+        self._publish_step()
+
+    def _on_place(self, request: PlaceObjects.Request, response: PlaceObjects.Response):
+        block = (request.block.x, request.block.y, request.block.theta)
+        agent = (request.agent.x, request.agent.y)
+        reason = check_placement(block, agent)
+        if reason is not None:
+            response.success, response.message = False, f'placement refused: {reason}'
+            self.get_logger().warning(response.message)
+            return response
+        self.sim.place(block, agent)
+        self._pending = None
+        self._ticks += 1
+        self._publish_step(all_cameras=True)
+        x, y, theta = self.sim.block_pose
+        response.success = True
+        response.message = f'placed block at ({x:.2f}, {y:.2f}, {theta:.4f}), agent at {agent}'
+        return response
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        for param in params:
+            if param.name == 'camera_faults':
+                try:
+                    faults = parse_faults(param.value)
+                    known = {s.name for s in self.rig.specs}
+                    unknown = set(faults) - known
+                    if unknown:
+                        raise ValueError(f'unknown cameras {sorted(unknown)}')
+                except Exception as exc:  # noqa: BLE001 - any bad value is refused, the node lives on
+                    return SetParametersResult(successful=False, reason=f'bad camera_faults: {exc}')
+                for cam in self.rig.specs:
+                    self.rig.set_faults(cam.name, faults.get(cam.name, CameraFaults()))
+                self.get_logger().info(f'camera faults now {faults}')
+            elif param.name in ('pacing', 'cameras_file'):
+                return SetParametersResult(successful=False, reason=f'{param.name} is fixed at start')
+        return SetParametersResult(successful=True)
+
+    # -- outputs -------------------------------------------------------------------------------------
+    def stamp(self):
+        return Time(nanoseconds=self._start_ns + self._ticks * TICK_NS).to_msg()
+
+    def _publish_step(self, all_cameras: bool = False) -> None:
+        stamp = self.stamp()
+        self._publish_state(stamp)
+        cameras = [s.name for s in self.rig.specs if all_cameras or self._ticks % self._every[s.name] == 0]
+        frames = self.rig.capture(RenderState.from_sim(self.sim), cameras)
+        for spec in self.rig.specs:
+            frame = frames.get(spec.name)
+            if frame is None:
+                continue
+            image_pub, info_pub, homography_pub = self.cam_pubs[spec.name]
+            frame_id = names.camera_frame(spec.name)
+            img = Image()
+            img.header.stamp, img.header.frame_id = stamp, frame_id
+            img.height, img.width = frame.image.shape[:2]
+            img.encoding, img.is_bigendian, img.step = 'rgb8', 0, img.width * 3
+            img.data = frame.image.tobytes()
+            info = CameraInfo()
+            info.header = img.header
+            info.height, info.width = img.height, img.width
+            k = spec.intrinsics()
+            if k is not None:
+                info.distortion_model, info.d = 'plumb_bob', [0.0] * 5
+                info.k = k.flatten().tolist()
+                info.r = np.eye(3).flatten().tolist()
+                info.p = np.hstack([k, np.zeros((3, 1))]).flatten().tolist()
+            homography = TableHomography()
+            homography.header = img.header
+            homography.table_to_image = frame.table_to_image.flatten().tolist()
+            image_pub.publish(img)
+            info_pub.publish(info)
+            homography_pub.publish(homography)
+
+    def _publish_state(self, stamp=None) -> None:
+        stamp = stamp or self.stamp()
+        state = CellState()
+        state.header.stamp, state.header.frame_id = stamp, names.TABLE_FRAME
+        state.step = self.sim.step_count
+        state.agent_position.x, state.agent_position.y = self.sim.agent_position
+        state.agent_velocity.x, state.agent_velocity.y = self.sim.agent_velocity
+        state.commanded_target.x, state.commanded_target.y = self.sim.target
+        self.state_pub.publish(state)
+        truth = GroundTruth()
+        truth.header = state.header
+        truth.step = state.step
+        truth.block.x, truth.block.y, truth.block.theta = self.sim.block_pose
+        truth.agent_position = state.agent_position
+        truth.coverage = self.sim.coverage()
+        self.truth_pub.publish(truth)
+
+    def _republish_state(self) -> None:
+        if self.pacing == 'as_fast':
+            self._publish_state()
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SimCellNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,137 @@
+"""The team loop with a scripted backend and a scripted runner (fast), and once on the local simulator."""
+import re
+
+import pytest
+
+from enpire_agents.backends.base import Proposal
+from enpire_agents.experiment import load_experiment
+from enpire_agents.guard import ProtectedFiles
+from enpire_agents.metrics import CellTime, RolloutOutcome
+from enpire_agents.team import LocalTrialRunner, Team
+
+POLICY = '''QUALITY = {q}
+
+
+class Policy:
+    def reset(self, context):
+        pass
+
+    def act(self, observation):
+        return 256.0, 256.0
+
+    def on_attempt_failed(self, report):
+        pass
+'''
+
+
+class ScriptedBackend:
+    """Raises QUALITY by `step` each round from its best; reuses a peer's better code; one bad proposal."""
+    name = 'scripted'
+
+    def __init__(self, step, bad_round=None):
+        self.step, self.bad_round, self.requests = step, bad_round, []
+
+    def propose(self, request):
+        self.requests.append(request)
+        if request.round == self.bad_round:
+            return Proposal(hypothesis='peek at the verifier', code='import enpire_env.verification\n' +
+                            POLICY.format(q=0), tokens_in=10, tokens_out=5)
+        base = request.best_code or POLICY.format(q=0.0)
+        parent = request.best.node_id if request.best else None
+        q = float(re.search(r'QUALITY = ([0-9.]+)', base).group(1))
+        return Proposal(hypothesis=f'raise quality to {q + self.step:.2f}',
+                        code=POLICY.format(q=min(1.0, q + self.step)),
+                        parent=parent, tokens_in=100, tokens_out=50)
+
+
+class ScriptedRunner:
+    """A rollout succeeds at attempt 1 when hash(seed) < QUALITY, else at attempt 3 when < QUALITY + 0.3."""
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label):
+        q = float(re.search(r'QUALITY = ([0-9.]+)', code).group(1))
+        self.calls.append((label, list(seeds)))
+        out = []
+        for s in seeds:
+            u = (s * 0.6180339887) % 1.0
+            first = 1 if u < q else 3 if u < q + 0.3 else None
+            n = first or attempts
+            out.append(RolloutOutcome(seed=s, attempts=attempts, attempt_scores=[0.9] * n,
+                                      attempt_successes=[i + 1 == first for i in range(n)],
+                                      attempt_reasons=['angle off'] * n, execute_s=1.0, reset_s=0.1))
+        return out
+
+    def cell_times(self):
+        return [CellTime(cell='cell_0', wall_s=10.0, execute_s=8.0, reset_s=1.0, idle_s=1.0)]
+
+    def close(self):
+        pass
+
+
+def _config(**over):
+    data = {'name': 'team_unit', 'team': {'size': 2, 'patience': 2},
+            'budgets': {'wall_clock_s': 60, 'trials': 400},
+            'success_bar': {'k': 8, 'pass_at_k': 0.95, 'pass_at_1': 0.5, 'n_eval': 20,
+                            'max_confirmations': 3},
+            'improvement': {'seeds': {'start': 0, 'count': 100}, 'trials_per_node': 10, 'max_rounds': 30},
+            'evaluation': {'seeds': {'start': 10000, 'count': 20}, 'ood_seeds': {'start': 20000, 'count': 5}}}
+    data.update(over)
+    return load_experiment(data)
+
+
+def test_team_reaches_the_bar_reusing_and_pruning(tmp_path):
+    runner = ScriptedRunner()
+    backends = [ScriptedBackend(0.05, bad_round=2), ScriptedBackend(0.25)]
+    lines = []
+    team = Team(_config(), runner, tmp_path, backends=backends, progress=lines.append, evaluate_ood=True)
+    result = team.run()
+    assert result.reached_bar and result.evaluation.meets_bar, lines
+    assert result.stop_reason.startswith('success bar')
+    held_out = set(range(10000, 10020)) | set(range(20000, 20005))
+    improvement_calls = [seeds for label, seeds in runner.calls if not label.startswith('held-out')]
+    assert improvement_calls and all(not set(s) & held_out for s in improvement_calls)
+    for backend in backends:    # no request ever carried a held-out seed
+        assert all('10005' not in r.model_dump_json() for r in backend.requests)
+    rejected = [n for n in result.nodes if n.decision == 'rejected']
+    assert rejected and rejected[0].pruned.startswith('rejected before any trial')
+    assert any(n.reused_from_agent == 'agent_1' for n in result.nodes if n.agent == 'agent_0')
+    assert result.time_to_bar_s is not None and result.tokens_to_bar > 0
+    ood = result.ood_evaluation
+    assert ood.distribution == 'out_of_distribution' and ood.pass_at_k.n == 5
+    assert result.utilization.mru == pytest.approx(0.8)
+    assert 'agent/agent_0' in result.tree_log and 'Reused-From' in result.tree_log
+    assert result.progress[-1].team_success > 0 and result.progress[-1].at_bar
+    assert result.evaluation.pass_at_k.seeds == list(range(10000, 10020))
+
+
+def test_budget_stops_the_team(tmp_path):
+    result = Team(_config(budgets={'trials': 25}), ScriptedRunner(), tmp_path,
+                  backends=[ScriptedBackend(0.01), ScriptedBackend(0.01)]).run()
+    assert not result.reached_bar and result.stop_reason == 'trial budget'
+    assert 20 <= result.trials <= 40 and result.evaluation is not None   # the best is still measured held out
+
+
+def test_changed_protected_file_invalidates_the_run(tmp_path):
+    limits = tmp_path / 'limits.yaml'
+    limits.write_text('v: 1\n')
+    protected = ProtectedFiles([limits])
+
+    class Tamper(ScriptedBackend):
+        def propose(self, request):
+            limits.write_text('v: 99\n')
+            return super().propose(request)
+
+    result = Team(_config(team={'size': 1}), ScriptedRunner(), tmp_path / 'run', backends=[Tamper(0.5)],
+                  protected=protected).run()
+    assert result.integrity is not None and not result.integrity.valid and not result.reached_bar
+
+
+def test_local_runner_runs_rollouts_on_the_simulator():
+    runner = LocalTrialRunner(perception='noisy_gt')
+    outcomes = runner.run(POLICY.format(q=0), [1, 2], distribution='in_distribution', attempts=2,
+                          steps_per_attempt=5, label='t')
+    assert [o.seed for o in outcomes] == [1, 2] and all(len(o.attempt_scores) == 2 for o in outcomes)
+    assert not any(o.succeeded_within(2) for o in outcomes)
+    assert runner.cell_times()[0].trials == 2

@@ -1,0 +1,184 @@
+"""The safety node on a real graph, against a fake cell played by the test: filtering, one command out per
+command in, events, status, diagnostics, latched e-stop, watchdog, refused parameter changes."""
+import importlib.util
+import math
+import threading
+import time
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PointStamped
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from std_srvs.srv import SetBool
+
+from enpire_env import names
+from enpire_env.safety import SafetyLimits
+from enpire_interfaces.msg import CellState, SafetyEvent, SafetyStatus
+
+pytestmark = pytest.mark.graph
+NS = '/cell_0'
+LIMITS = ('safety_limits:\n  workspace_margin: 20.0\n  max_step: 50.0\n  max_speed: 100000.0\n'
+          '  max_command_rate_hz: 1000.0\n  min_command_rate_hz: {min_rate}\n  watchdog_action: stop\n')
+
+
+class FakeCell:
+    """Plays the cell: publishes cell_state, records what arrives on cmd/target and the safety outputs."""
+
+    def __init__(self, ros_node):
+        self.ros = ros_node
+        node = ros_node.node
+        self.lock = threading.Lock()
+        self.commands, self.events, self.statuses, self.diags = [], [], [], []
+        node.create_subscription(PointStamped, names.cell_name(NS, names.CELL_COMMAND),
+                                 lambda m: self._add(self.commands, m), 100)
+        node.create_subscription(SafetyEvent, names.cell_name(NS, names.SAFETY_EVENTS),
+                                 lambda m: self._add(self.events, m), 100)
+        node.create_subscription(SafetyStatus, names.cell_name(NS, names.SAFETY_STATUS),
+                                 lambda m: self._add(self.statuses, m),
+                                 QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        node.create_subscription(DiagnosticArray, names.DIAGNOSTICS, lambda m: self._add(self.diags, m), 10)
+        self.policy = node.create_publisher(PointStamped, names.cell_name(NS, names.POLICY_COMMAND), 100)
+        self.state = node.create_publisher(CellState, names.cell_name(NS, names.CELL_STATE), 10)
+        self.estop = node.create_client(SetBool, names.cell_name(NS, names.ESTOP))
+        self.params = node.create_client(SetParameters, f'{NS}/safety/set_parameters')
+
+    def _add(self, bucket, msg):
+        with self.lock:
+            bucket.append(msg)
+
+    def connect(self):
+        assert self.estop.wait_for_service(timeout_sec=20), 'safety node never came up'
+        self.ros.wait_for(lambda: self.policy.get_subscription_count() > 0
+                          and self.state.get_subscription_count() > 0 and self.statuses,
+                          what='safety node subscriptions')
+
+    def set_agent(self, x, y):
+        msg = CellState()
+        msg.header.frame_id = 'table'
+        msg.agent_position.x, msg.agent_position.y = x, y
+        self.state.publish(msg)
+
+    def send(self, x, y, frame='table', expect_output=True):
+        """Publish one policy command; return the one command that reached the cell."""
+        before = len(self.commands)
+        msg = PointStamped()
+        msg.header.frame_id = frame
+        msg.point.x, msg.point.y = x, y
+        self.policy.publish(msg)
+        if not expect_output:
+            return None
+        self.ros.wait_for(lambda: len(self.commands) > before, what='a command on cmd/target')
+        return (self.commands[before].point.x, self.commands[before].point.y)
+
+    def call_estop(self, data):
+        return self.ros.wait_future(self.estop.call_async(SetBool.Request(data=data)))
+
+
+def start_safety(node_processes, tmp_path, pacing, min_rate=1.0):
+    limits = tmp_path / 'limits.yaml'
+    limits.write_text(LIMITS.format(min_rate=min_rate))
+    node_processes.start('safety', ['-m', 'enpire_env.safety_node', '--ros-args', '-r', f'__ns:={NS}',
+                                    '-p', f'pacing:={pacing}', '-p', f'limits_file:={limits}'])
+    return SafetyLimits.from_yaml(limits)
+
+
+def test_safety_node_filters_latches_and_refuses_changes(node_processes, ros_node, tmp_path):
+    limits = start_safety(node_processes, tmp_path, 'real_time')
+    cell = FakeCell(ros_node)
+    cell.connect()
+    cell.set_agent(100.0, 100.0)
+    ros_node.wait_for(lambda: cell.send(100.0, 100.0) == (100.0, 100.0), what='agent position known')
+
+    out = cell.send(1e9, -1e9)
+    assert limits.in_workspace(*out) and math.dist(out, (100.0, 100.0)) <= 50.0 + 1e-6
+    held = cell.send(math.nan, 5.0)
+    assert held == out
+    assert cell.send(300.0, 300.0, frame='world') == out
+    kinds = lambda: {e.kind for e in cell.events}
+    expected = {SafetyEvent.CLAMPED_WORKSPACE, SafetyEvent.CLAMPED_STEP, SafetyEvent.REJECTED_NONFINITE,
+                SafetyEvent.REJECTED_FRAME}
+    ros_node.wait_for(lambda: expected <= kinds(), what='events')
+
+    # e-stop: latches, only stops reach the cell, survives further latches, cleared by an explicit release
+    n = len(cell.commands)
+    response = cell.call_estop(True)
+    assert response.success and 'latched' in response.message
+    ros_node.wait_for(lambda: len(cell.commands) > n, what='the stop sent at the latch')
+    assert (cell.commands[n].point.x, cell.commands[n].point.y) == (100.0, 100.0)
+    ros_node.wait_for(lambda: cell.statuses[-1].estopped, what='status estopped')
+    assert cell.send(120.0, 100.0) == (100.0, 100.0)
+    ros_node.wait_for(lambda: any(d.status[0].level == b'\x02' or d.status[0].level == 2 for d in cell.diags),
+                      what='diagnostics at ERROR while e-stopped')
+    assert cell.call_estop(False).message == 'e-stop released'
+    ros_node.wait_for(lambda: not cell.statuses[-1].estopped, what='status released')
+    assert cell.send(120.0, 100.0) == (120.0, 100.0)
+    assert {SafetyEvent.ESTOP_LATCHED, SafetyEvent.ESTOP_RELEASED} <= kinds()
+
+    # watchdog: no command for longer than 1 s -> a stop at the agent's position
+    ros_node.wait_for(lambda: SafetyEvent.WATCHDOG_STOP in kinds(), timeout=5, what='watchdog stop')
+    assert cell.statuses[-1].watchdog_tripped or cell.statuses[-1].watchdog_trips >= 1
+
+    # parameters cannot be changed by the agent
+    request = SetParameters.Request(parameters=[Parameter(name='limits_file', value=ParameterValue(
+        type=ParameterType.PARAMETER_STRING, string_value='/tmp/loose.yaml'))])
+    result = ros_node.wait_future(cell.params.call_async(request)).results[0]
+    assert not result.successful and 'read-only' in result.reason
+    assert node_processes.procs[0][1].poll() is None
+    assert all(limits.in_workspace(c.point.x, c.point.y) for c in cell.commands)
+
+
+def test_as_fast_exactly_one_command_per_policy_command(node_processes, ros_node, tmp_path):
+    limits = start_safety(node_processes, tmp_path, 'as_fast', min_rate=0.5)
+    cell = FakeCell(ros_node)
+    cell.connect()
+    cell.set_agent(200.0, 200.0)
+    ros_node.wait_for(lambda: cell.send(200.0, 200.0) == (200.0, 200.0), what='agent position known')
+    cell.call_estop(True)
+    cell.call_estop(False)
+    start = len(cell.commands)
+    requests = [(210.0, 200.0), (math.inf, 1.0), (1e300, 1e300), (-5.0, 200.0), (math.nan, math.nan),
+                (205.0, 195.0)] * 5
+    for x, y in requests:
+        cell.send(x, y, expect_output=False)
+    ros_node.wait_for(lambda: len(cell.commands) >= start + len(requests), what='one output per input')
+    time.sleep(0.5)
+    outputs = cell.commands[start:]
+    assert len(outputs) == len(requests), 'as-fast: no extra (watchdog or e-stop) publishes, none swallowed'
+    for c in outputs:
+        assert limits.in_workspace(c.point.x, c.point.y)
+        assert math.dist((c.point.x, c.point.y), (200.0, 200.0)) <= limits.max_step + 1e-6
+
+
+def test_bad_limits_file_fails_closed(node_processes, tmp_path):
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('safety_limits:\n  max_step: -3\n')
+    proc = node_processes.start('safety_bad', ['-m', 'enpire_env.safety_node', '--ros-args',
+                                               '-p', f'limits_file:={bad}'])
+    assert proc.wait(timeout=30) != 0
+    assert 'max_step' in node_processes.log('safety_bad')
+
+
+@pytest.mark.skipif(importlib.util.find_spec('enpire_sim.sim_cell_node') is None,
+                    reason='sim_cell not available')
+def test_lockstep_with_sim_cell(node_processes, ros_node, tmp_path):
+    """as-fast sim + safety: every policy command (even NaN or huge) steps the sim exactly once, in limits."""
+    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:={NS}'])
+    limits = start_safety(node_processes, tmp_path, 'as_fast', min_rate=0.5)
+    cell = FakeCell(ros_node)
+    states = []
+    ros_node.node.create_subscription(CellState, names.cell_name(NS, names.CELL_STATE), states.append, 100)
+    cell.connect()
+    ros_node.wait_for(lambda: states, what='cell_state from the sim')
+    ros_node.wait_for(lambda: cell.policy.get_subscription_count() > 0, what='safety subscribed')
+    step0 = states[-1].step
+    requests = [(math.nan, 1.0), (1e12, -1e12), (300.0, 300.0), (math.inf, math.inf), (-50.0, 600.0)] * 4
+    for x, y in requests:
+        before = len(cell.commands)
+        cell.send(x, y, expect_output=False)
+        ros_node.wait_for(lambda b=before: len(cell.commands) > b, what='command to the cell')
+    ros_node.wait_for(lambda: states[-1].step >= step0 + len(requests), what='one sim step per command')
+    time.sleep(0.3)
+    assert states[-1].step == step0 + len(requests)
+    assert all(limits.in_workspace(c.point.x, c.point.y) for c in cell.commands)

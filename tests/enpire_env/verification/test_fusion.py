@@ -1,0 +1,55 @@
+"""Fusion never turns weak or conflicting evidence into success."""
+import pytest
+
+from enpire_env.verification import CameraJudgement, VerdictState, fuse
+
+S, F, U = VerdictState.SUCCESS, VerdictState.FAILURE, VerdictState.UNCERTAIN
+
+
+def cam(name, state, conf=0.9, score=None, stamp=10.0, reason=''):
+    score = score if score is not None else (0.98 if state == S else 0.5)
+    return CameraJudgement(camera=name, state=state, score=score, confidence=conf, stamp=stamp, reason=reason)
+
+
+@pytest.mark.parametrize('rule', ['unanimous', 'majority', 'confidence_weighted'])
+def test_all_agree(rule):
+    out = fuse([cam('a', S), cam('b', S), cam('c', S)], rule=rule, now=10.1, max_age=0.5)
+    assert out.success and out.state == S and out.confidence > 0.5
+    out = fuse([cam('a', F), cam('b', F), cam('c', F)], rule=rule)
+    assert not out.success and out.state == F
+
+
+def test_unanimous_disagreement_is_uncertain():
+    out = fuse([cam('a', S), cam('b', S), cam('c', F)], rule='unanimous')
+    assert out.state == U and not out.success and out.reason == 'cameras_disagree'
+
+
+def test_majority_and_weighted_resolve_disagreement_conservatively():
+    assert fuse([cam('a', S), cam('b', S), cam('c', F)], rule='majority').success
+    assert not fuse([cam('a', S), cam('b', F), cam('c', U)], rule='majority').success
+    weak = fuse([cam('a', S, conf=0.3), cam('b', F, conf=0.9), cam('c', S, conf=0.3)],
+                rule='confidence_weighted')
+    assert not weak.success
+
+
+def test_missing_and_stale_cameras_are_explicit():
+    out = fuse([cam('a', S, stamp=1.0)], rule='unanimous', now=10.0, max_age=0.5, expected=['a', 'b'])
+    reasons = {c.camera: c.reason for c in out.cameras}
+    assert reasons == {'a': 'stale_frame', 'b': 'no_frame'}
+    assert out.state == U and not out.success
+
+
+def test_one_camera_missing_still_decides():
+    out = fuse([cam('a', S), cam('b', S)], rule='unanimous', expected=['a', 'b', 'c'])
+    assert out.success and [c.reason for c in out.cameras if c.camera == 'c'] == ['no_frame']
+
+
+def test_low_confidence_success_is_withheld():
+    out = fuse([cam('a', S, conf=0.2)], rule='unanimous', expected=['a', 'b', 'c'])
+    assert out.state == U and not out.success
+
+
+def test_no_judgements_and_bad_rule():
+    assert fuse([], rule='majority').state == U
+    with pytest.raises(ValueError):
+        fuse([cam('a', S)], rule='vibes')
