@@ -79,7 +79,7 @@ def _on_graph(config, config_path, out, say):
     atexit.register(procs.stop)
     try:
         for cell in config.cells:
-            for name, cmd in cell_commands(cell, out / 'bags'):
+            for name, cmd in cell_commands(cell, out / 'bags', config.pacing):
                 procs.start(name, cmd)
         import rclpy
         from rclpy.executors import MultiThreadedExecutor

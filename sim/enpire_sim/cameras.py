@@ -2,8 +2,10 @@
 
 Pure (no rclpy). Each camera draws the scene directly in its own image coordinates: the table-plane
 polygons (goal, T, agent disc as a 32-gon, walls) are mapped through the camera's homography and
-filled with `cv2.fillPoly` (sub-pixel vertices, no anti-aliasing, so every pixel has one palette
-colour before faults are applied).
+filled with `cv2.fillPoly` on a canvas `CameraSpec.supersample` times finer (default 4), then
+area-averaged down (`cv2.INTER_AREA`), as a real sensor integrates light over each pixel: interior
+pixels have one palette colour, edge pixels are mixes of the colours that share them (the sub-pixel
+position of an edge is in the image). `supersample: 1` draws each pixel in one palette colour.
 
 Image coordinates follow OpenCV: integer (u, v) is the centre of pixel column u, row v. For a frame,
 `[u v 1]^T ~ H [x y 1]^T` maps a table point (x, y in workspace pixels, the 512x512 frame of
@@ -86,6 +88,7 @@ class CameraSpec(BaseModel):
     width: int = Field(96, ge=16, le=1920)
     height: int = Field(96, ge=16, le=1920)
     rate_hz: float = Field(10.0, gt=0.0)
+    supersample: int = Field(4, ge=1, le=16)   # area sampling: draw this much finer, then average down
     # oblique: camera on a sphere around the table centre
     elevation_deg: float = Field(55.0, gt=5.0, le=89.0)
     azimuth_deg: float = 90.0           # 90: the camera stands on the +y side (bottom of the top view)
@@ -244,34 +247,63 @@ def _fill(img: np.ndarray, h: np.ndarray, polygons, colour) -> None:
     cv2.fillPoly(img, pts, colour, lineType=cv2.LINE_8, shift=_SHIFT)
 
 
-_STATIC_CACHE: dict[tuple, np.ndarray] = {}
+_STATIC_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _static_layer(spec: CameraSpec, h: np.ndarray) -> np.ndarray:
-    """Floor, table, walls and goal for a frame; cached for fixed cameras (H does not change)."""
-    key = (spec.width, spec.height, h.tobytes())
-    layer = _STATIC_CACHE.get(key)
-    if layer is not None:
-        return layer
-    layer = np.empty((spec.height, spec.width, 3), np.uint8)
-    layer[:] = PALETTE['outside']
-    _fill(layer, h, [_TABLE], PALETTE['background'])
-    _fill(layer, h, _WALL_QUADS, PALETTE['wall'])
-    _fill(layer, h, _GOAL_BOXES, PALETTE['goal'])
+def _fine(h: np.ndarray, ss: int) -> np.ndarray:
+    """The homography onto the ss-times finer canvas (pixel centres at integers on both canvases)."""
+    off = (ss - 1) / 2.0
+    return np.array([[ss, 0.0, off], [0.0, ss, off], [0.0, 0.0, 1.0]]) @ h
+
+
+def _static_layer(spec: CameraSpec, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Floor, table, walls and goal for a frame, on the fine canvas and area-averaged to the image.
+
+    Cached for fixed cameras (H does not change)."""
+    ss = spec.supersample
+    key = (spec.width, spec.height, ss, h.tobytes())
+    layers = _STATIC_CACHE.get(key)
+    if layers is not None:
+        return layers
+    hf = _fine(h, ss)
+    fine = np.empty((spec.height * ss, spec.width * ss, 3), np.uint8)
+    fine[:] = PALETTE['outside']
+    _fill(fine, hf, [_TABLE], PALETTE['background'])
+    _fill(fine, hf, _WALL_QUADS, PALETTE['wall'])
+    _fill(fine, hf, _GOAL_BOXES, PALETTE['goal'])
+    coarse = fine if ss == 1 else cv2.resize(fine, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+    layers = (fine, coarse)
     if spec.kind != 'wrist':
         if len(_STATIC_CACHE) > 64:
             _STATIC_CACHE.clear()
-        _STATIC_CACHE[key] = layer
-    return layer
+        _STATIC_CACHE[key] = layers
+    return layers
 
 
 def draw(state: RenderState, spec: CameraSpec, h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The clean frame (no faults) and its homography."""
     if h is None:
         h = table_to_image(spec, state)
-    img = _static_layer(spec, h).copy()
-    _fill(img, h, [to_world(T_OUTLINE_LOCAL, state.block_pose)], PALETTE['block'])
-    _fill(img, h, [_DISC + np.asarray(state.agent_xy, dtype=float)], PALETTE['agent'])
+    fine, coarse = _static_layer(spec, h)
+    ss = spec.supersample
+    img = coarse.copy()
+    block = to_world(T_OUTLINE_LOCAL, state.block_pose)
+    agent = _DISC + np.asarray(state.agent_xy, dtype=float)
+    # Only the pixels the T and the agent can touch are redrawn finely and averaged down.
+    uv = project(h, np.vstack([block, agent]))
+    u0, v0 = np.floor(uv.min(axis=0)).astype(int) - 1
+    u1, v1 = np.ceil(uv.max(axis=0)).astype(int) + 2
+    u0, v0 = max(u0, 0), max(v0, 0)
+    u1, v1 = min(u1, spec.width), min(v1, spec.height)
+    if u1 <= u0 or v1 <= v0:
+        return img, h
+    crop = fine[v0 * ss:v1 * ss, u0 * ss:u1 * ss].copy()
+    hc = np.array([[1.0, 0.0, -u0 * ss], [0.0, 1.0, -v0 * ss], [0.0, 0.0, 1.0]]) @ _fine(h, ss)
+    _fill(crop, hc, [block], PALETTE['block'])
+    _fill(crop, hc, [agent], PALETTE['agent'])
+    if ss > 1:
+        crop = cv2.resize(crop, (u1 - u0, v1 - v0), interpolation=cv2.INTER_AREA)
+    img[v0:v1, u0:u1] = crop
     return img, h
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import pickle
 import sys
 import time
 
@@ -114,6 +115,8 @@ def test_malformed_twice_is_an_error_with_the_tokens(kind, server, make_backend,
     assert err.kind == 'malformed' and not err.retryable and 'no Python code' in err.message
     assert err.tokens_in == sum(r.tokens_in for r in server.requests) and len(server.requests) == 2
     assert err.record().kind == 'malformed'
+    clone = pickle.loads(pickle.dumps(err))
+    assert (clone.kind, clone.tokens_in, str(clone)) == (err.kind, err.tokens_in, str(err))
 
 
 @pytest.mark.parametrize('kind', BACKENDS)

@@ -27,8 +27,9 @@ from enpire_agents.experiment import config_dir, load_experiment
 TRIAL_SERVER_MODULES = ('enpire_rollout.trial_server', 'enpire_rollout.trial_server_node')
 
 
-def cell_commands(cell: str, bag_dir: str | Path = '/tmp/enpire_bags') -> list[tuple[str, list[str]]]:
-    """The node processes of one simulated cell, as-fast pacing (the commands from the nodes' modules).
+def cell_commands(cell: str, bag_dir: str | Path = '/tmp/enpire_bags',
+                  pacing: str = 'as_fast') -> list[tuple[str, list[str]]]:
+    """The node processes of one simulated cell (the start commands from the nodes' modules).
 
     The trial server verifies every 10 steps, so a solved attempt ends early instead of running out
     its 300 steps (what a robot cell does too: stop once the verifier says the task is done).
@@ -37,8 +38,8 @@ def cell_commands(cell: str, bag_dir: str | Path = '/tmp/enpire_bags') -> list[t
     trial_server = next((m for m in TRIAL_SERVER_MODULES if importlib.util.find_spec(m)),
                         TRIAL_SERVER_MODULES[0])
     return [
-        (f'{cell}.sim_cell', ['-m', 'enpire_sim.sim_cell_node', *ros, '-p', 'pacing:=as_fast']),
-        (f'{cell}.safety', ['-m', 'enpire_env.safety_node', *ros, '-p', 'pacing:=as_fast']),
+        (f'{cell}.sim_cell', ['-m', 'enpire_sim.sim_cell_node', *ros, '-p', f'pacing:={pacing}']),
+        (f'{cell}.safety', ['-m', 'enpire_env.safety_node', *ros, '-p', f'pacing:={pacing}']),
         (f'{cell}.verify', ['-m', 'enpire_env.verify_node', *ros]),
         (f'{cell}.reset', ['-m', 'enpire_env.reset_node', *ros]),
         (f'{cell}.trial_server', ['-m', trial_server, *ros, '-p', 'verify_every_n_steps:=10',
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         say(f'starting simulated cell(s) {config.cells} on ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]}')
         for cell in config.cells:
-            for name, cmd in cell_commands(cell, out / 'bags'):
+            for name, cmd in cell_commands(cell, out / 'bags', config.pacing):
                 procs.start(name, cmd)
         return _run_graph(config, args.config, out, procs, say, t0)
     except KeyboardInterrupt:

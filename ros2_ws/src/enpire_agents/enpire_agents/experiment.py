@@ -119,6 +119,7 @@ class ExperimentConfig(_Strict):
     attempts: int = Field(default=8, ge=1)               # k of every rollout
     steps_per_attempt: int = Field(default=300, ge=1)
     trial_time_budget_s: float = Field(default=0.0, ge=0.0)
+    pacing: Literal['as_fast', 'real_time'] = 'as_fast'   # how the simulated cells step (demo, bench)
     record: bool = False                                  # a bag per improvement trial
     distribution: str = 'in_distribution'                 # where improvement and evaluation starts come from
     improvement: ImprovementConfig

@@ -79,8 +79,9 @@ class FleetTrialRunner:
     """Rollouts as `run_trial` goals on the experiment's cells, through the rollout fleet client.
 
     The policy source is written to `policy_dir/<sha256>.py` and referenced by path and content hash.
-    Batches from different agents take turns on the fleet; inside a batch the client spreads the
-    trials over the free cells. Per-cell time accounting comes from the fleet's scheduler.
+    Batches from different agents take turns on the fleet; inside a batch the client's scheduler
+    spreads the trials over the free cells. Per-cell time accounting sums the trials' reset /
+    execute / verify times per cell over the whole run (the client's scheduler restarts per batch).
     """
 
     def __init__(self, node, cells: Sequence[str], policy_dir: str | Path, *, task: str = 'pusht',
@@ -111,7 +112,7 @@ class FleetTrialRunner:
         requests = [TrialRequest(task=self.task, policy_path=str(path), policy_sha256=digest, seed=int(seed),
                                  distribution=distribution, attempts=attempts,
                                  steps_per_attempt=steps_per_attempt, time_budget_s=self.time_budget_s,
-                                 record=self.record)
+                                 record=self.record, tag=label)
                     for seed in seeds]
         with self._lock:
             outcomes = self.client.run_trials(requests)
@@ -138,28 +139,27 @@ class FleetTrialRunner:
             cell=str(getattr(outcome, 'cell', '') or ''))
 
     def cell_times(self) -> list[CellTime]:
-        accounting = getattr(self.client, 'cell_times', None) or getattr(self.client, 'accounting', None)
-        if callable(accounting):
-            try:
-                return [c if isinstance(c, CellTime) else CellTime.model_validate(
-                    c if isinstance(c, dict) else c.model_dump()) for c in accounting()]
-            except Exception:  # noqa: BLE001 - fall back to what the outcomes say
-                pass
+        """Per cell, over the whole run: time in reset / executing / verifying, the rest idle."""
         wall = time.monotonic() - self._start
+        with self._lock:
+            outcomes = list(self._outcomes)
         cells: list[CellTime] = []
         for cell in self.cells:
-            mine = [o for o in self._outcomes if o.cell.strip('/') == cell.strip('/')] or (
-                self._outcomes if len(self.cells) == 1 else [])
+            mine = [o for o in outcomes if o.cell.strip('/') == cell.strip('/')]
             busy = [sum(getattr(o, attr) for o in mine) for attr in ('reset_s', 'execute_s', 'verify_s')]
             cells.append(CellTime(cell=cell, wall_s=wall, reset_s=busy[0], execute_s=busy[1],
-                                  verify_s=busy[2],
-                                  idle_s=max(0.0, wall - sum(busy)), trials=len(mine)))
+                                  verify_s=busy[2], idle_s=max(0.0, wall - sum(busy)), trials=len(mine)))
         return cells
 
     def close(self) -> None:
         close = getattr(self.client, 'close', None)
         if callable(close):
             close()
+
+
+def _executed(outcomes: list[RolloutOutcome]) -> list[RolloutOutcome]:
+    """The trials the policy ran in; a trial the cell could not start says nothing of the policy."""
+    return [o for o in outcomes if o.attempt_scores or not o.failure_reason]
 
 
 def contract_text() -> str:
@@ -221,6 +221,8 @@ class Evaluation(BaseModel):
     t_s: float
     wall_s: float
     meets_bar: bool
+    not_run: int = 0                 # trials the cell could not start (e.g. an unverified reset): not counted
+    not_run_reasons: list[str] = Field(default_factory=list)
 
 
 class TeamResult(BaseModel):
@@ -373,7 +375,10 @@ class Team:
         guard.assert_improvement_seeds(seeds, cfg)
         outcomes = self.runner.run(proposal.code, seeds, distribution=cfg.distribution, attempts=cfg.attempts,
                                    steps_per_attempt=cfg.steps_per_attempt, label=f'{agent}#{round}')
-        result = self._summarise(outcomes, seeds)
+        ran = _executed(outcomes)
+        if not ran:
+            raise RuntimeError(f'no trial ran: {outcomes[0].failure_reason if outcomes else "no outcome"}')
+        result = self._summarise(ran, [o.seed for o in ran])
         with self._lock:
             self._trials += len(outcomes)
             self._robot_s += sum(o.reset_s + o.execute_s + o.verify_s for o in outcomes)
@@ -495,11 +500,15 @@ class Team:
         outcomes = self.runner.run(self.tree.code(node_id), seeds, distribution=distribution,
                                    attempts=cfg.attempts, steps_per_attempt=cfg.steps_per_attempt,
                                    label=f'held-out {node_id[:7]}')
+        ran = _executed(outcomes)
+        not_run = [o for o in outcomes if o not in ran]
+        outcomes = ran
         at1, atk = metrics.pass_at(outcomes, 1), metrics.pass_at(outcomes, cfg.success_bar.k)
         meets = atk.rate >= cfg.success_bar.pass_at_k and at1.rate >= cfg.success_bar.pass_at_1
         return Evaluation(node_id=node_id, distribution=distribution, k=cfg.success_bar.k, pass_at_1=at1,
                           pass_at_k=atk, mean_score=metrics.mean_best_score(outcomes), t_s=self._elapsed(),
-                          wall_s=self._elapsed() - t, meets_bar=meets)
+                          wall_s=self._elapsed() - t, meets_bar=meets and bool(outcomes),
+                          not_run=len(not_run), not_run_reasons=metrics.failure_reasons(not_run))
 
     def _record(self, node: TreeNode, decision: str) -> None:
         r = node.result or NodeResult(status='error')

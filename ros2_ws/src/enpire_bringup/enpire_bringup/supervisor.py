@@ -1,7 +1,8 @@
 """A small process supervisor: what `ros2 launch` does for the suite where `launch` is absent. Pure: no rclpy.
 
 - every process runs in its own process group (its own session), so a node's children go with it;
-- its output is kept in `<log_dir>/<label>.log` and echoed with a `[label] ` prefix;
+- its output is kept in `<log_dir>/<label>.log` and echoed with a `[label] ` prefix (unless echo=False;
+  the supervisor's own events always go to the console and to `<log_dir>/supervisor.log`);
 - `request_shutdown(sig)` (safe to call from a signal handler) forwards SIGINT/SIGTERM to every group,
   waits `grace_s`, then SIGKILLs what is left; a second request escalates at once;
 - a node that exits is restarted with exponential backoff when its policy asks (never, on_failure, always);
@@ -191,9 +192,8 @@ class Supervisor:
     def _event(self, label: str, kind: str, detail: str) -> None:
         line = f'[enpire up] {label + ": " if label else ""}{detail}'
         self._events_file.write(f'{time.strftime("%H:%M:%S")} {kind} {label} {detail}\n')
-        if self.echo:
-            with self._console_lock:
-                print(line, file=self.console, flush=True)
+        with self._console_lock:
+            print(line, file=self.console, flush=True)
         if self.on_event is not None:
             self.on_event(label, kind, detail)
 
@@ -203,8 +203,13 @@ class Supervisor:
     def _start_due(self, now: float) -> None:
         for label in self._order:
             st = self._states[label]
-            if st.status == 'pending' and self._deps_ready(st):
-                self._spawn(st)
+            if st.status == 'pending':
+                failed = [d for d in st.spec.after if self._states[d].status == 'failed']
+                if failed:
+                    st.status = 'failed'
+                    self._event(label, 'failed', f'not started: {", ".join(failed)} failed')
+                elif self._deps_ready(st):
+                    self._spawn(st)
             elif st.status == 'backoff' and now >= st.restart_at:
                 self._spawn(st)
 

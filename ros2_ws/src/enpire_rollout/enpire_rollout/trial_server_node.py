@@ -25,12 +25,25 @@ from sensor_msgs.msg import Image
 
 from enpire_env import names
 from enpire_interfaces.action import ResetCell, RunTrial
-from enpire_interfaces.msg import CellState, FusedVerdict, GroundTruth, SafetyEvent, TableHomography, TrialEvent
+from enpire_interfaces.msg import (
+    CellState,
+    FusedVerdict,
+    GroundTruth,
+    SafetyEvent,
+    TableHomography,
+    TrialEvent,
+)
 from enpire_interfaces.srv import Verify
 from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
 from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, compress_image_cdr, recover_unfinished
-from enpire_rollout.trial_core import PhaseClock, TrialServerConfig, image_to_array, new_trial_id, validate_goal
+from enpire_rollout.trial_core import (
+    PhaseClock,
+    TrialServerConfig,
+    image_to_array,
+    new_trial_id,
+    validate_goal,
+)
 
 
 def _stamp_ns(stamp) -> int:

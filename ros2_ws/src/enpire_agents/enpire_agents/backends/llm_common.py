@@ -63,6 +63,9 @@ class BackendError(Exception):
         self.tokens_in = tokens_in
         self.tokens_out = tokens_out
 
+    def __reduce__(self):   # keyword fields survive pickling (agents may run in worker processes)
+        return _rebuild_error, (self.record().model_dump(),)
+
     @property
     def retryable(self) -> bool:
         return self.kind in RETRYABLE_KINDS
@@ -71,6 +74,10 @@ class BackendError(Exception):
         return BackendFailure(backend=self.backend, kind=self.kind, message=self.message, status=self.status,
                               retry_after_s=self.retry_after_s, tokens_in=self.tokens_in,
                               tokens_out=self.tokens_out)
+
+
+def _rebuild_error(fields: dict) -> BackendError:
+    return BackendError(fields.pop('kind'), fields.pop('message'), **fields)
 
 
 class Completion(BaseModel):

@@ -1,0 +1,102 @@
+"""Rollout benchmarks. Prints ONE final JSON line: recording_overhead (fraction) and mru.
+
+- recording overhead: the same trial (same seed and policy) with and without recording, 3 cameras 96x96,
+  as-fast pacing; overhead = (median wall with bag - median wall without) / median wall without.
+- harness MRU: 10 Hz real-time pacing, a policy that answers instantly, back-to-back trials through
+  FleetClient; MRU = time executing policy steps / wall time of the cell.
+
+    . ./env.sh && python bench/rollout.py [--steps 200] [--repeats 3] [--mru-trials 3 --mru-steps 300]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.pop('ROS_LOCALHOST_ONLY', None)
+os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 80))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.graph_harness import NodeProcesses, RosTestNode  # noqa: E402
+
+POLICY = '''
+class Policy:
+    def reset(self, context):
+        self.t = 0
+
+    def act(self, observation):
+        self.t += 1
+        x, y = observation.agent_position
+        return (200.0 + 100.0 * ((self.t // 20) % 2), 200.0)
+
+    def on_attempt_failed(self, report):
+        pass
+'''
+
+
+def start_cell(procs, ns, pacing, bag_dir):
+    args = ['--ros-args', '-r', f'__ns:=/{ns}']
+    procs.start(f'{ns}_sim', ['-m', 'enpire_sim.sim_cell_node', *args, '-p', f'pacing:={pacing}'])
+    procs.start(f'{ns}_safety', ['-m', 'enpire_env.safety_node', *args, '-p', f'pacing:={pacing}'])
+    procs.start(f'{ns}_verify', ['-m', 'enpire_env.verify_node', *args, '-p', 'max_frame_age:=100000.0'])
+    procs.start(f'{ns}_reset', ['-m', 'enpire_env.reset_node', *args])
+    procs.start(f'{ns}_trial', ['-m', 'enpire_rollout.trial_server_node', *args, '-p', f'bag_dir:={bag_dir}',
+                                '-p', 'save_evidence:=false'])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--steps', type=int, default=200)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--mru-trials', type=int, default=3)
+    parser.add_argument('--mru-steps', type=int, default=300)
+    args = parser.parse_args()
+    from enpire_rollout.fleet_client import FleetClient, TrialRequest
+
+    tmp = Path(tempfile.mkdtemp(prefix='enpire_bench_rollout_'))
+    policy = tmp / 'policy.py'
+    policy.write_text(POLICY)
+    procs = NodeProcesses(tmp / 'logs')
+    ros = None
+    try:
+        start_cell(procs, 'bench_fast', 'as_fast', tmp / 'bags')
+        start_cell(procs, 'bench_rt', 'real_time', tmp / 'bags')
+        ros = RosTestNode('bench_rollout')
+        fast = FleetClient(ros.node, ['bench_fast'])
+        walls = {True: [], False: []}
+        request = {'policy_path': str(policy), 'seed': 4, 'attempts': 1, 'steps_per_attempt': args.steps}
+        fast.run_trials([TrialRequest(**request, record=False)])   # warm-up
+        for _ in range(args.repeats):
+            for record in (False, True):
+                out = fast.run_trials([TrialRequest(**request, record=record)])[0]
+                assert not out.failure_reason, out.failure_reason
+                walls[record].append(out.execute_s)
+        base, rec = statistics.median(walls[False]), statistics.median(walls[True])
+        overhead = (rec - base) / base
+
+        rt = FleetClient(ros.node, ['bench_rt'])
+        t0 = time.monotonic()
+        outs = rt.run_trials([TrialRequest(policy_path=str(policy), seed=s, attempts=1,
+                                           steps_per_attempt=args.mru_steps) for s in range(args.mru_trials)])
+        report = rt.report()
+        print(json.dumps({
+            'recording_overhead': round(overhead, 4), 'mru': round(report['mru'], 4),
+            'execute_s_without_recording': walls[False], 'execute_s_with_recording': walls[True],
+            'steps_per_trial': args.steps, 'cameras': 3, 'camera_size': '96x96',
+            'mru_cell_seconds': report['cells']['bench_rt'], 'mru_trials': len(outs),
+            'mru_wall_s': round(time.monotonic() - t0, 2),
+            'mru_failures': [o.failure_reason for o in outs if o.failure_reason]}))
+    finally:
+        if ros is not None:
+            ros.close()
+        procs.stop_all()
+
+
+if __name__ == '__main__':
+    main()

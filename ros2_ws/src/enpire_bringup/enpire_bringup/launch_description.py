@@ -1,0 +1,58 @@
+"""Build a `ros2 launch` description from a bringup file (lab machines with system ROS 2 and launch_ros).
+
+The launch files in the repository's `launch/` folder are thin wrappers around `bringup_launch_description`
+so that `ros2 launch` and `enpire up` start the very same nodes from the very same YAML. Launch
+arguments: `bringup` (path or name of a bringup file), `cells` (count; default the file's),
+`only` / `skip` (comma-separated globs of node labels or names, as `enpire up --only/--skip`).
+"""
+from __future__ import annotations
+
+import sys
+
+from enpire_bringup import bringup_file
+
+
+def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable) -> list:
+    """One launch_ros Node per expanded node (python -m modules run through the interpreter)."""
+    from launch_ros.actions import Node
+
+    actions = []
+    for node in expansion.nodes:
+        if node.module:
+            executable, package, arguments = python, None, ['-m', node.module]
+        elif node.cmd:
+            executable, package, arguments = node.cmd[0], None, list(node.cmd[1:])
+        else:
+            executable, package, arguments = node.executable, node.package, []
+        respawn = node.restart.policy != 'never'
+        actions.append(Node(
+            package=package, executable=executable, arguments=arguments, name=node.node_name,
+            namespace=node.namespace, parameters=[*node.params_files, node.parameters] if node.parameters
+            else list(node.params_files), remappings=list(node.remaps.items()), additional_env=node.env,
+            respawn=respawn, respawn_delay=node.restart.backoff_s if respawn else 0.0,
+            output='screen', emulate_tty=False))
+    return actions
+
+
+def bringup_launch_description(default_bringup: str):
+    """A LaunchDescription whose nodes are expanded from the bringup file when the launch runs."""
+    from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.substitutions import LaunchConfiguration
+
+    def expand(context):
+        path = LaunchConfiguration('bringup').perform(context)
+        cells = LaunchConfiguration('cells').perform(context)
+        only = [g for g in LaunchConfiguration('only').perform(context).split(',') if g]
+        skip = [g for g in LaunchConfiguration('skip').perform(context).split(',') if g]
+        expansion = bringup_file.expand(bringup_file.load(path), cells=int(cells) if cells else None)
+        return node_actions(expansion.select(only, skip))
+
+    return LaunchDescription([
+        DeclareLaunchArgument('bringup', default_value=default_bringup,
+                              description='bringup YAML (a path, or a name of enpire_bringup/config/bringup)'),
+        DeclareLaunchArgument('cells', default_value='', description="number of cells (default: the file's)"),
+        DeclareLaunchArgument('only', default_value='', description='comma-separated globs of nodes to start'),
+        DeclareLaunchArgument('skip', default_value='', description='comma-separated globs of nodes to skip'),
+        OpaqueFunction(function=expand),
+    ])

@@ -1,0 +1,96 @@
+"""`enpire audit BAG|DIR`: re-run the verifier core on the recorded frames, compare with recorded verdicts.
+
+For every recorded verdict, the frames of each camera recorded at or before the verdict are judged again
+with `enpire_env.verification.Verifier`; the table lists recorded vs re-computed success and score, and
+disagreements are listed. One mp4 per camera is exported with cv2.VideoWriter.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pydantic import BaseModel
+from rosbags.rosbag2 import Reader
+
+from enpire_rollout.trial_bag import typestore
+from enpire_rollout.trial_core import image_to_array
+
+
+class AuditRow(BaseModel):
+    bag: str
+    index: int
+    recorded_success: bool
+    recorded_score: float
+    audit_success: bool
+    audit_score: float
+    agree: bool
+
+
+def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool = True,
+              score_tolerance: float = 0.05) -> tuple[list[AuditRow], dict[str, str]]:
+    from enpire_env.verification import Frame, Verifier
+
+    store = typestore()
+    verifier = Verifier()
+    bag = Path(bag)
+    latest: dict[str, Frame] = {}
+    homs: dict[str, np.ndarray] = {}
+    writers: dict[str, cv2.VideoWriter] = {}
+    videos: dict[str, str] = {}
+    rows: list[AuditRow] = []
+    out_dir = Path(video_dir) if video_dir else bag
+    with Reader(bag) as reader:
+        for conn, stamp, raw in reader.messages():
+            topic = conn.topic
+            if topic.endswith('/table_homography'):
+                cam = topic.split('/')[-2]
+                homs[cam] = np.asarray(store.deserialize_cdr(raw, conn.msgtype).table_to_image).reshape(3, 3)
+                if cam in latest:
+                    latest[cam] = Frame(latest[cam].image, homs[cam], latest[cam].stamp)
+            elif topic.endswith('/image_raw'):
+                cam = topic.split('/')[-2]
+                msg = store.deserialize_cdr(raw, conn.msgtype)
+                image = image_to_array(msg.height, msg.width, msg.encoding, msg.data)
+                latest[cam] = Frame(image, homs.get(cam), stamp * 1e-9)
+                if video:
+                    if cam not in writers:
+                        out_dir.mkdir(parents=True, exist_ok=True)
+                        videos[cam] = str(out_dir / f'{bag.name}_{cam}.mp4')
+                        writers[cam] = cv2.VideoWriter(videos[cam], cv2.VideoWriter_fourcc(*'mp4v'), 10.0,
+                                                       (msg.width, msg.height))
+                    writers[cam].write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            elif topic.endswith('/trial/verdicts'):
+                recorded = store.deserialize_cdr(raw, conn.msgtype)
+                cams = [c.camera for c in recorded.cameras] or list(latest)
+                fused = verifier.verify({c: latest.get(c) for c in cams}, cameras=cams, now=stamp * 1e-9,
+                                        max_age=1e9)
+                audit_success = bool(fused.state == 0)
+                score = float(getattr(fused, 'score', 0.0))
+                rows.append(AuditRow(bag=bag.name, index=len(rows), recorded_success=bool(recorded.success),
+                                     recorded_score=float(recorded.score), audit_success=audit_success,
+                                     audit_score=score, agree=audit_success == bool(recorded.success)
+                                     and abs(score - float(recorded.score)) <= score_tolerance))
+    for w in writers.values():
+        w.release()
+    return rows, videos
+
+
+def main_audit(path: str, video_dir: str | None = None, video: bool = True) -> int:
+    root = Path(path)
+    bags = [root] if (root / 'metadata.yaml').exists() else sorted(p.parent for p in root.glob('*/metadata.yaml'))
+    all_rows, disagreements = [], []
+    print(f"{'bag':40s} {'#':>3s} {'recorded':>14s} {'audit':>14s} agree")
+    for bag in bags:
+        rows, videos = audit_bag(bag, video_dir, video)
+        for r in rows:
+            print(f'{r.bag[:40]:40s} {r.index:3d} {str(r.recorded_success):>6s} {r.recorded_score:7.3f} '
+                  f'{str(r.audit_success):>6s} {r.audit_score:7.3f} {"yes" if r.agree else "NO"}')
+            all_rows.append(r)
+            if not r.agree:
+                disagreements.append(r)
+        for cam, file in videos.items():
+            print(f'  video {cam}: {file}')
+    print(json.dumps({'verdicts': len(all_rows), 'disagreements': [d.model_dump() for d in disagreements]}))
+    return 1 if disagreements else 0

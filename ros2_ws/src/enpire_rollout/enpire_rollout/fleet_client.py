@@ -1,0 +1,118 @@
+"""Run many trials over several cells in parallel through their run_trial actions.
+
+    from enpire_rollout.fleet_client import FleetClient, TrialRequest
+    fleet = FleetClient(node, cells=['cell_0', 'cell_1'])          # node: an rclpy node being spun
+    outcomes = fleet.run_trials([TrialRequest(policy_path='p.py', seed=s, attempts=2) for s in range(8)],
+                                progress=lambda outcome, done, total: print(done, total))
+    fleet.report()   # per cell reset/executing/verifying/idle seconds and MRU
+
+The node must be spun by an executor in another thread (e.g. a MultiThreadedExecutor in a daemon
+thread); outcomes come back in the order of the requests.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from rclpy.action import ActionClient
+
+from enpire_env import names
+from enpire_interfaces.action import RunTrial
+from enpire_rollout.scheduler import Budget, Scheduler, TrialOutcome, TrialRequest
+
+__all__ = ['FleetClient', 'TrialRequest', 'TrialOutcome', 'Budget']
+
+
+class FleetClient:
+    def __init__(self, node, cells: list[str], budget: Budget | None = None, server_timeout_s: float = 30.0,
+                 trial_timeout_s: float = 3600.0):
+        self.node = node
+        self.cells = [c.strip('/') for c in cells]
+        self.budget = budget
+        self.server_timeout_s = server_timeout_s
+        self.trial_timeout_s = trial_timeout_s
+        self.clients = {c: ActionClient(node, RunTrial, names.cell_name(c, names.RUN_TRIAL)) for c in self.cells}
+        self.scheduler: Scheduler | None = None
+
+    def run_trials(self, requests: list[TrialRequest],
+                   progress: Callable[[TrialOutcome, int, int], None] | None = None) -> list[TrialOutcome]:
+        self.scheduler = Scheduler(self.cells, self.budget)
+        outcomes: list[TrialOutcome | None] = [None] * len(requests)
+        lock = threading.Lock()
+        done = [0]
+        next_index = [0]
+
+        def worker():
+            while True:
+                with lock:
+                    if next_index[0] >= len(requests):
+                        return
+                    index = next_index[0]
+                    next_index[0] += 1
+                cell = self.scheduler.acquire()
+                if cell is None:
+                    outcome = TrialOutcome(request=requests[index], failure_reason=self.scheduler.budget_left())
+                else:
+                    outcome = self.run_one(cell, requests[index])
+                    self.scheduler.release(cell, outcome)
+                with lock:
+                    outcomes[index] = outcome
+                    done[0] += 1
+                    count = done[0]
+                if progress is not None:
+                    try:
+                        progress(outcome, count, len(requests))
+                    except Exception as exc:  # noqa: BLE001 - a caller's callback never stops the fleet
+                        self.node.get_logger().warning(f'progress callback failed: {exc!r}')
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in self.cells]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.scheduler.finish()
+        return [o for o in outcomes if o is not None]
+
+    def run_one(self, cell: str, request: TrialRequest) -> TrialOutcome:
+        t0 = time.monotonic()
+        outcome = TrialOutcome(request=request, cell=cell)
+        client = self.clients[cell]
+        try:
+            sha = request.sha256()
+        except OSError as exc:
+            outcome.failure_reason = f'policy file unreadable: {exc}'
+            return outcome
+        if not client.wait_for_server(timeout_sec=self.server_timeout_s):
+            outcome.failure_reason = f'no run_trial server on {cell}'
+            return outcome
+        goal = RunTrial.Goal(trial_id=request.trial_id, task=request.task, policy_path=request.policy_path,
+                             policy_sha256=sha, seed=request.seed, distribution=request.distribution,
+                             attempts=request.attempts, steps_per_attempt=request.steps_per_attempt,
+                             time_budget_s=request.time_budget_s, record=request.record)
+        handle = self._wait(client.send_goal_async(goal), 30.0)
+        if handle is None or not handle.accepted:
+            outcome.failure_reason = f'goal rejected by {cell}'
+            return outcome
+        outcome.accepted = True
+        wrapped = self._wait(handle.get_result_async(), self.trial_timeout_s)
+        outcome.wall_s = time.monotonic() - t0
+        if wrapped is None:
+            handle.cancel_goal_async()
+            outcome.failure_reason = f'no result within {self.trial_timeout_s:.0f} s'
+            return outcome
+        r = wrapped.result
+        outcome.success, outcome.attempts_used = r.success, r.attempts_used
+        outcome.attempt_scores, outcome.attempt_reasons = list(r.attempt_scores), list(r.attempt_reasons)
+        outcome.reset_s, outcome.execute_s, outcome.verify_s = r.reset_s, r.execute_s, r.verify_s
+        outcome.bag_path, outcome.failure_reason = r.bag_path, r.failure_reason
+        return outcome
+
+    @staticmethod
+    def _wait(future, timeout: float):
+        event = threading.Event()
+        future.add_done_callback(lambda _: event.set())
+        return future.result() if event.wait(timeout) else None
+
+    def report(self) -> dict:
+        return self.scheduler.report() if self.scheduler else {}

@@ -1,0 +1,132 @@
+"""Fleet scheduling (pure): hand trial requests to free cells, enforce budgets, account cell time, MRU.
+
+MRU (machine/robot utilisation) = per cell, time executing policy trials / wall-clock time, averaged over
+cells. Phases per cell: reset / executing / verifying / idle (the trial server reports reset_s,
+execute_s and verify_s; whatever else of a cell's wall time is idle).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class TrialRequest(BaseModel):
+    policy_path: str
+    task: str = 'pusht'
+    seed: int = 0
+    distribution: str = 'in_distribution'
+    attempts: int = 1
+    steps_per_attempt: int = 300
+    time_budget_s: float = 0.0
+    record: bool = True
+    trial_id: str = ''
+    policy_sha256: str = ''      # empty: computed from the file when the request is sent
+    tag: str = ''                # free text for the caller (e.g. hypothesis id)
+
+    def sha256(self) -> str:
+        return self.policy_sha256 or hashlib.sha256(Path(self.policy_path).read_bytes()).hexdigest()
+
+
+class TrialOutcome(BaseModel):
+    request: TrialRequest
+    cell: str = ''
+    accepted: bool = False
+    success: bool = False
+    attempts_used: int = 0
+    attempt_scores: list[float] = Field(default_factory=list)
+    attempt_reasons: list[str] = Field(default_factory=list)
+    reset_s: float = 0.0
+    execute_s: float = 0.0
+    verify_s: float = 0.0
+    wall_s: float = 0.0
+    bag_path: str = ''
+    failure_reason: str = ''     # '' on a completed trial (success or not)
+
+    @property
+    def best_score(self) -> float:
+        return max(self.attempt_scores, default=0.0)
+
+
+class Budget(BaseModel):
+    max_trials: int | None = None
+    max_robot_s: float | None = None     # summed wall time of trials over all cells
+
+
+class CellAccount(BaseModel):
+    reset: float = 0.0
+    executing: float = 0.0
+    verifying: float = 0.0
+    trials: int = 0
+    busy: bool = False
+
+
+class Scheduler:
+    """Thread-safe: `acquire()` blocks for a free cell (or returns None when the budget is spent)."""
+
+    def __init__(self, cells: list[str], budget: Budget | None = None):
+        if not cells:
+            raise ValueError('no cells')
+        self.cells = list(cells)
+        self.budget = budget or Budget()
+        self.accounts = {c: CellAccount() for c in cells}
+        self.trials_started = 0
+        self.robot_s = 0.0
+        self._cv = threading.Condition()
+        self.t0 = time.monotonic()
+        self.t_end: float | None = None
+
+    def budget_left(self) -> str:
+        """'' while trials may start, else why not."""
+        b = self.budget
+        if b.max_trials is not None and self.trials_started >= b.max_trials:
+            return f'trial budget of {b.max_trials} spent'
+        if b.max_robot_s is not None and self.robot_s >= b.max_robot_s:
+            return f'robot-time budget of {b.max_robot_s:.0f} s spent'
+        return ''
+
+    def acquire(self, timeout: float | None = None) -> str | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            while True:
+                if self.budget_left():
+                    return None
+                for cell in self.cells:
+                    if not self.accounts[cell].busy:
+                        self.accounts[cell].busy = True
+                        self.trials_started += 1
+                        return cell
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cv.wait(remaining)
+
+    def release(self, cell: str, outcome: TrialOutcome | None = None) -> None:
+        with self._cv:
+            acc = self.accounts[cell]
+            acc.busy = False
+            if outcome is not None:
+                acc.reset += outcome.reset_s
+                acc.executing += outcome.execute_s
+                acc.verifying += outcome.verify_s
+                acc.trials += 1
+                self.robot_s += outcome.wall_s
+            self._cv.notify_all()
+
+    def finish(self) -> None:
+        self.t_end = time.monotonic()
+
+    def report(self) -> dict:
+        wall = max(1e-9, (self.t_end or time.monotonic()) - self.t0)
+        cells = {}
+        for cell, acc in self.accounts.items():
+            idle = max(0.0, wall - acc.reset - acc.executing - acc.verifying)
+            cells[cell] = {'reset_s': acc.reset, 'executing_s': acc.executing, 'verifying_s': acc.verifying,
+                           'idle_s': idle, 'trials': acc.trials, 'mru': min(1.0, acc.executing / wall)}
+        mru = sum(c['mru'] for c in cells.values()) / len(cells)
+        return {'wall_s': wall, 'mru': mru if math.isfinite(mru) else 0.0, 'cells': cells,
+                'trials_started': self.trials_started, 'robot_s': self.robot_s}

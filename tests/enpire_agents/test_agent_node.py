@@ -1,0 +1,73 @@
+"""A small team through the loop on the simulated cell, over the real ROS graph (FleetTrialRunner)."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from enpire_agents import report
+from enpire_agents.demo import cell_commands
+from enpire_agents.experiment import load_experiment
+from enpire_agents.team import FleetTrialRunner, Team
+from tests.enpire_agents.test_team import ScriptedBackend
+
+pytestmark = [pytest.mark.graph, pytest.mark.slow]
+PACING = os.environ.get('ENPIRE_TEST_PACING', 'real_time')
+
+
+def _tiny(tmp_path, **over):
+    data = {'name': 'graph_team', 'cells': ['cell_0'], 'team': {'size': 1}, 'pacing': PACING,
+            'budgets': {'wall_clock_s': 60, 'trials': 10},
+            'success_bar': {'k': 2, 'pass_at_k': 0.99, 'n_eval': 1, 'max_confirmations': 1},
+            'attempts': 2, 'steps_per_attempt': 15,
+            'improvement': {'seeds': {'start': 0, 'count': 10}, 'trials_per_node': 1, 'max_rounds': 2},
+            'evaluation': {'seeds': {'start': 900000, 'count': 1}}}
+    data.update(over)
+    return load_experiment(data)
+
+
+def _start_cell(node_processes, tmp_path, pacing):
+    for name, argv in cell_commands('cell_0', tmp_path / 'bags', pacing):
+        node_processes.start(name, argv)
+
+
+def test_team_runs_through_run_trial_on_the_simulated_cell(node_processes, ros_node, tmp_path):
+    config = _tiny(tmp_path)
+    _start_cell(node_processes, tmp_path, config.pacing)
+    runner = FleetTrialRunner(ros_node.node, config.cells, tmp_path / 'policies')
+    from enpire_agents.agent_node import wait_for_cells
+    assert wait_for_cells(ros_node.node, config.cells, timeout_s=30) == []
+    lines = []
+    result = Team(config, runner, tmp_path / 'run', backends=[ScriptedBackend(0.1)], progress=lines.append).run()
+    assert result.nodes, lines
+    assert all(n.trials == 1 for n in result.nodes if n.status == 'evaluated'), lines
+    assert result.trials >= 1 and result.utilization.cells[0].trials >= 1
+    assert result.utilization.cells[0].execute_s > 0
+    assert result.evaluation is not None and result.evaluation.pass_at_k.seeds == [900000]
+    assert 'agent/agent_0' in result.tree_log
+    paths = report.write(result, tmp_path / 'report')
+    assert json.loads(open(paths.summary).read())['improvement_trials'] == result.trials
+
+
+def test_agent_node_runs_an_experiment_and_publishes_status(node_processes, ros_node, tmp_path):
+    pytest.importorskip('enpire_agents.backends.offline')
+    config = _tiny(tmp_path)
+    _start_cell(node_processes, tmp_path, config.pacing)
+    experiment = tmp_path / 'tiny.yaml'
+    import yaml
+    experiment.write_text(yaml.safe_dump(config.model_dump(mode='json', exclude_none=True)))
+    from std_msgs.msg import String
+    lines = []
+    ros_node.node.create_subscription(String, '/agents/status', lambda m: lines.append(m.data), 50)
+    proc = node_processes.start('agent', ['-m', 'enpire_agents.agent_node', '--ros-args', '-p',
+                                          f'experiment:={experiment}', '-p', f'output_dir:={tmp_path / "out"}'])
+    deadline = time.monotonic() + 80
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert proc.poll() is not None, node_processes.log('agent')[-2000:]
+    assert any(line.startswith('report:') for line in lines), node_processes.log('agent')[-2000:]
+    assert (tmp_path / 'out' / 'graph_team_report.png').exists()
+    assert (tmp_path / 'out' / 'hypothesis_tree.git').is_dir()
+    assert subprocess.run([sys.executable, '-c', 'pass']).returncode == 0
