@@ -87,7 +87,7 @@ def run(cell, g, timeout=90, cancel_after_step=None):
     ros, client = cell['ros'], cell['client']
     feedback = []
     handle = ros.wait_future(client.send_goal_async(g, feedback_callback=lambda f: feedback.append(f.feedback)),
-                             what='goal accepted')
+                             timeout=30, what='goal accepted')
     assert handle.accepted
     if cancel_after_step is not None:
         ros.wait_for(lambda: any(f.step >= cancel_after_step for f in feedback), timeout=60, what='steps')
@@ -177,4 +177,4 @@ def test_audit_and_replay_of_a_trial_bag(cell, tmp_path):
     ros.node.create_subscription(TrialEvent, '/cell_0/trial_events', got.append, 100)
     time.sleep(1.0)
     counts = replay(result.bag_path, rate=0.0, topics=['/cell_0/trial_events'], node=ros.node)
-    ros.wait_for(lambda: len(got) >= 2 * counts['/cell_0/trial_events'], timeout=10, what='replayed events')
+    ros.wait_for(lambda: len(got) >= counts['/cell_0/trial_events'] > 0, timeout=10, what='replayed events')

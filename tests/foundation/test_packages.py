@@ -8,7 +8,7 @@ from catkin_pkg.package import parse_package
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = [ROOT / 'ros2_ws/src' / p for p in ('enpire_interfaces', 'enpire_env', 'enpire_rollout',
-                                               'enpire_agents')] + [ROOT / 'sim']
+                                               'enpire_agents', 'enpire_bringup')] + [ROOT / 'sim']
 # Python import name -> the key a package.xml declares it by (rosdep keys for third-party modules).
 IMPORT_TO_KEY = {
     'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'python3-yaml', 'pydantic': 'python3-pydantic',

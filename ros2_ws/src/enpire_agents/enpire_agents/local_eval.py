@@ -404,3 +404,49 @@ def main(argv=None) -> int:
 
 if __name__ == '__main__':
     raise SystemExit(main())
+
+
+# ----------------------------------------------------------------------------------------- search loop
+def summarise(node_id: str, hypothesis: str, result: EvalResult):
+    """An `EvalResult` as the backends' `TrialSummary`."""
+    from enpire_agents.backends.base import TrialSummary
+    return TrialSummary(node_id=node_id, hypothesis=hypothesis, trials=result.n,
+                        successes_at_1=result.successes_at(1), successes_at_k=result.successes_at(result.attempts),
+                        mean_score=result.mean_score, failure_reasons=result.failure_reasons()[:8])
+
+
+def run_search(backend, *, rounds: int, seeds, attempts: int = 8, perception: str = 'noisy_gt',
+               procs: int = 1, agent_id: str = 'agent_0', time_budget_s: float | None = None,
+               stop_at: tuple[float, float] | None = None, seed: int = 0, log=None) -> dict:
+    """A one-agent improvement loop in-process: propose -> evaluate on `seeds` -> keep the best.
+
+    Returns {'best_code', 'best', 'rounds': [per-round dicts], 'evaluations', 'seconds'}.
+    """
+    from enpire_agents.backends.base import ImprovementRequest
+    from enpire_agents.backends.offline import rate
+    from enpire_rollout import policy_contract
+    t0 = time.monotonic()
+    best, best_code, history, out = None, None, [], []
+    for rnd in range(rounds):
+        if time_budget_s is not None and time.monotonic() - t0 > time_budget_s:
+            break
+        req = ImprovementRequest(task='pusht', contract=policy_contract.__doc__ or '', agent_id=agent_id,
+                                 round=rnd, best_code=best_code, best=best, history=history[-5:], seed=seed)
+        prop = backend.propose(req)
+        res = evaluate(prop.code, seeds, attempts=attempts, perception=perception, procs=procs)
+        summary = summarise(f'{agent_id}-r{rnd}', prop.hypothesis, res)
+        history.append(summary)
+        improved = rate(summary) > rate(best)
+        if improved:
+            best, best_code = summary, prop.code
+        row = {'round': rnd, 'hypothesis': prop.hypothesis, 'pass_at_1': res.pass_at(1),
+               'pass_at_k': res.pass_at(attempts), 'mean_score': round(res.mean_score, 4), 'kept': improved,
+               'best_pass_at_1': best.successes_at_1 / best.trials, 'best_pass_at_k': best.successes_at_k / best.trials,
+               'elapsed_s': round(time.monotonic() - t0, 1)}
+        out.append(row)
+        if log:
+            log(row)
+        if stop_at and row['best_pass_at_1'] >= stop_at[0] and row['best_pass_at_k'] >= stop_at[1]:
+            break
+    return {'best_code': best_code, 'best': best, 'rounds': out, 'evaluations': len(out),
+            'seconds': time.monotonic() - t0}

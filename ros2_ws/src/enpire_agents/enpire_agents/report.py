@@ -91,6 +91,9 @@ def plot(result: TeamResult, path: str | Path) -> Path:
         if node.status != 'evaluated':
             ax_tree.scatter(x1, y, marker='x', s=45, color='0.3', zorder=3)
             continue
+        if len(result.nodes) <= 12 * len(agents):
+            ax_tree.annotate(f'#{node.round}', (x1, y), xytext=(0, 8), textcoords='offset points',
+                             ha='center', fontsize=7, color='0.35')
         colour = cmap(norm(node.pass_at_k))
         ax_tree.scatter(x1, y, s=90, zorder=3, marker='o', facecolor='white' if node.pruned else colour,
                         edgecolor=colour if node.pruned else 'black', linewidths=1.6 if node.pruned else 0.6)
@@ -104,7 +107,7 @@ def plot(result: TeamResult, path: str | Path) -> Path:
                                      'connectionstyle': 'arc3,rad=0.15', 'alpha': 0.8}, zorder=2)
     if result.best_node and result.best_node in by_id:
         best = by_id[result.best_node]
-        ax_tree.scatter(best.t_end / scale, lane[best.agent] - 0.32, s=170, marker='v', color='gold',
+        ax_tree.scatter(best.t_end / scale, lane[best.agent] + 0.3, s=170, marker='^', color='gold',
                         edgecolor='black', zorder=4)
     ax_tree.set_yticks(range(len(agents)), agents)
     ax_tree.set_ylim(len(agents) - 0.4, -0.6)
@@ -119,11 +122,16 @@ def plot(result: TeamResult, path: str | Path) -> Path:
     xs = [p.t_s / scale for p in points]
     ax_curve.step(xs, [p.team_success for p in points], where='post', color='tab:green', lw=2,
                   label='team-average success (mean of agents\' best pass@k)')
-    for e in result.confirmations:
+    ax_curve.step(xs, [p.team_score for p in points], where='post', color='tab:gray', lw=1.2, ls='--',
+                  label='team-average best mean score (coverage)')
+    shown = list(result.confirmations)
+    if result.evaluation is not None and result.evaluation not in shown:
+        shown.append(result.evaluation)
+    for e in shown:
         ax_curve.errorbar(e.t_s / scale, e.pass_at_k.rate,
                           yerr=[[e.pass_at_k.rate - e.pass_at_k.low], [e.pass_at_k.high - e.pass_at_k.rate]],
                           fmt='D', color='tab:purple' if e.meets_bar else 'tab:red', capsize=4,
-                          label=f'held-out pass@{e.k} ({"confirmed" if e.meets_bar else "not confirmed"})')
+                          label=f'held-out pass@{e.k} ({"meets" if e.meets_bar else "below"} the bar)')
     if result.time_to_bar_s is not None:
         ax_curve.axvline(result.time_to_bar_s / scale, color='tab:purple', ls='--', lw=1)
     ax_curve.set_ylim(-0.03, 1.05)
@@ -133,7 +141,7 @@ def plot(result: TeamResult, path: str | Path) -> Path:
     ax_curve.grid(alpha=0.3)
     handles, labels = ax_curve.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
-    ax_curve.legend(unique.values(), unique.keys(), loc='lower right', fontsize=8)
+    ax_curve.legend(unique.values(), unique.keys(), loc='upper left', fontsize=8, framealpha=0.9)
     ax_curve.set_title('research progress', fontsize=9.5)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -489,7 +489,8 @@ class Team:
                 with self._lock:
                     self._confirmed = evaluation
                     self._confirmed_at = ProgressPoint(t_s=evaluation.t_s, tokens=sum(self._tokens.values()),
-                                                       team_success=self._team_success(), at_bar=True)
+                                                       team_success=self._team_success(),
+                                                       team_score=self._team_score(), at_bar=True)
                     self._progress.append(self._confirmed_at)
                 self._halt('success bar confirmed on held-out evaluation seeds')
 
@@ -523,12 +524,17 @@ class Team:
         with self._lock:
             self._records.append(record)
             self._progress.append(ProgressPoint(t_s=node.t_end, tokens=sum(self._tokens.values()),
-                                                team_success=self._team_success()))
+                                                team_success=self._team_success(),
+                                                team_score=self._team_score()))
 
     def _team_success(self) -> float:
         """Team-average success: the mean over agents of each agent's best pass@k so far (0 before any)."""
         bests = [self.tree.best(a, include_pruned=True) for a in self.agents]
         return sum(b.result.pass_at_k for b in bests if b is not None) / len(self.agents)
+
+    def _team_score(self) -> float:
+        bests = [self.tree.best(a, include_pruned=True) for a in self.agents]
+        return sum(b.result.mean_score for b in bests if b is not None) / len(self.agents)
 
     def _add_tokens(self, agent: str, tokens: int) -> None:
         with self._lock:
@@ -575,7 +581,8 @@ class Team:
         reached = self._confirmed is not None and (integrity is None or integrity.valid)
         progress = sorted(self._progress, key=lambda p: p.t_s)
         progress.append(ProgressPoint(t_s=self._elapsed(), tokens=sum(self._tokens.values()),
-                                      team_success=self._team_success(), at_bar=reached))
+                                      team_success=self._team_success(), team_score=self._team_score(),
+                                      at_bar=reached))
         return TeamResult(
             experiment=self.config.name, team_size=len(self.agents),
             backends=[getattr(b, 'name', type(b).__name__) for b in self.backends], cells=self.config.cells,

@@ -36,9 +36,10 @@ def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable
 
 def bringup_launch_description(default_bringup: str):
     """A LaunchDescription whose nodes are expanded from the bringup file when the launch runs."""
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
     from launch.substitutions import LaunchConfiguration
+
+    from launch import LaunchDescription
 
     def expand(context):
         path = LaunchConfiguration('bringup').perform(context)
@@ -50,9 +51,11 @@ def bringup_launch_description(default_bringup: str):
 
     return LaunchDescription([
         DeclareLaunchArgument('bringup', default_value=default_bringup,
-                              description='bringup YAML (a path, or a name of enpire_bringup/config/bringup)'),
+                              description='bringup YAML: a path or a name of config/bringup'),
         DeclareLaunchArgument('cells', default_value='', description="number of cells (default: the file's)"),
-        DeclareLaunchArgument('only', default_value='', description='comma-separated globs of nodes to start'),
-        DeclareLaunchArgument('skip', default_value='', description='comma-separated globs of nodes to skip'),
+        DeclareLaunchArgument('only', default_value='',
+                              description='comma-separated globs of nodes to start'),
+        DeclareLaunchArgument('skip', default_value='',
+                              description='comma-separated globs of nodes to skip'),
         OpaqueFunction(function=expand),
     ])

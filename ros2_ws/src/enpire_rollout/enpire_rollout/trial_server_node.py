@@ -278,6 +278,8 @@ class TrialRun:
         finally:
             if self.runner is not None:
                 self.runner.close()
+            if self.result.attempts_used:
+                self._hold()     # end of trial: the last command is a stop at the agent's position
             self.s.clock.switch('idle')
             self.result.execute_s = round(self.result.execute_s, 4)
         self.s.publish_event(self.trial_id, 'finished' if self.status == 'finished' else 'aborted',

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
+
+from enpire_env.verification import soft
 
 
 class HsvRange(BaseModel):
@@ -32,6 +35,9 @@ class JudgeConfig(BaseModel):
     min_blob_pixels: int = 12         # fewer T pixels than this: block not found
     max_age_s: float = 0.5
     white_balance: bool = True        # undo a colour cast using the table (the most common colour)
+    max_residual: float = 24.0        # a pixel no palette mix explains within this (0..255): unknown
+    max_hidden: float = 0.03          # share of the goal hidden (agent, unknown) that zeroes the quality
+    pose_margin_factor: float = 3.0   # margins x this when only the pose can judge (goal not in view)
 
 
 class FusionConfig(BaseModel):
@@ -42,9 +48,22 @@ class FusionConfig(BaseModel):
 
 class VerifyConfig(BaseModel):
     colours: dict[str, HsvRange] = Field(default_factory=lambda: dict(DEFAULT_COLOURS))
+    # RGB of the scene's colours, for unmixing area-sampled edge pixels (soft.py).
+    palette: dict[str, tuple[int, int, int]] = Field(default_factory=lambda: dict(DEFAULT_PALETTE))
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     backend: str = 'classical'
+    _unmix: np.ndarray | None = PrivateAttr(default=None)
+
+    @property
+    def unmix(self) -> np.ndarray:
+        if self._unmix is None:
+            self._unmix = soft.unmix_matrix(self.palette)
+        return self._unmix
+
+    @property
+    def palette_cols(self) -> np.ndarray:
+        return np.array([self.palette[k] for k in soft.ORDER], dtype=np.float64).T
 
 
 # The simulated cell's palette (gym-pusht's): T LightSlateGray (119,136,153), agent RoyalBlue
@@ -55,6 +74,10 @@ DEFAULT_COLOURS = {
     'agent': HsvRange(lo=(100, 130, 120), hi=(130, 255, 255)),
     'goal': HsvRange(lo=(40, 50, 150), hi=(80, 200, 255)),
 }
+
+
+DEFAULT_PALETTE = {'block': (119, 136, 153), 'agent': (65, 105, 225), 'goal': (144, 238, 144),
+                   'background': (255, 255, 255)}
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> VerifyConfig:

@@ -1,7 +1,9 @@
 """One camera's judgement of Push-T: detect, segment, map the T mask to the table, fit its pose, decide.
 
-Conservative by design: a camera only says SUCCESS when the fitted coverage clears the threshold by a
-margin its resolution can back, the mask looks like a whole T, and the mask's own coverage agrees.
+Two independent estimates: (a) the T's pose from the area-weighted moments of its soft (unmixed) mask,
+and (b) coverage bounds straight from each pixel's palette fractions and the goal's exact footprint in
+it (`soft.py`). A camera says SUCCESS only when (b)'s lower bound clears the threshold by a margin
+measured for its resolution and (a) agrees; FAILURE when (b)'s upper bound is below by a margin.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from enpire_env.tasks import pusht
-from enpire_env.verification import fit, geometry, preprocess
+from enpire_env.verification import geometry, preprocess, soft
 from enpire_env.verification.backends import Detector, Segmenter
 from enpire_env.verification.config import VerifyConfig
 from enpire_env.verification.models import Box, CameraJudgement, Pose2D, VerdictState
@@ -70,100 +72,90 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
     block_boxes = [b for b in boxes if b.label == 'block']
     if not block_boxes:
         return _uncertain(camera, 'block_not_found', frame.stamp, t0, noise=noise, boxes=boxes)
+    h = np.asarray(frame.table_to_image, dtype=np.float64)
+    image_to_table = np.linalg.inv(h)
+    box = block_boxes[0]
+    hgt, wid = work.shape[:2]
+    fp = soft.goal_footprint(h, (hgt, wid))
+    # One window holds the T (its box, grown for the mixed edge pixels) and the goal.
+    u0, v0 = min(max(box.x0 - 2, 0), fp.u0), min(max(box.y0 - 2, 0), fp.v0)
+    u1, v1 = max(min(box.x1 + 2, wid), fp.u1), max(min(box.y1 + 2, hgt), fp.v1)
+    fractions, unknown = soft.unmix(work[v0:v1, u0:u1], config.unmix, config.palette_cols, jc.max_residual)
+    soft_block = np.zeros((hgt, wid), np.float32)
+    bx0, by0, bx1, by1 = max(box.x0 - 2, 0), max(box.y0 - 2, 0), min(box.x1 + 2, wid), min(box.y1 + 2, hgt)
+    soft_block[by0:by1, bx0:bx1] = fractions[by0 - v0:by1 - v0, bx0 - u0:bx1 - u0, 0]
     masks = segmenter.segment(work, boxes)
-    image_to_table = np.linalg.inv(np.asarray(frame.table_to_image, dtype=np.float64))
-    points, weights = geometry.table_points(masks['block'], image_to_table)
+    masks['block'] = soft_block
+    points, weights = geometry.table_points(soft_block, image_to_table)
     if weights.sum() < 0.1 * pusht.T_AREA:
         out = _uncertain(camera, 'block_not_found', frame.stamp, t0, noise=noise, boxes=boxes)
         out.masks = masks
         return out
 
+    # (a) the T's pose from the area-weighted moments of its soft mask: a whole-T estimate.
     pose, _axis_ratio = geometry.pose_from_moments(points, weights)
-    box = block_boxes[0]
-    h = np.asarray(frame.table_to_image, dtype=np.float64)
+    area_ratio = float(weights.sum() / pusht.T_AREA)
     upp = geometry.units_per_pixel(image_to_table, (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
+    pose_score = pusht.coverage(pose)
+    out_of_view = _touches_border(soft_block > 0.5)
+    pose_ok = (not out_of_view and jc.min_area_ratio <= area_ratio <= jc.max_area_ratio)
+    # (b) coverage straight from the pixels' goal fractions: bounds, exact when nothing is hidden.
+    direct = None
+    if fp.in_view:
+        gy, gx = fp.v0 - v0, fp.u0 - u0
+        direct = soft.direct_coverage(fp, fractions[gy:gy + fp.frac.shape[0], gx:gx + fp.frac.shape[1]],
+                                      unknown[gy:gy + fp.frac.shape[0], gx:gx + fp.frac.shape[1]])
     thr = jc.success_coverage
-    binary = (masks['block'] > 0.5).astype(np.uint8)
-    if abs(pusht.coverage(pose) - thr) < jc.refine_band:
-        # Only a pose near the threshold needs the (costlier) outline fit.
-        pose, drawn, (x0, y0) = fit.refine_pose(binary, h, pose, upp)
-    else:
-        ys, xs = np.nonzero(binary)
-        x0, y0 = max(int(xs.min()) - 4, 0), max(int(ys.min()) - 4, 0)
-        shape = (min(int(ys.max()) + 5, binary.shape[0]) - y0, min(int(xs.max()) + 5, binary.shape[1]) - x0)
-        drawn = fit.draw_polygon(shape, h, pusht.t_outline(pose), x0, y0)
-    window = binary[y0:y0 + drawn.shape[0], x0:x0 + drawn.shape[1]]
-    n_mask, n_drawn = int(binary.sum()), max(int(drawn.sum()), 1)
-    inter = int(np.count_nonzero(window & drawn))
-    # Everything compared in pixels drawn the same way, so edge rasterisation cancels out.
-    area_ratio = n_mask / n_drawn
-    fit_ratio = inter / max(n_mask + n_drawn - inter, 1)           # IoU of mask and fitted T
-    goal = _goal_raster(h, binary.shape)
-    n_goal = max(int(goal.sum()), 1)
-    in_goal = int(np.count_nonzero(binary & goal))
-    # Scaled by the fitted/mask pixel ratio so a camera whose edges rasterise thinner or thicker than
-    # fillPoly (anti-aliasing, blur) is not read as a coverage difference.
-    direct = in_goal / n_goal * min(n_drawn / max(n_mask, 1), 1.1)
-    score = pusht.coverage(pose)
     success_margin = jc.success_margin + jc.success_margin_per_unit * upp
     failure_margin = jc.failure_margin + jc.failure_margin_per_unit * upp
-    out_of_view = _touches_border(binary)
+    gap_tol = jc.max_direct_gap + jc.direct_gap_per_unit * upp
+    gap = abs(pose_score - direct.lo) if (direct is not None and pose_ok) else None
 
-    # Each quality factor in [0, 1]; the weakest one names the reason when the camera holds back.
     factors = {
-        'occluded': 1.0 - max(0.0, 1.0 - area_ratio) / (1.0 - jc.min_area_ratio),
-        'extra_pixels': 1.0 - max(0.0, area_ratio - 1.0) / (jc.max_area_ratio - 1.0),
-        'shape_mismatch': 1.0 - (1.0 - fit_ratio) / (1.0 - jc.min_fit_ratio),
-        'estimates_disagree': 1.0 - abs(score - direct) / (jc.max_direct_gap + jc.direct_gap_per_unit * upp),
         'noisy_frame': 1.0 - noise / jc.max_noise,
-        'out_of_view': 0.0 if out_of_view else 1.0,
+        'estimates_disagree': 1.0 if gap is None else 1.0 - gap / gap_tol,
     }
-    quality = min(factors.values())
-    weakest = min(factors, key=factors.get)
-    if weakest == 'occluded' and _agent_overlaps(boxes, box):
-        weakest = 'agent_occludes'
-    margin = abs(score - thr) / max(success_margin if score > thr else failure_margin, 1e-9)
-    closeness = float(np.clip(margin - 1.0, 0.0, 1.0))   # 0 at the margin, 1 at twice the margin
-    confidence = float(np.clip(quality, 0.0, 1.0) * (0.6 + 0.4 * closeness))
-
-    if quality <= 0.0:
-        # A hidden part of the T can only add coverage it could hold; if even that cannot reach the
-        # threshold, the trial failed whatever the occluder hides.
-        upper = (in_goal + max(0, n_drawn - n_mask)) / n_goal
-        if weakest in ('occluded', 'agent_occludes', 'out_of_view') and upper < thr - failure_margin:
-            state, reason, confidence = VerdictState.FAILURE, weakest, 0.7
-        else:
-            state, reason = VerdictState.UNCERTAIN, weakest
-    elif score >= thr + success_margin and direct >= thr - jc.max_direct_gap:
-        state, reason = VerdictState.SUCCESS, ''
-    elif score <= thr - failure_margin:
-        state, reason = VerdictState.FAILURE, 'below_threshold'
+    if direct is not None:
+        factors['occluded'] = 1.0 - direct.hidden / max(jc.max_hidden, 1e-9)
+        score = direct.lo
+        lo, hi = direct.lo, direct.hi
     else:
-        state, reason = VerdictState.UNCERTAIN, 'near_threshold'
+        # Goal not wholly in view (wrist camera): only the whole-T pose can speak, with a wider margin.
+        factors['out_of_view'] = 1.0 if pose_ok else 0.0
+        factors['occluded'] = 1.0 - max(0.0, 1.0 - area_ratio) / (1.0 - jc.min_area_ratio)
+        score = pose_score
+        success_margin *= jc.pose_margin_factor
+        failure_margin *= jc.pose_margin_factor
+        lo = hi = pose_score
+    quality = float(min(factors.values()))
+    weakest = min(factors, key=factors.get)
+    if weakest == 'occluded' and direct is not None and direct.unknown < 0.5 * direct.hidden \
+            and _agent_overlaps(boxes, box):
+        weakest = 'agent_occludes'
+
+    if lo >= thr + success_margin and quality > 0.0:
+        state, reason = VerdictState.SUCCESS, ''
+        closeness = (lo - thr) / max(success_margin, 1e-9) - 1.0
+    elif hi <= thr - failure_margin and (direct is not None or quality > 0.0):
+        # An upper bound below the threshold: failure whatever the hidden part holds.
+        state, reason = VerdictState.FAILURE, 'below_threshold'
+        closeness = (thr - hi) / max(failure_margin, 1e-9) - 1.0
+        quality = max(quality, 0.7) if direct is not None else quality
+    else:
+        state = VerdictState.UNCERTAIN
+        reason = weakest if quality < 0.5 else 'near_threshold'
+        closeness = 0.0
+    confidence = float(np.clip(quality, 0.0, 1.0) * (0.7 + 0.3 * np.clip(closeness, 0.0, 1.0)))
     if state == VerdictState.SUCCESS and quality < jc.min_success_quality:
-        state, reason = VerdictState.UNCERTAIN, 'low_confidence'
+        state, reason = VerdictState.UNCERTAIN, weakest
 
     judgement = CameraJudgement(
         camera=camera, state=state, score=float(score), confidence=confidence, reason=reason,
         block_pose=Pose2D(x=pose[0], y=pose[1], theta=pose[2]), stamp=frame.stamp,
-        latency_ms=(time.perf_counter() - t0) * 1e3, direct_score=direct, area_ratio=area_ratio,
-        fit_ratio=fit_ratio, noise=noise, units_per_pixel=upp, boxes=boxes)
+        latency_ms=(time.perf_counter() - t0) * 1e3,
+        direct_score=None if direct is None else float(direct.lo), area_ratio=area_ratio,
+        pose_score=float(pose_score), noise=noise, units_per_pixel=upp, boxes=boxes)
     return JudgedFrame(judgement, masks)
-
-
-_GOAL_CACHE: dict[tuple, np.ndarray] = {}
-
-
-def _goal_raster(h: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The goal T drawn in the image (cached: fixed cameras keep their homography)."""
-    key = (h.tobytes(), shape)
-    raster = _GOAL_CACHE.get(key)
-    if raster is None:
-        raster = fit.draw_polygon(shape, h, pusht.t_outline(pusht.GOAL_POSE))
-        if len(_GOAL_CACHE) > 32:
-            _GOAL_CACHE.clear()
-        _GOAL_CACHE[key] = raster
-    return raster
 
 
 def _touches_border(mask: np.ndarray) -> bool:

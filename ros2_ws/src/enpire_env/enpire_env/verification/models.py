@@ -52,6 +52,7 @@ class CameraJudgement(BaseModel):
     direct_score: float | None = None   # coverage straight from the mask (cross-check)
     area_ratio: float | None = None     # mask area on the table / T area
     fit_ratio: float | None = None      # share of mask area inside the fitted T
+    pose_score: float | None = None     # coverage from the pose estimate (cross-check of direct_score)
     noise: float | None = None          # estimated pixel noise sigma (0..255)
     units_per_pixel: float | None = None
     boxes: list[Box] = Field(default_factory=list)

@@ -1,0 +1,129 @@
+"""The bringup file: templates expanded per cell, substitutions with types, ros args, dependencies, errors."""
+from __future__ import annotations
+
+import pytest
+import yaml
+from enpire_bringup import bringup_file
+from enpire_bringup.bringup_file import expand, load, parameter_literal
+
+
+def write(tmp_path, data) -> str:
+    path = tmp_path / 'bringup.yaml'
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+BASIC = {
+    'name': 'two',
+    'env': {'A': 'x'},
+    'defaults': {'restart': 'on_failure'},
+    'cells': {'count': 2, 'namespace': 'cell_${index}', 'nodes': [
+        {'name': 'sim', 'module': 'pkg.sim',
+         'parameters': {'seed': '${index}', 'who': '${cell}', 'flag': True},
+         'params_files': ['${here}/p.yaml'], 'remaps': {'in': 'out'}, 'ready': {'topic': 'cell_state'}},
+        {'name': 'server', 'module': 'pkg.server', 'after': ['sim'], 'restart': {'policy': 'never'},
+         'env': {'B': '${cell}'}},
+    ]},
+    'nodes': [{'name': 'team', 'module': 'pkg.team', 'parameters': {'cells': '${cells}', 'n': '${count}'},
+               'after': ['*.server'], 'required': True}],
+}
+
+
+def test_expansion_per_cell(tmp_path):
+    expansion = expand(load(write(tmp_path, BASIC)))
+    assert expansion.cells == ['cell_0', 'cell_1']
+    assert [n.label for n in expansion.nodes] == ['cell_0.sim', 'cell_0.server', 'cell_1.sim',
+                                                 'cell_1.server', 'team']
+    sim1 = expansion.by_label()['cell_1.sim']
+    assert sim1.namespace == '/cell_1' and sim1.parameters == {'seed': 1, 'who': 'cell_1', 'flag': True}
+    assert sim1.params_files == [f'{tmp_path}/p.yaml']
+    assert sim1.ready_names == {'topic': '/cell_1/cell_state'}
+    assert sim1.restart.policy == 'on_failure'                     # the default
+    server1 = expansion.by_label()['cell_1.server']
+    assert server1.after == ['cell_1.sim'] and server1.restart.policy == 'never'
+    assert server1.env == {'A': 'x', 'B': 'cell_1'}
+    team = expansion.by_label()['team']
+    assert team.namespace == '/' and team.parameters == {'cells': ['cell_0', 'cell_1'], 'n': 2}
+    assert team.after == ['cell_0.server', 'cell_1.server'] and team.required
+    assert sim1.argv('py') == ['py', '-m', 'pkg.sim', '--ros-args', '-r', '__ns:=/cell_1',
+                               '--params-file', f'{tmp_path}/p.yaml', '-p', 'seed:=1', '-p', 'who:=cell_1',
+                               '-p', 'flag:=true', '-r', 'in:=out']
+
+
+def test_cells_override_and_select(tmp_path):
+    expansion = expand(load(write(tmp_path, BASIC)), cells=3)
+    assert expansion.cells == ['cell_0', 'cell_1', 'cell_2']
+    assert len(expansion.nodes) == 7
+    picked = expansion.select(skip=['team'])
+    assert 'team' not in picked.by_label() and len(picked.nodes) == 6
+    only = expand(load(write(tmp_path, BASIC))).select(only=['cell_1.*'])
+    assert [n.label for n in only.nodes] == ['cell_1.sim', 'cell_1.server']
+    zero = expand(load(write(tmp_path, BASIC)), cells=0)
+    assert [n.label for n in zero.nodes] == ['team'] and zero.by_label()['team'].after == []
+
+
+def test_substitutions(tmp_path, monkeypatch):
+    monkeypatch.setenv('ENPIRE_X', 'from_env')
+    monkeypatch.delenv('ENPIRE_UNSET', raising=False)
+    data = {'nodes': [{'name': 'a', 'cmd': ['echo', '${env:ENPIRE_X}', '${env:ENPIRE_UNSET:-dflt}',
+                                            '${env:ENPIRE_UNSET:-${here}/x}'], 'ros_args': False}]}
+    node = expand(load(write(tmp_path, data))).nodes[0]
+    assert node.argv('py') == ['echo', 'from_env', 'dflt', f'{tmp_path}/x']
+    data = {'nodes': [{'name': 'a', 'module': 'm', 'parameters': {'p': '${env:ENPIRE_UNSET}'}}]}
+    with pytest.raises(KeyError, match='ENPIRE_UNSET'):
+        expand(load(write(tmp_path, data)))
+    data = {'nodes': [{'name': 'a', 'module': 'm', 'parameters': {'p': '${nonsense}'}}]}
+    with pytest.raises(KeyError, match='nonsense'):
+        expand(load(write(tmp_path, data)))
+
+
+@pytest.mark.parametrize('value, literal', [
+    ('as_fast', 'as_fast'), ('1', "'1'"), ('true', "'true'"), (True, 'true'), (3, '3'), (0.5, '0.5'),
+    (['a', 'b'], '[a, b]'), ([1.0, 2.5], '[1.0, 2.5]'), ('', "''"), ('a b', 'a b'), ('/tmp/x:y', '/tmp/x:y'),
+])
+def test_parameter_literal_round_trips_through_yaml(value, literal):
+    assert parameter_literal(value) == literal
+    assert yaml.safe_load(literal) == value
+
+
+@pytest.mark.parametrize('nodes, match', [
+    ([{'name': 'a', 'module': 'm'}, {'name': 'a', 'module': 'm'}], 'duplicate'),
+    ([{'name': 'a', 'module': 'm', 'after': ['b']}], 'names no node'),
+    ([{'name': 'a', 'module': 'm', 'after': ['b']}, {'name': 'b', 'module': 'm', 'after': ['a']}], 'cycle'),
+    ([{'name': 'a'}], 'exactly one of'),
+    ([{'name': 'a', 'module': 'm', 'cmd': ['x']}], 'exactly one of'),
+    ([{'name': 'a b', 'module': 'm'}], 'letters'),
+    ([{'name': 'a', 'module': 'm', 'restart': 'sometimes'}], 'policy'),
+])
+def test_bad_files_are_refused_with_a_reason(tmp_path, nodes, match):
+    with pytest.raises(ValueError, match=match):
+        expand(load(write(tmp_path, {'nodes': nodes})))
+
+
+def test_disabled_nodes_are_dropped(tmp_path, monkeypatch):
+    data = {'nodes': [{'name': 'a', 'module': 'm', 'enabled': '${env:ENPIRE_ON:-false}'}]}
+    monkeypatch.delenv('ENPIRE_ON', raising=False)
+    assert expand(load(write(tmp_path, data))).nodes == []
+    monkeypatch.setenv('ENPIRE_ON', 'true')
+    assert len(expand(load(write(tmp_path, data))).nodes) == 1
+
+
+@pytest.mark.parametrize('name', ['sim_cells', 'real_cell'])
+def test_shipped_bringup_files_expand(name):
+    bringup = load(name)
+    expansion = expand(bringup, cells=3)
+    assert expansion.cells == ['cell_0', 'cell_1', 'cell_2']
+    labels = expansion.by_label()
+    for cell in expansion.cells:
+        for node in ('safety', 'verify', 'reset', 'trial_server'):
+            assert labels[f'{cell}.{node}'].namespace == f'/{cell}'
+        assert labels[f'{cell}.trial_server'].ready_names == {'action': f'/{cell}/run_trial'}
+    assert bringup_file.missing_files(expansion) == [], 'a parameter file is missing: run scripts/setup.sh'
+    modules = {n.module for n in expansion.nodes}
+    if name == 'sim_cells':
+        assert {'enpire_sim.sim_cell_node', 'enpire_agents.agent_node'} <= modules
+        assert labels['agents'].after == [f'cell_{i}.trial_server' for i in range(3)]
+    else:
+        assert {'enpire_bringup.adapters.command_adapter_node',
+                'enpire_bringup.adapters.camera_relay_node'} <= modules
+        assert labels['cell_0.safety'].required
