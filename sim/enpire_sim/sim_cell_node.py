@@ -103,6 +103,9 @@ class SimCellNode(Node):
         distribution = self.declare_parameter('initial_distribution', 'in_distribution').value
         idle_hz = self.declare_parameter('idle_publish_hz', 2.0).value
         fault_seed = self.declare_parameter('fault_seed', 0).value
+        # A real-time controller keeps streaming targets chosen before a placement (the safety node's
+        # stop, a policy's last command); obeying them would drag the freshly placed T away.
+        self.lockout_ns = int(1e9 * self.declare_parameter('placement_lockout_s', 0.3).value)
 
         specs, file_faults = (load_cameras(cameras_file) if cameras_file else (DEFAULT_CAMERAS, {}))
         faults = {**file_faults, **parse_faults(faults_text)}
@@ -117,6 +120,7 @@ class SimCellNode(Node):
         self._ticks = 0
         self._start_ns = self.get_clock().now().nanoseconds
         self._pending: tuple[float, float] | None = None
+        self._placed_at_ns = 0
 
         self.state_pub = self.create_publisher(CellState, names.CELL_STATE, 10)
         self.truth_pub = self.create_publisher(GroundTruth, names.GROUND_TRUTH, 10)
@@ -147,6 +151,10 @@ class SimCellNode(Node):
                 throttle_duration_sec=1.0)
             return
         target = (msg.point.x, msg.point.y)
+        since_placement_ns = self.get_clock().now().nanoseconds - self._placed_at_ns
+        if self.pacing == 'real_time' and since_placement_ns < self.lockout_ns:
+            self.rejected['placement_lockout'] += 1
+            return
         if self.pacing == 'as_fast':
             self.sim.step(target)
             self._ticks += 1
@@ -169,6 +177,7 @@ class SimCellNode(Node):
             return response
         self.sim.place(block, agent)
         self._pending = None
+        self._placed_at_ns = self.get_clock().now().nanoseconds
         self._ticks += 1
         self._publish_step(all_cameras=True)
         x, y, theta = self.sim.block_pose

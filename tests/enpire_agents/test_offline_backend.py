@@ -1,7 +1,8 @@
 """The offline backend: deterministic, contract-clean proposals that improve over rounds."""
 from __future__ import annotations
 
-from enpire_agents import local_eval, strategies as S
+from enpire_agents import local_eval
+from enpire_agents import strategies as S
 from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, TrialSummary
 from enpire_agents.backends.offline import OfflineBackend, diagnose
 from enpire_rollout.policy_contract import ALLOWED_IMPORTS
@@ -56,9 +57,11 @@ def test_reuses_a_better_peer():
 
 def test_never_proposes_the_same_genome_twice():
     b = OfflineBackend(seed=3)
-    best = TrialSummary(node_id='n', hypothesis='h', trials=5, successes_at_1=4, successes_at_k=5, mean_score=0.95)
+    best = TrialSummary(node_id='n', hypothesis='h', trials=5, successes_at_1=4, successes_at_k=5,
+                        mean_score=0.95)
     code = S.compose(S.default_genome())
-    keys = {S.genome_from_code(b.propose(_req(round=r, best=best, best_code=code)).code).key() for r in range(12)}
+    keys = {S.genome_from_code(b.propose(_req(round=r, best=best, best_code=code)).code).key()
+            for r in range(12)}
     assert len(keys) == 12
 
 

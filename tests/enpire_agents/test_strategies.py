@@ -7,14 +7,15 @@ import itertools
 import numpy as np
 import pytest
 
-from enpire_agents import local_eval, strategies as S
+from enpire_agents import local_eval
+from enpire_agents import strategies as S
 from enpire_rollout.policy_contract import ALLOWED_IMPORTS
 
 
 def _all_structures():
     names = list(S.SLOT_ORDER)
     for combo in itertools.product(*(list(S.SLOTS[n]) for n in names)):
-        yield S.Genome(dict(zip(names, combo)), {}).full()
+        yield S.Genome(dict(zip(names, combo, strict=True)), {}).full()
 
 
 def test_every_composition_compiles_and_imports_only_allowed_modules():

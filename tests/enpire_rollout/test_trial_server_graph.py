@@ -139,6 +139,26 @@ def test_cancel_leaves_the_bag_closed(cell):
     assert bag_custom_data(result.bag_path)['enpire.status'] == 'cancelled'
 
 
+def test_audit_and_replay_of_a_trial_bag(cell, tmp_path):
+    from enpire_interfaces.msg import TrialEvent
+    from enpire_rollout.audit import audit_bag
+    from enpire_rollout.replay import replay
+
+    status, result, _ = run(cell, goal(cell['tmp'], attempts=1, steps_per_attempt=10))
+    assert result.failure_reason == '', result.failure_reason
+    rows, videos = audit_bag(result.bag_path, tmp_path)
+    assert len(rows) == 1 and rows[0].agree, rows
+    assert set(videos) == {'top', 'oblique', 'wrist'} and all(Path(v).stat().st_size > 0 for v in videos.values())
+
+    ros = cell['ros']
+    got = []
+    ros.node.create_subscription(TrialEvent, '/cell_0/trial_events', got.append, 100)
+    time.sleep(1.0)
+    counts = replay(result.bag_path, rate=0.0, topics=['/cell_0/trial_events'], node=ros.node)
+    ros.wait_for(lambda: len(got) >= counts['/cell_0/trial_events'] > 0, timeout=10, what='replayed events')
+
+
+# Last: after a SIGKILL the dead server lingers in discovery for a while.
 def test_killed_trial_server_leaves_an_aborted_bag(cell):
     procs, tmp = cell['procs'], cell['tmp']
     ros, client = cell['ros'], cell['client']
@@ -159,22 +179,3 @@ def test_killed_trial_server_leaves_an_aborted_bag(cell):
     assert bag_custom_data(record['bag_path'])['enpire.status'] == 'aborted'
     assert handle is not None
     assert client.wait_for_server(timeout_sec=30)
-
-
-def test_audit_and_replay_of_a_trial_bag(cell, tmp_path):
-    from enpire_interfaces.msg import TrialEvent
-    from enpire_rollout.audit import audit_bag
-    from enpire_rollout.replay import replay
-
-    status, result, _ = run(cell, goal(cell['tmp'], attempts=1, steps_per_attempt=10))
-    assert result.failure_reason == '', result.failure_reason
-    rows, videos = audit_bag(result.bag_path, tmp_path)
-    assert len(rows) == 1 and rows[0].agree, rows
-    assert set(videos) == {'top', 'oblique', 'wrist'} and all(Path(v).stat().st_size > 0 for v in videos.values())
-
-    ros = cell['ros']
-    got = []
-    ros.node.create_subscription(TrialEvent, '/cell_0/trial_events', got.append, 100)
-    time.sleep(1.0)
-    counts = replay(result.bag_path, rate=0.0, topics=['/cell_0/trial_events'], node=ros.node)
-    ros.wait_for(lambda: len(got) >= counts['/cell_0/trial_events'] > 0, timeout=10, what='replayed events')

@@ -42,8 +42,8 @@ class _GymSim:
     """gym-pusht wrapped to the small interface the evaluator needs."""
 
     def __init__(self):
-        import gymnasium as gym
         import gym_pusht  # noqa: F401  (registers the env)
+        import gymnasium as gym
         self.env = gym.make('gym_pusht/PushT-v0', obs_type='state').unwrapped
         self.env.reset(seed=0)
 
@@ -126,6 +126,7 @@ class _Camera:
         specs = cameras.DEFAULT_CAMERAS
         with contextlib.suppress(Exception):
             from pathlib import Path
+
             import enpire_sim
             cfg = Path(enpire_sim.__file__).resolve().parent.parent / 'config' / 'cameras.yaml'
             if cfg.exists():
@@ -231,7 +232,9 @@ class EvalResult:
 
     @property
     def mean_score(self) -> float:
-        return float(np.mean([max(r.scores) if r.scores else 0.0 for r in self.records])) if self.records else 0.0
+        if not self.records:
+            return 0.0
+        return float(np.mean([max(r.scores) if r.scores else 0.0 for r in self.records]))
 
     def failure_reasons(self) -> list[str]:
         from collections import Counter
@@ -411,7 +414,8 @@ def summarise(node_id: str, hypothesis: str, result: EvalResult):
     """An `EvalResult` as the backends' `TrialSummary`."""
     from enpire_agents.backends.base import TrialSummary
     return TrialSummary(node_id=node_id, hypothesis=hypothesis, trials=result.n,
-                        successes_at_1=result.successes_at(1), successes_at_k=result.successes_at(result.attempts),
+                        successes_at_1=result.successes_at(1),
+                        successes_at_k=result.successes_at(result.attempts),
                         mean_score=result.mean_score, failure_reasons=result.failure_reasons()[:8])
 
 
@@ -441,7 +445,8 @@ def run_search(backend, *, rounds: int, seeds, attempts: int = 8, perception: st
             best, best_code = summary, prop.code
         row = {'round': rnd, 'hypothesis': prop.hypothesis, 'pass_at_1': res.pass_at(1),
                'pass_at_k': res.pass_at(attempts), 'mean_score': round(res.mean_score, 4), 'kept': improved,
-               'best_pass_at_1': best.successes_at_1 / best.trials, 'best_pass_at_k': best.successes_at_k / best.trials,
+               'best_pass_at_1': best.successes_at_1 / best.trials,
+               'best_pass_at_k': best.successes_at_k / best.trials,
                'elapsed_s': round(time.monotonic() - t0, 1)}
         out.append(row)
         if log:

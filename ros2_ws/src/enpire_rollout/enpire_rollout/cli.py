@@ -44,7 +44,13 @@ def _up(sub):
     p.set_defaults(func=up.run)
 
 
-SUBCOMMANDS = [_replay, _audit, _up]
+def _perception(sub):
+    p = sub.add_parser('perception', help='train / evaluate the YOLO detector of the verifier (CPU, offline)')
+    from enpire_env.perception.train import add_arguments
+    add_arguments(p)
+
+
+SUBCOMMANDS = [_replay, _audit, _up, _perception]
 
 
 def main(argv=None) -> int:

@@ -50,7 +50,8 @@ def diagnose(summary: TrialSummary | None) -> list[str]:
     out = []
     if any(w in text for w in ('exception', 'deadline', 'error', 'crash')):
         out.append('crash')
-    if summary.mean_score < 0.6 or any(w in text for w in ('no progress', 'fell', 'far from', 'stuck', 'wall')):
+    dragged = ('no progress', 'fell', 'far from', 'stuck', 'wall')
+    if summary.mean_score < 0.6 or any(w in text for w in dragged):
         out.append('drag')
     if 'angle' in text:
         out.append('angle')
@@ -108,7 +109,8 @@ class OfflineBackend:
         code = S.compose(genome)
         hypothesis = hypothesis[:400]
         return Proposal(hypothesis=hypothesis, code=code, parent=parent, regime='heuristic_code',
-                        tokens_in=max(1, len(prompt) // 4), tokens_out=max(1, (len(hypothesis) + len(code)) // 4))
+                        tokens_in=max(1, len(prompt) // 4),
+                        tokens_out=max(1, (len(hypothesis) + len(code)) // 4))
 
     # ------------------------------------------------------------------------------------- internals
     def _base(self, request: ImprovementRequest):
@@ -119,7 +121,8 @@ class OfflineBackend:
         for peer in request.peer_best:
             code = request.peer_code.get(peer.node_id)
             g = S.genome_from_code(code)
-            if g is not None and rate(peer) > own_rate and (best_peer is None or rate(peer) > rate(best_peer[0])):
+            better = best_peer is None or rate(peer) > rate(best_peer[0])
+            if g is not None and rate(peer) > own_rate and better:
                 best_peer = (peer, g)
         if best_peer is not None:
             return best_peer[1], best_peer[0].node_id, True

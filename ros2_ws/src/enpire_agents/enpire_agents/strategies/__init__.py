@@ -171,7 +171,8 @@ def check_imports(code: str, allowed=None) -> list[str]:
             bad += [a.name for a in node.names if a.name not in allowed]
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ''
-            if node.level or (mod not in allowed and not all(f'{mod}.{a.name}' in allowed for a in node.names)):
+            subs_ok = all(f'{mod}.{a.name}' in allowed for a in node.names)
+            if node.level or (mod not in allowed and not subs_ok):
                 bad.append(mod or '.')
     return bad
 

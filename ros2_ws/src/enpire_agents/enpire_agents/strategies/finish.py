@@ -47,7 +47,8 @@ def goal_for(policy, cov):
         return GOAL
     a = k * 2.0 * math.pi * 3.0 / 7.0
     amp = policy.dither_scale
-    return (GOAL[0] + amp * PARAMS['dither_px'] * math.cos(a), GOAL[1] + amp * PARAMS['dither_px'] * math.sin(a),
+    px = amp * PARAMS['dither_px']
+    return (GOAL[0] + px * math.cos(a), GOAL[1] + px * math.sin(a),
             GOAL[2] + amp * math.radians(PARAMS['dither_deg']) * math.cos(2.0 * a + 1.0))
 ''',
 }

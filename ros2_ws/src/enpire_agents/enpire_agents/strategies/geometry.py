@@ -82,10 +82,12 @@ def seg_dist_to_poly(a, b, poly):
         t = np.clip(np.sum((x - s0) * d, -1) / np.maximum(np.sum(d * d, -1), 1e-9), 0, 1)
         return np.linalg.norm(s0 + t[..., None] * d - x, axis=-1)
 
-    d = np.minimum(np.minimum(pt_seg(a, p, q), pt_seg(b, p, q)), np.minimum(pt_seg(p, a, b), pt_seg(q, a, b)))
+    d = np.minimum(np.minimum(pt_seg(a, p, q), pt_seg(b, p, q)),
+                   np.minimum(pt_seg(p, a, b), pt_seg(q, a, b)))
 
     def cross(o, u, v):
-        return (u[..., 0] - o[..., 0]) * (v[..., 1] - o[..., 1]) - (u[..., 1] - o[..., 1]) * (v[..., 0] - o[..., 0])
+        du, dv = u - o, v - o
+        return du[..., 0] * dv[..., 1] - du[..., 1] * dv[..., 0]
 
     inter = (cross(a, b, p) * cross(a, b, q) < 0) & (cross(p, q, a) * cross(p, q, b) < 0)
     return np.where(inter, 0.0, d).min(axis=1)

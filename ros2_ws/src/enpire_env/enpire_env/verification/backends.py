@@ -40,10 +40,14 @@ def make_backend(name: str, config: VerifyConfig) -> tuple[Detector, Segmenter]:
         # Import for the side effect of registering the bundled backend.
         from enpire_env.verification import classical  # noqa: F401
     if name not in _REGISTRY:
+        # The learned backends (yolo, sam, ...): torch and friends are imported only when one is built.
+        from enpire_env.perception import backends as _learned  # noqa: F401
+    if name not in _REGISTRY:
         raise ValueError(f'unknown verification backend {name!r}; known: {sorted(_REGISTRY)}')
     return _REGISTRY[name](config)
 
 
 def backend_names() -> list[str]:
+    from enpire_env.perception import backends as _learned  # noqa: F401
     from enpire_env.verification import classical  # noqa: F401
     return sorted(_REGISTRY)

@@ -58,7 +58,7 @@ def fuse(judgements: Iterable[CameraJudgement], rule: str = 'unanimous', now: fl
                                                                           else ''))
     if len(usable) < min_cameras:
         return result(VerdictState.UNCERTAIN, 0.0, f'only {len(usable)} usable camera(s), need {min_cameras}')
-    coverage = np.sqrt(len(usable) / n)   # fewer usable cameras, less confidence
+    coverage = 0.75 + 0.25 * len(usable) / n   # fewer usable cameras, somewhat less confidence
 
     def mean_conf(group):
         return float(np.mean([c.confidence for c in group])) if group else 0.0

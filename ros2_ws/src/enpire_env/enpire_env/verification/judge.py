@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import shapely.geometry as sg
 
 from enpire_env.tasks import pusht
 from enpire_env.verification import geometry, preprocess, soft
@@ -77,16 +78,15 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
     box = block_boxes[0]
     hgt, wid = work.shape[:2]
     fp = soft.goal_footprint(h, (hgt, wid))
-    # One window holds the T (its box, grown for the mixed edge pixels) and the goal.
-    u0, v0 = min(max(box.x0 - 2, 0), fp.u0), min(max(box.y0 - 2, 0), fp.v0)
-    u1, v1 = max(min(box.x1 + 2, wid), fp.u1), max(min(box.y1 + 2, hgt), fp.v1)
-    fractions, unknown = soft.unmix(work[v0:v1, u0:u1], config.unmix, config.palette_cols, jc.max_residual)
-    soft_block = np.zeros((hgt, wid), np.float32)
+    # The T's box, grown for its mixed edge pixels; the goal's window is unmixed separately.
     bx0, by0, bx1, by1 = max(box.x0 - 2, 0), max(box.y0 - 2, 0), min(box.x1 + 2, wid), min(box.y1 + 2, hgt)
-    soft_block[by0:by1, bx0:bx1] = fractions[by0 - v0:by1 - v0, bx0 - u0:bx1 - u0, 0]
+    t_fracs, _ = soft.unmix(work[by0:by1, bx0:bx1], config.unmix, config.palette_cols, jc.max_residual)
+    soft_block = np.zeros((hgt, wid), np.float32)
+    soft_block[by0:by1, bx0:bx1] = t_fracs[..., 0]
     masks = segmenter.segment(work, boxes)
     masks['block'] = soft_block
-    points, weights = geometry.table_points(soft_block, image_to_table)
+    shift = np.array([[1.0, 0.0, bx0], [0.0, 1.0, by0], [0.0, 0.0, 1.0]])
+    points, weights = geometry.table_points(t_fracs[..., 0], image_to_table @ shift)
     if weights.sum() < 0.1 * pusht.T_AREA:
         out = _uncertain(camera, 'block_not_found', frame.stamp, t0, noise=noise, boxes=boxes)
         out.masks = masks
@@ -96,15 +96,15 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
     pose, _axis_ratio = geometry.pose_from_moments(points, weights)
     area_ratio = float(weights.sum() / pusht.T_AREA)
     upp = geometry.units_per_pixel(image_to_table, (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
-    pose_score = pusht.coverage(pose)
+    pose_score = _coverage(pose)
     out_of_view = _touches_border(soft_block > 0.5)
     pose_ok = (not out_of_view and jc.min_area_ratio <= area_ratio <= jc.max_area_ratio)
     # (b) coverage straight from the pixels' goal fractions: bounds, exact when nothing is hidden.
     direct = None
     if fp.in_view:
-        gy, gx = fp.v0 - v0, fp.u0 - u0
-        direct = soft.direct_coverage(fp, fractions[gy:gy + fp.frac.shape[0], gx:gx + fp.frac.shape[1]],
-                                      unknown[gy:gy + fp.frac.shape[0], gx:gx + fp.frac.shape[1]])
+        fractions, unknown = soft.unmix(work[fp.v0:fp.v1, fp.u0:fp.u1], config.unmix, config.palette_cols,
+                                        jc.max_residual)
+        direct = soft.direct_coverage(fp, fractions, unknown)
     thr = jc.success_coverage
     success_margin = jc.success_margin + jc.success_margin_per_unit * upp
     failure_margin = jc.failure_margin + jc.failure_margin_per_unit * upp
@@ -116,7 +116,9 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
         'estimates_disagree': 1.0 if gap is None else 1.0 - gap / gap_tol,
     }
     if direct is not None:
-        factors['occluded'] = 1.0 - direct.hidden / max(jc.max_hidden, 1e-9)
+        # The agent's share is already counted as not-T in the lower bound; unknown pixels (an
+        # occluder) make the camera doubt everything it sees.
+        factors['occluded'] = 1.0 - direct.unknown / max(jc.max_hidden, 1e-9)
         score = direct.lo
         lo, hi = direct.lo, direct.hi
     else:
@@ -145,7 +147,9 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
         state = VerdictState.UNCERTAIN
         reason = weakest if quality < 0.5 else 'near_threshold'
         closeness = 0.0
-    confidence = float(np.clip(quality, 0.0, 1.0) * (0.7 + 0.3 * np.clip(closeness, 0.0, 1.0)))
+    confidence = float(0.5 + 0.5 * np.clip(quality, 0.0, 1.0) * (0.5 + 0.5 * np.clip(closeness, 0.0, 1.0)))
+    if state == VerdictState.UNCERTAIN:
+        confidence = 0.0
     if state == VerdictState.SUCCESS and quality < jc.min_success_quality:
         state, reason = VerdictState.UNCERTAIN, weakest
 
@@ -156,6 +160,14 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
         direct_score=None if direct is None else float(direct.lo), area_ratio=area_ratio,
         pose_score=float(pose_score), noise=noise, units_per_pixel=upp, boxes=boxes)
     return JudgedFrame(judgement, masks)
+
+
+_GOAL_POLYGON = sg.Polygon(pusht.t_outline(pusht.GOAL_POSE))
+
+
+def _coverage(pose) -> float:
+    """pusht.coverage for one outline polygon (the same area, without a union per call)."""
+    return float(_GOAL_POLYGON.intersection(sg.Polygon(pusht.t_outline(pose))).area / _GOAL_POLYGON.area)
 
 
 def _touches_border(mask: np.ndarray) -> bool:

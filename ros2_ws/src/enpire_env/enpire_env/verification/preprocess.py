@@ -34,7 +34,8 @@ def white_balance(image: np.ndarray) -> np.ndarray:
     subsample, which ignores the darker objects. A clean white table leaves the image unchanged.
     """
     sample = image[::3, ::3].reshape(-1, 3)
-    table = np.percentile(sample, 75, axis=0).astype(np.float32)
+    k = (3 * len(sample)) // 4
+    table = np.partition(sample, k, axis=0)[k].astype(np.float32)   # 75th percentile, per channel
     if np.all(table >= 250) or np.any(table < 40):
         return image
     gain = 255.0 / np.maximum(table, 1.0)

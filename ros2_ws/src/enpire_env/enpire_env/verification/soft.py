@@ -34,13 +34,14 @@ def unmix_matrix(palette: dict[str, tuple[int, int, int]]) -> np.ndarray:
 def unmix(rgb: np.ndarray, m: np.ndarray, palette_cols: np.ndarray, max_residual: float
           ) -> tuple[np.ndarray, np.ndarray]:
     """Fractions (H x W x 4, ORDER, clipped, summing to 1) and the unknown mask (H x W, float 0/1)."""
-    x = rgb.astype(np.float32)
-    f = x @ m[:, :3].T.astype(np.float32) + m[:, 3].astype(np.float32)
+    x = np.ascontiguousarray(rgb, dtype=np.float32)
+    f = cv2.transform(x, m.astype(np.float32))            # [r g b 1] -> 4 fractions, per pixel
     np.clip(f, 0.0, 1.0, out=f)
-    s = f.sum(axis=2, keepdims=True)
-    f /= np.maximum(s, 1e-6)
-    recon = f @ palette_cols.T.astype(np.float32)
-    resid = np.abs(recon - x).max(axis=2)
+    s = cv2.transform(f, np.ones((1, 4), np.float32))
+    f /= np.maximum(s, 1e-6)[..., None] if s.ndim == 2 else np.maximum(s, 1e-6)
+    recon = cv2.transform(f, np.hstack([palette_cols, np.zeros((3, 0))]).astype(np.float32))
+    diff = cv2.absdiff(recon, x)
+    resid = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
     unknown = (resid > max_residual).astype(np.float32)
     f *= (1.0 - unknown)[..., None]
     return f, unknown

@@ -1,0 +1,217 @@
+"""Train the cell's YOLO detector on the CPU from its own rendered frames; save weights, card and metrics.
+
+    python -m enpire_env.perception.train [--images 600] [--epochs 40] [--imgsz 160] [--out DIR]
+    enpire perception train ...            (the same, from the `enpire` command)
+    enpire perception eval [--weights W]   (mAP on a fresh held-out set from every camera)
+
+The model is built from an architecture file with random weights -- `enpire-yolo-tiny` (YOLOv8's layout
+at width 0.125, about 0.3M parameters, written next to the run) or any ultralytics yaml such as
+`yolov8n.yaml`. A `.pt` name is refused: ultralytics would download it. Everything runs with the
+settings of `offline_guard` (no network, ever).
+
+Output in --out (default $ENPIRE_PERCEPTION_DIR/yolo, i.e. ~/.cache/enpire/perception/yolo):
+    dataset/            the rendered, ground-truth-labelled dataset (see dataset.py) with card.json
+    weights/best.pt     the trained detector (what the `yolo` verification backend loads)
+    metrics.json        training time, data size, per-class mAP50 / mAP50-95 on the val split
+    card.json           the model card: architecture, arguments, dataset card, metrics
+    run/                ultralytics' own run folder (results.csv, args.yaml)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from enpire_env.perception import dataset as ds
+from enpire_env.perception import offline_guard
+
+TINY_ARCH = 'enpire-yolo-tiny'
+# YOLOv8's backbone and head at depth 0.33, width 0.125 (max 256 channels): the scene has three
+# flat-coloured objects, a small network learns them and trains in minutes on two CPU cores.
+_TINY_YAML = """\
+# enpire-yolo-tiny: YOLOv8 layout (ultralytics cfg/models/v8/yolov8.yaml), scale [0.33, 0.125, 256]
+nc: 3
+scales:
+  t: [0.33, 0.125, 256]
+backbone:
+  - [-1, 1, Conv, [64, 3, 2]]
+  - [-1, 1, Conv, [128, 3, 2]]
+  - [-1, 3, C2f, [128, True]]
+  - [-1, 1, Conv, [256, 3, 2]]
+  - [-1, 6, C2f, [256, True]]
+  - [-1, 1, Conv, [512, 3, 2]]
+  - [-1, 6, C2f, [512, True]]
+  - [-1, 1, Conv, [1024, 3, 2]]
+  - [-1, 3, C2f, [1024, True]]
+  - [-1, 1, SPPF, [1024, 5]]
+head:
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 6], 1, Concat, [1]]
+  - [-1, 3, C2f, [512]]
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 4], 1, Concat, [1]]
+  - [-1, 3, C2f, [256]]
+  - [-1, 1, Conv, [256, 3, 2]]
+  - [[-1, 12], 1, Concat, [1]]
+  - [-1, 3, C2f, [512]]
+  - [-1, 1, Conv, [512, 3, 2]]
+  - [[-1, 9], 1, Concat, [1]]
+  - [-1, 3, C2f, [1024]]
+  - [[15, 18, 21], 1, Detect, [nc]]
+"""
+# Augmentation for flat-coloured synthetic frames: mild colour jitter (the T and the agent share a hue
+# and differ in saturation), mosaic for the small objects, no rotation (the cameras are upright).
+TRAIN_HYP = dict(hsv_h=0.01, hsv_s=0.3, hsv_v=0.3, degrees=0.0, translate=0.1, scale=0.4, fliplr=0.5,
+                 mosaic=1.0, close_mosaic=5, warmup_epochs=2.0, patience=1000)
+
+
+def default_out() -> Path:
+    return offline_guard.perception_home() / 'yolo'
+
+
+def default_weights() -> Path:
+    """Where the `yolo` backend looks when no path is given: $ENPIRE_YOLO_WEIGHTS or <default out>/weights/best.pt."""
+    env = os.environ.get('ENPIRE_YOLO_WEIGHTS')
+    return Path(env).expanduser() if env else default_out() / 'weights' / 'best.pt'
+
+
+def architecture_file(arch: str, out: Path) -> str:
+    """A path ultralytics can build from without any download."""
+    if arch == TINY_ARCH:
+        path = out / f'{TINY_ARCH}.yaml'
+        path.write_text(_TINY_YAML)
+        return str(path)
+    if not arch.endswith(('.yaml', '.yml')):
+        raise ValueError(f'architecture {arch!r}: give an ultralytics .yaml (e.g. yolov8n.yaml) or {TINY_ARCH!r}; '
+                         '.pt names are refused because ultralytics would download them')
+    return arch
+
+
+def class_metrics(metrics) -> dict:
+    """Per-class mAP50 and mAP50-95 from an ultralytics DetMetrics (classes absent from the set: None)."""
+    out = {}
+    index = list(metrics.box.ap_class_index)
+    for cid, name in enumerate(ds.CLASSES):
+        if cid in index:
+            k = index.index(cid)
+            out[name] = dict(map50=round(float(metrics.box.ap50[k]), 4), map50_95=round(float(metrics.box.ap[k]), 4))
+        else:
+            out[name] = dict(map50=None, map50_95=None)
+    out['all'] = dict(map50=round(float(metrics.box.map50), 4), map50_95=round(float(metrics.box.map), 4))
+    return out
+
+
+def train(out: str | Path | None = None, images: int = 600, epochs: int = 40, imgsz: int = 160,
+          arch: str = TINY_ARCH, batch: int = 16, threads: int = 2, seed: int = 0,
+          sizes=(96, 128, 160), fault_fraction: float = 0.3, workers: int = 0, verbose: bool = False) -> dict:
+    """Render the dataset, train from the architecture file, validate, and save everything in `out`."""
+    out = Path(out) if out else default_out()
+    out.mkdir(parents=True, exist_ok=True)
+    offline_guard.import_ultralytics(threads=threads)
+    from ultralytics import YOLO
+
+    t0 = time.perf_counter()
+    data_dir = out / 'dataset'
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    card = ds.write_dataset(data_dir, n_images=images, seed=seed, sizes=sizes, fault_fraction=fault_fraction)
+    t_data = time.perf_counter() - t0
+
+    model = YOLO(architecture_file(arch, out))
+    t1 = time.perf_counter()
+    model.train(data=str(data_dir / 'data.yaml'), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
+                seed=seed, project=str(out), name='run', exist_ok=True, pretrained=False, verbose=verbose,
+                **TRAIN_HYP, **offline_guard.TRAIN_OFFLINE_ARGS)
+    t_train = time.perf_counter() - t1
+    run_weights = out / 'run' / 'weights' / 'best.pt'
+    (out / 'weights').mkdir(exist_ok=True)
+    weights = out / 'weights' / 'best.pt'
+    shutil.copyfile(run_weights, weights)
+
+    best = YOLO(str(weights))
+    val = best.val(data=str(data_dir / 'data.yaml'), imgsz=imgsz, batch=batch, workers=workers, project=str(out),
+                   name='val', exist_ok=True, verbose=verbose, **offline_guard.TRAIN_OFFLINE_ARGS)
+    metrics = dict(
+        arch=arch, images=card['counts']['frames'], train_frames=card['counts']['per_split'].get('train', 0),
+        val_frames=card['counts']['per_split'].get('val', 0), epochs=epochs, imgsz=imgsz, batch=batch,
+        threads=threads, seed=seed, dataset_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
+        total_seconds=round(time.perf_counter() - t0, 1), val=class_metrics(val),
+        parameters=int(sum(p.numel() for p in best.model.parameters())), weights=str(weights))
+    (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
+    model_card = dict(
+        model='YOLO detector of the Push-T cell (classes block, agent, goal), trained from random init '
+              'on simulator-rendered, ground-truth-labelled frames; no pretrained weights, no download',
+        architecture=arch, train_args=dict(epochs=epochs, imgsz=imgsz, batch=batch, **TRAIN_HYP),
+        dataset=card, metrics=metrics,
+        limits='trained on the simulator palette and cameras only; a real cell needs its own labelled frames')
+    (out / 'card.json').write_text(json.dumps(model_card, indent=2) + '\n')
+    return metrics
+
+
+def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int = 160, seed: int = 12345,
+             sizes=(96, 128, 160), fault_fraction: float = 0.3, out: str | Path | None = None,
+             threads: int = 2, batch: int = 16) -> dict:
+    """mAP of trained weights on a freshly rendered held-out set (a seed the training never used)."""
+    weights = Path(weights) if weights else default_weights()
+    if not weights.is_file():
+        raise FileNotFoundError(f'YOLO weights not found: {weights} (train them with `enpire perception train`)')
+    offline_guard.import_ultralytics(threads=threads)
+    from ultralytics import YOLO
+    out = Path(out) if out else weights.parent.parent / 'heldout'
+    if out.exists():
+        shutil.rmtree(out)
+    card = ds.write_dataset(out / 'dataset', n_images=images, seed=seed, sizes=sizes,
+                            fault_fraction=fault_fraction, val_fraction=1.0)
+    val = YOLO(str(weights)).val(data=str(out / 'dataset' / 'data.yaml'), imgsz=imgsz, batch=batch, workers=0,
+                                  project=str(out), name='val', exist_ok=True, verbose=False,
+                                  **offline_guard.TRAIN_OFFLINE_ARGS)
+    result = dict(weights=str(weights), frames=card['counts']['frames'], seed=seed, imgsz=imgsz,
+                  per_class=class_metrics(val), per_camera=card['counts']['per_camera'])
+    (out / 'metrics.json').write_text(json.dumps(result, indent=2) + '\n')
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`train` and `eval` subcommands (used by `enpire perception` and by this module's main)."""
+    sub = parser.add_subparsers(dest='perception_command', required=True)
+    t = sub.add_parser('train', help='render a labelled dataset from the simulated cameras and train YOLO (CPU)')
+    t.add_argument('--images', type=int, default=600, help='frames to render (all cameras of images/3 states)')
+    t.add_argument('--epochs', type=int, default=40)
+    t.add_argument('--imgsz', type=int, default=160)
+    t.add_argument('--arch', default=TINY_ARCH, help=f'{TINY_ARCH} or an ultralytics .yaml (never a .pt)')
+    t.add_argument('--batch', type=int, default=16)
+    t.add_argument('--threads', type=int, default=2, help='torch threads')
+    t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--out', default=None, help=f'output folder (default {default_out()})')
+    t.set_defaults(func=lambda a: _print(train(a.out, a.images, a.epochs, a.imgsz, a.arch, a.batch, a.threads,
+                                               a.seed)))
+    e = sub.add_parser('eval', help='mAP of trained weights on a fresh held-out set from every camera')
+    e.add_argument('--weights', default=None, help=f'default {default_weights()}')
+    e.add_argument('--images', type=int, default=600)
+    e.add_argument('--imgsz', type=int, default=160)
+    e.add_argument('--seed', type=int, default=12345)
+    e.add_argument('--threads', type=int, default=2)
+    e.set_defaults(func=lambda a: _print(evaluate(a.weights, a.images, a.imgsz, a.seed, threads=a.threads)))
+
+
+def _print(result: dict) -> int:
+    print(json.dumps(result))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m enpire_env.perception.train', description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ('train', 'eval', '-h', '--help'):
+        argv = ['train', *argv]          # `python -m enpire_env.perception.train --epochs 5` trains
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

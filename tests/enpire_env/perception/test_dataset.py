@@ -1,0 +1,112 @@
+"""The dataset's labels come from the simulator's ground truth and match what the cameras drew."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from enpire_env.perception import dataset as ds
+from enpire_env.tasks import pusht
+
+cameras = pytest.importorskip('enpire_sim.cameras')
+PURE = {name: np.array(cameras.PALETTE[name], np.uint8) for name in ('block', 'agent', 'goal')}
+
+
+def _pure_pixels(img, label):
+    """Pixels entirely of the object's colour (area-averaged edge pixels are mixes and are left out)."""
+    ys, xs = np.nonzero(np.all(img == PURE[label], axis=2))
+    return xs, ys
+
+
+def _states(n=12, seed=3):
+    return ds.sample_states(n, seed)
+
+
+@pytest.mark.parametrize('size', [96, 160])
+def test_boxes_contain_the_drawn_objects_on_every_camera(size):
+    rng = np.random.default_rng(0)
+    checked = {'block': 0, 'agent': 0, 'goal': 0}
+    for state in _states():
+        for spec in ds.camera_specs((size,))[size]:
+            img, h, labels = ds.render_labelled(state, spec, None, rng)
+            by_label = {lab.label: lab for lab in labels}
+            for label in ('block', 'agent', 'goal'):
+                xs, ys = _pure_pixels(img, label)
+                if len(xs) == 0:
+                    continue
+                assert label in by_label, f'{spec.name}: {label} drawn ({len(xs)} px) but not labelled'
+                x0, y0, x1, y1 = by_label[label].box
+                # pixel centres of every pure pixel lie inside the box
+                assert xs.min() >= x0 - 1e-6 and xs.max() <= x1 + 1e-6, (spec.name, label)
+                assert ys.min() >= y0 - 1e-6 and ys.max() <= y1 + 1e-6, (spec.name, label)
+                if label != 'goal':
+                    # ... and the box is tight: within 2 px of the outermost pure pixels (a sharp corner's
+                    # own pixels are mixed with the table, so the last pure pixel can be ~1.5 px inside)
+                    assert xs.min() - x0 < 2.0 and x1 - xs.max() < 2.0, (spec.name, label, (x0, x1))
+                    assert ys.min() - y0 < 2.0 and y1 - ys.max() < 2.0, (spec.name, label, (y0, y1))
+                checked[label] += 1
+    assert min(checked.values()) >= 10, checked
+
+
+def test_polygons_match_the_rendered_masks():
+    rng = np.random.default_rng(1)
+    ious = []
+    for state in _states(8, seed=5):
+        for spec in ds.camera_specs((160,))[160]:
+            img, h, labels = ds.render_labelled(state, spec, None, rng)
+            for lab in labels:
+                if lab.label != 'block' or lab.visible_px < 100:
+                    continue
+                drawn = np.zeros(img.shape[:2], np.uint8)
+                cv2.fillPoly(drawn, [np.round(lab.polygon * 16).astype(np.int32)], 1, shift=4)
+                seen = np.all(np.abs(img.astype(int) - PURE['block']) <= 30, axis=2)
+                inter = np.count_nonzero(seen & (drawn > 0))
+                ious.append(inter / max(np.count_nonzero(seen | (drawn > 0)), 1))
+    assert len(ious) >= 10 and min(ious) > 0.75 and np.mean(ious) > 0.85, ious
+
+
+def test_occluder_and_draw_order_are_subtracted():
+    spec = ds.camera_specs((128,))[128][0]                     # top camera
+    h = cameras.table_to_image(spec)
+    pose = pusht.GOAL_POSE
+    c = ds._project(h, np.array([pusht.origin_to_centroid(pose)]))[0]
+    faults = cameras.CameraFaults(occlusion=0.04, occlusion_center=(c[0] / 128, c[1] / 128))
+    agent = (100.0, 100.0)
+    clean = {lab.label: lab for lab in ds.frame_labels(h, 128, 128, pose, agent)}
+    occluded = {lab.label: lab for lab in ds.frame_labels(h, 128, 128, pose, agent, faults)}
+    occ = ds.occluder_rect(faults, 128, 128)
+    assert occluded['block'].visible_px < clean['block'].visible_px - 0.9 * occ.area
+    # the goal lies exactly under the T: nothing of it is visible
+    assert 'goal' not in clean
+
+
+def test_write_dataset_layout_and_card(tmp_path):
+    card = ds.write_dataset(tmp_path / 'd', n_images=30, seed=1, sizes=(96,), fault_fraction=0.5)
+    root = tmp_path / 'd'
+    assert card['counts']['frames'] == 30 and set(card['counts']['per_camera']) == {'top', 'oblique', 'wrist'}
+    assert json.loads((root / 'card.json').read_text())['classes'] == ['block', 'agent', 'goal']
+    assert 'names:' in (root / 'data.yaml').read_text()
+    images = sorted((root / 'images').rglob('*.png'))
+    assert len(images) == 30
+    for img in images:
+        split = img.parent.name
+        box_lines = (root / 'labels' / split / f'{img.stem}.txt').read_text().splitlines()
+        seg_lines = (root / 'seg' / 'labels' / split / f'{img.stem}.txt').read_text().splitlines()
+        assert len(box_lines) == len(seg_lines)
+        for b, s in zip(box_lines, seg_lines, strict=True):
+            vals = [float(v) for v in b.split()[1:]]
+            assert b.split()[0] == s.split()[0] and len(vals) == 4
+            assert all(0.0 <= v <= 1.0 for v in vals)
+            poly = np.array(s.split()[1:], float).reshape(-1, 2)
+            assert len(poly) >= 3 and poly.min() >= 0.0 and poly.max() <= 1.0
+    assert (root / 'seg' / 'images' / 'train').is_dir()      # the seg tree reuses the images
+
+
+def test_multi_piece_polygon_is_one_ring():
+    import shapely.geometry as sg
+    two = sg.MultiPolygon([sg.box(0, 0, 2, 2), sg.box(5, 0, 6, 1)])
+    ring = ds._joined_polygon(two)
+    assert len(ring) == 4 + 4 + 2
+    assert {tuple(p) for p in ring} >= {(0.0, 0.0), (6.0, 1.0)}

@@ -1,0 +1,86 @@
+"""The verify node against the real simulated cell: success at the goal, failure elsewhere, a camera in
+dropout stays an explicit UNCERTAIN while the others decide, malformed requests get clear errors."""
+import math
+from pathlib import Path
+
+import pytest
+
+from enpire_env import names
+from enpire_interfaces.msg import CameraVerdict, FusedVerdict
+from enpire_interfaces.srv import PlaceObjects, Verify
+
+pytestmark = pytest.mark.graph
+CELL = 'cell_0'
+
+
+@pytest.fixture
+def cell(node_processes, ros_node, tmp_path):
+    # The oblique camera drops every frame from the start. In 'as_fast' pacing the sim's clock advances
+    # 0.1 s per step, not with the wall clock, so frame age is not what this test is about.
+    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}',
+                                 '-p', 'camera_faults:={oblique: {dropout: 1.0}}'])
+    node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}',
+                                    '-p', 'max_frame_age:=1000000.0', '-p', f'evidence_dir:={tmp_path}'])
+    node = ros_node.node
+    place = node.create_client(PlaceObjects, names.cell_name(CELL, names.PLACE_OBJECTS))
+    verify = node.create_client(Verify, names.cell_name(CELL, names.VERIFY))
+    assert place.wait_for_service(timeout_sec=30), 'no placement service'
+    assert verify.wait_for_service(timeout_sec=30), 'no verify service'
+    return place, verify
+
+
+def _place(ros_node, place, block, agent):
+    req = PlaceObjects.Request()
+    req.block.x, req.block.y, req.block.theta = block
+    req.agent.x, req.agent.y = agent
+    res = ros_node.wait_future(place.call_async(req))
+    assert res.success, res.message
+
+
+def _verify(ros_node, verify, **fields):
+    return ros_node.wait_future(verify.call_async(Verify.Request(**fields)))
+
+
+def _verdict_of(ros_node, verify, block):
+    """Verify until the top camera judges a frame showing the placed block (frames arrive async)."""
+    def seen():
+        res = _verify(ros_node, verify, task='pusht')
+        top = next(c for c in res.verdict.cameras if c.camera == 'top')
+        est = top.block_estimate
+        near = math.hypot(est.x - block[0], est.y - block[1]) < 8.0
+        return res if (res.ok and top.state != CameraVerdict.UNCERTAIN and near) else None
+    return ros_node.wait_for(seen, 20, f'a verdict on the frames showing the block at {block}')
+
+
+def test_verify_node_judges_the_sim_cell(cell, ros_node, tmp_path):
+    place, verify = cell
+    goal = (256.0, 256.0, math.pi / 4)
+    _place(ros_node, place, goal, (80.0, 80.0))
+    res = _verdict_of(ros_node, verify, goal)
+    v = res.verdict
+    assert v.success and v.state == FusedVerdict.SUCCESS and v.score > 0.95, v
+    cams = {c.camera: c for c in v.cameras}
+    assert list(cams) == ['top', 'oblique', 'wrist']
+    assert cams['top'].state == CameraVerdict.SUCCESS
+    # The camera in dropout never delivered a frame: explicitly uncertain, the others decided.
+    assert cams['oblique'].state == CameraVerdict.UNCERTAIN and cams['oblique'].reason == 'no_frame'
+
+    elsewhere = (150.0, 350.0, 2.0)
+    _place(ros_node, place, elsewhere, (400.0, 100.0))
+    v = _verdict_of(ros_node, verify, elsewhere).verdict
+    assert not v.success and v.state == FusedVerdict.FAILURE and v.score < 0.2, v
+
+    # Evidence on request: a folder with the numbers.
+    res = _verify(ros_node, verify, task='pusht', cameras=['top'], save_evidence=True)
+    assert res.ok and [c.camera for c in res.verdict.cameras] == ['top']
+    assert res.verdict.evidence_path and Path(res.verdict.evidence_path).is_dir()
+    assert Path(res.verdict.evidence_path).is_relative_to(tmp_path)
+
+    # Malformed requests: a clear error, nothing judged, the node stays up.
+    bad = _verify(ros_node, verify, task='fold_laundry')
+    assert not bad.ok and 'fold_laundry' in bad.error and not bad.verdict.cameras
+    bad = _verify(ros_node, verify, task='pusht', cameras=['top', 'thermal'])
+    assert not bad.ok and 'thermal' in bad.error
+    bad = _verify(ros_node, verify, task='pusht', cameras=['top', 'top'])
+    assert not bad.ok and 'duplicate' in bad.error
+    assert _verify(ros_node, verify, task='pusht').ok
