@@ -12,7 +12,7 @@ from enpire_agents.team import FleetTrialRunner, Team
 from tests.enpire_agents.test_team import ScriptedBackend
 
 pytestmark = [pytest.mark.graph, pytest.mark.slow]
-PACING = os.environ.get('ENPIRE_TEST_PACING', 'real_time')
+PACING = os.environ.get('ENPIRE_TEST_PACING', 'as_fast')
 
 
 def _tiny(tmp_path, **over):

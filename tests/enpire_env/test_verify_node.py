@@ -18,7 +18,7 @@ def cell(node_processes, ros_node, tmp_path):
     # The oblique camera drops every frame from the start. In 'as_fast' pacing the sim's clock advances
     # 0.1 s per step, not with the wall clock, so frame age is not what this test is about.
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}',
-                                 '-p', 'camera_faults:={oblique: {dropout: 1.0}}'])
+                                 '-p', "camera_faults:='{oblique: {dropout: 1.0}}'"])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}',
                                     '-p', 'max_frame_age:=1000000.0', '-p', f'evidence_dir:={tmp_path}'])
     node = ros_node.node

@@ -6,7 +6,7 @@ each failed attempt -- and returns an `EvalResult` (successes at attempt 1 and w
 records). Real trials go through ROS (`enpire_rollout`); this is for quick checks and for the offline
 backend's own tests.
 
-Simulator: `enpire_sim.pusht_sim.PushTSim` when it is importable, else gym-pusht (same dynamics).
+Simulator: `enpire_sim.pusht_sim.PushTSim` (gym-pusht's dynamics, checked by tests/sim/test_parity.py).
 Perception (`perception=`):
 - 'camera': render the top camera (`enpire_sim.cameras`) and let the policy call the real
   `enpire_rollout.policy_tools.locate_block` -- ground-truth free;
@@ -38,41 +38,6 @@ EPISODE_STEPS = pusht.EPISODE_STEPS
 
 
 # ----------------------------------------------------------------------------------------- simulators
-class _GymSim:
-    """gym-pusht wrapped to the small interface the evaluator needs."""
-
-    def __init__(self):
-        import gym_pusht  # noqa: F401  (registers the env)
-        import gymnasium as gym
-        self.env = gym.make('gym_pusht/PushT-v0', obs_type='state').unwrapped
-        self.env.reset(seed=0)
-
-    def place(self, block, agent):
-        env = self.env
-        env._setup()
-        env.agent.position = (float(agent[0]), float(agent[1]))
-        env.block.angle = float(block[2])
-        env.block.position = (float(block[0]), float(block[1]))
-        env.space.step(env.dt)
-
-    def step(self, target):
-        _, _, _, _, info = self.env.step(np.asarray(target, dtype=float))
-        return float(info['coverage'])
-
-    def block_pose(self):
-        b = self.env.block
-        return (float(b.position[0]), float(b.position[1]), float(b.angle))
-
-    def agent_position(self):
-        return np.array(self.env.agent.position, dtype=float)
-
-    def agent_velocity(self):
-        return np.array(self.env.agent.velocity, dtype=float)
-
-    def coverage(self):
-        return pusht.coverage(self.block_pose())
-
-
 class _EnpireSim:
     """The project's own simulator (`enpire_sim.pusht_sim.PushTSim`)."""
 
@@ -88,32 +53,22 @@ class _EnpireSim:
         return self.coverage()
 
     def block_pose(self):
-        p = _get(self.sim, 'block_pose')
-        return tuple(float(v) for v in (p.as_tuple() if hasattr(p, 'as_tuple') else p))
+        return tuple(float(v) for v in self.sim.block_pose)
 
     def agent_position(self):
-        return np.asarray(_get(self.sim, 'agent_position'), dtype=float)
+        return np.asarray(self.sim.agent_position, dtype=float)
 
     def agent_velocity(self):
-        return np.asarray(_get(self.sim, 'agent_velocity'), dtype=float)
+        return np.asarray(self.sim.agent_velocity, dtype=float)
 
     def coverage(self):
-        return float(_get(self.sim, 'coverage'))
+        return float(self.sim.coverage())
 
 
-def _get(obj, name):
-    v = getattr(obj, name)
-    return v() if callable(v) else v
-
-
-def make_sim(kind: str = 'auto'):
-    if kind in ('auto', 'enpire'):
-        try:
-            return _EnpireSim()
-        except Exception:
-            if kind == 'enpire':
-                raise
-    return _GymSim()
+def make_sim(kind: str = 'enpire'):
+    if kind != 'enpire':
+        raise ValueError(f'unknown simulator {kind!r}; the evaluator runs enpire_sim')
+    return _EnpireSim()
 
 
 # ----------------------------------------------------------------------------------------- perception
@@ -343,13 +298,11 @@ def _worker(args):
     if perception == 'camera':
         tools = None
         camera = _Camera(resolution=kw.pop('camera_resolution', None))
-        sim = make_sim('enpire')
     else:
         sd = 0.0 if perception == 'gt' else 1.0
         tools = _stand_in_tools(kw.get('noise_px', 1.0) * sd, kw.get('noise_deg', 0.5) * sd, rng)
         camera = None
-        sim = make_sim(kw.pop('sim', 'auto'))
-    kw.pop('sim', None)
+    sim = make_sim(kw.pop('sim', 'enpire'))
     kw.pop('camera_resolution', None)
     policy_cls = load_policy_class(code, tools)
     return [run_rollout(policy_cls, s, sim=sim, camera=camera, **kw) for s in seeds]
@@ -357,7 +310,7 @@ def _worker(args):
 
 def evaluate(code: str, seeds, *, attempts: int = 8, distribution: str = 'in_distribution',
              perception: str = 'auto', noise_px: float = 1.0, noise_deg: float = 0.5, procs: int = 1,
-             sim: str = 'auto', steps_per_attempt: int = EPISODE_STEPS,
+             sim: str = 'enpire', steps_per_attempt: int = EPISODE_STEPS,
              camera_resolution: int | None = None) -> EvalResult:
     """Evaluate a policy source on `seeds` (one rollout each) with pass@`attempts` semantics."""
     t0 = time.monotonic()
@@ -394,7 +347,7 @@ def main(argv=None) -> int:
     ap.add_argument('--distribution', default='in_distribution')
     ap.add_argument('--perception', default='auto', choices=['auto', 'camera', 'noisy_gt', 'gt'])
     ap.add_argument('--procs', type=int, default=1)
-    ap.add_argument('--sim', default='auto', choices=['auto', 'enpire', 'gym'])
+    ap.add_argument('--sim', default='enpire', choices=['enpire'])
     ap.add_argument('--camera-resolution', type=int, default=None, help='override the top camera size')
     args = ap.parse_args(argv)
     code = open(args.policy).read()

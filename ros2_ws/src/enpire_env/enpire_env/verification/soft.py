@@ -104,7 +104,8 @@ def polygon_fractions(h: np.ndarray, polygon: np.ndarray, u0: int, v0: int, w: i
     uv = p[:, :2] / p[:, 2:3] - (u0, v0)
     fine_uv = (uv + 0.5) * ss - 0.5
     canvas = np.zeros((hgt * ss, w * ss), np.uint8)
-    cv2.fillPoly(canvas, [np.round(centre_sampled(fine_uv) * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
+    pts = np.round(centre_sampled(fine_uv) * 16).astype(np.int32)
+    cv2.fillPoly(canvas, [pts], 255, lineType=cv2.LINE_8, shift=4)
     if ss == 1:
         return canvas.astype(np.float32) / 255.0
     small = cv2.resize(canvas.astype(np.float32), (w, hgt), interpolation=cv2.INTER_AREA)
