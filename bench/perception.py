@@ -25,8 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from enpire_env.perception import offline_guard
 from enpire_env.perception import train as ptrain
 from enpire_env.verification import Verifier, load_config
@@ -53,9 +51,10 @@ def per_camera_map(weights: Path, heldout: Path, imgsz: int) -> dict:
             continue
         (data / f'val_{cam}.txt').write_text('\n'.join(files) + '\n')
         (data / f'data_{cam}.yaml').write_text(
-            f'path: {data}\nval: val_{cam}.txt\nnames:\n  0: block\n  1: agent\n  2: goal\n')
+            f'path: {data}\ntrain: val_{cam}.txt\nval: val_{cam}.txt\nnames:\n  0: block\n  1: agent\n  2: goal\n')
         m = model.val(data=str(data / f'data_{cam}.yaml'), imgsz=imgsz, batch=16, workers=0, verbose=False,
-                      project=str(heldout), name=f'val_{cam}', exist_ok=True, **offline_guard.TRAIN_OFFLINE_ARGS)
+                      project=str(heldout), name=f'val_{cam}', exist_ok=True,
+                      **offline_guard.TRAIN_OFFLINE_ARGS)
         per = ptrain.class_metrics(m)
         out[cam] = {k: per[k]['map50'] for k in ('block', 'agent', 'goal')}
     return out

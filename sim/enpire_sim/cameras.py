@@ -253,16 +253,25 @@ def _centre_sampled(uv: np.ndarray, half: float = 0.5) -> np.ndarray:
     half x max(|n_x|, |n_y|) of its unit normal n, which cancels that on average (measured over
     random T poses: area bias 0.0 +- 0.08 px per unit of outline)."""
     p = np.asarray(uv, dtype=np.float64)
-    e = np.roll(p, -1, axis=0) - p
-    length = np.maximum(np.hypot(e[:, 0], e[:, 1]), 1e-12)
-    area2 = float(np.sum(p[:, 0] * np.roll(p[:, 1], -1) - np.roll(p[:, 0], -1) * p[:, 1]))
-    inward = (-1.0 if area2 > 0 else 1.0) * np.stack([e[:, 1], -e[:, 0]], axis=1) / length[:, None]
-    a = p + inward * (half * np.abs(inward).max(axis=1))[:, None]
+    q = np.empty_like(p)                 # q[i] = p[i + 1]: edge i runs p[i] -> q[i]
+    q[:-1], q[-1] = p[1:], p[0]
+    e = q - p
+    length = np.maximum(np.sqrt(e[:, 0] ** 2 + e[:, 1] ** 2), 1e-12)
+    area2 = float(np.dot(p[:, 0], q[:, 1]) - np.dot(q[:, 0], p[:, 1]))
+    nx, ny = e[:, 1] / length, -e[:, 0] / length
+    if area2 > 0:
+        nx, ny = -nx, -ny
+    shift = half * np.maximum(np.abs(nx), np.abs(ny))
+    a = p + np.column_stack([nx * shift, ny * shift])
     # Vertex i is where the moved edges i-1 and i meet.
-    d1, a1 = np.roll(e, 1, axis=0), np.roll(a, 1, axis=0)
+    d1, a1 = np.empty_like(e), np.empty_like(a)
+    d1[1:], d1[0], a1[1:], a1[0] = e[:-1], e[-1], a[:-1], a[-1]
     den = d1[:, 0] * e[:, 1] - d1[:, 1] * e[:, 0]
-    t = ((a[:, 0] - a1[:, 0]) * e[:, 1] - (a[:, 1] - a1[:, 1]) * e[:, 0]) / np.where(den == 0, 1.0, den)
-    return np.where((np.abs(den) < 1e-9)[:, None], a, a1 + t[:, None] * d1)
+    ok = np.abs(den) > 1e-9
+    t = ((a[:, 0] - a1[:, 0]) * e[:, 1] - (a[:, 1] - a1[:, 1]) * e[:, 0]) / np.where(ok, den, 1.0)
+    out = a1 + t[:, None] * d1
+    out[~ok] = a[~ok]
+    return out
 
 
 def _fill(img: np.ndarray, h: np.ndarray, polygons, colour, centre_sampled: bool = False) -> None:
@@ -282,11 +291,14 @@ def _fine(h: np.ndarray, ss: int) -> np.ndarray:
     return np.array([[ss, 0.0, off], [0.0, ss, off], [0.0, 0.0, 1.0]]) @ h
 
 
+_OUTSIDE = np.array(PALETTE['outside'], np.uint8)
+
+
 def _draw_static(img: np.ndarray, h: np.ndarray, fine: bool = False) -> None:
-    img[:] = PALETTE['outside']
-    _fill(img, h, [_TABLE], PALETTE['background'], fine)
-    _fill(img, h, _WALL_QUADS, PALETTE['wall'], fine)
-    _fill(img, h, [_GOAL_OUTLINE], PALETTE['goal'], fine)
+    img[:] = _OUTSIDE
+    _fill(img, h, [_TABLE], PALETTE['background'])
+    _fill(img, h, _WALL_QUADS, PALETTE['wall'])
+    _fill(img, h, [_GOAL_OUTLINE], PALETTE['goal'], fine)   # the goal's area matters: centre-sampled
 
 
 def _static_layer(spec: CameraSpec, h: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
@@ -335,23 +347,43 @@ def draw(state: RenderState, spec: CameraSpec, h: np.ndarray | None = None) -> t
         _fill(img, h, [agent], PALETTE['agent'])
         return img, h
     # Only the pixels the T and the agent (and, for the moving wrist view, the goal) touch are redrawn
-    # finely and area-averaged down.
+    # finely and area-averaged down; each window is drawn whole, so where windows overlap they agree.
     moving = fine is None
-    pts = np.vstack([block, agent] + (_GOAL_BOXES if moving else []))
-    box = _bbox(spec, project(h, pts))
-    if box is None:
-        return img, h
-    u0, v0, u1, v1 = box
-    hc = np.array([[1.0, 0.0, -u0 * ss], [0.0, 1.0, -v0 * ss], [0.0, 0.0, 1.0]]) @ _fine(h, ss)
     if moving:
-        crop = np.empty(((v1 - v0) * ss, (u1 - u0) * ss, 3), np.uint8)
-        _draw_static(crop, hc, fine=True)
+        windows = [_bbox(spec, project(h, p)) for p in (block, agent, _GOAL_OUTLINE)]
     else:
-        crop = fine[v0 * ss:v1 * ss, u0 * ss:u1 * ss].copy()
-    _fill(crop, hc, [block], PALETTE['block'], True)
-    _fill(crop, hc, [agent], PALETTE['agent'], True)
-    img[v0:v1, u0:u1] = cv2.resize(crop, (u1 - u0, v1 - v0), interpolation=cv2.INTER_AREA)
+        windows = [_bbox(spec, project(h, np.vstack([block, agent])))]
+    for box in _merged([w for w in windows if w is not None]):
+        u0, v0, u1, v1 = box
+        hc = np.array([[1.0, 0.0, -u0 * ss], [0.0, 1.0, -v0 * ss], [0.0, 0.0, 1.0]]) @ _fine(h, ss)
+        if moving:
+            crop = np.empty(((v1 - v0) * ss, (u1 - u0) * ss, 3), np.uint8)
+            _draw_static(crop, hc, fine=True)
+        else:
+            crop = fine[v0 * ss:v1 * ss, u0 * ss:u1 * ss].copy()
+        _fill(crop, hc, [block], PALETTE['block'], True)
+        _fill(crop, hc, [agent], PALETTE['agent'], True)
+        img[v0:v1, u0:u1] = cv2.resize(crop, (u1 - u0, v1 - v0), interpolation=cv2.INTER_AREA)
     return img, h
+
+
+def _merged(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Boxes with overlapping ones joined (their union box), so no pixel is drawn twice."""
+    boxes = list(boxes)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    boxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
 
 
 def apply_faults(img: np.ndarray, faults: CameraFaults, rng: np.random.Generator) -> np.ndarray | None:

@@ -135,3 +135,21 @@ def test_local_runner_runs_rollouts_on_the_simulator():
     assert [o.seed for o in outcomes] == [1, 2] and all(len(o.attempt_scores) == 2 for o in outcomes)
     assert not any(o.succeeded_within(2) for o in outcomes)
     assert runner.cell_times()[0].trials == 2
+
+
+def test_an_idea_that_fails_its_first_rollouts_stops_costing_robot_time(tmp_path):
+    class Hopeless(ScriptedBackend):
+        def propose(self, request):
+            return Proposal(hypothesis='do nothing', code=POLICY.format(q=0.0), tokens_in=1, tokens_out=1)
+
+    config = _config(team={'size': 1}, improvement={'seeds': {'start': 0, 'count': 100},
+                                                    'trials_per_node': 10, 'max_rounds': 2, 'chunk': 2})
+    runner = ScriptedRunner()
+
+    def never(code, seeds, **kw):   # every rollout fails
+        outs = ScriptedRunner.run(runner, code, seeds, **kw)
+        return [o.model_copy(update={'attempt_successes': [False] * len(o.attempt_successes)}) for o in outs]
+
+    runner.run = never
+    result = Team(config, runner, tmp_path, backends=[Hopeless(0.0)]).run()
+    assert [n.trials for n in result.nodes] == [2, 2]

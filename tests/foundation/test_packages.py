@@ -16,6 +16,7 @@ IMPORT_TO_KEY = {
     'gymnasium': 'python3-gymnasium', 'rosbags': 'python3-rosbags', 'openai': 'python3-openai',
     'anthropic': 'python3-anthropic', 'ultralytics': 'python3-ultralytics', 'torch': 'python3-torch',
     'segment_anything': 'python3-segment-anything', 'rclpy': 'rclpy', 'mcap': 'python3-mcap',
+    'stable_baselines3': 'python3-stable-baselines3', 'pyarrow': 'python3-pyarrow',
 }
 
 

@@ -167,9 +167,10 @@ def test_three_camera_render_is_fast():
     import time
 
     states = [RenderState((200.0 + i, 250.0, 0.01 * i), (100.0, 100.0 + i), step=i) for i in range(300)]
-    start = time.perf_counter()
+    # CPU time of this process: on shared cores the wall clock mostly measures the other processes.
+    start = time.process_time()
     for state in states:
         for spec in DEFAULT_CAMERAS:
             render(state, spec)
-    per_frame_ms = (time.perf_counter() - start) / len(states) * 1e3
-    assert per_frame_ms < 5.0, per_frame_ms  # ~0.35 ms on a quiet machine; loose for shared CI cores
+    per_frame_ms = (time.process_time() - start) / len(states) * 1e3
+    assert per_frame_ms < 5.0, per_frame_ms  # ~2-3 ms (8x area sampling) on a quiet machine; loose for CI

@@ -17,7 +17,8 @@ _WATCHED = {'socket.connect', 'socket.connect_ex', 'socket.getaddrinfo', 'socket
 def _hook(event, args):
     if event not in _WATCHED:
         return
-    if event in ('socket.connect', 'socket.connect_ex') and getattr(args[0], 'family', None) == socket.AF_UNIX:
+    family = getattr(args[0], 'family', None) if args else None
+    if event in ('socket.connect', 'socket.connect_ex') and family == socket.AF_UNIX:
         return
     ATTEMPTS.append(f'{event} {args[1:] if event.startswith("socket.connect") else args}'[:200])
     raise ConnectionRefusedError(f'offline test: network access refused ({event})')

@@ -53,9 +53,10 @@ def test_boxes_are_the_drawn_objects_on_every_camera(size):
                 assert label in by_label, f'{spec.name}: {label} drawn ({len(xs)} px) but not labelled'
                 x0, y0, x1, y1 = by_label[label].box
                 # every pixel whose centre the object covers is in the box, and the box reaches less
-                # than a pixel beyond them
-                assert x0 - 0.5 <= xs.min() <= x0 + 1.0 and x1 - 1.0 <= xs.max() <= x1 + 0.5, (spec.name, label)
-                assert y0 - 0.5 <= ys.min() <= y0 + 1.0 and y1 - 1.0 <= ys.max() <= y1 + 0.5, (spec.name, label)
+                # than a pixel beyond them (fillPoly takes in some pixels whose centre is just outside)
+                where = (spec.name, label)
+                assert x0 - 1.0 <= xs.min() <= x0 + 1.0 and x1 - 1.0 <= xs.max() <= x1 + 1.0, where
+                assert y0 - 1.0 <= ys.min() <= y0 + 1.0 and y1 - 1.0 <= ys.max() <= y1 + 1.0, where
                 checked[label] += 1
             xs, ys = _pure_pixels(img, 'goal')
             if len(xs):
@@ -67,20 +68,23 @@ def test_boxes_are_the_drawn_objects_on_every_camera(size):
 
 
 def test_polygons_match_the_rendered_masks():
+    """The YOLO-seg polygon, rasterised, is the T the camera drew (one sample per pixel)."""
     rng = np.random.default_rng(1)
     ious = []
     for state in _states(8, seed=5):
         for spec in ds.camera_specs((160,))[160]:
             img, h, labels = ds.render_labelled(state, spec, None, rng)
             for lab in labels:
-                if lab.label != 'block' or lab.visible_px < 100:
+                if lab.label != 'block' or lab.visible_px < 60:
                     continue
                 drawn = np.zeros(img.shape[:2], np.uint8)
                 cv2.fillPoly(drawn, [np.round(lab.polygon * 16).astype(np.int32)], 1, shift=4)
-                seen = np.all(np.abs(img.astype(int) - PURE['block']) <= 30, axis=2)
-                inter = np.count_nonzero(seen & (drawn > 0))
-                ious.append(inter / max(np.count_nonzero(seen | (drawn > 0)), 1))
-    assert len(ious) >= 10 and min(ious) > 0.75 and np.mean(ious) > 0.85, ious
+                xs, ys = _touched(state, spec, h, 'block')
+                seen = np.zeros_like(drawn)
+                seen[ys, xs] = 1
+                inter = np.count_nonzero(seen & drawn)
+                ious.append(inter / max(np.count_nonzero(seen | drawn), 1))
+    assert len(ious) >= 10 and min(ious) > 0.9, ious
 
 
 def test_occluder_and_draw_order_are_subtracted():
@@ -93,7 +97,11 @@ def test_occluder_and_draw_order_are_subtracted():
     clean = {lab.label: lab for lab in ds.frame_labels(h, 128, 128, pose, agent)}
     occluded = {lab.label: lab for lab in ds.frame_labels(h, 128, 128, pose, agent, faults)}
     occ = ds.occluder_rect(faults, 128, 128)
-    assert occluded['block'].visible_px < clean['block'].visible_px - 0.9 * occ.area
+    import shapely.geometry as sg
+    t_img = sg.Polygon(ds._project(h, pusht.t_outline(pose)))
+    hidden = t_img.intersection(occ).area
+    assert hidden > 100
+    assert occluded['block'].visible_px == pytest.approx(clean['block'].visible_px - hidden, abs=1e-6)
     # the goal lies exactly under the T: nothing of it is visible
     assert 'goal' not in clean
 

@@ -51,7 +51,8 @@ def run_on_graph(node: Node, config: ExperimentConfig, out_dir: Path, *,
     out_dir = Path(out_dir)
     protected = guard.ProtectedFiles(guard.default_protected_paths(config_path))
     runner = FleetTrialRunner(node, config.cells, out_dir / 'policies', task=config.task,
-                              time_budget_s=config.trial_time_budget_s, record=config.record)
+                              time_budget_s=config.trial_time_budget_s, record=config.record,
+                              progress=progress)
     try:
         team = Team(config, runner, out_dir, progress=progress, protected=protected,
                     evaluate_ood=evaluate_ood)

@@ -192,6 +192,8 @@ def _finish(result, paths, t0) -> int:
     print(f'reached bar: {result.reached_bar} ({result.stop_reason}); ideas {len(result.nodes)}, '
           f'improvement trials {result.trials}, tokens {result.tokens}, '
           f'MRU {result.utilization.mru:.3f}' if result.utilization else '')
+    if result.integrity is not None and not result.integrity.valid:
+        print(f'RUN INVALID: protected files changed during the run: {result.integrity.changed}')
     if result.time_to_bar_s is not None:
         print(f'time to success {result.time_to_bar_s:.1f} s, tokens to success {result.tokens_to_bar}')
     print(f'plot:    {paths.png}\nreport:  {paths.html}\nsummary: {paths.summary}\ntree:    git --git-dir '

@@ -87,6 +87,7 @@ class Budgets(_Strict):
     robot_time_s: float = Field(default=3600.0, gt=0)    # summed over cells
     tokens: int = Field(default=10_000_000, ge=1)
     wall_clock_s: float = Field(default=600.0, gt=0)
+    evaluation_wall_clock_s: float = Field(default=900.0, gt=0)   # per held-out evaluation
 
 
 class SuccessBar(_Strict):
@@ -100,6 +101,8 @@ class SuccessBar(_Strict):
 class ImprovementConfig(_Strict):
     seeds: SeedRange
     trials_per_node: int = Field(default=8, ge=1)         # rollouts that score one idea
+    early_stop: bool = True                               # stop scoring an idea once it cannot beat its base
+    chunk: int = Field(default=2, ge=1)                   # rollouts per look when stopping early
     max_rounds: int = Field(default=50, ge=1)             # per agent
 
 

@@ -87,7 +87,8 @@ def plot(result: TeamResult, path: str | Path) -> Path:
     for node in result.nodes:
         y = lane[node.agent]
         x0, x1 = node.t_start / scale, node.t_end / scale
-        ax_tree.plot([x0, x1], [y, y], color='0.55', lw=1.2, zorder=1)
+        span_colour = cmap(norm(node.pass_at_k)) if node.status == 'evaluated' else (0.4, 0.4, 0.4, 1.0)
+        ax_tree.plot([x0, x1], [y, y], color=span_colour, lw=4, alpha=0.35, zorder=1, solid_capstyle='butt')
         if node.status != 'evaluated':
             ax_tree.scatter(x1, y, marker='x', s=45, color='0.3', zorder=3)
             continue
@@ -112,7 +113,8 @@ def plot(result: TeamResult, path: str | Path) -> Path:
     ax_tree.set_yticks(range(len(agents)), agents)
     ax_tree.set_ylim(len(agents) - 0.4, -0.6)
     ax_tree.set_title(f'{result.experiment}: hypothesis tree (lane per agent; colour = pass@k on improvement '
-                      'seeds; x = rejected; hollow = pruned; blue arrow = reuse; gold marker = best)',
+                      'seeds, bar = idea start to end; x = rejected; hollow = pruned; blue arrow = reuse; '
+                      'gold = best)',
                       fontsize=9.5)
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
     # An inset colour bar, so both panels keep the same width and share the time axis exactly.

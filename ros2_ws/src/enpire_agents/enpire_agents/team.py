@@ -114,8 +114,17 @@ class FleetTrialRunner:
                                  steps_per_attempt=steps_per_attempt, time_budget_s=self.time_budget_s,
                                  record=self.record, tag=label)
                     for seed in seeds]
+        def on_trial(outcome, done: int, total: int) -> None:
+            if self.progress is not None:
+                scores = ', '.join(f'{x:.2f}' for x in outcome.attempt_scores)
+                verdict = 'success' if outcome.success else (outcome.failure_reason or 'failed')
+                self.progress(f'  {label} trial {done}/{total} on {outcome.cell} '
+                              f'seed {outcome.request.seed}: '
+                              f'{verdict} after {outcome.attempts_used} attempt(s) [{scores}] '
+                              f'in {outcome.wall_s:.1f} s')
+
         with self._lock:
-            outcomes = self.client.run_trials(requests)
+            outcomes = self.client.run_trials(requests, progress=on_trial)
         converted = [self._convert(req, out, attempts, distribution)
                      for req, out in zip(requests, outcomes, strict=True)]
         with self._lock:
@@ -223,6 +232,7 @@ class Evaluation(BaseModel):
     meets_bar: bool
     not_run: int = 0                 # trials the cell could not start (e.g. an unverified reset): not counted
     not_run_reasons: list[str] = Field(default_factory=list)
+    skipped: int = 0                 # seeds left out when the evaluation's time budget ran out
 
 
 class TeamResult(BaseModel):
@@ -317,7 +327,7 @@ class Team:
         except KeyboardInterrupt:
             self._halt('interrupted')
             for thread in threads:
-                thread.join(timeout=30)
+                thread.join(timeout=10)
             raise
         if not self._stop_reason:
             self._halt('every agent used its rounds')
@@ -373,8 +383,7 @@ class Team:
             return base, stale + 1
         seeds = self._next_seeds()
         guard.assert_improvement_seeds(seeds, cfg)
-        outcomes = self.runner.run(proposal.code, seeds, distribution=cfg.distribution, attempts=cfg.attempts,
-                                   steps_per_attempt=cfg.steps_per_attempt, label=f'{agent}#{round}')
+        outcomes = self._score_idea(proposal.code, seeds, base, f'{agent}#{round}')
         ran = _executed(outcomes)
         if not ran:
             raise RuntimeError(f'no trial ran: {outcomes[0].failure_reason if outcomes else "no outcome"}')
@@ -403,6 +412,29 @@ class Team:
         return base, stale
 
     # -- pieces ---------------------------------------------------------------------------------
+
+    def _score_idea(self, code: str, seeds: list[int], base: TreeNode | None,
+                    label: str) -> list[RolloutOutcome]:
+        """Rollouts of an idea on improvement seeds, in chunks; stops early once the idea cannot beat its
+        base (even its Wilson upper bound on pass@k is below the base's pass@k) or has failed every
+        rollout so far. Robot time goes to promising ideas, as an experimenter would spend it."""
+        cfg = self.config
+        step = len(seeds) if not cfg.improvement.early_stop else max(cfg.improvement.chunk, len(cfg.cells))
+        outcomes: list[RolloutOutcome] = []
+        for start in range(0, len(seeds), step):
+            outcomes += self.runner.run(code, seeds[start:start + step], distribution=cfg.distribution,
+                                        attempts=cfg.attempts, steps_per_attempt=cfg.steps_per_attempt,
+                                        label=label)
+            ran = _executed(outcomes)
+            if not cfg.improvement.early_stop or len(ran) < 2 or start + step >= len(seeds):
+                continue
+            at_k = metrics.pass_at(ran, cfg.success_bar.k)
+            base_k = base.result.pass_at_k if base is not None and base.result else 0.0
+            if at_k.successes == 0 or at_k.high < base_k:
+                self.progress(f'{label}: stopped scoring after {len(ran)} rollouts '
+                              f'(pass@{cfg.success_bar.k} {at_k.successes}/{at_k.n}, base {base_k:.2f})')
+                break
+        return outcomes
 
     def _request(self, agent: str, round: int, base: TreeNode | None) -> ImprovementRequest:
         own = [n for n in self.tree.nodes(agent)][-6:]
@@ -495,21 +527,34 @@ class Team:
                 self._halt('success bar confirmed on held-out evaluation seeds')
 
     def evaluate(self, node_id: str, seeds: list[int], distribution: str) -> Evaluation:
-        """Measure a node on held-out seeds (team-side only; results never reach an agent)."""
+        """Measure a node on held-out seeds (team-side only; results never reach an agent).
+
+        Runs in chunks and stops at `budgets.evaluation_wall_clock_s`; seeds left out are reported as
+        `skipped`, and an evaluation with skipped seeds cannot confirm the bar."""
         cfg = self.config
         t = self._elapsed()
-        outcomes = self.runner.run(self.tree.code(node_id), seeds, distribution=distribution,
-                                   attempts=cfg.attempts, steps_per_attempt=cfg.steps_per_attempt,
-                                   label=f'held-out {node_id[:7]}')
+        code = self.tree.code(node_id)
+        chunk = max(4, 2 * len(cfg.cells))
+        outcomes: list[RolloutOutcome] = []
+        skipped = 0
+        for start in range(0, len(seeds), chunk):
+            if self._elapsed() - t > cfg.budgets.evaluation_wall_clock_s:
+                skipped = len(seeds) - start
+                self.progress(f'held-out {node_id[:7]}: evaluation time budget spent, '
+                              f'{skipped} seeds left out')
+                break
+            outcomes += self.runner.run(code, seeds[start:start + chunk], distribution=distribution,
+                                        attempts=cfg.attempts, steps_per_attempt=cfg.steps_per_attempt,
+                                        label=f'held-out {node_id[:7]}')
         ran = _executed(outcomes)
         not_run = [o for o in outcomes if o not in ran]
-        outcomes = ran
-        at1, atk = metrics.pass_at(outcomes, 1), metrics.pass_at(outcomes, cfg.success_bar.k)
+        at1, atk = metrics.pass_at(ran, 1), metrics.pass_at(ran, cfg.success_bar.k)
         meets = atk.rate >= cfg.success_bar.pass_at_k and at1.rate >= cfg.success_bar.pass_at_1
         return Evaluation(node_id=node_id, distribution=distribution, k=cfg.success_bar.k, pass_at_1=at1,
-                          pass_at_k=atk, mean_score=metrics.mean_best_score(outcomes), t_s=self._elapsed(),
-                          wall_s=self._elapsed() - t, meets_bar=meets and bool(outcomes),
-                          not_run=len(not_run), not_run_reasons=metrics.failure_reasons(not_run))
+                          pass_at_k=atk, mean_score=metrics.mean_best_score(ran), t_s=self._elapsed(),
+                          wall_s=self._elapsed() - t, meets_bar=meets and bool(ran) and not skipped,
+                          not_run=len(not_run), not_run_reasons=metrics.failure_reasons(not_run),
+                          skipped=skipped)
 
     def _record(self, node: TreeNode, decision: str) -> None:
         r = node.result or NodeResult(status='error')

@@ -26,7 +26,7 @@ import numpy as np
 ALLOWED_IMPORTS = frozenset({
     'math', 'cmath', 'random', 'dataclasses', 'typing', 'collections', 'itertools', 'functools',
     'heapq', 'bisect', 'enum', 'statistics', '__future__', 'numpy', 'enpire_rollout.policy_tools',
-    'enpire_rollout.policy_contract',
+    'enpire_rollout.policy_contract', 'enpire_rollout.learned_policy', 'enpire_rollout.policy_motion_tools',
 })
 
 

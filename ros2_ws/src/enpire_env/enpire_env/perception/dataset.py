@@ -119,7 +119,8 @@ def random_faults(rng: np.random.Generator, spec, block_uv: tuple[float, float] 
     if kind in ('occlusion', 'mix'):
         kw['occlusion'] = float(rng.uniform(0.03, 0.25))
         if block_uv is not None and rng.random() < 0.5:
-            centre = (block_uv[0] / spec.width + rng.normal(0, 0.08), block_uv[1] / spec.height + rng.normal(0, 0.08))
+            centre = (block_uv[0] / spec.width + rng.normal(0, 0.08),
+                      block_uv[1] / spec.height + rng.normal(0, 0.08))
         else:
             centre = tuple(rng.uniform(0.0, 1.0, size=2))
         kw['occlusion_center'] = tuple(float(np.clip(c, 0.0, 1.0)) for c in centre)
@@ -157,7 +158,7 @@ def _pieces(geom) -> list[sg.Polygon]:
 
 
 def _joined_polygon(geom) -> np.ndarray:
-    """Exterior rings of all pieces joined by zero-width bridges into one ring (YOLO-seg has one per object)."""
+    """Exterior rings of the pieces joined by zero-width bridges into one ring (YOLO-seg: one per object)."""
     rings = [np.asarray(p.exterior.coords)[:-1] for p in sorted(_pieces(geom), key=lambda p: -p.area)]
     out = rings[0]
     for ring in rings[1:]:
@@ -230,7 +231,7 @@ def render_labelled(state: TableState, spec, faults, rng: np.random.Generator):
 
 
 def camera_specs(sizes=(96, 128, 160), specs=None) -> dict[int, tuple]:
-    """Per image size, the cell's cameras at that resolution (default: `enpire_sim.cameras.DEFAULT_CAMERAS`)."""
+    """Per image size, the cell's cameras at that resolution (default: enpire_sim.cameras.DEFAULT_CAMERAS)."""
     cameras = _sim_cameras()
     base = specs or cameras.DEFAULT_CAMERAS
     return {s: tuple(c.model_copy(update=dict(width=s, height=s)) for c in base) for s in sizes}
@@ -239,8 +240,8 @@ def camera_specs(sizes=(96, 128, 160), specs=None) -> dict[int, tuple]:
 def _data_yaml(root: Path, splits) -> str:
     lines = [f'path: {root.resolve()}']
     lines += [f'{split}: images/{split}' for split in splits]
-    if 'val' not in splits:
-        lines.append(f'val: images/{splits[0]}')
+    if 'train' not in splits:                  # a held-out set: ultralytics wants both keys
+        lines.append('train: images/val')
     lines.append('names:')
     lines += [f'  {i}: {name}' for i, name in enumerate(CLASSES)]
     return '\n'.join(lines) + '\n'

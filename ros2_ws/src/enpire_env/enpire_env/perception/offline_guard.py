@@ -32,7 +32,7 @@ _FONT_CANDIDATES = (
 
 
 def perception_home() -> Path:
-    """Where datasets, runs and weights go by default: $ENPIRE_PERCEPTION_DIR or ~/.cache/enpire/perception."""
+    """Where datasets, runs and weights go: $ENPIRE_PERCEPTION_DIR, else ~/.cache/enpire/perception."""
     return Path(os.environ.get('ENPIRE_PERCEPTION_DIR', '~/.cache/enpire/perception')).expanduser()
 
 
@@ -75,7 +75,8 @@ def configure(config_dir: str | Path | None = None, threads: int | None = None) 
     if not font.exists():
         src = find_font()
         if src is None:
-            raise RuntimeError('no TrueType font found on this machine (ultralytics would download Arial.ttf); '
+            raise RuntimeError('no TrueType font found on this machine (ultralytics would download '
+                               'Arial.ttf); '
                                'install fonts-dejavu-core or matplotlib')
         shutil.copyfile(src, font)
     return root

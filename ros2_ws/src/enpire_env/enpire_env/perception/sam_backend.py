@@ -46,7 +46,8 @@ def build_small_sam(img_size: int = 256, embed_dim: int = 96, depth: int = 2, he
     sam = Sam(
         image_encoder=ImageEncoderViT(
             depth=depth, embed_dim=embed_dim, img_size=img_size, mlp_ratio=4,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=heads, patch_size=patch, qkv_bias=True,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=heads, patch_size=patch,
+            qkv_bias=True,
             use_rel_pos=True, global_attn_indexes=[depth - 1], window_size=8, out_chans=prompt_dim),
         prompt_encoder=PromptEncoder(
             embed_dim=prompt_dim, image_embedding_size=(img_size // patch, img_size // patch),
@@ -73,13 +74,14 @@ class SamSegmenter:
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path | None = None, model_type: str | None = None,
                         threads: int | None = 2) -> SamSegmenter:
-        """A SAM from a checkpoint file: the argument, else $ENPIRE_SAM_CHECKPOINT ($ENPIRE_SAM_MODEL, vit_b)."""
+        """A SAM from a checkpoint file: the argument, else $ENPIRE_SAM_CHECKPOINT ($ENPIRE_SAM_MODEL)."""
         checkpoint = checkpoint or os.environ.get('ENPIRE_SAM_CHECKPOINT')
         model_type = model_type or os.environ.get('ENPIRE_SAM_MODEL', 'vit_b')
         if model_type not in SAM_MODELS:
             raise ValueError(f'SAM model type {model_type!r} not in {SAM_MODELS}')
         if not checkpoint:
-            raise FileNotFoundError('no SAM checkpoint given: set ENPIRE_SAM_CHECKPOINT to a segment-anything '
+            raise FileNotFoundError('no SAM checkpoint given: set ENPIRE_SAM_CHECKPOINT to a '
+                                    'segment-anything '
                                     f'{model_type} checkpoint file (nothing is downloaded)')
         path = Path(checkpoint).expanduser()
         if not path.is_file():

@@ -65,7 +65,7 @@ head:
 """
 # Augmentation for flat-coloured synthetic frames: mild colour jitter (the T and the agent share a hue
 # and differ in saturation), mosaic for the small objects, no rotation (the cameras are upright).
-TRAIN_HYP = dict(hsv_h=0.01, hsv_s=0.3, hsv_v=0.3, degrees=0.0, translate=0.1, scale=0.4, fliplr=0.5,
+TRAIN_HYP = dict(hsv_h=0.01, hsv_s=0.3, hsv_v=0.3, degrees=0.0, translate=0.1, scale=0.25, fliplr=0.5,
                  mosaic=1.0, close_mosaic=5, warmup_epochs=2.0, patience=1000)
 
 
@@ -74,7 +74,7 @@ def default_out() -> Path:
 
 
 def default_weights() -> Path:
-    """Where the `yolo` backend looks when no path is given: $ENPIRE_YOLO_WEIGHTS or <default out>/weights/best.pt."""
+    """Where the `yolo` backend looks: $ENPIRE_YOLO_WEIGHTS, else <default out>/weights/best.pt."""
     env = os.environ.get('ENPIRE_YOLO_WEIGHTS')
     return Path(env).expanduser() if env else default_out() / 'weights' / 'best.pt'
 
@@ -86,7 +86,8 @@ def architecture_file(arch: str, out: Path) -> str:
         path.write_text(_TINY_YAML)
         return str(path)
     if not arch.endswith(('.yaml', '.yml')):
-        raise ValueError(f'architecture {arch!r}: give an ultralytics .yaml (e.g. yolov8n.yaml) or {TINY_ARCH!r}; '
+        raise ValueError(f'architecture {arch!r}: give an ultralytics .yaml (e.g. yolov8n.yaml) or '
+                         f'{TINY_ARCH!r}; '
                          '.pt names are refused because ultralytics would download them')
     return arch
 
@@ -98,7 +99,8 @@ def class_metrics(metrics) -> dict:
     for cid, name in enumerate(ds.CLASSES):
         if cid in index:
             k = index.index(cid)
-            out[name] = dict(map50=round(float(metrics.box.ap50[k]), 4), map50_95=round(float(metrics.box.ap[k]), 4))
+            out[name] = dict(map50=round(float(metrics.box.ap50[k]), 4),
+                             map50_95=round(float(metrics.box.ap[k]), 4))
         else:
             out[name] = dict(map50=None, map50_95=None)
     out['all'] = dict(map50=round(float(metrics.box.map50), 4), map50_95=round(float(metrics.box.map), 4))
@@ -133,7 +135,8 @@ def train(out: str | Path | None = None, images: int = 600, epochs: int = 40, im
     shutil.copyfile(run_weights, weights)
 
     best = YOLO(str(weights))
-    val = best.val(data=str(data_dir / 'data.yaml'), imgsz=imgsz, batch=batch, workers=workers, project=str(out),
+    val = best.val(data=str(data_dir / 'data.yaml'), imgsz=imgsz, batch=batch, workers=workers,
+                   project=str(out),
                    name='val', exist_ok=True, verbose=verbose, **offline_guard.TRAIN_OFFLINE_ARGS)
     metrics = dict(
         arch=arch, images=card['counts']['frames'], train_frames=card['counts']['per_split'].get('train', 0),
@@ -158,7 +161,8 @@ def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int = 
     """mAP of trained weights on a freshly rendered held-out set (a seed the training never used)."""
     weights = Path(weights) if weights else default_weights()
     if not weights.is_file():
-        raise FileNotFoundError(f'YOLO weights not found: {weights} (train them with `enpire perception train`)')
+        raise FileNotFoundError(f'YOLO weights not found: {weights} '
+                                '(train them with `enpire perception train`)')
     offline_guard.import_ultralytics(threads=threads)
     from ultralytics import YOLO
     out = Path(out) if out else weights.parent.parent / 'heldout'
@@ -178,8 +182,8 @@ def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int = 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`train` and `eval` subcommands (used by `enpire perception` and by this module's main)."""
     sub = parser.add_subparsers(dest='perception_command', required=True)
-    t = sub.add_parser('train', help='render a labelled dataset from the simulated cameras and train YOLO (CPU)')
-    t.add_argument('--images', type=int, default=600, help='frames to render (all cameras of images/3 states)')
+    t = sub.add_parser('train', help='render a labelled dataset from the simulated cameras, train YOLO (CPU)')
+    t.add_argument('--images', type=int, default=600, help='frames to render (every camera, images/3 states)')
     t.add_argument('--epochs', type=int, default=40)
     t.add_argument('--imgsz', type=int, default=160)
     t.add_argument('--arch', default=TINY_ARCH, help=f'{TINY_ARCH} or an ultralytics .yaml (never a .pt)')
@@ -204,7 +208,8 @@ def _print(result: dict) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m enpire_env.perception.train', description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog='python -m enpire_env.perception.train',
+                                     description=__doc__.splitlines()[0])
     add_arguments(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ('train', 'eval', '-h', '--help'):

@@ -24,8 +24,8 @@ from enpire_env.verification.models import Box
 
 
 class YoloDetector:
-    def __init__(self, weights: str | Path, conf: float = 0.25, imgsz: int | None = None, pad_fraction: float = 0.1,
-                 pad_px: int = 2, threads: int | None = 2):
+    def __init__(self, weights: str | Path, conf: float = 0.25, imgsz: int | None = None,
+                 pad_fraction: float = 0.1, pad_px: int = 2, threads: int | None = 2):
         path = Path(weights).expanduser()
         if not path.is_file():
             raise FileNotFoundError(

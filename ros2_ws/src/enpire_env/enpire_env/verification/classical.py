@@ -48,7 +48,6 @@ class ClassicalBackend:
                 boxes = [b.model_copy(update=dict(x0=max(b.x0 * k - k, 0), y0=max(b.y0 * k - k, 0),
                                                   x1=min(b.x1 * k + k, wid), y1=min(b.y1 * k + k, hgt)))
                          for b in boxes]
-                mask = cv2.resize(mask, (wid, hgt), interpolation=cv2.INTER_NEAREST)
             result[label] = (mask, boxes)
         self._cache_key, self._cache = key, result
         return result
@@ -80,6 +79,8 @@ class ClassicalBackend:
             full = colour[box.label][0] if box.label in colour else None
             if full is None:
                 continue
+            if full.shape != image.shape[:2]:   # found on a subsampled view: back to full size
+                full = cv2.resize(full, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
             mask = np.zeros(full.shape, np.float32)
             roi = full[box.y0:box.y1, box.x0:box.x1]
             mask[box.y0:box.y1, box.x0:box.x1] = roi.astype(np.float32) / 255.0

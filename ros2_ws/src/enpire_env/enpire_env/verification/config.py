@@ -24,6 +24,7 @@ class JudgeConfig(BaseModel):
     # std ~0.0008 per table unit per pixel (top 96 px: 0.004, 99th percentile 0.014), mostly low.
     success_margin: float = 0.0
     success_margin_per_unit: float = 0.0006   # per table unit per image pixel at the block
+    success_guard: float = 0.005      # with both estimates: neither may be further below the threshold
     failure_margin: float = 0.01
     failure_margin_per_unit: float = 0.003
     refine_band: float = 0.12         # fit the outline when the moments' coverage is this near the threshold

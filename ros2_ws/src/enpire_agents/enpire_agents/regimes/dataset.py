@@ -1,0 +1,454 @@
+"""Datasets for the learning regimes, built from trial bags (MCAP rosbag2, read with rosbags; pure).
+
+    ds = build_dataset('/tmp/enpire_bags', only_success=True)          # camera features (default)
+    ds.obs (N, 8)  ds.act (N, 2)  ds.trial / ds.attempt / ds.step (N,)   ds.seed / ds.policy_sha256 (N,)
+    ds.reward (N,)  the verifier's reward of the attempt a step belongs to, given at its last step
+    ds.attempt_score / ds.attempt_success (N,)  the verdict of that attempt, on every one of its steps
+    export_lerobot(ds, 'out/pusht_enpire')                              # LeRobot v2.1 layout (no video)
+
+Observations (`features=`):
+- 'camera' (default, what a policy gets): the T's pose from the recorded top frame through
+  `enpire_rollout.policy_tools.locate_block` (the same perception the sandboxed policy calls), held over
+  steps where the T is not seen, plus the agent position from CellState, mapped by
+  `enpire_rollout.learned_policy.pusht_features` -- the exact function the numpy runtime uses;
+- 'debug_state' (named debug variant): the T's true pose from `/<cell>/privileged/ground_truth`, which
+  only debug recordings hold (the trial server does not record it).
+Actions: the safe command the cell tracked for the step (CellState.commanded_target of the next state,
+i.e. the policy command after the safety node), as target minus agent position
+(`learned_policy.pusht_action_label`); `act_abs` keeps the absolute target.
+
+Alignment: CellState, image and homography of one step share a stamp (sim time, or the robot's); states
+are ordered by their `step` counter (the trial's last placement onward) and cut into attempts with the
+`steps` of each `attempt_verified` trial event, whose score/success are the attempt's verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from enpire_env import names
+from enpire_rollout import learned_policy as lp
+
+FEATURE_VARIANTS = ('camera', 'debug_state')
+
+
+@dataclass
+class TrialData:
+    trial_id: str
+    seed: int
+    policy_sha256: str
+    success: bool
+    obs: np.ndarray
+    act: np.ndarray
+    act_abs: np.ndarray
+    agent: np.ndarray
+    attempt: np.ndarray
+    step: np.ndarray
+    attempt_score: np.ndarray
+    attempt_success: np.ndarray
+    last_of_attempt: np.ndarray
+    unseen: int = 0  # steps whose frame showed no T (pose held from before)
+
+
+@dataclass
+class Dataset:
+    trials: list[TrialData] = field(default_factory=list)
+    features: str = 'camera'
+
+    def _cat(self, name, dtype=None):
+        parts = [getattr(t, name) for t in self.trials]
+        if not parts:
+            return np.zeros((0,), dtype=dtype or float)
+        return np.concatenate(parts).astype(dtype) if dtype else np.concatenate(parts)
+
+    @property
+    def obs(self):
+        return self._cat('obs') if self.trials else np.zeros((0, len(lp.FEATURE_NAMES)))
+
+    @property
+    def act(self):
+        return self._cat('act') if self.trials else np.zeros((0, 2))
+
+    @property
+    def trial(self):
+        return (
+            np.concatenate([np.full(len(t.obs), i) for i, t in enumerate(self.trials)])
+            if self.trials
+            else np.zeros(0, int)
+        )
+
+    @property
+    def seed(self):
+        return (
+            np.concatenate([np.full(len(t.obs), t.seed) for t in self.trials])
+            if self.trials
+            else np.zeros(0, int)
+        )
+
+    @property
+    def policy_sha256(self):
+        return (
+            np.concatenate([np.full(len(t.obs), t.policy_sha256) for t in self.trials])
+            if self.trials
+            else np.zeros(0, str)
+        )
+
+    attempt = property(lambda self: self._cat('attempt', int))
+    step = property(lambda self: self._cat('step', int))
+    attempt_score = property(lambda self: self._cat('attempt_score', float))
+    attempt_success = property(lambda self: self._cat('attempt_success', bool))
+
+    @property
+    def reward(self):
+        """The verifier's reward (1 for a successful attempt, else 0) at each attempt's last step."""
+        return (self._cat('last_of_attempt', bool) & self.attempt_success).astype(float)
+
+    def __len__(self):
+        return sum(len(t.obs) for t in self.trials)
+
+    def summary(self) -> dict:
+        return {
+            'trials': len(self.trials),
+            'samples': len(self),
+            'features': self.features,
+            'successful_trials': sum(t.success for t in self.trials),
+            'seeds': sorted({t.seed for t in self.trials}),
+            'policies': sorted({t.policy_sha256[:12] for t in self.trials}),
+            'unseen_steps': sum(t.unseen for t in self.trials),
+        }
+
+
+def bag_paths(root_or_paths) -> list[Path]:
+    """Bag folders under a bag root (those listing a metadata.yaml), or the given paths."""
+    if isinstance(root_or_paths, (str, Path)):
+        root = Path(root_or_paths)
+        if (root / 'metadata.yaml').exists():
+            return [root]
+        return sorted(p.parent for p in root.glob('*/metadata.yaml'))
+    return [Path(p) for p in root_or_paths]
+
+
+def _ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def _image(msg, msgtype: str) -> np.ndarray | None:
+    if msgtype.endswith('CompressedImage'):
+        import cv2
+
+        img = cv2.imdecode(np.asarray(msg.data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    arr = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    try:
+        arr = arr.reshape(msg.height, msg.width, -1)[:, :, :3]
+    except ValueError:
+        return None
+    return arr[:, :, ::-1].copy() if msg.encoding.lower().startswith('bgr') else arr
+
+
+def read_trial(bag: str | Path, features: str = 'camera', camera: str = 'top') -> TrialData | None:
+    """One bag as aligned (observation, safe command) pairs; None when it holds no step."""
+    from rosbags.rosbag2 import Reader
+
+    from enpire_rollout.policy_contract import Observation
+    from enpire_rollout.trial_bag import METADATA_TOPIC, typestore
+
+    if features not in FEATURE_VARIANTS:
+        raise ValueError(f'unknown features {features!r} (known: {FEATURE_VARIANTS})')
+    store = typestore()
+    meta, states, frames, homs, truth, events = {}, [], {}, {}, {}, []
+    with Reader(bag) as reader:
+        for conn, _t, raw in reader.messages():
+            topic, kind = conn.topic, conn.msgtype
+            if topic == METADATA_TOPIC:
+                meta = json.loads(store.deserialize_cdr(raw, kind).data)
+            elif topic.endswith('/' + names.CELL_STATE):
+                m = store.deserialize_cdr(raw, kind)
+                states.append(
+                    (
+                        int(m.step),
+                        _ns(m.header.stamp),
+                        (m.agent_position.x, m.agent_position.y),
+                        (m.commanded_target.x, m.commanded_target.y),
+                    )
+                )
+            elif topic.endswith(names.camera_image(camera)) or topic.endswith(
+                names.camera_image(camera) + '/compressed'
+            ):
+                m = store.deserialize_cdr(raw, kind)
+                frames[_ns(m.header.stamp)] = (m, kind)
+            elif topic.endswith(names.camera_homography(camera)):
+                m = store.deserialize_cdr(raw, kind)
+                homs[_ns(m.header.stamp)] = np.asarray(m.table_to_image, dtype=float).reshape(3, 3)
+            elif topic.endswith('/' + names.GROUND_TRUTH):
+                m = store.deserialize_cdr(raw, kind)
+                truth[int(m.step)] = (m.block.x, m.block.y, m.block.theta)
+            elif topic.endswith('/' + names.TRIAL_EVENTS):
+                m = store.deserialize_cdr(raw, kind)
+                if m.event == 'attempt_verified':
+                    events.append((int(m.attempt), json.loads(m.detail or '{}'), float(m.score)))
+    if not states:
+        return None
+    # the trial's last placement onward, one state per step
+    cut = 0
+    for i in range(1, len(states)):
+        if states[i][0] < states[i - 1][0]:
+            cut = i
+    by_step = {}
+    for s in states[cut:]:
+        by_step.setdefault(s[0], s)
+    steps = sorted(by_step)
+    seq = [by_step[s] for s in steps]
+    if features == 'debug_state' and not truth:
+        raise ValueError(f'{bag}: no ground truth recorded; the debug_state variant needs a debug recording')
+    # attempt boundaries and verdicts
+    events.sort(key=lambda e: e[0])
+    bounds, spa = [], int(meta.get('steps_per_attempt', 300) or 300)
+    total = 0
+    for attempt, detail, score in events:
+        n = int(detail.get('steps', spa))
+        bounds.append((attempt, total, total + n, float(score), bool(detail.get('success', False))))
+        total += n
+    if not bounds:
+        bounds = [(1, 0, len(seq) - 1, 0.0, False)]
+    frame_stamps = np.array(sorted(frames)) if frames else np.zeros(0, dtype=np.int64)
+    obs, act, act_abs, agent, att, stp, a_score, a_succ, last = ([] for _ in range(9))
+    pose, unseen = None, 0
+    from enpire_rollout import policy_tools
+
+    for i in range(len(seq) - 1):
+        step_no, stamp, agent_xy, _ = seq[i]
+        where = [b for b in bounds if b[1] <= i < b[2]]
+        if not where:
+            continue
+        attempt, lo, hi, score, success = where[0]
+        if features == 'debug_state':
+            seen = truth.get(step_no)
+        else:
+            seen = None
+            if len(frame_stamps):
+                j = int(np.searchsorted(frame_stamps, stamp, side='right')) - 1
+                if j >= 0:
+                    fstamp = int(frame_stamps[j])
+                    img = _image(*frames[fstamp])
+                    h = homs.get(fstamp)
+                    if img is not None and h is not None:
+                        o = Observation(
+                            step=i,
+                            attempt=attempt,
+                            time_s=0.0,
+                            agent_position=np.array(agent_xy),
+                            agent_velocity=np.zeros(2),
+                            frames={camera: img},
+                            table_to_image={camera: h},
+                        )
+                        seen = policy_tools.locate_block(o)
+        if seen is None:
+            unseen += 1
+        else:
+            pose = seen
+        if pose is None:
+            continue
+        target = seq[i + 1][3]
+        obs.append(lp.pusht_features(agent_xy, pose))
+        act.append(lp.pusht_action_label(agent_xy, target))
+        act_abs.append(target)
+        agent.append(agent_xy)
+        att.append(attempt)
+        stp.append(i - lo)
+        a_score.append(score)
+        a_succ.append(success)
+        last.append(i == hi - 1)
+    if not obs:
+        return None
+    return TrialData(
+        trial_id=str(meta.get('trial_id', Path(bag).name)),
+        seed=int(meta.get('seed', -1)),
+        policy_sha256=str(meta.get('policy_sha256', '')),
+        success=any(b[4] for b in bounds),
+        obs=np.array(obs),
+        act=np.array(act),
+        act_abs=np.array(act_abs, dtype=float),
+        agent=np.array(agent, dtype=float),
+        attempt=np.array(att),
+        step=np.array(stp),
+        attempt_score=np.array(a_score),
+        attempt_success=np.array(a_succ),
+        last_of_attempt=np.array(last),
+        unseen=unseen,
+    )
+
+
+def build_dataset(
+    bags,
+    *,
+    only_success: bool = True,
+    successful_attempts_only: bool = False,
+    features: str = 'camera',
+    camera: str = 'top',
+) -> Dataset:
+    """Aligned pairs from every bag (`bags`: a bag root, one bag, or a list of bag folders).
+
+    only_success              keep trials whose verifier reported a success (behaviour cloning)
+    successful_attempts_only  within those, keep only the steps of the successful attempt
+    """
+    ds = Dataset(features=features)
+    for path in bag_paths(bags):
+        try:
+            trial = read_trial(path, features=features, camera=camera)
+        except Exception as exc:  # noqa: BLE001 - a broken bag is skipped with a note, never fatal
+            if features == 'debug_state' and 'ground truth' in str(exc):
+                raise
+            continue
+        if trial is None or (only_success and not trial.success):
+            continue
+        if successful_attempts_only:
+            keep = trial.attempt_success
+            if not keep.any():
+                continue
+            for name in (
+                'obs',
+                'act',
+                'act_abs',
+                'agent',
+                'attempt',
+                'step',
+                'attempt_score',
+                'attempt_success',
+                'last_of_attempt',
+            ):
+                setattr(trial, name, getattr(trial, name)[keep])
+        ds.trials.append(trial)
+    return ds
+
+
+# ------------------------------------------------------------------------------------------ LeRobot
+LEROBOT_TASK = 'Push the T-shaped block onto the goal pose.'
+
+
+def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str = 'enpire_pusht') -> Path:
+    """Write `ds` in the LeRobot dataset layout (codebase v2.1): meta/info.json, meta/tasks.jsonl,
+    meta/episodes.jsonl, meta/episodes_stats.jsonl, data/chunk-000/episode_XXXXXX.parquet.
+
+    One episode per trial. Columns: observation.state (agent x, y), observation.environment_state (the
+    camera-derived T pose: x, y, cos, sin), action (absolute safe command x, y, like lerobot/pusht),
+    timestamp, frame_index, episode_index, index, task_index, next.reward, next.done, next.success,
+    plus enpire's attempt (int64). Camera frames are not exported (no video files): features only.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    (root / 'meta').mkdir(parents=True, exist_ok=True)
+    (root / 'data' / 'chunk-000').mkdir(parents=True, exist_ok=True)
+    features = {
+        'observation.state': {'dtype': 'float32', 'shape': [2], 'names': {'motors': ['x', 'y']}},
+        'observation.environment_state': {
+            'dtype': 'float32',
+            'shape': [4],
+            'names': ['block_x', 'block_y', 'cos_theta', 'sin_theta'],
+        },
+        'action': {'dtype': 'float32', 'shape': [2], 'names': {'motors': ['x', 'y']}},
+        'timestamp': {'dtype': 'float32', 'shape': [1], 'names': None},
+        'frame_index': {'dtype': 'int64', 'shape': [1], 'names': None},
+        'episode_index': {'dtype': 'int64', 'shape': [1], 'names': None},
+        'index': {'dtype': 'int64', 'shape': [1], 'names': None},
+        'task_index': {'dtype': 'int64', 'shape': [1], 'names': None},
+        'next.reward': {'dtype': 'float32', 'shape': [1], 'names': None},
+        'next.done': {'dtype': 'bool', 'shape': [1], 'names': None},
+        'next.success': {'dtype': 'bool', 'shape': [1], 'names': None},
+        'attempt': {'dtype': 'int64', 'shape': [1], 'names': None},
+    }
+    index = 0
+    episodes, stats_lines = [], []
+    for ep, t in enumerate(ds.trials):
+        n = len(t.obs)
+        state = t.agent.astype(np.float32)
+        env = t.obs[:, 2:6].astype(np.float32)
+        action = t.act_abs.astype(np.float32)
+        success = t.last_of_attempt & t.attempt_success
+        done = np.zeros(n, bool)
+        done[-1] = True
+        cols = {
+            'observation.state': state,
+            'observation.environment_state': env,
+            'action': action,
+            'timestamp': (np.arange(n) / fps).astype(np.float32),
+            'frame_index': np.arange(n, dtype=np.int64),
+            'episode_index': np.full(n, ep, np.int64),
+            'index': np.arange(index, index + n, dtype=np.int64),
+            'task_index': np.zeros(n, np.int64),
+            'next.reward': success.astype(np.float32),
+            'next.done': done,
+            'next.success': success,
+            'attempt': t.attempt.astype(np.int64),
+        }
+        table = pa.table(
+            {
+                k: (
+                    pa.array(list(v), type=pa.list_(pa.float32(), v.shape[1])) if v.ndim == 2 else pa.array(v)
+                )
+                for k, v in cols.items()
+            }
+        )
+        pq.write_table(table, root / 'data' / 'chunk-000' / f'episode_{ep:06d}.parquet')
+        episodes.append(
+            {
+                'episode_index': ep,
+                'tasks': [LEROBOT_TASK],
+                'length': n,
+                'enpire': {
+                    'trial_id': t.trial_id,
+                    'seed': t.seed,
+                    'policy_sha256': t.policy_sha256,
+                    'success': bool(t.success),
+                },
+            }
+        )
+        stats = {}
+        for k, v in cols.items():
+            a = np.asarray(v, dtype=np.float64).reshape(n, -1)
+            stats[k] = {
+                'min': a.min(0).tolist(),
+                'max': a.max(0).tolist(),
+                'mean': a.mean(0).tolist(),
+                'std': a.std(0).tolist(),
+                'count': [n],
+            }
+        stats_lines.append({'episode_index': ep, 'stats': stats})
+        index += n
+    info = {
+        'codebase_version': 'v2.1',
+        'robot_type': robot_type,
+        'total_episodes': len(episodes),
+        'total_frames': index,
+        'total_tasks': 1,
+        'total_videos': 0,
+        'total_chunks': 1,
+        'chunks_size': 1000,
+        'fps': fps,
+        'splits': {'train': f'0:{len(episodes)}'},
+        'data_path': 'data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet',
+        'video_path': None,
+        'features': features,
+    }
+    (root / 'meta' / 'info.json').write_text(json.dumps(info, indent=2))
+    (root / 'meta' / 'tasks.jsonl').write_text(json.dumps({'task_index': 0, 'task': LEROBOT_TASK}) + '\n')
+    (root / 'meta' / 'episodes.jsonl').write_text(''.join(json.dumps(e) + '\n' for e in episodes))
+    (root / 'meta' / 'episodes_stats.jsonl').write_text(''.join(json.dumps(s) + '\n' for s in stats_lines))
+    return root
+
+
+__all__ = [
+    'Dataset',
+    'TrialData',
+    'build_dataset',
+    'read_trial',
+    'bag_paths',
+    'export_lerobot',
+    'FEATURE_VARIANTS',
+]
