@@ -10,7 +10,8 @@ import pytest
 from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits, static_check
 
-CONTEXT = TrialContext(task='pusht', attempts=2, steps_per_attempt=10, control_hz=10.0, cameras=['top'], seed=3)
+CONTEXT = TrialContext(task='pusht', attempts=2, steps_per_attempt=10, control_hz=10.0, cameras=['top'],
+                       seed=3)
 
 GOOD = '''
 import numpy as np
@@ -186,7 +187,8 @@ def test_exception_in_reset_and_at_load(tmp_path, runner):
     bad_reset = write_policy(tmp_path, 'return (1, 1)', reset_body="raise RuntimeError('no reset')")
     result = runner().start(bad_reset, CONTEXT)
     assert not result.ok and 'no reset' in result.reason
-    bad_load = write_policy(tmp_path, 'return (1, 1)', header="raise ImportError('broken module')", name='b.py')
+    bad_load = write_policy(tmp_path, 'return (1, 1)', header="raise ImportError('broken module')",
+                            name='b.py')
     result = runner().start(bad_load, CONTEXT)
     assert not result.ok and result.fatal and 'broken module' in result.reason
 

@@ -1,4 +1,5 @@
-"""Trial bags: readable by rosbags and the plain mcap reader, and a SIGKILLed recorder loses no flushed data."""
+"""Trial bags: readable by rosbags and the plain mcap reader, and a SIGKILLed recorder loses no
+flushed data."""
 from __future__ import annotations
 
 import json
@@ -35,7 +36,8 @@ write_some({root!r}, 'killed_trial', forever=True)
 def cell_state(store, step: int):
     t = store.types
     return t['enpire_interfaces/msg/CellState'](
-        header=t['std_msgs/msg/Header'](stamp=t['builtin_interfaces/msg/Time'](sec=step, nanosec=0), frame_id='table'),
+        header=t['std_msgs/msg/Header'](stamp=t['builtin_interfaces/msg/Time'](sec=step, nanosec=0),
+                                        frame_id='table'),
         step=step, agent_position=t['geometry_msgs/msg/Point'](x=1.0 * step, y=2.0, z=0.0),
         agent_velocity=t['geometry_msgs/msg/Vector3'](x=0.0, y=0.0, z=0.0),
         commanded_target=t['geometry_msgs/msg/Point'](x=0.0, y=0.0, z=0.0))
@@ -44,7 +46,8 @@ def cell_state(store, step: int):
 def image(store, step: int):
     t = store.types
     return t['sensor_msgs/msg/Image'](
-        header=t['std_msgs/msg/Header'](stamp=t['builtin_interfaces/msg/Time'](sec=step, nanosec=0), frame_id='top'),
+        header=t['std_msgs/msg/Header'](stamp=t['builtin_interfaces/msg/Time'](sec=step, nanosec=0),
+                                        frame_id='top'),
         height=96, width=96, encoding='rgb8', is_bigendian=0, step=96 * 3,
         data=np.full(96 * 96 * 3, step % 255, dtype=np.uint8))
 
@@ -57,7 +60,8 @@ def write_some(root, trial_id, steps=20, forever=False, config=None):
     while forever or step < steps:
         stamp = (step + 1) * 10**8
         bag.write_msg(bag.topic('cell_state'), cell_state(store, step), stamp)
-        bag.write_camera('top', bytes(store.serialize_cdr(image(store, step), 'sensor_msgs/msg/Image')), None, stamp)
+        image_cdr = bytes(store.serialize_cdr(image(store, step), 'sensor_msgs/msg/Image'))
+        bag.write_camera('top', image_cdr, None, stamp)
         step += 1
         if forever:
             print(step, flush=True)
@@ -79,7 +83,8 @@ def test_closed_bag_reads_with_rosbags_and_mcap(tmp_path):
         assert state.agent_position.y == 2.0
         assert all(c.ext.offered_qos_profiles for c in reader.connections)
     custom = bag_custom_data(path)
-    assert custom['enpire.status'] == 'finished' and json.loads(custom['enpire.trial'])['policy_sha256'] == 'abc'
+    assert custom['enpire.status'] == 'finished'
+    assert json.loads(custom['enpire.trial'])['policy_sha256'] == 'abc'
     with open(path / f'{path.name}.mcap', 'rb') as f:
         reader = make_reader(f)
         assert reader.get_header().profile == 'ros2'

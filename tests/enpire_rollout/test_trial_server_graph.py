@@ -47,8 +47,8 @@ class Policy:
 
 def start_trial_server(procs, bag_dir):
     return procs.start('trial_server', ['-m', 'enpire_rollout.trial_server_node', '--ros-args', '-r',
-                                        f'__ns:=/{NS}', '-p', f'bag_dir:={bag_dir}', '-p', 'hang_timeout_s:=1.0',
-                                        '-p', 'save_evidence:=false'])
+                                        f'__ns:=/{NS}', '-p', f'bag_dir:={bag_dir}',
+                                        '-p', 'hang_timeout_s:=1.0', '-p', 'save_evidence:=false'])
 
 
 @pytest.fixture(scope='module')
@@ -86,8 +86,9 @@ def goal(tmp, source=MOVER, name='mover.py', **kw):
 def run(cell, g, timeout=90, cancel_after_step=None):
     ros, client = cell['ros'], cell['client']
     feedback = []
-    handle = ros.wait_future(client.send_goal_async(g, feedback_callback=lambda f: feedback.append(f.feedback)),
-                             timeout=30, what='goal accepted')
+    handle = ros.wait_future(
+        client.send_goal_async(g, feedback_callback=lambda f: feedback.append(f.feedback)),
+        timeout=30, what='goal accepted')
     assert handle.accepted
     if cancel_after_step is not None:
         ros.wait_for(lambda: any(f.step >= cancel_after_step for f in feedback), timeout=60, what='steps')
@@ -148,7 +149,8 @@ def test_audit_and_replay_of_a_trial_bag(cell, tmp_path):
     assert result.failure_reason == '', result.failure_reason
     rows, videos = audit_bag(result.bag_path, tmp_path)
     assert len(rows) == 1 and rows[0].agree, rows
-    assert set(videos) == {'top', 'oblique', 'wrist'} and all(Path(v).stat().st_size > 0 for v in videos.values())
+    assert set(videos) == {'top', 'oblique', 'wrist'}
+    assert all(Path(v).stat().st_size > 0 for v in videos.values())
 
     ros = cell['ros']
     got = []

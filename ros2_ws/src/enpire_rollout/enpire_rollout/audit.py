@@ -79,7 +79,10 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
 
 def main_audit(path: str, video_dir: str | None = None, video: bool = True) -> int:
     root = Path(path)
-    bags = [root] if (root / 'metadata.yaml').exists() else sorted(p.parent for p in root.glob('*/metadata.yaml'))
+    if (root / 'metadata.yaml').exists():
+        bags = [root]
+    else:
+        bags = sorted(p.parent for p in root.glob('*/metadata.yaml'))
     all_rows, disagreements = [], []
     print(f"{'bag':40s} {'#':>3s} {'recorded':>14s} {'audit':>14s} agree")
     for bag in bags:

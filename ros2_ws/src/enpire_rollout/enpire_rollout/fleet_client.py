@@ -32,7 +32,8 @@ class FleetClient:
         self.budget = budget
         self.server_timeout_s = server_timeout_s
         self.trial_timeout_s = trial_timeout_s
-        self.clients = {c: ActionClient(node, RunTrial, names.cell_name(c, names.RUN_TRIAL)) for c in self.cells}
+        self.clients = {c: ActionClient(node, RunTrial, names.cell_name(c, names.RUN_TRIAL))
+                        for c in self.cells}
         self.scheduler: Scheduler | None = None
 
     def run_trials(self, requests: list[TrialRequest],
@@ -52,7 +53,8 @@ class FleetClient:
                     next_index[0] += 1
                 cell = self.scheduler.acquire()
                 if cell is None:
-                    outcome = TrialOutcome(request=requests[index], failure_reason=self.scheduler.budget_left())
+                    outcome = TrialOutcome(request=requests[index],
+                                           failure_reason=self.scheduler.budget_left())
                 else:
                     outcome = self.run_one(cell, requests[index])
                     self.scheduler.release(cell, outcome)

@@ -30,9 +30,8 @@ def replay(bag: str | Path, rate: float = 1.0, topics: list[str] | None = None, 
     try:
         with Reader(bag) as reader:
             conns = [c for c in reader.connections if topics is None or c.topic in topics]
-            pubs = {c.id: node.create_publisher(message_class(c.msgtype), c.topic,
-                                                QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE))
-                    for c in conns}
+            qos = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
+            pubs = {c.id: node.create_publisher(message_class(c.msgtype), c.topic, qos) for c in conns}
             deadline = time.monotonic() + wait_subscribers_s
             while time.monotonic() < deadline and not any(p.get_subscription_count() for p in pubs.values()):
                 time.sleep(0.05)

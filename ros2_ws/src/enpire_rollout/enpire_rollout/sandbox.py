@@ -63,7 +63,8 @@ class StepResult(BaseModel):
     action: tuple[float, float] | None = None
     held: bool = False                # deadline missed: hold the last safe command (not a failure)
     fatal: bool = False               # the sandbox process is gone (or was killed)
-    kind: str = ''                    # result | deadline | exception | invalid_action | violation | hang | ...
+    # result | deadline | exception | invalid_action | violation | hang | ...
+    kind: str = ''
     reason: str = ''
     latency_s: float = 0.0
 
@@ -91,7 +92,8 @@ def static_check(source: str, allowed: frozenset[str] = ALLOWED_IMPORTS) -> list
             problems.append(f'line {node.lineno}: {node.id} is not allowed')
         elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
             problems.append(f'line {node.lineno}: attribute {node.attr} is not allowed')
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in FORBIDDEN_ATTRIBUTES:
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and node.value in FORBIDDEN_ATTRIBUTES):
             problems.append(f'line {node.lineno}: string {node.value!r} is not allowed')
     if not any(isinstance(n, ast.ClassDef) and n.name == 'Policy' for n in tree.body):
         problems.append('no class Policy at module level')
@@ -149,7 +151,8 @@ class PolicyRunner:
         if self.limits.static_check:
             problems = static_check(source)
             if problems:
-                return self._fail('violation', 'policy refused by the static check: ' + '; '.join(problems[:5]),
+                return self._fail('violation',
+                                  'policy refused by the static check: ' + '; '.join(problems[:5]),
                                   fatal=True)
         self._spawn()
         self._out.send_bytes(pickle.dumps({'source': source, 'filename': str(self.policy_path)}))
@@ -199,7 +202,8 @@ class PolicyRunner:
     # ------------------------------------------------------------------ calls
     def act(self, observation: Observation) -> StepResult:
         if not self.alive:
-            return self._fail(self._dead_kind(), self.dead_reason or 'policy process is not running', fatal=True)
+            return self._fail(self._dead_kind(), self.dead_reason or 'policy process is not running',
+                              fatal=True)
         self.steps += 1
         if self._pending is not None:
             seq, sent = self._pending
@@ -212,7 +216,8 @@ class PolicyRunner:
                     return self._fail('hang', self.dead_reason, fatal=True)
                 self.missed_deadlines += 1
                 return StepResult(ok=True, held=True, kind='deadline',
-                                  reason=f'deadline missed: previous act() still running ({self.missed_deadlines})')
+                                  reason='deadline missed: previous act() still running '
+                                         f'({self.missed_deadlines})')
             self._pending = None
             if not late.ok:
                 return self._end(late)
@@ -221,7 +226,8 @@ class PolicyRunner:
 
     def on_attempt_failed(self, report: AttemptReport) -> StepResult:
         if not self.alive:
-            return self._fail(self._dead_kind(), self.dead_reason or 'policy process is not running', fatal=True)
+            return self._fail(self._dead_kind(), self.dead_reason or 'policy process is not running',
+                              fatal=True)
         if self._pending is not None:  # let a slow act() finish first, within the hang budget
             seq, sent = self._pending
             late = self._poll_answer(seq, max(0.0, self.limits.hang_timeout_s - (time.monotonic() - sent)))
@@ -245,7 +251,8 @@ class PolicyRunner:
         ans_r, ans_w = os.pipe()
         limits = self.limits.model_dump()
         limits['allowed_imports'] = sorted(ALLOWED_IMPORTS)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(('ROS_', 'RMW_', 'FASTDDS', 'FASTRTPS'))}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(('ROS_', 'RMW_', 'FASTDDS', 'FASTRTPS'))}
         env.update(OPENBLAS_NUM_THREADS='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1',
                    PYTHONDONTWRITEBYTECODE='1')
         self.proc = subprocess.Popen(

@@ -87,10 +87,12 @@ def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> 
     }
     for cam in cameras:
         if image_compression:
-            topics[n(names.camera_image(cam)) + '/compressed'] = ('sensor_msgs/msg/CompressedImage', qos(False, depth=5))
+            topics[n(names.camera_image(cam)) + '/compressed'] = ('sensor_msgs/msg/CompressedImage',
+                                                                  qos(False, depth=5))
         else:
             topics[n(names.camera_image(cam))] = ('sensor_msgs/msg/Image', qos(False, depth=5))
-        topics[n(names.camera_homography(cam))] = ('enpire_interfaces/msg/TableHomography', qos(False, depth=5))
+        topics[n(names.camera_homography(cam))] = ('enpire_interfaces/msg/TableHomography',
+                                                   qos(False, depth=5))
     return topics
 
 
@@ -117,8 +119,9 @@ class TrialBag:
     def open(self) -> TrialBag:
         self.root.mkdir(parents=True, exist_ok=True)
         self.journal.parent.mkdir(exist_ok=True)
-        self.journal.write_text(json.dumps({'trial_id': self.trial_id, 'bag_path': str(self.path), 'pid': os.getpid(),
-                                            'cell': self.cell, 'started': time.time()}))
+        self.journal.write_text(json.dumps({'trial_id': self.trial_id, 'bag_path': str(self.path),
+                                            'pid': os.getpid(), 'cell': self.cell,
+                                            'started': time.time()}))
         store = typestore()
         self.writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
@@ -127,7 +130,8 @@ class TrialBag:
             self.connections[topic] = self.writer.add_connection(topic, msgtype, typestore=store,
                                                                  offered_qos_profiles=[offered])
         string_type = store.types['std_msgs/msg/String']
-        self.write_msg(METADATA_TOPIC, string_type(data=json.dumps(self.metadata, default=str)), time.time_ns())
+        self.write_msg(METADATA_TOPIC, string_type(data=json.dumps(self.metadata, default=str)),
+                       time.time_ns())
         self.flush()
         return self
 
@@ -156,7 +160,8 @@ class TrialBag:
         self._last_camera[camera] = stamp_ns
         return True
 
-    def write_camera(self, camera: str, image_cdr: bytes, homography_cdr: bytes | None, stamp_ns: int) -> bool:
+    def write_camera(self, camera: str, image_cdr: bytes, homography_cdr: bytes | None,
+                     stamp_ns: int) -> bool:
         if not self.want_camera(camera, stamp_ns):
             return False
         topic = self.topic(names.camera_image(camera))
@@ -303,7 +308,8 @@ def _pid_alive(pid: int) -> bool:
 
 def _salvage(root: Path, info: dict) -> dict:
     bag = Path(info['bag_path'])
-    record = {'trial_id': info['trial_id'], 'status': 'aborted', 'bag_path': str(bag), 'cell': info.get('cell'),
+    record = {'trial_id': info['trial_id'], 'status': 'aborted', 'bag_path': str(bag),
+              'cell': info.get('cell'),
               'summary': {'reason': 'recorder died mid-trial; bag recovered up to its last flushed chunk'}}
     partial = bag / f'{bag.name}.mcap'
     if (bag / 'metadata.yaml').exists() or not partial.exists():
@@ -331,7 +337,8 @@ def _salvage(root: Path, info: dict) -> dict:
                 except ValueError:
                     pass
     record['summary']['messages'] = len(messages)
-    writer.set_custom_data(CUSTOM_KEY, json.dumps({**metadata, 'status': 'aborted', 'summary': record['summary']}))
+    writer.set_custom_data(CUSTOM_KEY,
+                           json.dumps({**metadata, 'status': 'aborted', 'summary': record['summary']}))
     writer.set_custom_data('enpire.status', 'aborted')
     writer.close()
     shutil.move(str(tmp / partial.name), str(bag / 'recorded_partial.mcap.orig'))

@@ -1,6 +1,6 @@
 """Trial server: the `run_trial` action of one cell (reset -> k in-context attempts -> verify), recorded.
 
-    python -m enpire_rollout.trial_server_node --ros-args -r __ns:=/cell_0 --params-file config/trial_server.yaml
+python -m enpire_rollout.trial_server_node --ros-args -r __ns:=/cell_0 --params-file config/trial_server.yaml
 
 The policy runs in a sandbox process (sandbox.py); its commands go to the safety node on
 `cmd/policy_target`; the verify service is the only judge of success. One rosbag per trial (trial_bag.py).
@@ -82,8 +82,8 @@ class TrialServer(Node):
         self.create_subscription(SafetyEvent, names.SAFETY_EVENTS, self._record_cb(names.SAFETY_EVENTS), 100,
                                  callback_group=g)
         for cam in self.config.cameras:
-            self.create_subscription(Image, names.camera_image(cam), self._on_image(cam), qos_profile_sensor_data,
-                                     callback_group=g)
+            self.create_subscription(Image, names.camera_image(cam), self._on_image(cam),
+                                     qos_profile_sensor_data, callback_group=g)
             self.create_subscription(TableHomography, names.camera_homography(cam), self._on_homography(cam),
                                      qos_profile_sensor_data, callback_group=g)
         if self.config.debug_ground_truth:
@@ -94,7 +94,8 @@ class TrialServer(Node):
                                     goal_callback=self.goal_callback, cancel_callback=self.cancel_callback,
                                     callback_group=g)
         for rec in recover_unfinished(self.config.bag_dir):
-            self.get_logger().warning(f"unfinished trial {rec['trial_id']} recorded as aborted: {rec['bag_path']}")
+            self.get_logger().warning(
+                f"unfinished trial {rec['trial_id']} recorded as aborted: {rec['bag_path']}")
         self.get_logger().info(f'trial server for {self.cell}: cameras={self.config.cameras} '
                                f'bags in {self.config.bag_dir}')
 
@@ -139,7 +140,8 @@ class TrialServer(Node):
         topic = bag.topic(name)
         with self._bag_lock:
             if camera is not None and bag.config.image_compression:
-                bag.write_cdr(topic + '/compressed', compress_image_cdr(data, bag.config.image_compression), stamp_ns)
+                bag.write_cdr(topic + '/compressed',
+                              compress_image_cdr(data, bag.config.image_compression), stamp_ns)
             else:
                 bag.write_cdr(topic, data, stamp_ns)
 
@@ -154,7 +156,8 @@ class TrialServer(Node):
     def execute_callback(self, goal_handle) -> RunTrial.Result:
         if not self._busy.acquire(blocking=False):
             goal_handle.abort()
-            return RunTrial.Result(success=False, failure_reason='busy: another trial is running on this cell')
+            return RunTrial.Result(success=False,
+                                   failure_reason='busy: another trial is running on this cell')
         try:
             return TrialRun(self, goal_handle).run()
         finally:
@@ -162,7 +165,8 @@ class TrialServer(Node):
             self._busy.release()
 
     # ---------------------------------------------------------------- helpers used by TrialRun
-    def publish_event(self, trial_id: str, event: str, attempt: int = 0, score: float = 0.0, **detail) -> None:
+    def publish_event(self, trial_id: str, event: str, attempt: int = 0, score: float = 0.0,
+                      **detail) -> None:
         msg = TrialEvent(trial_id=trial_id, event=event, attempt=attempt, score=float(score),
                          detail=json.dumps(detail, default=str))
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -227,7 +231,8 @@ class TrialServer(Node):
     def call_verify(self, task: str, save_evidence: bool) -> FusedVerdict | None:
         if not self.verify_client.wait_for_service(timeout_sec=self.config.verify_timeout_s):
             return None
-        future = self.verify_client.call_async(Verify.Request(task=task, cameras=[], save_evidence=save_evidence))
+        future = self.verify_client.call_async(
+            Verify.Request(task=task, cameras=[], save_evidence=save_evidence))
         done = threading.Event()
         future.add_done_callback(lambda _: done.set())
         if not done.wait(self.config.verify_timeout_s):
@@ -283,7 +288,8 @@ class TrialRun:
             self.s.clock.switch('idle')
             self.result.execute_s = round(self.result.execute_s, 4)
         self.s.publish_event(self.trial_id, 'finished' if self.status == 'finished' else 'aborted',
-                             attempt=self.result.attempts_used, score=max(self.result.attempt_scores or [0.0]),
+                             attempt=self.result.attempts_used,
+                             score=max(self.result.attempt_scores or [0.0]),
                              success=self.result.success, failure_reason=self.result.failure_reason)
         if self.s.bag is not None:
             with self.s._bag_lock:
@@ -304,7 +310,8 @@ class TrialRun:
         g = self.goal
         return {'trial_id': self.trial_id, 'task': g.task, 'policy_path': g.policy_path,
                 'policy_sha256': g.policy_sha256, 'seed': g.seed, 'distribution': g.distribution,
-                'attempts': g.attempts, 'steps_per_attempt': g.steps_per_attempt, 'time_budget_s': g.time_budget_s}
+                'attempts': g.attempts, 'steps_per_attempt': g.steps_per_attempt,
+                'time_budget_s': g.time_budget_s}
 
     def _open_bag(self) -> None:
         from importlib.metadata import version
@@ -314,7 +321,8 @@ class TrialRun:
                 versions[dist] = version(dist)
             except Exception:  # noqa: BLE001
                 versions[dist] = 'unknown'
-        metadata = {**self._goal_dict(), 'cell': self.s.cell, 'policy_source': Path(self.goal.policy_path).read_text(),
+        metadata = {**self._goal_dict(), 'cell': self.s.cell,
+                    'policy_source': Path(self.goal.policy_path).read_text(),
                     'config': self.cfg.model_dump(), 'versions': versions, 'started_unix': time.time()}
         record = TrialRecordConfig(cameras=self.cfg.cameras, camera_period_s=self.cfg.record_camera_period_s,
                                    image_compression=self.cfg.image_compression,
@@ -341,7 +349,8 @@ class TrialRun:
             self.s.publish_command(state.agent_position.x, state.agent_position.y)
 
     def _feedback(self, phase: str, attempt: int = 0, step: int = 0, score: float = 0.0) -> None:
-        self.gh.publish_feedback(RunTrial.Feedback(phase=phase, attempt=attempt, step=step, score=float(score)))
+        self.gh.publish_feedback(RunTrial.Feedback(phase=phase, attempt=attempt, step=step,
+                                                   score=float(score)))
 
     def _reset(self) -> None:
         self.s.clock.switch('reset')
@@ -360,7 +369,8 @@ class TrialRun:
                                  cancel=result)
             outcome = wrapped.result
             if not outcome.success:
-                raise TrialAborted(f'reset failed (no trial on an unverified reset): {outcome.failure_reason}')
+                raise TrialAborted('reset failed (no trial on an unverified reset): '
+                                   f'{outcome.failure_reason}')
         finally:
             self.result.reset_s = time.monotonic() - t0
         self.s.publish_event(self.trial_id, 'reset_done', tries=outcome.tries_used,
@@ -412,7 +422,10 @@ class TrialRun:
                     start = (self.runner.on_attempt_failed(reports[-1]) if self.runner.alive
                              else self.runner.restart(reports))
                 self.s.publish_event(self.trial_id, 'attempt_started', attempt)
-                steps, sandbox_reason, verdict = (0, start.reason, None) if not start.ok else self._run_steps(attempt)
+                if start.ok:
+                    steps, sandbox_reason, verdict = self._run_steps(attempt)
+                else:
+                    steps, sandbox_reason, verdict = 0, start.reason, None
                 if verdict is None:
                     verdict = self._verify(attempt, cfg.save_evidence)
                 score = float(verdict.score)
@@ -421,8 +434,9 @@ class TrialRun:
                     reason = f'{sandbox_reason}; verifier: {reason}'
                 self.result.attempt_scores.append(score)
                 self.result.attempt_reasons.append(reason)
-                self.s.publish_event(self.trial_id, 'attempt_verified', attempt, score, success=verdict.success,
-                                     reason=reason, steps=steps, evidence=verdict.evidence_path,
+                self.s.publish_event(self.trial_id, 'attempt_verified', attempt, score,
+                                     success=verdict.success, reason=reason, steps=steps,
+                                     evidence=verdict.evidence_path,
                                      missed_deadlines=self.runner.missed_deadlines)
                 self._feedback('verified', attempt, steps, score)
                 if verdict.success:

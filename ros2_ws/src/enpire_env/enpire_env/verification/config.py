@@ -38,6 +38,8 @@ class JudgeConfig(BaseModel):
     min_blob_pixels: int = 12         # fewer T pixels than this: block not found
     max_age_s: float = 0.5
     white_balance: bool = True        # undo a colour cast using the table (the most common colour)
+    use_palette: bool = True          # unmix pixels by the known palette (else: the segmenter's mask
+                                      # and the pose alone, with pose_margin_factor)
     max_residual: float = 24.0        # a pixel no palette mix explains within this (0..255): unknown
     max_hidden: float = 0.05          # share of the goal in unknown pixels (occluder) that zeroes the quality
     pose_margin_factor: float = 3.0   # margins x this when only the pose can judge (goal not in view)

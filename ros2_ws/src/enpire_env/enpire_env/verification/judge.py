@@ -94,7 +94,14 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
     fp = soft.goal_footprint(h, (hgt, wid))
     # The T's box, grown for its mixed edge pixels; the goal's window is unmixed separately.
     bx0, by0, bx1, by1 = max(box.x0 - 2, 0), max(box.y0 - 2, 0), min(box.x1 + 2, wid), min(box.y1 + 2, hgt)
-    t_fracs, _ = soft.unmix(work[by0:by1, bx0:bx1], config.unmix, config.palette_cols, jc.max_residual)
+    if jc.use_palette:
+        t_fracs, _ = soft.unmix(work[by0:by1, bx0:bx1], config.unmix, config.palette_cols, jc.max_residual)
+    else:
+        # Scene colours unknown (a learned backend on a real camera): the segmenter's mask is the T.
+        seg = segmenter.segment(work, boxes).get('block')
+        t_fracs = np.zeros((by1 - by0, bx1 - bx0, 4), np.float32)
+        if seg is not None:
+            t_fracs[..., 0] = seg[by0:by1, bx0:bx1]
 
     def make_masks() -> dict[str, np.ndarray]:
         masks = segmenter.segment(work, boxes)
@@ -119,7 +126,7 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
     pose_ok = (not out_of_view and jc.min_area_ratio <= area_ratio <= jc.max_area_ratio)
     # (b) coverage straight from the pixels' goal fractions: bounds, exact when nothing is hidden.
     direct = None
-    if fp.in_view:
+    if fp.in_view and jc.use_palette:
         fractions, unknown = soft.unmix(work[fp.v0:fp.v1, fp.u0:fp.u1], config.unmix, config.palette_cols,
                                         jc.max_residual)
         direct = soft.direct_coverage(fp, fractions, unknown)
