@@ -9,7 +9,8 @@
    them), sam_small (colour boxes + an UNTRAINED small SAM: latency and plumbing only, its masks mean
    nothing) -- the fused verdict over the same held-out states as bench/verification.py (random and
    out-of-distribution starts, and near-goal states filling the +-3% band), all cameras clean; classical
-   and yolo also with one camera dropped or half occluded. sam_small runs on the first --sam-states.
+   and yolo also with one camera dropped or half occluded. sam_small runs on --sam-states of them,
+   spread evenly.
 3. Per-frame latency: verifier time per state / cameras judged (detect + segment + judge, one camera).
 
 Needs trained weights (`enpire perception train`; default path as the `yolo` backend). Ends with one
@@ -51,7 +52,8 @@ def per_camera_map(weights: Path, heldout: Path, imgsz: int) -> dict:
             continue
         (data / f'val_{cam}.txt').write_text('\n'.join(files) + '\n')
         (data / f'data_{cam}.yaml').write_text(
-            f'path: {data}\ntrain: val_{cam}.txt\nval: val_{cam}.txt\nnames:\n  0: block\n  1: agent\n  2: goal\n')
+            f'path: {data}\ntrain: val_{cam}.txt\nval: val_{cam}.txt\n'
+            'names:\n  0: block\n  1: agent\n  2: goal\n')
         m = model.val(data=str(data / f'data_{cam}.yaml'), imgsz=imgsz, batch=16, workers=0, verbose=False,
                       project=str(heldout), name=f'val_{cam}', exist_ok=True,
                       **offline_guard.TRAIN_OFFLINE_ARGS)
@@ -110,7 +112,9 @@ def main(argv=None):
         yolo_map50_95_agent=m['per_class']['agent']['map50_95'],
         yolo_map50_per_camera=cams, states=len(states), camera_size=args.size)
     for backend in ('classical', 'yolo', 'sam_small'):
-        sel = states if backend != 'sam_small' else states[:args.sam_states]
+        # sam_small is slow: an even spread of the states (random starts and near-goal ones alike)
+        step = max(1, len(states) // max(args.sam_states, 1))
+        sel = states if backend != 'sam_small' else states[::step][:args.sam_states]
         clean, ms = accuracy(vb, backend, sel, specs, False, config)
         out.update({f'{backend}_states': len(sel), f'{backend}_ms_per_frame': round(ms, 2),
                     f'{backend}_agreement': round(clean['agreement'], 4),

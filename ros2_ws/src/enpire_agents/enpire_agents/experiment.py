@@ -164,7 +164,12 @@ class ExperimentConfig(_Strict):
         return self.improvement.seeds.seeds()
 
     def evaluation_seeds(self) -> list[int]:
+        """The first n_eval held-out seeds (what a confirmation runs when every trial starts)."""
         return self.evaluation.seeds.seeds()[:self.success_bar.n_eval]
+
+    def evaluation_pool(self) -> list[int]:
+        """All held-out in-distribution seeds, in order: later ones replace trials a cell could not start."""
+        return self.evaluation.seeds.seeds()
 
     def ood_seeds(self) -> list[int]:
         return self.evaluation.ood_seeds.seeds() if self.evaluation.ood_seeds else []

@@ -511,7 +511,8 @@ class Team:
                 return
             self.progress(f'{node.agent} {node.node_id[:7]} meets the bar on its trials: confirming on '
                           f'{self.config.success_bar.n_eval} held-out rollouts')
-            evaluation = self.evaluate(node.node_id, self.config.evaluation_seeds(), self.config.distribution)
+            evaluation = self.evaluate(node.node_id, self.config.evaluation_pool(), self.config.distribution,
+                                       target=self.config.success_bar.n_eval)
             with self._lock:
                 self._confirmations.append(evaluation)
             self.progress(f'held-out: pass@1 {evaluation.pass_at_1.fmt()}, pass@{evaluation.k} '
@@ -526,26 +527,36 @@ class Team:
                     self._progress.append(self._confirmed_at)
                 self._halt('success bar confirmed on held-out evaluation seeds')
 
-    def evaluate(self, node_id: str, seeds: list[int], distribution: str) -> Evaluation:
+    def evaluate(self, node_id: str, seeds: list[int], distribution: str, target: int | None = None) -> Evaluation:
         """Measure a node on held-out seeds (team-side only; results never reach an agent).
 
-        Runs in chunks and stops at `budgets.evaluation_wall_clock_s`; seeds left out are reported as
-        `skipped`, and an evaluation with skipped seeds cannot confirm the bar."""
+        Seeds are taken in order until `target` rollouts have run (a seed whose trial the cell could
+        not start, e.g. an unverified reset, is replaced by the next held-out seed; all are reported).
+        Runs in chunks and stops at `budgets.evaluation_wall_clock_s`; an evaluation cut short, or
+        one that could not reach `target` rollouts, cannot confirm the bar."""
         cfg = self.config
+        target = len(seeds) if target is None else target
         t = self._elapsed()
         code = self.tree.code(node_id)
         chunk = max(4, 2 * len(cfg.cells))
         outcomes: list[RolloutOutcome] = []
         skipped = 0
-        for start in range(0, len(seeds), chunk):
-            if self._elapsed() - t > cfg.budgets.evaluation_wall_clock_s:
-                skipped = len(seeds) - start
-                self.progress(f'held-out {node_id[:7]}: evaluation time budget spent, '
-                              f'{skipped} seeds left out')
+        position = 0
+        while position < len(seeds):
+            missing = target - len(_executed(outcomes))
+            if missing <= 0:
                 break
-            outcomes += self.runner.run(code, seeds[start:start + chunk], distribution=distribution,
+            if self._elapsed() - t > cfg.budgets.evaluation_wall_clock_s:
+                skipped = missing
+                self.progress(f'held-out {node_id[:7]}: evaluation time budget spent, '
+                              f'{skipped} rollouts short')
+                break
+            batch = seeds[position:position + min(chunk, missing)]
+            position += len(batch)
+            outcomes += self.runner.run(code, batch, distribution=distribution,
                                         attempts=cfg.attempts, steps_per_attempt=cfg.steps_per_attempt,
                                         label=f'held-out {node_id[:7]}')
+        skipped = max(skipped, target - len(_executed(outcomes)))
         ran = _executed(outcomes)
         not_run = [o for o in outcomes if o not in ran]
         at1, atk = metrics.pass_at(ran, 1), metrics.pass_at(ran, cfg.success_bar.k)
@@ -611,7 +622,8 @@ class Team:
         final = self._confirmed
         if final is None and best is not None and self.config.success_bar.n_eval and not self._confirmations:
             self.progress(f'final held-out evaluation of the best node {best.node_id[:7]}')
-            final = self.evaluate(best.node_id, self.config.evaluation_seeds(), self.config.distribution)
+            final = self.evaluate(best.node_id, self.config.evaluation_pool(), self.config.distribution,
+                                  target=self.config.success_bar.n_eval)
         elif final is None and self._confirmations:
             final = max(self._confirmations, key=lambda e: (e.pass_at_k.rate, e.pass_at_1.rate))
         final_node = final.node_id if final else (best.node_id if best else None)
