@@ -257,8 +257,10 @@ class SimCellNode(Node):
         self.truth_pub.publish(truth)
 
     def _republish_state(self) -> None:
+        # Cameras keep streaming while a lockstep cell idles, as real ones do: a subscriber that
+        # joined late or dropped a best-effort frame still gets the current scene.
         if self.pacing == 'as_fast':
-            self._publish_state()
+            self._publish_step(all_cameras=True)
 
 
 def main(args=None) -> None:

@@ -153,3 +153,23 @@ def test_an_idea_that_fails_its_first_rollouts_stops_costing_robot_time(tmp_path
     runner.run = never
     result = Team(config, runner, tmp_path, backends=[Hopeless(0.0)]).run()
     assert [n.trials for n in result.nodes] == [2, 2]
+
+
+def test_held_out_evaluation_replaces_trials_the_cell_could_not_start(tmp_path):
+    runner = ScriptedRunner()
+    plain = runner.run
+
+    def some_resets_fail(code, seeds, **kw):
+        outs = plain(code, seeds, **kw)
+        failed = {'attempt_scores': [], 'attempt_successes': [], 'attempt_reasons': [],
+                  'failure_reason': 'reset failed'}
+        return [o.model_copy(update=failed) if o.seed % 3 == 0 else o for o in outs]
+
+    runner.run = some_resets_fail
+    config = _config(evaluation={'seeds': {'start': 10000, 'count': 40}}, success_bar={'n_eval': 20})
+    team = Team(config, runner, tmp_path, backends=[ScriptedBackend(0.5), ScriptedBackend(0.5)])
+    node = team.tree.commit_idea('agent_0', POLICY.format(q=1.0), 'perfect', None, round=1)
+    evaluation = team.evaluate(node.node_id, config.evaluation_pool(), 'in_distribution', target=20)
+    assert evaluation.pass_at_k.n == 20 and evaluation.not_run >= 6 and evaluation.skipped == 0
+    assert not any(s % 3 == 0 for s in evaluation.pass_at_k.seeds)
+    assert evaluation.pass_at_k.seeds[-1] > 10019 and evaluation.meets_bar

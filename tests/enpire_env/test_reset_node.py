@@ -1,6 +1,5 @@
 """The reset action on a real graph: malformed goals, retries and failures against fakes played by the test,
 and an end-to-end reset against the simulated cell and the verify node."""
-import importlib.util
 import math
 import threading
 import time
@@ -19,12 +18,13 @@ from enpire_interfaces.srv import PlaceObjects, Verify
 pytestmark = pytest.mark.graph
 NS = '/cell_0'
 CONFIG = ('reset:\n  position_tolerance_px: 5.0\n  angle_tolerance_deg: 5.0\n  max_tries_limit: 5\n'
-          '  frame_timeout_s: {timeout}\n  service_timeout_s: 5.0\n  save_evidence: {evidence}\n')
+          '  frame_timeout_s: {timeout}\n  service_timeout_s: 5.0\n  save_evidence: {evidence}\n'
+          '{extra}')
 
 
-def start_reset(node_processes, tmp_path, timeout=1.0, evidence='false'):
+def start_reset(node_processes, tmp_path, timeout=1.0, evidence='false', extra=''):
     config = tmp_path / 'reset.yaml'
-    config.write_text(CONFIG.format(timeout=timeout, evidence=evidence))
+    config.write_text(CONFIG.format(timeout=timeout, evidence=evidence, extra=extra))
     return node_processes.start('reset', ['-m', 'enpire_env.reset_node', '--ros-args', '-r', f'__ns:={NS}',
                                           '-p', f'config_file:={config}'])
 
@@ -146,17 +146,10 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
     assert node_processes.procs[0][1].poll() is None
 
 
-@pytest.mark.skipif(importlib.util.find_spec('enpire_sim.sim_cell_node') is None
-                    or importlib.util.find_spec('enpire_env.verify_node') is None,
-                    reason='sim_cell or verify node not available')
 def test_reset_end_to_end_with_sim_and_verify(node_processes, ros_node, tmp_path):
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:={NS}'])
-    # Coordination point: in as-fast pacing frames carry SIM time, which stands still while the cell idles,
-    # but verify judges staleness against its wall clock, so an idle cell's frames look stale. The reset
-    # node's own freshness check (frames stamped at or after the placement) is what matters here.
-    node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:={NS}',
-                                    '-p', 'max_frame_age:=100000.0'])
-    start_reset(node_processes, tmp_path, timeout=5.0, evidence='true')
+    node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:={NS}'])
+    start_reset(node_processes, tmp_path, timeout=5.0, evidence='true', extra='  pose_cameras: [top]\n')
     client = ActionClient(ros_node.node, ResetCell, names.cell_name(NS, names.RESET))
     assert client.wait_for_server(timeout_sec=30), 'reset action never appeared'
     for seed, distribution, idle in [(5, 'in_distribution', 0.0), (6, 'out_of_distribution', 1.5)]:

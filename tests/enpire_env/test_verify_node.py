@@ -20,7 +20,7 @@ def cell(node_processes, ros_node, tmp_path):
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}',
                                  '-p', "camera_faults:='{oblique: {dropout: 1.0}}'"])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}',
-                                    '-p', 'max_frame_age:=1000000.0', '-p', f'evidence_dir:={tmp_path}'])
+                                    '-p', f'evidence_dir:={tmp_path}'])
     node = ros_node.node
     place = node.create_client(PlaceObjects, names.cell_name(CELL, names.PLACE_OBJECTS))
     verify = node.create_client(Verify, names.cell_name(CELL, names.VERIFY))

@@ -35,7 +35,7 @@ def start_cell(procs: NodeProcesses, cell: str, bag_dir: Path) -> None:
     ns = ['--ros-args', '-r', f'__ns:=/{cell}']
     procs.start(f'{cell}_sim', ['-m', 'enpire_sim.sim_cell_node', *ns, '-p', 'pacing:=as_fast'])
     procs.start(f'{cell}_safety', ['-m', 'enpire_env.safety_node', *ns, '-p', 'pacing:=as_fast'])
-    procs.start(f'{cell}_verify', ['-m', 'enpire_env.verify_node', *ns, '-p', 'max_frame_age:=100000.0'])
+    procs.start(f'{cell}_verify', ['-m', 'enpire_env.verify_node', *ns])
     procs.start(f'{cell}_reset', ['-m', 'enpire_env.reset_node', *ns])
     procs.start(f'{cell}_trial_server', ['-m', 'enpire_rollout.trial_server_node', *ns,
                                          '-p', f'bag_dir:={bag_dir}', '-p', 'hang_timeout_s:=1.0',

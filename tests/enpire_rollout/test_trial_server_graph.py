@@ -58,7 +58,7 @@ def cell(tmp_path_factory):
     ns = ['--ros-args', '-r', f'__ns:=/{NS}']
     procs.start('sim', ['-m', 'enpire_sim.sim_cell_node', *ns, '-p', 'pacing:=as_fast'])
     procs.start('safety', ['-m', 'enpire_env.safety_node', *ns, '-p', 'pacing:=as_fast'])
-    procs.start('verify', ['-m', 'enpire_env.verify_node', *ns, '-p', 'max_frame_age:=100000.0'])
+    procs.start('verify', ['-m', 'enpire_env.verify_node', *ns])
     procs.start('reset', ['-m', 'enpire_env.reset_node', *ns])
     server = start_trial_server(procs, tmp / 'bags')
     ros = RosTestNode('rollout_test_client')

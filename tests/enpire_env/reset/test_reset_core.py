@@ -150,3 +150,11 @@ def test_load_routine_factory():
     for bad in ('nope', 'no_such_module_x:f', 'math:no_such_attr', 'math:pi'):
         with pytest.raises(ValueError):
             load_routine_factory(bad, builtins)
+
+
+def test_only_trusted_pose_cameras_decide_the_achieved_pose():
+    estimates = [est('top', (100.0, 100.0, 0.0)), est('oblique', (130.0, 80.0, 0.5))]
+    pose, used, _ = fuse_block_estimates(estimates, 1, ('top',))
+    assert used == ['top'] and pose == (100.0, 100.0, 0.0)
+    pose, used, why = fuse_block_estimates([est('oblique', (130.0, 80.0, 0.5))], 1, ('top',))
+    assert pose is None and used == [] and '0 of 1' in why

@@ -527,7 +527,8 @@ class Team:
                     self._progress.append(self._confirmed_at)
                 self._halt('success bar confirmed on held-out evaluation seeds')
 
-    def evaluate(self, node_id: str, seeds: list[int], distribution: str, target: int | None = None) -> Evaluation:
+    def evaluate(self, node_id: str, seeds: list[int], distribution: str,
+                 target: int | None = None) -> Evaluation:
         """Measure a node on held-out seeds (team-side only; results never reach an agent).
 
         Seeds are taken in order until `target` rollouts have run (a seed whose trial the cell could

@@ -6,6 +6,7 @@ Verify requests with the fused verdict, each camera's verdict and, on request, s
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from enpire_env.verification import TASKS, Frame, Verifier, load_config
 from enpire_env.verification.evidence import save_evidence
 from enpire_env.verification.fusion import RULES
 from enpire_env.verification.models import CameraJudgement, FusedJudgement
-from enpire_interfaces.msg import CameraVerdict, FusedVerdict, TableHomography
+from enpire_interfaces.msg import CameraVerdict, CellState, FusedVerdict, TableHomography
 from enpire_interfaces.srv import Verify
 
 _CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
@@ -89,6 +90,9 @@ class VerifyNode(Node):
         self.declare_parameter('evidence_dir', '/tmp/enpire_evidence')
         self.declare_parameter('backend', 'classical')
         self.declare_parameter('verification_config', '')
+        # Frame age is judged on the cell's clock (its CellState stamps): an as-fast simulated cell
+        # stamps sim time, which stands still while it idles. A cell silent this long is stale.
+        self.declare_parameter('cell_silence_s', 2.0)
         self.cameras = list(self.get_parameter('cameras').value)
         self.rule = self.get_parameter('fusion_rule').value
         if self.rule not in RULES:
@@ -99,7 +103,10 @@ class VerifyNode(Node):
         self.verifier = Verifier(load_config(config_path), backend=self.get_parameter('backend').value)
         self.verify_lock = threading.Lock()   # the backend caches per image: one verification at a time
         self.frames = FrameBuffer()
+        self.cell_silence_s = float(self.get_parameter('cell_silence_s').value)
+        self.cell_clock: tuple[float, float] | None = None   # (latest CellState stamp, monotonic arrival)
         sensors = ReentrantCallbackGroup()
+        self.create_subscription(CellState, names.CELL_STATE, self._on_cell_state, 10, callback_group=sensors)
         for cam in self.cameras:
             self.create_subscription(Image, names.camera_image(cam), self._on_image(cam),
                                      qos_profile_sensor_data, callback_group=sensors)
@@ -117,6 +124,15 @@ class VerifyNode(Node):
             except ValueError as exc:
                 self.get_logger().warning(f'{cam}: {exc}', throttle_duration_sec=5.0)
         return callback
+
+    def _on_cell_state(self, msg: CellState) -> None:
+        self.cell_clock = (stamp_seconds(msg.header.stamp), time.monotonic())
+
+    def cell_now(self) -> float:
+        """Now on the cell's clock; the node's clock when the cell has been silent (frames then age)."""
+        if self.cell_clock is not None and time.monotonic() - self.cell_clock[1] <= self.cell_silence_s:
+            return self.cell_clock[0]
+        return stamp_seconds(self.get_clock().now().to_msg())
 
     def _on_homography(self, cam):
         def callback(msg: TableHomography):
@@ -137,7 +153,7 @@ class VerifyNode(Node):
                               else f'duplicate cameras in {cams}')
             return response
         now_msg = self.get_clock().now().to_msg()
-        now = stamp_seconds(now_msg)
+        now = self.cell_now()
         frames = {c: self.frames.latest(c) for c in cams}
         with self.verify_lock:
             fused, judged = self.verifier.verify_frames(frames, cameras=cams, now=now, rule=self.rule,

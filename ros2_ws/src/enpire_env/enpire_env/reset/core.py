@@ -33,6 +33,9 @@ class ResetConfig(BaseModel):
     angle_tolerance_deg: float = Field(5.0, gt=0.0, le=180.0)
     max_tries_limit: int = Field(10, ge=1, le=1000, description='goals asking for more tries are refused')
     min_cameras: int = Field(1, ge=1, description='cameras that must see the block after the placement')
+    pose_cameras: tuple[str, ...] = Field(
+        (), description='cameras whose pose estimates the reset trusts (empty: all); a far, foreshortened '
+                        'view measures the T too coarsely to check a 5 px tolerance')
     settle_time_s: float = Field(0.0, ge=0.0, le=60.0, description='wait after the placement before looking')
     frame_timeout_s: float = Field(5.0, gt=0.0, le=120.0, description='wait for frames taken after placement')
     service_timeout_s: float = Field(10.0, gt=0.0, le=120.0)
@@ -98,11 +101,14 @@ def pick_target(seed: int, distribution: str) -> InitialState:
     return sample_initial_state(int(seed), distribution)
 
 
-def fuse_block_estimates(estimates, min_cameras: int = 1) -> tuple[Pose | None, list[str], str]:
+def fuse_block_estimates(estimates, min_cameras: int = 1,
+                         pose_cameras: tuple[str, ...] = ()) -> tuple[Pose | None, list[str], str]:
     """Median of the usable, fresh, finite camera estimates: (pose or None, cameras used, reason if None)."""
-    used = [e for e in estimates if e.usable and e.fresh and all(math.isfinite(v) for v in e.pose)]
+    trusted = [e for e in estimates if not pose_cameras or e.camera in pose_cameras]
+    used = [e for e in trusted if e.usable and e.fresh and all(math.isfinite(v) for v in e.pose)]
     if len(used) < min_cameras:
-        seen = ', '.join(f'{e.camera}: {_why_unused(e)}' for e in estimates) or 'no cameras answered'
+        seen = ', '.join(f'{e.camera}: {_why_unused(e) if e in trusted else "not a pose camera"}'
+                         for e in estimates) or 'no cameras answered'
         why = f'{len(used)} of {min_cameras} required cameras saw the block after placement: {seen}'
         return None, [], why
     x = statistics.median(e.pose[0] for e in used)
@@ -169,7 +175,8 @@ def run_reset(target: InitialState, max_tries: int, routine: ResetRoutine,
             outcome.failure_reason = f'try {attempt}: could not verify: {observation.error}'
             outcome.attempts.append(outcome.failure_reason)
             continue
-        achieved, cameras, why = fuse_block_estimates(observation.estimates, config.min_cameras)
+        achieved, cameras, why = fuse_block_estimates(observation.estimates, config.min_cameras,
+                                                      config.pose_cameras)
         if achieved is None:
             outcome.failure_reason = f'try {attempt}: could not verify: {why}'
             outcome.attempts.append(outcome.failure_reason)
