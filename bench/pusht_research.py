@@ -40,6 +40,9 @@ def _figures(result, t0: float) -> dict:
         'mru': result.utilization.mru if result.utilization else None,
         'curve': [[round(p.t_s, 1), round(p.team_success, 3)] for p in result.progress],
         'stop_reason': result.stop_reason, 'wall_minutes': round((time.monotonic() - t0) / 60, 2),
+        'not_run_eval': ev.not_run if ev else 0,
+        'run_valid': result.integrity.valid if result.integrity else None,
+        'protected_changed': result.integrity.changed if result.integrity else [],
     }
 
 

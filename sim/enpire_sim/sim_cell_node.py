@@ -40,18 +40,16 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
-from shapely.geometry import Point
 
 from enpire_env import names
-from enpire_env.tasks.pusht import AGENT_RADIUS, CONTROL_HZ, WORKSPACE_SIZE, t_outline, t_polygon
-from enpire_env.tasks.pusht_distributions import sample_initial_state
+from enpire_env.tasks.pusht import CONTROL_HZ, WORKSPACE_SIZE
+from enpire_env.tasks.pusht_distributions import placement_problem, sample_initial_state
 from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
 from enpire_interfaces.srv import PlaceObjects
 from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, RenderState, load_cameras
 from enpire_sim.pusht_sim import PushTSim
 
 TICK_NS = 1_000_000_000 // CONTROL_HZ
-_WALL_INNER = (7.0, 504.0)  # inner faces of the walls: a placed T must fit between them
 
 
 def parse_faults(text: str) -> dict[str, CameraFaults]:
@@ -75,20 +73,7 @@ def check_command(msg: PointStamped) -> tuple[str, str] | None:
 
 
 def check_placement(block, agent) -> str | None:
-    values = (*block, *agent)
-    if not all(math.isfinite(v) for v in values):
-        return 'non-finite pose'
-    if not all(0.0 <= v <= WORKSPACE_SIZE for v in (*block[:2], *agent)):
-        return f'position outside [0, {WORKSPACE_SIZE:.0f}]^2'
-    outline = t_outline(block)
-    if outline.min() < _WALL_INNER[0] or outline.max() > _WALL_INNER[1]:
-        return 'the T would intersect the walls'
-    if agent[0] < _WALL_INNER[0] + AGENT_RADIUS or agent[0] > _WALL_INNER[1] - AGENT_RADIUS \
-            or agent[1] < _WALL_INNER[0] + AGENT_RADIUS or agent[1] > _WALL_INNER[1] - AGENT_RADIUS:
-        return 'the agent would intersect the walls'
-    if t_polygon(block).distance(Point(agent)) < AGENT_RADIUS:
-        return 'the agent would overlap the T'
-    return None
+    return placement_problem(block, agent)
 
 
 class SimCellNode(Node):

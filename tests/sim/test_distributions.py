@@ -32,7 +32,7 @@ def test_in_distribution_draws_what_gym_pusht_draws_for_the_same_seed():
     import gym_pusht  # noqa: F401
 
     env = gym.make('gym_pusht/PushT-v0', obs_type='state').unwrapped
-    for seed in range(5):
+    for seed in range(5):  # all five first draws are placeable
         env.reset(seed=seed)
         state = sample_initial_state(seed, 'in_distribution')
         obs = env.get_obs()
@@ -58,3 +58,15 @@ def test_out_of_distribution_is_near_a_wall_inside_the_table_and_clear_of_the_ag
         assert t_polygon(state.block).distance(Point(state.agent)) > AGENT_RADIUS
         # the agent starts on the other half of the table from the T
         assert np.dot(np.array(state.agent) - 256, centroid - 256) < 0
+
+
+def test_unplaceable_gym_draws_are_redrawn_and_every_start_is_placeable():
+    from enpire_env.tasks.pusht_distributions import placement_problem
+    for distribution in DISTRIBUTIONS:
+        for seed in range(300):
+            state = sample_initial_state(seed, distribution)
+            assert placement_problem(state.block, state.agent) is None, (seed, distribution)
+    # seed 50's first gym-pusht draw puts the agent on the T: the next draw is used instead
+    first = np.random.default_rng(50)
+    agent = (int(first.integers(50, 450)), int(first.integers(50, 450)))
+    assert sample_initial_state(50, 'in_distribution').agent != agent

@@ -130,6 +130,8 @@ def plot(result: TeamResult, path: str | Path) -> Path:
     if result.evaluation is not None and result.evaluation not in shown:
         shown.append(result.evaluation)
     for e in shown:
+        ax_curve.plot([(e.t_s - e.wall_s) / scale, e.t_s / scale], [e.pass_at_k.rate] * 2, lw=5, alpha=0.25,
+                      color='tab:purple' if e.meets_bar else 'tab:red', solid_capstyle='butt')
         ax_curve.errorbar(e.t_s / scale, e.pass_at_k.rate,
                           yerr=[[e.pass_at_k.rate - e.pass_at_k.low], [e.pass_at_k.high - e.pass_at_k.rate]],
                           fmt='D', color='tab:purple' if e.meets_bar else 'tab:red', capsize=4,

@@ -1,6 +1,6 @@
 """Train the cell's YOLO detector on the CPU from its own rendered frames; save weights, card and metrics.
 
-    python -m enpire_env.perception.train [--images 600] [--epochs 40] [--imgsz 160] [--out DIR]
+    python -m enpire_env.perception.train [--images 600] [--epochs 50] [--imgsz 224] [--out DIR]
     enpire perception train ...            (the same, from the `enpire` command)
     enpire perception eval [--weights W]   (mAP on a fresh held-out set from every camera)
 
@@ -107,7 +107,7 @@ def class_metrics(metrics) -> dict:
     return out
 
 
-def train(out: str | Path | None = None, images: int = 600, epochs: int = 40, imgsz: int = 160,
+def train(out: str | Path | None = None, images: int = 600, epochs: int = 50, imgsz: int = 224,
           arch: str = TINY_ARCH, batch: int = 16, threads: int = 2, seed: int = 0,
           sizes=(96, 128, 160), fault_fraction: float = 0.3, workers: int = 0, verbose: bool = False) -> dict:
     """Render the dataset, train from the architecture file, validate, and save everything in `out`."""
@@ -139,7 +139,8 @@ def train(out: str | Path | None = None, images: int = 600, epochs: int = 40, im
                    project=str(out),
                    name='val', exist_ok=True, verbose=verbose, **offline_guard.TRAIN_OFFLINE_ARGS)
     metrics = dict(
-        arch=arch, images=card['counts']['frames'], train_frames=card['counts']['per_split'].get('train', 0),
+        arch=arch, images=card['counts']['frames'],
+        train_frames=card['counts']['per_split'].get('train', 0),
         val_frames=card['counts']['per_split'].get('val', 0), epochs=epochs, imgsz=imgsz, batch=batch,
         threads=threads, seed=seed, dataset_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
         total_seconds=round(time.perf_counter() - t0, 1), val=class_metrics(val),
@@ -155,9 +156,9 @@ def train(out: str | Path | None = None, images: int = 600, epochs: int = 40, im
     return metrics
 
 
-def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int = 160, seed: int = 12345,
-             sizes=(96, 128, 160), fault_fraction: float = 0.3, out: str | Path | None = None,
-             threads: int = 2, batch: int = 16) -> dict:
+def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int | None = None,
+             seed: int = 12345, sizes=(96, 128, 160), fault_fraction: float = 0.3,
+             out: str | Path | None = None, threads: int = 2, batch: int = 16) -> dict:
     """mAP of trained weights on a freshly rendered held-out set (a seed the training never used)."""
     weights = Path(weights) if weights else default_weights()
     if not weights.is_file():
@@ -170,9 +171,11 @@ def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int = 
         shutil.rmtree(out)
     card = ds.write_dataset(out / 'dataset', n_images=images, seed=seed, sizes=sizes,
                             fault_fraction=fault_fraction, val_fraction=1.0)
-    val = YOLO(str(weights)).val(data=str(out / 'dataset' / 'data.yaml'), imgsz=imgsz, batch=batch, workers=0,
-                                  project=str(out), name='val', exist_ok=True, verbose=False,
-                                  **offline_guard.TRAIN_OFFLINE_ARGS)
+    model = YOLO(str(weights))
+    imgsz = int(imgsz or model.overrides.get('imgsz') or 160)
+    val = model.val(data=str(out / 'dataset' / 'data.yaml'), imgsz=imgsz, batch=batch, workers=0,
+                    project=str(out), name='val', exist_ok=True, verbose=False,
+                    **offline_guard.TRAIN_OFFLINE_ARGS)
     result = dict(weights=str(weights), frames=card['counts']['frames'], seed=seed, imgsz=imgsz,
                   per_class=class_metrics(val), per_camera=card['counts']['per_camera'])
     (out / 'metrics.json').write_text(json.dumps(result, indent=2) + '\n')
@@ -184,8 +187,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest='perception_command', required=True)
     t = sub.add_parser('train', help='render a labelled dataset from the simulated cameras, train YOLO (CPU)')
     t.add_argument('--images', type=int, default=600, help='frames to render (every camera, images/3 states)')
-    t.add_argument('--epochs', type=int, default=40)
-    t.add_argument('--imgsz', type=int, default=160)
+    t.add_argument('--epochs', type=int, default=50)
+    t.add_argument('--imgsz', type=int, default=224, help='network input size (frames are 96-160 px)')
     t.add_argument('--arch', default=TINY_ARCH, help=f'{TINY_ARCH} or an ultralytics .yaml (never a .pt)')
     t.add_argument('--batch', type=int, default=16)
     t.add_argument('--threads', type=int, default=2, help='torch threads')
@@ -196,7 +199,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e = sub.add_parser('eval', help='mAP of trained weights on a fresh held-out set from every camera')
     e.add_argument('--weights', default=None, help=f'default {default_weights()}')
     e.add_argument('--images', type=int, default=600)
-    e.add_argument('--imgsz', type=int, default=160)
+    e.add_argument('--imgsz', type=int, default=None, help='default: the training size')
     e.add_argument('--seed', type=int, default=12345)
     e.add_argument('--threads', type=int, default=2)
     e.set_defaults(func=lambda a: _print(evaluate(a.weights, a.images, a.imgsz, a.seed, threads=a.threads)))

@@ -20,6 +20,10 @@ SUCCESS_COVERAGE = 0.95
 CONTROL_HZ = 10
 PHYSICS_DT = 0.01
 EPISODE_STEPS = 300
+# Inner faces of the walls (segments at 5 and 506, radius 2): the free table the T and agent move in.
+WALL_INNER = (7.0, 504.0)
+FREE_TABLE = np.array([(WALL_INNER[0], WALL_INNER[0]), (WALL_INNER[1], WALL_INNER[0]),
+                       (WALL_INNER[1], WALL_INNER[1]), (WALL_INNER[0], WALL_INNER[1])])
 
 # The T as two boxes in its body frame: the bar, then the stem (gym-pusht's add_tee).
 BAR_LOCAL = np.array([

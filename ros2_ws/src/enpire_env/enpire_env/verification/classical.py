@@ -25,7 +25,8 @@ class ClassicalBackend:
     def __init__(self, config: VerifyConfig):
         self.colours = config.colours
         self.min_pixels = config.judge.min_blob_pixels
-        self._cache_key: tuple | None = None
+        # The last image itself, not its id: holding it keeps a freed array's id from being reused.
+        self._cache_image: np.ndarray | None = None
         self._cache: dict[str, tuple[np.ndarray, list[Box]]] = {}
 
     # Boxes are found on a view of at most this many pixels a side (every k-th pixel), then scaled back
@@ -33,8 +34,7 @@ class ClassicalBackend:
     max_side = 160
 
     def _analyse(self, image: np.ndarray) -> dict[str, tuple[np.ndarray, list[Box]]]:
-        key = (id(image), image.__array_interface__['data'][0], image.shape)
-        if key == self._cache_key:
+        if image is self._cache_image:
             return self._cache
         k = max(1, -(-max(image.shape[:2]) // self.max_side))
         small = np.ascontiguousarray(image[::k, ::k]) if k > 1 else image
@@ -49,7 +49,7 @@ class ClassicalBackend:
                                                   x1=min(b.x1 * k + k, wid), y1=min(b.y1 * k + k, hgt)))
                          for b in boxes]
             result[label] = (mask, boxes)
-        self._cache_key, self._cache = key, result
+        self._cache_image, self._cache = image, result
         return result
 
     def _boxes(self, label: str, mask: np.ndarray) -> list[Box]:

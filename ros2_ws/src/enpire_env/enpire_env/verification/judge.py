@@ -96,6 +96,8 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
     bx0, by0, bx1, by1 = max(box.x0 - 2, 0), max(box.y0 - 2, 0), min(box.x1 + 2, wid), min(box.y1 + 2, hgt)
     if jc.use_palette:
         t_fracs, _ = soft.unmix(work[by0:by1, bx0:bx1], config.unmix, config.palette_cols, jc.max_residual)
+        # Grey wall pixels unmix as part T, part table: only the free table can hold the T.
+        t_fracs[..., 0] *= soft.polygon_fractions(h, pusht.FREE_TABLE, bx0, by0, bx1 - bx0, by1 - by0, 4)
     else:
         # Scene colours unknown (a learned backend on a real camera): the segmenter's mask is the T.
         seg = segmenter.segment(work, boxes).get('block')
