@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
+import signal
 import sys
 import threading
 import time
@@ -80,6 +81,7 @@ def _on_graph(config, config_path, out, say):
     env = graph_env()
     procs = Processes(out / 'node_logs', env)
     atexit.register(procs.stop)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # SystemExit runs the finally: nodes stopped
     try:
         for cell in config.cells:
             for name, cmd in cell_commands(cell, out / 'bags', config.pacing):
