@@ -24,7 +24,6 @@ from enpire_agents.experiment import ExperimentConfig, config_dir, load_experime
 from enpire_agents.team import FleetTrialRunner, Team, TeamResult
 from enpire_env import names
 
-AGENT_STATUS = getattr(names, 'AGENT_STATUS', 'agents/status')
 
 
 def wait_for_cells(node: Node, cells: list[str], timeout_s: float = 60.0) -> list[str]:
@@ -70,7 +69,7 @@ class AgentNode(Node):
         self.experiment = self.declare_parameter('experiment', str(config_dir() / 'demo.yaml')).value
         self.output_dir = self.declare_parameter('output_dir', 'runs/agent').value
         self.evaluate_ood = bool(self.declare_parameter('evaluate_ood', False).value)
-        self.status_pub = self.create_publisher(String, AGENT_STATUS, 10)
+        self.status_pub = self.create_publisher(String, names.AGENT_STATUS, 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.config = load_experiment(self.experiment)
         self.result: TeamResult | None = None

@@ -40,18 +40,11 @@ def cell_commands(cell: str, bag_dir: str | Path = '/tmp/enpire_bags',
     return [
         (f'{cell}.sim_cell', ['-m', 'enpire_sim.sim_cell_node', *ros, '-p', f'pacing:={pacing}']),
         (f'{cell}.safety', ['-m', 'enpire_env.safety_node', *ros, '-p', f'pacing:={pacing}']),
-        (f'{cell}.verify', ['-m', 'enpire_env.verify_node', *ros, *_as_fast_frame_age(pacing)]),
+        (f'{cell}.verify', ['-m', 'enpire_env.verify_node', *ros]),
         (f'{cell}.reset', ['-m', 'enpire_env.reset_node', *ros]),
         (f'{cell}.trial_server', ['-m', trial_server, *ros, '-p', 'verify_every_n_steps:=10',
                                   '-p', f'bag_dir:={bag_dir}', '-p', 'save_evidence:=false']),
     ]
-
-
-def _as_fast_frame_age(pacing: str) -> list[str]:
-    """Workaround: in as-fast pacing the cell's frames carry SIM-time stamps that lag the wall clock while
-    the cell waits for commands, and the verifier's wall-clock `max_frame_age` (0.5 s) then calls every
-    frame stale, so no reset can be verified. Until EN/sim agree on one clock, relax the age in as-fast."""
-    return ['-p', 'max_frame_age:=1000000.0'] if pacing == 'as_fast' else []
 
 
 class Processes:

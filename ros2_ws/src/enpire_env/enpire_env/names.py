@@ -16,6 +16,7 @@ VERIFY = 'verify'                              # enpire_interfaces/Verify
 RESET = 'reset'                                # enpire_interfaces/ResetCell action
 RUN_TRIAL = 'run_trial'                        # enpire_interfaces/RunTrial action
 TRIAL_EVENTS = 'trial_events'                  # enpire_interfaces/TrialEvent
+AGENT_STATUS = 'agents/status'                 # std_msgs/String, one line per team event
 DIAGNOSTICS = '/diagnostics'                   # diagnostic_msgs/DiagnosticArray (global, by convention)
 TABLE_FRAME = 'table'
 
