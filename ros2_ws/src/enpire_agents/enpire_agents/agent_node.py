@@ -25,7 +25,6 @@ from enpire_agents.team import FleetTrialRunner, Team, TeamResult
 from enpire_env import names
 
 
-
 def wait_for_cells(node: Node, cells: list[str], timeout_s: float = 60.0) -> list[str]:
     """Wait until every cell's run_trial action server is on the graph; returns the cells still missing."""
     from rclpy.action import ActionClient
