@@ -5,7 +5,7 @@ setup:
 	@bash scripts/setup.sh
 
 test: setup
-	@. ./env.sh && python -m pytest tests
+	@. ./env.sh && ruff check . && python -m pytest tests
 
 demo: setup
 	@. ./env.sh && python -m enpire_agents.demo
