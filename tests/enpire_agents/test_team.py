@@ -173,3 +173,16 @@ def test_held_out_evaluation_replaces_trials_the_cell_could_not_start(tmp_path):
     assert evaluation.pass_at_k.n == 20 and evaluation.not_run >= 6 and evaluation.skipped == 0
     assert not any(s % 3 == 0 for s in evaluation.pass_at_k.seeds)
     assert evaluation.pass_at_k.seeds[-1] > 10019 and evaluation.meets_bar
+
+
+def test_an_agent_on_the_regimes_backend_chooses_a_regime_per_hypothesis(tmp_path):
+    from enpire_agents.backends.base import ImprovementRequest
+    from enpire_agents.experiment import AgentSpec
+    from enpire_agents.team import make_backend
+    chooser = make_backend(AgentSpec(backend='regimes', bag_root=str(tmp_path / 'no_bags')), 0, 7, tmp_path)
+    first = chooser.propose(ImprovementRequest(task='pusht', contract='', agent_id='agent_0', round=0))
+    # each regime is tried once before any is repeated; with no bags yet BC falls back to tool calling
+    assert chooser.choices == ['tool_calling'] and first.regime == 'tool_calling'
+    second = chooser.propose(ImprovementRequest(task='pusht', contract='', agent_id='agent_0', round=1))
+    assert chooser.choices[1] == 'behaviour_cloning'
+    assert second.regime == 'tool_calling' and 'behaviour_cloning' in second.hypothesis.lower().replace(' ', '_')

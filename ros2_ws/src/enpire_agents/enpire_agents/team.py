@@ -176,11 +176,22 @@ def contract_text() -> str:
     return inspect.getsource(policy_contract)
 
 
-def make_backend(spec: AgentSpec, agent_index: int, seed: int) -> PolicyBackend:
+def make_backend(spec: AgentSpec, agent_index: int, seed: int,
+                 work_dir: str | Path = 'runs/regimes') -> PolicyBackend:
     """The backend an agent spec names, seeded per agent (keys come from the environment only)."""
     if spec.backend == 'offline':
         from enpire_agents.backends.offline import OfflineBackend
         return OfflineBackend(seed=seed * 1000 + agent_index)
+    if spec.backend == 'regimes':
+        from enpire_agents.regimes import regime_backends as rb
+        own_seed, work = seed * 1000 + agent_index, Path(work_dir) / f'agent_{agent_index}'
+        bags = spec.bag_root or '/tmp/enpire_bags'
+        return rb.RegimeChooser({
+            'tool_calling': rb.ToolCallingBackend(own_seed),
+            'behaviour_cloning': rb.BehaviourCloningBackend(bags, work / 'bc', own_seed),
+            'offline_rl': rb.OfflineRLBackend(bags, work / 'offline_rl', own_seed),
+            'online_rl': rb.OnlineRLBackend(work / 'online_rl', own_seed),
+        }, seed=own_seed)
     key_env = {'api_key_env': spec.api_key_env} if spec.api_key_env else {}
     if spec.backend == 'anthropic':
         from enpire_agents.backends.anthropic_backend import AnthropicBackend
@@ -280,7 +291,7 @@ class Team:
         self.agents = [f'agent_{i}' for i in range(config.team.size)]
         specs = config.team.agent_specs()
         self.backends = list(backends) if backends is not None else [
-            make_backend(spec, i, config.seed) for i, spec in enumerate(specs)]
+            make_backend(spec, i, config.seed, self.out_dir / 'regimes') for i, spec in enumerate(specs)]
         if len(self.backends) != len(self.agents):
             raise ValueError(f'{len(self.backends)} backends for a team of {len(self.agents)}')
         self.progress = progress or (lambda line: None)
