@@ -185,4 +185,5 @@ def test_an_agent_on_the_regimes_backend_chooses_a_regime_per_hypothesis(tmp_pat
     assert chooser.choices == ['tool_calling'] and first.regime == 'tool_calling'
     second = chooser.propose(ImprovementRequest(task='pusht', contract='', agent_id='agent_0', round=1))
     assert chooser.choices[1] == 'behaviour_cloning'
-    assert second.regime == 'tool_calling' and 'behaviour_cloning' in second.hypothesis.lower().replace(' ', '_')
+    assert second.regime == 'tool_calling'
+    assert 'behaviour_cloning' in second.hypothesis.lower().replace(' ', '_')

@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-# 'regimes': the learning regimes (behaviour cloning, offline RL, online RL, tool calling), chosen per hypothesis.
+# 'regimes': behaviour cloning, offline RL, online RL or tool calling, chosen per hypothesis.
 BackendKind = Literal['offline', 'openai', 'anthropic', 'openai_compatible', 'regimes']
 DISTRIBUTIONS = ('in_distribution', 'out_of_distribution')
 
@@ -55,7 +55,7 @@ class AgentSpec(_Strict):
     model: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None        # name of the environment variable holding the key, never the key
-    bag_root: str | None = None           # 'regimes': trial bags to learn from (default: the cells' bag folder)
+    bag_root: str | None = None           # 'regimes': trial bags to learn from (default /tmp/enpire_bags)
     temperature: float = 0.7
 
     @model_validator(mode='after')
