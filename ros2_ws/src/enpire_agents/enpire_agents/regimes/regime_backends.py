@@ -87,15 +87,8 @@ class _LearnedBackend:
         )
 
 
-class BehaviourCloningBackend(_LearnedBackend):
-    """Clones the safe commands of successful trials (varies what it keeps and the net per round)."""
-
-    regime = name = 'behaviour_cloning'
-    VARIANTS = (
-        {'successful_attempts_only': False, 'hidden': (128, 128)},
-        {'successful_attempts_only': True, 'hidden': (128, 128)},
-        {'successful_attempts_only': False, 'hidden': (256, 256)},
-    )
+class _BagLearnedBackend(_LearnedBackend):
+    """A regime that learns from the recorded trial bags under `bag_root`."""
 
     def __init__(
         self,
@@ -108,6 +101,17 @@ class BehaviourCloningBackend(_LearnedBackend):
         super().__init__(work_dir, seed, max_seconds)
         self.bag_root = Path(bag_root)
         self.epochs = epochs
+
+
+class BehaviourCloningBackend(_BagLearnedBackend):
+    """Clones the safe commands of successful trials (varies what it keeps and the net per round)."""
+
+    regime = name = 'behaviour_cloning'
+    VARIANTS = (
+        {'successful_attempts_only': False, 'hidden': (128, 128)},
+        {'successful_attempts_only': True, 'hidden': (128, 128)},
+        {'successful_attempts_only': False, 'hidden': (256, 256)},
+    )
 
     def propose(self, request: ImprovementRequest) -> Proposal:
         from enpire_agents.regimes.bc import train_bc
@@ -136,23 +140,11 @@ class BehaviourCloningBackend(_LearnedBackend):
         return self._proposal(request, res, hyp)
 
 
-class OfflineRLBackend(_LearnedBackend):
+class OfflineRLBackend(_BagLearnedBackend):
     """AWR on every recorded trial with the verifier's reward (varies the temperature per round)."""
 
     regime = name = 'offline_rl'
     BETAS = (0.1, 0.05, 0.3)
-
-    def __init__(
-        self,
-        bag_root: str | Path,
-        work_dir: str | Path,
-        seed: int = 0,
-        max_seconds: float = 60.0,
-        epochs: int = 150,
-    ):
-        super().__init__(work_dir, seed, max_seconds)
-        self.bag_root = Path(bag_root)
-        self.epochs = epochs
 
     def propose(self, request: ImprovementRequest) -> Proposal:
         from enpire_agents.regimes.dataset import build_dataset
