@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import rclpy
@@ -20,6 +20,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from enpire_agents import guard, report
+from enpire_agents.backends.base import PolicyBackend
 from enpire_agents.experiment import ExperimentConfig, config_dir, load_experiment
 from enpire_agents.team import FleetTrialRunner, Team, TeamResult
 from enpire_env import names
@@ -43,9 +44,12 @@ def wait_for_cells(node: Node, cells: list[str], timeout_s: float = 60.0) -> lis
 
 def run_on_graph(node: Node, config: ExperimentConfig, out_dir: Path, *,
                  config_path: str | Path | None = None,
-                 progress: Callable[[str], None] | None = None, evaluate_ood: bool = False
-                 ) -> tuple[TeamResult, report.ReportPaths]:
-    """The team through FleetTrialRunner on `node` (which must be spun by the caller), then the report."""
+                 progress: Callable[[str], None] | None = None, evaluate_ood: bool = False,
+                 backends: Sequence[PolicyBackend] | None = None) -> tuple[TeamResult, report.ReportPaths]:
+    """The team through FleetTrialRunner on `node` (which must be spun by the caller), then the report.
+
+    `backends`: one per agent, built by the caller (e.g. wrapped to record transcripts); by default the
+    team builds them from the experiment's agent specs."""
     out_dir = Path(out_dir)
     protected = guard.ProtectedFiles(guard.default_protected_paths(config_path))
     runner = FleetTrialRunner(node, config.cells, out_dir / 'policies', task=config.task,
@@ -53,7 +57,7 @@ def run_on_graph(node: Node, config: ExperimentConfig, out_dir: Path, *,
                               progress=progress)
     try:
         team = Team(config, runner, out_dir, progress=progress, protected=protected,
-                    evaluate_ood=evaluate_ood)
+                    evaluate_ood=evaluate_ood, backends=backends)
         result = team.run()
     finally:
         runner.close()

@@ -98,6 +98,8 @@ class SuccessBar(_Strict):
     pass_at_1: float = Field(default=0.0, ge=0.0, le=1.0)
     n_eval: int = Field(default=100, ge=1)               # held-out rollouts that confirm the bar
     max_confirmations: int = Field(default=3, ge=1)      # held-out confirmations per run (robot time)
+    # off (benchmarks): a node meeting the bar on its improvement trials stops the team unconfirmed
+    held_out_confirmation: bool = True
 
 
 class ImprovementConfig(_Strict):

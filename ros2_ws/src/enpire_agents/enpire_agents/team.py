@@ -357,8 +357,8 @@ class Team:
                 self._errors.append(f'{agent} round {round}: {type(exc).__name__}: {exc}')
                 self.progress(f'{agent} round {round}: error {type(exc).__name__}: {exc}')
                 self._add_tokens(agent, getattr(exc, 'tokens_in', 0) + getattr(exc, 'tokens_out', 0))
-                if getattr(exc, 'kind', '') == 'auth':
-                    return          # a missing or refused key: this agent cannot go on
+                if getattr(exc, 'kind', '') in ('auth', 'transcript'):
+                    return          # a missing or refused key, a replay transcript at its end: cannot go on
                 self._stop.wait(min(30.0, getattr(exc, 'retry_after_s', None) or 0.5))
 
     def _one_idea(self, agent, backend, round, base, stale):
@@ -517,6 +517,9 @@ class Team:
 
     def _confirm(self, node: TreeNode) -> None:
         """Held-out confirmation of a candidate on the evaluation seeds; one at a time."""
+        if not self.config.success_bar.held_out_confirmation:
+            self._halt('success bar met on improvement trials (held-out confirmation off)')
+            return
         with self._confirm_lock:
             if self._stop.is_set() or len(self._confirmations) >= self.config.success_bar.max_confirmations:
                 return
@@ -632,7 +635,8 @@ class Team:
     def _result(self, started_unix: float) -> TeamResult:
         best = self.tree.best()
         final = self._confirmed
-        if final is None and best is not None and self.config.success_bar.n_eval and not self._confirmations:
+        if final is None and best is not None and self.config.success_bar.n_eval and not self._confirmations \
+                and self.config.success_bar.held_out_confirmation:
             self.progress(f'final held-out evaluation of the best node {best.node_id[:7]}')
             final = self.evaluate(best.node_id, self.config.evaluation_pool(), self.config.distribution,
                                   target=self.config.success_bar.n_eval)
