@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from enpire_agents.backends.llm_common import BackendError, ChatBackend, Completion
+from enpire_agents.backends.llm_common import BackendError, ChatBackend, Completion, usage_fields
 from enpire_agents.backends.prompting import PromptParts, anthropic_messages
 
 
@@ -62,6 +62,6 @@ class AnthropicBackend(ChatBackend):
         # input_tokens excludes prompt-cache reads and writes; all three together are what was sent.
         tokens_in = sum(int(getattr(usage, field, 0) or 0) for field in
                         ('input_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens'))
-        return Completion(text=text, tokens_in=tokens_in,
+        return Completion(text=text, tokens_in=tokens_in, usage=usage_fields(usage),
                           tokens_out=int(getattr(usage, 'output_tokens', 0) or 0),
                           finish_reason=response.stop_reason)

@@ -27,7 +27,7 @@ from enpire_agents.backends.prompting import PromptParts, build_prompt, repair_t
 
 log = logging.getLogger('enpire_agents.backends')
 
-ErrorKind = Literal['rate_limited', 'timeout', 'malformed', 'auth', 'server', 'request']
+ErrorKind = Literal['rate_limited', 'timeout', 'malformed', 'auth', 'server', 'request', 'transcript']
 # Kinds worth trying again later with the same request (the SDK has already retried within its budget).
 RETRYABLE_KINDS = frozenset({'rate_limited', 'timeout', 'server'})
 
@@ -46,7 +46,8 @@ class BackendFailure(BaseModel):
 class BackendError(Exception):
     """A proposal could not be had. `kind` tells the agent loop what to do:
     rate_limited / timeout / server: back off and retry later (see `retry_after_s`);
-    auth: stop using this backend (missing or refused key); malformed: the model's code failed the check
+    auth: stop using this backend (missing or refused key); transcript: a replayed run asked for an
+    exchange its transcript does not hold (stop too); malformed: the model's code failed the check
     twice (the repair round included), count the tokens and try another round; request: the API refused
     the request itself (e.g. context too long, unknown model), do not resend it as is.
     Tokens already spent (a malformed reply, a first round before a failed repair) are carried so token
@@ -86,6 +87,25 @@ class Completion(BaseModel):
     tokens_in: int
     tokens_out: int
     finish_reason: str | None = None
+    usage: dict[str, int] = {}          # the API's usage fields as reported (for transcripts)
+
+
+def usage_fields(usage: Any) -> dict[str, int]:
+    """The integer fields of an SDK usage object, nested details flattened as `a.b`."""
+    if usage is None:
+        return {}
+    data = usage.model_dump() if hasattr(usage, 'model_dump') else dict(getattr(usage, '__dict__', {}))
+    flat: dict[str, int] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f'{prefix}.{key}' if prefix else str(key), inner)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            flat[prefix] = value
+
+    walk('', data)
+    return flat
 
 
 def api_key_from_env(env_name: str) -> str:
@@ -196,6 +216,7 @@ class ChatBackend:
         self.temperature = temperature
         self._client_obj: Any = None
         self._lock = threading.Lock()
+        self.recorder: Any = None           # a transcript writer (`backends.transcript.record`)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(name={self.name!r}, model={self.model!r}, '
@@ -254,6 +275,7 @@ class ChatBackend:
                 err.tokens_in += tokens_in
                 err.tokens_out += tokens_out
                 self._write(request, attempt, messages, None, None, err)
+                self._record(parts.system, request, attempt, messages, None, err, started)
                 log.warning('%s: %s (agent %s, round %d)', self.name, err.kind, request.agent_id,
                             request.round)
                 raise
@@ -261,6 +283,7 @@ class ChatBackend:
             tokens_out += completion.tokens_out
             parsed = parse_reply(completion.text, request)
             self._write(request, attempt, messages, completion, parsed.check, None)
+            self._record(parts.system, request, attempt, messages, completion, None, started)
             log.info('%s: reply in %.1f s, %d+%d tokens, check %s', self.name, time.monotonic() - started,
                      completion.tokens_in, completion.tokens_out, parsed.check.kind)
             if parsed.check.ok:
@@ -275,6 +298,12 @@ class ChatBackend:
             ]
         raise BackendError('malformed', f'no usable policy after a repair round: {reason}', backend=self.name,
                            tokens_in=tokens_in, tokens_out=tokens_out)
+
+    def _record(self, system: str, request: ImprovementRequest, attempt: int, messages: list[dict],
+                completion: Completion | None, error: BackendError | None, started: float) -> None:
+        if self.recorder is not None:
+            self.recorder.exchange(system, request, attempt, messages, completion, error,
+                                   latency_s=time.monotonic() - started)
 
     def _write(self, request: ImprovementRequest, attempt: int, messages: list[dict],
                completion: Completion | None, check: CheckResult | None, error: BackendError | None) -> None:

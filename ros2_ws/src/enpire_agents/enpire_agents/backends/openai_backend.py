@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from enpire_agents.backends.llm_common import BackendError, ChatBackend, Completion
+from enpire_agents.backends.llm_common import BackendError, ChatBackend, Completion, usage_fields
 from enpire_agents.backends.prompting import PromptParts, openai_messages
 
 
@@ -63,7 +63,7 @@ class OpenAIBackend(ChatBackend):
         choice = response.choices[0] if response.choices else None
         text = (choice.message.content or '') if choice is not None and choice.message is not None else ''
         usage = response.usage
-        return Completion(text=text,
+        return Completion(text=text, usage=usage_fields(usage),
                           tokens_in=int(getattr(usage, 'prompt_tokens', 0) or 0),
                           tokens_out=int(getattr(usage, 'completion_tokens', 0) or 0),
                           finish_reason=getattr(choice, 'finish_reason', None))
