@@ -1,4 +1,4 @@
-"""`enpire` command: subcommands replay / audit (others may add theirs to SUBCOMMANDS)."""
+"""`enpire` command: subcommands replay / audit / up / perception / bench (add yours to SUBCOMMANDS)."""
 from __future__ import annotations
 
 import argparse
@@ -44,13 +44,25 @@ def _up(sub):
     p.set_defaults(func=up.run)
 
 
+def _bench(sub):
+    p = sub.add_parser('bench', help='research-progress benchmark: tasks x backends x team sizes x repeats')
+    # The benchmark drives agent teams, and enpire_agents depends on this package: looked up at run time.
+    import importlib
+    try:
+        bench = importlib.import_module('enpire_agents.benchmark.cli')
+    except ImportError:
+        p.set_defaults(func=lambda args: sys.exit('enpire bench: the enpire_agents package is not installed'))
+        return
+    bench.add_arguments(p)
+
+
 def _perception(sub):
     p = sub.add_parser('perception', help='train / evaluate the YOLO detector of the verifier (CPU, offline)')
     from enpire_env.perception.train import add_arguments
     add_arguments(p)
 
 
-SUBCOMMANDS = [_replay, _audit, _up, _perception]
+SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench]
 
 
 def main(argv=None) -> int:

@@ -240,7 +240,7 @@ def closing_note(groups: Sequence[GroupSummary]) -> list[str]:
         parts = []
         for g in column:
             median = (f'{g.time_to_success_median_s:.0f} s' if g.time_to_success_median_s is not None
-                      else f'> cap {g.cap_s:.0f} s')
+                      else 'not reached')
             parts.append(f'team {g.team_size} on {g.cells} cell(s): time to success median {median} '
                          f'({g.reached.successes}/{g.reached.n} reached), MRU {g.mru.fmt(3)}, '
                          f'MTU {g.mtu.fmt(2)}')
@@ -261,8 +261,8 @@ def trend(column: Sequence[GroupSummary]) -> str:
     if all(math.isinf(t) for t in times):
         return 'no team size reached the bar in its median run: no trend to read.'
     falls = all(b < a or (math.isinf(a) and math.isinf(b)) for a, b in zip(times, times[1:], strict=False))
-    shown = ', '.join(f'{n}: {"> cap" if math.isinf(t) else f"{t:.0f} s"}' for n, t in zip(sizes, times,
-                                                                                          strict=True))
+    shown = ', '.join(f'{n}: {"not reached" if math.isinf(t) else f"{t:.0f} s"}'
+                      for n, t in zip(sizes, times, strict=True))
     if falls:
         return f'time to success falls as the team grows ({shown}).'
     return f'time to success does not fall monotonically with team size ({shown}).'

@@ -203,6 +203,14 @@ class Matrix(BaseModel):
         except ExperimentConfigError as exc:
             raise MatrixConfigError(f'{self.path}: run {run.run_id}: {exc}') from None
 
+    def with_fields(self, **fields) -> Matrix:
+        """The same matrix with some top-level fields replaced (validated again)."""
+        try:
+            config = MatrixConfig.model_validate({**self.config.model_dump(), **fields})
+        except ValidationError as exc:
+            raise MatrixConfigError(f'{self.path}: invalid benchmark matrix: {_problems(exc)}') from None
+        return Matrix(config=config, path=self.path)
+
     def with_replay(self, transcript_dir: str | Path) -> Matrix:
         """The same matrix, every LLM backend served from recorded transcripts (no keys, no network)."""
         cfg = self.config.model_dump()

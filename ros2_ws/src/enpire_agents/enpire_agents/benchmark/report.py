@@ -157,7 +157,7 @@ def group_rows(results: BenchResults) -> list[list[str]]:
             g.task, g.backend, str(g.team_size), str(g.cells), g.pacing, f'{g.runs} ({g.failed_runs})',
             g.reached.fmt(),
             f'{g.time_to_success_median_s:.1f} s' if g.time_to_success_median_s is not None
-            else f'> {g.cap_s:.0f} s (cap)',
+            else 'not reached (median run)',
             f'{t.mean:.1f} s' + (f' [{t.ci_low:.1f}, {t.ci_high:.1f}]' if t.ci_low is not None else '')
             if t.n else '-',
             f'{t.low:.1f}..{t.high:.1f} s' if t.n else '-',
