@@ -132,12 +132,14 @@ def plot(results: BenchResults, path: str | Path) -> Path:
                                 color=colours[g.team_size], mec='black', capsize=3)
         for ax in (ax_time, ax_util):
             ax.set_xticks(range(len(sizes)), [f'team {n}' for n in sizes])
+            ax.set_xlim(-0.5, len(sizes) - 0.5)
             ax.grid(alpha=0.3)
         ax_time.set_ylabel(f'time to success ({unit})')
         ax_time.set_ylim(bottom=0)
         ax_time.set_title('time to success per run (bar: median; triangle: not reached by the cap)',
                           fontsize=9)
         ax_util.set_title('MRU (circles) and MTU (squares): mean, min..max', fontsize=9)
+        ax_util.axhline(1.0, color='0.5', ls=':', lw=1)     # MTU 1: linear token scaling
         ax_util.set_ylim(bottom=0)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
