@@ -87,13 +87,13 @@ def _on_graph(config, config_path, out, say):
             for name, cmd in cell_commands(cell, out / 'bags', config.pacing):
                 procs.start(name, cmd)
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
 
         from enpire_agents.agent_node import run_on_graph, wait_for_cells
+        from enpire_env.executors import SubmitOnceExecutor
         context = rclpy.Context()
         rclpy.init(context=context)
         node = rclpy.create_node('enpire_bench_agent', context=context)
-        executor = MultiThreadedExecutor(context=context)
+        executor = SubmitOnceExecutor(context=context)
         executor.add_node(node)
         threading.Thread(target=executor.spin, daemon=True).start()
         try:

@@ -62,12 +62,13 @@ class RosTestNode:
 
     def __init__(self, name: str):
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+
+        from enpire_env.executors import SubmitOnceExecutor
 
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
-        self.executor = MultiThreadedExecutor(context=self.context)
+        self.executor = SubmitOnceExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()

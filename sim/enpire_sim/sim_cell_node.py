@@ -42,6 +42,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
 from enpire_env import names
+from enpire_env.executors import lean_publisher_events, lean_subscription_events
 from enpire_env.tasks.pusht import CONTROL_HZ, WORKSPACE_SIZE
 from enpire_env.tasks.pusht_distributions import placement_problem, sample_initial_state
 from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
@@ -107,14 +108,19 @@ class SimCellNode(Node):
         self._pending: tuple[float, float] | None = None
         self._placed_at_ns = 0
 
-        self.state_pub = self.create_publisher(CellState, names.CELL_STATE, 10)
-        self.truth_pub = self.create_publisher(GroundTruth, names.GROUND_TRUTH, 10)
+        self.state_pub = self.create_publisher(CellState, names.CELL_STATE, 10,
+                                               event_callbacks=lean_publisher_events())
+        self.truth_pub = self.create_publisher(GroundTruth, names.GROUND_TRUTH, 10,
+                                               event_callbacks=lean_publisher_events())
+        lean = lean_publisher_events
         self.cam_pubs = {
-            s.name: (self.create_publisher(Image, names.camera_image(s.name), 10),
-                     self.create_publisher(CameraInfo, names.camera_info(s.name), 10),
-                     self.create_publisher(TableHomography, names.camera_homography(s.name), 10))
+            s.name: (self.create_publisher(Image, names.camera_image(s.name), 10, event_callbacks=lean()),
+                     self.create_publisher(CameraInfo, names.camera_info(s.name), 10, event_callbacks=lean()),
+                     self.create_publisher(TableHomography, names.camera_homography(s.name), 10,
+                                           event_callbacks=lean()))
             for s in specs}
-        self.create_subscription(PointStamped, names.CELL_COMMAND, self._on_command, 10)
+        self.create_subscription(PointStamped, names.CELL_COMMAND, self._on_command, 10,
+                                 event_callbacks=lean_subscription_events())
         self.create_service(PlaceObjects, names.PLACE_OBJECTS, self._on_place)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.pacing == 'real_time':

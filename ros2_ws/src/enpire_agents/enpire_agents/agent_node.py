@@ -15,7 +15,7 @@ from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import String
 
@@ -24,6 +24,7 @@ from enpire_agents.backends.base import PolicyBackend
 from enpire_agents.experiment import ExperimentConfig, config_dir, load_experiment
 from enpire_agents.team import FleetTrialRunner, Team, TeamResult
 from enpire_env import names
+from enpire_env.executors import SubmitOnceExecutor
 
 
 def wait_for_cells(node: Node, cells: list[str], timeout_s: float = 60.0) -> list[str]:
@@ -118,7 +119,7 @@ def main(args=None):
     try:
         with rclpy.init(args=args):
             node = AgentNode()
-            executor = MultiThreadedExecutor()
+            executor = SubmitOnceExecutor()
             executor.add_node(node)
             worker = threading.Thread(target=node.run_team, daemon=True)
             worker.start()

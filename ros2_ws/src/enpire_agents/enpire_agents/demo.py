@@ -151,14 +151,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_graph(config, config_path, out, procs, say, t0) -> int:
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
 
     from enpire_agents.agent_node import run_on_graph, wait_for_cells
+    from enpire_env.executors import SubmitOnceExecutor
 
     context = rclpy.Context()
     rclpy.init(context=context)
     node = rclpy.create_node('enpire_demo_agent', context=context)
-    executor = MultiThreadedExecutor(context=context)
+    executor = SubmitOnceExecutor(context=context)
     executor.add_node(node)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()

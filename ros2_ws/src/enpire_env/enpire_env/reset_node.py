@@ -23,11 +23,12 @@ from geometry_msgs.msg import Point, Pose2D
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from enpire_env import names
+from enpire_env.executors import SubmitOnceExecutor, lean_subscription_events
 from enpire_env.reset import (
     CameraEstimate,
     Observation,
@@ -97,7 +98,7 @@ class ResetNode(Node):
         self._placed_at = math.inf              # monotonic time of the last placement request
         self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state,
                                  QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
-                                 callback_group=self.group)
+                                 callback_group=self.group, event_callbacks=lean_subscription_events())
         factory = load_routine_factory(self.config.routine, {'mock_placement': MockPlacementRoutine})
         self.routine = factory(self, self.config)
         self._busy = threading.Lock()
@@ -251,7 +252,7 @@ def main(args=None):
     try:
         with rclpy.init(args=args):
             node = ResetNode()
-            executor = MultiThreadedExecutor()
+            executor = SubmitOnceExecutor()
             executor.add_node(node)
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

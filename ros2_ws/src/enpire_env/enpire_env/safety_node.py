@@ -26,12 +26,13 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PointStamped
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import SetBool
 
 from enpire_env import names
+from enpire_env.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
 from enpire_env.safety import FilterResult, SafetyFilter, SafetyLimits
 from enpire_interfaces.msg import CellState, SafetyEvent, SafetyStatus
 
@@ -69,12 +70,15 @@ class SafetyNode(Node):
 
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.cell_pub = self.create_publisher(PointStamped, names.CELL_COMMAND, 10)
+        self.cell_pub = self.create_publisher(PointStamped, names.CELL_COMMAND, 10,
+                                              event_callbacks=lean_publisher_events())
         self.event_pub = self.create_publisher(SafetyEvent, names.SAFETY_EVENTS, 100)
         self.status_pub = self.create_publisher(SafetyStatus, names.SAFETY_STATUS, latched)
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
-        self.create_subscription(PointStamped, names.POLICY_COMMAND, self.on_policy_command, 100)
-        self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state, best_effort)
+        self.create_subscription(PointStamped, names.POLICY_COMMAND, self.on_policy_command, 100,
+                                 event_callbacks=lean_subscription_events())
+        self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state, best_effort,
+                                 event_callbacks=lean_subscription_events())
         self.create_service(SetBool, names.ESTOP, self.on_estop)
         if self.pacing == 'real_time':
             self.create_timer(self.limits.control_period, self.on_watchdog_tick)
@@ -189,7 +193,7 @@ def main(args=None):
     try:
         with rclpy.init(args=args):
             node = SafetyNode()
-            executor = MultiThreadedExecutor()
+            executor = SubmitOnceExecutor()
             executor.add_node(node)
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

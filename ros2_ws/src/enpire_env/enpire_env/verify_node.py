@@ -14,12 +14,13 @@ import rclpy
 from ament_index_python.packages import get_package_share_directory
 from geometry_msgs.msg import Pose2D
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from enpire_env import names
+from enpire_env.executors import SubmitOnceExecutor, lean_subscription_events
 from enpire_env.verification import TASKS, Frame, Verifier, load_config
 from enpire_env.verification.evidence import save_evidence
 from enpire_env.verification.fusion import RULES
@@ -106,12 +107,15 @@ class VerifyNode(Node):
         self.cell_silence_s = float(self.get_parameter('cell_silence_s').value)
         self.cell_clock: tuple[float, float] | None = None   # (latest CellState stamp, monotonic arrival)
         sensors = ReentrantCallbackGroup()
-        self.create_subscription(CellState, names.CELL_STATE, self._on_cell_state, 10, callback_group=sensors)
+        self.create_subscription(CellState, names.CELL_STATE, self._on_cell_state, 10, callback_group=sensors,
+                                 event_callbacks=lean_subscription_events())
         for cam in self.cameras:
             self.create_subscription(Image, names.camera_image(cam), self._on_image(cam),
-                                     qos_profile_sensor_data, callback_group=sensors)
+                                     qos_profile_sensor_data, callback_group=sensors,
+                                     event_callbacks=lean_subscription_events())
             self.create_subscription(TableHomography, names.camera_homography(cam),
-                                     self._on_homography(cam), 10, callback_group=sensors)
+                                     self._on_homography(cam), 10, callback_group=sensors,
+                                     event_callbacks=lean_subscription_events())
         self.create_service(Verify, names.VERIFY, self._on_verify,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f'verify ready: cameras={self.cameras} rule={self.rule} '
@@ -201,7 +205,7 @@ def main(args=None):
     try:
         with rclpy.init(args=args):
             node = VerifyNode()
-            executor = MultiThreadedExecutor()
+            executor = SubmitOnceExecutor()
             executor.add_node(node)
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -17,13 +17,14 @@ import rclpy
 from geometry_msgs.msg import PointStamped
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import Image
 
 from enpire_env import names
+from enpire_env.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
 from enpire_interfaces.action import ResetCell, RunTrial
 from enpire_interfaces.msg import (
     CellState,
@@ -73,19 +74,21 @@ class TrialServer(Node):
         self._busy = threading.Lock()
         self.clock = PhaseClock()
 
-        self.command_pub = self.create_publisher(PointStamped, names.POLICY_COMMAND, 10)
-        self.event_pub = self.create_publisher(TrialEvent, names.TRIAL_EVENTS, 100)
-        g = self.group
-        self.create_subscription(CellState, names.CELL_STATE, self._on_state, 10, callback_group=g)
+        lean_pub = {'event_callbacks': lean_publisher_events()}
+        self.command_pub = self.create_publisher(PointStamped, names.POLICY_COMMAND, 10, **lean_pub)
+        self.event_pub = self.create_publisher(TrialEvent, names.TRIAL_EVENTS, 100, **lean_pub)
+        lean = {'callback_group': self.group, 'event_callbacks': lean_subscription_events()}
+        self.create_subscription(CellState, names.CELL_STATE, self._on_state, 10, **lean)
         self.create_subscription(PointStamped, names.CELL_COMMAND, self._record_cb(names.CELL_COMMAND), 10,
-                                 callback_group=g)
+                                 **lean)
         self.create_subscription(SafetyEvent, names.SAFETY_EVENTS, self._record_cb(names.SAFETY_EVENTS), 100,
-                                 callback_group=g)
+                                 **lean)
         for cam in self.config.cameras:
             self.create_subscription(Image, names.camera_image(cam), self._on_image(cam),
-                                     qos_profile_sensor_data, callback_group=g)
+                                     qos_profile_sensor_data, **lean)
             self.create_subscription(TableHomography, names.camera_homography(cam), self._on_homography(cam),
-                                     qos_profile_sensor_data, callback_group=g)
+                                     qos_profile_sensor_data, **lean)
+        g = self.group
         if self.config.debug_ground_truth:
             self.create_subscription(GroundTruth, names.GROUND_TRUTH, self._on_truth, 10, callback_group=g)
         self.reset_client = ActionClient(self, ResetCell, names.RESET, callback_group=g)
@@ -489,7 +492,7 @@ def main(args=None) -> None:
     try:
         with rclpy.init(args=args):
             node = TrialServer()
-            executor = MultiThreadedExecutor(num_threads=6)
+            executor = SubmitOnceExecutor(num_threads=6)
             executor.add_node(node)
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -14,13 +14,14 @@ Run: python -m enpire_bringup.adapters.camera_relay_node --ros-args -r __ns:=/ce
 from __future__ import annotations
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from enpire_bringup.adapters.image_convert import fill_rgb8, to_rgb8
 from enpire_env import names
+from enpire_env.executors import SubmitOnceExecutor
 
 try:  # a system ROS 2 (lab machines) has a working cv_bridge; the PyPI one is ROS 1 code
     from cv_bridge import CvBridge
@@ -82,7 +83,7 @@ def main(args=None) -> None:
     try:
         with rclpy.init(args=args):
             node = CameraRelay()
-            executor = MultiThreadedExecutor()
+            executor = SubmitOnceExecutor()
             executor.add_node(node)
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

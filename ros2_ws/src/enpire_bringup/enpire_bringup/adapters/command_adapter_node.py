@@ -25,7 +25,7 @@ import time
 import rclpy
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PointStamped, PoseStamped, TwistStamped
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -33,6 +33,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from enpire_bringup.adapters.mapping import TableToRobot, load_joint_map, twist_toward
 from enpire_env import names
+from enpire_env.executors import SubmitOnceExecutor
 from enpire_interfaces.msg import CellState
 
 INTERFACES = ('pose', 'twist', 'joint_trajectory')
@@ -190,7 +191,7 @@ def main(args=None) -> None:
     try:
         with rclpy.init(args=args):
             node = CommandAdapter()
-            executor = MultiThreadedExecutor()
+            executor = SubmitOnceExecutor()
             executor.add_node(node)
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
