@@ -175,6 +175,27 @@ def test_held_out_evaluation_replaces_trials_the_cell_could_not_start(tmp_path):
     assert evaluation.pass_at_k.seeds[-1] > 10019 and evaluation.meets_bar
 
 
+def test_held_out_rollouts_that_run_out_of_time_count_as_failures(tmp_path):
+    runner = ScriptedRunner()
+    plain = runner.run
+
+    def some_run_out_of_time(code, seeds, **kw):
+        outs = plain(code, seeds, **kw)
+        # the trial server's result when the wall-clock budget ends inside attempt 1 (before a verdict)
+        timed_out = {'attempt_scores': [], 'attempt_successes': [False], 'attempt_reasons': [],
+                     'failure_reason': 'time budget of 30.0 s exhausted'}
+        return [o.model_copy(update=timed_out) if o.seed % 5 == 0 else o for o in outs]
+
+    runner.run = some_run_out_of_time
+    config = _config(evaluation={'seeds': {'start': 10000, 'count': 40}}, success_bar={'n_eval': 20})
+    team = Team(config, runner, tmp_path, backends=[ScriptedBackend(0.5), ScriptedBackend(0.5)])
+    node = team.tree.commit_idea('agent_0', POLICY.format(q=1.0), 'perfect', None, round=1)
+    evaluation = team.evaluate(node.node_id, config.evaluation_pool(), 'in_distribution', target=20)
+    assert evaluation.not_run == 0 and evaluation.pass_at_k.n == 20
+    assert evaluation.pass_at_k.seeds == list(range(10000, 10020))
+    assert evaluation.pass_at_k.successes == 16 and not evaluation.meets_bar
+
+
 def test_an_agent_on_the_regimes_backend_chooses_a_regime_per_hypothesis(tmp_path):
     from enpire_agents.backends.base import ImprovementRequest
     from enpire_agents.experiment import AgentSpec

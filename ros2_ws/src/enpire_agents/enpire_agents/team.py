@@ -167,8 +167,11 @@ class FleetTrialRunner:
 
 
 def _executed(outcomes: list[RolloutOutcome]) -> list[RolloutOutcome]:
-    """The trials the policy ran in; a trial the cell could not start says nothing of the policy."""
-    return [o for o in outcomes if o.attempt_scores or not o.failure_reason]
+    """The trials the policy ran in; a trial the cell could not start says nothing of the policy.
+
+    A trial that ended inside an attempt (its wall-clock budget spent, cancelled, the sandbox gone) did
+    start: it is a failed rollout, never a seed to replace."""
+    return [o for o in outcomes if o.attempt_scores or o.attempt_successes or not o.failure_reason]
 
 
 def contract_text() -> str:
