@@ -1,5 +1,6 @@
 """The team loop with a scripted backend and a scripted runner (fast), and once on the local simulator."""
 import re
+import time
 
 import pytest
 
@@ -104,6 +105,27 @@ def test_team_reaches_the_bar_reusing_and_pruning(tmp_path):
     assert 'agent/agent_0' in result.tree_log and 'Reused-From' in result.tree_log
     assert result.progress[-1].team_success > 0 and result.progress[-1].at_bar
     assert result.evaluation.pass_at_k.seeds == list(range(10000, 10020))
+
+
+def test_a_confirmation_that_ends_after_the_wall_clock_budget_is_why_the_team_stopped(tmp_path):
+    now = [0.0]
+    runner = ScriptedRunner()
+    plain = runner.run
+
+    def slow_held_out(code, seeds, **kw):   # held-out rollouts take 50 s each on a fake clock
+        if kw['label'].startswith('held-out'):
+            now[0] += 50.0 * len(seeds)
+            time.sleep(0.2)                 # the other agent meanwhile finds the wall clock spent
+        return plain(code, seeds, **kw)
+
+    runner.run = slow_held_out
+    config = _config(budgets={'wall_clock_s': 60, 'trials': 400, 'evaluation_wall_clock_s': 10_000})
+    lines = []
+    result = Team(config, runner, tmp_path, backends=[ScriptedBackend(1.0), ScriptedBackend(0.0)],
+                  clock=lambda: now[0], progress=lines.append).run()
+    assert 'stop: wall-clock budget' in lines, lines
+    assert result.reached_bar and result.evaluation.meets_bar
+    assert result.stop_reason == 'success bar confirmed on held-out evaluation seeds'
 
 
 def test_budget_stops_the_team(tmp_path):

@@ -542,7 +542,7 @@ class Team:
                                                        team_success=self._team_success(),
                                                        team_score=self._team_score(), at_bar=True)
                     self._progress.append(self._confirmed_at)
-                self._halt('success bar confirmed on held-out evaluation seeds')
+                self._halt('success bar confirmed on held-out evaluation seeds', overrides=True)
 
     def evaluate(self, node_id: str, seeds: list[int], distribution: str,
                  target: int | None = None) -> Evaluation:
@@ -625,9 +625,11 @@ class Team:
             self._halt(reason)
         return bool(reason)
 
-    def _halt(self, reason: str) -> None:
+    def _halt(self, reason: str, overrides: bool = False) -> None:
+        """Stop the team; the first reason is kept unless this one `overrides` it (a confirmation that
+        finishes after a budget ran out is still why the team succeeded)."""
         with self._lock:
-            if not self._stop_reason:
+            if not self._stop_reason or overrides:
                 self._stop_reason = reason
                 self.progress(f'stop: {reason}')
         self._stop.set()
