@@ -94,7 +94,8 @@ class FleetTrialRunner:
         self.policy_dir.mkdir(parents=True, exist_ok=True)
         self.task, self.time_budget_s, self.record = task, time_budget_s, record
         self.progress = progress
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()              # the fleet: one batch at a time
+        self._outcomes_lock = threading.Lock()     # the bookkeeping: never waits for another agent's batch
         self._start = time.monotonic()
         self._outcomes: list[RolloutOutcome] = []
 
@@ -127,7 +128,7 @@ class FleetTrialRunner:
             outcomes = self.client.run_trials(requests, progress=on_trial)
         converted = [self._convert(req, out, attempts, distribution)
                      for req, out in zip(requests, outcomes, strict=True)]
-        with self._lock:
+        with self._outcomes_lock:
             self._outcomes.extend(converted)
         return converted
 
@@ -150,7 +151,7 @@ class FleetTrialRunner:
     def cell_times(self) -> list[CellTime]:
         """Per cell, over the whole run: time in reset / executing / verifying, the rest idle."""
         wall = time.monotonic() - self._start
-        with self._lock:
+        with self._outcomes_lock:
             outcomes = list(self._outcomes)
         cells: list[CellTime] = []
         for cell in self.cells:

@@ -132,7 +132,7 @@ def plot(results: BenchResults, path: str | Path) -> Path:
                                 color=colours[g.team_size], mec='black', capsize=3)
         for ax in (ax_time, ax_util):
             ax.set_xticks(range(len(sizes)), [f'team {n}' for n in sizes])
-            ax.set_xlim(-0.5, len(sizes) - 0.5)
+            ax.set_xlim(-0.5, max(1, len(sizes)) - 0.5)
             ax.grid(alpha=0.3)
         ax_time.set_ylabel(f'time to success ({unit})')
         ax_time.set_ylim(bottom=0)

@@ -1,0 +1,38 @@
+"""FleetTrialRunner bookkeeping with a stand-in fleet client (no graph)."""
+import threading
+
+import enpire_rollout.fleet_client as fleet_client
+from enpire_agents.team import FleetTrialRunner
+
+
+class HeldFleet:
+    """A fleet client whose batches tagged 'hold' stay on the cells until released."""
+
+    def __init__(self, node, cells):
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def run_trials(self, requests, progress=None):
+        if requests[0].tag == 'hold':
+            self.entered.set()
+            self.release.wait(30)
+        return [fleet_client.TrialOutcome(request=r, cell='cell_0', attempts_used=1, attempt_scores=[0.5],
+                                          execute_s=1.0) for r in requests]
+
+
+def test_accounting_does_not_wait_for_another_agents_batch(monkeypatch, tmp_path):
+    monkeypatch.setattr(fleet_client, 'FleetClient', HeldFleet)
+    runner = FleetTrialRunner(None, ['cell_0'], tmp_path)
+    held = threading.Thread(target=runner.run, args=('class Policy: pass\n', [1]),
+                            kwargs={'distribution': 'in_distribution', 'attempts': 1, 'steps_per_attempt': 5,
+                                    'label': 'hold'}, daemon=True)
+    held.start()
+    assert runner.client.entered.wait(10)
+    times = []
+    reader = threading.Thread(target=lambda: times.append(runner.cell_times()), daemon=True)
+    reader.start()
+    reader.join(10)                      # a deadlock detector, not a timing: it returns at once or never
+    finished_while_held = not reader.is_alive()
+    runner.client.release.set()
+    held.join(10)
+    assert finished_while_held and times[0][0].trials == 0
+    assert runner.cell_times()[0].trials == 1
