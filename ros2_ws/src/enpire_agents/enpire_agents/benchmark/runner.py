@@ -139,15 +139,12 @@ def _team_on_graph(matrix, config, run_dir, procs, domain_id, progress, backends
     import rclpy
 
     from enpire_agents.agent_node import run_on_graph, wait_for_cells
-    try:   # the executor the demo and the agent node use, where this checkout has it
-        from enpire_env.executors import SubmitOnceExecutor as Executor
-    except ImportError:
-        from rclpy.executors import MultiThreadedExecutor as Executor
+    from enpire_env.executors import SubmitOnceExecutor
 
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain_id)
     node = rclpy.create_node('enpire_bench_agent', context=context)
-    executor = Executor(context=context)
+    executor = SubmitOnceExecutor(context=context)
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
     try:
