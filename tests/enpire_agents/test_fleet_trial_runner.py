@@ -36,3 +36,24 @@ def test_accounting_does_not_wait_for_another_agents_batch(monkeypatch, tmp_path
     held.join(10)
     assert finished_while_held and times[0][0].trials == 0
     assert runner.cell_times()[0].trials == 1
+
+
+def test_batches_of_different_agents_run_at_once(monkeypatch, tmp_path):
+    """A team's agents share the cells: a second agent's batch reaches the fleet while the first is held."""
+    monkeypatch.setattr(fleet_client, 'FleetClient', HeldFleet)
+    runner = FleetTrialRunner(None, ['cell_0', 'cell_1'], tmp_path)
+    kwargs = {'distribution': 'in_distribution', 'attempts': 1, 'steps_per_attempt': 5}
+    held = threading.Thread(target=runner.run, args=('class Policy: pass\n', [1]),
+                            kwargs={**kwargs, 'label': 'hold'}, daemon=True)
+    held.start()
+    assert runner.client.entered.wait(10)
+    done = []
+    other = threading.Thread(target=lambda: done.append(runner.run('class Policy:\n    pass\n', [2], **kwargs,
+                                                                    label='free')), daemon=True)
+    other.start()
+    other.join(10)                       # a deadlock detector, not a timing: it returns at once or never
+    ran_while_held = not other.is_alive()
+    runner.client.release.set()
+    held.join(10)
+    assert ran_while_held and done[0][0].seed == 2
+    assert len(list(tmp_path.glob('*.py'))) == 2 and not list(tmp_path.glob('.*.tmp'))

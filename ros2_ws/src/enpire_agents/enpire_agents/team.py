@@ -79,9 +79,9 @@ class FleetTrialRunner:
     """Rollouts as `run_trial` goals on the experiment's cells, through the rollout fleet client.
 
     The policy source is written to `policy_dir/<sha256>.py` and referenced by path and content hash.
-    Batches from different agents take turns on the fleet; inside a batch the client's scheduler
-    spreads the trials over the free cells. Per-cell time accounting sums the trials' reset /
-    execute / verify times per cell over the whole run (the client's scheduler restarts per batch).
+    Batches from different agents run at once and share the cells through the client's one scheduler
+    (a free cell takes the next waiting trial, whichever agent's it is). Per-cell time accounting sums
+    the trials' reset / execute / verify times per cell over the whole run.
     """
 
     def __init__(self, node, cells: Sequence[str], policy_dir: str | Path, *, task: str = 'pusht',
@@ -94,7 +94,6 @@ class FleetTrialRunner:
         self.policy_dir.mkdir(parents=True, exist_ok=True)
         self.task, self.time_budget_s, self.record = task, time_budget_s, record
         self.progress = progress
-        self._lock = threading.Lock()              # the fleet: one batch at a time
         self._outcomes_lock = threading.Lock()     # the bookkeeping: never waits for another agent's batch
         self._start = time.monotonic()
         self._outcomes: list[RolloutOutcome] = []
@@ -103,8 +102,10 @@ class FleetTrialRunner:
         import hashlib
         digest = hashlib.sha256(code.encode()).hexdigest()
         path = self.policy_dir / f'{digest}.py'
-        if not path.exists():
-            path.write_text(code)
+        if not path.exists():       # atomically: another agent's trial may read the same file meanwhile
+            tmp = path.with_name(f'.{digest}.{threading.get_ident()}.tmp')
+            tmp.write_text(code)
+            tmp.replace(path)
         return path, digest
 
     def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label=''):
@@ -124,8 +125,7 @@ class FleetTrialRunner:
                               f'{verdict} after {outcome.attempts_used} attempt(s) [{scores}] '
                               f'in {outcome.wall_s:.1f} s')
 
-        with self._lock:
-            outcomes = self.client.run_trials(requests, progress=on_trial)
+        outcomes = self.client.run_trials(requests, progress=on_trial)   # batches of agents share the cells
         converted = [self._convert(req, out, attempts, distribution)
                      for req, out in zip(requests, outcomes, strict=True)]
         with self._outcomes_lock:

@@ -7,7 +7,9 @@
     fleet.report()   # per cell reset/executing/verifying/idle seconds and MRU
 
 The node must be spun by an executor in another thread (e.g. a MultiThreadedExecutor in a daemon
-thread); outcomes come back in the order of the requests.
+thread); outcomes come back in the order of the requests. Several threads (the agents of a team) may
+call `run_trials` at once: their batches share the cells through one scheduler, so no cell idles while
+another agent's batch waits, and the report covers the client's whole life.
 """
 from __future__ import annotations
 
@@ -34,11 +36,28 @@ class FleetClient:
         self.trial_timeout_s = trial_timeout_s
         self.clients = {c: ActionClient(node, RunTrial, names.cell_name(c, names.RUN_TRIAL))
                         for c in self.cells}
-        self.scheduler: Scheduler | None = None
+        self.scheduler: Scheduler | None = None    # one for the client's life: concurrent batches share it
+        self._calls_lock = threading.Lock()
+        self._active_calls = 0
 
     def run_trials(self, requests: list[TrialRequest],
                    progress: Callable[[TrialOutcome, int, int], None] | None = None) -> list[TrialOutcome]:
-        self.scheduler = Scheduler(self.cells, self.budget)
+        with self._calls_lock:
+            if self.scheduler is None:
+                self.scheduler = Scheduler(self.cells, self.budget)
+            scheduler = self.scheduler
+            scheduler.t_end = None
+            self._active_calls += 1
+        try:
+            return self._run_batch(scheduler, requests, progress)
+        finally:
+            with self._calls_lock:
+                self._active_calls -= 1
+                if self._active_calls == 0:
+                    scheduler.finish()
+
+    def _run_batch(self, scheduler: Scheduler, requests: list[TrialRequest],
+                   progress: Callable[[TrialOutcome, int, int], None] | None) -> list[TrialOutcome]:
         outcomes: list[TrialOutcome | None] = [None] * len(requests)
         lock = threading.Lock()
         done = [0]
@@ -51,13 +70,15 @@ class FleetClient:
                         return
                     index = next_index[0]
                     next_index[0] += 1
-                cell = self.scheduler.acquire()
+                cell = scheduler.acquire()
                 if cell is None:
-                    outcome = TrialOutcome(request=requests[index],
-                                           failure_reason=self.scheduler.budget_left())
+                    outcome = TrialOutcome(request=requests[index], failure_reason=scheduler.budget_left())
                 else:
-                    outcome = self.run_one(cell, requests[index])
-                    self.scheduler.release(cell, outcome)
+                    outcome = None
+                    try:
+                        outcome = self.run_one(cell, requests[index])
+                    finally:   # the cell goes back to the pool even if the call raised
+                        scheduler.release(cell, outcome)
                 with lock:
                     outcomes[index] = outcome
                     done[0] += 1
@@ -68,12 +89,12 @@ class FleetClient:
                     except Exception as exc:  # noqa: BLE001 - a caller's callback never stops the fleet
                         self.node.get_logger().warning(f'progress callback failed: {exc!r}')
 
-        threads = [threading.Thread(target=worker, daemon=True) for _ in self.cells]
+        threads = [threading.Thread(target=worker, daemon=True)
+                   for _ in range(min(len(self.cells), len(requests)))]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        self.scheduler.finish()
         return [o for o in outcomes if o is not None]
 
     def run_one(self, cell: str, request: TrialRequest) -> TrialOutcome:

@@ -1,0 +1,50 @@
+"""Concurrent run_trials calls (a team's agents) share one scheduler: both cells busy at once, never one
+cell twice, one report over the client's life. The cells are stood in for by `run_one` (no graph)."""
+import threading
+
+import rclpy
+
+from enpire_rollout.fleet_client import FleetClient, TrialOutcome, TrialRequest
+
+
+def test_concurrent_batches_share_the_cells_and_never_double_book(tmp_path):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('fleet_sharing_probe', context=context)
+    try:
+        fleet = FleetClient(node, ['cell_0', 'cell_1'])
+        both_busy = threading.Barrier(2, timeout=10)   # passes only if the two batches hold cells together
+        lock, busy, double_booked = threading.Lock(), set(), []
+
+        def run_one(cell, request):
+            with lock:
+                if cell in busy:
+                    double_booked.append(cell)
+                busy.add(cell)
+            both_busy.wait()
+            with lock:
+                busy.discard(cell)
+            return TrialOutcome(request=request, cell=cell, accepted=True, attempts_used=1,
+                                attempt_scores=[1.0], execute_s=1.0, wall_s=1.0)
+
+        fleet.run_one = run_one
+        policy = tmp_path / 'p.py'
+        policy.write_text('class Policy: pass\n')
+        results = {}
+
+        def agent(name, seed):
+            results[name] = fleet.run_trials([TrialRequest(policy_path=str(policy), seed=seed, tag=name)])
+
+        threads = [threading.Thread(target=agent, args=(f'agent_{i}', i)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert not double_booked
+        assert {results[f'agent_{i}'][0].cell for i in range(2)} == {'cell_0', 'cell_1'}
+        assert [results[f'agent_{i}'][0].request.seed for i in range(2)] == [0, 1]
+        report = fleet.report()
+        assert report['trials_started'] == 2 and all(c['trials'] == 1 for c in report['cells'].values())
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
