@@ -11,7 +11,7 @@ class HeldFleet:
     def __init__(self, node, cells):
         self.entered, self.release = threading.Event(), threading.Event()
 
-    def run_trials(self, requests, progress=None):
+    def run_trials(self, requests, progress=None, stop=None):
         if requests[0].tag == 'hold':
             self.entered.set()
             self.release.wait(30)

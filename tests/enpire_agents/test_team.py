@@ -230,3 +230,26 @@ def test_an_agent_on_the_regimes_backend_chooses_a_regime_per_hypothesis(tmp_pat
     assert chooser.choices[1] == 'behaviour_cloning'
     assert second.regime == 'tool_calling'
     assert 'behaviour_cloning' in second.hypothesis.lower().replace(' ', '_')
+
+
+def test_agents_take_their_share_of_the_cells_and_queued_trials_stop_with_the_team(tmp_path):
+    class StoppableRunner(ScriptedRunner):
+        def __init__(self):
+            super().__init__()
+            self.stops = []
+
+        def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label, stop=None):
+            self.stops.append((label, stop))
+            return super().run(code, seeds, distribution=distribution, attempts=attempts,
+                               steps_per_attempt=steps_per_attempt, label=label)
+
+    runner = StoppableRunner()
+    config = _config(cells=[f'cell_{i}' for i in range(8)], team={'size': 4},
+                     budgets={'wall_clock_s': 60, 'trials': 60})
+    team = Team(config, runner, tmp_path, backends=[ScriptedBackend(0.01) for _ in range(4)])
+    team.run()
+    improvement = [(label, seeds) for label, seeds in runner.calls if not label.startswith('held-out')]
+    assert improvement and all(len(seeds) <= 2 for _, seeds in improvement)   # 8 cells / 4 agents
+    given = [stop for label, stop in runner.stops if not label.startswith('held-out')]
+    assert given and all(callable(stop) for stop in given) and all(stop() for stop in given)
+    assert all(stop is None for label, stop in runner.stops if label.startswith('held-out'))

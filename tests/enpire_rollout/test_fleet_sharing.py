@@ -48,3 +48,39 @@ def test_concurrent_batches_share_the_cells_and_never_double_book(tmp_path):
     finally:
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_stop_drops_the_trials_not_yet_started(tmp_path):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('fleet_stop_probe', context=context)
+    try:
+        fleet = FleetClient(node, ['cell_0'])
+        on_cell, release, stopped = threading.Event(), threading.Event(), threading.Event()
+        started = []
+
+        def run_one(cell, request):
+            started.append(request.seed)
+            on_cell.set()
+            release.wait(10)
+            return TrialOutcome(request=request, cell=cell, accepted=True, attempts_used=1,
+                                attempt_scores=[0.2], execute_s=1.0, wall_s=1.0)
+
+        fleet.run_one = run_one
+        policy = tmp_path / 'p.py'
+        policy.write_text('class Policy: pass\n')
+        result = []
+        caller = threading.Thread(target=lambda: result.append(fleet.run_trials(
+            [TrialRequest(policy_path=str(policy), seed=s) for s in range(3)], stop=stopped.is_set)))
+        caller.start()
+        assert on_cell.wait(10)
+        stopped.set()
+        release.set()
+        caller.join(20)
+        outcomes = result[0]
+        assert started == [0] and [o.request.seed for o in outcomes] == [0, 1, 2]
+        assert outcomes[0].failure_reason == '' and outcomes[0].attempt_scores == [0.2]
+        assert all(o.failure_reason.startswith('not started') and not o.accepted for o in outcomes[1:])
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)

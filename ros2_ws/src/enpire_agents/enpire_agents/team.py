@@ -108,7 +108,7 @@ class FleetTrialRunner:
             tmp.replace(path)
         return path, digest
 
-    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label=''):
+    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label='', stop=None):
         from enpire_rollout.fleet_client import TrialRequest
         path, digest = self._policy_file(code)
         requests = [TrialRequest(task=self.task, policy_path=str(path), policy_sha256=digest, seed=int(seed),
@@ -125,7 +125,7 @@ class FleetTrialRunner:
                               f'{verdict} after {outcome.attempts_used} attempt(s) [{scores}] '
                               f'in {outcome.wall_s:.1f} s')
 
-        outcomes = self.client.run_trials(requests, progress=on_trial)   # batches of agents share the cells
+        outcomes = self.client.run_trials(requests, progress=on_trial, stop=stop)   # agents share the cells
         converted = [self._convert(req, out, attempts, distribution)
                      for req, out in zip(requests, outcomes, strict=True)]
         with self._outcomes_lock:
@@ -309,6 +309,10 @@ class Team:
         self._lock = threading.RLock()
         self._confirm_lock = threading.Lock()
         self._stop = threading.Event()
+        # a runner that can drop its queued trials does so once the team stops (a halted team's robot
+        # time ends with the trials already on the cells); held-out confirmation is never cut this way
+        takes_stop = 'stop' in inspect.signature(runner.run).parameters
+        self._until_stop = {'stop': self._stop.is_set} if takes_stop else {}
         self._stop_reason = ''
         self._t0 = 0.0
         self._tokens: dict[str, int] = {a: 0 for a in self.agents}
@@ -434,12 +438,15 @@ class Team:
         base (even its Wilson upper bound on pass@k is below the base's pass@k) or has failed every
         rollout so far. Robot time goes to promising ideas, as an experimenter would spend it."""
         cfg = self.config
-        step = len(seeds) if not cfg.improvement.early_stop else max(cfg.improvement.chunk, len(cfg.cells))
+        share = -(-len(cfg.cells) // cfg.team.size)        # this agent's share of the fleet's cells
+        step = len(seeds) if not cfg.improvement.early_stop else max(cfg.improvement.chunk, share)
         outcomes: list[RolloutOutcome] = []
         for start in range(0, len(seeds), step):
+            if self._stop.is_set():
+                break
             outcomes += self.runner.run(code, seeds[start:start + step], distribution=cfg.distribution,
                                         attempts=cfg.attempts, steps_per_attempt=cfg.steps_per_attempt,
-                                        label=label)
+                                        label=label, **self._until_stop)
             ran = _executed(outcomes)
             if not cfg.improvement.early_stop or len(ran) < 2 or start + step >= len(seeds):
                 continue

@@ -41,7 +41,10 @@ class FleetClient:
         self._active_calls = 0
 
     def run_trials(self, requests: list[TrialRequest],
-                   progress: Callable[[TrialOutcome, int, int], None] | None = None) -> list[TrialOutcome]:
+                   progress: Callable[[TrialOutcome, int, int], None] | None = None,
+                   stop: Callable[[], bool] | None = None) -> list[TrialOutcome]:
+        """Run the requests on the free cells; `stop()` true drops the ones not yet started (their
+        outcomes say so); trials already on a cell run to their end."""
         with self._calls_lock:
             if self.scheduler is None:
                 self.scheduler = Scheduler(self.cells, self.budget)
@@ -49,7 +52,7 @@ class FleetClient:
             scheduler.t_end = None
             self._active_calls += 1
         try:
-            return self._run_batch(scheduler, requests, progress)
+            return self._run_batch(scheduler, requests, progress, stop)
         finally:
             with self._calls_lock:
                 self._active_calls -= 1
@@ -57,7 +60,18 @@ class FleetClient:
                     scheduler.finish()
 
     def _run_batch(self, scheduler: Scheduler, requests: list[TrialRequest],
-                   progress: Callable[[TrialOutcome, int, int], None] | None) -> list[TrialOutcome]:
+                   progress: Callable[[TrialOutcome, int, int], None] | None,
+                   stop: Callable[[], bool] | None) -> list[TrialOutcome]:
+        def next_cell() -> tuple[str | None, str]:
+            while True:
+                if stop is not None and stop():
+                    return None, 'not started: the caller stopped'
+                cell = scheduler.acquire(timeout=None if stop is None else 0.25)
+                if cell is not None:
+                    return cell, ''
+                if scheduler.budget_left():
+                    return None, scheduler.budget_left()
+
         outcomes: list[TrialOutcome | None] = [None] * len(requests)
         lock = threading.Lock()
         done = [0]
@@ -70,9 +84,9 @@ class FleetClient:
                         return
                     index = next_index[0]
                     next_index[0] += 1
-                cell = scheduler.acquire()
+                cell, why_not = next_cell()
                 if cell is None:
-                    outcome = TrialOutcome(request=requests[index], failure_reason=scheduler.budget_left())
+                    outcome = TrialOutcome(request=requests[index], failure_reason=why_not)
                 else:
                     outcome = None
                     try:
