@@ -71,3 +71,14 @@ def test_search_improves_over_rounds_on_a_tiny_budget():
     first, last = out['rounds'][0], out['rounds'][-1]
     assert last['best_pass_at_k'] > first['pass_at_k']
     assert last['best_pass_at_1'] >= 0.5
+
+
+def test_a_team_spreads_its_first_ideas_over_the_library():
+    firsts = [OfflineBackend(seed=0).propose(_req(agent_id=f'agent_{i}')) for i in range(8)]
+    genomes = [S.genome_from_code(p.code) for p in firsts]
+    assert len({g.key() for g in genomes}) == 8                     # no idea tested twice by the team
+    assert genomes[0].key() == S.seed_genome().key()                # agent 0: the naive pusher
+    assert genomes[1].slots['approach'] == 'graph' and 'team start 1' in firsts[1].hypothesis
+    for g in genomes[1:7]:                                          # one structural move off the naive start
+        assert sum(g.slots[k] != v for k, v in S.seed_genome().slots.items()) == 1
+    assert all(S.check_imports(p.code, ALLOWED_IMPORTS) == [] for p in firsts)

@@ -42,6 +42,35 @@ _PLAYBOOK: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
 }
 
 
+def _first_moves() -> list[tuple[str, str]]:
+    """The playbook's structural moves in order, once each, that change the naive start."""
+    naive, moves = S.seed_genome(), []
+    for structural, _ in _PLAYBOOK.values():
+        moves += [m for m in structural if m not in moves and naive.slots[m[0]] != m[1]]
+    return moves
+
+
+def _team_start(agent_id: str) -> tuple[S.Genome, str]:
+    """Where an agent starts from the empty policy. A team spreads its first ideas: agent 0 starts from
+    the naive pusher, agent i from the naive pusher with the playbook's i-th structural move, so the
+    team's first round covers the library's main branches instead of testing one idea n times; agents
+    beyond the moves start from a numeric mutation of the naive pusher."""
+    naive = S.seed_genome()
+    text = 'start: pose-error pusher (twist-cosine contact choice, straight approach, no finishing stage)'
+    try:
+        index = int(agent_id.rsplit('_', 1)[-1])
+    except ValueError:
+        index = 0
+    moves = _first_moves()
+    if index <= 0:
+        return naive, text
+    if index > len(moves):
+        return naive, f'{text} (team start: mutated)'
+    slot, variant = moves[index - 1]
+    genome = S.Genome({**naive.slots, slot: variant}, dict(naive.params)).full()
+    return genome, f'{text}, but {slot} -> {variant} (team start {index})'
+
+
 def diagnose(summary: TrialSummary | None) -> list[str]:
     """Failure modes behind a result, most pressing first."""
     if summary is None:
@@ -93,9 +122,9 @@ class OfflineBackend:
         prompt = self._prompt(request)
         base, parent, reuse = self._base(request)
         if base is None:
-            genome = S.seed_genome()
-            hypothesis = ('start: pose-error pusher (twist-cosine contact choice, straight approach, '
-                          'no finishing stage)')
+            genome, hypothesis = _team_start(request.agent_id)
+            if hypothesis.endswith('(team start: mutated)'):     # more agents than first moves
+                genome = self._numeric(genome, ['drag'], rng)
             if genome.key() in self.tried:
                 genome, hypothesis = self._numeric(genome, ['drag'], rng), 'restart: mutated naive pusher'
         else:
