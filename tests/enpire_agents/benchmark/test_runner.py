@@ -67,3 +67,15 @@ def test_command_line_replacements_are_validated(write_matrix, fields):
     from enpire_agents.benchmark.matrix import MatrixConfigError
     with pytest.raises(MatrixConfigError, match='invalid benchmark matrix'):
         load_matrix(write_matrix()).with_fields(**fields)
+
+
+def test_an_interrupted_run_is_kept_aside_and_run_again(write_matrix, tmp_path):
+    matrix = load_matrix(write_matrix(backends=LLM, team_sizes=[1], repeats=1)).with_replay(tmp_path / 'none')
+    (run,) = matrix.runs()
+    earlier = tmp_path / 'out' / 'runs' / run.run_id
+    (earlier / 'hypothesis_tree.git').mkdir(parents=True)
+    (earlier / 'progress.log').write_text('interrupted\n')
+    record = runner.run_one(matrix, run, tmp_path / 'out', say=lambda line: None)
+    kept = earlier.with_name(f'{run.run_id}.attempt1')
+    assert (kept / 'progress.log').read_text() == 'interrupted\n' and (kept / 'hypothesis_tree.git').is_dir()
+    assert not (earlier / 'hypothesis_tree.git').exists() and 'no transcript at' in record.error

@@ -98,6 +98,13 @@ def run_one(matrix: Matrix, run: RunSpec, out_dir: Path, *, say: Callable[[str],
     """One run on its own cells and ROS domain; any failure becomes a 'failed' record (to re-run later)."""
     from enpire_agents.demo import Processes, cell_commands, graph_env
     run_dir = out_dir / 'runs' / run.run_id
+    if run_dir.exists() and any(run_dir.iterdir()):
+        # an earlier attempt at this run was interrupted or failed: keep its bags and logs for audit
+        n = 1
+        while (kept := run_dir.with_name(f'{run.run_id}.attempt{n}')).exists():
+            n += 1
+        run_dir.rename(kept)
+        say(f'  {run.run_id}: the earlier attempt is kept in {kept}')
     run_dir.mkdir(parents=True, exist_ok=True)
     log = (run_dir / 'progress.log').open('w')
     t0 = time.monotonic()
