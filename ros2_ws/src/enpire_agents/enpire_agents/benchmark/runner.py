@@ -155,7 +155,9 @@ def _team_on_graph(matrix, config, run_dir, procs, domain_id, progress, backends
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
     try:
-        missing = wait_for_cells(node, config.cells, timeout_s=60.0 + 15.0 * len(config.cells))
+        # DDS discovery among 5 processes per cell grows quickly with the cells: 8 cells (41 participants)
+        # took 215 s on 2 cores until every run_trial server was matched; not part of the measured time
+        missing = wait_for_cells(node, config.cells, timeout_s=90.0 + 45.0 * len(config.cells))
         if missing or procs.dead():
             raise RuntimeError(f'the cells did not come up: missing {missing}; exited {procs.dead()}')
         progress('graph up; the team starts')
