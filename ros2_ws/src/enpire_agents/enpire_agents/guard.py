@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from enpire_agents.experiment import ExperimentConfig
+from enpire_rollout.source_parse import parse_source
 
 ALLOWED_PROJECT_MODULES = frozenset({'enpire_rollout.policy_tools', 'enpire_rollout.policy_contract'})
 FORBIDDEN_ROOTS = frozenset({'enpire_env', 'enpire_rollout', 'enpire_agents', 'enpire_sim',
@@ -36,7 +37,7 @@ class GuardVerdict(BaseModel):
 def check_proposal(code: str, held_out_seeds: Iterable[int] = ()) -> GuardVerdict:
     """Reject policy code that reaches past the contract or mentions held-out seeds."""
     try:
-        module = ast.parse(code)
+        module = parse_source(code)
     except SyntaxError as exc:
         return GuardVerdict(ok=False, reasons=[f'syntax error line {exc.lineno}: {exc.msg}'])
     held_out = {s for s in held_out_seeds if s >= SEED_LITERAL_MIN}

@@ -33,6 +33,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from enpire_rollout.policy_contract import ALLOWED_IMPORTS, AttemptReport, Observation, TrialContext
+from enpire_rollout.source_parse import parse_source
 
 FORBIDDEN_NAMES = frozenset({'eval', 'exec', 'compile', 'open', '__import__', 'breakpoint', 'input',
                              'globals', 'locals', 'vars', 'memoryview', '__builtins__', '__loader__'})
@@ -76,7 +77,7 @@ class SandboxError(RuntimeError):
 def static_check(source: str, allowed: frozenset[str] = ALLOWED_IMPORTS) -> list[str]:
     """Problems that refuse a policy before it is loaded ([] when none)."""
     try:
-        tree = ast.parse(source)
+        tree = parse_source(source)
     except SyntaxError as exc:
         return [f'syntax error: {exc}']
     problems = []

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.source_parse import parse_source
 
 CheckKind = Literal['ok', 'no_code', 'syntax', 'contract', 'forbidden']
 
@@ -72,7 +73,7 @@ def extract_code(reply: str) -> str | None:
         return max(defining or candidates, key=len).strip('\n') + '\n'
     text = (reply or '').strip()
     try:
-        tree = ast.parse(text)
+        tree = parse_source(text)
     except (SyntaxError, ValueError):
         return None
     # A bare word or sentence fragment can parse as an expression; only real statements count as code.
@@ -174,7 +175,7 @@ def check_code(source: str | None) -> CheckResult:
     if source is None or not source.strip():
         return CheckResult.fail('no_code', 'the reply contains no Python code block', None)
     try:
-        tree = ast.parse(source)
+        tree = parse_source(source)
     except SyntaxError as err:
         return CheckResult.fail('syntax', f'syntax error at line {err.lineno}: {err.msg}', source, err.lineno)
     except ValueError as err:   # e.g. null bytes in the source

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 from enpire_agents.strategies import approach, feedback, finish, geometry, perception, push, selection
+from enpire_rollout.source_parse import parse_source
 
 SLOTS: dict[str, dict[str, str]] = {
     'perception': perception.VARIANTS,
@@ -166,7 +167,7 @@ def check_imports(code: str, allowed=None) -> list[str]:
     if allowed is None:
         from enpire_rollout.policy_contract import ALLOWED_IMPORTS as allowed
     bad = []
-    for node in ast.walk(ast.parse(code)):
+    for node in ast.walk(parse_source(code)):
         if isinstance(node, ast.Import):
             bad += [a.name for a in node.names if a.name not in allowed]
         elif isinstance(node, ast.ImportFrom):
