@@ -84,3 +84,31 @@ def test_stop_drops_the_trials_not_yet_started(tmp_path):
     finally:
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_a_refused_goal_goes_to_another_cell_and_is_not_a_trial(tmp_path):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('fleet_refusal_probe', context=context)
+    try:
+        fleet = FleetClient(node, ['cell_0', 'cell_1'], refusal_rest_s=5.0)
+        tried = []
+
+        def run_one(cell, request):
+            tried.append(cell)
+            if cell == 'cell_0':        # a cell still busy with a trial whose goal answer was lost
+                return TrialOutcome(request=request, cell=cell, refused=True, failure_reason='goal rejected')
+            return TrialOutcome(request=request, cell=cell, accepted=True, attempts_used=1,
+                                attempt_scores=[1.0], success=True, execute_s=1.0, wall_s=1.0)
+
+        fleet.run_one = run_one
+        policy = tmp_path / 'p.py'
+        policy.write_text('class Policy: pass\n')
+        outcomes = fleet.run_trials([TrialRequest(policy_path=str(policy), seed=s) for s in range(3)])
+        assert [o.cell for o in outcomes] == ['cell_1'] * 3 and all(o.success for o in outcomes)
+        assert tried.count('cell_0') == 1                     # it rested after refusing once
+        report = fleet.report()
+        assert report['trials_started'] == 3 and report['cells']['cell_0']['trials'] == 0
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)

@@ -40,3 +40,13 @@ def test_mru_is_execute_share_of_wall_time_averaged_over_cells():
     report = s.report()
     assert abs(report['cells']['a']['mru'] - 0.9) < 0.01 and abs(report['mru'] - 0.7) < 0.01
     assert abs(report['cells']['b']['idle_s'] - 4.0) < 0.05
+
+
+def test_a_cell_that_refused_rests_while_the_others_take_trials():
+    s = Scheduler(['a', 'b'])
+    assert s.acquire() == 'a'
+    s.refused('a', rest_s=0.3)
+    assert s.trials_started == 0 and s.accounts['a'].refusals == 1
+    assert s.acquire(timeout=0.1) == 'b'                     # 'a' rests: 'b' is handed out
+    assert s.acquire(timeout=0.05) is None                   # 'a' still resting, 'b' busy
+    assert s.acquire(timeout=2.0) == 'a'                     # back after its rest (the wait wakes for it)

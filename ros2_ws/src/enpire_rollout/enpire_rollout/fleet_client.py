@@ -28,12 +28,15 @@ __all__ = ['FleetClient', 'TrialRequest', 'TrialOutcome', 'Budget']
 
 class FleetClient:
     def __init__(self, node, cells: list[str], budget: Budget | None = None, server_timeout_s: float = 30.0,
-                 trial_timeout_s: float = 3600.0):
+                 trial_timeout_s: float = 3600.0, max_refusals: int = 3, refusal_rest_s: float = 20.0):
         self.node = node
         self.cells = [c.strip('/') for c in cells]
         self.budget = budget
         self.server_timeout_s = server_timeout_s
         self.trial_timeout_s = trial_timeout_s
+        # A cell that refuses a goal (still busy with a trial whose goal answer was lost, no server) rests
+        # and the trial is tried on another cell, so one stuck cell cannot turn a batch into failures.
+        self.max_refusals, self.refusal_rest_s = max_refusals, refusal_rest_s
         self.clients = {c: ActionClient(node, RunTrial, names.cell_name(c, names.RUN_TRIAL))
                         for c in self.cells}
         self.scheduler: Scheduler | None = None    # one for the client's life: concurrent batches share it
@@ -84,15 +87,24 @@ class FleetClient:
                         return
                     index = next_index[0]
                     next_index[0] += 1
-                cell, why_not = next_cell()
-                if cell is None:
-                    outcome = TrialOutcome(request=requests[index], failure_reason=why_not)
-                else:
+                for refusals in range(self.max_refusals + 1):
+                    cell, why_not = next_cell()
+                    if cell is None:
+                        outcome = TrialOutcome(request=requests[index], failure_reason=why_not)
+                        break
                     outcome = None
                     try:
                         outcome = self.run_one(cell, requests[index])
                     finally:   # the cell goes back to the pool even if the call raised
-                        scheduler.release(cell, outcome)
+                        if outcome is not None and outcome.refused:
+                            scheduler.refused(cell, self.refusal_rest_s)
+                        else:
+                            scheduler.release(cell, outcome)
+                    if not outcome.refused or refusals == self.max_refusals:
+                        break
+                    self.node.get_logger().warning(
+                        f'{outcome.failure_reason}: the trial goes to another cell '
+                        f'({refusals + 1}/{self.max_refusals}); {cell} rests {self.refusal_rest_s:.0f} s')
                 with lock:
                     outcomes[index] = outcome
                     done[0] += 1
@@ -121,7 +133,7 @@ class FleetClient:
             outcome.failure_reason = f'policy file unreadable: {exc}'
             return outcome
         if not client.wait_for_server(timeout_sec=self.server_timeout_s):
-            outcome.failure_reason = f'no run_trial server on {cell}'
+            outcome.failure_reason, outcome.refused = f'no run_trial server on {cell}', True
             return outcome
         goal = RunTrial.Goal(trial_id=request.trial_id, task=request.task, policy_path=request.policy_path,
                              policy_sha256=sha, seed=request.seed, distribution=request.distribution,
@@ -129,7 +141,9 @@ class FleetClient:
                              time_budget_s=request.time_budget_s, record=request.record)
         handle = self._wait(client.send_goal_async(goal), 30.0)
         if handle is None or not handle.accepted:
-            outcome.failure_reason = f'goal rejected by {cell}'
+            outcome.refused = True
+            outcome.failure_reason = (f'goal rejected by {cell}' if handle is not None else
+                                      f'no answer from {cell} to the goal within 30 s')
             return outcome
         outcome.accepted = True
         wrapped = self._wait(handle.get_result_async(), self.trial_timeout_s)

@@ -46,6 +46,7 @@ class TrialOutcome(BaseModel):
     wall_s: float = 0.0
     bag_path: str = ''
     failure_reason: str = ''     # '' on a completed trial (success or not)
+    refused: bool = False        # the cell never took the goal (no server, rejected, no answer): not a trial
 
     @property
     def best_score(self) -> float:
@@ -63,6 +64,8 @@ class CellAccount(BaseModel):
     verifying: float = 0.0
     trials: int = 0
     busy: bool = False
+    resting_until: float = 0.0      # monotonic time before which the cell is not handed out (it refused)
+    refusals: int = 0
 
 
 class Scheduler:
@@ -95,14 +98,20 @@ class Scheduler:
             while True:
                 if self.budget_left():
                     return None
+                now = time.monotonic()
                 for cell in self.cells:
-                    if not self.accounts[cell].busy:
-                        self.accounts[cell].busy = True
+                    acc = self.accounts[cell]
+                    if not acc.busy and acc.resting_until <= now:
+                        acc.busy = True
                         self.trials_started += 1
                         return cell
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = None if deadline is None else deadline - now
                 if remaining is not None and remaining <= 0:
                     return None
+                resting = [a.resting_until - now for a in self.accounts.values()
+                           if not a.busy and a.resting_until > now]
+                if resting:                          # wake when the first resting cell may be tried again
+                    remaining = min(resting) if remaining is None else min(remaining, *resting)
                 self._cv.wait(remaining)
 
     def release(self, cell: str, outcome: TrialOutcome | None = None) -> None:
@@ -115,6 +124,17 @@ class Scheduler:
                 acc.verifying += outcome.verify_s
                 acc.trials += 1
                 self.robot_s += outcome.wall_s
+            self._cv.notify_all()
+
+    def refused(self, cell: str, rest_s: float) -> None:
+        """The cell refused a trial it was handed (busy with a trial its client lost, no server): free it,
+        and hand it out again only after `rest_s`, so other cells take the waiting trials meanwhile."""
+        with self._cv:
+            acc = self.accounts[cell]
+            acc.busy = False
+            acc.refusals += 1
+            acc.resting_until = time.monotonic() + rest_s
+            self.trials_started -= 1
             self._cv.notify_all()
 
     def finish(self) -> None:
