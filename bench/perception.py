@@ -62,8 +62,8 @@ def per_camera_map(weights: Path, heldout: Path, imgsz: int) -> dict:
     return out
 
 
-def accuracy(vb, backend: str, states, specs, degrade: bool, config) -> tuple[dict, float]:
-    verifier = Verifier(config, backend=backend)
+def accuracy(vb, backend: str, states, specs, degrade: bool, config, **options) -> tuple[dict, float]:
+    verifier = Verifier(config, backend=backend, **options)
     rows = vb.run(states, specs, verifier, degrade=degrade)
     label = f'{backend}: ' + ('one camera dropped or half occluded' if degrade else 'all cameras clean')
     summary = vb.summarise(rows, label)
@@ -91,8 +91,6 @@ def main(argv=None):
     if not weights.is_file():
         sys.exit(f'no YOLO weights at {weights}: run `enpire perception train` first (or pass --weights)')
     offline_guard.import_ultralytics(threads=args.threads)
-    import os
-    os.environ['ENPIRE_YOLO_WEIGHTS'] = str(weights)
 
     t0 = time.perf_counter()
     m = ptrain.evaluate(weights, images=args.map_images, seed=args.map_seed, threads=args.threads)
@@ -120,7 +118,8 @@ def main(argv=None):
         step = max(1, len(states) // max(args.sam_states, 1))
         sel = states if backend != 'sam_small' else states[::step][:args.sam_states]
         cfg = no_palette if backend == 'sam_small' else config
-        clean, ms = accuracy(vb, backend, sel, specs, False, cfg)
+        options = {'yolo_weights': str(weights)} if backend == 'yolo' else {}
+        clean, ms = accuracy(vb, backend, sel, specs, False, cfg, **options)
         out.update({f'{backend}_states': len(sel), f'{backend}_ms_per_frame': round(ms, 2),
                     f'{backend}_agreement': round(clean['agreement'], 4),
                     f'{backend}_agreement_outside_band': round(clean['agreement_outside_band'], 4),
@@ -129,7 +128,7 @@ def main(argv=None):
                         clean['false_successes_at_or_below_threshold'],
                     f'{backend}_missed_successes_outside_band': clean['missed_successes_outside_band']})
         if backend != 'sam_small' and not args.no_degrade:
-            deg, _ = accuracy(vb, backend, sel, specs, True, config)
+            deg, _ = accuracy(vb, backend, sel, specs, True, config, **options)
             out.update({f'{backend}_agreement_one_camera_degraded': round(deg['agreement_outside_band'], 4),
                         f'{backend}_false_successes_one_camera_degraded': deg['false_successes']})
     out['sam_small_note'] = ('untrained small SAM (random weights), judge.use_palette off so the verdict '

@@ -25,7 +25,7 @@ def tiny_run(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith('YOLO_')}
     env.update(ENPIRE_PERCEPTION_DIR=str(home), OMP_NUM_THREADS='2')
     proc = subprocess.run([sys.executable, str(PROBE), str(home / 'yolo')], env=env, capture_output=True,
-                          text=True, timeout=240)
+                          text=True, timeout=290)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('PROBE ')]
     assert proc.returncode == 0 and lines, f'probe failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}'
     result = json.loads(lines[-1][len('PROBE '):])

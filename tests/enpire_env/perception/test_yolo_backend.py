@@ -19,12 +19,30 @@ def test_missing_weights_is_a_clear_error_at_start_up(tmp_path, monkeypatch):
     monkeypatch.setenv('ENPIRE_YOLO_WEIGHTS', str(missing))
     with pytest.raises(FileNotFoundError, match=str(missing)):
         Verifier(backend='yolo')            # no silent fallback to the classical detector
+    other = tmp_path / 'given' / 'w.pt'     # the option (the node's yolo_weights) wins over the env var
+    with pytest.raises(FileNotFoundError, match=str(other)):
+        Verifier(backend='yolo', yolo_weights=str(other))
+    junk = tmp_path / 'junk.pt'
+    junk.write_bytes(b'not a checkpoint')
+    with pytest.raises(ValueError, match='could not be loaded'):
+        YoloDetector(junk)
+
+
+def test_detector_and_segmenter_name_a_backend():
+    from enpire_env.perception.backends import backend_for
+    assert backend_for('yolo') == 'yolo' and backend_for('yolo', 'sam') == 'yolo_sam'
+    assert backend_for('', 'sam_small') == 'sam_small' and backend_for() == 'classical'
+    with pytest.raises(ValueError, match='detector'):
+        backend_for('yolov9')
+    with pytest.raises(ValueError, match='not a backend'):
+        backend_for('yolo', 'sam_small')
 
 
 def test_a_pt_architecture_name_is_refused(tmp_path):
     with pytest.raises(ValueError, match='download'):
         ptrain.architecture_file('yolov8n.pt', tmp_path)
     assert ptrain.architecture_file('enpire-yolo-tiny', tmp_path).endswith('.yaml')
+    assert ptrain.architecture_file('enpire-yolo-p2-p5', tmp_path).endswith('enpire-yolo-p2-p5.yaml')
 
 
 def test_learned_backends_are_registered():
@@ -44,11 +62,13 @@ def test_train_then_infer_round_trip(tiny_run):
     assert res.orig_shape == img.shape[:2]
 
 
-def test_yolo_backend_plugs_into_the_verifier(tiny_run, monkeypatch):
+def test_yolo_backend_plugs_into_the_verifier(tiny_run, monkeypatch, tmp_path):
     monkeypatch.setenv('ENPIRE_YOLO_WEIGHTS', tiny_run['weights'])
     detector, segmenter = make_backend('yolo', Verifier().config)
     assert isinstance(detector, YoloDetector) and isinstance(segmenter, Segmenter)
-    verifier = Verifier(backend='yolo')
+    monkeypatch.setenv('ENPIRE_YOLO_WEIGHTS', str(tmp_path / 'absent.pt'))
+    verifier = Verifier(backend='yolo', yolo_weights=tiny_run['weights'])
+    assert str(verifier.detector.weights) == tiny_run['weights']
     rs = cameras.RenderState(block_pose=(256.0, 256.0, np.pi / 4), agent_xy=(100.0, 100.0))
     frames = {}
     for spec in cameras.DEFAULT_CAMERAS:

@@ -5,6 +5,7 @@ Verify requests with the fused verdict, each camera's verdict and, on request, s
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from ament_index_python.packages import get_package_share_directory
 from geometry_msgs.msg import Pose2D
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -89,7 +91,14 @@ class VerifyNode(Node):
         self.declare_parameter('fusion_rule', 'unanimous')
         self.declare_parameter('max_frame_age', 0.5)
         self.declare_parameter('evidence_dir', '/tmp/enpire_evidence')
+        # Perception backend: `backend` by name, or `detector` (+ `segmenter`) as a pair, e.g. detector: yolo
+        # with yolo_weights: <path>. A missing weights/checkpoint file stops the node at start-up.
         self.declare_parameter('backend', 'classical')
+        self.declare_parameter('detector', '')           # '' | classical | yolo
+        self.declare_parameter('segmenter', '')          # '' | classical | sam | sam_small
+        self.declare_parameter('yolo_weights', '')       # '' -> $ENPIRE_YOLO_WEIGHTS -> default train output
+        self.declare_parameter('sam_checkpoint', '')     # '' -> $ENPIRE_SAM_CHECKPOINT
+        self.declare_parameter('sam_model', '')          # '' -> $ENPIRE_SAM_MODEL -> vit_b
         self.declare_parameter('verification_config', '')
         # Frame age is judged on the cell's clock (its CellState stamps): an as-fast simulated cell
         # stamps sim time, which stands still while it idles. A cell silent this long is stale.
@@ -101,7 +110,8 @@ class VerifyNode(Node):
         self.max_age = float(self.get_parameter('max_frame_age').value)
         self.evidence_dir = Path(self.get_parameter('evidence_dir').value)
         config_path = self.get_parameter('verification_config').value or _default_config()
-        self.verifier = Verifier(load_config(config_path), backend=self.get_parameter('backend').value)
+        self.backend, options = self._backend_choice()
+        self.verifier = Verifier(load_config(config_path), backend=self.backend, **options)
         self.verify_lock = threading.Lock()   # the backend caches per image: one verification at a time
         self.frames = FrameBuffer()
         self.cell_silence_s = float(self.get_parameter('cell_silence_s').value)
@@ -119,7 +129,34 @@ class VerifyNode(Node):
         self.create_service(Verify, names.VERIFY, self._on_verify,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f'verify ready: cameras={self.cameras} rule={self.rule} '
-                               f'max_age={self.max_age}s')
+                               f'max_age={self.max_age}s backend={self.backend} '
+                               + ' '.join(f'{k}={v}' for k, v in options.items()))
+
+    def _backend_choice(self) -> tuple[str, dict]:
+        """The backend name and its options from the parameters (ValueError on a contradiction)."""
+        value = {name: str(self.get_parameter(name).value or '') for name in
+                 ('backend', 'detector', 'segmenter', 'yolo_weights', 'sam_checkpoint', 'sam_model')}
+        backend = value['backend'] or 'classical'
+        if value['detector'] or value['segmenter']:
+            from enpire_env.perception.backends import backend_for
+            paired = backend_for(value['detector'], value['segmenter'])
+            if backend not in ('classical', paired):
+                raise ValueError(f"backend {backend!r} contradicts detector {value['detector']!r} / "
+                                 f"segmenter {value['segmenter']!r} (which make {paired!r}); "
+                                 'give one or the other')
+            backend = paired
+        options: dict = {}
+        if backend in ('yolo', 'yolo_sam'):
+            from enpire_env.perception.train import default_weights
+            options['yolo_weights'] = value['yolo_weights'] or str(default_weights())
+        if backend in ('yolo_sam', 'sam'):
+            options['sam_checkpoint'] = value['sam_checkpoint']
+            options['sam_model'] = value['sam_model']
+        ignored = [k for k in ('yolo_weights', 'sam_checkpoint', 'sam_model')
+                   if value[k] and k not in options]
+        if ignored:
+            self.get_logger().warning(f'backend {backend!r} does not use {ignored}: ignored')
+        return backend, options
 
     def _on_image(self, cam):
         def callback(msg: Image):
@@ -204,7 +241,14 @@ def _default_config() -> str:
 def main(args=None):
     try:
         with rclpy.init(args=args):
-            node = VerifyNode()
+            try:
+                node = VerifyNode()
+            except (FileNotFoundError, ValueError) as exc:
+                # A missing weights/checkpoint file or a bad backend choice: a clear error, a non-zero exit,
+                # never a silent fallback to another backend.
+                get_logger('verify').fatal(f'cannot start the verify node: {exc}')
+                print(f'verify: cannot start: {exc}', file=sys.stderr, flush=True)
+                sys.exit(2)
             executor = SubmitOnceExecutor()
             executor.add_node(node)
             executor.spin()

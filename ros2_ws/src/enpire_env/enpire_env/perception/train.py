@@ -1,13 +1,15 @@
 """Train the cell's YOLO detector on the CPU from its own rendered frames; save weights, card and metrics.
 
-    python -m enpire_env.perception.train [--images 600] [--epochs 50] [--imgsz 224] [--out DIR]
+    python -m enpire_env.perception.train [--images 800] [--epochs 25] [--imgsz 160] [--out DIR]
     enpire perception train ...            (the same, from the `enpire` command)
     enpire perception eval [--weights W]   (mAP on a fresh held-out set from every camera)
 
-The model is built from an architecture file with random weights -- `enpire-yolo-tiny` (YOLOv8's layout
-at width 0.125, about 0.3M parameters, written next to the run) or any ultralytics yaml such as
-`yolov8n.yaml`. A `.pt` name is refused: ultralytics would download it. Everything runs with the
-settings of `offline_guard` (no network, ever).
+The model is built from an architecture file with random weights, written next to the run --
+`enpire-yolo-p2-p4` (the default: YOLOv8 blocks with detection at strides 4, 8, 16; 0.25M parameters),
+`enpire-yolo-p2-p5` (the same plus stride 32; 0.74M; not yet measured), `enpire-yolo-tiny` (YOLOv8's
+layout at width 0.125, strides 8-32, 0.35M) -- or any ultralytics yaml such as `yolov8n.yaml`.
+A `.pt` name is refused: ultralytics would download it. Everything runs with the settings of
+`offline_guard` (no network, ever).
 
 Output in --out (default $ENPIRE_PERCEPTION_DIR/yolo, i.e. ~/.cache/enpire/perception/yolo):
     dataset/            the rendered, ground-truth-labelled dataset (see dataset.py) with card.json
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import time
@@ -63,10 +66,95 @@ head:
   - [-1, 3, C2f, [1024]]
   - [[15, 18, 21], 1, Detect, [nc]]
 """
+P2P5_ARCH = 'enpire-yolo-p2-p5'
+# YOLOv8 blocks with detection at strides 4, 8, 16 and 32 (explicit channels 16-128; DFL reg_max 8: a box
+# edge up to 7 strides from its anchor). Why stride 4: see enpire-yolo-p2-p4 below. Why stride 32 (a
+# hypothesis, NOT yet measured: the run was starved of CPU): the wrist camera sees the T and the goal up to
+# the whole frame, and with strides 4-16 they were often found piecewise (mAP50 0.83 / 0.42 on the wrist
+# view after 25 epochs).
+_P2P5_YAML = """\
+# enpire-yolo-p2-p5: YOLOv8 blocks, detection at P2/P3/P4/P5 (strides 4, 8, 16, 32), explicit channels
+nc: 3
+reg_max: 8
+backbone:
+  - [-1, 1, Conv, [16, 3, 2]]      # 0 P1/2
+  - [-1, 1, Conv, [16, 3, 2]]      # 1 P2/4
+  - [-1, 1, C2f, [16, True]]       # 2
+  - [-1, 1, Conv, [32, 3, 2]]      # 3 P3/8
+  - [-1, 2, C2f, [32, True]]       # 4
+  - [-1, 1, Conv, [64, 3, 2]]      # 5 P4/16
+  - [-1, 2, C2f, [64, True]]       # 6
+  - [-1, 1, Conv, [128, 3, 2]]     # 7 P5/32
+  - [-1, 1, C2f, [128, True]]      # 8
+  - [-1, 1, SPPF, [128, 5]]        # 9
+head:
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 6], 1, Concat, [1]]      # 11
+  - [-1, 1, C2f, [64]]             # 12
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 4], 1, Concat, [1]]      # 14
+  - [-1, 1, C2f, [32]]             # 15
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 2], 1, Concat, [1]]      # 17
+  - [-1, 1, C2f, [16]]             # 18 P2 out
+  - [-1, 1, Conv, [16, 3, 2]]
+  - [[-1, 15], 1, Concat, [1]]     # 20
+  - [-1, 1, C2f, [32]]             # 21 P3 out
+  - [-1, 1, Conv, [32, 3, 2]]
+  - [[-1, 12], 1, Concat, [1]]     # 23
+  - [-1, 1, C2f, [64]]             # 24 P4 out
+  - [-1, 1, Conv, [64, 3, 2]]
+  - [[-1, 9], 1, Concat, [1]]      # 26
+  - [-1, 1, C2f, [128]]            # 27 P5 out
+  - [[18, 21, 24, 27], 1, Detect, [nc]]
+"""
+P2P4_ARCH = 'enpire-yolo-p2-p4'
+# Detection at strides 4, 8, 16 (0.25M parameters; measured in docs/PERCEPTION.md). Why stride 4: the
+# oblique camera's agent is 3-4 px across in a 96 px frame (about 5 px at a 160 input); the task-aligned
+# assigner only takes anchors whose centre lies inside a box, and at stride 8 most such boxes hold none, so
+# the agent is barely learned there (mAP50 0.29 for it with enpire-yolo-tiny at 160 px; 0.92 with this
+# layout). No stride 32 here: that is enpire-yolo-p2-p5.
+_P2P4_YAML = """\
+# enpire-yolo-p2-p4: YOLOv8 blocks, detection at P2/P3/P4 (strides 4, 8, 16), explicit channels
+nc: 3
+reg_max: 8
+backbone:
+  - [-1, 1, Conv, [16, 3, 2]]      # 0 P1/2
+  - [-1, 1, Conv, [16, 3, 2]]      # 1 P2/4
+  - [-1, 1, C2f, [16, True]]       # 2
+  - [-1, 1, Conv, [32, 3, 2]]      # 3 P3/8
+  - [-1, 2, C2f, [32, True]]       # 4
+  - [-1, 1, Conv, [64, 3, 2]]      # 5 P4/16
+  - [-1, 2, C2f, [64, True]]       # 6
+  - [-1, 1, SPPF, [64, 5]]         # 7
+head:
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 4], 1, Concat, [1]]      # 9
+  - [-1, 1, C2f, [32]]             # 10
+  - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
+  - [[-1, 2], 1, Concat, [1]]      # 12
+  - [-1, 1, C2f, [16]]             # 13 P2 out
+  - [-1, 1, Conv, [16, 3, 2]]
+  - [[-1, 10], 1, Concat, [1]]     # 15
+  - [-1, 1, C2f, [32]]             # 16 P3 out
+  - [-1, 1, Conv, [32, 3, 2]]
+  - [[-1, 7], 1, Concat, [1]]      # 18
+  - [-1, 1, C2f, [64]]             # 19 P4 out
+  - [[13, 16, 19], 1, Detect, [nc]]
+"""
+ARCHS = {TINY_ARCH: _TINY_YAML, P2P4_ARCH: _P2P4_YAML, P2P5_ARCH: _P2P5_YAML}
 # Augmentation for flat-coloured synthetic frames: mild colour jitter (the T and the agent share a hue
 # and differ in saturation), mosaic for the small objects, no rotation (the cameras are upright).
+# No validation pass after each epoch (it cost about a tenth of the time); the last epoch is validated.
 TRAIN_HYP = dict(hsv_h=0.01, hsv_s=0.3, hsv_v=0.3, degrees=0.0, translate=0.1, scale=0.25, fliplr=0.5,
-                 mosaic=1.0, close_mosaic=5, warmup_epochs=2.0, patience=1000)
+                 mosaic=1.0, close_mosaic=5, warmup_epochs=1.0, patience=1000, val=False)
+# The default run (measured in docs/PERCEPTION.md): a few minutes of two CPU cores.
+DEFAULTS = dict(images=800, epochs=25, imgsz=160, arch=P2P4_ARCH)
+
+
+def _cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def default_out() -> Path:
@@ -81,13 +169,13 @@ def default_weights() -> Path:
 
 def architecture_file(arch: str, out: Path) -> str:
     """A path ultralytics can build from without any download."""
-    if arch == TINY_ARCH:
-        path = out / f'{TINY_ARCH}.yaml'
-        path.write_text(_TINY_YAML)
+    if arch in ARCHS:
+        path = out / f'{arch}.yaml'
+        path.write_text(ARCHS[arch])
         return str(path)
     if not arch.endswith(('.yaml', '.yml')):
         raise ValueError(f'architecture {arch!r}: give an ultralytics .yaml (e.g. yolov8n.yaml) or '
-                         f'{TINY_ARCH!r}; '
+                         f'one of {sorted(ARCHS)}; '
                          '.pt names are refused because ultralytics would download them')
     return arch
 
@@ -107,8 +195,9 @@ def class_metrics(metrics) -> dict:
     return out
 
 
-def train(out: str | Path | None = None, images: int = 600, epochs: int = 50, imgsz: int = 224,
-          arch: str = TINY_ARCH, batch: int = 16, threads: int = 2, seed: int = 0,
+def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epochs: int = DEFAULTS['epochs'],
+          imgsz: int = DEFAULTS['imgsz'], arch: str = DEFAULTS['arch'], batch: int = 16, threads: int = 2,
+          seed: int = 0,
           sizes=(96, 128, 160), fault_fraction: float = 0.3, workers: int = 0, verbose: bool = False) -> dict:
     """Render the dataset, train from the architecture file, validate, and save everything in `out`."""
     out = Path(out) if out else default_out()
@@ -116,20 +205,22 @@ def train(out: str | Path | None = None, images: int = 600, epochs: int = 50, im
     offline_guard.import_ultralytics(threads=threads)
     from ultralytics import YOLO
 
-    t0 = time.perf_counter()
+    t0, c0, load0 = time.perf_counter(), _cpu_seconds(), os.getloadavg()[0]
     data_dir = out / 'dataset'
     if data_dir.exists():
         shutil.rmtree(data_dir)
     card = ds.write_dataset(data_dir, n_images=images, seed=seed, sizes=sizes, fault_fraction=fault_fraction)
-    t_data = time.perf_counter() - t0
+    t_data, c_data = time.perf_counter() - t0, _cpu_seconds() - c0
 
     model = YOLO(architecture_file(arch, out))
     t1 = time.perf_counter()
     model.train(data=str(data_dir / 'data.yaml'), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
                 seed=seed, project=str(out), name='run', exist_ok=True, pretrained=False, verbose=verbose,
                 **TRAIN_HYP, **offline_guard.TRAIN_OFFLINE_ARGS)
-    t_train = time.perf_counter() - t1
+    t_train, c_train = time.perf_counter() - t1, _cpu_seconds() - c0 - c_data
     run_weights = out / 'run' / 'weights' / 'best.pt'
+    if not run_weights.is_file():
+        run_weights = run_weights.with_name('last.pt')
     (out / 'weights').mkdir(exist_ok=True)
     weights = out / 'weights' / 'best.pt'
     shutil.copyfile(run_weights, weights)
@@ -143,7 +234,13 @@ def train(out: str | Path | None = None, images: int = 600, epochs: int = 50, im
         train_frames=card['counts']['per_split'].get('train', 0),
         val_frames=card['counts']['per_split'].get('val', 0), epochs=epochs, imgsz=imgsz, batch=batch,
         threads=threads, seed=seed, dataset_seconds=round(t_data, 1), train_seconds=round(t_train, 1),
-        total_seconds=round(time.perf_counter() - t0, 1), val=class_metrics(val),
+        total_seconds=round(time.perf_counter() - t0, 1),
+        # CPU time of this process (all threads): what the wall clock would be near on a quiet machine
+        # with one core per thread, divided by `threads`. The load average says how quiet it was.
+        dataset_cpu_seconds=round(c_data, 1), train_cpu_seconds=round(c_train, 1),
+        total_cpu_seconds=round(_cpu_seconds() - c0, 1),
+        load_average_start=round(load0, 1), load_average_end=round(os.getloadavg()[0], 1),
+        sizes=list(sizes), fault_fraction=fault_fraction, val=class_metrics(val),
         parameters=int(sum(p.numel() for p in best.model.parameters())), weights=str(weights))
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     model_card = dict(
@@ -186,10 +283,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`train` and `eval` subcommands (used by `enpire perception` and by this module's main)."""
     sub = parser.add_subparsers(dest='perception_command', required=True)
     t = sub.add_parser('train', help='render a labelled dataset from the simulated cameras, train YOLO (CPU)')
-    t.add_argument('--images', type=int, default=600, help='frames to render (every camera, images/3 states)')
-    t.add_argument('--epochs', type=int, default=50)
-    t.add_argument('--imgsz', type=int, default=224, help='network input size (frames are 96-160 px)')
-    t.add_argument('--arch', default=TINY_ARCH, help=f'{TINY_ARCH} or an ultralytics .yaml (never a .pt)')
+    t.add_argument('--images', type=int, default=DEFAULTS['images'],
+                   help='frames to render (every camera, images/3 states)')
+    t.add_argument('--epochs', type=int, default=DEFAULTS['epochs'])
+    t.add_argument('--imgsz', type=int, default=DEFAULTS['imgsz'],
+                   help='network input size (frames are 96-160 px)')
+    t.add_argument('--arch', default=DEFAULTS['arch'],
+                   help=f'one of {sorted(ARCHS)} or an ultralytics .yaml (never a .pt)')
     t.add_argument('--batch', type=int, default=16)
     t.add_argument('--threads', type=int, default=2, help='torch threads')
     t.add_argument('--seed', type=int, default=0)

@@ -3,9 +3,9 @@
     det = YoloDetector('~/.cache/enpire/perception/yolo/weights/best.pt')
     boxes = det.detect(rgb)     # at most one Box per label, padded, in the Box convention of models.py
 
-A missing weights file raises FileNotFoundError when the detector is built (node start-up), with the
-command that makes one; there is no fallback to another detector. Weights are loaded from a local file
-only (ultralytics offline, see offline_guard).
+A missing weights file raises FileNotFoundError, an unreadable one ValueError, when the detector is built
+(node start-up), with the command that makes one; there is no fallback to another detector.
+Weights are loaded from a local file only (ultralytics offline, see offline_guard).
 
 Boxes are padded by `pad_fraction` of their size (at least `pad_px` pixels) before they are handed to
 a segmenter: the 'yolo' backend fills them with the classical colour segmentation, which keeps only
@@ -30,10 +30,15 @@ class YoloDetector:
         if not path.is_file():
             raise FileNotFoundError(
                 f'YOLO weights not found: {path}. Train them with `enpire perception train` (or '
-                '`python -m enpire_env.perception.train`), or set ENPIRE_YOLO_WEIGHTS to a weights file.')
+                '`python -m enpire_env.perception.train`), then give the file as the verify node\'s '
+                '`yolo_weights` parameter (or in ENPIRE_YOLO_WEIGHTS).')
         offline_guard.import_ultralytics(threads=threads)
         from ultralytics import YOLO
-        self.model = YOLO(str(path), task='detect')
+        try:
+            self.model = YOLO(str(path), task='detect')
+        except Exception as exc:        # a truncated or foreign file: say which, never fall back
+            raise ValueError(f'YOLO weights {path} could not be loaded ({type(exc).__name__}: {exc}); '
+                             'train them with `enpire perception train`') from exc
         names = self.model.names
         self.labels = {int(k): v for k, v in (names.items() if isinstance(names, dict) else enumerate(names))}
         unknown = set(self.labels.values()) - set(CLASSES)

@@ -28,14 +28,16 @@ class Segmenter(Protocol):
         """Per label, a HxW float32 mask in [0, 1] that is zero outside that label's box."""
 
 
-_REGISTRY: dict[str, Callable[[VerifyConfig], tuple[Detector, Segmenter]]] = {}
+_REGISTRY: dict[str, Callable[..., tuple[Detector, Segmenter]]] = {}
 
 
-def register_backend(name: str, factory: Callable[[VerifyConfig], tuple[Detector, Segmenter]]) -> None:
+def register_backend(name: str, factory: Callable[..., tuple[Detector, Segmenter]]) -> None:
+    """`factory(config, **options)`; options (e.g. a learned backend's weights path) are the backend's own."""
     _REGISTRY[name] = factory
 
 
-def make_backend(name: str, config: VerifyConfig) -> tuple[Detector, Segmenter]:
+def make_backend(name: str, config: VerifyConfig, **options) -> tuple[Detector, Segmenter]:
+    """Build a registered backend; `options` go to its factory (only when given: classical takes none)."""
     if name not in _REGISTRY:
         # Import for the side effect of registering the bundled backend.
         from enpire_env.verification import classical  # noqa: F401
@@ -44,7 +46,7 @@ def make_backend(name: str, config: VerifyConfig) -> tuple[Detector, Segmenter]:
         from enpire_env.perception import backends as _learned  # noqa: F401
     if name not in _REGISTRY:
         raise ValueError(f'unknown verification backend {name!r}; known: {sorted(_REGISTRY)}')
-    return _REGISTRY[name](config)
+    return _REGISTRY[name](config, **options)
 
 
 def backend_names() -> list[str]:

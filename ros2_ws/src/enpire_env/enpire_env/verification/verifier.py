@@ -18,9 +18,10 @@ TASKS = ('pusht',)
 
 
 class Verifier:
-    def __init__(self, config: VerifyConfig | None = None, backend: str | None = None):
+    def __init__(self, config: VerifyConfig | None = None, backend: str | None = None, **backend_options):
         self.config = config or VerifyConfig()
-        self.detector, self.segmenter = make_backend(backend or self.config.backend, self.config)
+        self.detector, self.segmenter = make_backend(backend or self.config.backend, self.config,
+                                                     **backend_options)
 
     def judge(self, camera: str, frame: Frame | None, now: float | None = None,
               max_age: float | None = None) -> JudgedFrame:
