@@ -87,7 +87,7 @@ def main(argv=None):
     ap.add_argument('--no-degrade', action='store_true', help='skip the one-camera-degraded runs')
     args = ap.parse_args(argv)
 
-    weights = Path(args.weights).expanduser() if args.weights else ptrain.default_weights()
+    weights = (Path(args.weights).expanduser() if args.weights else ptrain.default_weights()).resolve()
     if not weights.is_file():
         sys.exit(f'no YOLO weights at {weights}: run `enpire perception train` first (or pass --weights)')
     offline_guard.import_ultralytics(threads=args.threads)

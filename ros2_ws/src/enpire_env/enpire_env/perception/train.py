@@ -200,7 +200,8 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
           seed: int = 0,
           sizes=(96, 128, 160), fault_fraction: float = 0.3, workers: int = 0, verbose: bool = False) -> dict:
     """Render the dataset, train from the architecture file, validate, and save everything in `out`."""
-    out = Path(out) if out else default_out()
+    # absolute: ultralytics puts a relative project folder under its own runs/detect/
+    out = (Path(out) if out else default_out()).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     offline_guard.import_ultralytics(threads=threads)
     from ultralytics import YOLO
@@ -263,7 +264,7 @@ def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int | 
                                 '(train them with `enpire perception train`)')
     offline_guard.import_ultralytics(threads=threads)
     from ultralytics import YOLO
-    out = Path(out) if out else weights.parent.parent / 'heldout'
+    out = (Path(out) if out else weights.parent.parent / 'heldout').expanduser().resolve()
     if out.exists():
         shutil.rmtree(out)
     card = ds.write_dataset(out / 'dataset', n_images=images, seed=seed, sizes=sizes,
