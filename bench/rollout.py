@@ -53,7 +53,7 @@ def start_cell(procs, ns, pacing, bag_dir):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument('--steps', type=int, default=200)
-    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--repeats', type=int, default=7)
     parser.add_argument('--mru-trials', type=int, default=3)
     parser.add_argument('--mru-steps', type=int, default=300)
     args = parser.parse_args()
@@ -65,28 +65,44 @@ def main() -> None:
     procs = NodeProcesses(tmp / 'logs')
     ros = None
     try:
+        # The real-time cell streams cameras at 10 Hz: it starts only after the overhead runs, so it cannot
+        # steal their CPU.
         start_cell(procs, 'bench_fast', 'as_fast', tmp / 'bags')
-        start_cell(procs, 'bench_rt', 'real_time', tmp / 'bags')
         ros = RosTestNode('bench_rollout')
         fast = FleetClient(ros.node, ['bench_fast'])
         walls = {True: [], False: []}
         request = {'policy_path': str(policy), 'seed': 4, 'attempts': 1, 'steps_per_attempt': args.steps}
-        fast.run_trials([TrialRequest(**request, record=False)])   # warm-up
-        for _ in range(args.repeats):
-            for record in (False, True):
+        for record in (False, True):   # warm-up: page cache, the bag folder, the sandbox's first imports
+            fast.run_trials([TrialRequest(**request, record=record)])
+        for i in range(args.repeats):
+            # Alternate which goes first, so a drift in machine load hits both alike.
+            for record in ((False, True) if i % 2 == 0 else (True, False)):
                 out = fast.run_trials([TrialRequest(**request, record=record)])[0]
                 assert not out.failure_reason, out.failure_reason
                 walls[record].append(out.execute_s)
         base, rec = statistics.median(walls[False]), statistics.median(walls[True])
         overhead = (rec - base) / base
+        # Run-to-run spread of the same unrecorded trial: an overhead smaller than this is noise.
+        q = statistics.quantiles(walls[False], n=4)
+        noise = (q[2] - q[0]) / base
+        print(f'execute wall, {args.steps} steps, median of {args.repeats}: without recording {base:.3f} s, '
+              f'with {rec:.3f} s -> overhead {overhead:+.1%} (interquartile spread without: {noise:.1%})',
+              file=sys.stderr)
+        procs.stop_all()
 
+        start_cell(procs, 'bench_rt', 'real_time', tmp / 'bags')
         rt = FleetClient(ros.node, ['bench_rt'])
         t0 = time.monotonic()
         outs = rt.run_trials([TrialRequest(policy_path=str(policy), seed=s, attempts=1,
                                            steps_per_attempt=args.mru_steps) for s in range(args.mru_trials)])
         report = rt.report()
+        cell = report['cells']['bench_rt']
+        print(f"harness MRU at 10 Hz real time, {len(outs)} back-to-back trials of {args.mru_steps} steps: "
+              f"{report['mru']:.3f} (executing {cell['executing_s']:.1f} s, reset {cell['reset_s']:.1f} s, "
+              f"verifying {cell['verifying_s']:.1f} s, idle {cell['idle_s']:.1f} s)", file=sys.stderr)
         print(json.dumps({
             'recording_overhead': round(overhead, 4), 'mru': round(report['mru'], 4),
+            'overhead_noise_iqr': round(noise, 4),
             'execute_s_without_recording': walls[False], 'execute_s_with_recording': walls[True],
             'steps_per_trial': args.steps, 'cameras': 3, 'camera_size': '96x96',
             'mru_cell_seconds': report['cells']['bench_rt'], 'mru_trials': len(outs),
