@@ -20,8 +20,8 @@ start); a placement is one tick. The state, ground truth, every frame, its Camer
 TableHomography of one step carry the same stamp, so consumers match them by stamp. A camera with
 `rate_hz` below 10 publishes on every (10 / rate_hz)-th tick. Faults (parameter `camera_faults`, a
 YAML/JSON mapping camera -> CameraFaults fields, settable at run time): a dropped frame is not
-published at all; a stale camera re-sends its frozen image and homography with the current stamp, as a
-hung camera driver does.
+published at all; a stale camera re-sends its frozen frame with the stamp it was captured at, as a hung
+camera pipeline re-sending its last message does (so the verifier's frame-age check can see it).
 
 Bad commands (non-finite, outside [0, 512], wrong frame_id) are rejected, counted per reason and
 logged (throttled); they never advance the sim. Bad placements return success=false with a reason.
@@ -99,6 +99,7 @@ class SimCellNode(Node):
         for cam, fault in faults.items():
             self.rig.set_faults(cam, fault)
         self._every = {s.name: max(1, round(CONTROL_HZ / s.rate_hz)) for s in specs}
+        self._frame_stamps: dict[str, tuple] = {}   # camera -> (last frame sent, its capture stamp)
 
         initial = sample_initial_state(seed, distribution)
         self.sim = PushTSim(initial.block, initial.agent)
@@ -209,8 +210,12 @@ class SimCellNode(Node):
                 continue
             image_pub, info_pub, homography_pub = self.cam_pubs[spec.name]
             frame_id = names.camera_frame(spec.name)
+            last = self._frame_stamps.get(spec.name)
+            # A frozen (stale) frame is the same object again: it keeps the stamp of its capture.
+            frame_stamp = last[1] if last is not None and last[0] is frame else stamp
+            self._frame_stamps[spec.name] = (frame, frame_stamp)
             img = Image()
-            img.header.stamp, img.header.frame_id = stamp, frame_id
+            img.header.stamp, img.header.frame_id = frame_stamp, frame_id
             img.height, img.width = frame.image.shape[:2]
             img.encoding, img.is_bigendian, img.step = 'rgb8', 0, img.width * 3
             img.data = frame.image.tobytes()

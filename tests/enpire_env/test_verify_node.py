@@ -1,8 +1,10 @@
 """The verify node against the real simulated cell: success at the goal, failure elsewhere, a camera in
 dropout stays an explicit UNCERTAIN while the others decide, malformed requests get clear errors."""
+import json
 import math
 from pathlib import Path
 
+import cv2
 import pytest
 
 from enpire_env import names
@@ -73,8 +75,16 @@ def test_verify_node_judges_the_sim_cell(cell, ros_node, tmp_path):
     # Evidence on request: a folder with the numbers.
     res = _verify(ros_node, verify, task='pusht', cameras=['top'], save_evidence=True)
     assert res.ok and [c.camera for c in res.verdict.cameras] == ['top']
-    assert res.verdict.evidence_path and Path(res.verdict.evidence_path).is_dir()
-    assert Path(res.verdict.evidence_path).is_relative_to(tmp_path)
+    evidence = Path(res.verdict.evidence_path)
+    assert res.verdict.evidence_path and evidence.is_dir() and evidence.is_relative_to(tmp_path)
+    # The annotated frame (boxes and masks drawn over the camera image) and the numbers behind the verdict.
+    annotated = cv2.imread(str(evidence / 'top.png'))
+    assert annotated is not None and annotated.shape[2] == 3 and annotated.std() > 0
+    record = json.loads((evidence / 'verdict.json').read_text())
+    assert record['verdict']['state'] == res.verdict.state == FusedVerdict.FAILURE
+    assert record['verdict']['success'] is False
+    assert record['verdict']['score'] == pytest.approx(res.verdict.score)
+    assert [c['camera'] for c in record['verdict']['cameras']] == ['top']
 
     # Malformed requests: a clear error, nothing judged, the node stays up.
     bad = _verify(ros_node, verify, task='fold_laundry')
@@ -84,3 +94,37 @@ def test_verify_node_judges_the_sim_cell(cell, ros_node, tmp_path):
     bad = _verify(ros_node, verify, task='pusht', cameras=['top', 'top'])
     assert not bad.ok and 'duplicate' in bad.error
     assert _verify(ros_node, verify, task='pusht').ok
+
+
+def test_a_stale_camera_is_explicitly_uncertain_and_the_others_decide(node_processes, ros_node, tmp_path):
+    from geometry_msgs.msg import PointStamped
+
+    ns = 'cell_stale'
+    # The wrist camera freezes on its first frame and keeps re-sending it with that frame's stamp.
+    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{ns}',
+                                 '-p', "camera_faults:='{wrist: {stale: true}}'"])
+    node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{ns}',
+                                    '-p', f'evidence_dir:={tmp_path}', '-p', 'max_frame_age:=0.5'])
+    node = ros_node.node
+    place = node.create_client(PlaceObjects, names.cell_name(ns, names.PLACE_OBJECTS))
+    verify = node.create_client(Verify, names.cell_name(ns, names.VERIFY))
+    cmd = node.create_publisher(PointStamped, names.cell_name(ns, names.CELL_COMMAND), 10)
+    assert place.wait_for_service(timeout_sec=30) and verify.wait_for_service(timeout_sec=30)
+    goal = (256.0, 256.0, math.pi / 4)
+    _place(ros_node, place, goal, (80.0, 80.0))
+
+    def stale_verdict():
+        # Each command is one 0.1 s step of the as-fast cell's clock; the frozen frame ages with it.
+        msg = PointStamped()
+        msg.header.frame_id = names.TABLE_FRAME
+        msg.point.x, msg.point.y = 80.0, 80.0
+        cmd.publish(msg)
+        res = _verify(ros_node, verify, task='pusht')
+        cams = {c.camera: c for c in res.verdict.cameras}
+        return res if res.ok and cams['wrist'].reason == 'stale_frame' and cams['top'].state == \
+            CameraVerdict.SUCCESS else None
+
+    v = ros_node.wait_for(stale_verdict, 30, 'the wrist camera judged stale').verdict
+    cams = {c.camera: c for c in v.cameras}
+    assert cams['wrist'].state == CameraVerdict.UNCERTAIN
+    assert v.success and v.state == FusedVerdict.SUCCESS, v

@@ -163,12 +163,16 @@ def test_placement_service_and_camera_faults(node_processes, ros_node):
         probe.send(100.0 + 10 * i, 100.0)
     last = probe.wait_state(lambda m: m.step == 3, 'three more steps')
     stamp = last.header.stamp
-    ros_node.wait_for(lambda: probe.of_stamp(names.camera_image('oblique'), stamp), 10, 'stale oblique frame')
     ros_node.wait_for(lambda: probe.of_stamp(names.camera_image('wrist'), stamp), 10, 'wrist frame')
     assert not probe.of_stamp(names.camera_image('top'), stamp)
+    # The stale camera keeps sending its frozen frame with the stamp of its capture, never the current one.
+    ros_node.wait_for(lambda: len(probe.msgs[names.camera_image('oblique')]) >= 4, 10, 'stale oblique frames')
     with probe.lock:
-        oblique = [_image(m) for m in probe.msgs[names.camera_image('oblique')][-3:]]
+        recent = probe.msgs[names.camera_image('oblique')][-3:]
+    oblique = [_image(m) for m in recent]
     assert all(np.array_equal(oblique[0], o) for o in oblique[1:])  # the agent moved, the image did not
+    assert all(m.header.stamp == recent[0].header.stamp for m in recent)
+    assert not probe.of_stamp(names.camera_image('oblique'), stamp)
 
 
 def test_real_time_pacing_steps_at_10_hz(node_processes, ros_node):
