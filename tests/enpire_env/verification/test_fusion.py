@@ -32,6 +32,20 @@ def test_majority_and_weighted_resolve_disagreement_conservatively():
     assert not weak.success
 
 
+def test_confidence_weighted_lets_confident_cameras_outvote_a_doubtful_one():
+    # Two confident successes against a doubtful failure: success (majority of the evidence, not of heads).
+    strong = fuse([cam('a', S, conf=0.95), cam('b', S, conf=0.9), cam('c', F, conf=0.1)],
+                  rule='confidence_weighted')
+    assert strong.success and strong.state == S and strong.confidence >= 0.6
+    # One confident failure against one doubtful success: failure, whichever way heads are counted.
+    doubt = fuse([cam('a', S, conf=0.2), cam('b', F, conf=0.9)], rule='confidence_weighted')
+    assert doubt.state == F and not doubt.success
+    # A single confident success beside two uncertain cameras is diluted: not enough for success.
+    alone = fuse([cam('a', S, conf=0.9), cam('b', U, conf=0.0), cam('c', U, conf=0.0)],
+                 rule='confidence_weighted')
+    assert not alone.success
+
+
 def test_missing_and_stale_cameras_are_explicit():
     out = fuse([cam('a', S, stamp=1.0)], rule='unanimous', now=10.0, max_age=0.5, expected=['a', 'b'])
     reasons = {c.camera: c.reason for c in out.cameras}
