@@ -4,6 +4,10 @@ The launch files in the repository's `launch/` folder are thin wrappers around `
 so that `ros2 launch` and `enpire up` start the very same nodes from the very same YAML. Launch
 arguments: `bringup` (path or name of a bringup file), `cells` (count; default the file's),
 `only` / `skip` (comma-separated globs of node labels or names, as `enpire up --only/--skip`).
+
+What `ros2 launch` does not take from the file: `after` and `ready` (launch starts every node at once;
+the nodes wait for the services and actions they use), and the backoff growth and restart limit (launch
+respawns after a fixed `backoff_s`). A `required` node that exits shuts the launch down, as under `enpire up`.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from enpire_bringup import bringup_file
 
 def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable) -> list:
     """One launch_ros Node per expanded node (python -m modules run through the interpreter)."""
+    from launch.actions import Shutdown
     from launch_ros.actions import Node
 
     actions = []
@@ -30,6 +35,8 @@ def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable
             namespace=node.namespace, parameters=[*node.params_files, node.parameters] if node.parameters
             else list(node.params_files), remappings=list(node.remaps.items()), additional_env=node.env,
             respawn=respawn, respawn_delay=node.restart.backoff_s if respawn else 0.0,
+            on_exit=([Shutdown(reason=f'required node {node.label} exited')]
+                     if node.required and not respawn else None),
             output='screen', emulate_tty=False))
     return actions
 
