@@ -131,6 +131,7 @@ def test_sigkilled_recorder_leaves_a_readable_bag_recorded_as_aborted(tmp_path):
             pass
     channels, messages = read_partial_mcap(bag / 'killed_trial.mcap')
     assert len(messages) >= 60 * 2
+    assert count == len(messages)                      # both readers see every flushed message
 
     # On restart: the orphan becomes a proper bag, annotated and listed as aborted.
     recovered = recover_unfinished(tmp_path)
