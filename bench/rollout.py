@@ -1,11 +1,13 @@
 """Rollout benchmarks. Prints ONE final JSON line: recording_overhead (fraction) and mru.
 
 - recording overhead: the same trial (same seed and policy) with and without recording, 3 cameras 96x96,
-  as-fast pacing; overhead = (median wall with bag - median wall without) / median wall without.
+  as-fast pacing, alternating; overhead = (median trial wall with bag - median without) / median without,
+  beside its noise (interquartile spread of the unrecorded runs) and the recorder's own busy time (timed
+  inside TrialBag, stored in each bag's summary) as a share of the trial's wall time.
 - harness MRU: 10 Hz real-time pacing, a policy that answers instantly, back-to-back trials through
   FleetClient; MRU = time executing policy steps / wall time of the cell.
 
-    . ./env.sh && python bench/rollout.py [--steps 200] [--repeats 3] [--mru-trials 3 --mru-steps 300]
+    . ./env.sh && python bench/rollout.py [--steps 200] [--repeats 7] [--mru-trials 3 --mru-steps 300]
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument('--mru-steps', type=int, default=300)
     args = parser.parse_args()
     from enpire_rollout.fleet_client import FleetClient, TrialRequest
+    from enpire_rollout.trial_bag import bag_custom_data
 
     tmp = Path(tempfile.mkdtemp(prefix='enpire_bench_rollout_'))
     policy = tmp / 'policy.py'
@@ -71,23 +74,31 @@ def main() -> None:
         ros = RosTestNode('bench_rollout')
         fast = FleetClient(ros.node, ['bench_fast'])
         walls = {True: [], False: []}
+        busy = []   # the recorder's own time (from each bag's summary) / the trial's wall time
         request = {'policy_path': str(policy), 'seed': 4, 'attempts': 1, 'steps_per_attempt': args.steps}
         for record in (False, True):   # warm-up: page cache, the bag folder, the sandbox's first imports
             fast.run_trials([TrialRequest(**request, record=record)])
         for i in range(args.repeats):
             # Alternate which goes first, so a drift in machine load hits both alike.
             for record in ((False, True) if i % 2 == 0 else (True, False)):
+                t_trial = time.monotonic()
                 out = fast.run_trials([TrialRequest(**request, record=record)])[0]
+                wall = time.monotonic() - t_trial   # the whole trial: goal to result, bag opened and closed
                 assert not out.failure_reason, out.failure_reason
-                walls[record].append(out.execute_s)
+                walls[record].append(round(wall, 4))
+                if record:
+                    info = json.loads(bag_custom_data(out.bag_path)['enpire.trial'])
+                    busy.append(info['recorder_busy_s'] / wall)
         base, rec = statistics.median(walls[False]), statistics.median(walls[True])
         overhead = (rec - base) / base
         # Run-to-run spread of the same unrecorded trial: an overhead smaller than this is noise.
         q = statistics.quantiles(walls[False], n=4)
         noise = (q[2] - q[0]) / base
-        print(f'execute wall, {args.steps} steps, median of {args.repeats}: without recording {base:.3f} s, '
+        print(f'trial wall, {args.steps} steps, median of {args.repeats}: without recording {base:.3f} s, '
               f'with {rec:.3f} s -> overhead {overhead:+.1%} (interquartile spread without: {noise:.1%})',
               file=sys.stderr)
+        print(f'recorder busy (write, serialise, flush, in the trial server) per recorded trial: median '
+              f'{statistics.median(busy):.1%} of the trial wall time (max {max(busy):.1%})', file=sys.stderr)
         procs.stop_all()
 
         start_cell(procs, 'bench_rt', 'real_time', tmp / 'bags')
@@ -103,7 +114,8 @@ def main() -> None:
         print(json.dumps({
             'recording_overhead': round(overhead, 4), 'mru': round(report['mru'], 4),
             'overhead_noise_iqr': round(noise, 4),
-            'execute_s_without_recording': walls[False], 'execute_s_with_recording': walls[True],
+            'recorder_busy_fraction': round(statistics.median(busy), 4),
+            'trial_wall_s_without_recording': walls[False], 'trial_wall_s_with_recording': walls[True],
             'steps_per_trial': args.steps, 'cameras': 3, 'camera_size': '96x96',
             'mru_cell_seconds': report['cells']['bench_rt'], 'mru_trials': len(outs),
             'mru_wall_s': round(time.monotonic() - t0, 2),

@@ -19,7 +19,7 @@ import os
 import shutil
 import struct
 import time
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -96,6 +96,21 @@ def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> 
     return topics
 
 
+def _busy(method):
+    """Adds the wall time of the outermost recording call to `TrialBag.busy_s` (nested calls count once)."""
+    @wraps(method)
+    def timed(self, *args, **kwargs):
+        if self._depth:
+            return method(self, *args, **kwargs)
+        self._depth, t0 = 1, time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._depth = 0
+            self.busy_s += time.perf_counter() - t0
+    return timed
+
+
 class TrialBag:
     def __init__(self, bag_root: str | Path, trial_id: str, cell: str, metadata: dict,
                  config: TrialRecordConfig | None = None):
@@ -112,6 +127,10 @@ class TrialBag:
         self._last_camera: dict[str, int] = {}
         self.counts: dict[str, int] = {}
         self.closed = False
+        # Time the recorder spent writing (serialising, compressing, writing, flushing, closing): the
+        # recording's own cost, stored in the bag's summary, measurable whatever the machine's load.
+        self.busy_s = 0.0
+        self._depth = 0
 
     def topic(self, name: str) -> str:
         return names.cell_name(self.cell, name)
@@ -136,6 +155,7 @@ class TrialBag:
         return self
 
     # ------------------------------------------------------------------ writing
+    @_busy
     def write_cdr(self, topic: str, data: bytes, stamp_ns: int) -> None:
         if self.writer is None or self.closed:
             return
@@ -147,6 +167,7 @@ class TrialBag:
         if time.monotonic() - self._last_flush >= self.config.flush_period_s:
             self.flush()
 
+    @_busy
     def write_msg(self, topic: str, msg, stamp_ns: int) -> None:
         conn = self.connections.get(topic)
         if conn is not None:
@@ -160,6 +181,7 @@ class TrialBag:
         self._last_camera[camera] = stamp_ns
         return True
 
+    @_busy
     def write_camera(self, camera: str, image_cdr: bytes, homography_cdr: bytes | None,
                      stamp_ns: int) -> bool:
         if not self.want_camera(camera, stamp_ns):
@@ -173,6 +195,7 @@ class TrialBag:
             self.write_cdr(self.topic(names.camera_homography(camera)), homography_cdr, stamp_ns)
         return True
 
+    @_busy
     def flush(self) -> None:
         """Close the pending MCAP chunk and push it to disk: everything so far survives a kill."""
         if self.writer is None or self.writer.storage is None or self.closed:
@@ -183,10 +206,12 @@ class TrialBag:
         storage.bio.flush()
         self._last_flush = time.monotonic()
 
+    @_busy
     def close(self, status: str = 'finished', summary: dict | None = None) -> Path:
         if self.closed or self.writer is None:
             return self.path
-        record = {**self.metadata, 'status': status, 'summary': summary or {}}
+        record = {**self.metadata, 'status': status, 'summary': summary or {},
+                  'recorder_busy_s': round(self.busy_s, 4)}
         self.writer.set_custom_data(CUSTOM_KEY, json.dumps(record, default=str))
         self.writer.set_custom_data('enpire.status', status)
         self.writer.close()
