@@ -2,10 +2,11 @@
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
-from enpire_agents import report
+from enpire_agents import bag_evidence, report
 from enpire_agents.demo import cell_commands
 from enpire_agents.experiment import load_experiment
 from enpire_agents.team import FleetTrialRunner, Team
@@ -34,18 +35,23 @@ def _start_cell(node_processes, tmp_path, pacing):
 def test_team_runs_through_run_trial_on_the_simulated_cell(node_processes, ros_node, tmp_path):
     config = _tiny(tmp_path)
     _start_cell(node_processes, tmp_path, config.pacing)
-    runner = FleetTrialRunner(ros_node.node, config.cells, tmp_path / 'policies')
+    runner = FleetTrialRunner(ros_node.node, config.cells, tmp_path / 'policies', record=True)
     from enpire_agents.agent_node import wait_for_cells
     assert wait_for_cells(ros_node.node, config.cells, timeout_s=30) == []
     lines = []
-    result = Team(config, runner, tmp_path / 'run', backends=[ScriptedBackend(0.1)],
-                  progress=lines.append).run()
+    team = Team(config, runner, tmp_path / 'run', backends=[ScriptedBackend(0.1)], progress=lines.append)
+    result = team.run()
     assert result.nodes, lines
     assert all(n.trials == 1 for n in result.nodes if n.status == 'evaluated'), lines
     assert result.trials >= 1 and result.utilization.cells[0].trials >= 1
     assert result.utilization.cells[0].execute_s > 0
     assert result.evaluation is not None and result.evaluation.pass_at_k.seeds == [900000]
     assert 'agent/agent_0' in result.tree_log
+    rollouts = [r for n in team.tree.nodes() if n.result for r in n.result.rollouts]
+    assert rollouts and all(r.attempt_scores and r.attempt_reasons for r in rollouts)
+    for rollout in rollouts:     # each recorded where the cell keeps its bags, with a top-camera key frame
+        assert Path(rollout.bag_path).parent == tmp_path / 'bags', rollout.bag_path
+        assert bag_evidence.last_frame_png(rollout.bag_path).startswith(b'\x89PNG')
     paths = report.write(result, tmp_path / 'report')
     assert json.loads(open(paths.summary).read())['improvement_trials'] == result.trials
 

@@ -57,3 +57,29 @@ def test_batches_of_different_agents_run_at_once(monkeypatch, tmp_path):
     held.join(10)
     assert ran_while_held and done[0][0].seed == 2
     assert len(list(tmp_path.glob('*.py'))) == 2 and not list(tmp_path.glob('.*.tmp'))
+
+
+class RecordingFleet:
+    """A fleet client whose cells record every trial and fail the first attempt."""
+
+    def __init__(self, node, cells):
+        self.requests = []
+
+    def run_trials(self, requests, progress=None, stop=None):
+        self.requests += requests
+        return [fleet_client.TrialOutcome(request=r, cell='cell_0', accepted=True, success=True,
+                                          attempts_used=2, attempt_scores=[0.4, 0.97],
+                                          attempt_reasons=['short of goal', 'success'],
+                                          bag_path=f'/runs/demo/bags/cell_0/trial_{r.seed}')
+                for r in requests]
+
+
+def test_a_recorded_trial_keeps_its_bag_and_attempts(monkeypatch, tmp_path):
+    monkeypatch.setattr(fleet_client, 'FleetClient', RecordingFleet)
+    runner = FleetTrialRunner(None, ['cell_0'], tmp_path, record=True)
+    [outcome] = runner.run('class Policy: pass\n', [3], distribution='in_distribution', attempts=8,
+                           steps_per_attempt=5, label='rec')
+    assert runner.client.requests[0].record
+    assert outcome.bag_path == '/runs/demo/bags/cell_0/trial_3'
+    assert outcome.attempt_scores == [0.4, 0.97] and outcome.attempt_reasons == ['short of goal', 'success']
+    assert outcome.attempt_successes == [False, True] and outcome.first_success == 2

@@ -2,7 +2,11 @@
 import pytest
 
 from enpire_agents import guard
+from enpire_agents.backends.base import ImprovementRequest
+from enpire_agents.backends.code_check import check_code
 from enpire_agents.experiment import load_experiment
+from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.sandbox import static_check
 
 GOOD = '''
 import math
@@ -42,6 +46,38 @@ def test_clean_policy_passes():
 def test_reaching_past_the_contract_is_refused(line, why):
     verdict = guard.check_proposal(GOOD + '\n' + line + '\n', held_out_seeds=[900000, 900001])
     assert not verdict.ok and any(why in r for r in verdict.reasons), verdict.reasons
+
+
+def test_the_guard_opens_exactly_the_project_modules_the_sandbox_allows():
+    project = {m for m in ALLOWED_IMPORTS if m.startswith('enpire_')}
+    assert guard.ALLOWED_PROJECT_MODULES == project
+    assert {'enpire_rollout.learned_policy', 'enpire_rollout.policy_motion_tools'} <= project
+
+
+def _regimes_proposals():
+    from enpire_agents.regimes import regime_backends
+    from enpire_agents.regimes.bc import learned_policy_source
+    request = ImprovementRequest(task='pusht', contract='', agent_id='agent_0', round=1)
+    tool_calling = regime_backends.ToolCallingBackend(seed=0).propose(request)
+    learned = learned_policy_source('/tmp/weights.npz', '0' * 64, 'behaviour_cloning')
+    return {'tool_calling': tool_calling.code, 'behaviour_cloning': learned}
+
+
+@pytest.mark.parametrize('regime', ['tool_calling', 'behaviour_cloning'])
+def test_a_regimes_backend_proposal_passes_the_guard(regime):
+    code = _regimes_proposals()[regime]
+    assert 'policy_motion_tools' in code or 'learned_policy' in code
+    verdict = guard.check_proposal(code, held_out_seeds=[900000])
+    assert verdict.ok, verdict.reasons
+    assert check_code(code).ok and static_check(code) == []     # and the gates after it agree
+
+
+@pytest.mark.parametrize('line', ['from enpire_rollout import sandbox', 'import enpire_rollout.trial_bag',
+                                  'from enpire_rollout import learned_policy, scheduler'])
+def test_a_regimes_proposal_with_a_forbidden_import_still_fails(line):
+    code = _regimes_proposals()['tool_calling'] + '\n' + line + '\n'
+    verdict = guard.check_proposal(code)
+    assert not verdict.ok and any('imports enpire_rollout.' in r for r in verdict.reasons), verdict.reasons
 
 
 def test_small_constants_that_happen_to_equal_a_seed_are_not_leaks():

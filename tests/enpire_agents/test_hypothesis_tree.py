@@ -76,10 +76,11 @@ def test_git_log_graph_all_tells_the_story(tree):
     b1 = tree.commit_idea('agent_1', 'B\n', 'idea B', _result(0.5), round=1)
     bad = tree.commit_idea('agent_0', 'A\n', 'idea A', _result(0.0), round=1)
     tree.prune(bad.node_id, 'no better')
-    tree.commit_idea('agent_0', 'A2\n', 'reuse B', _result(0.8), round=2, reused_from=b1.node_id)
+    reuse = tree.commit_idea('agent_0', 'A2\n', 'reuse B', _result(0.8), round=2, reused_from=b1.node_id)
     story = _git(tree, 'log', '--graph', '--all', '--oneline', '--decorate')
     assert 'agent/agent_0' in story and 'agent/agent_1' in story and 'pruned/agent_0' in story
-    assert 'reuse B' in story and '|\\' in story or '|/|' in story
+    assert 'reuse B' in story and ('|\\' in story or '|/|' in story)      # the merge edge is drawn
+    assert b1.node_id in _git(tree, 'rev-list', '--parents', '-n', '1', reuse.node_id).split()[1:]
     assert story.count('Notes') == 0 and 'pass@8 0.80' in story
     assert 'agent_0 #2' in tree.log_graph()
 

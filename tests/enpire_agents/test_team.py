@@ -253,3 +253,47 @@ def test_agents_take_their_share_of_the_cells_and_queued_trials_stop_with_the_te
     given = [stop for label, stop in runner.stops if not label.startswith('held-out')]
     assert given and all(callable(stop) for stop in given) and all(stop() for stop in given)
     assert all(stop is None for label, stop in runner.stops if label.startswith('held-out'))
+
+
+def test_an_agent_reads_per_attempt_results_and_key_frames_from_the_bags(tmp_path, record_bag):
+    from enpire_agents.backends.prompting import build_prompt
+    bag, _ = record_bag(tmp_path / 'bags', 'trial_0', [10, 77])
+
+    class SeeingBackend(ScriptedBackend):
+        images = True               # like an LLM backend that takes images
+
+    class RecordedRunner(ScriptedRunner):
+        def run(self, code, seeds, **kw):
+            return [o.model_copy(update={'bag_path': str(bag)}) for o in super().run(code, seeds, **kw)]
+
+    seeds = {'start': 0, 'count': 100}
+    config = _config(team={'size': 2}, improvement={'seeds': seeds, 'trials_per_node': 10, 'max_rounds': 3})
+    seeing, blind = SeeingBackend(0.1), ScriptedBackend(0.1)
+    Team(config, RecordedRunner(), tmp_path / 'run', backends=[seeing, blind]).run()
+    later = seeing.requests[1]
+    assert later.best is not None and len(later.best.rollouts) == 10
+    failed = [r for r in later.best.rollouts if r.first_success is None]
+    assert failed and failed[0].attempt_scores == [0.9] * 8 and failed[0].attempt_reasons == ['angle off'] * 8
+    assert all(r.bag_path == str(bag) for r in later.best.rollouts)
+    assert later.key_frames_png and len(later.key_frames_png) <= 4
+    assert all(f.startswith(b'\x89PNG') for f in later.key_frames_png)
+    assert not seeing.requests[0].key_frames_png                   # nothing recorded yet
+    assert all(not r.key_frames_png for r in blind.requests)       # a text-only backend is not sent images
+    prompt = build_prompt(later)
+    assert f'seed {failed[0].seed}: attempt scores [0.90 (angle off);' in prompt.user
+    assert prompt.images_png == later.key_frames_png
+
+
+def test_a_regimes_agent_has_its_proposals_tried_not_rejected(tmp_path):
+    from enpire_agents.experiment import AgentSpec
+    from enpire_agents.team import make_backend
+
+    class AnyCodeRunner(ScriptedRunner):
+        def run(self, code, seeds, **kw):
+            return super().run('QUALITY = 0.2\n', seeds, **kw)
+
+    seeds = {'start': 0, 'count': 100}
+    config = _config(team={'size': 1}, improvement={'seeds': seeds, 'trials_per_node': 4, 'max_rounds': 2})
+    backend = make_backend(AgentSpec(backend='regimes', bag_root=str(tmp_path / 'no_bags')), 0, 7, tmp_path)
+    result = Team(config, AnyCodeRunner(), tmp_path / 'run', backends=[backend]).run()
+    assert len(result.nodes) == 2 and all(n.status == 'evaluated' for n in result.nodes), result.nodes

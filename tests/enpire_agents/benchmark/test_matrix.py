@@ -1,5 +1,6 @@
 """Matrix config: expansion into runs, and clear errors for matrices that cannot run."""
 import pytest
+import yaml
 
 from enpire_agents.benchmark.matrix import MatrixConfigError, load_matrix
 
@@ -21,6 +22,15 @@ def test_a_run_sets_team_cells_pacing_cap_and_confirmation_on_the_base_experimen
     assert config.pacing == 'real_time' and config.budgets.wall_clock_s == 600
     assert config.success_bar.held_out_confirmation is False and config.steps_per_attempt == 20
     assert config.name == run.run_id and config.team.agent_specs()[0].backend == 'offline'
+
+
+def test_runs_do_not_record_trial_bags_unless_the_matrix_asks(write_matrix):
+    matrix = load_matrix(write_matrix())
+    base = yaml.safe_load(matrix.experiment_path.read_text())
+    matrix.experiment_path.write_text(yaml.safe_dump({**base, 'record': True}))   # as the demo's does
+    run = matrix.runs()[0]
+    assert matrix.experiment(run).record is False
+    assert load_matrix(write_matrix(record=True)).experiment(run).record is True
 
 
 def test_cell_counts_crossed_with_team_sizes(write_matrix):

@@ -4,8 +4,9 @@
 
 Per cell namespace it starts sim_cell, safety, verify, reset and trial_server as subprocesses (each in
 its own process group, loopback discovery, a fresh ROS_DOMAIN_ID), waits for the cells' run_trial
-servers, runs the team through the ROS graph with progress shown, then prints the pass@1 / pass@k table
-with Wilson intervals and seeds and the paths of the report. Every subprocess is killed on exit, on
+servers, runs the team through the ROS graph with progress shown (a bag per trial under
+`<out>/bags/<cell>/` when the experiment records), then prints the pass@1 / pass@k table with Wilson
+intervals and seeds and the paths of the report. Every subprocess is killed on exit, on
 Ctrl-C and on SIGTERM.
 """
 from __future__ import annotations
@@ -45,6 +46,12 @@ def cell_commands(cell: str, bag_dir: str | Path = '/tmp/enpire_bags',
         (f'{cell}.trial_server', ['-m', trial_server, *ros, '-p', 'verify_every_n_steps:=10',
                                   '-p', f'bag_dir:={bag_dir}', '-p', 'save_evidence:=false']),
     ]
+
+
+def demo_commands(config, out: Path) -> list[tuple[str, list[str]]]:
+    """Every cell's node processes, each cell's trial bags in its own folder `<out>/bags/<cell>/`."""
+    return [command for cell in config.cells
+            for command in cell_commands(cell, out / 'bags' / cell, config.pacing)]
 
 
 class Processes:
@@ -138,9 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (procs.stop(), sys.exit(143)))
     try:
         say(f'starting simulated cell(s) {config.cells} on ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]}')
-        for cell in config.cells:
-            for name, cmd in cell_commands(cell, out / 'bags', config.pacing):
-                procs.start(name, cmd)
+        for name, cmd in demo_commands(config, out):
+            procs.start(name, cmd)
         return _run_graph(config, args.config, out, procs, say, t0)
     except KeyboardInterrupt:
         say('interrupted: stopping the nodes')
@@ -170,14 +176,14 @@ def _run_graph(config, config_path, out, procs, say, t0) -> int:
             return 2
         say('graph up; the team starts')
         result, paths = run_on_graph(node, config, out, config_path=config_path, progress=say)
-        return _finish(result, paths, t0)
+        return _finish(result, paths, t0, bags=out / 'bags' if config.record else None)
     finally:
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=context)
 
 
-def _finish(result, paths, t0) -> int:
+def _finish(result, paths, t0, bags: Path | None = None) -> int:
     from enpire_agents import report
     print()
     print(report.text_table(report.success_table(result)))
@@ -191,6 +197,8 @@ def _finish(result, paths, t0) -> int:
         print(f'time to success {result.time_to_bar_s:.1f} s, tokens to success {result.tokens_to_bar}')
     print(f'plot:    {paths.png}\nreport:  {paths.html}\nsummary: {paths.summary}\ntree:    git --git-dir '
           f'{result.tree_path} log --graph --all --oneline')
+    if bags is not None:
+        print(f'bags:    {bags}/<cell>/<trial>  (enpire audit {bags}/<cell>)')
     print(f'demo took {time.monotonic() - t0:.1f} s')
     return 0
 

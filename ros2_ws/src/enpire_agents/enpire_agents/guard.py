@@ -1,9 +1,10 @@
 """What keeps agents away from the reset, the verifier, the safety limits and the evaluation seeds.
 
 Three checks, all in code:
-- `check_proposal`: a proposal's policy source may reach the cell only through the policy contract and
-  `enpire_rollout.policy_tools`; it may not import EN, the simulator, the agents or ROS, may not read
-  the debug ground truth, and may not mention the held-out evaluation seeds.
+- `check_proposal`: a proposal's policy source may reach the project only through the modules the
+  sandbox's policy contract allows (the project's entries of `policy_contract.ALLOWED_IMPORTS`); it may
+  not import EN, the simulator, the agents or ROS, may not read the debug ground truth, and may not
+  mention the held-out evaluation seeds.
 - `AgentView`: the only experiment facts an agent (and its backend) receives; the evaluation seeds
   are not among them.
 - `ProtectedFiles`: EN's configuration (reset, verification, safety limits), the simulator's and the
@@ -19,11 +20,13 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from enpire_agents.experiment import ExperimentConfig
+from enpire_rollout.policy_contract import ALLOWED_IMPORTS
 from enpire_rollout.source_parse import parse_source
 
-ALLOWED_PROJECT_MODULES = frozenset({'enpire_rollout.policy_tools', 'enpire_rollout.policy_contract'})
 FORBIDDEN_ROOTS = frozenset({'enpire_env', 'enpire_rollout', 'enpire_agents', 'enpire_sim',
                              'enpire_interfaces', 'rclpy', 'rosbags', 'importlib', 'builtins'})
+# The project modules open to a policy: the sandbox's own list, so the guard never refuses what it runs.
+ALLOWED_PROJECT_MODULES = frozenset(m for m in ALLOWED_IMPORTS if m.split('.')[0] in FORBIDDEN_ROOTS)
 FORBIDDEN_NAMES = frozenset({'debug_ground_truth', '__import__', 'evaluation_seeds', 'eval_seeds',
                              'held_out_seeds', 'ood_seeds'})
 SEED_LITERAL_MIN = 1000     # an int literal this large equal to a held-out seed is a leak, not a constant
@@ -47,8 +50,8 @@ def check_proposal(code: str, held_out_seeds: Iterable[int] = ()) -> GuardVerdic
             if name in ALLOWED_PROJECT_MODULES:
                 continue
             if name.split('.')[0] in FORBIDDEN_ROOTS:
-                reasons.append(f'line {node.lineno}: imports {name} (only policy_tools and policy_contract '
-                               'of the project are open to a policy)')
+                reasons.append(f'line {node.lineno}: imports {name} (of the project only '
+                               f'{", ".join(sorted(ALLOWED_PROJECT_MODULES))} are open to a policy)')
         if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
             reasons.append(f'line {node.lineno}: uses {node.id}')
         elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_NAMES:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from enpire_agents.metrics import RolloutOutcome
+
 NOTES_REF = 'refs/notes/enpire'
 _GIT_ENV = {
     'GIT_AUTHOR_NAME': 'enpire-agents', 'GIT_AUTHOR_EMAIL': 'agents@enpire-ros.invalid',
@@ -61,6 +63,7 @@ class NodeResult(BaseModel):
     mean_score: float = 0.0
     failure_reasons: list[str] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=list)
+    rollouts: list[RolloutOutcome] = Field(default_factory=list)   # per attempt: scores, reasons; the bags
 
     @property
     def score(self) -> float:

@@ -28,6 +28,7 @@ class RolloutOutcome(BaseModel):
     execute_s: float = 0.0
     verify_s: float = 0.0
     cell: str = ''
+    bag_path: str = ''                                     # the trial's rosbag2 folder, when it was recorded
 
     @property
     def first_success(self) -> int | None:

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from enpire_agents import guard, metrics
+from enpire_agents import bag_evidence, guard, metrics
 from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, Proposal, TrialSummary
 from enpire_agents.experiment import AgentSpec, ExperimentConfig
 from enpire_agents.hypothesis_tree import HypothesisTree, NodeResult, TreeNode
@@ -146,7 +146,8 @@ class FleetTrialRunner:
             reset_s=float(getattr(outcome, 'reset_s', 0.0) or 0.0),
             execute_s=float(getattr(outcome, 'execute_s', 0.0) or 0.0),
             verify_s=float(getattr(outcome, 'verify_s', 0.0) or 0.0),
-            cell=str(getattr(outcome, 'cell', '') or ''))
+            cell=str(getattr(outcome, 'cell', '') or ''),
+            bag_path=str(getattr(outcome, 'bag_path', '') or ''))
 
     def cell_times(self) -> list[CellTime]:
         """Per cell, over the whole run: time in reset / executing / verifying, the rest idle."""
@@ -383,7 +384,7 @@ class Team:
             self._prune_since(agent, base, f'abandoned: {stale} ideas after {base.node_id[:7]} did not '
                               'improve it')
             stale = 0
-        request = self._request(agent, round, base)
+        request = self._request(agent, round, base, images=bool(getattr(backend, 'images', False)))
         t_start = self._elapsed()
         proposal: Proposal = backend.propose(request)
         self._add_tokens(agent, proposal.tokens_in + proposal.tokens_out)
@@ -458,16 +459,22 @@ class Team:
                 break
         return outcomes
 
-    def _request(self, agent: str, round: int, base: TreeNode | None) -> ImprovementRequest:
+    def _request(self, agent: str, round: int, base: TreeNode | None,
+                 images: bool = False) -> ImprovementRequest:
+        """The search as this agent sees it; key frames (from the base's recorded failed rollouts) only for a
+        backend that takes images."""
         own = [n for n in self.tree.nodes(agent)][-6:]
         peers = [b for b in (self.tree.best(a) for a in self.agents if a != agent) if b is not None]
+        frames: list[bytes] = []
+        if images and base is not None and base.result is not None:
+            frames = bag_evidence.key_frames(base.result.rollouts)
         return ImprovementRequest(
             task=self.config.task, contract=self.contract, agent_id=agent, round=round,
             best_code=self.tree.code(base.node_id) if base else None,
             best=self._summary(base) if base else None,
             history=[self._summary(n) for n in own],
             peer_best=[self._summary(n) for n in peers],
-            peer_code={n.node_id: self.tree.code(n.node_id) for n in peers},
+            peer_code={n.node_id: self.tree.code(n.node_id) for n in peers}, key_frames_png=frames,
             seed=self.config.seed * 100_003 + self.agents.index(agent) * 1009 + round)
 
     @staticmethod
@@ -475,7 +482,8 @@ class Team:
         r = node.result or NodeResult(status='error')
         return TrialSummary(node_id=node.node_id, hypothesis=node.hypothesis, trials=r.trials,
                             successes_at_1=r.successes_at_1, successes_at_k=r.successes_at_k,
-                            mean_score=r.mean_score, failure_reasons=list(r.failure_reasons))
+                            mean_score=r.mean_score, failure_reasons=list(r.failure_reasons),
+                            rollouts=list(r.rollouts))
 
     def _summarise(self, outcomes: list[RolloutOutcome], seeds: list[int]) -> NodeResult:
         k = self.config.success_bar.k
@@ -483,7 +491,8 @@ class Team:
         return NodeResult(status='evaluated', trials=len(outcomes), k=k, successes_at_1=at1.successes,
                           successes_at_k=atk.successes, pass_at_1=at1.rate, pass_at_k=atk.rate,
                           mean_score=metrics.mean_best_score(outcomes),
-                          failure_reasons=metrics.failure_reasons(outcomes), seeds=list(seeds))
+                          failure_reasons=metrics.failure_reasons(outcomes), seeds=list(seeds),
+                          rollouts=list(outcomes))
 
     def _next_seeds(self) -> list[int]:
         """The next window of improvement seeds (rotating, so ideas are not tuned to a handful of starts)."""

@@ -5,6 +5,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
+from enpire_agents.metrics import RolloutOutcome
+
 
 class TrialSummary(BaseModel):
     """One evaluated policy, as the agent saw it."""
@@ -15,6 +17,7 @@ class TrialSummary(BaseModel):
     successes_at_k: int
     mean_score: float
     failure_reasons: list[str] = Field(default_factory=list)   # verdict / sandbox reasons, most common first
+    rollouts: list[RolloutOutcome] = Field(default_factory=list)  # each rollout's attempt scores and reasons
 
 
 class ImprovementRequest(BaseModel):
@@ -27,7 +30,7 @@ class ImprovementRequest(BaseModel):
     history: list[TrialSummary] = Field(default_factory=list)   # this agent's recent nodes, newest last
     peer_best: list[TrialSummary] = Field(default_factory=list) # other agents' best nodes
     peer_code: dict[str, str] = Field(default_factory=dict)     # node_id -> code, for reuse
-    key_frames_png: list[bytes] = Field(default_factory=list)   # for backends that take images
+    key_frames_png: list[bytes] = Field(default_factory=list)   # for backends that take images (bag_evidence)
     seed: int = 0
 
 

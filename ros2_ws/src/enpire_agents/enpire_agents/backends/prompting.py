@@ -13,6 +13,7 @@ import re
 from pydantic import BaseModel, Field
 
 from enpire_agents.backends.base import ImprovementRequest, TrialSummary
+from enpire_agents.metrics import RolloutOutcome
 from enpire_rollout.policy_contract import ALLOWED_IMPORTS
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
@@ -24,6 +25,9 @@ MAX_PEER_CODE = 2
 MAX_CODE_CHARS = 12_000
 MAX_REASONS = 4
 MAX_REASON_CHARS = 240
+MAX_ROLLOUTS = 4                 # per result: the failed rollouts first, each with its attempts' scores
+MAX_ATTEMPTS = 8
+MAX_ATTEMPT_REASON_CHARS = 80
 
 # Expanded descriptions for the task names experiments use; an unknown task is sent as given.
 TASK_DESCRIPTIONS = {
@@ -72,8 +76,8 @@ def _rate(successes: int, trials: int) -> str:
     return f'{successes}/{trials}' + (f' ({successes / trials:.0%})' if trials else '')
 
 
-def summarise(summary: TrialSummary) -> str:
-    """One result as a line a model can compare across nodes."""
+def summarise(summary: TrialSummary, rollouts: bool = False) -> str:
+    """One result as a line a model can compare across nodes (`rollouts`: each attempt's score and reason)."""
     line = (f'node {summary.node_id}: "{_clip(summary.hypothesis, 200)}" -- '
             f'pass@1 {_rate(summary.successes_at_1, summary.trials)}, '
             f'pass@k {_rate(summary.successes_at_k, summary.trials)}, '
@@ -81,7 +85,28 @@ def summarise(summary: TrialSummary) -> str:
     reasons = [_clip(r, MAX_REASON_CHARS) for r in summary.failure_reasons[:MAX_REASONS]]
     if reasons:
         line += '\n    failures (most common first): ' + '; '.join(reasons)
+    if rollouts and summary.rollouts:
+        shown = sorted(summary.rollouts, key=lambda r: r.first_success is not None)[:MAX_ROLLOUTS]
+        line += ''.join(f'\n    {describe_rollout(r)}' for r in shown)
+        if len(summary.rollouts) > len(shown):
+            line += f'\n    ({len(summary.rollouts) - len(shown)} more rollouts not shown)'
     return line
+
+
+def describe_rollout(rollout: RolloutOutcome) -> str:
+    """One rollout: each attempt's score with its verdict reason, then how the rollout ended."""
+    attempts = []
+    for index, score in enumerate(rollout.attempt_scores[:MAX_ATTEMPTS]):
+        reason = rollout.attempt_reasons[index] if index < len(rollout.attempt_reasons) else ''
+        said = f' ({_clip(reason, MAX_ATTEMPT_REASON_CHARS)})' if reason and reason != 'success' else ''
+        attempts.append(f'{score:.2f}{said}')
+    if len(rollout.attempt_scores) > MAX_ATTEMPTS:
+        attempts.append(f'... {len(rollout.attempt_scores) - MAX_ATTEMPTS} more')
+    first = rollout.first_success
+    end = (f'success at attempt {first}' if first else
+           f'not completed: {_clip(rollout.failure_reason, MAX_ATTEMPT_REASON_CHARS)}'
+           if rollout.failure_reason else 'no success')
+    return f'seed {rollout.seed}: attempt scores [{"; ".join(attempts)}] -> {end}'
 
 
 def _clip(text: str, limit: int) -> str:
@@ -110,12 +135,16 @@ def build_prompt(request: ImprovementRequest, images: bool = True) -> PromptPart
     if request.best_code:
         head = '# Current best policy'
         if request.best is not None:
-            head += f'\n{summarise(request.best)}'
+            head += f'\n{summarise(request.best, rollouts=True)}'
         sections.append(f'{head}\n```python\n{_clip_code(request.best_code).rstrip()}\n```')
     else:
         sections.append('# Current best policy\nNone yet: write the first policy from scratch.')
     if request.history:
-        lines = '\n'.join(f'- {summarise(s)}' for s in request.history[-MAX_HISTORY:])
+        recent = request.history[-MAX_HISTORY:]
+        best_id = request.best.node_id if request.best is not None else None
+        # Attempt by attempt for the newest result only (the best's are above): the prompt stays bounded.
+        lines = '\n'.join(f'- {summarise(s, rollouts=s is recent[-1] and s.node_id != best_id)}'
+                          for s in recent)
         sections.append(f'# Your recent results (newest last)\n{lines}')
     if request.peer_best:
         lines = '\n'.join(f'- {summarise(s)}' for s in request.peer_best[:MAX_PEERS])

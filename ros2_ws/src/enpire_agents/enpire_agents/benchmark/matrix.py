@@ -12,6 +12,7 @@
     pacing: real_time               # real_time: cells step at 10 Hz like robots; as_fast: no waiting
     wall_clock_cap_s: 1800          # per run
     held_out_confirmation: false    # the bar met on improvement trials ends a run (see below)
+    record: false                   # trial bags; off whatever the base experiment says (the demo's records)
 
 Runs are ordered repeat by repeat, so a matrix cut short still has every cell of the matrix once.
 Repeat r of every configuration runs with backend seed `seed + r`.
@@ -83,6 +84,7 @@ class MatrixConfig(_Strict):
     pacing: Literal['real_time', 'as_fast'] = 'real_time'
     wall_clock_cap_s: float = Field(default=1800.0, gt=0)
     held_out_confirmation: bool = False
+    record: bool = False                                  # trial bags, whatever the base says: off by default
     transcript_dir: str | None = None                     # default: <output>/transcripts
     seed: int = 0
     band_percentiles: tuple[float, float] = (0.0, 100.0)  # the curves' band over repeats (min..max)
@@ -192,7 +194,8 @@ class Matrix(BaseModel):
     def experiment(self, run: RunSpec) -> ExperimentConfig:
         """The run's experiment: the base YAML, the matrix's overrides, then the run's own."""
         data = yaml.safe_load(self.experiment_path.read_text()) or {}
-        for dotted, value in {**self.config.overrides, **run.overrides()}.items():
+        overrides = {'record': self.config.record, **self.config.overrides, **run.overrides()}
+        for dotted, value in overrides.items():
             target = data
             *parents, leaf = dotted.split('.')
             for key in parents:
