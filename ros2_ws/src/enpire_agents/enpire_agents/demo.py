@@ -28,12 +28,13 @@ from enpire_agents.experiment import config_dir, load_experiment
 TRIAL_SERVER_MODULES = ('enpire_rollout.trial_server', 'enpire_rollout.trial_server_node')
 
 
-def cell_commands(cell: str, bag_dir: str | Path = '/tmp/enpire_bags',
-                  pacing: str = 'as_fast') -> list[tuple[str, list[str]]]:
+def cell_commands(cell: str, bag_dir: str | Path = '/tmp/enpire_bags', pacing: str = 'as_fast',
+                  record_camera_period_s: float = 0.2) -> list[tuple[str, list[str]]]:
     """The node processes of one simulated cell (the start commands from the nodes' modules).
 
     The trial server verifies every 10 steps, so a solved attempt ends early instead of running out
-    its 300 steps (what a robot cell does too: stop once the verifier says the task is done).
+    its 300 steps (what a robot cell does too: stop once the verifier says the task is done). Recorded
+    trials keep every camera at 5 Hz (every second frame): raw frames at 10 Hz filled 19 MB a trial.
     """
     ros = ['--ros-args', '-r', f'__ns:=/{cell}']
     trial_server = next((m for m in TRIAL_SERVER_MODULES if importlib.util.find_spec(m)),
@@ -44,7 +45,8 @@ def cell_commands(cell: str, bag_dir: str | Path = '/tmp/enpire_bags',
         (f'{cell}.verify', ['-m', 'enpire_env.verify_node', *ros]),
         (f'{cell}.reset', ['-m', 'enpire_env.reset_node', *ros]),
         (f'{cell}.trial_server', ['-m', trial_server, *ros, '-p', 'verify_every_n_steps:=10',
-                                  '-p', f'bag_dir:={bag_dir}', '-p', 'save_evidence:=false']),
+                                  '-p', f'bag_dir:={bag_dir}', '-p', 'save_evidence:=false',
+                                  '-p', f'record_camera_period_s:={record_camera_period_s}']),
     ]
 
 
