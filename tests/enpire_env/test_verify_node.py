@@ -2,13 +2,14 @@
 dropout stays an explicit UNCERTAIN while the others decide, malformed requests get clear errors."""
 import json
 import math
+import threading
 from pathlib import Path
 
 import cv2
 import pytest
 
 from enpire_env import names
-from enpire_interfaces.msg import CameraVerdict, FusedVerdict
+from enpire_interfaces.msg import CameraVerdict, CellState, FusedVerdict
 from enpire_interfaces.srv import PlaceObjects, Verify
 
 pytestmark = pytest.mark.graph
@@ -109,6 +110,12 @@ def test_a_stale_camera_is_explicitly_uncertain_and_the_others_decide(node_proce
     place = node.create_client(PlaceObjects, names.cell_name(ns, names.PLACE_OBJECTS))
     verify = node.create_client(Verify, names.cell_name(ns, names.VERIFY))
     cmd = node.create_publisher(PointStamped, names.cell_name(ns, names.CELL_COMMAND), 10)
+    states, lock = [], threading.Lock()
+
+    def on_state(msg):
+        with lock:
+            states.append(msg)
+    node.create_subscription(CellState, names.cell_name(ns, names.CELL_STATE), on_state, 50)
     assert place.wait_for_service(timeout_sec=30) and verify.wait_for_service(timeout_sec=30)
     goal = (256.0, 256.0, math.pi / 4)
     _place(ros_node, place, goal, (80.0, 80.0))
@@ -128,3 +135,9 @@ def test_a_stale_camera_is_explicitly_uncertain_and_the_others_decide(node_proce
     cams = {c.camera: c for c in v.cameras}
     assert cams['wrist'].state == CameraVerdict.UNCERTAIN
     assert v.success and v.state == FusedVerdict.SUCCESS, v
+    # The verdict is stamped on the cell's clock (the frames' time base), not the verify node's wall clock:
+    # a trial bag then orders it right after the frames it judged.
+    with lock:
+        cell_stamps = [m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for m in states]
+    verdict_stamp = v.header.stamp.sec + 1e-9 * v.header.stamp.nanosec
+    assert min(abs(verdict_stamp - t) for t in cell_stamps) < 1e-3, (verdict_stamp, cell_stamps[-3:])

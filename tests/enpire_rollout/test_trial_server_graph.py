@@ -290,10 +290,13 @@ def test_audit_and_replay_of_a_trial_bag(cell, tmp_path):
     from enpire_rollout.audit import audit_bag
     from enpire_rollout.replay import replay
 
-    status, result, _ = run(cell, goal(cell['tmp'], attempts=1, steps_per_attempt=10))
+    # Three verdicts while the agent keeps moving: each must be re-judged on the frames it was given
+    # (the as-fast cell's clock is not the wall clock; the bag orders by the cell's clock).
+    status, result, _ = run(cell, goal(cell['tmp'], seed=5, attempts=3, steps_per_attempt=40))
     assert result.failure_reason == '', result.failure_reason
     rows, videos = audit_bag(result.bag_path, tmp_path)
-    assert len(rows) == 1 and rows[0].agree, rows
+    assert len(rows) == result.attempts_used == 3, rows
+    assert all(r.agree for r in rows), rows
     assert set(videos) == {'top', 'oblique', 'wrist'}
     assert all(Path(v).stat().st_size > 0 for v in videos.values())
 

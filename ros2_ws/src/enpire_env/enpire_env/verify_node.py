@@ -19,6 +19,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 from enpire_env import names
@@ -193,8 +194,10 @@ class VerifyNode(Node):
             response.error = (f'unknown camera(s) {unknown}; configured: {self.cameras}' if unknown
                               else f'duplicate cameras in {cams}')
             return response
-        now_msg = self.get_clock().now().to_msg()
         now = self.cell_now()
+        # Stamped on the cell's clock, the time base of the frames it judged: a bag orders the verdict
+        # after exactly those frames (an as-fast cell's clock runs ahead of the wall clock).
+        now_msg = Time(nanoseconds=round(now * 1e9)).to_msg()
         frames = {c: self.frames.latest(c) for c in cams}
         with self.verify_lock:
             fused, judged = self.verifier.verify_frames(frames, cameras=cams, now=now, rule=self.rule,
