@@ -2,11 +2,16 @@
 
     python bench/regimes.py [--eval-seeds 1000:1010] [--attempts 2] [--demos 12] [--ppo-steps 30000]
 
-Every regime's policy is judged the same way: `enpire_agents.local_eval` on the pure sim with
-perception='camera' (the policy calls policy_tools.locate_block on the rendered top frame, as in the
-sandbox), pass@k over held-out seeds. Per regime: pass@1 and pass@k with Wilson 95% intervals, mean
-score, trials used to produce the policy (recorded demonstrations / rollouts / training episodes /
-search evaluations) and wall time (data + training + search, without the final evaluation).
+Every regime's policy is judged as the trial server judges it, without the ROS graph:
+`enpire_agents.local_eval.evaluate(mode='trial')` runs the policy file in the real sandbox
+(`enpire_rollout.sandbox.PolicyRunner`, the trial server's limits), hands it the frames of the sim cell's
+three cameras, passes its commands through the safety filter into the simulator, and decides each
+attempt with the EN verifier core (`enpire_env.verification.Verifier` on the cameras' frames; the sim's
+coverage is never read). pass@k: k attempts in one rollout without reset, the failure report given to
+the policy between attempts; held-out seeds. Per regime: pass@1 and pass@k with Wilson 95% intervals,
+mean verifier score, trials used to produce the policy (recorded demonstration trials / training
+episodes / search trials), wall time to produce it (data + training + search) and to judge it, missed
+step deadlines. The demonstration bags and the tool-calling search go through the same trial loop.
 
 - heuristic_code: the offline backend's default strategy genome (the demonstrator; reference only)
 - behaviour_cloning: MLP on the demonstrator's successful trial bags (recorded by regimes.sim_bags)
@@ -43,15 +48,19 @@ def seeds(text: str) -> list[int]:
 
 
 def main(argv=None) -> int:
+    t_bench = time.monotonic()
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--eval-seeds', default='1000:1010')
     ap.add_argument('--attempts', type=int, default=2)
+    ap.add_argument('--steps-per-attempt', type=int, default=300)
     ap.add_argument('--demos', type=int, default=12, help='demonstrator trials recorded as bags')
     ap.add_argument('--weak', type=int, default=6, help='extra trials of a weaker policy for offline RL')
     ap.add_argument('--ppo-steps', type=int, default=30000)
+    ap.add_argument('--ppo-seconds', type=float, default=240.0)
     ap.add_argument('--tool-rounds', type=int, default=3)
     ap.add_argument('--search-seeds', default='500:506')
     ap.add_argument('--train-seconds', type=float, default=45.0)
+    ap.add_argument('--procs', type=int, default=1, help='trials judged in parallel (the machine is shared)')
     ap.add_argument('--regimes', default='heuristic_code,behaviour_cloning,offline_rl,online_rl,tool_calling')
     args = ap.parse_args(argv)
 
@@ -67,12 +76,13 @@ def main(argv=None) -> int:
     eval_seeds = seeds(args.eval_seeds)
     wanted = args.regimes.split(',')
     work = Path(tempfile.mkdtemp(prefix='enpire_regimes_', dir='/tmp'))
-    work.chmod(0o755)
+    work.chmod(0o755)  # the sandboxed policy runs as nobody and loads its weights from here
     bags = work / 'bags'
+    trial = dict(attempts=args.attempts, steps_per_attempt=args.steps_per_attempt)
     out: dict[str, dict] = {}
 
     def judge(name, code, trials_used, wall_s, **extra):
-        res = evaluate(code, eval_seeds, attempts=args.attempts, perception='camera')
+        res = evaluate(code, eval_seeds, mode='trial', procs=args.procs, **trial)
         n, k1, kk = res.n, res.successes_at(1), res.successes_at(args.attempts)
         out[name] = {
             'pass_at_1': round(k1 / n, 3),
@@ -83,8 +93,14 @@ def main(argv=None) -> int:
             'trials_used': trials_used,
             'wall_s': round(wall_s, 1),
             'eval_s': round(res.seconds, 1),
+            'missed_deadlines': sum(r.missed_deadlines for r in res.records),
+            'failure_reasons': res.failure_reasons()[:3],
             **extra,
         }
+        print(f'[regimes] {name}: {json.dumps(out[name])}', file=sys.stderr, flush=True)
+
+    def skip(name, why, trials_used, wall_s):
+        out[name] = {'skipped': why, 'trials_used': trials_used, 'wall_s': round(wall_s, 1)}
         print(f'[regimes] {name}: {json.dumps(out[name])}', file=sys.stderr, flush=True)
 
     expert = S.compose(S.default_genome().full())
@@ -94,28 +110,29 @@ def main(argv=None) -> int:
         t0 = time.monotonic()
         demos = []
         if {'behaviour_cloning', 'offline_rl'} & set(wanted):
-            demos = sim_bags.record_rollouts(expert, range(args.demos), bags, attempts=args.attempts)
+            demos = sim_bags.record_rollouts(expert, range(args.demos), bags, **trial)
         t_demos = time.monotonic() - t0
         if 'behaviour_cloning' in wanted:
             t0 = time.monotonic()
             ds = dataset.build_dataset(bags, only_success=True)
-            res = bc.train_bc(ds, work / 'w', epochs=300, max_seconds=args.train_seconds)
-            judge(
-                'behaviour_cloning',
-                bc.learned_policy_source(res.path, res.sha256),
-                len(demos),
-                t_demos + time.monotonic() - t0,
-                samples=res.samples,
-                demo_trials=len(demos),
-                demo_successes=sum(d['success'] for d in demos),
-                final_loss=round(res.final_loss, 4),
-            )
+            if len(ds) == 0:
+                skip('behaviour_cloning', 'no successful demonstration to clone', len(demos), t_demos)
+            else:
+                res = bc.train_bc(ds, work / 'w', epochs=300, max_seconds=args.train_seconds)
+                judge(
+                    'behaviour_cloning',
+                    bc.learned_policy_source(res.path, res.sha256),
+                    len(demos),
+                    t_demos + time.monotonic() - t0,
+                    samples=res.samples,
+                    demo_trials=len(demos),
+                    demo_successes=sum(d.success for d in demos),
+                    final_loss=round(res.final_loss, 4),
+                )
         if 'offline_rl' in wanted:
             t0 = time.monotonic()
             weak = tool_calling.tool_policy_source('pose')
-            weak_runs = sim_bags.record_rollouts(
-                weak, range(100, 100 + args.weak), bags, attempts=args.attempts
-            )
+            weak_runs = sim_bags.record_rollouts(weak, range(100, 100 + args.weak), bags, **trial)
             ds = dataset.build_dataset(bags, only_success=False)
             res = offline_rl.train_awr(ds, work / 'w', epochs=300, max_seconds=args.train_seconds)
             judge(
@@ -129,7 +146,9 @@ def main(argv=None) -> int:
             )
         if 'online_rl' in wanted:
             t0 = time.monotonic()
-            res, stats = online_rl.train_ppo(work / 'w', timesteps=args.ppo_steps, max_seconds=240.0)
+            res, stats = online_rl.train_ppo(
+                work / 'w', timesteps=args.ppo_steps, max_seconds=args.ppo_seconds
+            )
             judge(
                 'online_rl',
                 bc.learned_policy_source(res.path, res.sha256, 'online_rl'),
@@ -156,7 +175,7 @@ def main(argv=None) -> int:
                         history=history[-3:],
                     )
                 )
-                r = evaluate(p.code, search, attempts=args.attempts, perception='camera')
+                r = evaluate(p.code, search, mode='trial', procs=args.procs, **trial)
                 used += r.n
                 s = summarise(f'r{rnd}', p.hypothesis, r)
                 history.append(s)
@@ -178,9 +197,11 @@ def main(argv=None) -> int:
             {
                 'bench': 'regimes',
                 'task': 'pusht',
-                'perception': 'camera',
+                'judge': 'trial loop without ROS: sandboxed policy, safety filter, verifier on 3 sim cameras',
                 'attempts': args.attempts,
+                'steps_per_attempt': args.steps_per_attempt,
                 'eval_seeds': args.eval_seeds,
+                'wall_s': round(time.monotonic() - t_bench, 1),
                 'regimes': out,
             }
         )

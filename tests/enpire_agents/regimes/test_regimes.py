@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +25,8 @@ def _expert_code():
 
 @pytest.fixture(scope='module')
 def bags(tmp_path_factory):
-    """Two recorded trials (TrialBag, top camera every step, debug ground truth): seeds 0 and 1."""
+    """Two trials recorded through the sandbox and the verifier (top camera every step, debug ground
+    truth): seeds 0 and 1, in `<root>/cell_0/<trial>/` as the sim bringup's trial server lays them out."""
     from enpire_agents.regimes.sim_bags import record_rollouts
 
     root = tmp_path_factory.mktemp('bags')
@@ -42,7 +44,7 @@ def test_dataset_from_bag(bags):
     assert len(ds.trials) == 2 and ds.obs.shape[1] == len(lp.FEATURE_NAMES) and ds.act.shape == (len(ds), 2)
     assert sorted({t.seed for t in ds.trials}) == [0, 1]
     assert all(len(t.policy_sha256) == 64 for t in ds.trials)
-    assert len(ds) == sum(o['steps'] for o in outs)  # one pair per control step
+    assert len(ds) == sum(o.steps for o in outs)  # one pair per control step
     # camera features agree with the recorded ground truth (the named debug variant) to a few px
     gt = build_dataset(root, only_success=False, features='debug_state')
     assert len(gt) == len(ds)
@@ -51,7 +53,7 @@ def test_dataset_from_bag(bags):
     t = ds.trials[0]
     assert np.allclose(t.agent + t.act, t.act_abs)
     # verdict bookkeeping: each attempt's last step carries its reward
-    assert ds.reward.sum() == sum(o['success'] for o in outs)
+    assert ds.reward.sum() == sum(o.success for o in outs)
     out = export_lerobot(ds, root / 'lerobot')
     info = json.loads((out / 'meta' / 'info.json').read_text())
     assert (
@@ -65,22 +67,27 @@ def test_dataset_from_bag(bags):
     )
 
 
-def test_bc_export_matches_torch_and_runs_in_sandbox(bags, tmp_path):
+@pytest.fixture
+def weights_dir():
+    """A folder the sandboxed policy can read: it runs as nobody when we are root (pytest's tmp is 0700)."""
+    import os
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix='enpire_weights_')
+    os.chmod(path, 0o755)
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_bc_export_matches_torch_and_runs_in_sandbox(bags, tmp_path, weights_dir):
     from enpire_agents.regimes.bc import learned_policy_source, torch_forward, train_mlp
     from enpire_agents.regimes.dataset import build_dataset
 
     ds = build_dataset(bags[0], only_success=False)
     model, net, loss = train_mlp(ds.obs, ds.act, hidden=(32, 32), epochs=20, seed=0)
     assert np.isfinite(loss)
-    import shutil
-    import tempfile
-
-    weights_dir = tempfile.mkdtemp(prefix='enpire_weights_')  # the sandbox runs as nobody when we are root:
-    import os  # the weights' folder must be open to it
-
-    os.chmod(weights_dir, 0o755)
-    path = f'{weights_dir}/w.npz'
-    request_cleanup = shutil.rmtree
+    path = weights_dir / 'w.npz'
     sha = lp.export_mlp(net, path)
     loaded = lp.load_mlp(str(path), sha256=sha)
     assert np.allclose(loaded(ds.obs), torch_forward(model, net, ds.obs), atol=1e-4)
@@ -89,13 +96,42 @@ def test_bc_export_matches_torch_and_runs_in_sandbox(bags, tmp_path):
         lp.load_mlp(str(path), sha256='0' * 64)
     code = learned_policy_source(str(path), sha, 'behaviour_cloning')
     assert check_code(code).ok, check_code(code).reason
-    try:
-        actions = _run_in_sandbox(code, tmp_path, steps=4)
-    finally:
-        request_cleanup(weights_dir, ignore_errors=True)
+    actions = _run_in_sandbox(code, tmp_path, steps=4)
     x = lp.pusht_features((100.0, 100.0), (250.0, 300.0, 0.3))
     expected = lp.pusht_target((100.0, 100.0), loaded(x))  # camera pose ~ true pose: close, not equal
     assert np.hypot(actions[0][0] - expected[0], actions[0][1] - expected[1]) < 40.0
+
+
+def test_bag_paths_finds_bags_at_any_depth(tmp_path):
+    from enpire_agents.regimes.dataset import bag_paths
+
+    bags = [tmp_path / 'cell_0' / 't1', tmp_path / 'cell_1' / 't2', tmp_path / 'flat', tmp_path / 'a/b/c']
+    for bag in bags:
+        bag.mkdir(parents=True)
+        (bag / 'metadata.yaml').write_text('rosbag2_bagfile_information: {}\n')
+    (tmp_path / 'cell_0' / 'trials.jsonl').write_text('')  # the index next to the bags is no bag
+    (tmp_path / '.journal').mkdir()
+    assert bag_paths(tmp_path) == sorted(bags)
+    assert bag_paths(tmp_path / 'cell_1') == [tmp_path / 'cell_1' / 't2']
+    assert bag_paths(tmp_path / 'flat') == [tmp_path / 'flat']  # a bag itself
+    assert bag_paths(tmp_path / 'nothing_here') == []
+
+
+def test_bags_from_the_trial_loop_carry_the_verifiers_verdicts(bags):
+    """The sim bags are written by `local_eval.run_trial`: verdicts are the verifier's, not coverage."""
+    from rosbags.rosbag2 import Reader
+
+    from enpire_rollout.trial_bag import typestore
+
+    root, outs = bags
+    store = typestore()
+    assert all(Path(o.bag_path).parent == root / 'cell_0' for o in outs)
+    with Reader(outs[0].bag_path) as reader:
+        raws = [(c.msgtype, raw) for c, _, raw in reader.messages() if c.topic == '/cell_0/trial/verdicts']
+    verdicts = [store.deserialize_cdr(raw, kind) for kind, raw in raws]
+    assert len(verdicts) == len(outs[0].scores)
+    assert all(v.rule == 'unanimous' and v.reason != 'coverage below bar' for v in verdicts)
+    assert [round(v.score, 6) for v in verdicts] == [round(s, 6) for s in outs[0].scores]
 
 
 def _observation(step=0):
@@ -206,3 +242,66 @@ def test_hypothesis_tree_node_records_regime(tmp_path):
     )
     assert HypothesisTree.open(tmp_path / 'tree').node(node.node_id).regime == 'tool_calling'
     assert 'regime: tool_calling' in tree._git('show', f'{node.node_id}:HYPOTHESIS.md')
+
+
+def _flipped(ds):
+    """The same steps with every verdict inverted: success <-> failure, score -> 1 - score."""
+    import copy
+
+    out = copy.deepcopy(ds)
+    for t in out.trials:
+        t.attempt_success = ~t.attempt_success
+        t.attempt_score = 1.0 - t.attempt_score
+        t.success = bool(t.attempt_success.any())
+    return out
+
+
+def test_offline_rl_learns_from_the_verifiers_reward_and_runs_in_sandbox(bags, tmp_path, weights_dir):
+    from enpire_agents.regimes.bc import learned_policy_source
+    from enpire_agents.regimes.dataset import build_dataset
+    from enpire_agents.regimes.offline_rl import advantage_weights, returns, train_awr
+
+    ds = build_dataset(bags[0], only_success=False)
+    flipped = _flipped(ds)
+    assert not np.allclose(returns(ds), returns(flipped))
+    w, _ = advantage_weights(ds, value_epochs=20, seed=0)
+    w_flipped, _ = advantage_weights(flipped, value_epochs=20, seed=0)
+    assert not np.allclose(w, w_flipped, rtol=0.05)  # the reward decides which commands count
+    res = train_awr(ds, weights_dir, epochs=10, seed=0, max_seconds=20)
+    res_flipped = train_awr(flipped, weights_dir, name='awr_flipped', epochs=10, seed=0, max_seconds=20)
+    assert res.sha256 != res_flipped.sha256
+    a = lp.load_mlp(res.path, sha256=res.sha256)(ds.obs)
+    b = lp.load_mlp(res_flipped.path, sha256=res_flipped.sha256)(ds.obs)
+    assert np.abs(a - b).mean() > 1e-3
+    assert res.info['regime'] == 'offline_rl' and res.info['algorithm'] == 'awr'
+    code = learned_policy_source(res.path, res.sha256, 'offline_rl')
+    assert check_code(code).ok, check_code(code).reason
+    actions = _run_in_sandbox(code, tmp_path, steps=3)
+    assert all(a is not None and all(np.isfinite(a)) for a in actions)
+
+
+def test_online_rl_exported_actor_matches_torch_and_runs_in_sandbox(tmp_path, weights_dir):
+    pytest.importorskip('stable_baselines3')
+    from enpire_agents.regimes.online_rl import FEATURE_MEAN, FEATURE_STD, export_actor, make_env, make_ppo
+    from enpire_agents.regimes.regime_backends import OnlineRLBackend
+
+    env = make_env()
+    model = make_ppo(env, seed=0, n_steps=128)
+    model.learn(total_timesteps=256)
+    net = export_actor(model, max_delta=40.0)
+    rng = np.random.default_rng(0)
+    poses = [(*rng.uniform(100, 400, 2), rng.uniform(-np.pi, np.pi)) for _ in range(64)]
+    x = np.stack([lp.pusht_features(rng.uniform(50, 460, 2), pose) for pose in poses])
+    torch_action, _ = model.predict(((x - FEATURE_MEAN) / FEATURE_STD).astype(np.float32), deterministic=True)
+    assert np.allclose(net(x), 40.0 * np.clip(torch_action, -1.0, 1.0), atol=1e-3)
+    env.close()
+
+    backend = OnlineRLBackend(weights_dir, timesteps=300, n_steps=128, max_seconds=60)
+    p = backend.propose(ImprovementRequest(task='pusht', contract='', agent_id='a0', round=0))
+    assert p.regime == 'online_rl' and check_code(p.code).ok, check_code(p.code).reason
+    res = backend.last_result
+    assert res.info['algorithm'] == 'sb3_ppo' and backend.stats['steps'] >= 300
+    loaded = lp.load_mlp(res.path, sha256=res.sha256)  # the file the policy loads is pinned by its hash
+    assert np.all(np.abs(loaded(x)) <= 40.0 + 1e-9)
+    actions = _run_in_sandbox(p.code, tmp_path, steps=3)
+    assert all(a is not None and all(np.isfinite(a)) for a in actions)

@@ -1,13 +1,25 @@
-"""Pure, in-process evaluation of a Push-T policy source: no ROS, no sandbox (a developer's tool).
+"""Evaluation of a Push-T policy source without the ROS graph, in one of two modes.
 
-`evaluate(code, seeds, attempts=8)` runs one rollout per seed with pass@k semantics -- up to
+`evaluate(code, seeds, attempts=8, mode=...)` runs one rollout per seed with pass@k semantics -- up to
 `attempts` attempts of 300 control steps, no reset between attempts, `on_attempt_failed` called after
 each failed attempt -- and returns an `EvalResult` (successes at attempt 1 and within k, per-seed
-records). Real trials go through ROS (`enpire_rollout`); this is for quick checks and for the offline
-backend's own tests.
+records).
 
-Simulator: `enpire_sim.pusht_sim.PushTSim` (gym-pusht's dynamics, checked by tests/sim/test_parity.py).
-Perception (`perception=`):
+mode='trial' (what a benchmark uses): the trial server's judgement without the graph. `run_trial` is the
+loop of `enpire_rollout.trial_server_node.TrialRun` (`_attempts` / `_run_steps`): the policy file runs in
+the real sandbox (`enpire_rollout.sandbox.PolicyRunner`, limits from the trial server's config), gets the
+frames of every camera of the simulated cell (`enpire_sim.cameras.CameraRig`, the sim cell's cameras),
+its commands pass the EN safety core (`enpire_env.safety.SafetyFilter`, as the as-fast safety node does)
+into `PushTSim` in lockstep, and each attempt is judged by the EN verifier core
+(`enpire_env.verification.Verifier` over the cameras' last frames, the verify node's cameras, fusion rule
+and frame age). Its reasons are the verifier's (or the sandbox's); the sim's coverage is never looked at.
+Settings come from the packages' config files (`TrialSettings.from_config`). The reset is the sim cell's
+placement at `sample_initial_state(seed, distribution)` (the reset server's target), not re-verified.
+A `TrialRecorder` sees every event, state, command and verdict (`regimes.sim_bags` writes trial bags).
+
+mode='in_process' (default; a developer's tool, the offline backend's own tests): the policy class is
+executed in this process, no sandbox, success from the simulator's coverage; a failed attempt's reason
+is classified from the sim's ground truth. Perception (`perception=`):
 - 'camera': render the top camera (`enpire_sim.cameras`) and let the policy call the real
   `enpire_rollout.policy_tools.locate_block` -- ground-truth free;
 - 'noisy_gt': a stand-in `locate_block` returning the true pose plus Gaussian noise
@@ -15,7 +27,9 @@ Perception (`perception=`):
 - 'gt': the exact pose.
 `perception='auto'` picks 'camera' when the camera stack and `policy_tools` import, else 'noisy_gt'.
 
-Command line: `python -m enpire_agents.local_eval POLICY.py --seeds 0:100 --attempts 8 --procs 2`.
+Simulator: `enpire_sim.pusht_sim.PushTSim` (gym-pusht's dynamics, checked by tests/sim/test_parity.py).
+
+Command line: `python -m enpire_agents.local_eval POLICY.py --seeds 0:100 --attempts 8 --mode trial`.
 """
 from __future__ import annotations
 
@@ -24,15 +38,25 @@ import contextlib
 import json
 import math
 import sys
+import tempfile
 import time
 import types
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from enpire_env.tasks import pusht
 from enpire_env.tasks.pusht_distributions import sample_initial_state
 from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
+
+if TYPE_CHECKING:
+    from enpire_env.safety import SafetyLimits
+    from enpire_env.verification import FusedJudgement, VerifyConfig
+    from enpire_rollout.sandbox import PolicyRunner
+    from enpire_rollout.trial_core import TrialServerConfig
+    from enpire_sim.cameras import CameraSpec
 
 EPISODE_STEPS = pusht.EPISODE_STEPS
 
@@ -164,9 +188,11 @@ def load_policy_class(code: str, tools_module=None):
 class RolloutRecord:
     seed: int
     success_attempt: int | None          # 1-based attempt of the first success, None if never
-    scores: list[float] = field(default_factory=list)   # final coverage of each attempt
+    scores: list[float] = field(default_factory=list)   # each attempt's score (coverage / verifier's)
     reasons: list[str] = field(default_factory=list)
     steps: int = 0
+    missed_deadlines: int = 0            # trial mode: act() calls past the step deadline (command held)
+    failure_reason: str = ''             # trial mode: why the trial could not run (an invalid goal)
 
 
 @dataclass
@@ -200,7 +226,8 @@ class EvalResult:
         return {'n': self.n, 'attempts': self.attempts, 'pass_at_1': self.pass_at(1),
                 'pass_at_k': self.pass_at(self.attempts), 'mean_score': round(self.mean_score, 4),
                 'failure_reasons': self.failure_reasons()[:5], 'seconds': round(self.seconds, 1),
-                'failed_seeds': [r.seed for r in self.records if r.success_attempt is None]}
+                'failed_seeds': [r.seed for r in self.records if r.success_attempt is None],
+                'missed_deadlines': sum(r.missed_deadlines for r in self.records)}
 
 
 def classify_failure(start_cov: float, end_cov: float, pose_err: tuple[float, float], moved: bool) -> str:
@@ -285,6 +312,284 @@ def run_rollout(policy_cls, seed: int, *, attempts: int = 8, distribution: str =
     return record
 
 
+def config_file(package: str, name: str) -> Path:
+    """`<share of package>/config/<name>` of the built workspace, else the file in the source tree."""
+    with contextlib.suppress(Exception):
+        from ament_index_python.packages import get_package_share_directory
+        path = Path(get_package_share_directory(package)) / 'config' / name
+        if path.exists():
+            return path
+    import importlib
+    return Path(importlib.import_module(package).__file__).resolve().parents[1] / 'config' / name
+
+
+def ros_parameters(path: str | Path) -> dict:
+    """The `/**: ros__parameters:` mapping of a node's parameter file."""
+    import yaml
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    return dict((data.get('/**') or {}).get('ros__parameters') or {})
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What the sim bringup runs a trial with: trial server, safety limits, verify node, sim cameras."""
+
+    trial: TrialServerConfig
+    safety: SafetyLimits
+    verification: VerifyConfig
+    verify_cameras: tuple[str, ...]
+    fusion_rule: str
+    max_frame_age: float
+    cameras: tuple[CameraSpec, ...]
+
+    @classmethod
+    def from_config(cls) -> TrialSettings:
+        """From the packages' config files, as `enpire up sim_cells` starts the nodes."""
+        from enpire_env.safety import SafetyLimits
+        from enpire_env.verification import load_config
+        from enpire_rollout.trial_core import TrialServerConfig
+        from enpire_sim.cameras import DEFAULT_CAMERAS, load_cameras
+
+        trial = ros_parameters(config_file('enpire_rollout', 'trial_server.yaml'))
+        known = TrialServerConfig.model_fields
+        verify_file = config_file('enpire_env', 'verify.yaml')
+        verify = ros_parameters(verify_file)
+        cameras_file = ros_parameters(config_file('enpire_sim', 'sim_cell.yaml')).get('cameras_file') or ''
+        return cls(
+            trial=TrialServerConfig(**{k: v for k, v in trial.items() if k in known}),
+            safety=SafetyLimits.from_yaml(config_file('enpire_env', 'safety_limits.yaml')),
+            verification=load_config(verify_file),
+            verify_cameras=tuple(verify.get('cameras', ('top', 'oblique', 'wrist'))),
+            fusion_rule=str(verify.get('fusion_rule', 'unanimous')),
+            max_frame_age=float(verify.get('max_frame_age', 0.5)),
+            cameras=load_cameras(cameras_file)[0] if cameras_file else DEFAULT_CAMERAS,
+        )
+
+
+@dataclass
+class TrialGoal:
+    """The fields of a RunTrial goal (what `enpire_rollout.trial_core.validate_goal` checks)."""
+
+    policy_path: str
+    policy_sha256: str
+    seed: int = 0
+    task: str = 'pusht'
+    distribution: str = 'in_distribution'
+    attempts: int = 8
+    steps_per_attempt: int = EPISODE_STEPS
+    time_budget_s: float = 0.0
+
+
+class SimTrialCell:
+    """One simulated cell as the trial server sees it over the graph, in lockstep (as-fast pacing).
+
+    A command passes the safety filter (its clock advancing one control period per command, as the
+    as-fast safety node's) and steps the sim once; then the cell's state and every camera's frame share
+    the new stamp. `verify()` is the verify node's answer on the cameras' latest frames.
+    """
+
+    def __init__(self, settings: TrialSettings, faults: dict | None = None, fault_seed: int = 0):
+        from enpire_env.safety import SafetyFilter
+        from enpire_env.verification import Verifier
+        from enpire_sim.cameras import CameraRig
+        from enpire_sim.pusht_sim import PushTSim
+
+        self.settings = settings
+        self.sim = PushTSim()
+        self.rig = CameraRig(settings.cameras, dict(faults or {}), seed=fault_seed)   # camera -> CameraFaults
+        self.safety = SafetyFilter(settings.safety)
+        self.verifier = Verifier(settings.verification)
+        self.ticks = 0
+        self._safety_clock = 0.0
+        self.frames: dict = {}        # camera -> (enpire_sim.cameras.Frame, tick of its capture)
+
+    @property
+    def now_s(self) -> float:
+        return self.ticks / pusht.CONTROL_HZ
+
+    @property
+    def agent(self) -> tuple[float, float]:
+        return tuple(float(v) for v in self.sim.agent_position)
+
+    def _publish(self) -> None:
+        from enpire_sim.cameras import RenderState
+        for cam, frame in self.rig.capture(RenderState.from_sim(self.sim)).items():
+            if frame is None:                      # dropped: the camera's last frame stays the latest
+                continue
+            last = self.frames.get(cam)
+            # a stale camera re-sends the same frame object, with the stamp of its capture
+            self.frames[cam] = (frame, last[1] if last is not None and last[0] is frame else self.ticks)
+        self.safety.update_agent(*self.agent)
+
+    def place(self, seed: int, distribution: str) -> None:
+        """The reset server's target for the seed (`reset.core.pick_target`), placed."""
+        state = sample_initial_state(int(seed), distribution)
+        self.place_objects(tuple(state.block), tuple(state.agent))
+
+    def place_objects(self, block: tuple[float, float, float], agent: tuple[float, float]) -> None:
+        """The sim cell's place_objects service: the scene set, its state and frames published."""
+        self.sim.place(tuple(block), tuple(agent))
+        self.ticks += 1
+        self._publish()
+
+    def command(self, x: float, y: float) -> tuple[float, float] | None:
+        """A policy target through the safety filter; the safe command steps the cell (None: no step)."""
+        from enpire_env import names
+        self._safety_clock += self.settings.safety.control_period
+        result = self.safety.filter(x, y, names.TABLE_FRAME, self._safety_clock)
+        if result.command is None:
+            return None
+        self.sim.step(result.command)
+        self.ticks += 1
+        self._publish()
+        return result.command
+
+    def observation(self, step: int, attempt: int, t0_s: float) -> Observation:
+        """What the trial server hands the policy: every configured camera's latest frame, proprioception."""
+        frames = {c: v for c, v in self.frames.items() if c in self.settings.trial.cameras}
+        return Observation(
+            step=step, attempt=attempt, time_s=self.now_s - t0_s,
+            agent_position=np.array(self.agent),
+            agent_velocity=np.array(self.sim.agent_velocity, dtype=float),
+            frames={c: f.image for c, (f, _) in frames.items()},
+            table_to_image={c: np.asarray(f.table_to_image, dtype=float) for c, (f, _) in frames.items()},
+            frame_age_s={c: (self.ticks - tick) / pusht.CONTROL_HZ for c, (_, tick) in frames.items()})
+
+    def verify(self) -> FusedJudgement:
+        from enpire_env.verification import Frame
+        s = self.settings
+        frames = {c: Frame(f.image, f.table_to_image, tick / pusht.CONTROL_HZ)
+                  for c, (f, tick) in self.frames.items()}
+        fused, _ = self.verifier.verify_frames(frames, cameras=list(s.verify_cameras), now=self.now_s,
+                                               rule=s.fusion_rule, max_age=s.max_frame_age, task='pusht')
+        return fused
+
+
+class TrialRecorder:
+    """What `run_trial` reports as it goes (what a trial bag records); this one keeps nothing."""
+
+    def event(self, name: str, attempt: int = 0, score: float = 0.0, **detail) -> None:
+        """A trial event (started, reset_done, attempt_started, attempt_verified, finished)."""
+
+    def state(self, cell: SimTrialCell) -> None:
+        """The cell's state and frames, after the placement and after every step."""
+
+    def command(self, policy_target: tuple[float, float], safe_target: tuple[float, float] | None) -> None:
+        """The policy's target and the safe command the cell got (before the step it causes)."""
+
+    def verdict(self, verdict: FusedJudgement) -> None:
+        """Each verdict of the verifier."""
+
+
+def run_trial(goal: TrialGoal, cell: SimTrialCell, recorder: TrialRecorder | None = None) -> RolloutRecord:
+    """One trial as `TrialRun.run` does it: validate, place, k attempts in the sandbox, each verified."""
+    from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
+    from enpire_rollout.trial_core import validate_goal
+
+    rec = recorder or TrialRecorder()
+    cfg = cell.settings.trial
+    record = RolloutRecord(seed=int(goal.seed), success_attempt=None)
+    error = validate_goal(goal)
+    if error:
+        record.failure_reason = f'invalid goal: {error}'
+        return record
+    rec.event('started', goal=asdict(goal))
+    cell.place(goal.seed, goal.distribution)
+    rec.state(cell)
+    rec.event('reset_done', tries=1)
+    context = TrialContext(task=goal.task, attempts=goal.attempts, steps_per_attempt=goal.steps_per_attempt,
+                           control_hz=cfg.control_hz, cameras=list(cfg.cameras), seed=int(goal.seed))
+    limits = SandboxLimits(step_deadline_s=cfg.step_deadline_s, hang_timeout_s=cfg.hang_timeout_s,
+                           cpu_s=cfg.policy_cpu_s, memory_mb=cfg.policy_memory_mb)
+    runner = PolicyRunner(limits)
+    reports: list[AttemptReport] = []
+    try:
+        start = runner.start(goal.policy_path, context)
+        for attempt in range(1, goal.attempts + 1):
+            if attempt > 1:
+                start = runner.on_attempt_failed(reports[-1]) if runner.alive else runner.restart(reports)
+            rec.event('attempt_started', attempt)
+            if start.ok:
+                steps, sandbox_reason, verdict = _run_steps(runner, cell, goal, attempt, rec)
+            else:
+                steps, sandbox_reason, verdict = 0, start.reason, None
+            if verdict is None:
+                verdict = cell.verify()
+                rec.verdict(verdict)
+            score = float(verdict.score)
+            reason = verdict.reason or ('success' if verdict.success else 'failure')
+            if sandbox_reason:
+                reason = f'{sandbox_reason}; verifier: {reason}'
+            record.scores.append(score)
+            record.reasons.append(reason)
+            record.steps += steps
+            rec.event('attempt_verified', attempt, score, success=verdict.success, reason=reason, steps=steps,
+                      missed_deadlines=runner.missed_deadlines)
+            if verdict.success:
+                record.success_attempt = attempt
+                break
+            reports.append(AttemptReport(attempt=attempt, score=score, success=False, reason=reason,
+                                         steps=steps, previous=list(reports)))
+    finally:
+        record.missed_deadlines = runner.missed_deadlines
+        runner.close()
+    if record.scores:             # end of trial: the last command is a stop at the agent's position
+        _command(cell, rec, *cell.agent)
+    rec.event('finished', len(record.scores), max(record.scores or [0.0]),
+              success=record.success_attempt is not None, failure_reason='')
+    return record
+
+
+def _command(cell: SimTrialCell, rec: TrialRecorder, x: float, y: float) -> None:
+    rec.command((float(x), float(y)), cell.command(x, y))
+    rec.state(cell)
+
+
+def _run_steps(runner: PolicyRunner, cell: SimTrialCell, goal: TrialGoal, attempt: int,
+               rec: TrialRecorder) -> tuple[int, str, FusedJudgement | None]:
+    """Steps of one attempt: (steps, sandbox failure reason or '', early success verdict), as `TrialRun`."""
+    cfg = cell.settings.trial
+    t0 = cell.now_s
+    last_cmd = cell.agent
+    step = 0
+    for step in range(1, goal.steps_per_attempt + 1):
+        result = runner.act(cell.observation(step - 1, attempt, t0))
+        if not result.ok:
+            _command(cell, rec, *cell.agent)       # hold: a stop at the agent's position
+            return step, result.reason, None
+        if result.action is not None:
+            last_cmd = result.action
+        _command(cell, rec, *last_cmd)             # a missed deadline holds the last command
+        every = cfg.verify_every_n_steps
+        if every and step % every == 0 and step < goal.steps_per_attempt:
+            verdict = cell.verify()
+            rec.verdict(verdict)
+            if verdict.success:
+                return step, '', verdict
+    return step, '', None
+
+
+def _trial_worker(args) -> list[RolloutRecord]:
+    """Trial mode: the policy source as a file, one fresh simulated cell per seed."""
+    import hashlib
+    code, seeds, kw = args
+    settings = TrialSettings.from_config()
+    with tempfile.TemporaryDirectory(prefix='enpire_eval_') as tmp:
+        path = Path(tmp) / 'policy.py'
+        path.write_text(code)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        records = []
+        for seed in seeds:
+            goal = TrialGoal(policy_path=str(path), policy_sha256=sha, seed=int(seed),
+                             attempts=kw['attempts'], distribution=kw['distribution'],
+                             steps_per_attempt=kw['steps_per_attempt'])
+            record = run_trial(goal, SimTrialCell(settings))
+            if record.failure_reason:
+                raise ValueError(record.failure_reason)
+            records.append(record)
+    return records
+
+
 def _resolve_perception(perception: str) -> str:
     if perception == 'auto':
         return 'camera' if camera_available() else 'noisy_gt'
@@ -308,25 +613,38 @@ def _worker(args):
     return [run_rollout(policy_cls, s, sim=sim, camera=camera, **kw) for s in seeds]
 
 
+MODES = ('in_process', 'trial')
+
+
 def evaluate(code: str, seeds, *, attempts: int = 8, distribution: str = 'in_distribution',
              perception: str = 'auto', noise_px: float = 1.0, noise_deg: float = 0.5, procs: int = 1,
              sim: str = 'enpire', steps_per_attempt: int = EPISODE_STEPS,
-             camera_resolution: int | None = None) -> EvalResult:
-    """Evaluate a policy source on `seeds` (one rollout each) with pass@`attempts` semantics."""
+             camera_resolution: int | None = None, mode: str = 'in_process') -> EvalResult:
+    """Evaluate a policy source on `seeds` (one rollout each) with pass@`attempts` semantics.
+
+    mode='trial': sandbox + verifier, as the trial server (`perception`, `noise_*`, `sim` and
+    `camera_resolution` do not apply: the cell's cameras are those of its config).
+    """
+    if mode not in MODES:
+        raise ValueError(f'unknown mode {mode!r} (known: {MODES})')
     t0 = time.monotonic()
     seeds = list(seeds)
-    perception = _resolve_perception(perception)
-    kw = dict(attempts=attempts, distribution=distribution, perception=perception, noise_px=noise_px,
-              noise_deg=noise_deg, sim=sim, steps_per_attempt=steps_per_attempt,
-              camera_resolution=camera_resolution)
+    if mode == 'trial':
+        worker = _trial_worker
+        kw = dict(attempts=attempts, distribution=distribution, steps_per_attempt=steps_per_attempt)
+    else:
+        worker = _worker
+        kw = dict(attempts=attempts, distribution=distribution, perception=_resolve_perception(perception),
+                  noise_px=noise_px, noise_deg=noise_deg, sim=sim, steps_per_attempt=steps_per_attempt,
+                  camera_resolution=camera_resolution)
     procs = max(1, min(int(procs), 2, len(seeds)))   # the machine has 2 cores shared by everyone
     if procs == 1:
-        records = _worker((code, seeds, dict(kw)))
+        records = worker((code, seeds, dict(kw)))
     else:
         import multiprocessing as mp
         chunks = [seeds[i::procs] for i in range(procs)]
         with mp.get_context('fork').Pool(procs) as pool:
-            parts = pool.map(_worker, [(code, c, dict(kw)) for c in chunks])
+            parts = pool.map(worker, [(code, c, dict(kw)) for c in chunks])
         by_seed = {r.seed: r for part in parts for r in part}
         records = [by_seed[s] for s in seeds]
     return EvalResult(records=records, attempts=attempts, seconds=time.monotonic() - t0)
@@ -349,11 +667,13 @@ def main(argv=None) -> int:
     ap.add_argument('--procs', type=int, default=1)
     ap.add_argument('--sim', default='enpire', choices=['enpire'])
     ap.add_argument('--camera-resolution', type=int, default=None, help='override the top camera size')
+    ap.add_argument('--mode', default='in_process', choices=MODES,
+                    help='trial: sandbox + verifier, as the trial server judges')
     args = ap.parse_args(argv)
     code = open(args.policy).read()
     res = evaluate(code, _parse_seeds(args.seeds), attempts=args.attempts, distribution=args.distribution,
                    perception=args.perception, procs=args.procs, sim=args.sim,
-                   camera_resolution=args.camera_resolution)
+                   camera_resolution=args.camera_resolution, mode=args.mode)
     print(json.dumps(res.summary()))
     return 0
 

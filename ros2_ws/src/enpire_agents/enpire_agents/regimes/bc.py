@@ -201,6 +201,7 @@ from enpire_rollout import policy_tools as pt
 REGIME = {regime!r}
 WEIGHTS = {path!r}
 WEIGHTS_SHA256 = {sha!r}
+CAMERA = {camera!r}   # the training features' camera; any other camera only when it shows no T
 
 
 class Policy:
@@ -210,7 +211,7 @@ class Policy:
 
     def act(self, observation):
         agent = observation.agent_position
-        seen = pt.locate_block(observation)
+        seen = pt.locate_block(observation, CAMERA) or pt.locate_block(observation)
         if seen is not None:
             self.pose = seen
         if self.pose is None:
@@ -222,10 +223,16 @@ class Policy:
 '''
 
 
-def learned_policy_source(path: str, sha256: str, regime: str = 'behaviour_cloning', note: str = '') -> str:
-    """A complete policy source running the exported MLP (passes code_check.check_code)."""
+def learned_policy_source(
+    path: str, sha256: str, regime: str = 'behaviour_cloning', note: str = '', camera: str = 'top'
+) -> str:
+    """A complete policy source running the exported MLP (passes code_check.check_code).
+
+    `camera`: whose frame gives the T pose (the dataset's camera; the trial server hands the policy
+    every camera, and `locate_block` alone would take the first by name, the coarser oblique view).
+    """
     note = (note or f'MLP from {Path(path).name}').replace('"""', "'''").replace('\n', ' ')[:300]
-    return POLICY_TEMPLATE.format(regime=regime, note=note, path=str(path), sha=sha256)
+    return POLICY_TEMPLATE.format(regime=regime, note=note, path=str(path), sha=sha256, camera=camera)
 
 
 __all__ = [

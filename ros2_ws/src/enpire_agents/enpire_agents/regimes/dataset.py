@@ -123,12 +123,16 @@ class Dataset:
 
 
 def bag_paths(root_or_paths) -> list[Path]:
-    """Bag folders under a bag root (those listing a metadata.yaml), or the given paths."""
+    """Bag folders (those holding a metadata.yaml) at any depth under a bag root, or the given paths.
+
+    The trial server writes `<bag_dir>/<trial>/` and the sim bringup gives each cell its own bag_dir
+    (`.../bags/<cell>/<trial>/`), so a root of several cells' bags holds them two levels down.
+    """
     if isinstance(root_or_paths, (str, Path)):
         root = Path(root_or_paths)
         if (root / 'metadata.yaml').exists():
             return [root]
-        return sorted(p.parent for p in root.glob('*/metadata.yaml'))
+        return sorted({p.parent for p in root.rglob('metadata.yaml')})
     return [Path(p) for p in root_or_paths]
 
 

@@ -81,7 +81,6 @@ def train_ppo(
 ) -> tuple:
     """Train PPO for `timesteps` env steps; export the deterministic actor. Returns (BCResult, stats)."""
     import torch
-    from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
     from enpire_agents.regimes.bc import _export
@@ -100,18 +99,7 @@ def train_ppo(
             stats['steps'] = int(self.num_timesteps)
             return max_seconds is None or time.monotonic() - t0 < max_seconds
 
-    model = PPO(
-        'MlpPolicy',
-        env,
-        n_steps=n_steps,
-        batch_size=256,
-        n_epochs=5,
-        gamma=0.99,
-        seed=seed,
-        verbose=0,
-        device='cpu',
-        policy_kwargs={'net_arch': {'pi': [64, 64], 'vf': [64, 64]}},
-    )
+    model = make_ppo(env, seed=seed, n_steps=n_steps)
     model.learn(total_timesteps=int(timesteps), callback=Budget())
     net = export_actor(model, max_delta)
     net.meta.update(
@@ -129,6 +117,24 @@ def train_ppo(
     seconds = time.monotonic() - t0
     stats['seconds'] = round(seconds, 1)
     return _export(net, out_dir, name, stats['steps'], stats['episodes'], float('nan'), seconds), stats
+
+
+def make_ppo(env, *, seed: int = 0, n_steps: int = 2048):
+    """The SB3 PPO that `train_ppo` trains: 64x64 tanh actor and critic, 5 epochs per rollout, CPU."""
+    from stable_baselines3 import PPO
+
+    return PPO(
+        'MlpPolicy',
+        env,
+        n_steps=n_steps,
+        batch_size=min(256, n_steps),
+        n_epochs=5,
+        gamma=0.99,
+        seed=seed,
+        verbose=0,
+        device='cpu',
+        policy_kwargs={'net_arch': {'pi': [64, 64], 'vf': [64, 64]}},
+    )
 
 
 def export_actor(model, max_delta: float) -> lp.MLP:
@@ -154,4 +160,4 @@ def export_actor(model, max_delta: float) -> lp.MLP:
     )
 
 
-__all__ = ['make_env', 'train_ppo', 'export_actor']
+__all__ = ['make_env', 'make_ppo', 'train_ppo', 'export_actor']

@@ -177,10 +177,16 @@ class OnlineRLBackend(_LearnedBackend):
     regime = name = 'online_rl'
 
     def __init__(
-        self, work_dir: str | Path, seed: int = 0, timesteps: int = 20_000, max_seconds: float = 120.0
+        self,
+        work_dir: str | Path,
+        seed: int = 0,
+        timesteps: int = 20_000,
+        max_seconds: float = 120.0,
+        n_steps: int = 2048,
     ):
         super().__init__(work_dir, seed, max_seconds)
         self.timesteps = int(timesteps)
+        self.n_steps = int(n_steps)
         self.stats: dict = {}
 
     def propose(self, request: ImprovementRequest) -> Proposal:
@@ -193,6 +199,7 @@ class OnlineRLBackend(_LearnedBackend):
             seed=self.seed + request.round,
             name=f'ppo_{request.agent_id}_r{request.round}',
             max_seconds=self.max_seconds,
+            n_steps=self.n_steps,
         )
         hyp = (
             f'online RL (SB3 PPO): {self.stats["steps"]} sim steps, {self.stats["episodes"]} episodes, '

@@ -1,14 +1,17 @@
-"""Trial bags from pure-sim rollouts: the trial server's bag layout, written without ROS (pure).
+"""Trial bags from simulated trials without the ROS graph: the trial server's bag layout (pure).
 
-`record_rollout(code, seed, bag_root)` runs one pass@k rollout of a policy source on `PushTSim` with the
-top camera rendered every step (as `local_eval` does with perception='camera') and writes a `TrialBag`
-with the topics and messages the ROS trial server records: `/<cell>/cell_state` (CellState, with the
-safe command the cell tracked in `commanded_target`), the top camera image and its homography (same
-stamp as the state), `cmd/policy_target` and `cmd/target` (the safety-clamped command), trial events
-(`started`, `attempt_started`, `attempt_verified` with steps/score/success, `finished`), one
-FusedVerdict per attempt and `/trial/metadata` (seed, policy_sha256, policy_source, ...). Stamps are sim
-time (start + 0.1 s per control step), as the sim cell stamps them. With `debug_ground_truth` the bag
-also holds `/<cell>/privileged/ground_truth` (for the dataset's named debug variant only).
+`record_rollout(code, seed, bag_root)` runs one trial of a policy source with `local_eval.run_trial` --
+the trial server's loop: the policy in the real sandbox, its commands through the safety filter into
+`PushTSim`, every attempt judged by the verifier core on the simulated cameras -- and writes a
+`TrialBag` at `<bag_root>/<cell>/<trial_id>/` (where the sim bringup's trial server writes them) with
+the topics and messages the ROS trial server records: `/<cell>/cell_state` (CellState, with the safe
+command the cell tracked in `commanded_target`), the recorded cameras' images and homographies (same
+stamp as the state), `cmd/policy_target` and `cmd/target` (the safety filter's command), trial events
+(`started`, `reset_done`, `attempt_started`, `attempt_verified` with steps/score/success, `finished`),
+the verifier's FusedVerdict of every attempt and `/trial/metadata` (seed, policy_sha256,
+policy_source, ...). Stamps are sim time (start + 0.1 s per control step), as the sim cell stamps them.
+With `debug_ground_truth` the bag also holds `/<cell>/privileged/ground_truth` (for the dataset's named
+debug variant only).
 
 It lets the learning regimes be developed and benchmarked on the same files a real cell produces; real
 trial bags (from `enpire_rollout.trial_server_node`) are read by `dataset.py` the same way.
@@ -18,33 +21,148 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from enpire_agents.local_eval import SimTrialCell, TrialGoal, TrialRecorder, TrialSettings, run_trial
 from enpire_env import names
 from enpire_env.tasks import pusht
-from enpire_env.tasks.pusht_distributions import sample_initial_state
-from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
 
 GT_TOPIC = names.GROUND_TRUTH
+TICK_NS = 100_000_000  # one control step of sim time
 
 
-def _time(store, ns: int):
-    return store.types['builtin_interfaces/msg/Time'](
-        sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000)
-    )
+@dataclass
+class RecordedTrial:
+    bag_path: str
+    success: bool
+    success_attempt: int | None
+    scores: list[float] = field(default_factory=list)  # the verifier's score of each attempt
+    steps: int = 0
 
 
-def _header(store, ns: int, frame_id: str = 'table'):
-    return store.types['std_msgs/msg/Header'](stamp=_time(store, ns), frame_id=frame_id)
+class BagRecorder(TrialRecorder):
+    """Writes what `run_trial` reports into a TrialBag, as the trial server records the graph."""
+
+    def __init__(self, bag, cell: SimTrialCell, cameras, debug_ground_truth: bool = False):
+        from enpire_rollout.trial_bag import typestore
+
+        self.bag = bag
+        self.cell = cell
+        self.cameras = list(cameras)
+        self.debug_ground_truth = debug_ground_truth
+        self.T = typestore().types
+        self.t0 = time.time_ns()
+        self._tick, self._sub = -1, 0
+
+    def _ns(self, tick: int | None = None) -> int:
+        """Sim time of the cell's tick; messages after the tick's state follow it by 1 ms each."""
+        if tick is not None:
+            return self.t0 + tick * TICK_NS
+        if self.cell.ticks != self._tick:
+            self._tick, self._sub = self.cell.ticks, 0
+        self._sub += 1
+        return self.t0 + self.cell.ticks * TICK_NS + self._sub * 1_000_000
+
+    def _header(self, ns: int, frame_id: str = names.TABLE_FRAME):
+        sec, nanosec = divmod(int(ns), 1_000_000_000)
+        stamp = self.T['builtin_interfaces/msg/Time'](sec=sec, nanosec=nanosec)
+        return self.T['std_msgs/msg/Header'](stamp=stamp, frame_id=frame_id)
+
+    def _point(self, x: float, y: float):
+        return self.T['geometry_msgs/msg/Point'](x=float(x), y=float(y), z=0.0)
+
+    def event(self, name: str, attempt: int = 0, score: float = 0.0, **detail) -> None:
+        ns = self._ns()
+        msg = self.T['enpire_interfaces/msg/TrialEvent'](
+            header=self._header(ns),
+            trial_id=self.bag.trial_id,
+            event=name,
+            attempt=int(attempt),
+            score=float(score),
+            detail=json.dumps(detail, default=str),
+        )
+        self.bag.write_msg(self.bag.topic(names.TRIAL_EVENTS), msg, ns)
+        self.bag.flush()
+
+    def state(self, cell: SimTrialCell) -> None:
+        T, sim = self.T, cell.sim
+        ns = self._ns(cell.ticks)
+        msg = T['enpire_interfaces/msg/CellState'](
+            header=self._header(ns),
+            step=int(sim.step_count),
+            agent_position=self._point(*sim.agent_position),
+            agent_velocity=T['geometry_msgs/msg/Vector3'](
+                x=float(sim.agent_velocity[0]), y=float(sim.agent_velocity[1]), z=0.0
+            ),
+            commanded_target=self._point(*sim.target),
+        )
+        self.bag.write_msg(self.bag.topic(names.CELL_STATE), msg, ns)
+        for cam in self.cameras:
+            if cam not in cell.frames:
+                continue
+            frame, tick = cell.frames[cam]
+            if tick != cell.ticks:  # a stale or dropped camera: its frame was recorded when captured
+                continue
+            h, w = frame.image.shape[:2]
+            image = T['sensor_msgs/msg/Image'](
+                header=self._header(ns, names.camera_frame(cam)),
+                height=h,
+                width=w,
+                encoding='rgb8',
+                is_bigendian=0,
+                step=w * 3,
+                data=np.ascontiguousarray(frame.image, dtype=np.uint8).reshape(-1),
+            )
+            self.bag.write_msg(self.bag.topic(names.camera_image(cam)), image, ns)
+            homography = T['enpire_interfaces/msg/TableHomography'](
+                header=self._header(ns, names.camera_frame(cam)),
+                table_to_image=np.asarray(frame.table_to_image, dtype=np.float64).reshape(9),
+            )
+            self.bag.write_msg(self.bag.topic(names.camera_homography(cam)), homography, ns)
+        if self.debug_ground_truth:
+            bx, by, th = sim.block_pose
+            truth = T['enpire_interfaces/msg/GroundTruth'](
+                header=self._header(ns),
+                step=int(sim.step_count),
+                block=T['geometry_msgs/msg/Pose2D'](x=bx, y=by, theta=th),
+                agent_position=self._point(*sim.agent_position),
+                coverage=float(sim.coverage()),
+            )
+            self.bag.write_msg(self.bag.topic(GT_TOPIC), truth, ns)
+
+    def command(self, policy_target, safe_target) -> None:
+        for topic, point in ((names.POLICY_COMMAND, policy_target), (names.CELL_COMMAND, safe_target)):
+            if point is None:
+                continue
+            ns = self._ns()
+            msg = self.T['geometry_msgs/msg/PointStamped'](header=self._header(ns), point=self._point(*point))
+            self.bag.write_msg(self.bag.topic(topic), msg, ns)
+
+    def verdict(self, verdict) -> None:
+        ns = self._ns()
+        msg = self.T['enpire_interfaces/msg/FusedVerdict'](
+            header=self._header(ns),
+            task='pusht',
+            state=int(verdict.state),
+            success=bool(verdict.success),
+            score=float(verdict.score),
+            confidence=float(verdict.confidence),
+            rule=verdict.rule,
+            reason=verdict.reason,
+            cameras=[],
+            evidence_path='',
+        )
+        self.bag.write_msg(self.bag.topic('trial/verdicts'), msg, ns)
 
 
-def record_rollout(
+def record_rollouts(
     code: str,
-    seed: int,
+    seeds,
     bag_root: str | Path,
     *,
     attempts: int = 2,
@@ -52,221 +170,84 @@ def record_rollout(
     distribution: str = 'in_distribution',
     steps_per_attempt: int = pusht.EPISODE_STEPS,
     debug_ground_truth: bool = False,
-    trial_id: str | None = None,
-    camera_resolution=None,
-    policy_cls=None,
-) -> dict:
-    """Run and record one rollout; returns {'bag_path', 'success', 'success_attempt', 'scores', 'steps'}."""
-    from enpire_agents.local_eval import _Camera, _EnpireSim, load_policy_class
+    cameras=('top',),
+    settings: TrialSettings | None = None,
+) -> list[RecordedTrial]:
+    """One recorded trial of `code` per seed (the source written once as the trials' policy file)."""
+    settings = settings or TrialSettings.from_config()
+    with tempfile.TemporaryDirectory(prefix='enpire_policy_src_') as tmp:
+        path = Path(tmp) / 'policy.py'
+        path.write_text(code)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        out = []
+        for seed in seeds:
+            goal = TrialGoal(
+                policy_path=str(path),
+                policy_sha256=sha,
+                seed=int(seed),
+                distribution=distribution,
+                attempts=attempts,
+                steps_per_attempt=steps_per_attempt,
+            )
+            out.append(_record(goal, code, bag_root, cell, cameras, debug_ground_truth, settings))
+        return out
+
+
+def record_rollout(code: str, seed: int, bag_root: str | Path, **kw) -> RecordedTrial:
+    """`record_rollouts` for one seed."""
+    return record_rollouts(code, [seed], bag_root, **kw)[0]
+
+
+def _record(goal: TrialGoal, code: str, bag_root, cell: str, cameras, debug_ground_truth: bool,
+            settings: TrialSettings) -> RecordedTrial:
     from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, typestore
 
-    store = typestore()
-    T = store.types
-    sha = hashlib.sha256(code.encode()).hexdigest()
-    trial_id = trial_id or f'sim_{sha[:8]}_s{seed}_{time.time_ns() % 10**9:09d}'
+    trial_id = f'sim_{goal.policy_sha256[:8]}_s{goal.seed}_{time.time_ns() % 10**9:09d}'
     metadata = {
         'trial_id': trial_id,
-        'task': 'pusht',
-        'policy_path': f'{trial_id}/policy.py',
-        'policy_sha256': sha,
-        'seed': int(seed),
-        'distribution': distribution,
-        'attempts': attempts,
-        'steps_per_attempt': steps_per_attempt,
+        'task': goal.task,
+        'policy_path': goal.policy_path,
+        'policy_sha256': goal.policy_sha256,
+        'seed': goal.seed,
+        'distribution': goal.distribution,
+        'attempts': goal.attempts,
+        'steps_per_attempt': goal.steps_per_attempt,
         'cell': cell,
         'policy_source': code,
         'recorder': 'enpire_agents.regimes.sim_bags',
+        'config': settings.trial.model_dump(),
         'started_unix': time.time(),
     }
-    bag = TrialBag(bag_root, trial_id, cell, metadata, TrialRecordConfig(cameras=['top'], flush_period_s=5.0))
+    bag = TrialBag(Path(bag_root) / cell, trial_id, cell, metadata,
+                   TrialRecordConfig(cameras=list(cameras), flush_period_s=5.0))
     bag.open()
     if debug_ground_truth:
         bag.connections[bag.topic(GT_TOPIC)] = bag.writer.add_connection(
-            bag.topic(GT_TOPIC), 'enpire_interfaces/msg/GroundTruth', typestore=store
+            bag.topic(GT_TOPIC), 'enpire_interfaces/msg/GroundTruth', typestore=typestore()
         )
-    sim = _EnpireSim()
-    camera = _Camera(resolution=camera_resolution)
-    state = sample_initial_state(seed, distribution)
-    sim.place(state.block, state.agent)
-    policy = (policy_cls or load_policy_class(code))()
-    policy.reset(
-        TrialContext(
-            task='pusht',
-            attempts=attempts,
-            steps_per_attempt=steps_per_attempt,
-            control_hz=pusht.CONTROL_HZ,
-            cameras=['top'],
-            seed=seed,
-        )
+    sim_cell = SimTrialCell(settings)
+    record = None
+    try:
+        record = run_trial(goal, sim_cell, BagRecorder(bag, sim_cell, cameras, debug_ground_truth))
+    finally:
+        ok = record is not None and not record.failure_reason
+        summary = {} if record is None else {
+            'success': record.success_attempt is not None,
+            'attempts_used': len(record.scores),
+            'attempt_scores': list(record.scores),
+            'attempt_reasons': list(record.reasons),
+            'failure_reason': record.failure_reason,
+        }
+        bag.close('finished' if ok else 'failed', summary)
+    if record.failure_reason:
+        raise ValueError(record.failure_reason)
+    return RecordedTrial(
+        bag_path=str(bag.path),
+        success=record.success_attempt is not None,
+        success_attempt=record.success_attempt,
+        scores=list(record.scores),
+        steps=record.steps,
     )
-    t0 = time.time_ns()
-    tick = [0]
-    commanded = tuple(float(v) for v in sim.agent_position())
-
-    def now():
-        return t0 + tick[0] * 100_000_000
-
-    def event(name, attempt=0, score=0.0, offset_ns=0, **detail):
-        msg = T['enpire_interfaces/msg/TrialEvent'](
-            header=_header(store, now() + offset_ns),
-            trial_id=trial_id,
-            event=name,
-            attempt=attempt,
-            score=float(score),
-            detail=json.dumps(detail, default=str),
-        )
-        bag.write_msg(bag.topic(names.TRIAL_EVENTS), msg, now() + offset_ns)
-
-    def publish_state():
-        ns = now()
-        ax, ay = (float(v) for v in sim.agent_position())
-        vx, vy = (float(v) for v in sim.agent_velocity())
-        msg = T['enpire_interfaces/msg/CellState'](
-            header=_header(store, ns),
-            step=int(tick[0]),
-            agent_position=T['geometry_msgs/msg/Point'](x=ax, y=ay, z=0.0),
-            agent_velocity=T['geometry_msgs/msg/Vector3'](x=vx, y=vy, z=0.0),
-            commanded_target=T['geometry_msgs/msg/Point'](x=commanded[0], y=commanded[1], z=0.0),
-        )
-        bag.write_msg(bag.topic(names.CELL_STATE), msg, ns)
-        frames, maps = camera.frames(sim)
-        for cam, img in frames.items():
-            h, w = img.shape[:2]
-            bag.write_msg(
-                bag.topic(names.camera_image(cam)),
-                T['sensor_msgs/msg/Image'](
-                    header=_header(store, ns, cam),
-                    height=h,
-                    width=w,
-                    encoding='rgb8',
-                    is_bigendian=0,
-                    step=w * 3,
-                    data=np.ascontiguousarray(img, dtype=np.uint8).reshape(-1),
-                ),
-                ns,
-            )
-            bag.write_msg(
-                bag.topic(names.camera_homography(cam)),
-                T['enpire_interfaces/msg/TableHomography'](
-                    header=_header(store, ns, cam),
-                    table_to_image=np.asarray(maps[cam], dtype=np.float64).reshape(9),
-                ),
-                ns,
-            )
-        if debug_ground_truth:
-            bx, by, th = sim.block_pose()
-            bag.write_msg(
-                bag.topic(GT_TOPIC),
-                T['enpire_interfaces/msg/GroundTruth'](
-                    header=_header(store, ns),
-                    step=int(tick[0]),
-                    block=T['geometry_msgs/msg/Pose2D'](x=bx, y=by, theta=th),
-                    agent_position=T['geometry_msgs/msg/Point'](x=ax, y=ay, z=0.0),
-                    coverage=float(sim.coverage()),
-                ),
-                ns,
-            )
-        return frames, maps
-
-    def command(topic, x, y):
-        msg = T['geometry_msgs/msg/PointStamped'](
-            header=_header(store, now() + 1_000_000), point=T['geometry_msgs/msg/Point'](x=x, y=y, z=0.0)
-        )
-        bag.write_msg(bag.topic(topic), msg, now() + 1_000_000)
-
-    event('started', seed=seed)
-    event('reset_done', tries=1)
-    frames, maps = publish_state()
-    out = {'bag_path': str(bag.path), 'success': False, 'success_attempt': None, 'scores': [], 'steps': 0}
-    previous: list[AttemptReport] = []
-    for attempt in range(1, attempts + 1):
-        event('attempt_started', attempt)
-        steps, reason = 0, ''
-        t_attempt = tick[0]
-        for step in range(steps_per_attempt):
-            obs = Observation(
-                step=step,
-                attempt=attempt,
-                time_s=(tick[0] - t_attempt) / pusht.CONTROL_HZ,
-                agent_position=np.asarray(sim.agent_position(), dtype=float),
-                agent_velocity=np.asarray(sim.agent_velocity(), dtype=float),
-                frames=frames,
-                table_to_image=maps,
-                frame_age_s={c: 0.0 for c in frames},
-            )
-            try:
-                target = policy.act(obs)
-                tx, ty = float(target[0]), float(target[1])
-                if not (math.isfinite(tx) and math.isfinite(ty)):
-                    raise ValueError('non-finite action')
-            except Exception as exc:  # noqa: BLE001 - the sandbox would end the attempt with this reason
-                reason = f'policy raised: {type(exc).__name__}: {exc}'
-                break
-            command(names.POLICY_COMMAND, tx, ty)
-            commanded = (min(max(tx, 0.0), pusht.WORKSPACE_SIZE), min(max(ty, 0.0), pusht.WORKSPACE_SIZE))
-            command(names.CELL_COMMAND, *commanded)
-            sim.step(commanded)
-            tick[0] += 1
-            steps = step + 1
-            frames, maps = publish_state()
-            if pusht.is_success(sim.coverage()):
-                break
-        cov = float(sim.coverage())
-        success = pusht.is_success(cov)
-        verdict = T['enpire_interfaces/msg/FusedVerdict'](
-            header=_header(store, now() + 2_000_000),
-            task='pusht',
-            state=0 if success else 1,
-            success=success,
-            score=cov,
-            confidence=1.0,
-            rule='sim',
-            reason='success' if success else (reason or 'coverage below bar'),
-            cameras=[],
-            evidence_path='',
-        )
-        bag.write_msg(bag.topic('trial/verdicts'), verdict, now() + 2_000_000)
-        event(
-            'attempt_verified',
-            attempt,
-            cov,
-            offset_ns=3_000_000,
-            success=success,
-            steps=steps,
-            reason=verdict.reason,
-        )
-        out['scores'].append(cov)
-        out['steps'] += steps
-        if success:
-            out['success'], out['success_attempt'] = True, attempt
-            break
-        report = AttemptReport(
-            attempt=attempt,
-            score=cov,
-            success=False,
-            reason=verdict.reason,
-            steps=steps,
-            previous=list(previous),
-        )
-        previous.append(report)
-        try:
-            policy.on_attempt_failed(report)
-        except Exception:  # noqa: BLE001
-            pass
-    event('finished', len(out['scores']), max(out['scores']), offset_ns=4_000_000, success=out['success'])
-    bag.close(
-        'finished',
-        {'success': out['success'], 'attempts_used': len(out['scores']), 'attempt_scores': out['scores']},
-    )
-    return out
 
 
-def record_rollouts(code: str, seeds, bag_root: str | Path, **kw) -> list[dict]:
-    """`record_rollout` for each seed (the policy class is loaded once)."""
-    from enpire_agents.local_eval import load_policy_class
-
-    cls = load_policy_class(code)
-    return [record_rollout(code, int(s), bag_root, policy_cls=cls, **kw) for s in seeds]
-
-
-__all__ = ['record_rollout', 'record_rollouts', 'GT_TOPIC']
+__all__ = ['record_rollout', 'record_rollouts', 'RecordedTrial', 'BagRecorder', 'GT_TOPIC']

@@ -45,6 +45,7 @@ from enpire_rollout import policy_tools as pt
 PLAN = {plan!r}
 PARAMS = {params}
 TOOL_OPTIONS = {tool_options!r}
+CAMERA = 'top'   # the finest view of the whole table; any other camera only when it shows no T
 
 
 class Policy:
@@ -60,7 +61,7 @@ class Policy:
 
     def act(self, observation):
         agent = observation.agent_position
-        seen = pt.locate_block(observation)
+        seen = pt.locate_block(observation, CAMERA) or pt.locate_block(observation)
         if seen is not None:
             self.pose = seen
         if self.pose is None:
