@@ -135,6 +135,7 @@ class TrialBag:
     def topic(self, name: str) -> str:
         return names.cell_name(self.cell, name)
 
+    @_busy
     def open(self) -> TrialBag:
         self.root.mkdir(parents=True, exist_ok=True)
         self.journal.parent.mkdir(exist_ok=True)
