@@ -16,7 +16,7 @@ def test_train_validate_infer_without_any_network_attempt(tiny_run):
     assert metrics['train_cpu_seconds'] > 0 and metrics['load_average_start'] >= 0
     assert set(metrics['val']) == {'block', 'agent', 'goal', 'all'}
     card = json.loads((out / 'card.json').read_text())
-    assert card['dataset']['counts']['frames'] == 36 and card['architecture'] == 'enpire-yolo-p2-p4'
+    assert card['dataset']['counts']['frames'] == 36 and card['architecture'] == 'enpire-yolo-p2-p5'
     # the font ultralytics wants came from this machine, into the run's own config dir
     font = Path(tiny_run['home']) / 'ultralytics_config' / 'Ultralytics' / 'Arial.ttf'
     assert font.stat().st_size > 10_000
