@@ -131,3 +131,43 @@ def test_command_adapter_against_mock_controller(interface, node_processes, ros_
         pub.publish(bad)
         time.sleep(0.5)
         assert len(controller.received) == n
+
+
+@pytest.mark.graph
+def test_camera_relay_turns_a_driver_topic_into_the_cells_rgb8_camera(node_processes, ros_node):
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from enpire_env import names
+
+    node_processes.start('relay', [
+        '-m', 'enpire_bringup.adapters.camera_relay_node', '--ros-args', '-r', f'__ns:={NS}',
+        '-p', 'cameras:=[top]', '-p', 'sources:=[/driver/color/image_raw]',
+        '-p', 'info_sources:=[/driver/color/camera_info]'])
+    node = ros_node.node
+    got, infos = [], []
+    node.create_subscription(Image, f'{NS}/{names.camera_image("top")}', got.append, 10)
+    node.create_subscription(CameraInfo, f'{NS}/{names.camera_info("top")}', infos.append, 10)
+    image_pub = node.create_publisher(Image, '/driver/color/image_raw', qos_profile_sensor_data)
+    info_pub = node.create_publisher(CameraInfo, '/driver/color/camera_info', qos_profile_sensor_data)
+    ros_node.wait_for(lambda: image_pub.get_subscription_count() > 0, 15, 'the relay to subscribe')
+
+    # A driver's bgr8 frame: a red square on black. Out: rgb8, same stamp, the cell's frame id.
+    bgr = np.zeros((6, 8, 3), dtype=np.uint8)
+    bgr[1:3, 2:5] = (0, 0, 255)
+    msg = Image(height=6, width=8, encoding='bgr8', is_bigendian=0, step=24, data=bgr.tobytes())
+    msg.header.stamp.sec, msg.header.frame_id = 42, 'driver_optical_frame'
+    info = CameraInfo(height=6, width=8)
+    info.header.stamp.sec = 42
+
+    def relayed():
+        image_pub.publish(msg)
+        info_pub.publish(info)
+        return got and infos
+    ros_node.wait_for(relayed, 15, 'the relayed frame')
+    out = got[-1]
+    assert (out.encoding, out.height, out.width, out.step) == ('rgb8', 6, 8, 24)
+    assert out.header.stamp.sec == 42 and out.header.frame_id == names.camera_frame('top')
+    rgb = np.frombuffer(bytes(out.data), dtype=np.uint8).reshape(6, 8, 3)
+    assert (rgb[1:3, 2:5] == (255, 0, 0)).all() and rgb[0].sum() == 0
+    assert infos[-1].header.frame_id == names.camera_frame('top') and infos[-1].width == 8
