@@ -149,6 +149,21 @@ def policy_commands_by_attempt(messages: list[tuple[str, object]]) -> dict[int, 
     return commands
 
 
+def test_only_the_safety_node_commands_the_cell(cell):
+    """The cell's command input has one publisher, the safety node; the trial server publishes the
+    policy's command to the safety node's input and nowhere else."""
+    node, ros = cell['ros'].node, cell['ros']
+
+    def writers(name):
+        # Node names arrive with discovery a little after the endpoints: wait until all are known.
+        found = node.get_publishers_info_by_topic(topic(name))
+        return found if found and all(w.node_name != '_NODE_NAME_UNKNOWN_' for w in found) else None
+    command = ros.wait_for(lambda: writers(names.CELL_COMMAND), 15, 'the cell command publishers')
+    assert [(w.node_namespace, w.node_name) for w in command] == [(f'/{NS}', 'safety')], command
+    policy = ros.wait_for(lambda: writers(names.POLICY_COMMAND), 15, 'the policy command publishers')
+    assert [(w.node_namespace, w.node_name) for w in policy] == [(f'/{NS}', 'trial_server')], policy
+
+
 def test_full_trial_with_two_attempts_recorded(cell):
     g = goal(cell['tmp'], REPORT_ECHO, 'echo.py')
     status, result, feedback = run(cell, g)
