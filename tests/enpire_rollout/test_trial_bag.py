@@ -107,6 +107,16 @@ def test_camera_rate_limit_and_compression(tmp_path):
         assert msg.format == 'png' and bytes(msg.data[:4]) == b'\x89PNG'
 
 
+def test_a_judged_frame_is_kept_between_rate_limited_frames_and_none_twice(tmp_path):
+    bag = TrialBag(tmp_path, 't3', 'cell_0', {}, TrialRecordConfig(cameras=['top'], camera_period_s=1.0))
+    assert bag.want_camera('top', 10**9)
+    assert not bag.want_camera('top', 13 * 10**8)               # inside the period: dropped
+    assert bag.want_camera('top', 14 * 10**8, force=True)      # a verdict's frame: kept anyway
+    assert not bag.want_camera('top', 14 * 10**8, force=True)  # already in the bag
+    assert not bag.want_camera('top', 20 * 10**8)               # the period restarts at the kept frame
+    assert bag.want_camera('top', 24 * 10**8)
+
+
 def test_sigkilled_recorder_leaves_a_readable_bag_recorded_as_aborted(tmp_path):
     tests = str(Path(__file__).parent)
     proc = subprocess.Popen([sys.executable, '-c', WRITER_SCRIPT.format(tests=tests, root=str(tmp_path))],

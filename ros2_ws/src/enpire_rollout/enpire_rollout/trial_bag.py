@@ -174,10 +174,12 @@ class TrialBag:
         if conn is not None:
             self.write_cdr(topic, typestore().serialize_cdr(msg, conn.msgtype), stamp_ns)
 
-    def want_camera(self, camera: str, stamp_ns: int) -> bool:
-        """Rate limit per camera (the homography of a recorded frame is recorded with it)."""
+    def want_camera(self, camera: str, stamp_ns: int, force: bool = False) -> bool:
+        """Rate limit per camera (the homography of a recorded frame is recorded with it); `force`: a
+        frame a verdict was judged on, kept whatever the rate. A frame already recorded is not again."""
         last = self._last_camera.get(camera)
-        if last is not None and (stamp_ns - last) < self.config.camera_period_s * 1e9:
+        if last == stamp_ns or (not force and last is not None
+                                and (stamp_ns - last) < self.config.camera_period_s * 1e9):
             return False
         self._last_camera[camera] = stamp_ns
         return True

@@ -131,6 +131,21 @@ class TrialServer(Node):
     def _on_truth(self, msg: GroundTruth) -> None:
         self.truth = msg
 
+    def record_judged_frames(self) -> None:
+        """Put the frames a verdict is about to be judged on into the bag, even between the frames the
+        camera rate keeps, so that `enpire audit` re-judges exactly those."""
+        bag = self.bag
+        if bag is None:
+            return
+        with self._state_cv:
+            latest = {cam: (self.frames.get(cam), self.homographies.get(cam)) for cam in self.config.cameras}
+        for cam, (img, hom) in latest.items():
+            if img is None or not bag.want_camera(cam, _stamp_ns(img.header.stamp), force=True):
+                continue
+            self._record(names.camera_image(cam), img, img.header.stamp, camera=cam)
+            if hom is not None and hom.header.stamp == img.header.stamp:
+                self._record(names.camera_homography(cam), hom, hom.header.stamp)
+
     def _record_cb(self, name):
         return lambda msg: self._record(name, msg, msg.header.stamp)
 
@@ -396,6 +411,7 @@ class TrialRun:
         self.s.clock.switch('verifying')
         self._feedback('verifying', attempt)
         t0 = time.monotonic()
+        self.s.record_judged_frames()
         verdict = self.s.call_verify(self.goal.task, save_evidence)
         self.result.verify_s += time.monotonic() - t0
         if verdict is None:
