@@ -1,6 +1,7 @@
 """Compare the policy-improvement regimes on Push-T with a small budget each; prints ONE JSON line.
 
-    python bench/regimes.py [--eval-seeds 1000:1010] [--attempts 2] [--demos 12] [--ppo-steps 30000]
+    python bench/regimes.py [--eval-seeds 1000:1010] [--attempts 2] [--demos 48] [--ppo-steps 30000]
+                            [--regimes behaviour_cloning,offline_rl] [--feature-map pusht_v2] [--bag-dir D]
 
 Every regime's policy is judged as the trial server judges it, without the ROS graph:
 `enpire_agents.local_eval.evaluate(mode='trial')` runs the policy file in the real sandbox
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument('--eval-seeds', default='1000:1010')
     ap.add_argument('--attempts', type=int, default=2)
     ap.add_argument('--steps-per-attempt', type=int, default=300)
-    ap.add_argument('--demos', type=int, default=12, help='demonstrator trials recorded as bags')
+    ap.add_argument('--demos', type=int, default=48, help='demonstrator trials recorded as bags')
     ap.add_argument('--weak', type=int, default=6, help='extra trials of a weaker policy for offline RL')
     ap.add_argument('--ppo-steps', type=int, default=30000)
     ap.add_argument('--ppo-seconds', type=float, default=240.0)
@@ -61,7 +62,21 @@ def main(argv=None) -> int:
     ap.add_argument('--search-seeds', default='500:506')
     ap.add_argument('--train-seconds', type=float, default=45.0)
     ap.add_argument('--procs', type=int, default=1, help='trials judged in parallel (the machine is shared)')
-    ap.add_argument('--regimes', default='heuristic_code,behaviour_cloning,offline_rl,online_rl,tool_calling')
+    ap.add_argument(
+        '--regimes',
+        default='heuristic_code,behaviour_cloning,offline_rl,online_rl,tool_calling',
+        help='comma-separated subset to run',
+    )
+    ap.add_argument(
+        '--feature-map',
+        default='pusht_v2',
+        help='BC/AWR input (learned_policy.FEATURE_MAPS): pusht_v2 (with a one-step history) or pusht_v1',
+    )
+    ap.add_argument(
+        '--bag-dir',
+        default='',
+        help='keep the recorded bags here and reuse them when present (iterating on training only)',
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -77,7 +92,8 @@ def main(argv=None) -> int:
     wanted = args.regimes.split(',')
     work = Path(tempfile.mkdtemp(prefix='enpire_regimes_', dir='/tmp'))
     work.chmod(0o755)  # the sandboxed policy runs as nobody and loads its weights from here
-    bags = work / 'bags'
+    bags = Path(args.bag_dir) if args.bag_dir else work / 'bags'
+    reuse = bool(args.bag_dir) and (bags / 'demos').exists()
     trial = dict(attempts=args.attempts, steps_per_attempt=args.steps_per_attempt)
     out: dict[str, dict] = {}
 
@@ -110,11 +126,14 @@ def main(argv=None) -> int:
         t0 = time.monotonic()
         demos = []
         if {'behaviour_cloning', 'offline_rl'} & set(wanted):
-            demos = sim_bags.record_rollouts(expert, range(args.demos), bags, **trial)
+            if reuse:
+                demos = dataset.build_dataset(bags / 'demos', only_success=False).trials
+            else:
+                demos = sim_bags.record_rollouts(expert, range(args.demos), bags / 'demos', **trial)
         t_demos = time.monotonic() - t0
         if 'behaviour_cloning' in wanted:
             t0 = time.monotonic()
-            ds = dataset.build_dataset(bags, only_success=True)
+            ds = dataset.build_dataset(bags / 'demos', only_success=True, feature_map=args.feature_map)
             if len(ds) == 0:
                 skip('behaviour_cloning', 'no successful demonstration to clone', len(demos), t_demos)
             else:
@@ -128,12 +147,18 @@ def main(argv=None) -> int:
                     demo_trials=len(demos),
                     demo_successes=sum(d.success for d in demos),
                     final_loss=round(res.final_loss, 4),
+                    feature_map=args.feature_map,
                 )
         if 'offline_rl' in wanted:
             t0 = time.monotonic()
             weak = tool_calling.tool_policy_source('pose')
-            weak_runs = sim_bags.record_rollouts(weak, range(100, 100 + args.weak), bags, **trial)
-            ds = dataset.build_dataset(bags, only_success=False)
+            if reuse and (bags / 'weak').exists():
+                weak_runs = dataset.build_dataset(bags / 'weak', only_success=False).trials
+            else:
+                weak_runs = sim_bags.record_rollouts(
+                    weak, range(100, 100 + args.weak), bags / 'weak', **trial
+                )
+            ds = dataset.build_dataset(bags, only_success=False, feature_map=args.feature_map)
             res = offline_rl.train_awr(ds, work / 'w', epochs=300, max_seconds=args.train_seconds)
             judge(
                 'offline_rl',
@@ -143,6 +168,8 @@ def main(argv=None) -> int:
                 samples=res.samples,
                 successful_trials=res.info.get('successful_trials'),
                 weight_mean=round(res.info['weight_mean'], 3),
+                final_loss=round(res.final_loss, 4),
+                feature_map=args.feature_map,
             )
         if 'online_rl' in wanted:
             t0 = time.monotonic()

@@ -41,7 +41,10 @@ def test_dataset_from_bag(bags):
 
     root, outs = bags
     ds = build_dataset(root, only_success=False)
-    assert len(ds.trials) == 2 and ds.obs.shape[1] == len(lp.FEATURE_NAMES) and ds.act.shape == (len(ds), 2)
+    assert ds.feature_map == lp.FEATURES_HIST and ds.obs.shape[1] == len(lp.HIST_FEATURE_NAMES)
+    assert len(ds.trials) == 2 and ds.act.shape == (len(ds), 2)
+    v1 = build_dataset(root, only_success=False, feature_map=lp.FEATURES)
+    assert v1.obs.shape == (len(ds), len(lp.FEATURE_NAMES)) and np.allclose(v1.obs, ds.obs[:, :8])
     assert sorted({t.seed for t in ds.trials}) == [0, 1]
     assert all(len(t.policy_sha256) == 64 for t in ds.trials)
     assert len(ds) == sum(o.steps for o in outs)  # one pair per control step
@@ -87,6 +90,7 @@ def test_bc_export_matches_torch_and_runs_in_sandbox(bags, tmp_path, weights_dir
     ds = build_dataset(bags[0], only_success=False)
     model, net, loss = train_mlp(ds.obs, ds.act, hidden=(32, 32), epochs=20, seed=0)
     assert np.isfinite(loss)
+    net.features = ds.feature_map  # what train_bc records: the policy picks its feature map by this name
     path = weights_dir / 'w.npz'
     sha = lp.export_mlp(net, path)
     loaded = lp.load_mlp(str(path), sha256=sha)
@@ -97,9 +101,52 @@ def test_bc_export_matches_torch_and_runs_in_sandbox(bags, tmp_path, weights_dir
     code = learned_policy_source(str(path), sha, 'behaviour_cloning')
     assert check_code(code).ok, check_code(code).reason
     actions = _run_in_sandbox(code, tmp_path, steps=4)
-    x = lp.pusht_features((100.0, 100.0), (250.0, 300.0, 0.3))
-    expected = lp.pusht_target((100.0, 100.0), loaded(x))  # camera pose ~ true pose: close, not equal
-    assert np.hypot(actions[0][0] - expected[0], actions[0][1] - expected[1]) < 40.0
+    f = lp.feature_map(loaded.features)
+    for a in actions[:2]:  # the second step's input holds the first step's command (the history)
+        expected = lp.pusht_target((100.0, 100.0), loaded(f((100.0, 100.0), (250.0, 300.0, 0.3))))
+        f.commanded(a)  # camera pose ~ true pose: close, not equal
+        assert np.hypot(a[0] - expected[0], a[1] - expected[1]) < 40.0
+
+
+def test_history_features_are_the_same_in_the_dataset_and_at_run_time(bags):
+    """pusht_v2 in a dataset: the previous step's safe command and displacements, zero at each start."""
+    from enpire_agents.regimes.dataset import build_dataset
+
+    ds = build_dataset(bags[0], only_success=False)
+    names = lp.HIST_FEATURE_NAMES
+    for t in ds.trials:
+        first = np.r_[True, t.attempt[1:] != t.attempt[:-1]]
+        assert np.allclose(t.obs[first, 8:], 0.0)
+        i = np.flatnonzero(~first)
+        assert np.allclose(t.obs[i, names.index('prev_cmd_dx')], t.act_abs[i - 1, 0] - t.agent[i, 0])
+        assert np.allclose(t.obs[i, names.index('agent_step_y')], t.agent[i, 1] - t.agent[i - 1, 1])
+        assert np.allclose(t.obs[i, names.index('block_step_x')], t.obs[i, 2] - t.obs[i - 1, 2])
+    # the run-time class gives the same rows when fed the same agent, pose and commands
+    t = ds.trials[0]
+    f = lp.feature_map(lp.FEATURES_HIST)
+    for k in range(5):
+        pose = (t.obs[k, 2], t.obs[k, 3], np.arctan2(t.obs[k, 5], t.obs[k, 4]))
+        assert np.allclose(f(t.agent[k], pose), t.obs[k])
+        f.commanded(t.act_abs[k])
+
+
+def test_v1_weights_and_sources_keep_working(tmp_path, weights_dir):
+    """A weights file without history (pusht_v1, e.g. the PPO actor or an older export) and the older
+    policy source that calls lp.pusht_features directly both still run."""
+    from enpire_agents.regimes.bc import learned_policy_source
+
+    rng = np.random.default_rng(0)
+    net = lp.MLP([rng.normal(size=(8, 4)), rng.normal(size=(4, 2))], [np.zeros(4), np.zeros(2)])
+    assert net.features == lp.FEATURES and lp.feature_map(net.features).n == 8
+    sha = lp.export_mlp(net, weights_dir / 'v1.npz')
+    code = learned_policy_source(str(weights_dir / 'v1.npz'), sha)
+    assert all(np.all(np.isfinite(a)) for a in _run_in_sandbox(code, tmp_path, steps=3))
+    old = code.replace(
+        'self.net(self.features(agent, self.pose))', 'self.net(lp.pusht_features(agent, self.pose))'
+    )
+    assert old != code and all(np.all(np.isfinite(a)) for a in _run_in_sandbox(old, tmp_path, steps=3))
+    with pytest.raises(ValueError):
+        lp.feature_map('pusht_v9')
 
 
 def test_bag_paths_finds_bags_at_any_depth(tmp_path):

@@ -3,8 +3,10 @@
     result = train_bc(build_dataset(bag_root), out_dir)       # -> BCResult(path, sha256, ...)
     code = learned_policy_source(result.path, result.sha256, regime='behaviour_cloning')
 
-The network maps `learned_policy.pusht_features` (camera-derived T pose + agent position) to the safe
-command minus the agent position. Training: inputs and outputs standardised, MSE (optionally weighted
+The network maps the dataset's feature map (`learned_policy.feature_map(ds.feature_map)`: camera-derived
+T pose + agent position, and for 'pusht_v2' the previous command and the last step's displacements) to
+the safe command minus the agent position; the map's name is stored in the weights (`net.features`).
+Training: inputs and outputs standardised, MSE (optionally weighted
 per sample: offline RL reuses `train_mlp` with advantage weights), Adam, full-batch epochs on shuffled
 minibatches, one torch thread. torch is imported inside the functions, so `enpire_agents` imports
 without it; inference never needs it (`enpire_rollout.learned_policy`).
@@ -156,10 +158,12 @@ def train_bc(
     model, net, loss = train_mlp(
         ds.obs, ds.act, sample_weight, hidden=hidden, epochs=epochs, seed=seed, max_seconds=max_seconds
     )
+    net.features = getattr(ds, 'feature_map', lp.FEATURES)
     net.meta.update(
         {
             'regime': regime,
             'features': ds.features,
+            'feature_map': net.features,
             'samples': len(ds),
             'trials': len(ds.trials),
             'seeds': sorted({t.seed for t in ds.trials}),
@@ -193,7 +197,8 @@ def _export(net: lp.MLP, out_dir, name, samples, trials, loss, seconds) -> BCRes
 POLICY_TEMPLATE = '''"""Learned policy ({regime}): {note}
 
 The network (weights below, pinned by their sha256) runs in enpire_rollout.learned_policy (numpy); its
-input is the T pose from the cameras (policy_tools.locate_block) and the agent position.
+input is the feature map the weights name (lp.feature_map): the T pose from the cameras
+(policy_tools.locate_block), the agent position and, for pusht_v2, the previous command and step.
 """
 from enpire_rollout import learned_policy as lp
 from enpire_rollout import policy_tools as pt
@@ -207,6 +212,7 @@ CAMERA = {camera!r}   # the training features' camera; any other camera only whe
 class Policy:
     def reset(self, context):
         self.net = lp.load_mlp(WEIGHTS, sha256=WEIGHTS_SHA256)
+        self.features = lp.feature_map(self.net.features)
         self.pose = None
 
     def act(self, observation):
@@ -216,10 +222,13 @@ class Policy:
             self.pose = seen
         if self.pose is None:
             return (float(agent[0]), float(agent[1]))
-        return lp.pusht_target(agent, self.net(lp.pusht_features(agent, self.pose)))
+        target = lp.pusht_target(agent, self.net(self.features(agent, self.pose)))
+        self.features.commanded(target)
+        return target
 
     def on_attempt_failed(self, report):
         self.pose = None
+        self.features.reset()
 '''
 
 

@@ -1,7 +1,8 @@
 """Datasets for the learning regimes, built from trial bags (MCAP rosbag2, read with rosbags; pure).
 
     ds = build_dataset('/tmp/enpire_bags', only_success=True)          # camera features (default)
-    ds.obs (N, 8)  ds.act (N, 2)  ds.trial / ds.attempt / ds.step (N,)   ds.seed / ds.policy_sha256 (N,)
+    ds.obs (N, 15) (pusht_v2; (N, 8) with feature_map='pusht_v1')
+    ds.act (N, 2)  ds.trial / ds.attempt / ds.step (N,)   ds.seed / ds.policy_sha256 (N,)
     ds.reward (N,)  the verifier's reward of the attempt a step belongs to, given at its last step
     ds.attempt_score / ds.attempt_success (N,)  the verdict of that attempt, on every one of its steps
     export_lerobot(ds, 'out/pusht_enpire')                              # LeRobot v2.1 layout (no video)
@@ -10,7 +11,9 @@ Observations (`features=`):
 - 'camera' (default, what a policy gets): the T's pose from the recorded top frame through
   `enpire_rollout.policy_tools.locate_block` (the same perception the sandboxed policy calls), held over
   steps where the T is not seen, plus the agent position from CellState, mapped by
-  `enpire_rollout.learned_policy.pusht_features` -- the exact function the numpy runtime uses;
+  `enpire_rollout.learned_policy.feature_map(feature_map)` -- the exact class the numpy runtime uses
+  (default 'pusht_v2': v1 plus a one-step history, the previous safe command and displacements, reset
+  at each attempt's start);
 - 'debug_state' (named debug variant): the T's true pose from `/<cell>/privileged/ground_truth`, which
   only debug recordings hold (the trial server does not record it).
 Actions: the safe command the cell tracked for the step (CellState.commanded_target of the next state,
@@ -58,6 +61,7 @@ class TrialData:
 class Dataset:
     trials: list[TrialData] = field(default_factory=list)
     features: str = 'camera'
+    feature_map: str = lp.FEATURES_HIST
 
     def _cat(self, name, dtype=None):
         parts = [getattr(t, name) for t in self.trials]
@@ -67,7 +71,7 @@ class Dataset:
 
     @property
     def obs(self):
-        return self._cat('obs') if self.trials else np.zeros((0, len(lp.FEATURE_NAMES)))
+        return self._cat('obs') if self.trials else np.zeros((0, len(lp.FEATURE_MAPS[self.feature_map])))
 
     @property
     def act(self):
@@ -115,6 +119,7 @@ class Dataset:
             'trials': len(self.trials),
             'samples': len(self),
             'features': self.features,
+            'feature_map': self.feature_map,
             'successful_trials': sum(t.success for t in self.trials),
             'seeds': sorted({t.seed for t in self.trials}),
             'policies': sorted({t.policy_sha256[:12] for t in self.trials}),
@@ -154,7 +159,9 @@ def _image(msg, msgtype: str) -> np.ndarray | None:
     return arr[:, :, ::-1].copy() if msg.encoding.lower().startswith('bgr') else arr
 
 
-def read_trial(bag: str | Path, features: str = 'camera', camera: str = 'top') -> TrialData | None:
+def read_trial(
+    bag: str | Path, features: str = 'camera', camera: str = 'top', feature_map: str = lp.FEATURES_HIST
+) -> TrialData | None:
     """One bag as aligned (observation, safe command) pairs; None when it holds no step."""
     from rosbags.rosbag2 import Reader
 
@@ -222,6 +229,7 @@ def read_trial(bag: str | Path, features: str = 'camera', camera: str = 'top') -
     frame_stamps = np.array(sorted(frames)) if frames else np.zeros(0, dtype=np.int64)
     obs, act, act_abs, agent, att, stp, a_score, a_succ, last = ([] for _ in range(9))
     pose, unseen = None, 0
+    fmap, fmap_attempt = lp.feature_map(feature_map), None
     from enpire_rollout import policy_tools
 
     for i in range(len(seq) - 1):
@@ -258,7 +266,11 @@ def read_trial(bag: str | Path, features: str = 'camera', camera: str = 'top') -
         if pose is None:
             continue
         target = seq[i + 1][3]
-        obs.append(lp.pusht_features(agent_xy, pose))
+        if attempt != fmap_attempt:  # the policy's history starts afresh with each attempt
+            fmap.reset()
+            fmap_attempt = attempt
+        obs.append(fmap(agent_xy, pose))
+        fmap.commanded(target)
         act.append(lp.pusht_action_label(agent_xy, target))
         act_abs.append(target)
         agent.append(agent_xy)
@@ -294,16 +306,17 @@ def build_dataset(
     successful_attempts_only: bool = False,
     features: str = 'camera',
     camera: str = 'top',
+    feature_map: str = lp.FEATURES_HIST,
 ) -> Dataset:
     """Aligned pairs from every bag (`bags`: a bag root, one bag, or a list of bag folders).
 
     only_success              keep trials whose verifier reported a success (behaviour cloning)
     successful_attempts_only  within those, keep only the steps of the successful attempt
     """
-    ds = Dataset(features=features)
+    ds = Dataset(features=features, feature_map=feature_map)
     for path in bag_paths(bags):
         try:
-            trial = read_trial(path, features=features, camera=camera)
+            trial = read_trial(path, features=features, camera=camera, feature_map=feature_map)
         except Exception as exc:  # noqa: BLE001 - a broken bag is skipped with a note, never fatal
             if features == 'debug_state' and 'ground truth' in str(exc):
                 raise

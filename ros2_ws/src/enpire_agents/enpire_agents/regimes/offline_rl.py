@@ -83,11 +83,13 @@ def train_awr(
     _, net, loss = train_mlp(
         ds.obs, ds.act, w, hidden=hidden, epochs=epochs, seed=seed, max_seconds=max_seconds
     )
+    net.features = getattr(ds, 'feature_map', net.features)
     net.meta.update(
         {
             'regime': 'offline_rl',
             'algorithm': 'awr',
             'features': ds.features,
+            'feature_map': net.features,
             'samples': len(ds),
             'trials': len(ds.trials),
             'successful_trials': sum(t.success for t in ds.trials),
