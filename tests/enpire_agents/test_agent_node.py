@@ -76,3 +76,26 @@ def test_agent_node_runs_an_experiment_and_publishes_status(node_processes, ros_
     assert any(line.startswith('report:') for line in lines), node_processes.log('agent')[-2000:]
     assert (tmp_path / 'out' / 'graph_team_report.png').exists()
     assert (tmp_path / 'out' / 'hypothesis_tree.git').is_dir()
+
+
+def test_two_offline_agents_share_two_cells_over_the_graph(node_processes, ros_node, tmp_path):
+    """The team loop with the real offline backend: two agents, two cells, one branch each, the fleet
+    spreading their trials over both cells, and ideas that push the T (an idle policy scores ~0.002)."""
+    config = _tiny(tmp_path, name='graph_pair', cells=['cell_0', 'cell_1'],
+                   team={'size': 2, 'agents': [{'backend': 'offline'}]},
+                   budgets={'wall_clock_s': 60, 'trials': 8}, attempts=2, steps_per_attempt=300,
+                   trial_time_budget_s=30,
+                   improvement={'seeds': {'start': 0, 'count': 40}, 'trials_per_node': 2, 'max_rounds': 3})
+    for cell in config.cells:
+        for name, argv in cell_commands(cell, tmp_path / 'bags' / cell, config.pacing):
+            node_processes.start(name, argv)
+    from enpire_agents.agent_node import wait_for_cells
+    assert wait_for_cells(ros_node.node, config.cells, timeout_s=60) == []
+    runner = FleetTrialRunner(ros_node.node, config.cells, tmp_path / 'policies')
+    lines = []
+    result = Team(config, runner, tmp_path / 'run', progress=lines.append).run()
+    assert 'agent/agent_0' in result.tree_log and 'agent/agent_1' in result.tree_log, result.tree_log
+    assert {n.agent for n in result.nodes} == {'agent_0', 'agent_1'}, lines
+    assert all(cell.trials >= 1 for cell in result.utilization.cells), (result.utilization, lines)
+    scored = [n for n in result.nodes if n.status == 'evaluated']
+    assert scored and max(n.score for n in scored) > 0.05, lines
