@@ -120,7 +120,9 @@ def test_safety_node_filters_latches_and_refuses_changes(node_processes, ros_nod
 
     # watchdog: no command for longer than 1 s -> a stop at the agent's position
     ros_node.wait_for(lambda: SafetyEvent.WATCHDOG_STOP in kinds(), timeout=5, what='watchdog stop')
-    assert cell.statuses[-1].watchdog_tripped or cell.statuses[-1].watchdog_trips >= 1
+    # the status topic is periodic: it reports the trip a status period after the event
+    ros_node.wait_for(lambda: cell.statuses[-1].watchdog_tripped or cell.statuses[-1].watchdog_trips >= 1,
+                      timeout=5, what='the status reporting the watchdog trip')
 
     # parameters cannot be changed by the agent
     request = SetParameters.Request(parameters=[Parameter(name='limits_file', value=ParameterValue(
