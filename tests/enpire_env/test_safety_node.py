@@ -31,8 +31,8 @@ class FakeCell:
         node = ros_node.node
         self.lock = threading.Lock()
         self.commands, self.events, self.statuses, self.diags = [], [], [], []
-        node.create_subscription(PointStamped, names.cell_name(NS, names.CELL_COMMAND),
-                                 lambda m: self._add(self.commands, m), 100)
+        self.command_sub = node.create_subscription(PointStamped, names.cell_name(NS, names.CELL_COMMAND),
+                                                    lambda m: self._add(self.commands, m), 100)
         node.create_subscription(SafetyEvent, names.cell_name(NS, names.SAFETY_EVENTS),
                                  lambda m: self._add(self.events, m), 100)
         node.create_subscription(SafetyStatus, names.cell_name(NS, names.SAFETY_STATUS),
@@ -50,9 +50,12 @@ class FakeCell:
 
     def connect(self):
         assert self.estop.wait_for_service(timeout_sec=20), 'safety node never came up'
+        # Both directions matched: a command the safety node forwards before our subscription has
+        # matched its publisher is lost to the test (volatile), not to the cell.
         self.ros.wait_for(lambda: self.policy.get_subscription_count() > 0
-                          and self.state.get_subscription_count() > 0 and self.statuses,
-                          what='safety node subscriptions')
+                          and self.state.get_subscription_count() > 0 and self.statuses
+                          and self.command_sub.get_publisher_count() > 0,
+                          what='safety node subscriptions and its cmd/target publisher')
 
     def set_agent(self, x, y):
         msg = CellState()
