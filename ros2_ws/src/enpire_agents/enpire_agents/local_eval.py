@@ -569,15 +569,21 @@ def _run_steps(runner: PolicyRunner, cell: SimTrialCell, goal: TrialGoal, attemp
     return step, '', None
 
 
-def _trial_worker(args) -> list[RolloutRecord]:
-    """Trial mode: the policy source as a file, one fresh simulated cell per seed."""
-    import hashlib
-    code, seeds, kw = args
-    settings = TrialSettings.from_config()
-    with tempfile.TemporaryDirectory(prefix='enpire_eval_') as tmp:
+@contextlib.contextmanager
+def policy_source_file(code: str, prefix: str = 'enpire_policy_src_'):
+    """The policy source as the file a trial goal names, with the content hash the trial server checks."""
+    from enpire_rollout.trial_core import sha256_file
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         path = Path(tmp) / 'policy.py'
         path.write_text(code)
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        yield path, sha256_file(path)
+
+
+def _trial_worker(args) -> list[RolloutRecord]:
+    """Trial mode: the policy source as a file, one fresh simulated cell per seed."""
+    code, seeds, kw = args
+    settings = TrialSettings.from_config()
+    with policy_source_file(code, prefix='enpire_eval_') as (path, sha):
         records = []
         for seed in seeds:
             goal = TrialGoal(policy_path=str(path), policy_sha256=sha, seed=int(seed),

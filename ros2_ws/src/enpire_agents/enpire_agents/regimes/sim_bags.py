@@ -19,16 +19,21 @@ trial bags (from `enpire_rollout.trial_server_node`) are read by `dataset.py` th
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from enpire_agents.local_eval import SimTrialCell, TrialGoal, TrialRecorder, TrialSettings, run_trial
+from enpire_agents.local_eval import (
+    SimTrialCell,
+    TrialGoal,
+    TrialRecorder,
+    TrialSettings,
+    policy_source_file,
+    run_trial,
+)
 from enpire_env import names
 from enpire_env.tasks import pusht
 
@@ -175,10 +180,7 @@ def record_rollouts(
 ) -> list[RecordedTrial]:
     """One recorded trial of `code` per seed (the source written once as the trials' policy file)."""
     settings = settings or TrialSettings.from_config()
-    with tempfile.TemporaryDirectory(prefix='enpire_policy_src_') as tmp:
-        path = Path(tmp) / 'policy.py'
-        path.write_text(code)
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    with policy_source_file(code) as (path, sha):
         out = []
         for seed in seeds:
             goal = TrialGoal(
