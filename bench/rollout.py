@@ -7,13 +7,14 @@
 - harness MRU: 10 Hz real-time pacing, a policy that answers instantly, back-to-back trials through
   FleetClient; MRU = time executing policy steps / wall time of the cell.
 
-    . ./env.sh && python bench/rollout.py [--steps 200] [--repeats 7] [--mru-trials 3 --mru-steps 300]
+    . ./env.sh && python bench/rollout.py [--steps 200] [--repeats 20] [--mru-trials 3 --mru-steps 300]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -55,7 +56,7 @@ def start_cell(procs, ns, pacing, bag_dir):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument('--steps', type=int, default=200)
-    parser.add_argument('--repeats', type=int, default=7)
+    parser.add_argument('--repeats', type=int, default=20)
     parser.add_argument('--mru-trials', type=int, default=3)
     parser.add_argument('--mru-steps', type=int, default=300)
     args = parser.parse_args()
@@ -76,8 +77,11 @@ def main() -> None:
         walls = {True: [], False: []}
         busy = []   # the recorder's own time (from each bag's summary) / the trial's wall time
         request = {'policy_path': str(policy), 'seed': 4, 'attempts': 1, 'steps_per_attempt': args.steps}
-        for record in (False, True):   # warm-up: page cache, the bag folder, the sandbox's first imports
-            fast.run_trials([TrialRequest(**request, record=record)])
+        # Warm-up: page cache, the bag folder, the sandbox's first imports, allocator pools; the first
+        # three pairs of a fresh cell run 10-20% slower than the rest, which would only add noise.
+        for _ in range(3):
+            for record in (False, True):
+                fast.run_trials([TrialRequest(**request, record=record)])
         for i in range(args.repeats):
             # Alternate which goes first, so a drift in machine load hits both alike.
             for record in ((False, True) if i % 2 == 0 else (True, False)):
@@ -93,12 +97,19 @@ def main() -> None:
         overhead = (rec - base) / base
         # The same, pair by pair (each pair ran back to back): robust to the machine's drift over the run.
         paired = statistics.median(w - b for w, b in zip(walls[True], walls[False], strict=True)) / base
+        # 95% bootstrap interval of the median-based overhead: how far the run's noise lets it move.
+        rng = random.Random(0)
+        boot = sorted(
+            (statistics.median(rng.choices(walls[True], k=len(walls[True])))
+             - (b := statistics.median(rng.choices(walls[False], k=len(walls[False]))))) / b
+            for _ in range(2000))
+        ci = (boot[50], boot[1949])
         # Run-to-run spread of the same unrecorded trial: an overhead smaller than this is noise.
         q = statistics.quantiles(walls[False], n=4)
         noise = (q[2] - q[0]) / base
         print(f'trial wall, {args.steps} steps, median of {args.repeats}: without recording {base:.3f} s, '
-              f'with {rec:.3f} s -> overhead {overhead:+.1%}, paired {paired:+.1%} (interquartile spread '
-              f'without: {noise:.1%})',
+              f'with {rec:.3f} s -> overhead {overhead:+.1%} (95% bootstrap interval {ci[0]:+.1%} to '
+              f'{ci[1]:+.1%}), paired {paired:+.1%} (interquartile spread without: {noise:.1%})',
               file=sys.stderr)
         print(f'recorder busy (write, serialise, flush, in the trial server) per recorded trial: median '
               f'{statistics.median(busy):.1%} of the trial wall time (max {max(busy):.1%})', file=sys.stderr)
@@ -116,6 +127,7 @@ def main() -> None:
               f"verifying {cell['verifying_s']:.1f} s, idle {cell['idle_s']:.1f} s)", file=sys.stderr)
         print(json.dumps({
             'recording_overhead': round(overhead, 4), 'mru': round(report['mru'], 4),
+            'recording_overhead_ci95': [round(ci[0], 4), round(ci[1], 4)],
             'recording_overhead_paired': round(paired, 4), 'overhead_noise_iqr': round(noise, 4),
             'recorder_busy_fraction': round(statistics.median(busy), 4),
             'trial_wall_s_without_recording': walls[False], 'trial_wall_s_with_recording': walls[True],

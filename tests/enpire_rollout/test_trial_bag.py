@@ -157,3 +157,68 @@ def test_sigkilled_recorder_leaves_a_readable_bag_recorded_as_aborted(tmp_path):
     with open(bag / 'killed_trial.mcap', 'rb') as f:
         assert sum(1 for _ in make_reader(f).iter_messages()) == len(messages)
     assert recover_unfinished(tmp_path) == []          # recorded once, not twice
+
+
+def _write_with(writer_cls, path: Path, messages) -> Path:
+    from rosbags.rosbag2 import StoragePlugin
+    store = typestore()
+    writer = writer_cls(path, version=9, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    conns = {name: writer.add_connection(name, msgtype, typestore=store)
+             for name, msgtype in (('/cell_0/cell_state', 'enpire_interfaces/msg/CellState'),
+                                   ('/cell_0/cameras/top/image_raw', 'sensor_msgs/msg/Image'))}
+    for name, stamp, data in messages:
+        writer.write(conns[name], stamp, data)
+    writer.close()
+    return path
+
+
+def test_the_lean_writer_writes_the_same_bag_as_rosbags(tmp_path):
+    """LeanWriter replaces rosbags' per-message write path; the MCAP file and metadata.yaml must not change
+    by a byte (messages out of time order, several chunks, a chunk boundary crossed by an image)."""
+    from rosbags.rosbag2 import Writer
+
+    from enpire_rollout.trial_bag import LeanWriter
+    store = typestore()
+    rng = np.random.default_rng(0)
+    t = store.types
+    image = t['sensor_msgs/msg/Image'](
+        header=t['std_msgs/msg/Header'](stamp=t['builtin_interfaces/msg/Time'](sec=1, nanosec=5),
+                                        frame_id='top'),
+        height=96, width=96, encoding='rgb8', is_bigendian=0, step=288,
+        data=rng.integers(0, 255, 96 * 96 * 3, dtype=np.uint8))
+    image_cdr = bytes(store.serialize_cdr(image, 'sensor_msgs/msg/Image'))
+    messages = []
+    for step in range(120):
+        state_cdr = bytes(store.serialize_cdr(cell_state(store, step), 'enpire_interfaces/msg/CellState'))
+        messages.append(('/cell_0/cell_state', 1_000 + 7 * step - (step % 3) * 11, state_cdr))
+        messages.append(('/cell_0/cameras/top/image_raw', 1_000 + 7 * step, image_cdr))
+    ours = _write_with(LeanWriter, tmp_path / 'a' / 'bag', messages)
+    theirs = _write_with(Writer, tmp_path / 'b' / 'bag', messages)
+    assert (ours / 'bag.mcap').read_bytes() == (theirs / 'bag.mcap').read_bytes()
+    assert (ours / 'metadata.yaml').read_text() == (theirs / 'metadata.yaml').read_text()
+    with Reader(ours) as reader:
+        assert sum(1 for _ in reader.messages()) == 240
+
+
+def test_header_stamps_are_read_from_the_raw_bytes_of_every_recorded_type():
+    from geometry_msgs.msg import PointStamped
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import Image
+
+    from enpire_interfaces.msg import CellState, SafetyEvent, TableHomography
+    from enpire_rollout.trial_core import header_stamp_ns
+
+    for msg_type in (CellState, SafetyEvent, TableHomography, PointStamped, Image):
+        msg = msg_type()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 1_733_000_123, 987_654_321
+        msg.header.frame_id = 'wrist'
+        assert header_stamp_ns(serialize_message(msg)) == 1_733_000_123_987_654_321, msg_type
+    big_endian = b'\x00\x00\x00\x00' + (5).to_bytes(4, 'big') + (7).to_bytes(4, 'big')
+    assert header_stamp_ns(big_endian) == 5_000_000_007
+    try:
+        header_stamp_ns(b'\x00\x01\x00\x00')
+    except ValueError as exc:
+        assert 'too short' in str(exc)
+    else:
+        raise AssertionError('a truncated message was read as a stamp')

@@ -24,6 +24,7 @@ from sensor_msgs.msg import Image
 
 from enpire_env import names
 from enpire_env.executors import SubmitOnceExecutor, lean_subscription_events
+from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_env.verification import TASKS, Frame, Verifier, load_config
 from enpire_env.verification.evidence import save_evidence
 from enpire_env.verification.fusion import RULES
@@ -117,16 +118,15 @@ class VerifyNode(Node):
         self.frames = FrameBuffer()
         self.cell_silence_s = float(self.get_parameter('cell_silence_s').value)
         self.cell_clock: tuple[float, float] | None = None   # (latest CellState stamp, monotonic arrival)
-        sensors = ReentrantCallbackGroup()
-        self.create_subscription(CellState, names.CELL_STATE, self._on_cell_state, 10, callback_group=sensors,
+        self.create_subscription(CellState, names.CELL_STATE, self._on_cell_state, 10,
+                                 callback_group=ReentrantCallbackGroup(),
                                  event_callbacks=lean_subscription_events())
+        # The cameras are read when a verification asks, not frame by frame (on_demand.py): an idle
+        # verify node then costs next to nothing whatever the camera rate.
+        self.sensors = OnDemandSubscriptions(self)
         for cam in self.cameras:
-            self.create_subscription(Image, names.camera_image(cam), self._on_image(cam),
-                                     qos_profile_sensor_data, callback_group=sensors,
-                                     event_callbacks=lean_subscription_events())
-            self.create_subscription(TableHomography, names.camera_homography(cam),
-                                     self._on_homography(cam), 10, callback_group=sensors,
-                                     event_callbacks=lean_subscription_events())
+            self.sensors.add(f'image/{cam}', Image, names.camera_image(cam), qos_profile_sensor_data)
+            self.sensors.add(f'homography/{cam}', TableHomography, names.camera_homography(cam), 10)
         self.create_service(Verify, names.VERIFY, self._on_verify,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f'verify ready: cameras={self.cameras} rule={self.rule} '
@@ -159,13 +159,17 @@ class VerifyNode(Node):
             self.get_logger().warning(f'backend {backend!r} does not use {ignored}: ignored')
         return backend, options
 
-    def _on_image(self, cam):
-        def callback(msg: Image):
-            try:
-                self.frames.add_image(cam, stamp_seconds(msg.header.stamp), image_to_rgb(msg))
-            except ValueError as exc:
-                self.get_logger().warning(f'{cam}: {exc}', throttle_duration_sec=5.0)
-        return callback
+    def take_frames(self, cams: list[str]) -> None:
+        """Move the frames and homographies received since the last verification into the buffer."""
+        for cam in cams:
+            for msg in self.sensors.take(f'homography/{cam}'):
+                self.frames.add_homography(cam, stamp_seconds(msg.header.stamp),
+                                           np.asarray(msg.table_to_image, dtype=np.float64).reshape(3, 3))
+            for msg in self.sensors.take(f'image/{cam}')[-self.frames.keep:]:
+                try:
+                    self.frames.add_image(cam, stamp_seconds(msg.header.stamp), image_to_rgb(msg))
+                except ValueError as exc:
+                    self.get_logger().warning(f'{cam}: {exc}', throttle_duration_sec=5.0)
 
     def _on_cell_state(self, msg: CellState) -> None:
         self.cell_clock = (stamp_seconds(msg.header.stamp), time.monotonic())
@@ -175,12 +179,6 @@ class VerifyNode(Node):
         if self.cell_clock is not None and time.monotonic() - self.cell_clock[1] <= self.cell_silence_s:
             return self.cell_clock[0]
         return stamp_seconds(self.get_clock().now().to_msg())
-
-    def _on_homography(self, cam):
-        def callback(msg: TableHomography):
-            self.frames.add_homography(cam, stamp_seconds(msg.header.stamp),
-                                       np.asarray(msg.table_to_image, dtype=np.float64).reshape(3, 3))
-        return callback
 
     def _on_verify(self, request: Verify.Request, response: Verify.Response) -> Verify.Response:
         task = request.task or 'pusht'
@@ -194,6 +192,7 @@ class VerifyNode(Node):
             response.error = (f'unknown camera(s) {unknown}; configured: {self.cameras}' if unknown
                               else f'duplicate cameras in {cams}')
             return response
+        self.take_frames(cams)
         now = self.cell_now()
         # Stamped on the cell's clock, the time base of the frames it judged: a bag orders the verdict
         # after exactly those frames (an as-fast cell's clock runs ahead of the wall clock).

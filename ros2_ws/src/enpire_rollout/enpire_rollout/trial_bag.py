@@ -19,12 +19,16 @@ import os
 import shutil
 import struct
 import time
+from collections import defaultdict
 from functools import lru_cache, wraps
+from io import BytesIO
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2.enums import CompressionMode
+from rosbags.rosbag2.storage_mcap import McapWriter, PendingChunk
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from enpire_env import names
@@ -96,6 +100,84 @@ def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> 
     return topics
 
 
+# A 200-step trial with 3 cameras writes ~1,600 messages (16 MB of images); rosbags' generic write path
+# (an intermediate BytesIO per record, a list scan comparing Connection dataclasses, three copies of each
+# 1 MB chunk on closing it, each copy fresh memory to page in) was most of the recording's cost.
+# `_LeanMcapWriter` writes the very same MCAP bytes (a test compares them with rosbags' own writer): one
+# header pack per message, the chunk written from its buffer without a copy, and that buffer reused for
+# the next chunk. It relies on rosbags 0.11's writer internals, which requirements.txt pins.
+_MESSAGE_HEADER = struct.Struct('<BQHIQQ')    # opcode 0x05, record length, channel, sequence, log, publish
+_CHUNK_HEADER = struct.Struct('<BQQQQIIQ')    # opcode 0x06, record length, start, end, size, crc, '' , size
+_CHUNK_LIMIT = 2**20
+
+
+class _LeanMcapWriter(McapWriter):
+    def write(self, connection, timestamp: int, data: bytes | memoryview) -> None:
+        if timestamp < self.message_start_time:
+            self.message_start_time = timestamp
+        if timestamp > self.message_end_time:
+            self.message_end_time = timestamp
+        cid = connection.id
+        self.channel_stats[cid] += 1
+        chunk = self.chunk
+        if timestamp < chunk.message_start_time:
+            chunk.message_start_time = timestamp
+        if timestamp > chunk.message_end_time:
+            chunk.message_end_time = timestamp
+        bio = chunk.bio
+        chunk.msgs[cid].append((timestamp, bio.tell()))
+        bio.write(_MESSAGE_HEADER.pack(0x05, 22 + len(data), cid, 0, timestamp, timestamp))
+        bio.write(data)
+        if bio.tell() > _CHUNK_LIMIT:
+            self.close_chunk()
+
+    def close_chunk(self) -> None:
+        if self.compression:
+            return super().close_chunk()
+        chunk = self.chunk
+        # The chunk buffer is reused (rewound, not truncated): its content is the part before tell().
+        size = chunk.bio.tell()
+        chunk_start = self.bio.tell()
+        self.bio.write(_CHUNK_HEADER.pack(0x06, 8 + 8 + 8 + 4 + 4 + 8 + size, chunk.message_start_time,
+                                          chunk.message_end_time, size, 0, 0, size))
+        with chunk.bio.getbuffer() as buffer:
+            self.bio.write(buffer[:size])
+        chunk_end = self.bio.tell()
+        offsets: list[tuple[int, int]] = []
+        for cid, msgs in chunk.msgs.items():    # message index records, as rosbags writes them
+            offsets.append((cid, self.bio.tell()))
+            n = 16 * len(msgs)
+            self.bio.write(struct.pack(f'<BQHI{2 * len(msgs)}Q', 0x07, 6 + n, cid, n,
+                                       *(v for pair in msgs for v in pair)))
+        rec = BytesIO()                           # the chunk index, kept for the summary section
+        rec.write(struct.pack('<QQQQI', chunk.message_start_time, chunk.message_end_time, chunk_start,
+                              chunk_end - chunk_start, len(offsets) * 10))
+        for cid, offset in offsets:
+            rec.write(struct.pack('<HQ', cid, offset))
+        rec.write(struct.pack('<QIQQ', self.bio.tell() - chunk_end, 0, size, size))
+        self.chunks.append(rec)
+        chunk.bio.seek(0)
+        self.chunk = PendingChunk(2**63 - 1, 0, chunk.bio, defaultdict(list))
+
+
+class LeanWriter(Writer):
+    """rosbags' Writer (MCAP storage, no compression) with a fast `write`."""
+
+    STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: _LeanMcapWriter}
+
+    def write(self, connection, timestamp: int, data: bytes | memoryview) -> None:
+        if self.storage is None or self.compression_mode == CompressionMode.MESSAGE:
+            return super().write(connection, timestamp, data)
+        if connection.owner is not self:
+            raise ValueError(f'connection {connection.topic} does not belong to this bag')
+        self.storage.write(connection, timestamp, data)
+        self.counts[connection.id] += 1
+        if timestamp < self.min_timestamp:
+            self.min_timestamp = timestamp
+        if timestamp > self.max_timestamp:
+            self.max_timestamp = timestamp
+
+
 def _busy(method):
     """Adds the wall time of the outermost recording call to `TrialBag.busy_s` (nested calls count once)."""
     @wraps(method)
@@ -121,7 +203,7 @@ class TrialBag:
         self.config = config or TrialRecordConfig()
         self.path = self.root / trial_id
         self.journal = self.root / JOURNAL_DIR / f'{trial_id}.json'
-        self.writer: Writer | None = None
+        self.writer: LeanWriter | None = None
         self.connections: dict = {}
         self._last_flush = 0.0
         self._last_camera: dict[str, int] = {}
@@ -143,7 +225,7 @@ class TrialBag:
                                             'pid': os.getpid(), 'cell': self.cell,
                                             'started': time.time()}))
         store = typestore()
-        self.writer = Writer(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
+        self.writer = LeanWriter(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
         self.writer.open()
         for topic, (msgtype, offered) in trial_topics(self.cell, self.config.cameras,
                                                       self.config.image_compression).items():
@@ -381,5 +463,6 @@ def bag_custom_data(bag: str | Path) -> dict:
     return (meta.get('rosbag2_bagfile_information') or {}).get('custom_data') or {}
 
 
-__all__ = ['TrialBag', 'TrialRecordConfig', 'typestore', 'trial_topics', 'recover_unfinished', 'list_trials',
+__all__ = ['TrialBag', 'LeanWriter', 'TrialRecordConfig', 'typestore', 'trial_topics', 'recover_unfinished',
+           'list_trials',
            'read_partial_mcap', 'bag_custom_data', 'METADATA_TOPIC']

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 import time
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -81,6 +83,25 @@ class PhaseClock:
         self.totals[self.phase] = self.totals.get(self.phase, 0.0) + spent
         self.phase, self.since = phase, now
         return spent
+
+
+class RawFrame(NamedTuple):
+    """A message as it came off the wire (CDR bytes) with its header stamp."""
+    stamp_ns: int
+    data: bytes
+
+
+_CDR_LE = b'\x00\x01'
+_STAMP = struct.Struct('<iI')
+
+
+def header_stamp_ns(cdr: bytes) -> int:
+    """The header stamp of a serialised message whose first field is a std_msgs/Header, read from the
+    bytes (the CDR encapsulation header, then int32 sec, uint32 nanosec) without deserialising."""
+    if len(cdr) < 12:
+        raise ValueError(f'{len(cdr)} bytes: too short for a message with a header')
+    sec, nanosec = _STAMP.unpack_from(cdr, 4) if cdr[:2] == _CDR_LE else struct.unpack_from('>iI', cdr, 4)
+    return sec * 1_000_000_000 + nanosec
 
 
 def image_to_array(height: int, width: int, encoding: str, data) -> np.ndarray:

@@ -19,12 +19,13 @@ from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalRespons
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
-from rclpy.serialization import serialize_message
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 
 from enpire_env import names
 from enpire_env.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
+from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_interfaces.action import ResetCell, RunTrial
 from enpire_interfaces.msg import (
     CellState,
@@ -40,7 +41,9 @@ from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
 from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, compress_image_cdr, recover_unfinished
 from enpire_rollout.trial_core import (
     PhaseClock,
+    RawFrame,
     TrialServerConfig,
+    header_stamp_ns,
     image_to_array,
     new_trial_id,
     validate_goal,
@@ -66,8 +69,8 @@ class TrialServer(Node):
         self._lock = threading.Lock()
         self._state_cv = threading.Condition(self._lock)
         self.state: CellState | None = None
-        self.frames: dict[str, Image] = {}
-        self.homographies: dict[str, TableHomography] = {}
+        self.frames: dict[str, RawFrame] = {}          # latest raw CDR per camera
+        self.homographies: dict[str, RawFrame] = {}
         self.truth: GroundTruth | None = None
         self.bag: TrialBag | None = None
         self._bag_lock = threading.Lock()
@@ -78,16 +81,17 @@ class TrialServer(Node):
         self.command_pub = self.create_publisher(PointStamped, names.POLICY_COMMAND, 10, **lean_pub)
         self.event_pub = self.create_publisher(TrialEvent, names.TRIAL_EVENTS, 100, **lean_pub)
         lean = {'callback_group': self.group, 'event_callbacks': lean_subscription_events()}
-        self.create_subscription(CellState, names.CELL_STATE, self._on_state, 10, **lean)
-        self.create_subscription(PointStamped, names.CELL_COMMAND, self._record_cb(names.CELL_COMMAND), 10,
-                                 **lean)
-        self.create_subscription(SafetyEvent, names.SAFETY_EVENTS, self._record_cb(names.SAFETY_EVENTS), 100,
-                                 **lean)
+        self.create_subscription(CellState, names.CELL_STATE, self._on_state, 10, **lean, raw=True)
+        # Frames, the safe command and safety events are taken when a trial needs them (on_demand.py),
+        # not delivered one callback each: an idle cell's camera streams then cost this node nothing.
+        self.sensors = OnDemandSubscriptions(self)
+        self.sensors.add(names.CELL_COMMAND, PointStamped, names.CELL_COMMAND, 20, raw=True)
+        self.sensors.add(names.SAFETY_EVENTS, SafetyEvent, names.SAFETY_EVENTS, 100, raw=True)
+        camera_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)   # 1 s at 10 Hz
         for cam in self.config.cameras:
-            self.create_subscription(Image, names.camera_image(cam), self._on_image(cam),
-                                     qos_profile_sensor_data, **lean)
-            self.create_subscription(TableHomography, names.camera_homography(cam), self._on_homography(cam),
-                                     qos_profile_sensor_data, **lean)
+            self.sensors.add(names.camera_image(cam), Image, names.camera_image(cam), camera_qos, raw=True)
+            self.sensors.add(names.camera_homography(cam), TableHomography, names.camera_homography(cam),
+                             camera_qos, raw=True)
         g = self.group
         if self.config.debug_ground_truth:
             self.create_subscription(GroundTruth, names.GROUND_TRUTH, self._on_truth, 10, callback_group=g)
@@ -102,31 +106,44 @@ class TrialServer(Node):
         self.get_logger().info(f'trial server for {self.cell}: cameras={self.config.cameras} '
                                f'bags in {self.config.bag_dir}')
 
-    # ---------------------------------------------------------------- subscriptions
-    def _on_state(self, msg: CellState) -> None:
+    # ---------------------------------------------------------------- sensors
+    # Everything the bag holds arrives as raw CDR: the bytes go to the bag as they came off the wire, as
+    # `ros2 bag record` does, with no deserialise + serialise round trip; a frame is deserialised only
+    # when an observation needs it.
+    def _on_state(self, data: bytes) -> None:
+        msg = deserialize_message(data, CellState)
         with self._state_cv:
             self.state = msg
             self._state_cv.notify_all()
-        self._record(names.CELL_STATE, msg, msg.header.stamp)
+        self._record_cdr(names.CELL_STATE, data, _stamp_ns(msg.header.stamp))
 
-    def _on_image(self, cam):
-        def cb(msg: Image):
-            with self._state_cv:
-                self.frames[cam] = msg
-                self._state_cv.notify_all()
-            bag = self.bag
-            if bag is not None and bag.want_camera(cam, _stamp_ns(msg.header.stamp)):
-                self._record(names.camera_image(cam), msg, msg.header.stamp, camera=cam)
-        return cb
+    def drain(self) -> None:
+        """Take what arrived since the last call: the latest frame per camera for the policy, and
+        everything the bag keeps (frames at the camera rate with their homographies, safe commands,
+        safety events)."""
+        bag = self.bag
+        for name in (names.CELL_COMMAND, names.SAFETY_EVENTS):
+            for data in self.sensors.take(name):
+                self._record_cdr(name, data, header_stamp_ns(data))
+        for cam in self.config.cameras:
+            images = [RawFrame(header_stamp_ns(d), d) for d in self.sensors.take(names.camera_image(cam))]
+            homs = [RawFrame(header_stamp_ns(d), d) for d in self.sensors.take(names.camera_homography(cam))]
+            with self._lock:
+                if images:
+                    self.frames[cam] = images[-1]
+                if homs:
+                    self.homographies[cam] = homs[-1]
+            if bag is None:
+                continue
+            by_stamp = {h.stamp_ns: h for h in homs}
+            for img in images:
+                if bag.want_camera(cam, img.stamp_ns):
+                    self._record_frame(cam, img, by_stamp.get(img.stamp_ns))
 
-    def _on_homography(self, cam):
-        def cb(msg: TableHomography):
-            with self._state_cv:
-                self.homographies[cam] = msg
-            bag = self.bag
-            if bag is not None and bag._last_camera.get(cam) == _stamp_ns(msg.header.stamp):
-                self._record(names.camera_homography(cam), msg, msg.header.stamp)
-        return cb
+    def _record_frame(self, cam: str, img: RawFrame, hom: RawFrame | None) -> None:
+        self._record_cdr(names.camera_image(cam), img.data, img.stamp_ns, camera=cam)
+        if hom is not None:
+            self._record_cdr(names.camera_homography(cam), hom.data, hom.stamp_ns)
 
     def _on_truth(self, msg: GroundTruth) -> None:
         self.truth = msg
@@ -134,27 +151,26 @@ class TrialServer(Node):
     def record_judged_frames(self) -> None:
         """Put the frames a verdict is about to be judged on into the bag, even between the frames the
         camera rate keeps, so that `enpire audit` re-judges exactly those."""
+        self.drain()
         bag = self.bag
         if bag is None:
             return
-        with self._state_cv:
+        with self._lock:
             latest = {cam: (self.frames.get(cam), self.homographies.get(cam)) for cam in self.config.cameras}
         for cam, (img, hom) in latest.items():
-            if img is None or not bag.want_camera(cam, _stamp_ns(img.header.stamp), force=True):
-                continue
-            self._record(names.camera_image(cam), img, img.header.stamp, camera=cam)
-            if hom is not None and hom.header.stamp == img.header.stamp:
-                self._record(names.camera_homography(cam), hom, hom.header.stamp)
+            if img is not None and bag.want_camera(cam, img.stamp_ns, force=True):
+                paired = hom is not None and hom.stamp_ns == img.stamp_ns
+                self._record_frame(cam, img, hom if paired else None)
 
-    def _record_cb(self, name):
-        return lambda msg: self._record(name, msg, msg.header.stamp)
+    def _record(self, name: str, msg, stamp) -> None:
+        """A message this node built itself (commands, events, verdicts)."""
+        if self.bag is not None:
+            self._record_cdr(name, serialize_message(msg), _stamp_ns(stamp))
 
-    def _record(self, name: str, msg, stamp=None, camera: str | None = None) -> None:
+    def _record_cdr(self, name: str, data: bytes, stamp_ns: int, camera: str | None = None) -> None:
         bag = self.bag
         if bag is None:
             return
-        stamp_ns = _stamp_ns(stamp) if stamp is not None else time.time_ns()
-        data = serialize_message(msg)
         topic = bag.topic(name)
         with self._bag_lock:
             if camera is not None and bag.config.image_compression:
@@ -215,27 +231,31 @@ class TrialServer(Node):
     def wait_frames(self, stamp_ns: int, timeout: float) -> None:
         """Give the step's camera frames (published right after its state) a moment to arrive."""
         deadline = time.monotonic() + timeout
-        with self._state_cv:
-            while any(cam not in self.frames or _stamp_ns(self.frames[cam].header.stamp) < stamp_ns
-                      for cam in self.config.cameras):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+        while True:
+            self.drain()
+            with self._lock:
+                if all(cam in self.frames and self.frames[cam].stamp_ns >= stamp_ns
+                       for cam in self.config.cameras):
                     return
-                self._state_cv.wait(remaining)
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.0005)
 
     def observation(self, state: CellState, step: int, attempt: int, t0_ns: int) -> Observation:
         now_ns = _stamp_ns(state.header.stamp)
         with self._lock:
             frames, homs = dict(self.frames), dict(self.homographies)
         images, mappings, ages = {}, {}, {}
-        for cam, img in frames.items():
+        for cam, raw in frames.items():
+            img = deserialize_message(raw.data, Image)
             try:
                 images[cam] = image_to_array(img.height, img.width, img.encoding, img.data)
             except ValueError:
                 continue
             if cam in homs:
-                mappings[cam] = np.asarray(homs[cam].table_to_image, dtype=float).reshape(3, 3)
-            ages[cam] = max(0.0, (now_ns - _stamp_ns(img.header.stamp)) * 1e-9)
+                hom = deserialize_message(homs[cam].data, TableHomography)
+                mappings[cam] = np.asarray(hom.table_to_image, dtype=float).reshape(3, 3)
+            ages[cam] = max(0.0, (now_ns - raw.stamp_ns) * 1e-9)
         truth = None
         if self.config.debug_ground_truth and self.truth is not None:
             b = self.truth.block
@@ -285,6 +305,7 @@ class TrialRun:
             self.gh.abort()
             self.result.failure_reason = f'invalid goal: {error}'
             return self.result
+        self.s.drain()       # frames from before this trial update the latest, never reach its bag
         if self.goal.record:
             self._open_bag()
         try:
@@ -399,6 +420,7 @@ class TrialRun:
         future.add_done_callback(lambda _: done.set())
         deadline = time.monotonic() + timeout
         while not done.wait(0.05):
+            self.s.drain()   # keep recording the cameras while the reset runs
             if self.gh.is_cancel_requested:
                 if cancel is not None:
                     cancel.cancel_goal_async()
