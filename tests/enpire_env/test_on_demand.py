@@ -1,0 +1,65 @@
+"""On-demand subscriptions: messages wait in the reader until taken, the parent's executor never
+dispatches them, and topic names resolve as the parent node's (namespace, remapping)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import rclpy
+import rclpy.executors
+from rclpy.qos import QoSProfile
+from std_msgs.msg import String
+
+from enpire_env.on_demand import OnDemandSubscriptions
+from tests.graph_harness import RosTestNode
+
+pytestmark = pytest.mark.graph
+
+
+def test_messages_are_taken_in_order_when_asked_and_only_then():
+    context = rclpy.Context()
+    rclpy.init(context=context, args=['--ros-args', '-r', 'chatter:=remapped_chatter'])
+    parent = rclpy.create_node('parent', namespace='/cell_7', context=context)
+    publisher_side = RosTestNode('on_demand_publisher')
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(parent)          # the parent is spun as a node is: the taken messages must wait
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        sensors = OnDemandSubscriptions(parent)
+        resolved = sensors.add('chatter', String, 'chatter', QoSProfile(depth=5), raw=False)
+        assert resolved == '/cell_7/remapped_chatter'
+        assert sensors.node.get_name() == 'parent_on_demand'
+        assert sensors.take('chatter') == []
+        pub = publisher_side.node.create_publisher(String, '/cell_7/remapped_chatter', 5)
+        publisher_side.wait_for(lambda: pub.get_subscription_count() > 0, what='match')
+        for i in range(8):
+            pub.publish(String(data=f'm{i}'))
+        time.sleep(0.5)
+        # depth 5: the newest five, oldest first; a second take finds nothing new
+        assert [m.data for m in sensors.take('chatter')] == ['m3', 'm4', 'm5', 'm6', 'm7']
+        assert sensors.take('chatter') == []
+        pub.publish(String(data='late'))
+        raw = []
+        deadline = time.monotonic() + 5
+        while not raw and time.monotonic() < deadline:
+            raw = sensors.take('chatter')
+            time.sleep(0.01)
+        assert [m.data for m in raw] == ['late']
+        # raw=True hands over the CDR bytes
+        sensors.add('chatter_raw', String, 'chatter', QoSProfile(depth=5), raw=True)
+        publisher_side.wait_for(lambda: pub.get_subscription_count() > 1, what='match of the raw reader')
+        pub.publish(String(data='bytes'))
+        got = []
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            got = sensors.take('chatter_raw')
+            time.sleep(0.01)
+        assert len(got) == 1 and isinstance(got[0], bytes) and b'bytes' in got[0]
+        sensors.destroy()
+    finally:
+        executor.shutdown()
+        publisher_side.close()
+        parent.destroy_node()
+        rclpy.shutdown(context=context)
