@@ -44,8 +44,9 @@ class OnDemandSubscriptions:
                                                         event_callbacks=lean_subscription_events())
         return resolved
 
-    def take(self, key: str) -> list:
-        """Every message of `key` held since the last take, oldest first (raw CDR bytes if raw)."""
+    def take(self, key: str, with_info: bool = False) -> list:
+        """Every message of `key` held since the last take, oldest first (raw CDR bytes if raw); with_info:
+        (message, info) pairs, info['received_timestamp'] the arrival in ns on the system clock."""
         sub = self._subs[key]
         out = []
         with self._lock, sub.handle:
@@ -53,7 +54,7 @@ class OnDemandSubscriptions:
                 got = sub.handle.take_message(sub.msg_type, sub.raw)
                 if got is None:
                     return out
-                out.append(got[0])
+                out.append(got if with_info else got[0])
 
     def destroy(self) -> None:
         self.node.destroy_node()

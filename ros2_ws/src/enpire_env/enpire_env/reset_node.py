@@ -28,7 +28,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from enpire_env import names
-from enpire_env.executors import SubmitOnceExecutor, lean_subscription_events
+from enpire_env.executors import SubmitOnceExecutor
+from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_env.reset import (
     CameraEstimate,
     Observation,
@@ -93,12 +94,13 @@ class ResetNode(Node):
         self.group = ReentrantCallbackGroup()
         self.verify_client = self.create_client(Verify, names.VERIFY, callback_group=self.group)
         self._state_lock = threading.Lock()
-        self._states: list[tuple[float, int, float]] = []   # recent (cell stamp, step, receive time)
+        self._states: list[tuple[float, int, float]] = []   # recent (cell stamp, step, arrival, unix s)
         self._baseline: dict[str, float] = {}   # camera -> frame stamp just before the placement
-        self._placed_at = math.inf              # monotonic time of the last placement request
-        self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state,
-                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT),
-                                 callback_group=self.group, event_callbacks=lean_subscription_events())
+        self._placed_at = math.inf              # unix time of the last placement request
+        # Cell states are read when a reset dates its placement, not one callback per state (on_demand.py).
+        self.sensors = OnDemandSubscriptions(self)
+        self.sensors.add('state', CellState, names.CELL_STATE,
+                         QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT))
         factory = load_routine_factory(self.config.routine, {'mock_placement': MockPlacementRoutine})
         self.routine = factory(self, self.config)
         self._busy = threading.Lock()
@@ -148,7 +150,8 @@ class ResetNode(Node):
 
                 def place(_, tgt, attempt):
                     self._baseline = self.frame_stamps(goal.task)   # frames before the placement
-                    self._placed_at = time.monotonic()
+                    self.take_states()
+                    self._placed_at = time.time()
                     return routine.place(tgt, attempt)
             return _Wrapped()
 
@@ -194,6 +197,7 @@ class ResetNode(Node):
 
     def placement_stamp(self) -> float | None:
         """Cell time of the first state the cell reported after the placement (step 0), if any."""
+        self.take_states()
         with self._state_lock:
             for stamp, step, received in self._states:
                 if received >= self._placed_at and step == 0:
@@ -221,10 +225,12 @@ class ResetNode(Node):
             return None
         return future.result()
 
-    def on_cell_state(self, msg: CellState) -> None:
-        """Remember recent cell states (to date the placement)."""
+    def take_states(self) -> None:
+        """Remember the cell states received since the last call (to date the placement)."""
         with self._state_lock:
-            self._states.append((_stamp(msg.header.stamp), int(msg.step), time.monotonic()))
+            for msg, info in self.sensors.take('state', with_info=True):
+                received = info['received_timestamp'] * 1e-9
+                self._states.append((_stamp(msg.header.stamp), int(msg.step), received))
             del self._states[:-50]
 
     def to_result(self, outcome: ResetOutcome) -> ResetCell.Result:

@@ -14,7 +14,7 @@ import numpy as np
 import rclpy
 from ament_index_python.packages import get_package_share_directory
 from geometry_msgs.msg import Pose2D
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
@@ -23,7 +23,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 from enpire_env import names
-from enpire_env.executors import SubmitOnceExecutor, lean_subscription_events
+from enpire_env.executors import SubmitOnceExecutor
 from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_env.verification import TASKS, Frame, Verifier, load_config
 from enpire_env.verification.evidence import save_evidence
@@ -117,13 +117,11 @@ class VerifyNode(Node):
         self.verify_lock = threading.Lock()   # the backend caches per image: one verification at a time
         self.frames = FrameBuffer()
         self.cell_silence_s = float(self.get_parameter('cell_silence_s').value)
-        self.cell_clock: tuple[float, float] | None = None   # (latest CellState stamp, monotonic arrival)
-        self.create_subscription(CellState, names.CELL_STATE, self._on_cell_state, 10,
-                                 callback_group=ReentrantCallbackGroup(),
-                                 event_callbacks=lean_subscription_events())
+        self.cell_clock: tuple[float, float] | None = None   # (latest CellState stamp, its arrival, unix s)
         # The cameras are read when a verification asks, not frame by frame (on_demand.py): an idle
         # verify node then costs next to nothing whatever the camera rate.
         self.sensors = OnDemandSubscriptions(self)
+        self.sensors.add('state', CellState, names.CELL_STATE, 10)
         for cam in self.cameras:
             self.sensors.add(f'image/{cam}', Image, names.camera_image(cam), qos_profile_sensor_data)
             self.sensors.add(f'homography/{cam}', TableHomography, names.camera_homography(cam), 10)
@@ -171,12 +169,13 @@ class VerifyNode(Node):
                 except ValueError as exc:
                     self.get_logger().warning(f'{cam}: {exc}', throttle_duration_sec=5.0)
 
-    def _on_cell_state(self, msg: CellState) -> None:
-        self.cell_clock = (stamp_seconds(msg.header.stamp), time.monotonic())
-
     def cell_now(self) -> float:
         """Now on the cell's clock; the node's clock when the cell has been silent (frames then age)."""
-        if self.cell_clock is not None and time.monotonic() - self.cell_clock[1] <= self.cell_silence_s:
+        states = self.sensors.take('state', with_info=True)
+        if states:
+            msg, info = states[-1]
+            self.cell_clock = (stamp_seconds(msg.header.stamp), info['received_timestamp'] * 1e-9)
+        if self.cell_clock is not None and time.time() - self.cell_clock[1] <= self.cell_silence_s:
             return self.cell_clock[0]
         return stamp_seconds(self.get_clock().now().to_msg())
 
