@@ -17,6 +17,14 @@ from tests.graph_harness import RosTestNode
 pytestmark = pytest.mark.graph
 
 
+def _take_within(sensors, key, timeout=5.0) -> list:
+    """Take until something has arrived (or the timeout passes)."""
+    deadline = time.monotonic() + timeout
+    while not (got := sensors.take(key)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return got
+
+
 def test_messages_are_taken_in_order_when_asked_and_only_then():
     context = rclpy.Context()
     rclpy.init(context=context, args=['--ros-args', '-r', 'chatter:=remapped_chatter'])
@@ -41,21 +49,12 @@ def test_messages_are_taken_in_order_when_asked_and_only_then():
         assert [m.data for m in sensors.take('chatter')] == ['m3', 'm4', 'm5', 'm6', 'm7']
         assert sensors.take('chatter') == []
         pub.publish(String(data='late'))
-        raw = []
-        deadline = time.monotonic() + 5
-        while not raw and time.monotonic() < deadline:
-            raw = sensors.take('chatter')
-            time.sleep(0.01)
-        assert [m.data for m in raw] == ['late']
+        assert [m.data for m in _take_within(sensors, 'chatter')] == ['late']
         # raw=True hands over the CDR bytes
         sensors.add('chatter_raw', String, 'chatter', QoSProfile(depth=5), raw=True)
         publisher_side.wait_for(lambda: pub.get_subscription_count() > 1, what='match of the raw reader')
         pub.publish(String(data='bytes'))
-        got = []
-        deadline = time.monotonic() + 5
-        while not got and time.monotonic() < deadline:
-            got = sensors.take('chatter_raw')
-            time.sleep(0.01)
+        got = _take_within(sensors, 'chatter_raw')
         assert len(got) == 1 and isinstance(got[0], bytes) and b'bytes' in got[0]
         sensors.destroy()
     finally:

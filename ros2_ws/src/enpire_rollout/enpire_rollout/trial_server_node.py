@@ -7,6 +7,7 @@ The policy runs in a sandbox process (sandbox.py); its commands go to the safety
 """
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -52,6 +53,19 @@ from enpire_rollout.trial_core import (
 
 def _stamp_ns(stamp) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    """Versions recorded in every bag; looked up once per process (a metadata scan per trial otherwise)."""
+    from importlib.metadata import version
+    versions = {}
+    for dist in ('rosbags', 'numpy', 'ros-rclpy'):
+        try:
+            versions[dist] = version(dist)
+        except Exception:  # noqa: BLE001
+            versions[dist] = 'unknown'
+    return versions
 
 
 class TrialAborted(Exception):
@@ -353,16 +367,9 @@ class TrialRun:
                 'time_budget_s': g.time_budget_s}
 
     def _open_bag(self) -> None:
-        from importlib.metadata import version
-        versions = {}
-        for dist in ('rosbags', 'numpy', 'ros-rclpy'):
-            try:
-                versions[dist] = version(dist)
-            except Exception:  # noqa: BLE001
-                versions[dist] = 'unknown'
         metadata = {**self._goal_dict(), 'cell': self.s.cell,
                     'policy_source': Path(self.goal.policy_path).read_text(),
-                    'config': self.cfg.model_dump(), 'versions': versions, 'started_unix': time.time()}
+                    'config': self.cfg.model_dump(), 'versions': _versions(), 'started_unix': time.time()}
         record = TrialRecordConfig(cameras=self.cfg.cameras, camera_period_s=self.cfg.record_camera_period_s,
                                    image_compression=self.cfg.image_compression,
                                    flush_period_s=self.cfg.flush_period_s)
