@@ -11,7 +11,10 @@ os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.pop('ROS_LOCALHOST_ONLY', None)
 _worker = os.environ.get('PYTEST_XDIST_WORKER', 'gw0')
 _worker_index = int(''.join(c for c in _worker if c.isdigit()) or 0)
-os.environ['ROS_DOMAIN_ID'] = str(1 + (os.getpid() * 7 + _worker_index) % 100)
+# Several checkouts testing on one machine at once can each be given a band of domains of their own.
+_domain_base = int(os.environ.get('ENPIRE_TEST_DOMAIN_BASE', '1'))
+_domain_span = int(os.environ.get('ENPIRE_TEST_DOMAIN_SPAN', '100'))
+os.environ['ROS_DOMAIN_ID'] = str(_domain_base + (os.getpid() * 7 + _worker_index) % _domain_span)
 
 from tests.graph_harness import NodeProcesses, RosTestNode  # noqa: E402
 
