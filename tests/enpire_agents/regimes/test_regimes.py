@@ -57,17 +57,41 @@ def test_dataset_from_bag(bags):
     assert np.allclose(t.agent + t.act, t.act_abs)
     # verdict bookkeeping: each attempt's last step carries its reward
     assert ds.reward.sum() == sum(o.success for o in outs)
-    out = export_lerobot(ds, root / 'lerobot')
-    info = json.loads((out / 'meta' / 'info.json').read_text())
-    assert (
-        info['total_episodes'] == 2 and info['total_frames'] == len(ds) and info['codebase_version'] == 'v2.1'
-    )
+    out = export_lerobot(ds, root / 'lerobot', cameras=['top'])
+    check_lerobot_v3(out, ds)
+
+
+def check_lerobot_v3(out, ds):
+    """The LeRobot v3.0 layout: info, tasks, one episodes file, one data file, one video per camera."""
+    import cv2
     import pyarrow.parquet as pq
 
-    table = pq.read_table(out / 'data' / 'chunk-000' / 'episode_000000.parquet')
-    assert {'observation.state', 'action', 'episode_index', 'frame_index', 'next.done'} <= set(
-        table.column_names
+    info = json.loads((out / 'meta' / 'info.json').read_text())
+    assert info['codebase_version'] == 'v3.0'
+    assert info['total_episodes'] == 2 and info['total_frames'] == len(ds)
+    assert info['data_path'] == 'data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet'
+    assert info['features']['observation.images.top']['dtype'] == 'video'
+    data = pq.read_table(out / 'data' / 'chunk-000' / 'file-000.parquet')
+    assert data.num_rows == len(ds)
+    assert {'observation.state', 'action', 'episode_index', 'frame_index', 'index', 'next.done'} <= set(
+        data.column_names
     )
+    assert data['index'].to_pylist() == list(range(len(ds)))
+    episodes = pq.read_table(out / 'meta' / 'episodes' / 'chunk-000' / 'file-000.parquet').to_pylist()
+    assert [e['episode_index'] for e in episodes] == [0, 1]
+    assert episodes[0]['dataset_from_index'] == 0 and episodes[1]['dataset_to_index'] == len(ds)
+    assert episodes[0]['dataset_to_index'] == episodes[1]['dataset_from_index'] == len(ds.trials[0].obs)
+    assert episodes[0]['tasks'] == ['Push the T-shaped block onto the goal pose.']
+    assert episodes[1]['videos/observation.images.top/from_timestamp'] == pytest.approx(
+        episodes[0]['videos/observation.images.top/to_timestamp'])
+    tasks = pq.read_table(out / 'meta' / 'tasks.parquet')
+    assert tasks['task_index'].to_pylist() == [0] and b'pandas' in tasks.schema.metadata
+    stats = json.loads((out / 'meta' / 'stats.json').read_text())
+    assert stats['action']['count'] == [len(ds)] and len(stats['observation.state']['mean']) == 2
+    video = cv2.VideoCapture(str(out / 'videos' / 'observation.images.top' / 'chunk-000' / 'file-000.mp4'))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == len(ds)     # one frame per step of every episode
+    assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(info['fps'])
+    assert not (out / 'meta' / 'episodes.jsonl').exists()          # no v2.1 leftovers
 
 
 @pytest.fixture

@@ -49,7 +49,9 @@ def test_missing_weights_stop_the_node_at_start_up(node_processes, tiny_run, tmp
 def test_contradicting_backend_and_detector_is_an_error(node_processes):
     proc = _verify_node(node_processes, 'verify_bad', ['backend:=sam_small', 'detector:=yolo'])
     assert _exit_code(proc) not in (None, 0)
-    assert 'contradicts' in node_processes.log('verify_bad')
+    log = node_processes.log('verify_bad')
+    assert 'contradicts' in log
+    assert log.count('cannot start') == 1 and log.count('FATAL') == 1, log   # one FATAL line, not two
 
 
 def test_detector_parameter_selects_yolo_with_its_weights(node_processes, ros_node, tiny_run, tmp_path):

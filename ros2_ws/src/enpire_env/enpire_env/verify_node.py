@@ -247,8 +247,7 @@ def main(args=None):
             except (FileNotFoundError, ValueError) as exc:
                 # A missing weights/checkpoint file or a bad backend choice: a clear error, a non-zero exit,
                 # never a silent fallback to another backend.
-                get_logger('verify').fatal(f'cannot start the verify node: {exc}')
-                print(f'verify: cannot start: {exc}', file=sys.stderr, flush=True)
+                get_logger('verify').fatal(f'cannot start the verify node: {exc}')   # once, on stderr
                 sys.exit(2)
             executor = SubmitOnceExecutor()
             executor.add_node(node)

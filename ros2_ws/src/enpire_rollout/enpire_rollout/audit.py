@@ -2,11 +2,13 @@
 
 For every recorded verdict, the frames of each camera recorded at or before the verdict are judged again
 with `enpire_env.verification.Verifier`; the table lists recorded vs re-computed success and score, and
-disagreements are listed. One mp4 per camera is exported with cv2.VideoWriter.
+disagreements are listed. One mp4 per camera is exported with cv2.VideoWriter at the rate the camera was
+recorded (frames over the recorded span), so the video plays in real time.
 """
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -28,6 +30,19 @@ class AuditRow(BaseModel):
     agree: bool
 
 
+def recorded_rates(reader: Reader) -> dict[str, float]:
+    """Frames per second of each recorded camera: (frames - 1) over the span of their bag time stamps."""
+    stamps: dict[str, list[int]] = {}
+    images = [c for c in reader.connections if c.topic.endswith('/image_raw')]
+    for conn, stamp, _ in reader.messages(connections=images):
+        stamps.setdefault(conn.topic.split('/')[-2], []).append(stamp)
+    rates = {}
+    for cam, times in stamps.items():
+        span = (max(times) - min(times)) * 1e-9
+        rates[cam] = (len(times) - 1) / span if len(times) > 1 and span > 0 else 1.0
+    return rates
+
+
 def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool = True,
               score_tolerance: float = 0.05) -> tuple[list[AuditRow], dict[str, str]]:
     from enpire_env.verification import Frame, Verifier
@@ -42,6 +57,7 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
     rows: list[AuditRow] = []
     out_dir = Path(video_dir) if video_dir else bag
     with Reader(bag) as reader:
+        rates = recorded_rates(reader) if video else {}
         for conn, stamp, raw in reader.messages():
             topic = conn.topic
             if topic.endswith('/table_homography'):
@@ -58,8 +74,8 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
                     if cam not in writers:
                         out_dir.mkdir(parents=True, exist_ok=True)
                         videos[cam] = str(out_dir / f'{bag.name}_{cam}.mp4')
-                        writers[cam] = cv2.VideoWriter(videos[cam], cv2.VideoWriter_fourcc(*'mp4v'), 10.0,
-                                                       (msg.width, msg.height))
+                        writers[cam] = cv2.VideoWriter(videos[cam], cv2.VideoWriter_fourcc(*'mp4v'),
+                                                       rates[cam], (msg.width, msg.height))
                     writers[cam].write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
             elif topic.endswith('/trial/verdicts'):
                 recorded = store.deserialize_cdr(raw, conn.msgtype)
@@ -79,10 +95,17 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
 
 def main_audit(path: str, video_dir: str | None = None, video: bool = True) -> int:
     root = Path(path)
+    if not root.exists():
+        print(f'enpire audit: no such bag or folder: {root}', file=sys.stderr)
+        return 2
     if (root / 'metadata.yaml').exists():
         bags = [root]
     else:
         bags = sorted(p.parent for p in root.glob('*/metadata.yaml'))
+    if not bags:
+        print(f'enpire audit: no trial bags in {root} (a bag is a folder with a metadata.yaml)',
+              file=sys.stderr)
+        return 2
     all_rows, disagreements = [], []
     print(f"{'bag':40s} {'#':>3s} {'recorded':>14s} {'audit':>14s} agree")
     for bag in bags:

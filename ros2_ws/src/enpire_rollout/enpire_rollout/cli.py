@@ -6,14 +6,27 @@ import sys
 
 
 def _replay(sub):
-    p = sub.add_parser('replay', help='republish a trial bag on the graph')
+    p = sub.add_parser('replay', help='republish a trial bag on the graph (never its commands unless asked)')
     p.add_argument('bag')
     p.add_argument('--rate', type=float, default=1.0, help='playback rate (0: as fast as possible)')
     p.add_argument('--topics', nargs='*', default=None)
+    p.add_argument('--publish-commands', action='store_true',
+                   help='also publish the recorded commands (cmd/target, cmd/policy_target): '
+                        'this drives a live cell')
+    p.add_argument('--clock', action='store_true',
+                   help='publish the bag time on /clock (for nodes with use_sim_time)')
+    p.add_argument('--remap', action='append', default=[], metavar='FROM:=TO',
+                   help='publish a recorded topic under another name; repeatable')
+    p.add_argument('--prefix', default='', help="publish every topic under this namespace, e.g. '/replay'")
 
     def run(args):
-        from enpire_rollout.replay import replay
-        print(replay(args.bag, rate=args.rate, topics=args.topics))
+        from enpire_rollout.replay import ReplayError, replay
+        try:
+            print(replay(args.bag, rate=args.rate, topics=args.topics, publish_commands=args.publish_commands,
+                         clock=args.clock, remaps=args.remap, prefix=args.prefix))
+        except ReplayError as exc:
+            print(f'enpire replay: {exc}', file=sys.stderr)
+            return 2
         return 0
     p.set_defaults(func=run)
 
@@ -65,8 +78,23 @@ def _perception(sub):
 SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench]
 
 
+def version() -> str:
+    """This package's version, from its installed package.xml (the source tree's before a build)."""
+    import xml.etree.ElementTree as ElementTree
+    from pathlib import Path
+
+    manifest = Path(__file__).resolve().parents[1] / 'package.xml'
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        manifest = Path(get_package_share_directory('enpire_rollout')) / 'package.xml'
+    except Exception:  # not installed: the source tree's manifest
+        pass
+    return ElementTree.parse(manifest).getroot().findtext('version', 'unknown')
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='enpire')
+    parser.add_argument('--version', action='version', version=f'enpire {version()}')
     sub = parser.add_subparsers(dest='command', required=True)
     for add in SUBCOMMANDS:
         add(sub)

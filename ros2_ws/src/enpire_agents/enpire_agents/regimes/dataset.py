@@ -5,7 +5,7 @@
     ds.act (N, 2)  ds.trial / ds.attempt / ds.step (N,)   ds.seed / ds.policy_sha256 (N,)
     ds.reward (N,)  the verifier's reward of the attempt a step belongs to, given at its last step
     ds.attempt_score / ds.attempt_success (N,)  the verdict of that attempt, on every one of its steps
-    export_lerobot(ds, 'out/pusht_enpire')                              # LeRobot v2.1 layout (no video)
+    export_lerobot(ds, 'out/pusht_enpire', cameras=['top'])            # LeRobot v3.0 layout
 
 Observations (`features=`):
 - 'camera' (default, what a policy gets): the T's pose from the recorded top frame through
@@ -55,6 +55,8 @@ class TrialData:
     attempt_success: np.ndarray
     last_of_attempt: np.ndarray
     unseen: int = 0  # steps whose frame showed no T (pose held from before)
+    bag: str = ''  # the trial bag the steps come from
+    stamp_ns: np.ndarray | None = None  # each step's cell-state stamp (for frames taken from the bag)
 
 
 @dataclass
@@ -227,7 +229,7 @@ def read_trial(
     if not bounds:
         bounds = [(1, 0, len(seq) - 1, 0.0, False)]
     frame_stamps = np.array(sorted(frames)) if frames else np.zeros(0, dtype=np.int64)
-    obs, act, act_abs, agent, att, stp, a_score, a_succ, last = ([] for _ in range(9))
+    obs, act, act_abs, agent, att, stp, a_score, a_succ, last, stamps = ([] for _ in range(10))
     pose, unseen = None, 0
     fmap, fmap_attempt = lp.feature_map(feature_map), None
     from enpire_rollout import policy_tools
@@ -279,6 +281,7 @@ def read_trial(
         a_score.append(score)
         a_succ.append(success)
         last.append(i == hi - 1)
+        stamps.append(stamp)
     if not obs:
         return None
     return TrialData(
@@ -296,6 +299,8 @@ def read_trial(
         attempt_success=np.array(a_succ),
         last_of_attempt=np.array(last),
         unseen=unseen,
+        bag=str(bag),
+        stamp_ns=np.array(stamps, dtype=np.int64),
     )
 
 
@@ -337,6 +342,7 @@ def build_dataset(
                 'attempt_score',
                 'attempt_success',
                 'last_of_attempt',
+                'stamp_ns',
             ):
                 setattr(trial, name, getattr(trial, name)[keep])
         ds.trials.append(trial)
@@ -347,29 +353,30 @@ def build_dataset(
 LEROBOT_TASK = 'Push the T-shaped block onto the goal pose.'
 
 
-def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str = 'enpire_pusht') -> Path:
-    """Write `ds` in the LeRobot dataset layout (codebase v2.1): meta/info.json, meta/tasks.jsonl,
-    meta/episodes.jsonl, meta/episodes_stats.jsonl, data/chunk-000/episode_XXXXXX.parquet.
+def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str = 'enpire_pusht',
+                   cameras: list[str] | None = None) -> Path:
+    """Write `ds` as a LeRobot dataset, format v3.0 (LeRobot >= 0.4): meta/info.json, meta/stats.json,
+    meta/tasks.parquet, meta/episodes/chunk-000/file-000.parquet (one row per episode: its length, its
+    rows in the data file, its span in each video, its stats), data/chunk-000/file-000.parquet (every
+    frame of every episode) and, for each of `cameras`, videos/observation.images.<camera>/chunk-000/
+    file-000.mp4 (the episodes' frames back to back, taken from the trial bags at each step's stamp).
 
     One episode per trial. Columns: observation.state (agent x, y), observation.environment_state (the
     camera-derived T pose: x, y, cos, sin), action (absolute safe command x, y, like lerobot/pusht),
     timestamp, frame_index, episode_index, index, task_index, next.reward, next.done, next.success,
-    plus enpire's attempt (int64). Camera frames are not exported (no video files): features only.
+    plus enpire's attempt (int64).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     root = Path(root)
-    (root / 'meta').mkdir(parents=True, exist_ok=True)
-    (root / 'data' / 'chunk-000').mkdir(parents=True, exist_ok=True)
+    for folder in ('meta/episodes/chunk-000', 'data/chunk-000'):
+        (root / folder).mkdir(parents=True, exist_ok=True)
     features = {
-        'observation.state': {'dtype': 'float32', 'shape': [2], 'names': {'motors': ['x', 'y']}},
+        'observation.state': {'dtype': 'float32', 'shape': [2], 'names': ['x', 'y']},
         'observation.environment_state': {
-            'dtype': 'float32',
-            'shape': [4],
-            'names': ['block_x', 'block_y', 'cos_theta', 'sin_theta'],
-        },
-        'action': {'dtype': 'float32', 'shape': [2], 'names': {'motors': ['x', 'y']}},
+            'dtype': 'float32', 'shape': [4], 'names': ['block_x', 'block_y', 'cos_theta', 'sin_theta']},
+        'action': {'dtype': 'float32', 'shape': [2], 'names': ['x', 'y']},
         'timestamp': {'dtype': 'float32', 'shape': [1], 'names': None},
         'frame_index': {'dtype': 'int64', 'shape': [1], 'names': None},
         'episode_index': {'dtype': 'int64', 'shape': [1], 'names': None},
@@ -380,20 +387,20 @@ def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str
         'next.success': {'dtype': 'bool', 'shape': [1], 'names': None},
         'attempt': {'dtype': 'int64', 'shape': [1], 'names': None},
     }
+    videos = {f'observation.images.{c}': _EpisodeVideo(root, f'observation.images.{c}', c, fps)
+              for c in cameras or []}
+    columns: dict[str, list] = {k: [] for k in features}
+    episodes: dict[str, list] = {}
     index = 0
-    episodes, stats_lines = [], []
     for ep, t in enumerate(ds.trials):
         n = len(t.obs)
-        state = t.agent.astype(np.float32)
-        env = t.obs[:, 2:6].astype(np.float32)
-        action = t.act_abs.astype(np.float32)
         success = t.last_of_attempt & t.attempt_success
         done = np.zeros(n, bool)
         done[-1] = True
         cols = {
-            'observation.state': state,
-            'observation.environment_state': env,
-            'action': action,
+            'observation.state': t.agent.astype(np.float32),
+            'observation.environment_state': t.obs[:, 2:6].astype(np.float32),
+            'action': t.act_abs.astype(np.float32),
             'timestamp': (np.arange(n) / fps).astype(np.float32),
             'frame_index': np.arange(n, dtype=np.int64),
             'episode_index': np.full(n, ep, np.int64),
@@ -404,60 +411,134 @@ def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str
             'next.success': success,
             'attempt': t.attempt.astype(np.int64),
         }
-        table = pa.table(
-            {
-                k: (
-                    pa.array(list(v), type=pa.list_(pa.float32(), v.shape[1])) if v.ndim == 2 else pa.array(v)
-                )
-                for k, v in cols.items()
-            }
-        )
-        pq.write_table(table, root / 'data' / 'chunk-000' / f'episode_{ep:06d}.parquet')
-        episodes.append(
-            {
-                'episode_index': ep,
-                'tasks': [LEROBOT_TASK],
-                'length': n,
-                'enpire': {
-                    'trial_id': t.trial_id,
-                    'seed': t.seed,
-                    'policy_sha256': t.policy_sha256,
-                    'success': bool(t.success),
-                },
-            }
-        )
-        stats = {}
         for k, v in cols.items():
-            a = np.asarray(v, dtype=np.float64).reshape(n, -1)
-            stats[k] = {
-                'min': a.min(0).tolist(),
-                'max': a.max(0).tolist(),
-                'mean': a.mean(0).tolist(),
-                'std': a.std(0).tolist(),
-                'count': [n],
-            }
-        stats_lines.append({'episode_index': ep, 'stats': stats})
+            columns[k].append(v)
+        row = {'episode_index': ep, 'tasks': [LEROBOT_TASK], 'length': n,
+               'data/chunk_index': 0, 'data/file_index': 0,
+               'dataset_from_index': index, 'dataset_to_index': index + n,
+               'meta/episodes/chunk_index': 0, 'meta/episodes/file_index': 0}
+        for key, video in videos.items():
+            start, stop = video.add_episode(t)
+            row.update({f'videos/{key}/chunk_index': 0, f'videos/{key}/file_index': 0,
+                        f'videos/{key}/from_timestamp': start, f'videos/{key}/to_timestamp': stop})
+        for k, stat in _stats(cols).items():
+            row.update({f'stats/{k}/{name}': value for name, value in stat.items()})
+        row.update({'enpire/trial_id': t.trial_id, 'enpire/seed': t.seed,
+                    'enpire/policy_sha256': t.policy_sha256, 'enpire/success': bool(t.success)})
+        for k, v in row.items():
+            episodes.setdefault(k, []).append(v)
         index += n
+    merged = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in columns.items()}
+    data = pa.table({k: (pa.array(list(v), type=pa.list_(pa.float32(), v.shape[1])) if v.ndim == 2
+                         else pa.array(v)) for k, v in merged.items()})
+    pq.write_table(data, root / 'data' / 'chunk-000' / 'file-000.parquet')
+    pq.write_table(pa.table(episodes), root / 'meta' / 'episodes' / 'chunk-000' / 'file-000.parquet')
+    _write_tasks(root / 'meta' / 'tasks.parquet', [LEROBOT_TASK])
+    for key, video in videos.items():
+        features[key] = video.close()
+    (root / 'meta' / 'stats.json').write_text(json.dumps(_stats(merged) if index else {}, indent=2))
     info = {
-        'codebase_version': 'v2.1',
+        'codebase_version': 'v3.0',
         'robot_type': robot_type,
-        'total_episodes': len(episodes),
+        'total_episodes': len(ds.trials),
         'total_frames': index,
         'total_tasks': 1,
-        'total_videos': 0,
-        'total_chunks': 1,
         'chunks_size': 1000,
+        'data_files_size_in_mb': 100,
+        'video_files_size_in_mb': 500,
         'fps': fps,
-        'splits': {'train': f'0:{len(episodes)}'},
-        'data_path': 'data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet',
-        'video_path': None,
+        'splits': {'train': f'0:{len(ds.trials)}'},
+        'data_path': 'data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet',
+        'video_path': 'videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4',
         'features': features,
     }
     (root / 'meta' / 'info.json').write_text(json.dumps(info, indent=2))
-    (root / 'meta' / 'tasks.jsonl').write_text(json.dumps({'task_index': 0, 'task': LEROBOT_TASK}) + '\n')
-    (root / 'meta' / 'episodes.jsonl').write_text(''.join(json.dumps(e) + '\n' for e in episodes))
-    (root / 'meta' / 'episodes_stats.jsonl').write_text(''.join(json.dumps(s) + '\n' for s in stats_lines))
     return root
+
+
+def _stats(cols: dict[str, np.ndarray]) -> dict[str, dict[str, list]]:
+    stats = {}
+    for k, v in cols.items():
+        a = np.asarray(v, dtype=np.float64).reshape(len(v), -1)
+        stats[k] = {'min': a.min(0).tolist(), 'max': a.max(0).tolist(), 'mean': a.mean(0).tolist(),
+                    'std': a.std(0).tolist(), 'count': [len(v)]}
+    return stats
+
+
+def _write_tasks(path: Path, tasks: list[str]) -> None:
+    """meta/tasks.parquet as LeRobot reads it with pandas: the task text is the index, task_index a column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({'task_index': pa.array(range(len(tasks)), pa.int64()), 'task': pa.array(tasks)})
+    pandas_meta = {'index_columns': ['task'], 'column_indexes': [], 'columns': [
+        {'name': 'task_index', 'field_name': 'task_index', 'pandas_type': 'int64', 'numpy_type': 'int64',
+         'metadata': None},
+        {'name': 'task', 'field_name': 'task', 'pandas_type': 'unicode', 'numpy_type': 'object',
+         'metadata': None}], 'creator': {'library': 'pyarrow', 'version': pa.__version__},
+        'pandas_version': '2.2.3'}
+    pq.write_table(table.replace_schema_metadata({'pandas': json.dumps(pandas_meta)}), path)
+
+
+class _EpisodeVideo:
+    """One camera's mp4 of every episode back to back: each step shows the last frame at or before it."""
+
+    def __init__(self, root: Path, key: str, camera: str, fps: int):
+        self.path = root / 'videos' / key / 'chunk-000' / 'file-000.mp4'
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.camera, self.fps = camera, fps
+        self.writer = None
+        self.shape = (0, 0)
+        self.frames = 0
+
+    def add_episode(self, trial: TrialData) -> tuple[float, float]:
+        import cv2
+
+        start = self.frames / self.fps
+        stamps, images = _camera_frames(trial.bag, self.camera)
+        if not len(stamps):
+            raise ValueError(f'{trial.bag}: no frames of camera {self.camera!r} to export')
+        for stamp in trial.stamp_ns:
+            j = max(0, int(np.searchsorted(stamps, stamp, side='right')) - 1)
+            image = images[j]
+            if self.writer is None:
+                self.shape = image.shape[:2]
+                self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*'mp4v'),
+                                              float(self.fps), (self.shape[1], self.shape[0]))
+            if image.shape[:2] != self.shape:
+                image = cv2.resize(image, (self.shape[1], self.shape[0]))
+            self.writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            self.frames += 1
+        return start, self.frames / self.fps
+
+    def close(self) -> dict:
+        if self.writer is not None:
+            self.writer.release()
+        height, width = self.shape
+        return {'dtype': 'video', 'shape': [height, width, 3], 'names': ['height', 'width', 'channels'],
+                'info': {'video.height': height, 'video.width': width, 'video.codec': 'mpeg4',
+                         'video.pix_fmt': 'yuv420p', 'video.is_depth_map': False, 'video.fps': self.fps,
+                         'video.channels': 3, 'has_audio': False}}
+
+
+def _camera_frames(bag: str, camera: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A camera's recorded frames of one bag, by header stamp (ns), in stamp order."""
+    from rosbags.rosbag2 import Reader
+
+    from enpire_rollout.trial_bag import typestore
+
+    store = typestore()
+    found = {}
+    with Reader(bag) as reader:
+        conns = [c for c in reader.connections if c.topic.endswith(names.camera_image(camera))
+                 or c.topic.endswith(names.camera_image(camera) + '/compressed')]
+        for conn, _t, raw in reader.messages(connections=conns):
+            msg = store.deserialize_cdr(raw, conn.msgtype)
+            image = _image(msg, conn.msgtype)
+            if image is not None:
+                found[_ns(msg.header.stamp)] = image
+    order = sorted(found)
+    return np.array(order, dtype=np.int64), [found[k] for k in order]
 
 
 __all__ = [

@@ -1,0 +1,121 @@
+"""`enpire replay` / `enpire audit` / `enpire --version` as a user meets them: missing paths are clear errors
+with a non-zero exit, a replay leaves a live cell's command topics alone unless asked, and the audit video
+plays at the rate the camera was recorded."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Writer
+
+from enpire_rollout.trial_bag import typestore
+
+CELL = '/cell_0'
+CAMERA_HZ = 5.0
+
+
+def write_bag(path, steps=10):
+    """A small trial-like bag: cell states and commands at 10 Hz, top-camera frames at 5 Hz."""
+    store = typestore()
+    t = store.types
+    with Writer(path, version=9) as writer:
+        def add(topic, msgtype):
+            return writer.add_connection(f'{CELL}/{topic}', msgtype, typestore=store)
+        state = add('cell_state', 'enpire_interfaces/msg/CellState')
+        command = add('cmd/target', 'geometry_msgs/msg/PointStamped')
+        image = add('cameras/top/image_raw', 'sensor_msgs/msg/Image')
+        for step in range(steps):
+            stamp = step * 100_000_000
+            time = t['builtin_interfaces/msg/Time'](sec=stamp // 10**9, nanosec=stamp % 10**9)
+            header = t['std_msgs/msg/Header'](stamp=time, frame_id='table')
+            point = t['geometry_msgs/msg/Point'](x=float(step), y=2.0, z=0.0)
+            zero = t['geometry_msgs/msg/Vector3'](x=0.0, y=0.0, z=0.0)
+            writer.write(state, stamp, store.serialize_cdr(t['enpire_interfaces/msg/CellState'](
+                header=header, step=step, agent_position=point, agent_velocity=zero, commanded_target=point),
+                'enpire_interfaces/msg/CellState'))
+            writer.write(command, stamp, store.serialize_cdr(t['geometry_msgs/msg/PointStamped'](
+                header=header, point=point), 'geometry_msgs/msg/PointStamped'))
+            if step % int(10 / CAMERA_HZ) == 0:
+                frame = t['sensor_msgs/msg/Image'](header=header, height=32, width=32, encoding='rgb8',
+                                                   is_bigendian=0, step=96,
+                                                   data=np.full(32 * 32 * 3, 10 * step, dtype=np.uint8))
+                writer.write(image, stamp, store.serialize_cdr(frame, 'sensor_msgs/msg/Image'))
+    return path
+
+
+def enpire(*args):
+    return subprocess.run([sys.executable, '-m', 'enpire_rollout.cli', *args], capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_version_prints_and_exits_zero():
+    out = enpire('--version')
+    assert out.returncode == 0 and out.stdout.startswith('enpire ') and out.stdout.split()[1][0].isdigit()
+
+
+@pytest.mark.parametrize('command', ['audit', 'replay'])
+def test_a_missing_path_is_a_clear_error(command, tmp_path):
+    missing = tmp_path / 'no_such_trial'
+    out = enpire(command, str(missing))
+    assert out.returncode == 2, out
+    assert str(missing) in out.stderr and 'Traceback' not in out.stderr, out.stderr
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    out = enpire(command, str(empty))
+    assert out.returncode == 2 and 'metadata.yaml' in out.stderr and 'Traceback' not in out.stderr, out.stderr
+
+
+def test_audit_video_plays_at_the_recorded_rate(tmp_path):
+    import cv2
+
+    from enpire_rollout.audit import audit_bag
+
+    bag = write_bag(tmp_path / 'trial')
+    _, videos = audit_bag(bag, tmp_path / 'videos')
+    capture = cv2.VideoCapture(videos['top'])
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(CAMERA_HZ, rel=0.01)
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+
+
+def test_replay_output_topics_and_remaps():
+    from enpire_rollout.replay import ReplayError, is_command_topic, output_topic, parse_remaps
+
+    assert is_command_topic('/cell_0/cmd/target') and is_command_topic('/cell_3/cmd/policy_target')
+    assert not is_command_topic('/cell_0/cell_state')
+    assert output_topic('/cell_0/cell_state', {}, '/replay') == '/replay/cell_0/cell_state'
+    remaps = parse_remaps(['/cell_0/cell_state:=/audit/state'])
+    assert output_topic('/cell_0/cell_state', remaps, '/replay') == '/audit/state'
+    with pytest.raises(ReplayError, match='absolute'):
+        parse_remaps(['cell_state:=x'])
+
+
+@pytest.mark.graph
+def test_replay_leaves_commands_alone_unless_asked(ros_node, tmp_path):
+    from geometry_msgs.msg import PointStamped
+    from rosgraph_msgs.msg import Clock
+
+    from enpire_interfaces.msg import CellState
+    from enpire_rollout.replay import replay
+
+    bag = write_bag(tmp_path / 'trial')
+    node = ros_node.node
+    got = {'state': [], 'command': [], 'prefixed': [], 'clock': []}
+    node.create_subscription(CellState, f'{CELL}/cell_state', got['state'].append, 100)
+    node.create_subscription(PointStamped, f'{CELL}/cmd/target', got['command'].append, 100)
+    node.create_subscription(CellState, f'/replay{CELL}/cell_state', got['prefixed'].append, 100)
+    node.create_subscription(Clock, '/clock', got['clock'].append, 100)
+
+    counts = replay(bag, rate=0.0, node=node, clock=True)
+    assert f'{CELL}/cmd/target' not in counts and counts[f'{CELL}/cell_state'] == 10
+    ros_node.wait_for(lambda: len(got['state']) == 10 and got['clock'], what='the replayed states and clock')
+    assert got['clock'][-1].clock.sec == 0 and got['clock'][-1].clock.nanosec == 900_000_000
+    assert got['command'] == []                      # a live cell's command input was left alone
+
+    counts = replay(bag, rate=0.0, node=node, publish_commands=True, topics=[f'{CELL}/cmd/target'])
+    ros_node.wait_for(lambda: len(got['command']) == 10, what='the commands, when asked for')
+
+    replay(bag, rate=0.0, node=node, prefix='/replay', topics=[f'{CELL}/cell_state'])
+    ros_node.wait_for(lambda: len(got['prefixed']) == 10, what='states under the /replay prefix')
+    assert len(got['state']) == 10                   # nothing more on the live name
