@@ -29,11 +29,17 @@ if [ "$(cat "$stamps/requirements" 2>/dev/null)" != "$req_hash" ]; then
   rm -f "$stamps/colcon"
 fi
 
+# The wheels have no tf2_msgs: build the stand-in with the identical TFMessage (same type hash) only
+# where the underlay lacks it, so /tf_static is the standard type everywhere.
+base_paths="src ../sim"
+if [ ! -f "$venv/share/tf2_msgs/package.xml" ]; then
+  base_paths="$base_paths compat/tf2_msgs"
+fi
 # Rebuild when a package's metadata, interfaces or installed data change; Python sources are symlinked.
-src_hash=$(find ros2_ws/src sim -path '*/__pycache__' -prune -o -type f \
+src_hash=$( (echo "$base_paths"; find ros2_ws/src ros2_ws/compat sim -path '*/__pycache__' -prune -o -type f \
   \( -name package.xml -o -name setup.py -o -name setup.cfg -o -name CMakeLists.txt \
      -o -name '*.msg' -o -name '*.srv' -o -name '*.action' -o -path '*/config/*' -o -path '*/resource/*' \) \
-  -print | sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+  -print | sort | xargs sha256sum) | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamps/colcon" 2>/dev/null)" != "$src_hash" ] || [ ! -f ros2_ws/install/setup.bash ]; then
   echo "[setup] colcon build of the workspace over the venv (about a minute)"
   (
@@ -41,7 +47,8 @@ if [ "$(cat "$stamps/colcon" 2>/dev/null)" != "$src_hash" ] || [ ! -f ros2_ws/in
     . "$venv/bin/activate"
     export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
     cd ros2_ws && mkdir -p log
-    colcon --log-base log build --symlink-install --base-paths src ../sim \
+    # shellcheck disable=SC2086
+    colcon --log-base log build --symlink-install --base-paths $base_paths \
       --event-handlers console_cohesion- status- \
       --cmake-args -DPython3_EXECUTABLE="$venv/bin/python" -DBUILD_TESTING=OFF > log/last_build.txt 2>&1 \
       || { tail -50 log/last_build.txt; echo "[setup] colcon build failed, full log: ros2_ws/log/last_build.txt"; exit 1; }

@@ -47,6 +47,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from enpire_env import raster
+from enpire_env.calibration.camera_model import Intrinsics, Pose
 from enpire_env.tasks.pusht import (
     AGENT_RADIUS,
     BAR_LOCAL,
@@ -96,7 +97,7 @@ class CameraSpec(BaseModel):
     # oblique: camera on a sphere around the table centre
     elevation_deg: float = Field(55.0, gt=5.0, le=89.0)
     azimuth_deg: float = 90.0           # 90: the camera stands on the +y side (bottom of the top view)
-    distance: float = Field(700.0, gt=100.0)
+    distance: float = Field(700.0, gt=100.0)    # table pixels; top and wrist: the height of the pinhole
     margin: float = Field(0.04, ge=0.0, lt=0.4)   # free border around the table, fraction of the image
     # wrist
     half_width: float = Field(128.0, gt=10.0)      # table pixels from the image centre to its edge
@@ -205,11 +206,39 @@ def _wrist_homography(spec: CameraSpec, state: RenderState) -> np.ndarray:
 _OBLIQUE_CACHE: dict[CameraSpec, tuple[np.ndarray, np.ndarray]] = {}
 
 
-def _oblique_model(spec: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(K, H) of a pinhole camera above the table. Table frame: x right, y down, z into the table."""
-    cached = _OBLIQUE_CACHE.get(spec)
-    if cached is not None:
-        return cached
+def pinhole(spec: CameraSpec, table_pixel_m: float, state: RenderState | None = None
+            ) -> tuple[Intrinsics, Pose]:
+    """The camera as a pinhole (its CameraInfo) and its pose `table_from_optical` in metres.
+
+    Every view draws the table plane only, so the top and wrist views, orthographic by construction,
+    are exactly a pinhole camera `distance` above the table looking straight down: H derived from this
+    model equals `table_to_image` (tested)."""
+    if spec.kind == 'oblique':
+        k, _ = _oblique_model(spec)
+        rot, centre = _oblique_geometry(spec)
+        pose = Pose(rot.T, centre * table_pixel_m)
+    else:
+        if spec.kind == 'top':
+            scale = np.array([spec.width, spec.height]) / WORKSPACE_SIZE
+            yaw, above = 0.0, np.array([WORKSPACE_SIZE / 2, WORKSPACE_SIZE / 2])
+        else:
+            if state is None:
+                raise ValueError('the wrist camera moves: its pose needs the state of the frame')
+            scale = np.full(2, spec.width / (2.0 * spec.half_width))
+            yaw, above = _wrist_yaw(spec, state), np.asarray(state.agent_xy, dtype=float)
+        centre_px = np.array([spec.width, spec.height]) / 2.0 - 0.5
+        if spec.kind == 'top':   # the top view's H maps the table centre to the image centre too
+            centre_px = scale * above - 0.5
+        f = scale * spec.distance
+        k = np.array([[f[0], 0.0, centre_px[0]], [0.0, f[1], centre_px[1]], [0.0, 0.0, 1.0]])
+        c, s = math.cos(yaw), math.sin(yaw)
+        rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])   # optical z = table z (down)
+        pose = Pose(rot, np.array([above[0], above[1], -spec.distance]) * table_pixel_m)
+    return Intrinsics.from_matrix(spec.width, spec.height, k), pose
+
+
+def _oblique_geometry(spec: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(optical_from_table rotation, camera centre in table pixels) of the oblique camera."""
     el, az = math.radians(spec.elevation_deg), math.radians(spec.azimuth_deg)
     target = np.array([WORKSPACE_SIZE / 2, WORKSPACE_SIZE / 2, 0.0])
     centre = target + spec.distance * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az),
@@ -219,7 +248,15 @@ def _oblique_model(spec: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
     up_img = up - forward * (up @ forward)
     down = -up_img / np.linalg.norm(up_img)
     right = np.cross(down, forward)  # x = y cross z for a right-handed optical frame
-    rot = np.stack([right, down, forward])
+    return np.stack([right, down, forward]), centre
+
+
+def _oblique_model(spec: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(K, H) of a pinhole camera above the table. Table frame: x right, y down, z into the table."""
+    cached = _OBLIQUE_CACHE.get(spec)
+    if cached is not None:
+        return cached
+    rot, centre = _oblique_geometry(spec)
     extr = np.column_stack([rot[:, 0], rot[:, 1], -rot @ centre])  # [r1 r2 t] for points with z = 0
     corners = np.column_stack([_TABLE, np.ones(4)]) @ extr.T
     norm = corners[:, :2] / corners[:, 2:3]

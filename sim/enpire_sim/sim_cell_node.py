@@ -4,7 +4,10 @@
 
 Topics and services (names from enpire_env.names, relative to the namespace):
 - publishes `cell_state` (CellState) and, per camera, `cameras/<cam>/image_raw` (Image, rgb8, frame_id
-  `<cam>_optical_frame`), `camera_info` (CameraInfo) and `table_homography` (TableHomography);
+  `<cam>_optical_frame`), `camera_info` (CameraInfo: every camera as the pinhole `cameras.pinhole`
+  gives) and `table_homography` (TableHomography; off with `publish_homography: false`, as in a real
+  cell); the fixed cameras' poses in the `table` frame on /tf_static (tf2_msgs/TFMessage, latched, in
+  metres with `table_pixel_m` metres per workspace pixel);
   `privileged/ground_truth` (GroundTruth: block pose, exact coverage) for tests and audits only;
 - subscribes `cmd/target` (PointStamped in frame `table`, workspace pixels);
 - serves `mock_hardware/place_objects` (PlaceObjects).
@@ -31,23 +34,25 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-import numpy as np
 import rclpy
 import rclpy.executors
 import yaml
-from geometry_msgs.msg import PointStamped
+from geometry_msgs.msg import PointStamped, TransformStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
+from tf2_msgs.msg import TFMessage
 
 from enpire_env import names
+from enpire_env.calibration.camera_model import Pose
 from enpire_env.executors import lean_publisher_events, lean_subscription_events
 from enpire_env.tasks.pusht import CONTROL_HZ, WORKSPACE_SIZE
 from enpire_env.tasks.pusht_distributions import placement_problem, sample_initial_state
 from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
 from enpire_interfaces.srv import PlaceObjects
-from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, RenderState, load_cameras
+from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, RenderState, load_cameras, pinhole
 from enpire_sim.pusht_sim import PushTSim
 
 TICK_NS = 1_000_000_000 // CONTROL_HZ
@@ -77,6 +82,16 @@ def check_placement(block, agent) -> str | None:
     return placement_problem(block, agent)
 
 
+def transform_msg(parent: str, child: str, pose: Pose, stamp) -> TransformStamped:
+    tf = TransformStamped()
+    tf.header.stamp, tf.header.frame_id, tf.child_frame_id = stamp, parent, child
+    t, q = pose.translation, pose.quaternion()
+    tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = (float(v) for v in t)
+    (tf.transform.rotation.x, tf.transform.rotation.y, tf.transform.rotation.z,
+     tf.transform.rotation.w) = (float(v) for v in q)
+    return tf
+
+
 class SimCellNode(Node):
     def __init__(self):
         super().__init__('sim_cell')
@@ -92,6 +107,8 @@ class SimCellNode(Node):
         # A real-time controller keeps streaming targets chosen before a placement (the safety node's
         # stop, a policy's last command); obeying them would drag the freshly placed T away.
         self.lockout_ns = int(1e9 * self.declare_parameter('placement_lockout_s', 0.3).value)
+        self.table_pixel_m = float(self.declare_parameter('table_pixel_m', 0.001).value)
+        self.publish_homography = bool(self.declare_parameter('publish_homography', True).value)
 
         specs, file_faults = (load_cameras(cameras_file) if cameras_file else (DEFAULT_CAMERAS, {}))
         faults = {**file_faults, **parse_faults(faults_text)}
@@ -103,6 +120,9 @@ class SimCellNode(Node):
 
         initial = sample_initial_state(seed, distribution)
         self.sim = PushTSim(initial.block, initial.agent)
+        # Intrinsics stay fixed, even for the wrist camera whose pose moves with the agent.
+        self.intrinsics = {s.name: pinhole(s, self.table_pixel_m, RenderState.from_sim(self.sim))[0]
+                           for s in specs}
         self.rejected: Counter[str] = Counter()
         self._ticks = 0
         self._start_ns = self.get_clock().now().nanoseconds
@@ -120,6 +140,9 @@ class SimCellNode(Node):
                      self.create_publisher(TableHomography, names.camera_homography(s.name), 10,
                                            event_callbacks=lean()))
             for s in specs}
+        self.tf_static_pub = self.create_publisher(
+            TFMessage, names.TF_STATIC, QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        self._publish_static_transforms()
         self.create_subscription(PointStamped, names.CELL_COMMAND, self._on_command, 10,
                                  event_callbacks=lean_subscription_events())
         self.create_service(PlaceObjects, names.PLACE_OBJECTS, self._on_place)
@@ -196,6 +219,14 @@ class SimCellNode(Node):
         return SetParametersResult(successful=True)
 
     # -- outputs -------------------------------------------------------------------------------------
+    def _publish_static_transforms(self) -> None:
+        """The fixed cameras' poses, once and latched, as tf2's StaticTransformBroadcaster sends them."""
+        stamp = self.get_clock().now().to_msg()
+        msg = TFMessage(transforms=[
+            transform_msg(names.TABLE_FRAME, names.camera_frame(s.name), pinhole(s, self.table_pixel_m)[1],
+                          stamp) for s in self.rig.specs if s.kind != 'wrist'])
+        self.tf_static_pub.publish(msg)
+
     def stamp(self):
         return Time(nanoseconds=self._start_ns + self._ticks * TICK_NS).to_msg()
 
@@ -221,19 +252,14 @@ class SimCellNode(Node):
             img.data = frame.image.tobytes()
             info = CameraInfo()
             info.header = img.header
-            info.height, info.width = img.height, img.width
-            k = spec.intrinsics()
-            if k is not None:
-                info.distortion_model, info.d = 'plumb_bob', [0.0] * 5
-                info.k = k.flatten().tolist()
-                info.r = np.eye(3).flatten().tolist()
-                info.p = np.hstack([k, np.zeros((3, 1))]).flatten().tolist()
-            homography = TableHomography()
-            homography.header = img.header
-            homography.table_to_image = frame.table_to_image.flatten().tolist()
+            self.intrinsics[spec.name].fill_camera_info(info)
             image_pub.publish(img)
             info_pub.publish(info)
-            homography_pub.publish(homography)
+            if self.publish_homography:
+                homography = TableHomography()
+                homography.header = img.header
+                homography.table_to_image = frame.table_to_image.flatten().tolist()
+                homography_pub.publish(homography)
 
     def _publish_state(self, stamp=None) -> None:
         stamp = stamp or self.stamp()

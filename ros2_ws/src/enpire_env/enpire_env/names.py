@@ -18,6 +18,8 @@ RUN_TRIAL = 'run_trial'                        # enpire_interfaces/RunTrial acti
 TRIAL_EVENTS = 'trial_events'                  # enpire_interfaces/TrialEvent
 AGENT_STATUS = 'agents/status'                 # std_msgs/String, one line per team event
 DIAGNOSTICS = '/diagnostics'                   # diagnostic_msgs/DiagnosticArray (global, by convention)
+TF_STATIC = '/tf_static'                       # tf2_msgs/TFMessage: camera poses in the table frame (latched)
+# The table frame (REP 103, metres): workspace pixel (px, py) is the point (px, py, 0) * table_pixel_m.
 TABLE_FRAME = 'table'
 
 

@@ -1,7 +1,9 @@
 """The /<cell>/verify service: judge the task from the cell's cameras (enpire_env.verification).
 
-Keeps the latest frame of every configured camera with the homography of the same stamp, and answers
-Verify requests with the fused verdict, each camera's verdict and, on request, saved evidence.
+Keeps the latest frame of every configured camera with its table-to-image mapping, and answers Verify
+requests with the fused verdict, each camera's verdict and, on request, saved evidence. The mapping is
+the homography of the frame's stamp where one is published (the simulated cell, moving cameras), else
+derived from the camera's CameraInfo and its pose on /tf_static (a real cell; enpire_env.calibration).
 """
 from __future__ import annotations
 
@@ -18,11 +20,13 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.time import Time
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
+from tf2_msgs.msg import TFMessage
 
 from enpire_env import names
+from enpire_env.calibration.table_mapping import CalibratedCameras
 from enpire_env.executors import SubmitOnceExecutor
 from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_env.verification import TASKS, Frame, Verifier, load_config
@@ -32,6 +36,9 @@ from enpire_env.verification.models import CameraJudgement, FusedJudgement
 from enpire_interfaces.msg import CameraVerdict, CellState, FusedVerdict, TableHomography
 from enpire_interfaces.srv import Verify
 
+# /tf_static as tf2's static broadcaster offers it: a verify node started late still gets the poses.
+# Deep enough to keep every publisher's latched message until the next verification takes them.
+_LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
 
 
@@ -54,10 +61,12 @@ def stamp_seconds(stamp) -> float:
 
 
 class FrameBuffer:
-    """Latest frame per camera, paired with the homography that has the same stamp."""
+    """Latest frame per camera, paired with the homography that has the same stamp or, for a camera
+    with none, with the mapping from its calibration (`calibrated`)."""
 
-    def __init__(self, keep: int = 8):
+    def __init__(self, keep: int = 8, calibrated: CalibratedCameras | None = None):
         self.keep = keep
+        self.calibrated = calibrated
         self._lock = threading.Lock()
         self._images: dict[str, list[tuple[float, np.ndarray]]] = {}
         self._homographies: dict[str, list[tuple[float, np.ndarray]]] = {}
@@ -83,7 +92,11 @@ class FrameBuffer:
             for h_stamp, h in reversed(homs):
                 if abs(h_stamp - stamp) < 1e-3:
                     return Frame(image, h, stamp)
-        return None
+        mapping = self.calibrated.mapping(cam) if (self.calibrated and images and not homs) else None
+        if mapping is None:
+            return None
+        stamp, image = images[-1]
+        return Frame(mapping.rectify(image), mapping.table_to_image, stamp)
 
 
 class VerifyNode(Node):
@@ -105,6 +118,8 @@ class VerifyNode(Node):
         # Frame age is judged on the cell's clock (its CellState stamps): an as-fast simulated cell
         # stamps sim time, which stands still while it idles. A cell silent this long is stale.
         self.declare_parameter('cell_silence_s', 2.0)
+        # Metres per workspace pixel: turns a camera's pose on /tf_static into its table-to-image mapping.
+        self.declare_parameter('table_pixel_m', 0.001)
         self.cameras = list(self.get_parameter('cameras').value)
         self.rule = self.get_parameter('fusion_rule').value
         if self.rule not in RULES:
@@ -115,7 +130,8 @@ class VerifyNode(Node):
         self.backend, options = self._backend_choice()
         self.verifier = Verifier(load_config(config_path), backend=self.backend, **options)
         self.verify_lock = threading.Lock()   # the backend caches per image: one verification at a time
-        self.frames = FrameBuffer()
+        self.calibrated = CalibratedCameras(float(self.get_parameter('table_pixel_m').value))
+        self.frames = FrameBuffer(calibrated=self.calibrated)
         self.cell_silence_s = float(self.get_parameter('cell_silence_s').value)
         self.cell_clock: tuple[float, float] | None = None   # (latest CellState stamp, its arrival, unix s)
         # The cameras are read when a verification asks, not frame by frame (on_demand.py): an idle
@@ -125,6 +141,8 @@ class VerifyNode(Node):
         for cam in self.cameras:
             self.sensors.add(f'image/{cam}', Image, names.camera_image(cam), qos_profile_sensor_data)
             self.sensors.add(f'homography/{cam}', TableHomography, names.camera_homography(cam), 10)
+            self.sensors.add(f'info/{cam}', CameraInfo, names.camera_info(cam), qos_profile_sensor_data)
+        self.sensors.add('tf_static', TFMessage, names.TF_STATIC, _LATCHED)
         self.create_service(Verify, names.VERIFY, self._on_verify,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f'verify ready: cameras={self.cameras} rule={self.rule} '
@@ -158,8 +176,15 @@ class VerifyNode(Node):
         return backend, options
 
     def take_frames(self, cams: list[str]) -> None:
-        """Move the frames and homographies received since the last verification into the buffer."""
+        """Move the frames, homographies and calibrations received since the last verification in."""
+        for msg in self.sensors.take('tf_static'):
+            self.calibrated.add_transforms(msg)
         for cam in cams:
+            for msg in self.sensors.take(f'info/{cam}')[-1:]:
+                try:
+                    self.calibrated.set_camera_info(cam, msg)
+                except ValueError as exc:   # e.g. the simulated wrist camera's CameraInfo without K
+                    self.get_logger().debug(f'{cam}: camera_info has no usable intrinsics: {exc}')
             for msg in self.sensors.take(f'homography/{cam}'):
                 self.frames.add_homography(cam, stamp_seconds(msg.header.stamp),
                                            np.asarray(msg.table_to_image, dtype=np.float64).reshape(3, 3))

@@ -75,7 +75,20 @@ def _perception(sub):
     add_arguments(p)
 
 
-SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench]
+def _calibrate(sub):
+    p = sub.add_parser('calibrate', help="a camera's intrinsics and table pose from a ChArUco board",
+                       description='Intrinsics (CameraInfo) and the camera-to-table pose (/tf_static) from a '
+                       'ChArUco board seen in a folder of images or on a camera topic; writes one YAML per '
+                       'camera in the ROS camera_info conventions, which the real-cell bringup loads.')
+    try:  # enpire_bringup depends on this package: looked up at run time, like `up`
+        from enpire_bringup.calibrate import add_arguments
+    except ImportError:
+        p.set_defaults(func=lambda args: sys.exit('enpire calibrate: enpire_bringup is not installed'))
+        return
+    add_arguments(p)
+
+
+SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench, _calibrate]
 
 
 def version() -> str:
