@@ -80,12 +80,13 @@ def _calibrate(sub):
                        description='Intrinsics (CameraInfo) and the camera-to-table pose (/tf_static) from a '
                        'ChArUco board seen in a folder of images or on a camera topic; writes one YAML per '
                        'camera in the ROS camera_info conventions, which the real-cell bringup loads.')
+    import importlib
     try:  # enpire_bringup depends on this package: looked up at run time, like `up`
-        from enpire_bringup.calibrate import add_arguments
+        calibrate = importlib.import_module('enpire_bringup.calibrate')
     except ImportError:
         p.set_defaults(func=lambda args: sys.exit('enpire calibrate: enpire_bringup is not installed'))
         return
-    add_arguments(p)
+    calibrate.add_arguments(p)
 
 
 SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench, _calibrate]
