@@ -1,4 +1,4 @@
-"""A ChArUco board seen by a pinhole camera with lens distortion: images with known ground truth. Pure.
+"""A ChArUco board (or any drawn scene) seen by a pinhole camera with lens distortion. Pure.
 
 What a calibration sees when a person waves the board in front of a camera (`waving_poses`) or lays it
 on the table (`camera_from_board` = the camera's pose inverted, composed with the board's place). Each
@@ -28,9 +28,21 @@ def _rays(camera: Intrinsics, supersample: int) -> np.ndarray:
         grid = np.stack(np.meshgrid(us, vs), axis=-1).reshape(-1, 1, 2)
         criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-12)
         rays = cv2.undistortPointsIter(grid, camera.matrix, camera.coefficients, None, None, criteria)
-        _RAYS.clear()
+        if len(_RAYS) > 8:
+            _RAYS.clear()
         _RAYS[key] = rays.reshape(camera.height * ss, camera.width * ss, 2)
     return _RAYS[key]
+
+
+def through_lens(ideal: np.ndarray, camera: Intrinsics) -> np.ndarray:
+    """An image drawn with the ideal pinhole K as the camera with lens distortion records it."""
+    if not camera.distorted:
+        return ideal
+    k = camera.matrix
+    rays = _rays(camera, 1)
+    map_x = (k[0, 0] * rays[..., 0] + k[0, 2]).astype(np.float32)
+    map_y = (k[1, 1] * rays[..., 1] + k[1, 2]).astype(np.float32)
+    return cv2.remap(ideal, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def render_board(spec: BoardSpec, camera: Intrinsics, camera_from_board: Pose, supersample: int = 3,

@@ -46,7 +46,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
 from enpire_env import names
-from enpire_env.calibration.camera_model import Pose
+from enpire_env.calibration.transforms import fill_transform
 from enpire_env.executors import lean_publisher_events, lean_subscription_events
 from enpire_env.tasks.pusht import CONTROL_HZ, WORKSPACE_SIZE
 from enpire_env.tasks.pusht_distributions import placement_problem, sample_initial_state
@@ -82,14 +82,6 @@ def check_placement(block, agent) -> str | None:
     return placement_problem(block, agent)
 
 
-def transform_msg(parent: str, child: str, pose: Pose, stamp) -> TransformStamped:
-    tf = TransformStamped()
-    tf.header.stamp, tf.header.frame_id, tf.child_frame_id = stamp, parent, child
-    t, q = pose.translation, pose.quaternion()
-    tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z = (float(v) for v in t)
-    (tf.transform.rotation.x, tf.transform.rotation.y, tf.transform.rotation.z,
-     tf.transform.rotation.w) = (float(v) for v in q)
-    return tf
 
 
 class SimCellNode(Node):
@@ -223,8 +215,9 @@ class SimCellNode(Node):
         """The fixed cameras' poses, once and latched, as tf2's StaticTransformBroadcaster sends them."""
         stamp = self.get_clock().now().to_msg()
         msg = TFMessage(transforms=[
-            transform_msg(names.TABLE_FRAME, names.camera_frame(s.name), pinhole(s, self.table_pixel_m)[1],
-                          stamp) for s in self.rig.specs if s.kind != 'wrist'])
+            fill_transform(TransformStamped(), names.TABLE_FRAME, names.camera_frame(s.name),
+                           pinhole(s, self.table_pixel_m)[1], stamp)
+            for s in self.rig.specs if s.kind != 'wrist'])
         self.tf_static_pub.publish(msg)
 
     def stamp(self):

@@ -85,15 +85,16 @@ def test_static_transforms_compose_a_lab_chain_and_refuse_unconnected_frames():
 def test_calibration_file_round_trip_keeps_camera_info_keys_and_pose(tmp_path):
     rng = np.random.default_rng(6)
     cam = Intrinsics.from_matrix(640, 480, [[600, 0, 320], [0, 601, 240], [0, 0, 1]], [-0.2, 0.05, 0, 0, 0])
-    cal = calibration_file.CameraCalibration(camera='top', intrinsics=cam, table_pixel_m=0.0012,
-                                             table_from_optical=random_pose(rng), report={'views': 3})
+    pose = random_pose(rng)
+    cal = calibration_file.CameraCalibration(camera='top', intrinsics=cam, table_from_optical=pose,
+                                             report={'views': 3})
     path = calibration_file.save(cal, tmp_path / 'top.yaml')
     text = path.read_text()
     for key in ('image_width', 'camera_matrix', 'distortion_model', 'distortion_coefficients',
                 'rectification_matrix', 'projection_matrix', 'table_transform'):
         assert f'{key}:' in text
     back = calibration_file.load(path)
-    assert back.intrinsics == cam and back.child_frame == 'top_optical_frame' and back.table_pixel_m == 0.0012
+    assert back.intrinsics == cam and back.child_frame == 'top_optical_frame' and back.report == {'views': 3}
     np.testing.assert_allclose(back.table_from_optical.rotation, cal.table_from_optical.rotation, atol=1e-12)
     (tmp_path / 'bad.yaml').write_text('image_width: 640\n')
     with pytest.raises(ValueError, match='bad.yaml'):

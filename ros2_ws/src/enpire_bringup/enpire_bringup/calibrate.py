@@ -56,7 +56,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     board.add_argument('--board-at', type=float, nargs=2, default=(0.0, 0.0), metavar=('X', 'Y'),
                        help="table-frame position (m) of the board's first outer corner when on the table")
     board.add_argument('--board-yaw-deg', type=float, default=0.0, help="the board's turn about table z")
-    p.add_argument('--table-pixel-m', type=float, default=0.001, help='metres per workspace pixel')
     p.add_argument('--model', default='plumb_bob', choices=('plumb_bob', 'rational_polynomial'))
     p.add_argument('--out', type=Path, required=True, help='the calibration YAML to write')
     p.set_defaults(func=run)
@@ -163,8 +162,7 @@ def _run(args) -> int:
               'the board lying on the table (--pose-image or --topic)')
         return 0
     board_in_table = table_from_board(*args.board_at, yaw_deg=args.board_yaw_deg)
-    cal = calibrate_camera(args.camera, spec, intrinsics, pose_image, board_in_table, args.table_pixel_m,
-                           report)
+    cal = calibrate_camera(args.camera, spec, intrinsics, pose_image, board_in_table, report)
     pose = cal.table_from_optical
     print(f"pose: {cal.report['pose_corners']} corners, reprojection RMS "
           f"{cal.report['pose_reprojection_rms_px']:.3f} px; camera at "
@@ -178,7 +176,7 @@ def save_intrinsics(camera: str, intrinsics: Intrinsics, path: Path, report: dic
     """A camera_info YAML without a pose (what --intrinsics reads back)."""
     data = {key: value for key, value in calibration_file.to_yaml_dict(calibration_file.CameraCalibration(
         camera=camera, intrinsics=intrinsics, table_from_optical=Pose.identity(), report=report)).items()
-        if key not in ('table_transform', 'table_pixel_m')}
+        if key != 'table_transform'}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))

@@ -5,7 +5,6 @@ is also a valid `camera_info_url` for a camera driver, which ignores the keys it
 
     table_transform: {parent_frame: table, child_frame: top_optical_frame,
                       translation: [x, y, z], rotation: [x, y, z, w]}   # table_from_optical, metres
-    table_pixel_m: 0.001                                             # metres per workspace pixel
     calibration: {board: ..., views: 12, reprojection_rms_px: 0.21, ...}   # how it was measured
 """
 from __future__ import annotations
@@ -32,7 +31,6 @@ class CameraCalibration(BaseModel):
     camera: str
     intrinsics: Intrinsics
     table_from_optical: Pose
-    table_pixel_m: float = Field(0.001, gt=0.0)
     parent_frame: str = TABLE_FRAME
     child_frame: str = ''
     report: dict = Field(default_factory=dict)
@@ -61,7 +59,6 @@ def to_yaml_dict(cal: CameraCalibration) -> dict:
         'table_transform': {'parent_frame': cal.parent_frame, 'child_frame': cal.child_frame,
                             'translation': [float(v) for v in pose.translation],
                             'rotation': [float(v) for v in pose.quaternion()]},
-        'table_pixel_m': cal.table_pixel_m,
         'calibration': cal.report,
     }
 
@@ -106,6 +103,6 @@ def load(path: str | Path) -> CameraCalibration:
         return CameraCalibration(
             camera=data['camera_name'], intrinsics=intrinsics,
             table_from_optical=Pose.from_quaternion(tf['translation'], tf['rotation']),
-            table_pixel_m=data.get('table_pixel_m', 0.001), parent_frame=tf.get('parent_frame', TABLE_FRAME),
+            parent_frame=tf.get('parent_frame', TABLE_FRAME),
             child_frame=tf.get('child_frame', ''), report=data.get('calibration') or {})
     return _read(path, 'a camera calibration', parse)

@@ -140,12 +140,11 @@ def table_from_board(x_m: float, y_m: float, yaw_deg: float = 0.0) -> Pose:
 
 
 def calibrate_camera(camera: str, spec: BoardSpec, intrinsics: Intrinsics, pose_image: np.ndarray,
-                     board_in_table: Pose, table_pixel_m: float, report: dict | None = None
-                     ) -> CameraCalibration:
+                     board_in_table: Pose, report: dict | None = None) -> CameraCalibration:
     """The camera's full calibration: intrinsics and table_from_optical from the board on the table."""
     seen = board_pose(spec, pose_image, intrinsics)
     table_from_optical = board_in_table @ seen.camera_from_board.inverse()
     report = {**(report or {}), 'board': spec.model_dump(), 'pose_corners': seen.corners,
               'pose_reprojection_rms_px': round(seen.rms_px, 4)}
     return CameraCalibration(camera=camera, intrinsics=intrinsics, table_from_optical=table_from_optical,
-                             table_pixel_m=table_pixel_m, report=report)
+                             report=report)

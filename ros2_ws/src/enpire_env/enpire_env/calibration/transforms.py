@@ -11,6 +11,17 @@ import threading
 from enpire_env.calibration.camera_model import Pose
 
 
+def fill_transform(msg, parent: str, child: str, pose: Pose, stamp=None):
+    """Write parent_from_child into a geometry_msgs/TransformStamped (any object with its fields)."""
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id, msg.child_frame_id = parent, child
+    t, q = msg.transform.translation, msg.transform.rotation
+    t.x, t.y, t.z = (float(v) for v in pose.translation)
+    q.x, q.y, q.z, q.w = (float(v) for v in pose.quaternion())
+    return msg
+
+
 class TransformError(LookupError):
     """No chain of transforms connects the two frames (or a frame has two parents)."""
 
