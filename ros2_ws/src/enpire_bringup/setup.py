@@ -24,6 +24,7 @@ setup(
         'console_scripts': [
             'command_adapter = enpire_bringup.adapters.command_adapter_node:main',
             'camera_relay = enpire_bringup.adapters.camera_relay_node:main',
+            'camera_calibration = enpire_bringup.adapters.camera_calibration_node:main',
             'place_objects_adapter = enpire_bringup.adapters.place_objects_node:main',
         ],
     },
