@@ -2,6 +2,10 @@
 
 Never success on weak evidence: missing and stale cameras become explicit UNCERTAIN entries, cameras
 that disagree never add up to SUCCESS under 'unanimous', and every rule also needs enough confidence.
+Precision first: one camera alone never decides while another saw the T but stayed UNCERTAIN (near the
+threshold), unless its own lower bound clears the threshold by `lone_margin_factor` times the margin its
+resolution at the T asks of it (`lone_proven`). That is what made a false success once: the top camera
+at 0.954 beside two cameras near 0.95, true coverage 0.949.
 """
 from __future__ import annotations
 
@@ -31,10 +35,26 @@ def _checked(judgements: Iterable[CameraJudgement], expected: Sequence[str] | No
     return out
 
 
+def lone_proven(camera: CameraJudgement, threshold: float | None, factor: float) -> bool:
+    """Whether a camera's own evidence clears the threshold by `factor` x its resolution margin."""
+    if threshold is None:
+        return True
+    if camera.lower_bound is None or camera.success_margin is None:
+        return False
+    return camera.lower_bound >= threshold + factor * camera.success_margin
+
+
+def _saw_the_object(camera: CameraJudgement) -> bool:
+    """An UNCERTAIN camera that had an estimate: near the threshold, or too unsure to say which side."""
+    return camera.state == VerdictState.UNCERTAIN and camera.lower_bound is not None
+
+
 def fuse(judgements: Iterable[CameraJudgement], rule: str = 'unanimous', now: float | None = None,
          max_age: float | None = None, expected: Sequence[str] | None = None, min_cameras: int = 1,
-         success_confidence: float = 0.6) -> FusedJudgement:
-    """One verdict from many. `expected` cameras with no judgement count as missing ('no_frame')."""
+         success_confidence: float = 0.6, threshold: float | None = None,
+         lone_margin_factor: float = 1.0) -> FusedJudgement:
+    """One verdict from many. `expected` cameras with no judgement count as missing ('no_frame').
+    With the task's `threshold`, a lone SUCCESS beside cameras uncertain near it must be proven alone."""
     if rule not in RULES:
         raise ValueError(f'unknown fusion rule {rule!r}; known: {RULES}')
     cams = _checked(judgements, expected, now, max_age)
@@ -48,6 +68,9 @@ def fuse(judgements: Iterable[CameraJudgement], rule: str = 'unanimous', now: fl
     def result(state: VerdictState, confidence: float, reason: str) -> FusedJudgement:
         if state == VerdictState.SUCCESS and confidence < success_confidence:
             state, reason = VerdictState.UNCERTAIN, 'low_confidence'
+        if state == VerdictState.SUCCESS and len(ok) == 1 and any(_saw_the_object(c) for c in cams) \
+                and not lone_proven(ok[0], threshold, lone_margin_factor):
+            state, reason = VerdictState.UNCERTAIN, 'lone_camera_near_threshold'
         return FusedJudgement(state=state, success=state == VerdictState.SUCCESS, score=score,
                               confidence=float(np.clip(confidence, 0.0, 1.0)), rule=rule, reason=reason,
                               cameras=cams)

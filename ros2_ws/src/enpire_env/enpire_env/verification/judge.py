@@ -190,7 +190,8 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
         block_pose=Pose2D(x=pose[0], y=pose[1], theta=pose[2]), stamp=frame.stamp,
         latency_ms=(time.perf_counter() - t0) * 1e3,
         direct_score=None if direct is None else float(direct.lo), area_ratio=area_ratio,
-        pose_score=float(pose_score), noise=noise, units_per_pixel=upp, boxes=boxes)
+        pose_score=float(pose_score), noise=noise, units_per_pixel=upp, lower_bound=float(lo),
+        success_margin=float(success_margin), boxes=boxes)
     return JudgedFrame(judgement, _make_masks=make_masks)
 
 

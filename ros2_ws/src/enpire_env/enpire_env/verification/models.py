@@ -55,6 +55,10 @@ class CameraJudgement(BaseModel):
     pose_score: float | None = None     # coverage from the pose estimate (cross-check of direct_score)
     noise: float | None = None          # estimated pixel noise sigma (0..255)
     units_per_pixel: float | None = None
+    # What the decision rests on: the lower bound of the coverage and the margin above the threshold
+    # this camera's resolution at the T asks of it (fusion asks more of a camera that decides alone).
+    lower_bound: float | None = None
+    success_margin: float | None = None
     boxes: list[Box] = Field(default_factory=list)
 
 

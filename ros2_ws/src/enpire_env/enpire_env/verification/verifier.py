@@ -39,7 +39,8 @@ class Verifier:
         judged = {cam: self.judge(cam, frames.get(cam), now=now, max_age=max_age) for cam in names}
         fc = self.config.fusion
         fused = fuse([j.judgement for j in judged.values()], rule=rule or fc.rule, now=now, max_age=max_age,
-                     expected=names, min_cameras=fc.min_cameras, success_confidence=fc.success_confidence)
+                     expected=names, min_cameras=fc.min_cameras, success_confidence=fc.success_confidence,
+                     threshold=self.config.judge.success_coverage, lone_margin_factor=fc.lone_margin_factor)
         return fused, judged
 
     def verify(self, frames: Mapping[str, Frame | None], cameras: Sequence[str] | None = None,
