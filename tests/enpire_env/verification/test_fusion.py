@@ -67,3 +67,35 @@ def test_no_judgements_and_bad_rule():
     assert fuse([], rule='majority').state == U
     with pytest.raises(ValueError):
         fuse([cam('a', S)], rule='vibes')
+
+
+def near(name, state, lower, margin, score=None):
+    """A camera that saw the T near the threshold: its lower bound and the margin its resolution asks."""
+    return CameraJudgement(camera=name, state=state, score=lower if score is None else score, confidence=0.8,
+                           stamp=10.0, reason='' if state == S else 'near_threshold', lower_bound=lower,
+                           success_margin=margin)
+
+
+@pytest.mark.parametrize('rule', ['unanimous', 'majority', 'confidence_weighted'])
+def test_a_lone_camera_near_the_threshold_never_decides_beside_uncertain_ones(rule):
+    # The false success of a demo: top 0.954 (margin 0.003 at its resolution) said SUCCESS, oblique 0.945
+    # and wrist 0.951 stayed UNCERTAIN near 0.95; the true coverage was 0.949.
+    cams = [near('top', S, 0.954, 0.003), near('oblique', U, 0.945, 0.011), near('wrist', U, 0.951, 0.012)]
+    out = fuse(cams, rule=rule, threshold=0.95, lone_margin_factor=1.5, success_confidence=0.0)
+    assert out.state == U and not out.success
+    if rule == 'unanimous':
+        assert out.reason == 'lone_camera_near_threshold'
+
+
+def test_a_lone_camera_decides_when_its_own_margin_clears_the_threshold():
+    proven = [near('top', S, 0.975, 0.008), near('oblique', U, 0.945, 0.011), near('wrist', U, 0.951, 0.012)]
+    assert fuse(proven, threshold=0.95, lone_margin_factor=1.5).state == S       # 0.975 >= 0.95 + 1.5 x 0.008
+    # Beside blind cameras (no frame: no estimate) nothing argues against it: its own margin suffices.
+    blind = [near('top', S, 0.96, 0.008), cam('oblique', U, conf=0.0, reason='no_frame')]
+    assert fuse(blind, threshold=0.95, lone_margin_factor=1.5).state == S
+    # Two cameras that each cleared their margins corroborate each other.
+    two = [near('top', S, 0.96, 0.008), near('oblique', S, 0.962, 0.011), near('wrist', U, 0.951, 0.012)]
+    assert fuse(two, threshold=0.95, lone_margin_factor=1.5).state == S
+    # A camera that cannot say what its margin was (no lower bound) never decides alone.
+    unknown = [cam('top', S), near('oblique', U, 0.945, 0.011)]
+    assert fuse(unknown, threshold=0.95, lone_margin_factor=1.5).state == U

@@ -82,3 +82,25 @@ def test_locate_block_is_accurate_and_fast(size):
     assert abs(pusht.angle_diff(found.theta, pose[2])) < 0.1
     assert ms < 50
     assert locate_block(np.full((size, size, 3), 255, np.uint8), h) is None
+
+
+def test_a_rendered_state_just_below_the_threshold_ends_uncertain_not_success():
+    """True coverage 0.9475 (gym-pusht: no success), three 96 px cameras: with the margins of before
+    (0.0006 per unit, no lone-camera rule) the oblique camera alone said SUCCESS at 0.957 beside two
+    cameras uncertain near 0.95; the verdict must now stay UNCERTAIN."""
+    from enpire_env.verification import load_config
+    from enpire_sim import cameras as simcam
+
+    block = (254.93105110595158, 255.94779397630717, 0.8051520238997745)
+    state = simcam.RenderState(block_pose=block, agent_xy=(262.6739256869886, 331.84992360841045), step=0)
+    assert pusht.coverage(block) == pytest.approx(0.94755, abs=1e-4)
+    frames = {}
+    for spec in simcam.DEFAULT_CAMERAS:
+        spec = spec.model_copy(update=dict(width=96, height=96))
+        image, h = simcam.render(state, spec, None, None)
+        frames[spec.name] = Frame(image, h, 0.0)
+    before = load_config(None)
+    before.judge.success_margin_per_unit, before.fusion.lone_margin_factor = 0.0006, 1.0
+    assert Verifier(before).verify(frames, now=0.0).success        # the fault this guards against
+    fused = Verifier(load_config(None)).verify(frames, now=0.0)
+    assert fused.state == VerdictState.UNCERTAIN and not fused.success, fused

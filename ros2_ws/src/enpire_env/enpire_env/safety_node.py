@@ -6,6 +6,8 @@ the e-stop is latched) when it is rejected, so a cell stepping in lock-step with
 stalls. Every intervention goes out as an `enpire_interfaces/SafetyEvent`; the status (latched flags
 and counters) on `names.SAFETY_STATUS` (transient local, on change and every `status_period` s) and on
 `names.DIAGNOSTICS`. `names.ESTOP` (std_srvs/SetBool): data=true latches, data=false releases.
+Commands and events are stamped on the cell's clock (one time base with its states and frames in a bag):
+the answer to a policy command carries that command's stamp, anything else the last cell state's.
 
 Parameters (read at start-up; every later change is refused with a reason):
 - `limits_file`: YAML with the limits (default: share/enpire_env/config/safety_limits.yaml);
@@ -65,6 +67,7 @@ class SafetyNode(Node):
         self.limits_file = limits_file
         self.filter = SafetyFilter(self.limits)
         self._virtual_time = 0.0
+        self._cell_stamp = None      # the latest CellState stamp: the cell's clock
         self._last_status = None
         self.add_on_set_parameters_callback(self._refuse_parameter_change)
 
@@ -92,11 +95,12 @@ class SafetyNode(Node):
         if self.pacing == 'as_fast':
             self._virtual_time += self.limits.control_period
         result = self.filter.filter(msg.point.x, msg.point.y, msg.header.frame_id, self.now())
-        self.apply(result, raw=(msg.point.x, msg.point.y))
+        self.apply(result, raw=(msg.point.x, msg.point.y), stamp=msg.header.stamp)
 
     def on_cell_state(self, msg: CellState) -> None:
-        """Track the agent's measured position."""
+        """Track the agent's measured position and the cell's clock."""
         self.filter.update_agent(msg.agent_position.x, msg.agent_position.y)
+        self._cell_stamp = msg.header.stamp
 
     def on_watchdog_tick(self) -> None:
         """Every control period: watchdog hold/stop and the e-stop heartbeat."""
@@ -131,8 +135,9 @@ class SafetyNode(Node):
             return self._virtual_time
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def apply(self, result: FilterResult, raw: tuple[float, float] | None = None) -> None:
-        stamp = self.get_clock().now().to_msg()
+    def apply(self, result: FilterResult, raw: tuple[float, float] | None = None, stamp=None) -> None:
+        if stamp is None:
+            stamp = self._cell_stamp if self._cell_stamp is not None else self.get_clock().now().to_msg()
         if result.command is not None:
             msg = PointStamped()
             msg.header.stamp = stamp

@@ -4,6 +4,8 @@ Keeps the latest frame of every configured camera with its table-to-image mappin
 requests with the fused verdict, each camera's verdict and, on request, saved evidence. The mapping is
 the homography of the frame's stamp where one is published (the simulated cell, moving cameras), else
 derived from the camera's CameraInfo and its pose on /tf_static (a real cell; enpire_env.calibration).
+A request judges the cell's latest step: it waits (up to `step_frame_wait_s`) for each streaming
+camera's frame of that step, and the verdict is stamped with the capture stamp of the frames it judged.
 """
 from __future__ import annotations
 
@@ -67,6 +69,7 @@ class FrameBuffer:
     def __init__(self, keep: int = 8, calibrated: CalibratedCameras | None = None):
         self.keep = keep
         self.calibrated = calibrated
+        self.exact: dict[float, object] = {}   # float stamp -> the message's own stamp (seconds lose ns)
         self._lock = threading.Lock()
         self._images: dict[str, list[tuple[float, np.ndarray]]] = {}
         self._homographies: dict[str, list[tuple[float, np.ndarray]]] = {}
@@ -98,6 +101,14 @@ class FrameBuffer:
         stamp, image = images[-1]
         return Frame(mapping.rectify(image), mapping.table_to_image, stamp)
 
+    def has_frame_since(self, cam: str, stamp: float) -> bool:
+        """False only for a camera that streams but has no judgeable frame (with its mapping) from `stamp`
+        on yet."""
+        with self._lock:
+            streaming = bool(self._images.get(cam))
+        frame = self.latest(cam) if streaming else None
+        return not streaming or (frame is not None and frame.stamp >= stamp - 1e-6)
+
 
 class VerifyNode(Node):
     def __init__(self, **kwargs):
@@ -120,6 +131,8 @@ class VerifyNode(Node):
         self.declare_parameter('cell_silence_s', 2.0)
         # Metres per workspace pixel: turns a camera's pose on /tf_static into its table-to-image mapping.
         self.declare_parameter('table_pixel_m', 0.001)
+        # A request judges the frames of the cell's latest step: how long to wait for them to arrive.
+        self.declare_parameter('step_frame_wait_s', 0.3)
         self.cameras = list(self.get_parameter('cameras').value)
         self.rule = self.get_parameter('fusion_rule').value
         if self.rule not in RULES:
@@ -133,6 +146,7 @@ class VerifyNode(Node):
         self.calibrated = CalibratedCameras(float(self.get_parameter('table_pixel_m').value))
         self.frames = FrameBuffer(calibrated=self.calibrated)
         self.cell_silence_s = float(self.get_parameter('cell_silence_s').value)
+        self.step_frame_wait_s = float(self.get_parameter('step_frame_wait_s').value)
         self.cell_clock: tuple[float, float] | None = None   # (latest CellState stamp, its arrival, unix s)
         # The cameras are read when a verification asks, not frame by frame (on_demand.py): an idle
         # verify node then costs next to nothing whatever the camera rate.
@@ -191,6 +205,9 @@ class VerifyNode(Node):
             for msg in self.sensors.take(f'image/{cam}')[-self.frames.keep:]:
                 try:
                     self.frames.add_image(cam, stamp_seconds(msg.header.stamp), image_to_rgb(msg))
+                    self.frames.exact[stamp_seconds(msg.header.stamp)] = msg.header.stamp
+                    while len(self.frames.exact) > 64:
+                        del self.frames.exact[next(iter(self.frames.exact))]
                 except ValueError as exc:
                     self.get_logger().warning(f'{cam}: {exc}', throttle_duration_sec=5.0)
 
@@ -218,20 +235,26 @@ class VerifyNode(Node):
             return response
         self.take_frames(cams)
         now = self.cell_now()
-        # Stamped on the cell's clock, the time base of the frames it judged: a bag orders the verdict
-        # after exactly those frames (an as-fast cell's clock runs ahead of the wall clock).
-        now_msg = Time(nanoseconds=round(now * 1e9)).to_msg()
+        deadline = time.monotonic() + self.step_frame_wait_s
+        while not all(self.frames.has_frame_since(c, now) for c in cams) and time.monotonic() < deadline:
+            time.sleep(0.002)
+            self.take_frames(cams)
         frames = {c: self.frames.latest(c) for c in cams}
+        # Stamped with the capture stamp of the frames judged (on the cell's clock): a bag pairs the
+        # verdict with exactly those frames and the cell state of their step.
+        judged = [f.stamp for f in frames.values() if f is not None]
+        now_msg = (self.frames.exact.get(max(judged)) if judged else None) \
+            or Time(nanoseconds=round(now * 1e9)).to_msg()
         with self.verify_lock:
-            fused, judged = self.verifier.verify_frames(frames, cameras=cams, now=now, rule=self.rule,
-                                                        max_age=self.max_age, task=task)
+            fused, judged_frames = self.verifier.verify_frames(frames, cameras=cams, now=now, rule=self.rule,
+                                                               max_age=self.max_age, task=task)
         response.ok = True
-        response.verdict = to_msg(fused, task)
+        response.verdict = to_msg(fused, task, self.frames.exact)
         response.verdict.header.stamp = now_msg
         response.verdict.header.frame_id = names.TABLE_FRAME
         if request.save_evidence:
             try:
-                folder = save_evidence(self.evidence_dir, fused, frames, judged,
+                folder = save_evidence(self.evidence_dir, fused, frames, judged_frames,
                                        extra={'task': task, 'cameras': cams, 'now': now})
                 response.verdict.evidence_path = str(folder)
             except OSError as exc:
@@ -239,17 +262,19 @@ class VerifyNode(Node):
         return response
 
 
-def to_msg(fused: FusedJudgement, task: str) -> FusedVerdict:
+def to_msg(fused: FusedJudgement, task: str, exact_stamps: dict | None = None) -> FusedVerdict:
     msg = FusedVerdict(task=task, state=int(fused.state), success=fused.success, score=fused.score,
                        confidence=fused.confidence, rule=fused.rule, reason=fused.reason)
-    msg.cameras = [camera_msg(c) for c in fused.cameras]
+    msg.cameras = [camera_msg(c, exact_stamps) for c in fused.cameras]
     return msg
 
 
-def camera_msg(j: CameraJudgement) -> CameraVerdict:
+def camera_msg(j: CameraJudgement, exact_stamps: dict | None = None) -> CameraVerdict:
     msg = CameraVerdict(camera=j.camera, state=int(j.state), score=float(j.score),
                         confidence=float(j.confidence), reason=j.reason, latency_ms=float(j.latency_ms))
-    if j.stamp is not None:
+    if j.stamp is not None and exact_stamps and j.stamp in exact_stamps:
+        msg.frame_stamp = exact_stamps[j.stamp]
+    elif j.stamp is not None:
         msg.frame_stamp.sec = int(np.floor(j.stamp))
         msg.frame_stamp.nanosec = int((j.stamp - np.floor(j.stamp)) * 1e9)
     if j.block_pose is not None:

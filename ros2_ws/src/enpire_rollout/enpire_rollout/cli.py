@@ -32,12 +32,21 @@ def _replay(sub):
 
 
 def _audit(sub):
-    p = sub.add_parser('audit', help='re-verify recorded frames against recorded verdicts')
-    p.add_argument('path', help='a trial bag or a folder of bags')
+    p = sub.add_parser('audit', help='re-verify recorded frames against recorded verdicts; --replay: re-run '
+                                     'a simulated trial from its bag and re-judge it by the task\'s rule')
+    p.add_argument('path', help='a trial bag or a folder of bags (searched recursively with --replay)')
+    p.add_argument('--replay', action='store_true',
+                   help='simulated cells: rebuild the initial state, re-run the recorded commands, compare '
+                        'the states, re-judge every verdict (non-zero exit on a false success or a mismatch)')
+    p.add_argument('--no-gym-pusht', action='store_true',
+                   help='with --replay: skip the gym-pusht cross-check')
     p.add_argument('--video-dir', default=None, help='write one mp4 per camera here (default: in each bag)')
     p.add_argument('--no-video', action='store_true')
 
     def run(args):
+        if args.replay:
+            from enpire_rollout.audit_replay import main_replay
+            return main_replay(args.path, gym_check=not args.no_gym_pusht)
         from enpire_rollout.audit import main_audit
         return main_audit(args.path, video_dir=args.video_dir, video=not args.no_video)
     p.set_defaults(func=run)

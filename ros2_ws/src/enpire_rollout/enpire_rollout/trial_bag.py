@@ -34,6 +34,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from enpire_env import names
 
 METADATA_TOPIC = '/trial/metadata'
+PRIVILEGED = 'privileged/'     # topics under <cell>/privileged/: simulator truth, for audits, never agents
 JOURNAL_DIR = '.journal'
 INDEX_FILE = 'trials.jsonl'
 CUSTOM_KEY = 'enpire.trial'
@@ -86,6 +87,9 @@ def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> 
         n(names.CELL_COMMAND): ('geometry_msgs/msg/PointStamped', qos()),
         n(names.SAFETY_EVENTS): ('enpire_interfaces/msg/SafetyEvent', qos(depth=100)),
         n(names.TRIAL_EVENTS): ('enpire_interfaces/msg/TrialEvent', qos(depth=100)),
+        # PRIVILEGED (simulated cells only): the exact initial state after the reset, for `enpire audit
+        # --replay`; never shown to agents (PRIVILEGED_TOPICS).
+        n(names.GROUND_TRUTH): ('enpire_interfaces/msg/GroundTruth', qos(depth=1)),
         n('trial/verdicts'): ('enpire_interfaces/msg/FusedVerdict', qos(depth=100)),
         METADATA_TOPIC: ('std_msgs/msg/String', qos(transient_local=True, depth=1)),
     }
@@ -218,7 +222,8 @@ class TrialBag:
         return names.cell_name(self.cell, name)
 
     @_busy
-    def open(self) -> TrialBag:
+    def open(self, stamp_ns: int | None = None) -> TrialBag:
+        """`stamp_ns`: when the trial starts on the cell's clock (the time base of every topic)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.journal.parent.mkdir(exist_ok=True)
         self.journal.write_text(json.dumps({'trial_id': self.trial_id, 'bag_path': str(self.path),
@@ -233,7 +238,7 @@ class TrialBag:
                                                                  offered_qos_profiles=[offered])
         string_type = store.types['std_msgs/msg/String']
         self.write_msg(METADATA_TOPIC, string_type(data=json.dumps(self.metadata, default=str)),
-                       time.time_ns())
+                       time.time_ns() if stamp_ns is None else stamp_ns)
         self.flush()
         return self
 
@@ -457,6 +462,11 @@ def _salvage(root: Path, info: dict) -> dict:
     return record
 
 
+def is_privileged(topic: str) -> bool:
+    """A topic only audits and tests may read (the simulator's truth)."""
+    return f'/{PRIVILEGED}' in topic
+
+
 def bag_custom_data(bag: str | Path) -> dict:
     import yaml
     meta = yaml.safe_load((Path(bag) / 'metadata.yaml').read_text())
@@ -465,4 +475,4 @@ def bag_custom_data(bag: str | Path) -> dict:
 
 __all__ = ['TrialBag', 'LeanWriter', 'TrialRecordConfig', 'typestore', 'trial_topics', 'recover_unfinished',
            'list_trials',
-           'read_partial_mcap', 'bag_custom_data', 'METADATA_TOPIC']
+           'read_partial_mcap', 'bag_custom_data', 'is_privileged', 'METADATA_TOPIC']

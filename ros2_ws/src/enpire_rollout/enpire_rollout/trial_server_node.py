@@ -11,6 +11,7 @@ import functools
 import json
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,11 @@ class TrialServer(Node):
         self.state: CellState | None = None
         self.frames: dict[str, RawFrame] = {}          # latest raw CDR per camera
         self.homographies: dict[str, RawFrame] = {}
+        # The last frames per camera with their homographies: a verdict's frames go into the bag by the
+        # stamps it names, whichever arrived since.
+        self.recent_frames: dict[str, deque[tuple[RawFrame, RawFrame | None]]] = {}
+        self.last_safe_command_ns = -1                  # header stamp of the newest cmd/target taken
+        self.placement_truth: RawFrame | None = None    # ground truth of the cell's last placement (step 0)
         self.truth: GroundTruth | None = None
         self.bag: TrialBag | None = None
         self._bag_lock = threading.Lock()
@@ -101,6 +107,8 @@ class TrialServer(Node):
         self.sensors = OnDemandSubscriptions(self)
         self.sensors.add(names.CELL_COMMAND, PointStamped, names.CELL_COMMAND, 20, raw=True)
         self.sensors.add(names.SAFETY_EVENTS, SafetyEvent, names.SAFETY_EVENTS, 100, raw=True)
+        # A simulated cell's truth: only its initial state goes into the bag (privileged), for audits.
+        self.sensors.add(names.GROUND_TRUTH, GroundTruth, names.GROUND_TRUTH, 10, raw=True)
         camera_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)   # 1 s at 10 Hz
         for cam in self.config.cameras:
             self.sensors.add(names.camera_image(cam), Image, names.camera_image(cam), camera_qos, raw=True)
@@ -126,10 +134,11 @@ class TrialServer(Node):
     # when an observation needs it.
     def _on_state(self, data: bytes) -> None:
         msg = deserialize_message(data, CellState)
+        # Into the bag before a waiter goes on (and may close the bag).
+        self._record_cdr(names.CELL_STATE, data, _stamp_ns(msg.header.stamp))
         with self._state_cv:
             self.state = msg
             self._state_cv.notify_all()
-        self._record_cdr(names.CELL_STATE, data, _stamp_ns(msg.header.stamp))
 
     def drain(self) -> None:
         """Take what arrived since the last call: the latest frame per camera for the policy, and
@@ -138,18 +147,27 @@ class TrialServer(Node):
         bag = self.bag
         for name in (names.CELL_COMMAND, names.SAFETY_EVENTS):
             for data in self.sensors.take(name):
-                self._record_cdr(name, data, header_stamp_ns(data))
+                stamp_ns = header_stamp_ns(data)
+                self._record_cdr(name, data, stamp_ns)
+                if name == names.CELL_COMMAND:
+                    self.last_safe_command_ns = max(self.last_safe_command_ns, stamp_ns)
+        for data in self.sensors.take(names.GROUND_TRUTH):
+            if deserialize_message(data, GroundTruth).step == 0:
+                self.placement_truth = RawFrame(header_stamp_ns(data), data)
         for cam in self.config.cameras:
             images = [RawFrame(header_stamp_ns(d), d) for d in self.sensors.take(names.camera_image(cam))]
             homs = [RawFrame(header_stamp_ns(d), d) for d in self.sensors.take(names.camera_homography(cam))]
+            by_stamp = {h.stamp_ns: h for h in homs}
             with self._lock:
                 if images:
                     self.frames[cam] = images[-1]
                 if homs:
                     self.homographies[cam] = homs[-1]
+                recent = self.recent_frames.setdefault(cam, deque(maxlen=8))
+                for img in images:
+                    recent.append((img, by_stamp.get(img.stamp_ns)))
             if bag is None:
                 continue
-            by_stamp = {h.stamp_ns: h for h in homs}
             for img in images:
                 if bag.want_camera(cam, img.stamp_ns):
                     self._record_frame(cam, img, by_stamp.get(img.stamp_ns))
@@ -162,19 +180,50 @@ class TrialServer(Node):
     def _on_truth(self, msg: GroundTruth) -> None:
         self.truth = msg
 
-    def record_judged_frames(self) -> None:
-        """Put the frames a verdict is about to be judged on into the bag, even between the frames the
-        camera rate keeps, so that `enpire audit` re-judges exactly those."""
+    def record_judged_frames(self, verdict: FusedVerdict) -> None:
+        """Put the frames a verdict was judged on (the capture stamps it names) into the bag, even between
+        the frames the camera rate keeps, so that `enpire audit` re-judges exactly those."""
         self.drain()
         bag = self.bag
         if bag is None:
             return
-        with self._lock:
-            latest = {cam: (self.frames.get(cam), self.homographies.get(cam)) for cam in self.config.cameras}
-        for cam, (img, hom) in latest.items():
-            if img is not None and bag.want_camera(cam, img.stamp_ns, force=True):
-                paired = hom is not None and hom.stamp_ns == img.stamp_ns
-                self._record_frame(cam, img, hom if paired else None)
+        for camera in verdict.cameras:
+            stamp_ns = _stamp_ns(camera.frame_stamp)
+            with self._lock:
+                judged = [pair for pair in self.recent_frames.get(camera.camera, ())
+                          if pair[0].stamp_ns == stamp_ns]
+            if judged and bag.want_camera(camera.camera, stamp_ns, force=True):
+                self._record_frame(camera.camera, *judged[-1])
+
+    def cell_stamp(self):
+        """Now on the cell's clock (the stamp of its latest state): the one time base of a trial's bag."""
+        state = self.state
+        return state.header.stamp if state is not None else self.get_clock().now().to_msg()
+
+    def record_initial_truth(self, since_ns: int, timeout: float) -> bool:
+        """A simulated cell's exact state after the reset (its last placement, step 0, stamped at or after
+        `since_ns`) into the bag on its privileged topic. False on a cell without ground truth (real)."""
+        deadline = time.monotonic() + timeout
+        topic = self.resolve_topic_name(names.GROUND_TRUTH)
+        while True:
+            self.drain()
+            truth = self.placement_truth
+            if truth is not None and truth.stamp_ns >= since_ns:
+                self._record_cdr(names.GROUND_TRUTH, truth.data, truth.stamp_ns)
+                return True
+            if time.monotonic() >= deadline or not self.count_publishers(topic):
+                return False
+            time.sleep(0.01)
+
+    def wait_safe_command(self, stamp_ns: int, timeout: float) -> bool:
+        """Wait until the safe command answering the policy command stamped `stamp_ns` is in the bag."""
+        deadline = time.monotonic() + timeout
+        while self.last_safe_command_ns < stamp_ns:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+            self.drain()
+        return True
 
     def _record(self, name: str, msg, stamp) -> None:
         """A message this node built itself (commands, events, verdicts)."""
@@ -217,16 +266,17 @@ class TrialServer(Node):
                       **detail) -> None:
         msg = TrialEvent(trial_id=trial_id, event=event, attempt=attempt, score=float(score),
                          detail=json.dumps(detail, default=str))
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = self.cell_stamp()
         self.event_pub.publish(msg)
         self._record(names.TRIAL_EVENTS, msg, msg.header.stamp)
         if self.bag is not None:
             with self._bag_lock:
                 self.bag.flush()
 
-    def publish_command(self, x: float, y: float) -> None:
+    def publish_command(self, x: float, y: float, stamp=None) -> None:
+        """A target for the cell, stamped with the cell time of the state it answers (default: latest)."""
         msg = PointStamped()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = stamp if stamp is not None else self.cell_stamp()
         msg.header.frame_id = names.TABLE_FRAME
         msg.point.x, msg.point.y = float(x), float(y)
         self.command_pub.publish(msg)
@@ -311,6 +361,7 @@ class TrialRun:
         self.t_start = time.monotonic()
         self.runner: PolicyRunner | None = None
         self.status = 'finished'
+        self.held = False          # the last command sent was a hold: no second one at the end
 
     # ---------------------------------------------------------------- flow
     def run(self) -> RunTrial.Result:
@@ -319,6 +370,8 @@ class TrialRun:
             self.gh.abort()
             self.result.failure_reason = f'invalid goal: {error}'
             return self.result
+        # The cell's clock is the bag's time base: have a state (the cell re-publishes it while idle).
+        self.s.wait_state_after(-1, self.cfg.step_timeout_s)
         self.s.drain()       # frames from before this trial update the latest, never reach its bag
         if self.goal.record:
             self._open_bag()
@@ -336,8 +389,10 @@ class TrialRun:
         finally:
             if self.runner is not None:
                 self.runner.close()
-            if self.result.attempts_used:
+            if self.result.attempts_used and not self.held:
                 self._hold()     # end of trial: the last command is a stop at the agent's position
+            if self.held:
+                self._settle_hold()
             self.s.clock.switch('idle')
             self.result.execute_s = round(self.result.execute_s, 4)
         self.s.publish_event(self.trial_id, 'finished' if self.status == 'finished' else 'aborted',
@@ -366,6 +421,14 @@ class TrialRun:
                 'attempts': g.attempts, 'steps_per_attempt': g.steps_per_attempt,
                 'time_budget_s': g.time_budget_s}
 
+    def _settle_hold(self) -> None:
+        """Keep recording until the hold has reached the cell (its safe command and the state after it),
+        so the bag holds every command, the stop included."""
+        stamp_ns = self.hold_stamp_ns
+        self.s.wait_safe_command(stamp_ns, self.cfg.step_timeout_s)
+        self.s.wait_state_after(stamp_ns, self.cfg.step_timeout_s)
+        self.s.drain()
+
     def _open_bag(self) -> None:
         metadata = {**self._goal_dict(), 'cell': self.s.cell,
                     'policy_source': Path(self.goal.policy_path).read_text(),
@@ -374,7 +437,7 @@ class TrialRun:
                                    image_compression=self.cfg.image_compression,
                                    flush_period_s=self.cfg.flush_period_s)
         bag = TrialBag(self.cfg.bag_dir, self.trial_id, self.s.cell, metadata, record)
-        bag.open()
+        bag.open(_stamp_ns(self.s.cell_stamp()))
         self.s.bag = bag
         self.result.bag_path = str(bag.path)
 
@@ -392,7 +455,8 @@ class TrialRun:
         """Leave the cell safe: command the agent's current position (a stop)."""
         state = self.s.state
         if state is not None:
-            self.s.publish_command(state.agent_position.x, state.agent_position.y)
+            self.s.publish_command(state.agent_position.x, state.agent_position.y, state.header.stamp)
+            self.held, self.hold_stamp_ns = True, _stamp_ns(state.header.stamp)
 
     def _feedback(self, phase: str, attempt: int = 0, step: int = 0, score: float = 0.0) -> None:
         self.gh.publish_feedback(RunTrial.Feedback(phase=phase, attempt=attempt, step=step,
@@ -402,6 +466,7 @@ class TrialRun:
         self.s.clock.switch('reset')
         self._feedback('resetting')
         t0 = time.monotonic()
+        since_ns = _stamp_ns(self.s.cell_stamp())
         try:
             if not self.s.reset_client.wait_for_server(timeout_sec=10.0):
                 raise TrialAborted('reset failed: no reset action server')
@@ -419,8 +484,14 @@ class TrialRun:
                                    f'{outcome.failure_reason}')
         finally:
             self.result.reset_s = time.monotonic() - t0
+        truth = self.s.bag is not None and self.s.record_initial_truth(since_ns, self.cfg.step_timeout_s)
+        # The reset's result as the cameras saw it; the exact initial state only on the privileged topic.
+        b, tb, ta = outcome.achieved_block, outcome.target_block, outcome.target_agent
         self.s.publish_event(self.trial_id, 'reset_done', tries=outcome.tries_used,
-                             position_error=outcome.position_error, evidence=outcome.evidence_path)
+                             position_error=outcome.position_error, angle_error=outcome.angle_error,
+                             estimated_block=[b.x, b.y, b.theta], target_block=[tb.x, tb.y, tb.theta],
+                             target_agent=[ta.x, ta.y], evidence=outcome.evidence_path,
+                             privileged_initial_state=truth)
 
     def _wait(self, future, timeout: float, what: str, cancel=None):
         done = threading.Event()
@@ -440,14 +511,18 @@ class TrialRun:
         self.s.clock.switch('verifying')
         self._feedback('verifying', attempt)
         t0 = time.monotonic()
-        self.s.record_judged_frames()
+        state = self.s.state
+        if state is not None:   # the frames of the step to judge, here too (for the bag)
+            self.s.wait_frames(_stamp_ns(state.header.stamp), self.cfg.frame_wait_s)
         verdict = self.s.call_verify(self.goal.task, save_evidence)
         self.result.verify_s += time.monotonic() - t0
         if verdict is None:
             verdict = FusedVerdict(task=self.goal.task, state=FusedVerdict.UNCERTAIN, success=False,
                                    reason='verify service unavailable or timed out')
-        if not verdict.header.stamp.sec:
-            verdict.header.stamp = self.s.get_clock().now().to_msg()
+        if not verdict.header.stamp.sec:   # no frame judged: the cell's time of asking
+            verdict.header.stamp = self.s.cell_stamp()
+        # The verify node stamps a verdict with the capture stamp of the frames it judged.
+        self.s.record_judged_frames(verdict)
         self.s._record('trial/verdicts', verdict, verdict.header.stamp)
         self.s.clock.switch('executing')
         return verdict
@@ -515,7 +590,8 @@ class TrialRun:
                 return step, result.reason, None
             if result.action is not None:
                 last_cmd = result.action
-            self.s.publish_command(*last_cmd)          # a missed deadline holds the last command
+            self.s.publish_command(*last_cmd, state.header.stamp)   # a missed deadline holds the last one
+            self.held = False
             new = self.s.wait_state_after(stamp, cfg.step_timeout_s)
             if new is None:
                 timeouts += 1

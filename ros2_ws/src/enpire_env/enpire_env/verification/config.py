@@ -53,7 +53,7 @@ class FusionConfig(BaseModel):
     success_confidence: float = 0.4  # fused success also needs this much confidence
     # One SUCCESS camera beside cameras that saw the T but stayed uncertain decides only when its lower
     # bound clears the threshold by this many times its own margin.
-    lone_margin_factor: float = 1.5
+    lone_margin_factor: float = 1.25
 
 
 class VerifyConfig(BaseModel):

@@ -1,0 +1,244 @@
+"""`enpire audit --replay BAG|DIR`: re-run a simulated cell's trial from its bag and re-judge its verdicts.
+
+Same initial state + same commands -> same states. From the bag alone: the privileged initial state (the
+simulator's truth after the reset, `<cell>/privileged/ground_truth`), every command that reached the cell
+(`cmd/target`) and every cell state. The trial is re-run through `enpire_sim.PushTSim` (bit-for-bit
+gym-pusht's physics); each recorded state must match the replayed one, and each state's commanded target
+must be a recorded command (a command missing from the bag shows as a mismatch). Every recorded verdict
+is paired with the step of the frames it judged (the cell state with the verdict's stamp) and re-judged
+with the task's own rule, gym-pusht's `coverage > 0.95`, on the replayed T. Where gym-pusht is installed
+the same commands also run through the UNMODIFIED gym-pusht environment, as a second opinion.
+
+A SUCCESS verdict where the rule says no is a false success; it, a state mismatch or a bag that cannot be
+replayed makes the exit status non-zero. UNCERTAIN or FAILURE where the rule says yes is listed (the
+verifier errs on that side by design) but does not fail the audit.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+from rosbags.rosbag2 import Reader
+
+from enpire_env import names
+from enpire_env.tasks.pusht import SUCCESS_COVERAGE
+from enpire_rollout.trial_bag import METADATA_TOPIC, typestore
+
+POSITION_TOL = 1e-9     # the replay runs the same Chipmunk with the same floats: any difference is real
+STATE_NAMES = {0: 'SUCCESS', 1: 'FAILURE', 2: 'UNCERTAIN'}
+
+
+class VerdictCheck(BaseModel):
+    index: int
+    step: int | None            # the step of the frames judged (None: the stamp matches no cell state)
+    recorded: str               # SUCCESS | FAILURE | UNCERTAIN
+    recorded_score: float
+    true_coverage: float | None
+    gym_coverage: float | None = None
+    kind: str = ''              # '' | false_success | missed_success | no_step
+
+    @property
+    def true_success(self) -> bool:
+        return self.true_coverage is not None and self.true_coverage > SUCCESS_COVERAGE
+
+
+class ReplayReport(BaseModel):
+    bag: str
+    steps: int = 0
+    commands: int = 0
+    max_state_error: float = 0.0
+    gym_checked: bool = False
+    mismatches: list[str] = Field(default_factory=list)
+    verdicts: list[VerdictCheck] = Field(default_factory=list)
+    error: str = ''             # the bag cannot be replayed
+
+    @property
+    def false_successes(self) -> int:
+        return sum(v.kind == 'false_success' for v in self.verdicts)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and not self.mismatches and not self.false_successes \
+            and not any(v.kind == 'no_step' for v in self.verdicts)
+
+
+@dataclass
+class _Recorded:
+    truth: tuple | None = None                                 # stamp, block pose, agent position
+    states: list[tuple] = field(default_factory=list)          # stamp, step, agent, velocity, commanded
+    commands: list[tuple] = field(default_factory=list)        # stamp, (x, y)
+    verdicts: list[tuple[int, int, float]] = field(default_factory=list)   # stamp, state, score
+
+
+def _ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def read_recorded(bag: Path) -> _Recorded:
+    store = typestore()
+    out = _Recorded()
+    with Reader(bag) as reader:
+        for conn, _t, raw in reader.messages():
+            topic = conn.topic
+            if topic == METADATA_TOPIC:
+                continue
+            if topic.endswith('/' + names.GROUND_TRUTH) and out.truth is None:
+                m = store.deserialize_cdr(raw, conn.msgtype)
+                out.truth = (_ns(m.header.stamp), (m.block.x, m.block.y, m.block.theta),
+                             (m.agent_position.x, m.agent_position.y))
+            elif topic.endswith('/' + names.CELL_STATE):
+                m = store.deserialize_cdr(raw, conn.msgtype)
+                out.states.append((_ns(m.header.stamp), int(m.step), (m.agent_position.x, m.agent_position.y),
+                                   (m.agent_velocity.x, m.agent_velocity.y),
+                                   (m.commanded_target.x, m.commanded_target.y)))
+            elif topic.endswith('/' + names.CELL_COMMAND):
+                m = store.deserialize_cdr(raw, conn.msgtype)
+                out.commands.append((_ns(m.header.stamp), (m.point.x, m.point.y)))
+            elif topic.endswith('/trial/verdicts'):
+                m = store.deserialize_cdr(raw, conn.msgtype)
+                out.verdicts.append((_ns(m.header.stamp), int(m.state), float(m.score)))
+    return out
+
+
+class _GymPushT:
+    """The unmodified gym-pusht environment, placed as the cell places (angle, then position)."""
+
+    def __init__(self, block, agent):
+        gym = importlib.import_module('gymnasium')
+        importlib.import_module('gym_pusht')
+        self.env = gym.make('gym_pusht/PushT-v0', obs_type='state').unwrapped
+        self.env.reset(seed=0)
+        self.env._setup()
+        self.env.agent.position = tuple(agent)
+        self.env.block.angle = block[2]
+        self.env.block.position = tuple(block[:2])
+        self.env.space.step(self.env.dt)
+        self.coverage = self.env._get_coverage()
+
+    def step(self, action) -> list[float]:
+        obs, _reward, _terminated, _truncated, info = self.env.step(np.asarray(action, dtype=np.float64))
+        self.coverage = float(info['coverage'])
+        return [float(v) for v in obs]
+
+
+def replay_bag(bag: str | Path, gym_check: bool = True) -> ReplayReport:
+    from enpire_sim.pusht_sim import PushTSim, coverage_fast
+
+    bag = Path(bag)
+    report = ReplayReport(bag=bag.name)
+    rec = read_recorded(bag)
+    if rec.truth is None:
+        report.error = 'no privileged initial state in the bag (not a simulated cell, or recorded before it)'
+        return report
+    t0, block, agent = rec.truth
+    sim = PushTSim()
+    sim.place(block, agent)
+    if max(abs(a - b) for a, b in zip(sim.block_pose, block, strict=True)) > POSITION_TOL:
+        report.mismatches.append(f'placement: the recorded T {block} is not at rest ({sim.block_pose})')
+    gym = None
+    if gym_check:
+        try:
+            gym = _GymPushT(block, agent)
+            report.gym_checked = True
+        except ImportError:
+            gym = None
+    coverage = {0: coverage_fast(sim.block_pose)}
+    gym_coverage = {0: gym.coverage} if gym else {}
+    step_at: dict[int, int] = {}
+    commands = [c for c in rec.commands if c[0] >= t0]
+    report.commands = len(commands)
+    next_cmd, action = 0, agent
+    step = 0
+    for stamp, s, position, velocity, target in sorted(st for st in rec.states if st[0] >= t0):
+        step_at.setdefault(stamp, s)
+        if s == step:
+            continue
+        if s != step + 1:
+            report.mismatches.append(f'step {s}: expected step {step + 1} (a cell state is missing)')
+            break
+        if next_cmd < len(commands) and commands[next_cmd][1] == target:
+            action, next_cmd = commands[next_cmd][1], next_cmd + 1
+        elif target != action:
+            report.mismatches.append(f'step {s}: the cell tracked {target}, a command that is not in the bag')
+            action = target
+        sim.step(action)
+        step = s
+        error = max(abs(a - b) for a, b in zip((*sim.agent_position, *sim.agent_velocity),
+                                               (*position, *velocity), strict=True))
+        report.max_state_error = max(report.max_state_error, error)
+        if error > POSITION_TOL or not math.isfinite(error):
+            report.mismatches.append(f'step {s}: recorded agent {position} {velocity}, replayed '
+                                     f'{sim.agent_position} {sim.agent_velocity}')
+        coverage[s] = coverage_fast(sim.block_pose)
+        if gym is not None:
+            gym_state = gym.step(action)
+            gym_coverage[s] = gym.coverage
+            if gym_state != sim.state_vector():
+                report.mismatches.append(f'step {s}: gym-pusht {gym_state} differs from the replay '
+                                         f'{sim.state_vector()}')
+                gym = None
+    report.steps = step
+    if next_cmd < len(commands):
+        report.mismatches.append(f'{len(commands) - next_cmd} recorded command(s) after step {step} never '
+                                 'show in a recorded state')
+    for index, (stamp, state, score) in enumerate(rec.verdicts):
+        s = step_at.get(stamp)
+        cov = coverage.get(s) if s is not None else None
+        check = VerdictCheck(index=index, step=s, recorded=STATE_NAMES.get(state, str(state)),
+                             recorded_score=score, true_coverage=cov,
+                             gym_coverage=gym_coverage.get(s) if s is not None else None)
+        if cov is None:
+            check.kind = 'no_step'
+        elif state == 0 and not check.true_success:
+            check.kind = 'false_success'
+        elif state != 0 and check.true_success:
+            check.kind = 'missed_success'
+        report.verdicts.append(check)
+    return report
+
+
+def find_bags(path: str | Path) -> list[Path]:
+    root = Path(path)
+    if (root / 'metadata.yaml').exists():
+        return [root]
+    return sorted(p.parent for p in root.rglob('metadata.yaml'))
+
+
+def main_replay(path: str, gym_check: bool = True) -> int:
+    bags = find_bags(path)
+    if not bags:
+        print(f'no trial bags under {path}')
+        return 2
+    reports = []
+    print(f"{'bag':44s} {'steps':>5s} {'cmds':>5s} {'verdicts':>8s} {'state err':>9s} {'gym':>3s} result")
+    for bag in bags:
+        r = replay_bag(bag, gym_check)
+        reports.append(r)
+        result = 'ok' if r.ok else (r.error or '; '.join(r.mismatches[:2])
+                                    or f'{r.false_successes} false success(es)')
+        print(f'{r.bag[:44]:44s} {r.steps:5d} {r.commands:5d} {len(r.verdicts):8d} {r.max_state_error:9.1e} '
+              f"{'yes' if r.gym_checked else 'no':>3s} {result}")
+    rows = [(r.bag, v) for r in reports for v in r.verdicts if v.kind]
+    if rows:
+        print(f"\ndisagreements with the task's rule (coverage > {SUCCESS_COVERAGE}):")
+        print(f"{'bag':44s} {'#':>3s} {'step':>5s} {'recorded':>9s} {'score':>6s} {'true cov':>8s} "
+              f"{'gym cov':>8s} kind")
+        for bag, v in rows:
+            gym = f'{v.gym_coverage:8.4f}' if v.gym_coverage is not None else f"{'-':>8s}"
+            true = f'{v.true_coverage:8.4f}' if v.true_coverage is not None else f"{'-':>8s}"
+            step = str(v.step) if v.step is not None else '-'
+            print(f'{bag[:44]:44s} {v.index:3d} {step:>5s} {v.recorded:>9s} {v.recorded_score:6.3f} {true} '
+                  f'{gym} {v.kind}')
+    verdicts = sum(len(r.verdicts) for r in reports)
+    false = sum(r.false_successes for r in reports)
+    missed = sum(v.kind == 'missed_success' for _, v in rows)
+    mismatched = sum(bool(r.mismatches) for r in reports)
+    failed = sum(bool(r.error) for r in reports)
+    print(f'trials {len(reports)} (replayed {len(reports) - failed}, states mismatched in {mismatched}), '
+          f'verdicts {verdicts}, disagreements {len(rows)} (false successes {false}, '
+          f'successes judged UNCERTAIN/FAILURE {missed})')
+    return 0 if all(r.ok for r in reports) else 1

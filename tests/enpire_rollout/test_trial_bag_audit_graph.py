@@ -1,0 +1,166 @@
+"""A trial bag holds the whole trial: every command (the hold at a stop too), verdicts stamped like their
+frames, one time base; `enpire audit --replay` re-runs it in the simulator (and gym-pusht) from the bag."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from rosbags.rosbag2 import Reader, Writer
+
+from enpire_env import names
+from enpire_rollout.audit_replay import main_replay, replay_bag
+from enpire_rollout.trial_bag import METADATA_TOPIC, typestore
+from tests.enpire_rollout.test_trial_server_graph import NS, cell, goal, run, topic  # noqa: F401
+
+pytestmark = pytest.mark.graph
+
+
+def read_bag(path) -> list[tuple[str, int, object]]:
+    """(topic, log time, message) of every message, in log-time order."""
+    store = typestore()
+    with Reader(path) as reader:
+        return [(c.topic, t, store.deserialize_cdr(raw, c.msgtype)) for c, t, raw in reader.messages()]
+
+
+def on(messages, name):
+    return [(t, m) for n, t, m in messages if n == topic(name)]
+
+
+def ns(stamp) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+@pytest.fixture(scope='module')
+def stopped_trial(cell):  # noqa: F811
+    """A trial stopped by its time budget mid-attempt (more steps than the budget allows; the budget
+    counts the reset too, so it leaves room for a slow one)."""
+    _, result, _ = run(cell, goal(cell['tmp'], seed=7, attempts=1, steps_per_attempt=100_000,
+                                  time_budget_s=10.0), timeout=120)
+    assert 'time budget' in result.failure_reason, result.failure_reason
+    return result
+
+
+@pytest.fixture(scope='module')
+def verified_trial(cell):  # noqa: F811
+    _, result, _ = run(cell, goal(cell['tmp'], seed=5, attempts=3, steps_per_attempt=25))
+    assert result.failure_reason == '', result.failure_reason
+    return result
+
+
+def test_a_time_budget_stop_leaves_every_command_in_the_bag(stopped_trial):
+    messages = read_bag(stopped_trial.bag_path)
+    policy = [m for _, m in on(messages, names.POLICY_COMMAND)]
+    safe = [m for _, m in on(messages, names.CELL_COMMAND)]
+    states = [m for _, m in on(messages, names.CELL_STATE)]
+    assert len(policy) >= 5
+    # Every policy command, the hold at the stop included, reached the cell through safety and is in the
+    # bag; the cell steps once per command, and its last state tracks the hold.
+    assert len(safe) == len(policy)
+    assert [ns(m.header.stamp) for m in safe] == [ns(m.header.stamp) for m in policy]
+    assert states[-1].step == len(safe)
+    hold = safe[-1].point
+    assert (states[-1].commanded_target.x, states[-1].commanded_target.y) == (hold.x, hold.y)
+    before = [s for s in states if s.step == len(safe) - 1][-1].agent_position
+    assert (hold.x, hold.y) == (before.x, before.y), 'the last command is a stop at the agent'
+    report = replay_bag(stopped_trial.bag_path)
+    assert report.ok and report.steps == report.commands == len(safe), report
+
+
+def test_one_time_base_for_every_topic_of_a_bag(stopped_trial, verified_trial):
+    for result in (stopped_trial, verified_trial):
+        messages = read_bag(result.bag_path)
+        events = on(messages, names.TRIAL_EVENTS)
+        assert events[0][1].event == 'started' and events[-1][1].event in ('finished', 'aborted')
+        start, end = next(t for n, t, _ in messages if n == METADATA_TOPIC), events[-1][0]
+        assert 0 <= end - start < 3600e9
+        for name, t, msg in messages:
+            assert start <= t <= end, (name, t - start, end - start)
+            if hasattr(msg, 'header'):
+                assert ns(msg.header.stamp) == t, (name, t, msg.header.stamp)
+        assert {n for n, _, _ in messages} >= {topic(names.CELL_STATE), topic(names.CELL_COMMAND),
+                                               topic(names.POLICY_COMMAND), topic(names.TRIAL_EVENTS),
+                                               topic(names.GROUND_TRUTH), METADATA_TOPIC}
+
+
+def test_the_reset_result_and_the_privileged_initial_state_are_in_the_bag(verified_trial):
+    messages = read_bag(verified_trial.bag_path)
+    reset = json.loads(next(m for _, m in on(messages, names.TRIAL_EVENTS) if m.event == 'reset_done').detail)
+    assert reset['privileged_initial_state'] is True
+    truth = on(messages, names.GROUND_TRUTH)
+    assert len(truth) == 1 and truth[0][1].step == 0
+    block = truth[0][1].block
+    # The cameras' estimate of the reset, beside the truth (a few table units apart at most).
+    assert abs(reset['estimated_block'][0] - block.x) < 15 and abs(reset['estimated_block'][1] - block.y) < 15
+
+
+def test_every_verdict_is_stamped_with_the_frames_it_judged(verified_trial):
+    messages = read_bag(verified_trial.bag_path)
+    verdicts = on(messages, 'trial/verdicts')
+    assert len(verdicts) == verified_trial.attempts_used
+    state_steps = {ns(m.header.stamp): m.step for _, m in on(messages, names.CELL_STATE)}
+    for t, verdict in verdicts:
+        assert t == ns(verdict.header.stamp)
+        judged = [c for c in verdict.cameras if ns(c.frame_stamp)]
+        assert len(judged) == 3, [(c.camera, c.reason) for c in verdict.cameras]
+        for camera in judged:
+            assert ns(camera.frame_stamp) == t, (camera.camera, ns(camera.frame_stamp) - t)
+            frames = on(messages, names.camera_image(camera.camera))
+            assert any(ns(f.header.stamp) == t for _, f in frames), f'{camera.camera}: frame not in bag'
+        assert t in state_steps, 'the verdict names no step of the cell'
+    # A verdict at the end of an attempt judges the attempt's last step, not the one before it.
+    last_steps = [state_steps[t] for t, _ in verdicts]
+    assert last_steps == [25 * a for a in range(1, len(verdicts) + 1)], last_steps
+
+
+def test_audit_replay_passes_on_a_real_bag(verified_trial, stopped_trial, capsys):
+    report = replay_bag(verified_trial.bag_path)
+    assert report.ok, report
+    # 3 attempts of 25 steps, then the closing hold.
+    assert report.gym_checked and report.steps == 76 and report.max_state_error == 0.0
+    assert len(report.verdicts) == 3 and all(v.step is not None for v in report.verdicts)
+    assert main_replay(str(verified_trial.bag_path)) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith('trials 1 ') and 'verdicts 3' in last and 'false successes 0' in last
+
+
+def tampered_copy(src, dst, change) -> None:
+    """Copy a bag message by message; `change(topic, message)` may return a replacement message."""
+    store = typestore()
+    with Reader(src) as reader, Writer(dst, version=9) as writer:
+        conns = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=store) for c in reader.connections}
+        for c, t, raw in reader.messages():
+            new = change(c.topic, store.deserialize_cdr(raw, c.msgtype))
+            writer.write(conns[c.id], t, raw if new is None else store.serialize_cdr(new, c.msgtype))
+
+
+def test_audit_replay_fails_on_a_tampered_bag(verified_trial, tmp_path, capsys):
+    # A verdict turned into a SUCCESS on a state the task's rule says is not one: a false success.
+    def flip(name, msg):
+        if name.endswith('/trial/verdicts') and not msg.success:
+            msg.state, msg.success = 0, True
+            return msg
+        return None
+    tampered_copy(verified_trial.bag_path, tmp_path / 'flipped', flip)
+    report = replay_bag(tmp_path / 'flipped')
+    assert report.false_successes == 3 and not report.ok
+    assert main_replay(str(tmp_path / 'flipped')) == 1
+    assert 'false_success' in capsys.readouterr().out
+
+    # One command moved by a tenth of a unit: the states after it no longer follow from the bag.
+    seen = []
+
+    def nudge(name, msg):
+        if name.endswith('/' + names.CELL_COMMAND):
+            seen.append(1)
+            if len(seen) == 10:
+                msg.point.x += 0.1
+                return msg
+        return None
+    tampered_copy(verified_trial.bag_path, tmp_path / 'nudged', nudge)
+    report = replay_bag(tmp_path / 'nudged')
+    assert report.mismatches and not report.ok, report
+    assert main_replay(str(tmp_path)) == 1
+
+    shutil.rmtree(tmp_path / 'flipped')
+    shutil.rmtree(tmp_path / 'nudged')
