@@ -20,6 +20,17 @@ def test_cells_are_handed_out_once_and_freed():
     assert s.acquire(timeout=2) == 'b'
 
 
+def test_a_held_cell_waits_for_its_trial_and_is_not_handed_out():
+    s = Scheduler(['a'])
+    assert s.acquire() == 'a'
+    assert not s.hold('a', timeout=0.05)                 # a trial runs on it: no reset meanwhile
+    threading.Timer(0.1, lambda: s.release('a', outcome(1.0))).start()
+    assert s.hold('a', timeout=2)
+    assert s.acquire(timeout=0.05) is None and s.trials_started == 1
+    s.release('a')
+    assert s.acquire(timeout=1) == 'a'
+
+
 def test_trial_and_robot_time_budgets():
     s = Scheduler(['a'], Budget(max_trials=2))
     s.release(s.acquire())

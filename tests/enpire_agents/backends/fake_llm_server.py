@@ -1,9 +1,13 @@
-"""A loopback HTTP server speaking the OpenAI Chat Completions and Anthropic Messages wire formats.
+"""A loopback HTTP server speaking the OpenAI Chat Completions and Responses and the Anthropic Messages
+wire formats.
 
 Test-only. Bound to 127.0.0.1 on an ephemeral port; serves `POST .../chat/completions` (OpenAI and
-compatible servers) and `POST .../v1/messages` (Anthropic) with the real APIs' JSON shapes, `usage`
-included, and the real error bodies. Replies follow a script of behaviours (a good policy, no code,
-forbidden imports, 429 with retry-after, a slow reply, 500, 401), then default to a good reply.
+compatible servers), `POST .../responses` (OpenAI Responses, function tools) and `POST .../v1/messages`
+(Anthropic, tool use too) with the real APIs' JSON shapes, `usage` included, and the real error bodies.
+Replies follow a script of behaviours (a good policy, no code, forbidden imports, 429 with retry-after,
+a slow reply, 500, 401; for agents: tool calls, malformed calls, a refusal), then default to a good
+reply. Tool-call arguments may name `{node_id}` / `{trial_id}`: the server fills in the latest such id
+it was sent back in a tool result, as a model reading its tool results would.
 Every request is recorded (headers, JSON body, what was answered, the usage reported) so tests can
 assert what the backend sent.
 """
@@ -18,8 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-Api = Literal['openai', 'anthropic']
-StepKind = Literal['good', 'no_code', 'forbidden', 'rate_limited', 'slow', 'server_error', 'text']
+Api = Literal['openai', 'anthropic', 'responses']
+StepKind = Literal['good', 'no_code', 'forbidden', 'rate_limited', 'slow', 'server_error', 'text', 'tools',
+                   'refusal']
 
 GOOD_POLICY = '''\
 import math
@@ -77,6 +82,7 @@ class Step(BaseModel):
     retry_after: str = '1'           # 'rate_limited': the retry-after header's value (seconds)
     delay_s: float = 5.0             # 'slow': how long to wait before answering
     parent: str = 'none'             # 'good': what the PARENT line names
+    calls: list[tuple[str, Any]] = []   # 'tools': (tool name, arguments: an object, or raw JSON text)
 
 
 class RecordedRequest(BaseModel):
@@ -109,6 +115,23 @@ class RecordedRequest(BaseModel):
         """The image parts, in the API's own shape (image_url parts or base64 image blocks)."""
         return [p for m in self.body.get('messages', []) if isinstance(m.get('content'), list)
                 for p in m['content'] if p.get('type') in ('image_url', 'image')]
+
+    def tool_results(self) -> list[tuple[str, int, bool]]:
+        """Every tool result the request sent back: (text, number of images, is_error), in order."""
+        out = []
+        for item in self.body.get('input', []) if self.api == 'responses' else []:
+            if item.get('type') == 'function_call_output':
+                output = item['output']
+                parts = output if isinstance(output, list) else [{'type': 'input_text', 'text': output}]
+                text = ' '.join(p.get('text', '') for p in parts if p['type'] == 'input_text')
+                out.append((text, sum(p['type'] == 'input_image' for p in parts), text.startswith('ERROR')))
+        for message in self.body.get('messages', []) if self.api == 'anthropic' else []:
+            for block in message['content'] if isinstance(message.get('content'), list) else []:
+                if block.get('type') == 'tool_result':
+                    parts = block['content']
+                    out.append((' '.join(p.get('text', '') for p in parts if p['type'] == 'text'),
+                                sum(p['type'] == 'image' for p in parts), bool(block.get('is_error'))))
+        return out
 
 
 class FakeLLMServer:
@@ -179,6 +202,8 @@ class FakeLLMServer:
                     body = {}
                 if self.path.endswith('/chat/completions'):
                     api: Api = 'openai'
+                elif self.path.endswith('/responses'):
+                    api = 'responses'
                 elif self.path.endswith('/v1/messages'):
                     api = 'anthropic'
                 else:
@@ -213,7 +238,7 @@ class FakeLLMServer:
         with self._lock:
             self.requests.append(record)
         request_id = f'req_{uuid.uuid4().hex[:16]}'
-        id_header = {'x-request-id' if api == 'openai' else 'request-id': request_id}
+        id_header = {'x-request-id' if api != 'anthropic' else 'request-id': request_id}
         if not self._authorised(api, headers):
             record.status = 401
             handler._send(401, _error(api, 401, 'invalid x-api-key' if api == 'anthropic'
@@ -233,6 +258,9 @@ class FakeLLMServer:
             return
         if step.kind == 'slow':
             self._stopping.wait(step.delay_s)
+        if api == 'responses' or step.kind in ('tools', 'refusal'):
+            self._answer_agent(handler, api, step, record, body, body_len, id_header)
+            return
         text = step.text if step.text is not None else {
             'good': GOOD_REPLY.format(parent=step.parent), 'slow': GOOD_REPLY.format(parent=step.parent),
             'no_code': NO_CODE_REPLY, 'forbidden': FORBIDDEN_REPLY, 'text': ''}[step.kind]
@@ -244,8 +272,90 @@ class FakeLLMServer:
         handler._send(200, payload, id_header)
 
 
+    def _answer_agent(self, handler, api: Api, step: Step, record: RecordedRequest, body: dict, body_len: int,
+                      id_header: dict) -> None:
+        """A tool-using model's turn: tool calls (ids filled in from the tool results it was sent), a
+        refusal, or text that ends the session."""
+        known = _latest_ids(record.tool_results())
+        calls = [(name, _fill(args, known)) for name, args in step.calls] if step.kind == 'tools' else []
+        text = step.text if step.text is not None else 'Tested and kept; ending this session.'
+        record.tokens_in = max(1, body_len // 4)
+        record.tokens_out = max(1, (len(text) + len(str(calls))) // 4)
+        model = body.get('model', 'unknown')
+        if api == 'responses':
+            payload = _responses_turn(model, calls, text, step.kind == 'refusal', record.tokens_in,
+                                      record.tokens_out)
+        else:
+            payload = _anthropic_turn(model, calls, text, step.kind == 'refusal', record.tokens_in,
+                                      record.tokens_out)
+        handler._send(200, payload, id_header)
+
+
+def _latest_ids(results: list[tuple[str, int, bool]]) -> dict[str, str]:
+    import re
+    known: dict[str, str] = {}
+    for text, _, _ in results:
+        for key in ('node_id', 'trial_id'):
+            found = re.findall(rf'"{key}": "([^"]+)"', text)
+            if found:
+                known[key] = found[0]
+    return known
+
+
+def _fill(args: Any, known: dict[str, str]) -> Any:
+    if isinstance(args, str):
+        for key, value in known.items():
+            args = args.replace('{' + key + '}', value)
+        return args
+    if isinstance(args, dict):
+        return {k: _fill(v, known) for k, v in args.items()}
+    if isinstance(args, list):
+        return [_fill(v, known) for v in args]
+    return args
+
+
+def _responses_turn(model: str, calls: list, text: str, refusal: bool, tokens_in: int,
+                    tokens_out: int) -> dict:
+    output: list[dict] = [
+        {'type': 'function_call', 'id': f'fc_{uuid.uuid4().hex[:20]}',
+         'call_id': f'call_{uuid.uuid4().hex[:20]}', 'name': name,
+         'arguments': args if isinstance(args, str) else json.dumps(args), 'status': 'completed'}
+        for name, args in calls]
+    if not calls:
+        part = ({'type': 'refusal', 'refusal': text} if refusal else
+                {'type': 'output_text', 'text': text, 'annotations': [], 'logprobs': []})
+        output.append({'type': 'message', 'id': f'msg_{uuid.uuid4().hex[:20]}', 'role': 'assistant',
+                       'status': 'completed', 'content': [part]})
+    return {
+        'id': f'resp_{uuid.uuid4().hex[:24]}', 'object': 'response', 'created_at': int(time.time()),
+        'status': 'completed', 'error': None, 'incomplete_details': None, 'instructions': None,
+        'model': model,
+        'output': output, 'parallel_tool_calls': True, 'tool_choice': 'auto', 'tools': [], 'temperature': 1.0,
+        'top_p': 1.0, 'metadata': {}, 'store': False, 'text': {'format': {'type': 'text'}},
+        'usage': {'input_tokens': tokens_in, 'input_tokens_details': {'cached_tokens': 0},
+                  'output_tokens': tokens_out, 'output_tokens_details': {'reasoning_tokens': 0},
+                  'total_tokens': tokens_in + tokens_out},
+    }
+
+
+def _anthropic_turn(model: str, calls: list, text: str, refusal: bool, tokens_in: int,
+                    tokens_out: int) -> dict:
+    content: list[dict] = [{'type': 'tool_use', 'id': f'toolu_{uuid.uuid4().hex[:20]}', 'name': name,
+                            'input': args if isinstance(args, dict) else {'raw': args}}
+                           for name, args in calls]
+    if not calls:
+        content.append({'type': 'text', 'text': text})
+    return {
+        'id': f'msg_{uuid.uuid4().hex[:24]}', 'type': 'message', 'role': 'assistant', 'model': model,
+        'content': content, 'stop_reason': 'tool_use' if calls else ('refusal' if refusal else 'end_turn'),
+        'stop_sequence': None,
+        'usage': {'input_tokens': tokens_in, 'output_tokens': tokens_out, 'cache_creation_input_tokens': 0,
+                  'cache_read_input_tokens': 0, 'service_tier': 'standard'},
+    }
+
+
 def _error(api: Api, status: int, message: str) -> dict:
-    if api == 'openai':
+    if api in ('openai', 'responses'):
         kind = {401: ('invalid_request_error', 'invalid_api_key'), 429: ('requests', 'rate_limit_exceeded'),
                 500: ('server_error', None)}[status]
         return {'error': {'message': message, 'type': kind[0], 'param': None, 'code': kind[1]}}

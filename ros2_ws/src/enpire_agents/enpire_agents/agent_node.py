@@ -56,11 +56,14 @@ def run_on_graph(node: Node, config: ExperimentConfig, out_dir: Path, *,
     runner = FleetTrialRunner(node, config.cells, out_dir / 'policies', task=config.task,
                               time_budget_s=config.trial_time_budget_s, record=config.record,
                               progress=progress)
+    from enpire_agents.cell_link import GraphCellControl
+    cell_control = GraphCellControl(node, config.cells)      # reset_cell / verify for tool-driven agents
     try:
         team = Team(config, runner, out_dir, progress=progress, protected=protected,
-                    evaluate_ood=evaluate_ood, backends=backends)
+                    evaluate_ood=evaluate_ood, backends=backends, cell_control=cell_control)
         result = team.run()
     finally:
+        cell_control.close()
         runner.close()
     return result, report.write(result, out_dir)
 

@@ -82,3 +82,36 @@ def key_frames(rollouts: Sequence[RolloutOutcome], camera: str = KEY_CAMERA,
             if png is not None:
                 frames.append(png)
     return frames
+
+
+def trial_evidence(bag_path: str | Path, max_events: int = 50) -> tuple[dict[str, bytes], list[dict]]:
+    """For an agent's `get_trial`: the last frame of every camera (PNG) and the safety events of the trial.
+
+    One pass over the bag; a missing or damaged bag gives what could be read (possibly nothing)."""
+    from rosbags.rosbag2 import Reader
+
+    from enpire_rollout.trial_bag import typestore
+
+    bag = Path(bag_path)
+    last: dict[str, tuple[object, bytes]] = {}
+    events: list[dict] = []
+    if not (bag / 'metadata.yaml').is_file():
+        return {}, []
+    try:
+        with Reader(bag) as reader:
+            for connection, stamp, data in reader.messages():
+                if connection.msgtype in ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage'):
+                    topic = connection.topic.removesuffix('/compressed').removesuffix('/image_raw')
+                    camera = topic.rsplit('/', 1)[-1]
+                    last[camera] = (connection, data)
+                elif connection.topic.endswith('/' + names.SAFETY_EVENTS) and len(events) < max_events:
+                    msg = typestore().deserialize_cdr(data, connection.msgtype)
+                    events.append({'t_ns': stamp, 'kind': int(msg.kind), 'reason': msg.reason})
+    except Exception:  # noqa: BLE001 - a trial cut short keeps what was flushed; the rest is no evidence
+        pass
+    frames = {}
+    for camera, (connection, data) in sorted(last.items()):
+        png = _to_png(typestore().deserialize_cdr(data, connection.msgtype), connection.msgtype)
+        if png is not None:
+            frames[camera] = png
+    return frames, events

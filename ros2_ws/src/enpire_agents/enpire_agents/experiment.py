@@ -57,6 +57,7 @@ class AgentSpec(_Strict):
     api_key_env: str | None = None        # name of the environment variable holding the key, never the key
     bag_root: str | None = None           # 'regimes': trial bags to learn from (default /tmp/enpire_bags)
     temperature: float = 0.7
+    tools: bool = False                   # tool-driven: multi-turn sessions through the cell's tools
 
     @model_validator(mode='after')
     def _backend_needs(self):
@@ -64,6 +65,8 @@ class AgentSpec(_Strict):
             raise ValueError(f'backend {self.backend!r} needs `model`')
         if self.backend == 'openai_compatible' and not self.base_url:
             raise ValueError('backend openai_compatible needs `base_url`')
+        if self.tools and self.backend == 'regimes':
+            raise ValueError('backend regimes has no tool-driven agent (tools: true)')
         return self
 
 

@@ -193,6 +193,15 @@ class HypothesisTree:
             self._write_note(node)
             return node
 
+    def set_result(self, node_id: str, result: NodeResult, t_end: float | None = None) -> TreeNode:
+        """The result of a node tested after it was committed (an agent's tools: propose, then run_trial);
+        kept in its note, which is what `open` reads back."""
+        with self._lock:
+            update = {'result': result} if t_end is None else {'result': result, 't_end': t_end}
+            node = self._nodes[node_id].model_copy(update=update)
+            self._write_note(node)
+            return node
+
     # -- reading --------------------------------------------------------------------------------
 
     @staticmethod
@@ -278,7 +287,7 @@ class HypothesisTree:
 
     def _message(self, agent, round, hypothesis, result, revises, reused_from, tokens_in, tokens_out) -> str:
         if result is None:
-            tag = 'not evaluated'
+            tag = 'proposed'      # committed before its trials (an agent's tools): the result is in the note
         elif result.status == 'evaluated':
             tag = f'pass@{result.k} {result.pass_at_k:.2f}, pass@1 {result.pass_at_1:.2f}'
         else:
@@ -286,8 +295,8 @@ class HypothesisTree:
         subject = f'{agent} #{round} ({tag}): {hypothesis}'
         if len(subject) > 100:
             subject = subject[:97] + '...'
-        lines = [subject, '', f'Hypothesis: {hypothesis}',
-                 f'Result: {result.line() if result else "not evaluated"}']
+        measured = result.line() if result else f'measured after this commit, in the note ({NOTES_REF})'
+        lines = [subject, '', f'Hypothesis: {hypothesis}', f'Result: {measured}']
         if result and result.failure_reasons and result.status == 'evaluated':
             lines.append(f'Failures: {"; ".join(result.failure_reasons[:3])}')
         lines += ['', f'Agent: {agent}', f'Round: {round}', f'Tokens: {tokens_in} in, {tokens_out} out']

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from enpire_agents import bag_evidence, guard, metrics
 from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, Proposal, TrialSummary
+from enpire_agents.cell_tools import CellToolbox, Spent, ToolLedger
 from enpire_agents.experiment import AgentSpec, ExperimentConfig
 from enpire_agents.hypothesis_tree import HypothesisTree, NodeResult, TreeNode
 from enpire_agents.metrics import CellTime, ProgressPoint, Rate, RolloutOutcome
@@ -149,6 +150,10 @@ class FleetTrialRunner:
             cell=str(getattr(outcome, 'cell', '') or ''),
             bag_path=str(getattr(outcome, 'bag_path', '') or ''))
 
+    def holding(self, cell: str, timeout_s: float = 600.0):
+        """The cell kept free of the team's trials meanwhile (see FleetClient.holding)."""
+        return self.client.holding(cell, timeout_s)
+
     def cell_times(self) -> list[CellTime]:
         """Per cell, over the whole run: time in reset / executing / verifying, the rest idle."""
         wall = time.monotonic() - self._start
@@ -184,6 +189,8 @@ def contract_text() -> str:
 def make_backend(spec: AgentSpec, agent_index: int, seed: int,
                  work_dir: str | Path = 'runs/regimes') -> PolicyBackend:
     """The backend an agent spec names, seeded per agent (keys come from the environment only)."""
+    if spec.tools:
+        return _tool_agent(spec, seed * 1000 + agent_index)
     if spec.backend == 'offline':
         from enpire_agents.backends.offline import OfflineBackend
         return OfflineBackend(seed=seed * 1000 + agent_index)
@@ -205,6 +212,21 @@ def make_backend(spec: AgentSpec, agent_index: int, seed: int,
     if spec.backend == 'openai_compatible':
         return OpenAICompatibleBackend(model=spec.model, base_url=spec.base_url, **key_env)
     return OpenAIBackend(model=spec.model, base_url=spec.base_url, **key_env)
+
+
+def _tool_agent(spec: AgentSpec, seed: int):
+    """A tool-driven agent (multi-turn sessions through `cell_tools`) for the spec's backend."""
+    key_env = {'api_key_env': spec.api_key_env} if spec.api_key_env else {}
+    if spec.backend == 'offline':
+        from enpire_agents.backends.offline_agent import OfflineToolAgent
+        return OfflineToolAgent(seed=seed)
+    if spec.backend == 'anthropic':
+        from enpire_agents.backends.tool_agents import AnthropicToolAgent
+        return AnthropicToolAgent(spec.model, base_url=spec.base_url, **key_env)
+    if spec.backend in ('openai', 'openai_compatible'):
+        from enpire_agents.backends.tool_agents import OpenAIToolAgent
+        return OpenAIToolAgent(spec.model, base_url=spec.base_url, **key_env)
+    raise ValueError(f'backend {spec.backend!r} has no tool-driven agent')
 
 
 def _code_check(code: str) -> list[str]:
@@ -288,7 +310,7 @@ class Team:
                  progress: Callable[[str], None] | None = None,
                  protected: guard.ProtectedFiles | None = None,
                  evaluate_ood: bool = False,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, cell_control=None):
         self.config = config
         self.runner = runner
         self.out_dir = Path(out_dir)
@@ -303,6 +325,8 @@ class Team:
         self.protected = protected
         self.evaluate_ood = evaluate_ood
         self.clock = clock
+        self.cell_control = cell_control      # reset / verify for tool-driven agents (`cell_link`)
+        self.ledger: ToolLedger | None = None
         self.tree = HypothesisTree.create(self.out_dir / 'hypothesis_tree.git', config.name)
         for agent in self.agents:
             self.tree.add_agent(agent)
@@ -331,6 +355,8 @@ class Team:
 
     def run(self) -> TeamResult:
         self._t0 = self.clock()
+        self.ledger = ToolLedger(self.config.budgets, self.out_dir / 'tool_calls.jsonl', spent=self._spent,
+                                 charge=self._charge, clock=self.clock)
         started_unix = time.time()
         self.progress(f'team of {len(self.agents)} on {self.config.task}, cells {self.config.cells}, '
                       f'bar pass@{self.config.success_bar.k} >= {self.config.success_bar.pass_at_k}')
@@ -357,11 +383,17 @@ class Team:
         backend = self.backends[index]
         base: TreeNode | None = None          # the node this agent currently builds on
         stale = 0                             # non-improving ideas since `base`
+        # a tool-driven agent runs its own multi-turn sessions through the tools, one per round
+        toolbox = self._toolbox(agent, backend) if getattr(backend, 'tool_driven', False) else None
         for round in range(1, self.config.improvement.max_rounds + 1):
             if self._stop.is_set() or self._over_budget():
                 return
             try:
-                base, stale = self._one_idea(agent, backend, round, base, stale)
+                if toolbox is not None:
+                    ended = backend.session(toolbox, round, stop=self._stop.is_set)
+                    self.progress(f'{agent} session {round}: {ended}')
+                else:
+                    base, stale = self._one_idea(agent, backend, round, base, stale)
             except Exception as exc:  # noqa: BLE001 - one agent's failure must not stop the team
                 self._errors.append(f'{agent} round {round}: {type(exc).__name__}: {exc}')
                 self.progress(f'{agent} round {round}: error {type(exc).__name__}: {exc}')
@@ -431,6 +463,43 @@ class Team:
             self._confirm(node)
         return base, stale
 
+    # -- tool-driven agents ---------------------------------------------------------------------
+
+    def _toolbox(self, agent: str, backend) -> CellToolbox:
+        from enpire_agents.bag_evidence import trial_evidence
+        return CellToolbox(agent, self.config, self.tree, self.runner, self.ledger, cell=self.cell_control,
+                           backend=getattr(backend, 'name', type(backend).__name__),
+                           seed_window=self._next_seeds, on_tested=lambda node: self._tested(agent, node),
+                           stopped=lambda: self._stop_reason if self._stop.is_set() else '',
+                           on_tokens=lambda tokens: self._add_tokens(agent, tokens), frames=trial_evidence)
+
+    def _tested(self, agent: str, node: TreeNode) -> None:
+        """A node an agent tested (or discarded) through its tools: the timeline, and the bar's confirmation
+        once the node meets it on at least `trials_per_node` improvement rollouts."""
+        result = node.result
+        if result is None or result.status != 'evaluated':
+            return
+        best = self.tree.best(agent)
+        decision = 'abandon' if node.pruned else 'keep' if best and best.node_id == node.node_id else 'revise'
+        with self._lock:
+            self._records = [r for r in self._records if r.node_id != node.node_id]
+        self._record(node, decision)
+        self.progress(f'{agent} {node.node_id[:7]} {decision}: pass@1 {result.pass_at_1:.2f} pass@{result.k} '
+                      f'{result.pass_at_k:.2f} on {result.trials} rollouts -- {node.hypothesis[:70]}')
+        if not node.pruned and result.trials >= self.config.improvement.trials_per_node \
+                and self._meets_bar(result):
+            self._confirm(node)
+
+    def _spent(self) -> Spent:
+        with self._lock:
+            return Spent(trials=self._trials, robot_s=self._robot_s, tokens=sum(self._tokens.values()),
+                         wall_s=self._elapsed())
+
+    def _charge(self, trials: int, robot_s: float) -> None:
+        with self._lock:
+            self._trials += trials
+            self._robot_s += robot_s
+
     # -- pieces ---------------------------------------------------------------------------------
 
     def _score_idea(self, code: str, seeds: list[int], base: TreeNode | None,
@@ -494,10 +563,10 @@ class Team:
                           failure_reasons=metrics.failure_reasons(outcomes), seeds=list(seeds),
                           rollouts=list(outcomes))
 
-    def _next_seeds(self) -> list[int]:
+    def _next_seeds(self, n: int | None = None) -> list[int]:
         """The next window of improvement seeds (rotating, so ideas are not tuned to a handful of starts)."""
         pool = self.config.improvement_seeds()
-        n = min(self.config.improvement.trials_per_node, len(pool))
+        n = min(n or self.config.improvement.trials_per_node, len(pool))
         with self._lock:
             start = self._seed_cursor
             self._seed_cursor = (self._seed_cursor + n) % len(pool)

@@ -1,4 +1,4 @@
-"""`enpire` command: subcommands replay / audit / up / perception / bench (add yours to SUBCOMMANDS)."""
+"""`enpire` command: subcommands replay / audit / up / perception / bench / calibrate / mcp (add yours to SUBCOMMANDS)."""
 from __future__ import annotations
 
 import argparse
@@ -98,7 +98,17 @@ def _calibrate(sub):
     calibrate.add_arguments(p)
 
 
-SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench, _calibrate]
+def _mcp(sub):
+    p = sub.add_parser('mcp', help="serve an experiment's cells and hypothesis tree to MCP clients "
+                       '(coding agents)')
+    import importlib  # enpire_agents depends on this package: looked up at run time, like bench
+    try:
+        importlib.import_module('enpire_agents.mcp_server').add_arguments(p)
+    except ImportError:
+        p.set_defaults(func=lambda args: sys.exit('enpire mcp: the enpire_agents package is not installed'))
+
+
+SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench, _calibrate, _mcp]
 
 
 def version() -> str:

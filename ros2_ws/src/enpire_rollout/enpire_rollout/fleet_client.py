@@ -13,6 +13,7 @@ another agent's batch waits, and the report covers the client's whole life.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -43,15 +44,31 @@ class FleetClient:
         self._calls_lock = threading.Lock()
         self._active_calls = 0
 
+    def _scheduler(self) -> Scheduler:
+        with self._calls_lock:
+            if self.scheduler is None:
+                self.scheduler = Scheduler(self.cells, self.budget)
+            return self.scheduler
+
+    @contextlib.contextmanager
+    def holding(self, cell: str, timeout_s: float = 600.0):
+        """Keep `cell` free of this client's trials meanwhile (an agent resetting it by hand); TimeoutError
+        when a trial keeps it busy for `timeout_s`."""
+        scheduler = self._scheduler()
+        if not scheduler.hold(cell.strip('/'), timeout_s):
+            raise TimeoutError(f'{cell} stayed busy with trials for {timeout_s:.0f} s')
+        try:
+            yield
+        finally:
+            scheduler.release(cell.strip('/'))
+
     def run_trials(self, requests: list[TrialRequest],
                    progress: Callable[[TrialOutcome, int, int], None] | None = None,
                    stop: Callable[[], bool] | None = None) -> list[TrialOutcome]:
         """Run the requests on the free cells; `stop()` true drops the ones not yet started (their
         outcomes say so); trials already on a cell run to their end."""
+        scheduler = self._scheduler()
         with self._calls_lock:
-            if self.scheduler is None:
-                self.scheduler = Scheduler(self.cells, self.budget)
-            scheduler = self.scheduler
             scheduler.t_end = None
             self._active_calls += 1
         try:

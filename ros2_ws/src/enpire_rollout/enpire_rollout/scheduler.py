@@ -114,6 +114,20 @@ class Scheduler:
                     remaining = min(resting) if remaining is None else min(remaining, *resting)
                 self._cv.wait(remaining)
 
+    def hold(self, cell: str, timeout: float) -> bool:
+        """Take one cell for something other than a trial (an agent's reset) once it is free; False if it
+        stayed busy for `timeout` seconds. `release(cell)` gives it back."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            acc = self.accounts[cell]
+            while acc.busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cv.wait(remaining)
+            acc.busy = True
+            return True
+
     def release(self, cell: str, outcome: TrialOutcome | None = None) -> None:
         with self._cv:
             acc = self.accounts[cell]
