@@ -1,4 +1,4 @@
-"""`enpire` command: subcommands replay / audit / up / perception / bench / calibrate / mcp (add yours to SUBCOMMANDS)."""
+"""`enpire` command: replay / audit / up / perception / bench / calibrate / mcp (add yours to SUBCOMMANDS)."""
 from __future__ import annotations
 
 import argparse
