@@ -5,7 +5,9 @@
 Through the ROS graph by default (simulated cells at as-fast pacing, as `make demo`); `--local` runs the
 same team on the in-process simulator. Progress goes to stderr; stdout gets ONE JSON line with
 `reached_bar`, `minutes_to_bar`, `pass_at_1`, `pass_at_8`, `n_eval`, `pass_at_8_ood` (the best policy on
-out-of-distribution starts) and the curve's figures.
+out-of-distribution starts), the curve's figures and, beside the pass@k from verdicts, the ground truth of
+the same held-out rollouts replayed from their bags (`pass_at_1_true`, `pass_at_8_true`, `..._ood`,
+`false_successes_eval`: privileged, never shown to agents; None with --local, which records no bag).
 """
 from __future__ import annotations
 
@@ -47,6 +49,22 @@ def _figures(result, t0: float) -> dict:
     }
 
 
+def _ground_truth(result, say) -> dict:
+    """Beside pass@k from verdicts, the same held-out rollouts' pass@k by the simulator's truth (privileged,
+    replayed from their bags; never shown to an agent). None where no bag was recorded (--local)."""
+    from enpire_agents.ground_truth import ground_truth
+    out = {}
+    for key, e in (('', result.evaluation), ('_ood', result.ood_evaluation)):
+        recorded = e is not None and any(e.bag_paths)
+        truth = ground_truth(e.bag_paths, e.pass_at_1.seeds, e.k) if recorded else None
+        if truth is not None:
+            say(f'ground truth{key or " held-out"}: {truth.fmt()}')
+        out[f'pass_at_1_true{key}'] = truth.pass_at_1.rate if truth else None
+        out[f'pass_at_8_true{key}'] = truth.pass_at_k.rate if truth else None
+        out[f'false_successes{key}_eval'] = truth.false_successes if truth else None
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument('--config', default=str(config_dir() / 'pusht_research.yaml'))
@@ -72,7 +90,9 @@ def main() -> int:
             print(json.dumps({'reached_bar': False, 'error': paths}))
             return 2
     say(f'report {paths.png} {paths.html}')
-    print(json.dumps(_figures(result, t0)))
+    figures = _figures(result, t0)
+    figures.update(_ground_truth(result, say))
+    print(json.dumps(figures))
     return 0
 
 

@@ -51,7 +51,7 @@ class ScriptedRunner:
     def __init__(self):
         self.calls = []
 
-    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label):
+    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label, record=None):
         q = float(re.search(r'QUALITY = ([0-9.]+)', code).group(1))
         self.calls.append((label, list(seeds)))
         out = []
@@ -238,7 +238,8 @@ def test_agents_take_their_share_of_the_cells_and_queued_trials_stop_with_the_te
             super().__init__()
             self.stops = []
 
-        def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label, stop=None):
+        def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label, stop=None,
+                record=None):
             self.stops.append((label, stop))
             return super().run(code, seeds, distribution=distribution, attempts=attempts,
                                steps_per_attempt=steps_per_attempt, label=label)

@@ -8,6 +8,7 @@ import shutil
 import pytest
 from rosbags.rosbag2 import Reader, Writer
 
+from enpire_agents.ground_truth import ground_truth
 from enpire_env import names
 from enpire_rollout.audit_replay import main_replay, replay_bag
 from enpire_rollout.trial_bag import METADATA_TOPIC, typestore
@@ -119,6 +120,7 @@ def test_audit_replay_passes_on_a_real_bag(verified_trial, stopped_trial, capsys
     # 3 attempts of 25 steps, then the closing hold.
     assert report.gym_checked and report.steps == 76 and report.max_state_error == 0.0
     assert len(report.verdicts) == 3 and all(v.step is not None for v in report.verdicts)
+    assert report.attempt_recorded == [False] * 3 and len(report.attempt_true) == 3
     assert main_replay(str(verified_trial.bag_path)) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith('trials 1 ') and 'verdicts 3' in last and 'false successes 0' in last
@@ -140,10 +142,18 @@ def test_audit_replay_fails_on_a_tampered_bag(verified_trial, tmp_path, capsys):
         if name.endswith('/trial/verdicts') and not msg.success:
             msg.state, msg.success = 0, True
             return msg
+        if name.endswith('/' + names.TRIAL_EVENTS) and msg.event == 'attempt_verified':
+            msg.detail = json.dumps({**json.loads(msg.detail), 'success': True})
+            return msg
         return None
     tampered_copy(verified_trial.bag_path, tmp_path / 'flipped', flip)
     report = replay_bag(tmp_path / 'flipped')
     assert report.false_successes == 3 and not report.ok
+    # The ground-truth pass@k beside the verdicts' (what the demo prints) counts them too.
+    truth = ground_truth([str(verified_trial.bag_path)], [5], 3)
+    assert truth.false_successes == 0 and truth.pass_at_k.n == 1
+    assert truth.pass_at_k.successes == int(any(report.attempt_true))
+    assert ground_truth([str(tmp_path / 'flipped')], [5], 3).false_successes == 3
     assert main_replay(str(tmp_path / 'flipped')) == 1
     assert 'false_success' in capsys.readouterr().out
 

@@ -185,10 +185,27 @@ def _run_graph(config, config_path, out, procs, say, t0) -> int:
         rclpy.shutdown(context=context)
 
 
+def ground_truth_lines(result) -> list[str]:
+    """Beside each evaluation's pass@k from verdicts, the same rollouts' pass@k by the simulator's truth
+    (privileged, replayed from their bags; never shown to an agent)."""
+    from enpire_agents.ground_truth import ground_truth
+    lines = []
+    for label, e in (('held-out', result.evaluation), ('out of distribution', result.ood_evaluation)):
+        if e is None or not any(e.bag_paths):
+            continue
+        truth = ground_truth(e.bag_paths, e.pass_at_1.seeds, e.k)
+        if truth is not None:
+            lines.append(f'ground truth, {label} ({e.node_id[:7]}; privileged simulator, from the bags): '
+                         + truth.fmt())
+    return lines
+
+
 def _finish(result, paths, t0, bags: Path | None = None) -> int:
     from enpire_agents import report
     print()
     print(report.text_table(report.success_table(result)))
+    for line in ground_truth_lines(result):
+        print(line)
     print()
     print(f'reached bar: {result.reached_bar} ({result.stop_reason}); ideas {len(result.nodes)}, '
           f'improvement trials {result.trials}, tokens {result.tokens}, '

@@ -34,7 +34,7 @@ class TrialRunner(Protocol):
     """Runs rollouts of one policy source and reports them, with the per-cell time accounting."""
 
     def run(self, code: str, seeds: Sequence[int], *, distribution: str, attempts: int,
-            steps_per_attempt: int, label: str) -> list[RolloutOutcome]: ...
+            steps_per_attempt: int, label: str, record: bool | None = None) -> list[RolloutOutcome]: ...
 
     def cell_times(self) -> list[CellTime]: ...
 
@@ -52,7 +52,8 @@ class LocalTrialRunner:
         self._execute_s = 0.0
         self._trials = 0
 
-    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label=''):
+    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label='', record=None):
+        """`record` is moot: in-process rollouts leave no bag."""
         from enpire_agents import local_eval
         with self._lock:   # one simulated cell: rollouts take turns, like trials on one robot
             result = local_eval.evaluate(code, list(seeds), attempts=attempts, distribution=distribution,
@@ -109,13 +110,15 @@ class FleetTrialRunner:
             tmp.replace(path)
         return path, digest
 
-    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label='', stop=None):
+    def run(self, code, seeds, *, distribution, attempts, steps_per_attempt, label='', stop=None,
+            record: bool | None = None):
+        """`record`: a bag per trial (None: as the runner was configured)."""
         from enpire_rollout.fleet_client import TrialRequest
         path, digest = self._policy_file(code)
         requests = [TrialRequest(task=self.task, policy_path=str(path), policy_sha256=digest, seed=int(seed),
                                  distribution=distribution, attempts=attempts,
                                  steps_per_attempt=steps_per_attempt, time_budget_s=self.time_budget_s,
-                                 record=self.record, tag=label)
+                                 record=self.record if record is None else record, tag=label)
                     for seed in seeds]
         def on_trial(outcome, done: int, total: int) -> None:
             if self.progress is not None:
@@ -271,6 +274,7 @@ class Evaluation(BaseModel):
     not_run: int = 0                 # trials the cell could not start (e.g. an unverified reset): not counted
     not_run_reasons: list[str] = Field(default_factory=list)
     skipped: int = 0                 # seeds left out when the evaluation's time budget ran out
+    bag_paths: list[str] = Field(default_factory=list)   # the rollouts' bags, in the order of the seeds
 
 
 class TeamResult(BaseModel):
@@ -657,9 +661,11 @@ class Team:
                 break
             batch = seeds[position:position + min(chunk, missing)]
             position += len(batch)
+            # Held-out rollouts are always recorded: the published figures can be audited, and their
+            # ground truth (team-side only) is replayed from the bags.
             outcomes += self.runner.run(code, batch, distribution=distribution,
                                         attempts=cfg.attempts, steps_per_attempt=cfg.steps_per_attempt,
-                                        label=f'held-out {node_id[:7]}')
+                                        label=f'held-out {node_id[:7]}', record=True)
         skipped = max(skipped, target - len(_executed(outcomes)))
         ran = _executed(outcomes)
         not_run = [o for o in outcomes if o not in ran]
@@ -669,7 +675,7 @@ class Team:
                           pass_at_k=atk, mean_score=metrics.mean_best_score(ran), t_s=self._elapsed(),
                           wall_s=self._elapsed() - t, meets_bar=meets and bool(ran) and not skipped,
                           not_run=len(not_run), not_run_reasons=metrics.failure_reasons(not_run),
-                          skipped=skipped)
+                          skipped=skipped, bag_paths=[o.bag_path for o in ran])
 
     def _record(self, node: TreeNode, decision: str) -> None:
         r = node.result or NodeResult(status='error')

@@ -16,6 +16,7 @@ verifier errs on that side by design) but does not fail the audit.
 from __future__ import annotations
 
 import importlib
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,10 @@ class ReplayReport(BaseModel):
     gym_checked: bool = False
     mismatches: list[str] = Field(default_factory=list)
     verdicts: list[VerdictCheck] = Field(default_factory=list)
+    # Per attempt (its closing verdict, from the `attempt_verified` events): the recorded success and
+    # the task's rule at the step that verdict judged.
+    attempt_recorded: list[bool] = Field(default_factory=list)
+    attempt_true: list[bool] = Field(default_factory=list)
     error: str = ''             # the bag cannot be replayed
 
     @property
@@ -72,6 +77,7 @@ class _Recorded:
     states: list[tuple] = field(default_factory=list)          # stamp, step, agent, velocity, commanded
     commands: list[tuple] = field(default_factory=list)        # stamp, (x, y)
     verdicts: list[tuple[int, int, float]] = field(default_factory=list)   # stamp, state, score
+    attempts: list[tuple[int, bool]] = field(default_factory=list)         # attempt_verified: stamp, success
 
 
 def _ns(stamp) -> int:
@@ -101,6 +107,10 @@ def read_recorded(bag: Path) -> _Recorded:
             elif topic.endswith('/trial/verdicts'):
                 m = store.deserialize_cdr(raw, conn.msgtype)
                 out.verdicts.append((_ns(m.header.stamp), int(m.state), float(m.score)))
+            elif topic.endswith('/' + names.TRIAL_EVENTS):
+                m = store.deserialize_cdr(raw, conn.msgtype)
+                if m.event == 'attempt_verified':
+                    out.attempts.append((_ns(m.header.stamp), bool(json.loads(m.detail).get('success'))))
     return out
 
 
@@ -198,6 +208,11 @@ def replay_bag(bag: str | Path, gym_check: bool = True) -> ReplayReport:
         elif state != 0 and check.true_success:
             check.kind = 'missed_success'
         report.verdicts.append(check)
+    # An attempt's verdict is the last one recorded at or before its `attempt_verified` event.
+    for stamp, success in rec.attempts:
+        closing = [v for v, (t, _, _) in zip(report.verdicts, rec.verdicts, strict=True) if t <= stamp]
+        report.attempt_recorded.append(success)
+        report.attempt_true.append(bool(closing) and closing[-1].true_success)
     return report
 
 
