@@ -13,6 +13,7 @@ SAFETY_STATUS = 'safety/status'                # enpire_interfaces/SafetyStatus
 SAFETY_EVENTS = 'safety/events'                # enpire_interfaces/SafetyEvent
 ESTOP = 'safety/estop'                         # std_srvs/SetBool: true latches, false releases
 VERIFY = 'verify'                              # enpire_interfaces/Verify
+VERDICTS = 'verdicts'                          # enpire_interfaces/FusedVerdict: every verdict verify gives
 RESET = 'reset'                                # enpire_interfaces/ResetCell action
 RUN_TRIAL = 'run_trial'                        # enpire_interfaces/RunTrial action
 TRIAL_EVENTS = 'trial_events'                  # enpire_interfaces/TrialEvent

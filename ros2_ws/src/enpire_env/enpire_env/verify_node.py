@@ -157,6 +157,7 @@ class VerifyNode(Node):
             self.sensors.add(f'homography/{cam}', TableHomography, names.camera_homography(cam), 10)
             self.sensors.add(f'info/{cam}', CameraInfo, names.camera_info(cam), qos_profile_sensor_data)
         self.sensors.add('tf_static', TFMessage, names.TF_STATIC, _LATCHED)
+        self.verdict_pub = self.create_publisher(FusedVerdict, names.VERDICTS, 10)   # live views, bags
         self.create_service(Verify, names.VERIFY, self._on_verify,
                             callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f'verify ready: cameras={self.cameras} rule={self.rule} '
@@ -259,6 +260,7 @@ class VerifyNode(Node):
                 response.verdict.evidence_path = str(folder)
             except OSError as exc:
                 self.get_logger().error(f'could not save evidence: {exc}')
+        self.verdict_pub.publish(response.verdict)
         return response
 
 

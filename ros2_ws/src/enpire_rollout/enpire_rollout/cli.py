@@ -108,7 +108,21 @@ def _mcp(sub):
         p.set_defaults(func=lambda args: sys.exit('enpire mcp: the enpire_agents package is not installed'))
 
 
-SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench, _calibrate, _mcp]
+def _view(sub):
+    p = sub.add_parser('view', help='serve a running cell to Foxglove (WebSocket, loopback by default)',
+                       description='Serves the cameras, CameraInfo, /tf_static, cell state, verdicts, trial '
+                       'and safety events of running cells to Foxglove over its WebSocket protocol, '
+                       'with the standard ROS 2 schemas.')
+    import importlib
+    try:  # enpire_bringup depends on this package: looked up at run time, like `up`
+        live_view = importlib.import_module('enpire_bringup.live_view')
+    except ImportError:
+        p.set_defaults(func=lambda args: sys.exit('enpire view: enpire_bringup is not installed'))
+        return
+    live_view.add_arguments(p)
+
+
+SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench, _calibrate, _mcp, _view]
 
 
 def version() -> str:
