@@ -45,6 +45,8 @@ def test_cell_counts_crossed_with_team_sizes(write_matrix):
     ({'backends': [{'name': 'x', 'agent': {'backend': 'openai'}}]}, 'needs `model`'),
     ({'backends': [{'name': 'o', 'agent': {'backend': 'offline'}, 'transcripts': 'record'}]},
      'transcripts (record) are for LLM backends'),
+    ({'backends': [{'name': 'a', 'agent': {'backend': 'anthropic', 'model': 'm', 'tools': True},
+                    'transcripts': 'record'}]}, 'agent (tools: true) cannot be recorded'),
     ({'repeats': 0}, 'repeats'),
     ({'pacing': 'slow'}, 'pacing'),
     ({'cells_per_team': [0]}, 'cell counts must be >= 1'),

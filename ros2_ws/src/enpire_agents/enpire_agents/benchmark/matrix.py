@@ -69,6 +69,9 @@ class BackendEntry(_Strict):
         if self.transcripts != 'off' and self.agent.backend not in LLM_BACKENDS:
             raise ValueError(f'transcripts ({self.transcripts}) are for LLM backends {LLM_BACKENDS}, '
                              f'not {self.agent.backend!r}')
+        if self.transcripts != 'off' and self.agent.tools:
+            raise ValueError(f'transcripts ({self.transcripts}) record one-shot proposals; a tool-driven '
+                             'agent (tools: true) cannot be recorded or replayed yet')
         return self
 
 
