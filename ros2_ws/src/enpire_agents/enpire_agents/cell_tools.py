@@ -108,7 +108,9 @@ class ToolLedger:
     `spent` reports what the experiment has used and `charge` adds to it (the team's own counters);
     without them the ledger counts the trials and robot time its tools ran (a standalone `enpire mcp`).
     The log is JSON lines, one per call: time, agent, tool, arguments (code replaced by its size), ok,
-    reason, cost."""
+    reason, cost; the trials are kept beside it (`trials.jsonl`). A standalone ledger opened on an existing
+    record continues it: spending, calls, trials and the wall clock since the first call carry over, so
+    restarting the server (a client reconnecting) resets no budget."""
 
     def __init__(self, budgets: Budgets, log_path: str | Path, *, spent: Callable[[], Spent] | None = None,
                  charge: Callable[[int, float], None] | None = None,
@@ -122,8 +124,26 @@ class ToolLedger:
         self._own = Spent()
         self._lock = threading.Lock()
         self._calls = 0
+        self.trials_path = self.log_path.with_name('trials.jsonl')
         self.trials: list[TrialRecord] = []
-        self._ids = itertools.count(1)
+        if spent is None:
+            self._continue_record()
+        self._ids = itertools.count(len(self.trials) + 1)
+
+    def _continue_record(self) -> None:
+        start = None                      # when the record began (unix time)
+        if self.log_path.is_file():
+            for line in self.log_path.read_text().splitlines():
+                entry = json.loads(line)
+                start = entry['time'] - entry['t_s'] if start is None else start
+                self._calls += 1
+                self._own.trials += int(entry['cost'].get('trials', 0))
+                self._own.robot_s += float(entry['cost'].get('robot_s', 0.0))
+        if self.trials_path.is_file():
+            self.trials = [TrialRecord.model_validate_json(line)
+                           for line in self.trials_path.read_text().splitlines()]
+        if start is not None:
+            self._t0 -= max(0.0, time.time() - start)
 
     def elapsed(self) -> float:
         return self._clock() - self._t0
@@ -175,6 +195,8 @@ class ToolLedger:
             records = [TrialRecord(trial_id=f'{agent}-t{next(self._ids):04d}', agent=agent, node_id=node_id,
                                    t_s=self.elapsed(), outcome=o) for o in outcomes]
             self.trials.extend(records)
+            with self.trials_path.open('a', encoding='utf-8') as out:
+                out.writelines(r.model_dump_json() + '\n' for r in records)
         return records
 
     def log(self, agent: str, tool: str, args: dict[str, Any], result: ToolResult, cost: dict[str, float],
@@ -215,7 +237,6 @@ class CellToolbox:
         self._cursor = 0
         self._seed_window = seed_window or self._own_window
         self._rounds = itertools.count(len(tree.nodes(agent)) + 1)
-        self._outcomes: dict[str, list[RolloutOutcome]] = {}
         self._tokens = [0, 0]            # the tokens the agent spent since its last proposal (in, out)
         tree.add_agent(agent)
 
@@ -348,7 +369,7 @@ class CellToolbox:
             self.ledger.charge(len(outcomes), robot_s)
             records = self.ledger.add_trials(self.agent, node.node_id, outcomes)
             ran = [o for o in outcomes if o.attempt_scores or not o.failure_reason]
-            node = self._record_result(node, ran)
+            node = self._record_result(node)
             data = {'node_id': node.node_id, 'rollouts': [r.brief() for r in records],
                     'timings_s': {'reset': round(sum(o.reset_s for o in outcomes), 2),
                                   'execute': round(sum(o.execute_s for o in outcomes), 2),
@@ -506,10 +527,12 @@ class CellToolbox:
             raise CellUnreachable(why)
         return self.cell
 
-    def _record_result(self, node: TreeNode, ran: list[RolloutOutcome]) -> TreeNode:
-        outcomes = self._outcomes.setdefault(node.node_id, [])
-        outcomes.extend(ran)
+    def _record_result(self, node: TreeNode) -> TreeNode:
+        """The node's result over every rollout it ran (trials that never started, and rollouts with fewer
+        attempts than the bar's k, are not counted)."""
         k = self.config.success_bar.k
+        outcomes = [t.outcome for t in self.ledger.trials if t.node_id == node.node_id and
+                    (t.outcome.attempt_scores or not t.outcome.failure_reason) and t.outcome.attempts >= k]
         at1, atk = metrics.pass_at(outcomes, 1), metrics.pass_at(outcomes, k)
         result = NodeResult(status='evaluated' if outcomes else 'error', trials=len(outcomes), k=k,
                             successes_at_1=at1.successes, successes_at_k=atk.successes, pass_at_1=at1.rate,
