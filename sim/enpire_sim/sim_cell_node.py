@@ -46,6 +46,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
 from enpire_env import names
+from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M
 from enpire_env.calibration.transforms import fill_transform
 from enpire_env.executors import lean_publisher_events, lean_subscription_events
 from enpire_env.tasks.pusht import CONTROL_HZ, WORKSPACE_SIZE
@@ -99,7 +100,7 @@ class SimCellNode(Node):
         # A real-time controller keeps streaming targets chosen before a placement (the safety node's
         # stop, a policy's last command); obeying them would drag the freshly placed T away.
         self.lockout_ns = int(1e9 * self.declare_parameter('placement_lockout_s', 0.3).value)
-        self.table_pixel_m = float(self.declare_parameter('table_pixel_m', 0.001).value)
+        self.table_pixel_m = float(self.declare_parameter('table_pixel_m', DEFAULT_TABLE_PIXEL_M).value)
         self.publish_homography = bool(self.declare_parameter('publish_homography', True).value)
 
         specs, file_faults = (load_cameras(cameras_file) if cameras_file else (DEFAULT_CAMERAS, {}))

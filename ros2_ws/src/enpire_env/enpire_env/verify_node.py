@@ -28,7 +28,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
 from enpire_env import names
-from enpire_env.calibration.table_mapping import CalibratedCameras
+from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M, CalibratedCameras
 from enpire_env.executors import SubmitOnceExecutor
 from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_env.verification import TASKS, Frame, Verifier, load_config
@@ -130,7 +130,7 @@ class VerifyNode(Node):
         # stamps sim time, which stands still while it idles. A cell silent this long is stale.
         self.declare_parameter('cell_silence_s', 2.0)
         # Metres per workspace pixel: turns a camera's pose on /tf_static into its table-to-image mapping.
-        self.declare_parameter('table_pixel_m', 0.001)
+        self.declare_parameter('table_pixel_m', DEFAULT_TABLE_PIXEL_M)
         # A request judges the frames of the cell's latest step: how long to wait for them to arrive.
         self.declare_parameter('step_frame_wait_s', 0.3)
         self.cameras = list(self.get_parameter('cameras').value)

@@ -16,6 +16,8 @@ import numpy as np
 from pydantic import BaseModel
 from rosbags.rosbag2 import Reader
 
+from enpire_env import names
+from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M, CalibratedCameras
 from enpire_rollout.trial_bag import typestore
 from enpire_rollout.trial_core import image_to_array
 
@@ -44,11 +46,16 @@ def recorded_rates(reader: Reader) -> dict[str, float]:
 
 
 def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool = True,
-              score_tolerance: float = 0.05) -> tuple[list[AuditRow], dict[str, str]]:
+              score_tolerance: float = 0.05, table_pixel_m: float = DEFAULT_TABLE_PIXEL_M
+              ) -> tuple[list[AuditRow], dict[str, str]]:
+    """Re-judge every recorded verdict from the recorded frames. A frame is mapped by the homography
+    recorded with it or, for a cell that publishes none (a real cell), by the cameras' calibration the bag
+    holds (/tf_static and CameraInfo), undistorted as the verify node does."""
     from enpire_env.verification import Frame, Verifier
 
     store = typestore()
     verifier = Verifier()
+    calibrated = CalibratedCameras(table_pixel_m)
     bag = Path(bag)
     latest: dict[str, Frame] = {}
     homs: dict[str, np.ndarray] = {}
@@ -60,7 +67,14 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
         rates = recorded_rates(reader) if video else {}
         for conn, stamp, raw in reader.messages():
             topic = conn.topic
-            if topic.endswith('/table_homography'):
+            if topic == names.TF_STATIC:
+                calibrated.add_transforms(store.deserialize_cdr(raw, conn.msgtype))
+            elif topic.endswith('/camera_info'):
+                try:
+                    calibrated.set_camera_info(topic.split('/')[-2], store.deserialize_cdr(raw, conn.msgtype))
+                except ValueError:   # a CameraInfo without intrinsics maps nothing
+                    pass
+            elif topic.endswith('/table_homography'):
                 cam = topic.split('/')[-2]
                 homs[cam] = np.asarray(store.deserialize_cdr(raw, conn.msgtype).table_to_image).reshape(3, 3)
                 if cam in latest:
@@ -69,7 +83,9 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
                 cam = topic.split('/')[-2]
                 msg = store.deserialize_cdr(raw, conn.msgtype)
                 image = image_to_array(msg.height, msg.width, msg.encoding, msg.data)
-                latest[cam] = Frame(image, homs.get(cam), stamp * 1e-9)
+                mapping = None if cam in homs else calibrated.mapping(cam)
+                latest[cam] = (Frame(image, homs.get(cam), stamp * 1e-9) if mapping is None else
+                               Frame(mapping.rectify(image), mapping.table_to_image, stamp * 1e-9))
                 if video:
                     if cam not in writers:
                         out_dir.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,7 @@ def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> 
         n(names.GROUND_TRUTH): ('enpire_interfaces/msg/GroundTruth', qos(depth=1)),
         n('trial/verdicts'): ('enpire_interfaces/msg/FusedVerdict', qos(depth=100)),
         METADATA_TOPIC: ('std_msgs/msg/String', qos(transient_local=True, depth=1)),
+        names.TF_STATIC: ('tf2_msgs/msg/TFMessage', qos(transient_local=True, depth=1)),
     }
     for cam in cameras:
         if image_compression:
@@ -101,6 +102,7 @@ def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> 
             topics[n(names.camera_image(cam))] = ('sensor_msgs/msg/Image', qos(False, depth=5))
         topics[n(names.camera_homography(cam))] = ('enpire_interfaces/msg/TableHomography',
                                                    qos(False, depth=5))
+        topics[n(names.camera_info(cam))] = ('sensor_msgs/msg/CameraInfo', qos(False, depth=5))
     return topics
 
 

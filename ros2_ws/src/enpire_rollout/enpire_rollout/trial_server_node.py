@@ -21,9 +21,10 @@ from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalRespons
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
+from tf2_msgs.msg import TFMessage
 
 from enpire_env import names
 from enpire_env.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
@@ -86,6 +87,8 @@ class TrialServer(Node):
         self.state: CellState | None = None
         self.frames: dict[str, RawFrame] = {}          # latest raw CDR per camera
         self.homographies: dict[str, RawFrame] = {}
+        self.static_transforms: list[bytes] = []      # /tf_static messages of the cell (latched)
+        self.camera_infos: dict[str, bytes] = {}      # camera -> its latest CameraInfo
         # The last frames per camera with their homographies: a verdict's frames go into the bag by the
         # stamps it names, whichever arrived since.
         self.recent_frames: dict[str, deque[tuple[RawFrame, RawFrame | None]]] = {}
@@ -110,8 +113,13 @@ class TrialServer(Node):
         # A simulated cell's truth: only its initial state goes into the bag (privileged), for audits.
         self.sensors.add(names.GROUND_TRUTH, GroundTruth, names.GROUND_TRUTH, 10, raw=True)
         camera_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)   # 1 s at 10 Hz
+        # The cameras' calibration goes into every bag: Foxglove places the cameras from it, and
+        # `enpire audit` maps the frames of a real cell (which publishes no homography) with it.
+        self.sensors.add(names.TF_STATIC, TFMessage, names.TF_STATIC,
+                         QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL), raw=True)
         for cam in self.config.cameras:
             self.sensors.add(names.camera_image(cam), Image, names.camera_image(cam), camera_qos, raw=True)
+            self.sensors.add(names.camera_info(cam), CameraInfo, names.camera_info(cam), camera_qos, raw=True)
             self.sensors.add(names.camera_homography(cam), TableHomography, names.camera_homography(cam),
                              camera_qos, raw=True)
         g = self.group
@@ -171,6 +179,20 @@ class TrialServer(Node):
             for img in images:
                 if bag.want_camera(cam, img.stamp_ns):
                     self._record_frame(cam, img, by_stamp.get(img.stamp_ns))
+
+    def record_calibration(self, stamp_ns: int) -> None:
+        """The cell's /tf_static and each camera's latest CameraInfo into a bag that just opened."""
+        for data in self.sensors.take(names.TF_STATIC):
+            if bytes(data) not in self.static_transforms:
+                self.static_transforms = (self.static_transforms + [bytes(data)])[-16:]
+        for cam in self.config.cameras:
+            infos = self.sensors.take(names.camera_info(cam))
+            if infos:
+                self.camera_infos[cam] = bytes(infos[-1])
+        for data in self.static_transforms:
+            self._record_cdr(names.TF_STATIC, data, stamp_ns)
+        for cam, data in self.camera_infos.items():
+            self._record_cdr(names.camera_info(cam), data, stamp_ns)
 
     def _record_frame(self, cam: str, img: RawFrame, hom: RawFrame | None) -> None:
         self._record_cdr(names.camera_image(cam), img.data, img.stamp_ns, camera=cam)
@@ -437,8 +459,10 @@ class TrialRun:
                                    image_compression=self.cfg.image_compression,
                                    flush_period_s=self.cfg.flush_period_s)
         bag = TrialBag(self.cfg.bag_dir, self.trial_id, self.s.cell, metadata, record)
-        bag.open(_stamp_ns(self.s.cell_stamp()))
+        start_ns = _stamp_ns(self.s.cell_stamp())
+        bag.open(start_ns)
         self.s.bag = bag
+        self.s.record_calibration(start_ns)
         self.result.bag_path = str(bag.path)
 
     def _check(self) -> None:

@@ -16,6 +16,8 @@ from enpire_env.calibration.calibration_file import TABLE_FRAME, optical_frame
 from enpire_env.calibration.camera_model import Intrinsics, Undistorter, table_to_image
 from enpire_env.calibration.transforms import StaticTransforms, TransformError
 
+DEFAULT_TABLE_PIXEL_M = 0.001   # metres per workspace pixel: the 512 px Push-T table is 0.512 m
+
 
 @dataclass(frozen=True)
 class TableMapping:
