@@ -46,7 +46,8 @@ class Policy:
 def start_cell(procs, ns, pacing, bag_dir):
     args = ['--ros-args', '-r', f'__ns:=/{ns}']
     procs.start(f'{ns}_sim', ['-m', 'enpire_sim.sim_cell_node', *args, '-p', f'pacing:={pacing}'])
-    procs.start(f'{ns}_safety', ['-m', 'enpire_env.safety_node', *args, '-p', f'pacing:={pacing}'])
+    procs.start(f'{ns}_safety', ['-m', 'enpire_env.safety_node', *args, '-p', f'pacing:={pacing}',
+                                 '-p', 'autostart:=true'])
     procs.start(f'{ns}_verify', ['-m', 'enpire_env.verify_node', *args])
     procs.start(f'{ns}_reset', ['-m', 'enpire_env.reset_node', *args])
     procs.start(f'{ns}_trial', ['-m', 'enpire_rollout.trial_server_node', *args, '-p', f'bag_dir:={bag_dir}',

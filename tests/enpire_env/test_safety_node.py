@@ -79,12 +79,58 @@ class FakeCell:
         return self.ros.wait_future(self.estop.call_async(SetBool.Request(data=data)))
 
 
-def start_safety(node_processes, tmp_path, pacing, min_rate=1.0):
+def start_safety(node_processes, tmp_path, pacing, min_rate=1.0, autostart=True):
     limits = tmp_path / 'limits.yaml'
     limits.write_text(LIMITS.format(min_rate=min_rate))
     node_processes.start('safety', ['-m', 'enpire_env.safety_node', '--ros-args', '-r', f'__ns:={NS}',
-                                    '-p', f'pacing:={pacing}', '-p', f'limits_file:={limits}'])
+                                    '-p', f'pacing:={pacing}', '-p', f'limits_file:={limits}',
+                                    '-p', f'autostart:={str(autostart).lower()}'])
     return SafetyLimits.from_yaml(limits)
+
+
+def change_state(ros_node, node_name, transition):
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    client = ros_node.node.create_client(ChangeState, f'{node_name}/change_state')
+    assert client.wait_for_service(timeout_sec=20), f'no lifecycle services on {node_name}'
+    request = ChangeState.Request(transition=Transition(id=transition))
+    return ros_node.wait_future(client.call_async(request), what=f'transition {transition}').success
+
+
+def test_managed_safety_publishes_nothing_before_activation_and_holds_when_deactivated(
+        node_processes, ros_node, tmp_path):
+    from lifecycle_msgs.msg import State, Transition
+
+    from enpire_env.lifecycle import bring_up
+
+    start_safety(node_processes, tmp_path, 'real_time', min_rate=0.2, autostart=False)
+    cell = FakeCell(ros_node)
+    assert cell.estop.wait_for_service(timeout_sec=20), 'the e-stop is served from start-up'
+    assert change_state(ros_node, f'{NS}/safety', Transition.TRANSITION_CONFIGURE)
+    ros_node.wait_for(lambda: cell.policy.get_subscription_count() > 0, what='configured: subscribed')
+    cell.set_agent(100.0, 100.0)
+    for _ in range(5):
+        cell.send(110.0, 100.0, expect_output=False)
+    time.sleep(1.5)                                  # more than a status period and a watchdog timeout
+    assert cell.commands == [] and cell.statuses == [] and cell.events == [], 'published while inactive'
+
+    state = bring_up(ros_node.node, f'{NS}/safety', lambda f, t: ros_node.wait_future(f, t), timeout_s=20)
+    assert state == State.PRIMARY_STATE_ACTIVE
+    ros_node.wait_for(lambda: cell.statuses, what='status once active')
+    ros_node.wait_for(lambda: cell.send(110.0, 100.0) == (110.0, 100.0), what='commands pass once active')
+
+    cell.set_agent(105.0, 100.0)
+    ros_node.wait_for(lambda: cell.send(105.0, 100.0) == (105.0, 100.0), what='agent at 105')
+    n = len(cell.commands)
+    assert change_state(ros_node, f'{NS}/safety', Transition.TRANSITION_DEACTIVATE)
+    ros_node.wait_for(lambda: len(cell.commands) > n, what='the hold sent at deactivation')
+    assert (cell.commands[n].point.x, cell.commands[n].point.y) == (105.0, 100.0)
+    time.sleep(0.3)
+    n = len(cell.commands)
+    cell.send(200.0, 200.0, expect_output=False)
+    time.sleep(1.0)
+    assert len(cell.commands) == n, 'a deactivated safety node forwarded a command'
 
 
 def test_safety_node_filters_latches_and_refuses_changes(node_processes, ros_node, tmp_path):
@@ -162,7 +208,7 @@ def test_bad_limits_file_fails_closed(node_processes, tmp_path):
     bad = tmp_path / 'bad.yaml'
     bad.write_text('safety_limits:\n  max_step: -3\n')
     proc = node_processes.start('safety_bad', ['-m', 'enpire_env.safety_node', '--ros-args',
-                                               '-p', f'limits_file:={bad}'])
+                                               '-p', f'limits_file:={bad}', '-p', 'autostart:=true'])
     assert proc.wait(timeout=30) != 0
     assert 'max_step' in node_processes.log('safety_bad')
 

@@ -34,7 +34,8 @@ def start_cell(procs: NodeProcesses, cell: str, bag_dir: Path) -> None:
     """The nodes of one simulated cell, as in test_trial_server_graph.py, in namespace /<cell>."""
     ns = ['--ros-args', '-r', f'__ns:=/{cell}']
     procs.start(f'{cell}_sim', ['-m', 'enpire_sim.sim_cell_node', *ns, '-p', 'pacing:=as_fast'])
-    procs.start(f'{cell}_safety', ['-m', 'enpire_env.safety_node', *ns, '-p', 'pacing:=as_fast'])
+    procs.start(f'{cell}_safety', ['-m', 'enpire_env.safety_node', *ns, '-p', 'pacing:=as_fast',
+                                   '-p', 'autostart:=true'])
     procs.start(f'{cell}_verify', ['-m', 'enpire_env.verify_node', *ns])
     procs.start(f'{cell}_reset', ['-m', 'enpire_env.reset_node', *ns])
     procs.start(f'{cell}_trial_server', ['-m', 'enpire_rollout.trial_server_node', *ns,

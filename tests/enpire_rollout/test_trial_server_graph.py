@@ -83,7 +83,8 @@ def cell(tmp_path_factory):
     procs = NodeProcesses(tmp / 'logs')
     ns = ['--ros-args', '-r', f'__ns:=/{NS}']
     procs.start('sim', ['-m', 'enpire_sim.sim_cell_node', *ns, '-p', 'pacing:=as_fast'])
-    procs.start('safety', ['-m', 'enpire_env.safety_node', *ns, '-p', 'pacing:=as_fast'])
+    procs.start('safety', ['-m', 'enpire_env.safety_node', *ns, '-p', 'pacing:=as_fast',
+                           '-p', 'autostart:=true'])
     procs.start('verify', ['-m', 'enpire_env.verify_node', *ns])
     procs.start('reset', ['-m', 'enpire_env.reset_node', *ns])
     server = start_trial_server(procs, tmp / 'bags')

@@ -41,7 +41,8 @@ def cell_commands(cell: str, bag_dir: str | Path = '/tmp/enpire_bags', pacing: s
                         TRIAL_SERVER_MODULES[0])
     return [
         (f'{cell}.sim_cell', ['-m', 'enpire_sim.sim_cell_node', *ros, '-p', f'pacing:={pacing}']),
-        (f'{cell}.safety', ['-m', 'enpire_env.safety_node', *ros, '-p', f'pacing:={pacing}']),
+        (f'{cell}.safety', ['-m', 'enpire_env.safety_node', *ros, '-p', f'pacing:={pacing}',
+                            '-p', 'autostart:=true']),
         (f'{cell}.verify', ['-m', 'enpire_env.verify_node', *ros]),
         (f'{cell}.reset', ['-m', 'enpire_env.reset_node', *ros]),
         (f'{cell}.trial_server', ['-m', trial_server, *ros, '-p', 'verify_every_n_steps:=10',

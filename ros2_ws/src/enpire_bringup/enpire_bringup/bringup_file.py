@@ -19,6 +19,7 @@ on lab machines) both read it through this module, so the two never drift apart.
         - name: safety
           module: enpire_env.safety_node
           after: [sim]                                 # start once `sim` is ready
+          lifecycle: true                              # managed: configured and activated when started
     nodes:                                             # global nodes, started once
       - name: agents
         module: enpire_agents.agent_node
@@ -101,6 +102,7 @@ class NodeSpec(BaseModel):
     after: list[str] = Field(default_factory=list)   # names of nodes (same cell first, then global) to await
     required: bool = False                      # exits for good -> the whole bringup shuts down
     enabled: bool = True
+    lifecycle: bool = False                     # a managed node: configured and activated once started
 
     @field_validator('restart', mode='before')
     @classmethod
@@ -182,6 +184,11 @@ class ExpandedNode:
     after: list[str]                # labels
     required: bool
     ready_names: dict[str, str] = field(default_factory=dict)  # kind -> absolute graph name
+    lifecycle: bool = False
+
+    @property
+    def fully_qualified_name(self) -> str:
+        return _absolute(self.namespace, self.node_name or self.name)
 
     def ros_arguments(self) -> list[str]:
         """The `--ros-args ...` tail: namespace, node name, parameter files, overrides, remaps."""
@@ -364,7 +371,8 @@ def expand(bringup: BringupFile, cells: int | None = None) -> Expansion:
             cmd=node.cmd, node_name=node.node_name, params_files=[str(p) for p in node.params_files],
             parameters=dict(node.parameters), remaps={str(k): str(v) for k, v in node.remaps.items()},
             env={**env, **{k: str(v) for k, v in node.env.items()}}, ros_args=node.ros_args, restart=restart,
-            ready=ready, after=list(node.after), required=node.required, ready_names=ready_names)
+            ready=ready, after=list(node.after), required=node.required, ready_names=ready_names,
+            lifecycle=node.lifecycle)
 
     nodes: list[ExpandedNode] = []
     for index, cell in zip(indices, cell_names, strict=True):

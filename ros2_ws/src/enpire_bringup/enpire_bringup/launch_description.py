@@ -3,7 +3,9 @@
 The launch files in the repository's `launch/` folder are thin wrappers around `bringup_launch_description`
 so that `ros2 launch` and `enpire up` start the very same nodes from the very same YAML. Launch
 arguments: `bringup` (path or name of a bringup file), `cells` (count; default the file's),
-`only` / `skip` (comma-separated globs of node labels or names, as `enpire up --only/--skip`).
+`only` / `skip` (comma-separated globs of node labels or names, as `enpire up --only/--skip`),
+`use_sim_time` (every node follows /clock). Managed nodes (`lifecycle: true`) start as launch_ros
+LifecycleNodes that the launch configures and then activates (what `enpire up` does).
 
 What `ros2 launch` does not take from the file: `after` and `ready` (launch starts every node at once;
 the nodes wait for the services and actions they use), and the backoff growth and restart limit (launch
@@ -16,10 +18,12 @@ import sys
 from enpire_bringup import bringup_file
 
 
-def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable) -> list:
-    """One launch_ros Node per expanded node (python -m modules run through the interpreter)."""
+def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable,
+                 use_sim_time: bool = False) -> list:
+    """One launch_ros Node per expanded node (python -m modules run through the interpreter); managed
+    nodes (`lifecycle: true`) as LifecycleNode, configured once started and activated once inactive."""
     from launch.actions import Shutdown
-    from launch_ros.actions import Node
+    from launch_ros.actions import LifecycleNode, Node
 
     actions = []
     for node in expansion.nodes:
@@ -30,15 +34,39 @@ def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable
         else:
             executable, package, arguments = node.executable, node.package, []
         respawn = node.restart.policy != 'never'
-        actions.append(Node(
-            package=package, executable=executable, arguments=arguments, name=node.node_name,
-            namespace=node.namespace, parameters=[*node.params_files, node.parameters] if node.parameters
-            else list(node.params_files), remappings=list(node.remaps.items()), additional_env=node.env,
+        overrides = {**node.parameters, 'use_sim_time': use_sim_time}
+        kind = LifecycleNode if node.lifecycle else Node
+        actions.append(kind(
+            package=package, executable=executable, arguments=arguments,
+            name=node.node_name or (node.name if node.lifecycle else None),
+            namespace=node.namespace, parameters=[*node.params_files, overrides],
+            remappings=list(node.remaps.items()), additional_env=node.env,
             respawn=respawn, respawn_delay=node.restart.backoff_s if respawn else 0.0,
             on_exit=([Shutdown(reason=f'required node {node.label} exited')]
                      if node.required and not respawn else None),
             output='screen', emulate_tty=False))
+        if node.lifecycle:
+            actions += lifecycle_manager(actions[-1])
     return actions
+
+
+def lifecycle_manager(lifecycle_node) -> list:
+    """launch_ros events that do what `enpire up` does for a managed node: configure, then activate."""
+    import lifecycle_msgs.msg
+    from launch.actions import EmitEvent, RegisterEventHandler
+    from launch.events import matches_action
+    from launch_ros.event_handlers import OnStateTransition
+    from launch_ros.events.lifecycle import ChangeState
+
+    def change(transition):
+        return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(lifecycle_node),
+                                           transition_id=transition))
+    return [
+        RegisterEventHandler(OnStateTransition(
+            target_lifecycle_node=lifecycle_node, goal_state='inactive',
+            entities=[change(lifecycle_msgs.msg.Transition.TRANSITION_ACTIVATE)])),
+        change(lifecycle_msgs.msg.Transition.TRANSITION_CONFIGURE),
+    ]
 
 
 def bringup_launch_description(default_bringup: str):
@@ -53,8 +81,9 @@ def bringup_launch_description(default_bringup: str):
         cells = LaunchConfiguration('cells').perform(context)
         only = [g for g in LaunchConfiguration('only').perform(context).split(',') if g]
         skip = [g for g in LaunchConfiguration('skip').perform(context).split(',') if g]
+        sim_time = LaunchConfiguration('use_sim_time').perform(context).lower() in ('true', '1', 'yes')
         expansion = bringup_file.expand(bringup_file.load(path), cells=int(cells) if cells else None)
-        return node_actions(expansion.select(only, skip))
+        return node_actions(expansion.select(only, skip), use_sim_time=sim_time)
 
     return LaunchDescription([
         DeclareLaunchArgument('bringup', default_value=default_bringup,
@@ -64,5 +93,7 @@ def bringup_launch_description(default_bringup: str):
                               description='comma-separated globs of nodes to start'),
         DeclareLaunchArgument('skip', default_value='',
                               description='comma-separated globs of nodes to skip'),
+        DeclareLaunchArgument('use_sim_time', default_value='false',
+                              description='every node follows /clock (a simulator, `enpire replay --clock`)'),
         OpaqueFunction(function=expand),
     ])

@@ -2,9 +2,10 @@
 
 Reads the same bringup file as the launch files (bringup_file.py), starts every node as
 `python -m <module> --ros-args ...` under the Supervisor, waits for ready checks (log patterns here;
-topics, services and actions through a small rclpy graph probe), forwards SIGINT/SIGTERM and returns
-when everything has stopped. Discovery stays on loopback unless the caller's environment says otherwise
-(ROS_AUTOMATIC_DISCOVERY_RANGE defaults to LOCALHOST here).
+topics, services and actions through a small rclpy graph probe), brings managed nodes (`lifecycle: true`)
+to active through their lifecycle services as a lifecycle manager does, forwards SIGINT/SIGTERM and
+returns when everything has stopped. Discovery stays on loopback unless the caller's environment says
+otherwise (ROS_AUTOMATIC_DISCOVERY_RANGE defaults to LOCALHOST here).
 
     enpire up sim_cells --cells 2                 # a file of config/bringup by name, or any path
     enpire up real_cell.yaml --skip 'cell_*.agents' --log-dir runs/bringup/today
@@ -34,12 +35,15 @@ class GraphProbe:
     def _ensure(self):
         if self._node is None:
             import rclpy
+            import rclpy.executors
             from rclpy.signals import SignalHandlerOptions
 
             self._context = rclpy.Context()
             rclpy.init(context=self._context, signal_handler_options=SignalHandlerOptions.NO)
             self._node = rclpy.create_node('enpire_up_probe', context=self._context,
                                            start_parameter_services=False, enable_rosout=False)
+            self._executor = rclpy.executors.SingleThreadedExecutor(context=self._context)
+            self._executor.add_node(self._node)
         return self._node
 
     def topic(self, name: str) -> bool:
@@ -48,6 +52,22 @@ class GraphProbe:
     def service(self, name: str) -> bool:
         return any(n == name for n, _ in self._ensure().get_service_names_and_types())
 
+    def activate(self, fully_qualified_name: str) -> bool:
+        """Configure and activate a managed node (lifecycle services); True once it is active."""
+        from enpire_env.lifecycle import ACTIVE, bring_up
+
+        node = self._ensure()
+
+        def wait(future, timeout_s):
+            self._executor.spin_until_future_complete(future, timeout_sec=timeout_s)
+            if not future.done():
+                raise TimeoutError(f'{fully_qualified_name}: no answer from its lifecycle services')
+            return future.result()
+        try:
+            return bring_up(node, fully_qualified_name, wait, timeout_s=5.0) == ACTIVE
+        except TimeoutError:
+            return False
+
     def action(self, name: str) -> bool:
         return self.service(f'{name}/_action/send_goal') and self.service(f'{name}/_action/get_result')
 
@@ -55,6 +75,7 @@ class GraphProbe:
         if self._node is not None:
             import rclpy
 
+            self._executor.shutdown()
             self._node.destroy_node()
             rclpy.try_shutdown(context=self._context)
             self._node = None
@@ -67,8 +88,10 @@ def process_specs(expansion: bringup_file.Expansion, probe: GraphProbe | None = 
     for node in expansion.nodes:
         ready = node.ready
         hook = None
-        if node.ready_names and probe is not None:
+        if (node.ready_names or node.lifecycle) and probe is not None:
             checks = [(getattr(probe, kind), name) for kind, name in node.ready_names.items()]
+            if node.lifecycle:   # the lifecycle manager's part: ready means configured and active
+                checks.insert(0, (probe.activate, node.fully_qualified_name))
             hook = (lambda checks=checks: all(check(name) for check, name in checks))
         restart = Restart(**node.restart.model_dump())
         timeout = ready_timeout_s or (ready.timeout_s if ready else 60.0)
@@ -125,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     log_dir = Path(args.log_dir) if args.log_dir else default_log_dir(bringup.name)
-    probe = GraphProbe() if any(n.ready_names for n in expansion.nodes) else None
+    probe = GraphProbe() if any(n.ready_names or n.lifecycle for n in expansion.nodes) else None
     specs = process_specs(expansion, probe, ready_timeout_s=args.ready_timeout)
     grace = args.grace if args.grace is not None else bringup.defaults.shutdown_grace_s
     supervisor = Supervisor(specs, log_dir, grace_s=grace, echo=not args.quiet)

@@ -5,9 +5,14 @@ publishes exactly one command to the cell: the filtered command, or the held las
 the e-stop is latched) when it is rejected, so a cell stepping in lock-step with its commands never
 stalls. Every intervention goes out as an `enpire_interfaces/SafetyEvent`; the status (latched flags
 and counters) on `names.SAFETY_STATUS` (transient local, on change and every `status_period` s) and on
-`names.DIAGNOSTICS`. `names.ESTOP` (std_srvs/SetBool): data=true latches, data=false releases.
+`names.DIAGNOSTICS` (with the policy command rate as a frequency status in real-time pacing).
+`names.ESTOP` (std_srvs/SetBool): data=true latches, data=false releases; served from start-up on.
 Commands and events are stamped on the cell's clock (one time base with its states and frames in a bag):
 the answer to a policy command carries that command's stamp, anything else the last cell state's.
+
+A managed node (enpire_env.lifecycle): nothing is published before `activate` (`enpire up`, the launch
+files or `-p autostart:=true` bring it there); `deactivate` commands a stop at the agent's position
+(real-time pacing) and then forwards nothing; an error transition latches the e-stop.
 
 Parameters (read at start-up; every later change is refused with a reason):
 - `limits_file`: YAML with the limits (default: share/enpire_env/config/safety_limits.yaml);
@@ -15,13 +20,15 @@ Parameters (read at start-up; every later change is refused with a reason):
   or stop on its own) or `as_fast` (the cell steps once per command: the filter's clock advances one
   control period per policy command, and the node never publishes on its own, since every publish
   would step the cell; rate and watchdog limits are then moot);
-- `status_period`: seconds between periodic status messages.
+- `status_period`: seconds between periodic status messages;
+- `autostart`: configure and activate at start-up (no lifecycle manager).
 
-Run: python -m enpire_env.safety_node --ros-args -r __ns:=/cell_0 -p pacing:=as_fast
+Run: python -m enpire_env.safety_node --ros-args -r __ns:=/cell_0 -p pacing:=as_fast -p autostart:=true
 """
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import rclpy
@@ -29,12 +36,14 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PointStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import SetBool
 
 from enpire_env import names
-from enpire_env.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
+from enpire_env.executors import lean_publisher_events, lean_subscription_events
+from enpire_env.lifecycle import ManagedCellNode, spin_managed
+from enpire_env.parameters import describe, refuse_non_finite
+from enpire_env.rate_status import FrequencyStatus, diagnostic_status
 from enpire_env.safety import FilterResult, SafetyFilter, SafetyLimits
 from enpire_interfaces.msg import CellState, SafetyEvent, SafetyStatus
 
@@ -53,45 +62,88 @@ def default_limits_file() -> str:
     return str(Path(__file__).resolve().parents[1] / 'config' / 'safety_limits.yaml')
 
 
-class SafetyNode(Node):
+class SafetyNode(ManagedCellNode):
     """Filters policy commands into cell commands; watchdog, latched e-stop, events, status."""
 
     def __init__(self):
         super().__init__('safety')
-        limits_file = self.declare_parameter('limits_file', default_limits_file()).value
-        self.pacing = self.declare_parameter('pacing', 'real_time').value
-        status_period = float(self.declare_parameter('status_period', 1.0).value)
-        if self.pacing not in PACINGS:
-            raise ValueError(f'pacing must be one of {PACINGS}, got {self.pacing!r}')
-        self.limits = SafetyLimits.from_yaml(limits_file)
-        self.limits_file = limits_file
-        self.filter = SafetyFilter(self.limits)
+        self.limits_file = self.declare_parameter('limits_file', default_limits_file(), describe(
+            'YAML file with the safety limits (workspace, step, speed, command rates, watchdog)',
+            read_only=True)).value
+        self.pacing = self.declare_parameter('pacing', 'real_time', describe(
+            'real_time: wall clock and a watchdog; as_fast: one control period per policy command',
+            read_only=True, constraints=f'one of {PACINGS}')).value
+        self.status_period = float(self.declare_parameter('status_period', 1.0, describe(
+            'seconds between periodic status and diagnostics messages', read_only=True,
+            low=0.05, high=60.0)).value)
+        self.add_on_set_parameters_callback(self._refuse_parameter_change)
+        self.filter = None
+        self._pending_estop = ''
         self._virtual_time = 0.0
         self._cell_stamp = None      # the latest CellState stamp: the cell's clock
         self._last_status = None
-        self.add_on_set_parameters_callback(self._refuse_parameter_change)
+        self.command_rate = FrequencyStatus(min_hz=0.0)
+        # The e-stop is served from start-up on: a latch requested before activation is kept.
+        self.create_service(SetBool, names.ESTOP, self.on_estop)
 
+    def configure(self) -> None:
+        if self.pacing not in PACINGS:
+            raise ValueError(f'pacing must be one of {PACINGS}, got {self.pacing!r}')
+        self.limits = SafetyLimits.from_yaml(self.limits_file)
+        self.filter = SafetyFilter(self.limits)
+        if self._pending_estop:
+            self.filter.latch_estop(self._pending_estop, 0.0)
+        self.command_rate = FrequencyStatus(min_hz=self.limits.min_command_rate_hz,
+                                            max_hz=self.limits.max_command_rate_hz)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.cell_pub = self.create_publisher(PointStamped, names.CELL_COMMAND, 10,
-                                              event_callbacks=lean_publisher_events())
-        self.event_pub = self.create_publisher(SafetyEvent, names.SAFETY_EVENTS, 100)
-        self.status_pub = self.create_publisher(SafetyStatus, names.SAFETY_STATUS, latched)
-        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
-        self.create_subscription(PointStamped, names.POLICY_COMMAND, self.on_policy_command, 100,
-                                 event_callbacks=lean_subscription_events())
-        self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state, best_effort,
-                                 event_callbacks=lean_subscription_events())
-        self.create_service(SetBool, names.ESTOP, self.on_estop)
+        self.cell_pub = self.create_lifecycle_publisher(PointStamped, names.CELL_COMMAND, 10,
+                                                        event_callbacks=lean_publisher_events())
+        self.event_pub = self.create_lifecycle_publisher(SafetyEvent, names.SAFETY_EVENTS, 100)
+        self.status_pub = self.create_lifecycle_publisher(SafetyStatus, names.SAFETY_STATUS, latched)
+        self.diag_pub = self.create_lifecycle_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self._subs = [
+            self.create_subscription(PointStamped, names.POLICY_COMMAND, self.on_policy_command, 100,
+                                     event_callbacks=lean_subscription_events()),
+            self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state, best_effort,
+                                     event_callbacks=lean_subscription_events())]
+        self._timers = [self.create_timer(self.status_period, lambda: self.publish_status(force=True))]
         if self.pacing == 'real_time':
-            self.create_timer(self.limits.control_period, self.on_watchdog_tick)
-        self.create_timer(max(status_period, 0.05), lambda: self.publish_status(force=True))
+            self._timers.append(self.create_timer(self.limits.control_period, self.on_watchdog_tick))
+        self.get_logger().info(f'limits from {self.limits_file} ({self.pacing}): {self.limits.model_dump()}')
+
+    def activate(self) -> None:
+        self.active = True
         self.publish_status(force=True)
-        self.get_logger().info(f'limits from {limits_file} ({self.pacing}): {self.limits.model_dump()}')
+
+    def hold(self, why: str) -> None:
+        """Deactivated or shutting down: the cell holds at the agent's position (a stop), then silence."""
+        stop = self.filter.stop_point() if self.filter is not None else None
+        if stop is not None and self.pacing == 'real_time':   # as_fast: a cell without commands stands still
+            self._publish_command(stop)
+        self.get_logger().info(f'holding the cell: {why}')
+
+    def cleanup(self) -> None:
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        for pub in (self.cell_pub, self.event_pub, self.status_pub, self.diag_pub):
+            self.destroy_lifecycle_publisher(pub)
+        self.filter = None
+
+    def latch_estop(self, reason: str) -> None:
+        """An error transition of the safety node itself: latch its own e-stop (kept through configure)."""
+        self._pending_estop = reason
+        if self.filter is not None:
+            self.filter.latch_estop(reason, self.now())
 
     # ---------------------------------------------------------------- callbacks
     def on_policy_command(self, msg: PointStamped) -> None:
         """Filter one policy command and publish exactly one command to the cell."""
+        if not self.active:
+            return
+        self.command_rate.tick()
         if self.pacing == 'as_fast':
             self._virtual_time += self.limits.control_period
         result = self.filter.filter(msg.point.x, msg.point.y, msg.header.frame_id, self.now())
@@ -99,15 +151,23 @@ class SafetyNode(Node):
 
     def on_cell_state(self, msg: CellState) -> None:
         """Track the agent's measured position and the cell's clock."""
-        self.filter.update_agent(msg.agent_position.x, msg.agent_position.y)
+        if self.filter is not None:
+            self.filter.update_agent(msg.agent_position.x, msg.agent_position.y)
         self._cell_stamp = msg.header.stamp
 
     def on_watchdog_tick(self) -> None:
         """Every control period: watchdog hold/stop and the e-stop heartbeat."""
+        if not self.active:
+            return
         self.apply(self.filter.tick(self.now()))
 
     def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
         """data=true latches the e-stop (a stop goes out at once); data=false releases it."""
+        if self.filter is None:   # not configured yet: remembered, applied at configure
+            self._pending_estop = 'e-stop service' if request.data else ''
+            response.success = True
+            response.message = 'e-stop latched (before configure)' if request.data else 'e-stop released'
+            return response
         if request.data:
             was = self.filter.estopped
             result = self.filter.latch_estop('e-stop service', self.now())
@@ -117,6 +177,7 @@ class SafetyNode(Node):
             response.message = 'already latched' if was else 'e-stop latched'
         else:
             was = self.filter.estopped
+            self._pending_estop = ''
             self.apply(self.filter.release_estop(self.now()))
             response.message = 'e-stop released' if was else 'e-stop was not latched'
         response.success = True
@@ -124,6 +185,8 @@ class SafetyNode(Node):
 
     def _refuse_parameter_change(self, params) -> SetParametersResult:
         """Refuse every run-time parameter change: limits are fixed at start-up."""
+        if not self.active and self.filter is None:   # start-up overrides of a not yet configured node
+            return refuse_non_finite(params)
         names_ = ', '.join(p.name for p in params)
         return SetParametersResult(successful=False, reason=(
             f'refused: safety parameters ({names_}) are read-only at run time; the limits come from '
@@ -139,11 +202,7 @@ class SafetyNode(Node):
         if stamp is None:
             stamp = self._cell_stamp if self._cell_stamp is not None else self.get_clock().now().to_msg()
         if result.command is not None:
-            msg = PointStamped()
-            msg.header.stamp = stamp
-            msg.header.frame_id = self.limits.frame_id
-            msg.point = Point(x=float(result.command[0]), y=float(result.command[1]), z=0.0)
-            self.cell_pub.publish(msg)
+            self._publish_command(result.command, stamp)
         for record in result.records:
             event = SafetyEvent(kind=int(record.kind), reason=record.reason)
             event.header.stamp = stamp
@@ -155,7 +214,16 @@ class SafetyNode(Node):
         if result.records:
             self.publish_status()
 
+    def _publish_command(self, xy, stamp=None) -> None:
+        msg = PointStamped()
+        msg.header.stamp = stamp if stamp is not None else self.get_clock().now().to_msg()
+        msg.header.frame_id = self.limits.frame_id
+        msg.point = Point(x=float(xy[0]), y=float(xy[1]), z=0.0)
+        self.cell_pub.publish(msg)
+
     def publish_status(self, force: bool = False) -> None:
+        if not self.active:
+            return
         f, c = self.filter, self.filter.counters
         key = (f.estopped, f.estop_reason, f.watchdog_tripped,
                c.passed, c.modified, c.rejected, c.watchdog_trips)
@@ -183,7 +251,9 @@ class SafetyNode(Node):
         name = f'{self.get_fully_qualified_name()}: safety'
         diag = DiagnosticStatus(level=level, name=name, message=message, hardware_id=self.get_namespace(),
                                 values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        array = DiagnosticArray(status=[diag])
+        rate = diagnostic_status(f'{self.get_fully_qualified_name()}: policy command rate',
+                                 self.get_namespace(), self.command_rate.report(time.monotonic()))
+        array = DiagnosticArray(status=[diag] if self.pacing == 'as_fast' else [diag, rate])
         array.header.stamp = status.header.stamp
         return array
 
@@ -197,10 +267,7 @@ def _point(p) -> Point:
 def main(args=None):
     try:
         with rclpy.init(args=args):
-            node = SafetyNode()
-            executor = SubmitOnceExecutor()
-            executor.add_node(node)
-            executor.spin()
+            spin_managed(SafetyNode())    # unconfigured: a lifecycle manager (or autostart) brings it up
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
 
