@@ -35,6 +35,10 @@ base_paths="src ../sim"
 if [ ! -f "$venv/share/tf2_msgs/package.xml" ]; then
   base_paths="$base_paths compat/tf2_msgs"
 fi
+# Likewise control_msgs' FollowJointTrajectory (the command adapter's ros2_control action client).
+if [ ! -f "$venv/share/control_msgs/package.xml" ]; then
+  base_paths="$base_paths compat/control_msgs"
+fi
 # Rebuild when a package's metadata, interfaces or installed data change; Python sources are symlinked.
 src_hash=$( (echo "$base_paths"; find ros2_ws/src ros2_ws/compat sim -path '*/__pycache__' -prune -o -type f \
   \( -name package.xml -o -name setup.py -o -name setup.cfg -o -name CMakeLists.txt \

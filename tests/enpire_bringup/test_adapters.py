@@ -83,19 +83,29 @@ def _publish_target(ros_node, pub, x, y):
     pub.publish(msg)
 
 
+def start_adapter(node_processes, interface, *params, autostart=True, name='adapter'):
+    feedback = 'pose' if interface in ('pose', 'twist') else 'joint_state'
+    argv = ['-m', 'enpire_bringup.adapters.command_adapter_node', '--ros-args', '-r', f'__ns:={NS}',
+            '-p', f'interface:={interface}', '-p', f'feedback:={feedback}', '-p', 'publish_cell_state:=true',
+            '-p', f'autostart:={str(autostart).lower()}']
+    for param in params:
+        argv += ['-p', param]
+    return node_processes.start(name, argv)
+
+
+JOINT_INTERFACES = ['joint_trajectory', 'follow_joint_trajectory', 'forward_command']
+
+
 @pytest.mark.graph
-@pytest.mark.parametrize('interface', ['pose', 'twist', 'joint_trajectory'])
+@pytest.mark.parametrize('interface', ['pose', 'twist', *JOINT_INTERFACES])
 def test_command_adapter_against_mock_controller(interface, node_processes, ros_node):
     from geometry_msgs.msg import PointStamped
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
     from enpire_interfaces.msg import CellState
 
-    feedback = 'joint_state' if interface == 'joint_trajectory' else 'pose'
-    node_processes.start('adapter', [
-        '-m', 'enpire_bringup.adapters.command_adapter_node', '--ros-args', '-r', f'__ns:={NS}',
-        '-p', f'interface:={interface}', '-p', f'feedback:={feedback}', '-p', 'publish_cell_state:=true'])
-    controller = MockController(ros_node.node, interface, NS)
+    controller = MockController(ros_node.node, interface, NS)   # the action server is up before activation
+    start_adapter(node_processes, interface)
     states = []
     ros_node.node.create_subscription(CellState, f'{NS}/cell_state', states.append,
                                       QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
@@ -115,8 +125,12 @@ def test_command_adapter_against_mock_controller(interface, node_processes, ros_
     if interface == 'pose':
         last = controller.received[-1]
         assert (last.pose.position.x, last.pose.position.y, last.pose.position.z) == pytest.approx(expected)
-    if interface == 'joint_trajectory':
-        assert list(controller.received[-1].points[0].positions) == pytest.approx(expected[:2])
+    if interface in ('joint_trajectory', 'follow_joint_trajectory'):
+        last = controller.received[-1]
+        trajectory = last.trajectory if interface == 'follow_joint_trajectory' else last
+        assert list(trajectory.points[0].positions) == pytest.approx(expected[:2])
+    if interface == 'forward_command':
+        assert list(controller.received[-1].data) == pytest.approx(expected[:2])
     # proprioception back: the cell state reports the measured position in table pixels
     ros_node.wait_for(lambda: states and math.dist((states[-1].agent_position.x, states[-1].agent_position.y),
                                                    target_px) < 2.5, 10, 'cell_state at the target')
@@ -133,6 +147,135 @@ def test_command_adapter_against_mock_controller(interface, node_processes, ros_
         assert len(controller.received) == n
 
 
+def _targets(ros_node):
+    from geometry_msgs.msg import PointStamped
+
+    pub = ros_node.node.create_publisher(PointStamped, f'{NS}/cmd/target', 10)
+    ros_node.wait_for(lambda: pub.get_subscription_count() > 0, 20, 'the adapter to subscribe')
+    return pub
+
+
+def _diagnostics(ros_node):
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    seen = []
+    ros_node.node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: seen.extend(m.status), 50)
+    return seen
+
+
+def _wait(ros_node, future, timeout=20.0):
+    return ros_node.wait_future(future, timeout)
+
+
+@pytest.mark.graph
+def test_managed_adapter_sends_nothing_before_activation_and_cancels_on_deactivate(node_processes, ros_node):
+    from lifecycle_msgs.msg import State, Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    from enpire_env.lifecycle import bring_up
+
+    controller = MockController(ros_node.node, 'follow_joint_trajectory', NS)
+    start_adapter(node_processes, 'follow_joint_trajectory', 'time_from_start_s:=4.0', autostart=False)
+    change = ros_node.node.create_client(ChangeState, f'{NS}/command_adapter/change_state')
+    assert change.wait_for_service(timeout_sec=20)
+    assert _wait(ros_node, change.call_async(ChangeState.Request(
+        transition=Transition(id=Transition.TRANSITION_CONFIGURE)))).success
+    pub = _targets(ros_node)
+    for _ in range(5):
+        _publish_target(ros_node, pub, 200.0, 200.0)
+    time.sleep(1.0)
+    assert controller.received == [], 'a goal reached the controller before activation'
+
+    assert bring_up(ros_node.node, f'{NS}/command_adapter', lambda f, t: _wait(ros_node, f, t)) == \
+        State.PRIMARY_STATE_ACTIVE
+    ros_node.wait_for(lambda: (_publish_target(ros_node, pub, 200.0, 200.0), controller.received)[1], 20,
+                      'a goal once active')
+    # a goal is in flight (4 s): deactivation cancels it and the controller holds where it is
+    assert _wait(ros_node, change.call_async(ChangeState.Request(
+        transition=Transition(id=Transition.TRANSITION_DEACTIVATE)))).success
+    ros_node.wait_for(lambda: controller.canceled >= 1, 20, 'the goal cancelled at deactivation')
+    assert controller.xy == pytest.approx([0.45, 0.0])        # it never got to the target
+    assert controller.problems == [], controller.problems
+
+
+@pytest.mark.graph
+def test_trajectory_error_codes_reach_the_diagnostics(node_processes, ros_node):
+    from control_msgs.action import FollowJointTrajectory
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    controller = MockController(ros_node.node, 'follow_joint_trajectory', NS)
+    controller.fail_with = (FollowJointTrajectory.Result.GOAL_TOLERANCE_VIOLATED, 'x_joint is 0.02 m off')
+    seen = _diagnostics(ros_node)
+    start_adapter(node_processes, 'follow_joint_trajectory', 'diagnostics_period_s:=0.2')
+    pub = _targets(ros_node)
+
+    _publish_target(ros_node, pub, 300.0, 100.0)       # one goal: a stream would preempt it each time
+
+    def reported():
+        return [s for s in seen if s.name.endswith('trajectory goals') and s.level == DiagnosticStatus.WARN]
+    status = ros_node.wait_for(reported, 30, 'the failed goal in the diagnostics')[-1]
+    assert 'GOAL_TOLERANCE_VIOLATED' in status.message and '0.02 m off' in status.message
+    assert {v.key: v.value for v in status.values}.get('GOAL_TOLERANCE_VIOLATED', '0') != '0'
+    rates = [s for s in seen if s.name.endswith('command rate')]
+    assert rates and {v.key for v in rates[-1].values} >= {'Actual frequency (Hz)', 'Events in window'}
+
+
+@pytest.mark.graph
+def test_an_error_transition_latches_the_estop(node_processes, ros_node):
+    from lifecycle_msgs.msg import State
+    from std_srvs.srv import SetBool
+
+    from enpire_env.lifecycle import bring_up
+
+    latched = []
+
+    def estop(request, response):        # the test plays the cell's safety node
+        latched.append(request.data)
+        response.success = True
+        return response
+    ros_node.node.create_service(SetBool, f'{NS}/safety/estop', estop)
+    # no trajectory action server: activation fails, an error transition follows
+    start_adapter(node_processes, 'follow_joint_trajectory', 'server_timeout_s:=1.0',
+                  'controller:=no_such_controller', autostart=False)
+    state = bring_up(ros_node.node, f'{NS}/command_adapter', lambda f, t: _wait(ros_node, f, t), timeout_s=30)
+    assert state == State.PRIMARY_STATE_UNCONFIGURED
+    ros_node.wait_for(lambda: latched == [True], 20, 'the e-stop latched by the error transition')
+    assert 'no action server' in node_processes.log('adapter')
+
+
+@pytest.mark.graph
+def test_parameter_changes_are_checked_on_the_graph(node_processes, ros_node):
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+    from rcl_interfaces.srv import DescribeParameters, SetParameters
+
+    MockController(ros_node.node, 'pose', NS)
+    start_adapter(node_processes, 'pose')
+    client = ros_node.node.create_client(SetParameters, f'{NS}/command_adapter/set_parameters')
+    assert client.wait_for_service(timeout_sec=20)
+
+    def set_param(name, value):
+        kind = ParameterType.PARAMETER_STRING if isinstance(value, str) else ParameterType.PARAMETER_DOUBLE
+        field = 'string_value' if isinstance(value, str) else 'double_value'
+        request = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(
+            type=kind, **{field: value}))])
+        return _wait(ros_node, client.call_async(request)).results[0]
+
+    read_only = set_param('interface', 'twist')
+    assert not read_only.successful and 'read-only' in read_only.reason
+    too_fast = set_param('max_linear_speed', 50.0)
+    assert not too_fast.successful and 'out of range' in too_fast.reason
+    for bad in (math.nan, math.inf):
+        refused = set_param('twist_gain', bad)
+        assert not refused.successful and refused.reason, bad
+    assert set_param('twist_gain', 3.0).successful                 # in range: taken at run time
+    describe = ros_node.node.create_client(DescribeParameters, f'{NS}/command_adapter/describe_parameters')
+    assert describe.wait_for_service(timeout_sec=10)
+    found = _wait(ros_node, describe.call_async(DescribeParameters.Request(
+        names=['interface', 'max_linear_speed']))).descriptors
+    assert found[0].read_only and found[0].description
+    assert found[1].floating_point_range[0].to_value == 2.0 and not found[1].read_only
+
+
 @pytest.mark.graph
 def test_camera_relay_turns_a_driver_topic_into_the_cells_rgb8_camera(node_processes, ros_node):
     from rclpy.qos import qos_profile_sensor_data
@@ -143,7 +286,9 @@ def test_camera_relay_turns_a_driver_topic_into_the_cells_rgb8_camera(node_proce
     node_processes.start('relay', [
         '-m', 'enpire_bringup.adapters.camera_relay_node', '--ros-args', '-r', f'__ns:={NS}',
         '-p', 'cameras:=[top]', '-p', 'sources:=[/driver/color/image_raw]',
-        '-p', 'info_sources:=[/driver/color/camera_info]'])
+        '-p', 'info_sources:=[/driver/color/camera_info]', '-p', 'autostart:=true',
+        '-p', 'diagnostics_period_s:=0.2', '-p', 'min_frame_rate_hz:=2.0'])
+    seen = _diagnostics(ros_node)
     node = ros_node.node
     got, infos = [], []
     node.create_subscription(Image, f'{NS}/{names.camera_image("top")}', got.append, 10)
@@ -171,3 +316,13 @@ def test_camera_relay_turns_a_driver_topic_into_the_cells_rgb8_camera(node_proce
     rgb = np.frombuffer(bytes(out.data), dtype=np.uint8).reshape(6, 8, 3)
     assert (rgb[1:3, 2:5] == (255, 0, 0)).all() and rgb[0].sum() == 0
     assert infos[-1].header.frame_id == names.camera_frame('top') and infos[-1].width == 8
+    # the relayed frame rate as a frequency status: met while frames flow, ERROR once they stop
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    def rate_met():
+        image_pub.publish(msg)
+        return any(s.name.endswith('top frame rate') and s.level == DiagnosticStatus.OK
+                   and s.message == 'Desired frequency met' for s in seen[-5:])
+    ros_node.wait_for(rate_met, 20, 'the frame rate reported as met')
+    ros_node.wait_for(lambda: any(s.name.endswith('top frame rate') and s.level == DiagnosticStatus.ERROR
+                                  for s in seen[-3:]), 20, 'no frames reported as ERROR')

@@ -72,7 +72,8 @@ def test_real_cell_verifies_driver_frames_from_calibration_alone(node_processes,
     node_processes.start('relay', [
         '-m', 'enpire_bringup.adapters.camera_relay_node', '--ros-args', '-r', f'__ns:={NS}',
         '-p', f'cameras:={names_list}',
-        '-p', 'sources:=[' + ','.join(f'{p}/image_raw' for p, _, _ in cameras.values()) + ']'])
+        '-p', 'sources:=[' + ','.join(f'{p}/image_raw' for p, _, _ in cameras.values()) + ']',
+        '-p', 'autostart:=true'])
     node_processes.start('calibration', [
         '-m', 'enpire_bringup.adapters.camera_calibration_node', '--ros-args', '-r', f'__ns:={NS}',
         '-p', f'cameras:={names_list}', '-p', f'calibration_dir:={calibration_dir}'])

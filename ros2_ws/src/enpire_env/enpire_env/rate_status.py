@@ -2,8 +2,8 @@
 Pure: no rclpy; nodes turn a `RateReport` into a diagnostic_msgs/DiagnosticStatus.
 
 Ticks are counted over a sliding window of `window` publish periods: no tick in the window is ERROR
-("no events"), a rate below `min_hz * (1 - tolerance)` or above `max_hz * (1 + tolerance)` is WARN,
-anything else OK. The report's values carry diagnostic_updater's keys.
+("no events"; OK when `min_hz` is 0: an idle command stream), a rate below `min_hz * (1 - tolerance)`
+or above `max_hz * (1 + tolerance)` is WARN, anything else OK. The values carry diagnostic_updater's keys.
 """
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ class FrequencyStatus:
                   'Maximum acceptable frequency (Hz)': f'{self.max_hz:.3f}'}
         if span <= 0:
             return RateReport(OK, 'Measuring the rate', values)
-        if events == 0:
-            return RateReport(ERROR, 'No events recorded.', values)
+        if events == 0:   # a stream nobody requires (min_hz 0) may be idle
+            return RateReport(ERROR, 'No events recorded.', values) if self.min_hz > 0 else \
+                RateReport(OK, 'No events (none required)', values)
         if rate < self.min_hz * (1 - self.tolerance):
             return RateReport(WARN, 'Frequency too low.', values)
         if rate > self.max_hz * (1 + self.tolerance):
