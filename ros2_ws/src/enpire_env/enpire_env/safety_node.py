@@ -120,7 +120,7 @@ class SafetyNode(ManagedCellNode):
         """Deactivated or shutting down: the cell holds at the agent's position (a stop), then silence."""
         stop = self.filter.stop_point() if self.filter is not None else None
         if stop is not None and self.pacing == 'real_time':   # as_fast: a cell without commands stands still
-            self._publish_command(stop)
+            self._publish_command(stop, self._cell_stamp)
         self.get_logger().info(f'holding the cell: {why}')
 
     def cleanup(self) -> None:
