@@ -131,7 +131,7 @@ class SimCellNode(Node):
             s.name: (self.create_publisher(Image, names.camera_image(s.name), 10, event_callbacks=lean()),
                      self.create_publisher(CameraInfo, names.camera_info(s.name), 10, event_callbacks=lean()),
                      self.create_publisher(TableHomography, names.camera_homography(s.name), 10,
-                                           event_callbacks=lean()))
+                                           event_callbacks=lean()) if self.publish_homography else None)
             for s in specs}
         self.tf_static_pub = self.create_publisher(
             TFMessage, names.TF_STATIC, QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
@@ -249,7 +249,7 @@ class SimCellNode(Node):
             self.intrinsics[spec.name].fill_camera_info(info)
             image_pub.publish(img)
             info_pub.publish(info)
-            if self.publish_homography:
+            if homography_pub is not None:
                 homography = TableHomography()
                 homography.header = img.header
                 homography.table_to_image = frame.table_to_image.flatten().tolist()

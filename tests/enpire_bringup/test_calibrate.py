@@ -109,3 +109,45 @@ def test_calibrate_help_works(capsys):
     with pytest.raises(SystemExit) as exit_:
         enpire(['calibrate', '--help'])
     assert exit_.value.code == 0 and '--pose-image' in capsys.readouterr().out
+
+
+@pytest.mark.graph
+def test_calibrate_from_a_camera_topic_in_two_steps(ros_node, tmp_path, capsys):
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    board = BoardSpec(squares_x=5, squares_y=4, square_m=0.08, marker_m=0.06, dictionary='DICT_4X4_50')
+    camera = Intrinsics.from_matrix(320, 240, [[310.0, 0, 158.0], [0, 310.0, 121.0], [0, 0, 1]],
+                                    [-0.1, 0.02, 0.0, 0.0, 0.0])
+    spec = sim_cameras.CameraSpec(name='oblique', kind='oblique', width=320, height=240)
+    _, truth = sim_cameras.pinhole(spec, 0.001)
+    views = [render_board(board, camera, p)
+             for p in waving_poses(board, camera, count=8, seed=2, distance_m=(0.7, 1.1))]
+    on_table = render_board(board, camera, truth.inverse() @ table_from_board(0.056, 0.096))
+    shown = {'images': views, 'index': 0}
+    pub = ros_node.node.create_publisher(Image, '/cal_camera/color/image_raw', qos_profile_sensor_data)
+
+    def publish():   # a driver streaming bgr8 frames of whatever is in front of the camera
+        grey = shown['images'][shown['index'] % len(shown['images'])]
+        shown['index'] += 1
+        bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+        pub.publish(Image(height=240, width=320, encoding='bgr8', step=960, data=bgr.tobytes()))
+    ros_node.node.create_timer(0.05, publish)
+
+    board_args = ['--squares', '5', '4', '--square-m', '0.08', '--marker-m', '0.06',
+                  '--dictionary', 'DICT_4X4_50']
+    intrinsics = tmp_path / 'intrinsics.yaml'
+    assert enpire(['calibrate', '--camera', 'oblique', '--topic', '/cal_camera/color/image_raw',
+                   '--views', '8', '--period', '0.04', '--timeout', '60', *board_args,
+                   '--out', str(intrinsics)]) == 0
+    assert 'wrote the intrinsics only' in capsys.readouterr().out
+    k = calibration_file.load_intrinsics(intrinsics).matrix
+    assert np.abs(np.diag(k)[:2] / 310.0 - 1.0).max() < 0.03
+
+    shown['images'] = [on_table]   # the board laid on the table at its place
+    out = tmp_path / 'oblique.yaml'
+    assert enpire(['calibrate', '--camera', 'oblique', '--topic', '/cal_camera/color/image_raw',
+                   '--intrinsics', str(intrinsics), '--board-at', '0.056', '0.096', '--timeout', '60',
+                   *board_args, '--out', str(out)]) == 0
+    dist_m, angle_deg = pose_error(calibration_file.load(out).table_from_optical, truth)
+    assert dist_m < 0.01 and angle_deg < 0.5, (dist_m, angle_deg)

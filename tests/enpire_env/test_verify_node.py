@@ -141,3 +141,37 @@ def test_a_stale_camera_is_explicitly_uncertain_and_the_others_decide(node_proce
         cell_stamps = [m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for m in states]
     verdict_stamp = v.header.stamp.sec + 1e-9 * v.header.stamp.nanosec
     assert min(abs(verdict_stamp - t) for t in cell_stamps) < 1e-3, (verdict_stamp, cell_stamps[-3:])
+
+
+def test_the_sim_cell_without_homographies_is_judged_from_its_camera_info_and_tf_static(
+        node_processes, ros_node, tmp_path):
+    # As a real cell: no table_homography; the fixed cameras' CameraInfo and poses on /tf_static only.
+    ns = 'cell_calibrated'
+    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{ns}',
+                                 '-p', 'publish_homography:=false'])
+    node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{ns}',
+                                    '-p', f'evidence_dir:={tmp_path}'])
+    node = ros_node.node
+    place = node.create_client(PlaceObjects, names.cell_name(ns, names.PLACE_OBJECTS))
+    verify = node.create_client(Verify, names.cell_name(ns, names.VERIFY))
+    assert place.wait_for_service(timeout_sec=30) and verify.wait_for_service(timeout_sec=30)
+    assert node.count_publishers(names.cell_name(ns, names.camera_homography('top'))) == 0
+
+    for block, success in (((256.0, 256.0, math.pi / 4), True), ((150.0, 350.0, 2.0), False)):
+        _place(ros_node, place, block, (80.0, 80.0) if success else (400.0, 100.0))
+
+        def judged(block=block):
+            res = _verify(ros_node, verify, task='pusht')
+            cams = {c.camera: c for c in res.verdict.cameras}
+            fixed = [cams['top'], cams['oblique']]
+            near = all(math.hypot(c.block_estimate.x - block[0], c.block_estimate.y - block[1]) < 8.0
+                       for c in fixed)
+            return res.verdict if res.ok and near and all(c.state != CameraVerdict.UNCERTAIN for c in fixed) \
+                else None
+        v = ros_node.wait_for(judged, 30, f'the fixed cameras to judge the block at {block}')
+        cams = {c.camera: c for c in v.cameras}
+        expected = CameraVerdict.SUCCESS if success else CameraVerdict.FAILURE
+        assert cams['top'].state == cams['oblique'].state == expected, v
+        # The moving wrist camera has no static pose: no mapping, explicitly uncertain.
+        assert cams['wrist'].state == CameraVerdict.UNCERTAIN
+        assert v.success == success

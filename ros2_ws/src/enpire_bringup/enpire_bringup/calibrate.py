@@ -81,6 +81,7 @@ def folder_views(folder: Path, exclude: Path | None) -> list[np.ndarray]:
 def topic_views(topic: str, spec: BoardSpec, count: int, period: float, timeout: float) -> list[np.ndarray]:
     """`count` frames of `topic` in which the board is seen, at least `period` s apart."""
     import rclpy
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
@@ -108,9 +109,12 @@ def topic_views(topic: str, spec: BoardSpec, count: int, period: float, timeout:
     try:
         node = rclpy.create_node('enpire_calibrate', context=context)
         node.create_subscription(Image, topic, on_image, qos_profile_sensor_data)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
         deadline = time.monotonic() + timeout
         while len(views) < count and time.monotonic() < deadline:
-            rclpy.spin_once(node, timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.1)
+        executor.shutdown()
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
