@@ -84,18 +84,22 @@ def _perception(sub):
     add_arguments(p)
 
 
-def _calibrate(sub):
-    p = sub.add_parser('calibrate', help="a camera's intrinsics and table pose from a ChArUco board",
-                       description='Intrinsics (CameraInfo) and the camera-to-table pose (/tf_static) from a '
-                       'ChArUco board seen in a folder of images or on a camera topic; writes one YAML per '
-                       'camera in the ROS camera_info conventions, which the real-cell bringup loads.')
+def _from_bringup(p, module: str) -> None:
+    """Arguments and run function of a subcommand living in enpire_bringup, which depends on this
+    package: looked up at run time, like `up`."""
     import importlib
-    try:  # enpire_bringup depends on this package: looked up at run time, like `up`
-        calibrate = importlib.import_module('enpire_bringup.calibrate')
+    try:
+        importlib.import_module(module).add_arguments(p)
     except ImportError:
-        p.set_defaults(func=lambda args: sys.exit('enpire calibrate: enpire_bringup is not installed'))
-        return
-    calibrate.add_arguments(p)
+        p.set_defaults(func=lambda args: sys.exit(f'{p.prog}: the enpire_bringup package is not installed'))
+
+
+def _calibrate(sub):
+    _from_bringup(sub.add_parser(
+        'calibrate', help="a camera's intrinsics and table pose from a ChArUco board",
+        description='Intrinsics (CameraInfo) and the camera-to-table pose (/tf_static) from a ChArUco board '
+        'seen in a folder of images or on a camera topic; writes one YAML per camera in the ROS camera_info '
+        'conventions, which the real-cell bringup loads.'), 'enpire_bringup.calibrate')
 
 
 def _mcp(sub):
@@ -109,17 +113,11 @@ def _mcp(sub):
 
 
 def _view(sub):
-    p = sub.add_parser('view', help='serve a running cell to Foxglove (WebSocket, loopback by default)',
-                       description='Serves the cameras, CameraInfo, /tf_static, cell state, verdicts, trial '
-                       'and safety events of running cells to Foxglove over its WebSocket protocol, '
-                       'with the standard ROS 2 schemas.')
-    import importlib
-    try:  # enpire_bringup depends on this package: looked up at run time, like `up`
-        live_view = importlib.import_module('enpire_bringup.live_view')
-    except ImportError:
-        p.set_defaults(func=lambda args: sys.exit('enpire view: enpire_bringup is not installed'))
-        return
-    live_view.add_arguments(p)
+    _from_bringup(sub.add_parser(
+        'view', help='serve a running cell to Foxglove (WebSocket, loopback by default)',
+        description='Serves the cameras, CameraInfo, /tf_static, cell state, verdicts, trial and safety '
+        'events of running cells to Foxglove over its WebSocket protocol, with the standard ROS 2 schemas.'),
+        'enpire_bringup.live_view')
 
 
 SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench, _calibrate, _mcp, _view]
