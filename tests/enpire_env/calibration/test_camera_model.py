@@ -139,3 +139,20 @@ def test_undistorter_straightens_what_the_lens_bends():
     assert np.abs(expected.reshape(-1, 2) - found.image_points).max() < 0.5
     with pytest.raises(ValueError, match='calibration is for'):
         Undistorter(cam)(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_map_frame_prefers_the_frames_own_homography_else_undistorts_by_the_calibration():
+    cam = Intrinsics.from_matrix(320, 240, [[300, 0, 160], [0, 300, 120], [0, 0, 1]], [-0.3, 0.1, 0, 0, 0])
+    pose = Pose(np.eye(3), np.array([0.256, 0.256, -0.6]))
+    cams = CalibratedCameras(0.001)
+    image = render_board(BoardSpec(), cam, Pose(np.eye(3), np.array([-0.14, -0.10, 0.45])))
+    assert cams.map_frame('top', image) == (image, None)            # nothing known: no mapping
+    own = np.eye(3)
+    assert cams.map_frame('top', image, own)[1] is own
+    cams.set_camera_info('top', _Info(cam, 'top_optical_frame'))
+    cams.transforms.set('table', 'top_optical_frame', pose)
+    mapped, h = cams.map_frame('top', image)
+    np.testing.assert_allclose(h, table_to_image(cam, pose, 0.001))
+    np.testing.assert_array_equal(mapped, Undistorter(cam)(image))
+    assert not np.array_equal(mapped, image)
+    assert cams.map_frame('top', image, own)[1] is own               # a per-frame homography still wins

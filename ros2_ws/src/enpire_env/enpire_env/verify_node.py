@@ -95,11 +95,11 @@ class FrameBuffer:
             for h_stamp, h in reversed(homs):
                 if abs(h_stamp - stamp) < 1e-3:
                     return Frame(image, h, stamp)
-        mapping = self.calibrated.mapping(cam) if (self.calibrated and images and not homs) else None
-        if mapping is None:
+        if self.calibrated is None or not images or homs:
             return None
         stamp, image = images[-1]
-        return Frame(mapping.rectify(image), mapping.table_to_image, stamp)
+        image, h = self.calibrated.map_frame(cam, image)
+        return None if h is None else Frame(image, h, stamp)
 
     def has_frame_since(self, cam: str, stamp: float) -> bool:
         """False only for a camera that streams but has no judgeable frame (with its mapping) from `stamp`

@@ -83,9 +83,7 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
                 cam = topic.split('/')[-2]
                 msg = store.deserialize_cdr(raw, conn.msgtype)
                 image = image_to_array(msg.height, msg.width, msg.encoding, msg.data)
-                mapping = None if cam in homs else calibrated.mapping(cam)
-                latest[cam] = (Frame(image, homs.get(cam), stamp * 1e-9) if mapping is None else
-                               Frame(mapping.rectify(image), mapping.table_to_image, stamp * 1e-9))
+                latest[cam] = Frame(*calibrated.map_frame(cam, image, homs.get(cam)), stamp * 1e-9)
                 if video:
                     if cam not in writers:
                         out_dir.mkdir(parents=True, exist_ok=True)

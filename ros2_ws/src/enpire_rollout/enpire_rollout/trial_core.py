@@ -36,6 +36,7 @@ class TrialServerConfig(BaseModel):
     reset_timeout_s: float = 120.0
     reset_max_tries: int = 3
     save_evidence: bool = True
+    table_pixel_m: float = 0.001         # metres per workspace pixel: maps frames by their calibration
 
 
 def sha256_file(path: str | Path) -> str:

@@ -27,6 +27,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
 from enpire_env import names
+from enpire_env.calibration.table_mapping import CalibratedCameras
 from enpire_env.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
 from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_interfaces.action import ResetCell, RunTrial
@@ -89,6 +90,7 @@ class TrialServer(Node):
         self.homographies: dict[str, RawFrame] = {}
         self.static_transforms: list[bytes] = []      # /tf_static messages of the cell (latched)
         self.camera_infos: dict[str, bytes] = {}      # camera -> its latest CameraInfo
+        self.calibrated = CalibratedCameras(self.config.table_pixel_m)   # maps frames without a homography
         # The last frames per camera with their homographies: a verdict's frames go into the bag by the
         # stamps it names, whichever arrived since.
         self.recent_frames: dict[str, deque[tuple[RawFrame, RawFrame | None]]] = {}
@@ -153,6 +155,7 @@ class TrialServer(Node):
         everything the bag keeps (frames at the camera rate with their homographies, safe commands,
         safety events)."""
         bag = self.bag
+        self.take_calibration()
         for name in (names.CELL_COMMAND, names.SAFETY_EVENTS):
             for data in self.sensors.take(name):
                 stamp_ns = header_stamp_ns(data)
@@ -180,15 +183,26 @@ class TrialServer(Node):
                 if bag.want_camera(cam, img.stamp_ns):
                     self._record_frame(cam, img, by_stamp.get(img.stamp_ns))
 
-    def record_calibration(self, stamp_ns: int) -> None:
-        """The cell's /tf_static and each camera's latest CameraInfo into a bag that just opened."""
+    def take_calibration(self) -> None:
+        """The cell's /tf_static and each camera's latest CameraInfo: for the bag, and to map the frames
+        of a cell that publishes no homography (a real cell) for the policy."""
         for data in self.sensors.take(names.TF_STATIC):
-            if bytes(data) not in self.static_transforms:
-                self.static_transforms = (self.static_transforms + [bytes(data)])[-16:]
+            data = bytes(data)
+            if data not in self.static_transforms:
+                self.static_transforms = (self.static_transforms + [data])[-16:]
+                self.calibrated.add_transforms(deserialize_message(data, TFMessage))
         for cam in self.config.cameras:
             infos = self.sensors.take(names.camera_info(cam))
-            if infos:
+            if infos and bytes(infos[-1]) != self.camera_infos.get(cam):
                 self.camera_infos[cam] = bytes(infos[-1])
+                try:
+                    self.calibrated.set_camera_info(cam, deserialize_message(infos[-1], CameraInfo))
+                except ValueError:   # a CameraInfo without intrinsics maps nothing
+                    pass
+
+    def record_calibration(self, stamp_ns: int) -> None:
+        """The cell's /tf_static and each camera's latest CameraInfo into a bag that just opened."""
+        self.take_calibration()
         for data in self.static_transforms:
             self._record_cdr(names.TF_STATIC, data, stamp_ns)
         for cam, data in self.camera_infos.items():
@@ -335,12 +349,16 @@ class TrialServer(Node):
         for cam, raw in frames.items():
             img = deserialize_message(raw.data, Image)
             try:
-                images[cam] = image_to_array(img.height, img.width, img.encoding, img.data)
+                image = image_to_array(img.height, img.width, img.encoding, img.data)
             except ValueError:
                 continue
+            hom = None
             if cam in homs:
-                hom = deserialize_message(homs[cam].data, TableHomography)
-                mappings[cam] = np.asarray(hom.table_to_image, dtype=float).reshape(3, 3)
+                hom = np.asarray(deserialize_message(homs[cam].data, TableHomography).table_to_image,
+                                 dtype=float).reshape(3, 3)
+            images[cam], mapping = self.calibrated.map_frame(cam, image, hom)
+            if mapping is not None:
+                mappings[cam] = mapping
             ages[cam] = max(0.0, (now_ns - raw.stamp_ns) * 1e-9)
         truth = None
         if self.config.debug_ground_truth and self.truth is not None:

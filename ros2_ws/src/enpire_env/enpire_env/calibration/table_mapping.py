@@ -63,6 +63,17 @@ class CalibratedCameras:
             return str(exc)
         return None
 
+    def map_frame(self, camera: str, image: np.ndarray, homography: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(image, table_to_image) of a frame: its own homography where it has one, else the camera's
+        calibration with the frame undistorted; (image, None) when neither is known."""
+        if homography is not None:
+            return image, homography
+        mapping = self.mapping(camera)
+        if mapping is None:
+            return image, None
+        return mapping.rectify(image), mapping.table_to_image
+
     def mapping(self, camera: str) -> TableMapping | None:
         with self._lock:
             known = self._cameras.get(camera)
