@@ -73,6 +73,14 @@ def test_good_policy_runs_and_hears_failures(tmp_path, runner):
     assert r.hardening.get('RLIMIT_NPROC') == 0 and 'RLIMIT_AS' in r.hardening
 
 
+def test_the_weaker_python_guard_mode_still_runs(tmp_path, runner):
+    path = tmp_path / 'good.py'
+    path.write_text(GOOD)
+    r = runner(os_sandbox=False)
+    assert r.start(path, CONTEXT).ok and r.act(observation()).action == (256.0, 101.0)
+    assert 'os_boundary' not in r.hardening
+
+
 def test_infinite_loop_is_held_then_killed_as_hang(tmp_path, runner):
     r = runner(step_deadline_s=0.05, hang_timeout_s=0.6)
     assert r.start(write_policy(tmp_path, 'while True:\n    pass'), CONTEXT).ok
@@ -158,7 +166,6 @@ return (1.0, 2.0)'''
     result = r.act(observation())
     assert not result.ok and result.kind == 'violation' and 'outside the scratch folder' in result.reason
     assert not outside.exists()
-    assert (r.scratch / 'inside.npy').exists()
 
 
 @pytest.mark.parametrize('body,needle', [
@@ -221,3 +228,107 @@ def test_restart_replays_reports_after_a_fatal_failure(tmp_path, runner):
     reports = [AttemptReport(attempt=1, score=0.1, success=False, reason='crash', steps=3)]
     assert r.restart(reports).ok
     assert r.act(observation()).action == (257.0, 101.0)
+
+
+# ------------------------------------------------------------------ the OS boundary, Python layers off
+UNGUARDED = dict(static_check=False, guard_imports=False, audit_hook=False)
+CANARY = 'sk-ant-api03-CANARY' + 'x' * 40
+
+
+def hostile_act(make_runner, tmp_path, body: str, header: str = 'import random\nimport typing', **limits):
+    r = make_runner(**{**UNGUARDED, **limits})
+    start = r.start(write_policy(tmp_path, body, header=header, name=f'h{abs(hash(body))}.py'), CONTEXT)
+    assert start.ok, start
+    return r, r.act(observation())
+
+
+def test_the_os_boundary_is_active_here(tmp_path, runner):
+    path = tmp_path / 'good.py'
+    path.write_text(GOOD)
+    r = runner()
+    assert r.start(path, CONTEXT).ok
+    assert r.hardening['os_boundary'] and r.hardening['seccomp_denied'] > 40
+    assert r.hardening['uid'] != 0 and r.hardening['RLIMIT_NPROC'] == 0
+
+
+@pytest.mark.parametrize('body,needle', [
+    # the audit hook switched off from inside, then plain writes: the mount view refuses them
+    ("typing.sys.modules['__main__']._locked = False\nnp = typing.sys.modules['numpy']\n"
+     "np.save('/tmp/evil.npy', np.zeros(3))", 'No such file'),
+    ("random._os.open('/usr/evil', random._os.O_CREAT | random._os.O_WRONLY)", 'Read-only file system'),
+    ("d = random._os.open('/usr', random._os.O_RDONLY)\nrandom._os.mkdir('evil', dir_fd=d)",
+     'Read-only file system'),
+    ("d = random._os.open('/usr', random._os.O_RDONLY)\nrandom._os.symlink('/x', 'evil', dir_fd=d)",
+     'Read-only file system'),
+    ("random._os.mkfifo('/scratch/fifo')", 'Operation not permitted'),
+    ("random._os.mknod('/scratch/node')", 'Operation not permitted'),
+    ("typing.sys.modules['_socket'].socket()", 'Operation not permitted'),
+    ("random._os.execv('/usr/bin/true', ['true'])", 'Operation not permitted'),
+    ("random._os.kill(1, 9)", 'Operation not permitted'),
+    ("random._os.fork()", 'Resource temporarily unavailable'),
+])
+def test_os_boundary_holds_with_the_python_layers_off(tmp_path, runner, body, needle):
+    r, result = hostile_act(runner, tmp_path, body + '\nreturn (1.0, 1.0)')
+    assert not result.ok and needle in result.reason, result
+    assert not list(tmp_path.glob('evil*')) and not Path('/tmp/evil.npy').exists()
+
+
+def test_no_secret_in_reach_of_a_policy(tmp_path, runner, monkeypatch):
+    monkeypatch.setenv('ANTHROPIC_API_KEY', CANARY)
+    monkeypatch.setenv('LAB_DB_PASSWORD', 'hunter2-canary-password')
+    body = ("env = dict(random._os.environ)\n"
+            "pids = [f for f in random._os.listdir('/proc') if f.isdigit()]\n"
+            "texts = []\nfor p in pids + ['self']:\n"
+            "    try:\n        texts.append(open(f'/proc/{p}/environ').read())\n"
+            "    except OSError as exc:\n        texts.append(repr(exc))\n"
+            "raise RuntimeError(repr(env) + repr(texts) + 'sk-proj-' + 'A' * 30)")
+    header = 'import random\nimport typing\nopen = typing.sys.modules["builtins"].open'
+    r, result = hostile_act(runner, tmp_path, body, header=header)
+    assert not result.ok and 'RuntimeError' in result.reason
+    assert CANARY not in result.reason and 'hunter2' not in result.reason
+    assert 'sk-proj-AAAA' not in result.reason and '[redacted]' in result.reason
+    assert 'LANG' in result.reason and 'ANTHROPIC' not in result.reason   # an allow-list, nothing inherited
+
+
+def test_sibling_sandboxes_cannot_see_read_or_signal_each_other(tmp_path, runner):
+    a = runner()
+    keeper = write_policy(tmp_path, 'return (1.0, 1.0)', header='import numpy as np',
+                          reset_body="np.save('/scratch/private.npy', np.arange(3))", name='a.py')
+    assert a.start(keeper, CONTEXT).ok
+    body = (f"try:\n    random._os.kill({a.proc.pid}, 9)\nexcept OSError as exc:\n    killed = repr(exc)\n"
+            "procs, mine = random._os.listdir('/proc'), random._os.listdir('/scratch')\n"
+            "raise RuntimeError(f'{procs} {mine} {killed}')")
+    b, result = hostile_act(runner, tmp_path, body)
+    assert 'private.npy' not in result.reason, result
+    assert 'Operation not permitted' in result.reason, result
+    assert str(a.proc.pid) not in result.reason.split('[redacted]')[0].split(']')[0]
+    assert a.alive and a.act(observation()).ok
+    assert a.hardening['uid'] != b.hardening['uid']
+
+
+@pytest.mark.parametrize('frame,needle', [
+    ("struct.pack('!i', 1000) + b'x' * 10", 'late frame'),
+    ("struct.pack('!i', 2**31 - 1)", 'oversized frame'),
+    ("struct.pack('!i', -7)", 'malformed frame'),
+    ("struct.pack('!i', 5) + b'nope!'", 'garbage on the answer pipe'),
+])
+def test_forged_answer_frames_end_the_attempt_quickly(tmp_path, runner, frame, needle):
+    body = (f"struct = typing.sys.modules['struct']\nfd = int(typing.sys.argv[2])\n"
+            f"random._os.write(fd, {frame})\nwhile True:\n    pass")
+    r, result = hostile_act(runner, tmp_path, body, step_deadline_s=0.05, hang_timeout_s=30)
+    results = [result] + [r.act(observation()) for _ in range(20) if r.alive]
+    final = next(x for x in results if not x.ok)
+    assert final.fatal and final.kind == 'violation' and needle in final.reason, final
+    assert not r.alive and r.proc.poll() is not None
+
+
+def test_an_unexpected_error_in_the_runner_is_an_attempt_failure(tmp_path, runner, monkeypatch):
+    path = tmp_path / 'good.py'
+    path.write_text(GOOD)
+    r = runner()
+    assert r.start(path, CONTEXT).ok
+    monkeypatch.setattr(r, '_call', lambda *a, **k: (_ for _ in ()).throw(ValueError('boom')))
+    result = r.act(observation())
+    assert not result.ok and result.fatal and 'sandbox runner error: ValueError: boom' in result.reason
+    monkeypatch.undo()
+    assert r.restart([]).ok and r.act(observation()).ok

@@ -6,17 +6,24 @@
     runner.on_attempt_failed(report)
     runner.close()
 
-Layers (each tested with a hostile policy): a static AST check of the source (imports in
-ALLOWED_IMPORTS, no eval/exec/open/__import__, no dunder escapes); in the child, an `__import__` guard
-for the policy's own imports and a meta-path allowlist for new modules; an audit hook (installed before
-the policy is loaded) refusing sockets, subprocesses, fork/exec, signals, ctypes and writes outside the
-scratch folder; a fresh network namespace; root dropped to `nobody`; RLIMIT_AS/CPU/NPROC/FSIZE; a wall
-clock deadline per call. Anything the policy does wrong ends the attempt with a reason; the runner's
-caller carries on. The child answers in JSON, never pickle, so the caller never unpickles policy data.
+The boundary is the operating system's (`os_sandbox.py`): bubblewrap namespaces (a read-only view of
+only what the child needs, a private tmpfs scratch, no network, its own pids), a host uid per sandbox
+(root) or a user namespace, a seccomp filter, RLIMIT_AS/CPU/NPROC/FSIZE, and an environment that is an
+allow-list. Python-level layers stay as a second line, never relied on: a static AST check of the source
+(imports in ALLOWED_IMPORTS, no eval/exec/open/__import__, no dunder escapes), an `__import__` guard, a
+meta-path allowlist and an audit hook in the child. `SandboxLimits(os_sandbox=False)` runs behind those
+Python layers only (plus a network namespace and `nobody`): the explicitly weaker mode, for machines
+without user namespaces when their operator accepts it, and for the benchmark's comparison.
+
+The answer pipe is bounded (frame size, a deadline per frame); a wall-clock deadline per call holds the
+last command, a hang kills the child. Anything the policy does wrong ends the attempt with a reason
+(scrubbed of secrets, capped); no exception leaves the runner. The child answers in JSON, never pickle,
+so the caller never unpickles policy data.
 """
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import math
 import os
@@ -30,9 +37,13 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
+from enpire_rollout import os_sandbox
+from enpire_rollout.answer_pipe import AnswerPipe, FrameError
+from enpire_rollout.child_env import allowlisted_env
 from enpire_rollout.policy_contract import ALLOWED_IMPORTS, AttemptReport, Observation, TrialContext
+from enpire_rollout.scrub import scrub
 from enpire_rollout.source_parse import parse_source
 
 FORBIDDEN_NAMES = frozenset({'eval', 'exec', 'compile', 'open', '__import__', 'breakpoint', 'input',
@@ -53,10 +64,15 @@ class SandboxLimits(BaseModel):
     cpu_s: float = 300.0              # RLIMIT_CPU of the child (whole trial)
     memory_mb: int = 512              # RLIMIT_AS headroom above the child's size after its imports
     file_mb: int = 16                 # RLIMIT_FSIZE
-    no_network: bool = True           # new network namespace
-    drop_root: bool = True            # a root caller's child runs as nobody
+    os_sandbox: bool = True           # the OS boundary; False: the Python guard only (explicitly weaker)
+    max_frame_bytes: int = 1 << 18    # an answer announcing more ends the attempt
+    frame_timeout_s: float = 0.25     # an answer begun must be complete within this
+    data_dirs: tuple[str, ...] = ()   # weights files a policy names must lie here (empty: anywhere)
+    no_network: bool = True           # weaker mode: new network namespace
+    drop_root: bool = True            # weaker mode: a root caller's child runs as nobody
     static_check: bool = True         # tests switch layers off to prove the next one holds
     guard_imports: bool = True
+    audit_hook: bool = True
 
 
 class StepResult(BaseModel):
@@ -68,6 +84,12 @@ class StepResult(BaseModel):
     kind: str = ''
     reason: str = ''
     latency_s: float = 0.0
+
+    @field_validator('reason')
+    @classmethod
+    def _scrubbed(cls, reason: str) -> str:
+        """Whatever the policy can put into a reason leaves the runner scrubbed and capped."""
+        return scrub(reason)
 
 
 class SandboxError(RuntimeError):
@@ -113,6 +135,20 @@ def sha256_file(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _never_raises(method):
+    """A public call of the runner answers with a StepResult, whatever happens inside (the caller's later
+    attempts must still run): an unexpected error kills the child and ends the attempt with its reason."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            self._kill()
+            self.dead_reason = f'sandbox runner error: {type(exc).__name__}: {exc}'
+            return self._fail('crash', self.dead_reason, fatal=True)
+    return wrapper
+
+
 class PolicyRunner:
     """One policy in one sandbox process. Not thread-safe: one caller drives it."""
 
@@ -123,7 +159,8 @@ class PolicyRunner:
         self.scratch = Path(scratch_dir) if scratch_dir else None
         self.keep_scratch = keep_scratch or self._scratch_given
         self.proc: subprocess.Popen | None = None
-        self._in: Connection | None = None    # answers from the child
+        self._in: AnswerPipe | None = None    # answers from the child
+        self._lease: os_sandbox.UidLease | None = None
         self._out: Connection | None = None   # requests to the child
         self._seq = 0
         self._pending: tuple[int, float] | None = None   # (seq, sent_at) of an act() past its deadline
@@ -140,6 +177,7 @@ class PolicyRunner:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and not self.dead_reason
 
+    @_never_raises
     def start(self, policy_path: str | Path, context: TrialContext) -> StepResult:
         """Load the policy in a fresh process and call reset(context)."""
         self.close()
@@ -155,7 +193,10 @@ class PolicyRunner:
                 return self._fail('violation',
                                   'policy refused by the static check: ' + '; '.join(problems[:5]),
                                   fatal=True)
-        self._spawn()
+        if self.limits.os_sandbox and not os_sandbox.probe().available:
+            return self._fail('load_error', 'no OS sandbox on this machine: ' + os_sandbox.probe().detail,
+                              fatal=True)
+        self._spawn(source)
         self._out.send_bytes(pickle.dumps({'source': source, 'filename': str(self.policy_path)}))
         hello = self._wait_answer(None, self.limits.startup_timeout_s)
         if not hello.ok:
@@ -163,6 +204,7 @@ class PolicyRunner:
         self.hardening = dict(self._last_answer.get('hardening') or {})
         return self._call('reset', context, self.limits.call_timeout_s)
 
+    @_never_raises
     def restart(self, reports: list[AttemptReport]) -> StepResult:
         """After a fatal failure: a new process, reset(context), then every earlier report replayed."""
         result = self.start(self.policy_path, self.context)
@@ -190,6 +232,9 @@ class PolicyRunner:
                     pass
         self._in = self._out = None
         self._pending = None
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
         if self.scratch is not None and not self.keep_scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
@@ -201,6 +246,7 @@ class PolicyRunner:
         self.close()
 
     # ------------------------------------------------------------------ calls
+    @_never_raises
     def act(self, observation: Observation) -> StepResult:
         if not self.alive:
             return self._fail(self._dead_kind(), self.dead_reason or 'policy process is not running',
@@ -225,6 +271,7 @@ class PolicyRunner:
             # a late answer belongs to an old observation: dropped; ask again with the current one
         return self._call('act', observation, self.limits.step_deadline_s, may_miss=True)
 
+    @_never_raises
     def on_attempt_failed(self, report: AttemptReport) -> StepResult:
         if not self.alive:
             return self._fail(self._dead_kind(), self.dead_reason or 'policy process is not running',
@@ -240,32 +287,42 @@ class PolicyRunner:
         return self._call('failed', report, self.limits.call_timeout_s)
 
     # ------------------------------------------------------------------ internals
-    def _spawn(self) -> None:
+    def _spawn(self, source: str) -> None:
         if self.scratch is None:
             self.scratch = Path(tempfile.mkdtemp(prefix='enpire_policy_'))
         self.scratch.mkdir(parents=True, exist_ok=True)
         log = open(self.scratch / 'policy.log', 'ab')
-        if os.getuid() == 0 and self.limits.drop_root:
-            for p in (self.scratch, self.scratch / 'policy.log'):
-                os.chown(p, 65534, 65534)
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
         limits = self.limits.model_dump()
         limits['allowed_imports'] = sorted(ALLOWED_IMPORTS)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(('ROS_', 'RMW_', 'FASTDDS', 'FASTRTPS'))}
-        env.update(OPENBLAS_NUM_THREADS='1', OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1',
-                   PYTHONDONTWRITEBYTECODE='1')
-        self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'enpire_rollout.sandbox_child', str(req_r), str(ans_w), str(self.scratch),
-             json.dumps(limits)],
-            pass_fds=(req_r, ans_w), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=str(self.scratch), env=env, close_fds=True)
+        child = ['-m', 'enpire_rollout.sandbox_child', str(req_r), str(ans_w)]
+        if self.limits.os_sandbox:
+            # The log file stays outside: the child's stdout/stderr are passed in as open descriptors.
+            support = os_sandbox.probe()
+            if support.mode == 'uid':
+                self._lease = os_sandbox.UidLease.acquire()
+                limits['uid'] = self._lease.uid
+            limits['os_boundary'] = True
+            data = os_sandbox.data_files_named(source, tuple(self.limits.data_dirs))
+            python = os_sandbox.runtime_view()['executable']
+            argv = os_sandbox.bwrap_argv(support, [python, '-S', '-P', '-B', *child, os_sandbox.SCRATCH,
+                                                   json.dumps(limits)], data_files=data)
+            env, cwd = allowlisted_env(), '/'
+        else:
+            if os.getuid() == 0 and self.limits.drop_root:
+                for p in (self.scratch, self.scratch / 'policy.log'):
+                    os.chown(p, 65534, 65534)
+            argv = [sys.executable, *child, str(self.scratch), json.dumps(limits)]
+            env = allowlisted_env(pythonpath=[p for p in sys.path if p and os.path.isdir(p)])
+            cwd = str(self.scratch)
+        self.proc = subprocess.Popen(argv, pass_fds=(req_r, ans_w), stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, cwd=cwd, env=env, close_fds=True)
         log.close()
         os.close(req_r)
         os.close(ans_w)
         self._out = Connection(req_w, readable=False)
-        self._in = Connection(ans_r, writable=False)
+        self._in = AnswerPipe(ans_r, self.limits.max_frame_bytes, self.limits.frame_timeout_s)
         self._pending = None
         self._seq = 0
 
@@ -296,13 +353,19 @@ class PolicyRunner:
         while True:
             remaining = deadline - time.monotonic()
             try:
-                if not self._in.poll(max(0.0, remaining)):
+                raw = self._in.read(remaining)
+                if raw is None:
                     return None
-                raw = self._in.recv_bytes(maxlength=1 << 20)
+            except FrameError as exc:
+                self._kill()
+                self.dead_reason = f'sandbox protocol broken ({exc})'
+                return self._fail('violation', self.dead_reason, fatal=True)
             except (EOFError, OSError):
                 return self._died()
             try:
                 msg = json.loads(raw)
+                if not isinstance(msg, dict):
+                    raise ValueError('not an object')
             except ValueError:
                 self._kill()
                 self.dead_reason = 'sandbox protocol broken (garbage on the answer pipe)'
@@ -329,12 +392,12 @@ class PolicyRunner:
                     return self._fail('invalid_action', f'invalid action {action!r}')
                 action = (float(action[0]), float(action[1]))
             return StepResult(ok=True, action=action, kind=msg.get('kind', 'result'))
-        kind = msg.get('kind', 'exception')
-        error = msg.get('error', '')
+        kind = str(msg.get('kind', 'exception'))[:40]
+        error = str(msg.get('error', ''))
         labels = {'violation': 'sandbox violation', 'exception': 'policy raised', 'memory': 'memory limit',
                   'invalid_action': 'invalid action', 'load_error': 'policy failed to load'}
         reason = f"{labels.get(kind, kind)}: {error}"
-        trace = (msg.get('trace') or '').strip().splitlines()
+        trace = str(msg.get('trace') or '').strip().splitlines()
         if kind in ('exception', 'load_error') and trace:
             reason += f" ({trace[-2].strip() if len(trace) > 1 else ''})"
         return StepResult(ok=False, kind=kind, reason=reason, fatal=kind in ('violation', 'load_error'))
@@ -347,7 +410,15 @@ class PolicyRunner:
         return result
 
     def _died(self) -> StepResult:
-        code = self.proc.wait(timeout=5) if self.proc else None
+        code = None
+        if self.proc is not None:
+            try:   # the pipe closed; a child that lingers after closing it is ended here, not waited for
+                code = self.proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                self._kill()
+                code = self.proc.returncode
+        if code is not None and self.limits.os_sandbox and 128 < code < 128 + 65:
+            code = 128 - code           # bwrap exits with 128 + the signal that ended its child
         if code is not None and code < 0:
             sig = signal.Signals(-code).name
             why = {'SIGXCPU': 'cpu time limit exceeded', 'SIGKILL': 'killed (memory or external)',

@@ -3,13 +3,15 @@
 argv: READ_FD WRITE_FD SCRATCH LIMITS_JSON. Requests arrive pickled from the (trusted) runner; answers go
 back as JSON so the runner never unpickles anything the policy could have shaped.
 
-Order of lock-down: import what policies may use -> new network namespace (when the kernel allows) ->
-drop root to nobody (when root) -> resource limits -> audit hook + import allowlist -> load the policy.
+Order of lock-down: import what policies may use -> (inside bubblewrap) the uid of this sandbox, resource
+limits, the seccomp filter; (weaker mode) a new network namespace, root dropped to nobody, resource limits
+-> audit hook + import allowlist (a second line, never relied on) -> load the policy.
 """
 from __future__ import annotations
 
 import builtins
 import ctypes
+import errno
 import json
 import math
 import os
@@ -98,7 +100,82 @@ def _guarded_import(allowed: frozenset[str]):
     return guarded
 
 
+# What a policy never needs: networking, device nodes and fifos, other processes, new programs, namespaces,
+# kernel keyrings, BPF, io_uring (which bypasses this filter), modules. Denied with EPERM.
+_DENIED_SYSCALLS = (
+    'socket', 'socketpair', 'connect', 'bind', 'listen', 'accept', 'accept4', 'mknod', 'mknodat',
+    'ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp', 'pidfd_open', 'pidfd_getfd',
+    'pidfd_send_signal', 'rt_sigqueueinfo', 'rt_tgsigqueueinfo', 'execve', 'execveat', 'fork', 'vfork',
+    'clone3', 'mount', 'umount2', 'pivot_root', 'chroot', 'unshare', 'setns', 'mount_setattr', 'move_mount',
+    'open_tree', 'fsopen', 'fsmount', 'fspick', 'keyctl', 'add_key', 'request_key', 'bpf', 'perf_event_open',
+    'userfaultfd', 'io_uring_setup', 'io_uring_enter', 'io_uring_register', 'init_module', 'finit_module',
+    'delete_module', 'kexec_load', 'kexec_file_load', 'reboot', 'swapon', 'swapoff', 'acct', 'quotactl',
+    'open_by_handle_at', 'name_to_handle_at', 'fanotify_init', 'personality', 'syslog', 'ioperm', 'iopl',
+    'setuid', 'setgid', 'setreuid', 'setregid', 'setresuid', 'setresgid', 'setgroups', 'setfsuid', 'setfsgid',
+    'prctl', 'seccomp', 'memfd_secret',
+)
+
+
+def _install_seccomp() -> int:
+    """The filter, installed before the policy is loaded; returns how many syscalls it denies."""
+    import pyseccomp as sc
+
+    deny = sc.ERRNO(errno.EPERM)
+    seccomp_filter = sc.SyscallFilter(sc.ALLOW)
+    denied = 0
+    for name in _DENIED_SYSCALLS:
+        try:
+            seccomp_filter.add_rule(deny, name)
+            denied += 1
+        except (OSError, ValueError, RuntimeError):
+            pass     # not a syscall of this architecture
+    pid = os.getpid()
+    for name in ('kill', 'tkill', 'tgkill'):     # signals: to itself only
+        seccomp_filter.add_rule(deny, name, sc.Arg(0, sc.NE, pid))
+        denied += 1
+    seccomp_filter.load()
+    return denied
+
+
+def _set_rlimits(limits: dict, report: dict) -> None:
+    vm_kb = 0
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmSize:'):
+                vm_kb = int(line.split()[1])
+    mem = vm_kb * 1024 + int(limits.get('memory_mb', 512)) * 1024 * 1024
+    cpu = int(math.ceil(limits.get('cpu_s', 120)))
+    for name, value in (('RLIMIT_AS', mem), ('RLIMIT_CPU', cpu), ('RLIMIT_NPROC', 0),
+                        ('RLIMIT_FSIZE', int(limits.get('file_mb', 16)) * 1024 * 1024),
+                        ('RLIMIT_CORE', 0)):
+        try:
+            soft_hard = (value, value + 1) if name == 'RLIMIT_CPU' else (value, value)
+            resource.setrlimit(getattr(resource, name), soft_hard)
+            report[name] = value
+        except (ValueError, OSError) as exc:
+            report[name] = f'not set: {exc}'
+
+
+def _harden_inside_bwrap(limits: dict, scratch: str) -> dict:
+    """Inside bubblewrap's namespaces: this sandbox's own uid (when started as root), limits, seccomp."""
+    report: dict = {'os_boundary': True}
+    uid = limits.get('uid')
+    if uid is not None and os.getuid() == 0:
+        os.chown(scratch, uid, uid)
+        os.chmod(scratch, 0o700)
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    report['uid'] = os.getuid()
+    if os.getuid() == 0 and uid is not None:
+        raise SystemExit('sandbox: still root after dropping to the sandbox uid')
+    _set_rlimits(limits, report)
+    report['seccomp_denied'] = _install_seccomp()
+    return report
+
+
 def _harden(limits: dict, scratch: str) -> dict:
+    """The explicitly weaker mode: no bubblewrap; a network namespace, nobody, limits."""
     report = {}
     libc = ctypes.CDLL(None, use_errno=True)
     os.chdir(scratch)  # before dropping root: the scratch folder's parents may be closed to nobody
@@ -117,22 +194,7 @@ def _harden(limits: dict, scratch: str) -> dict:
     libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: die with the runner (after setuid, which clears it)
     if os.getppid() == 1:
         os._exit(1)
-    vm_kb = 0
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmSize:'):
-                vm_kb = int(line.split()[1])
-    mem = vm_kb * 1024 + int(limits.get('memory_mb', 512)) * 1024 * 1024
-    cpu = int(math.ceil(limits.get('cpu_s', 120)))
-    for name, value in (('RLIMIT_AS', mem), ('RLIMIT_CPU', cpu), ('RLIMIT_NPROC', 0),
-                        ('RLIMIT_FSIZE', int(limits.get('file_mb', 16)) * 1024 * 1024),
-                        ('RLIMIT_CORE', 0)):
-        try:
-            soft_hard = (value, value + 1) if name == 'RLIMIT_CPU' else (value, value)
-            resource.setrlimit(getattr(resource, name), soft_hard)
-            report[name] = value
-        except (ValueError, OSError) as exc:
-            report[name] = f'not set: {exc}'
+    _set_rlimits(limits, report)
     return report
 
 
@@ -156,7 +218,10 @@ def main(argv: list[str]) -> int:
     conn_out = Connection(write_fd, readable=False)
 
     def answer(**fields):
-        fields['violations'] = list(_VIOLATIONS)
+        fields['violations'] = [v[:500] for v in _VIOLATIONS[:10]]
+        for key in ('error', 'trace'):      # the runner refuses oversized frames: keep answers small
+            if isinstance(fields.get(key), str):
+                fields[key] = fields[key][:4000]
         conn_out.send_bytes(json.dumps(fields, default=str).encode())
 
     # What a policy may use, imported before the lock-down (numpy's lazy submodules included).
@@ -166,6 +231,8 @@ def main(argv: list[str]) -> int:
     import numpy.random  # noqa: F401
 
     from enpire_rollout import policy_contract, policy_tools  # noqa: F401
+    if limits.get('os_boundary'):
+        import pyseccomp  # noqa: F401  (loads libseccomp while files and subprocesses are still allowed)
     allowed = frozenset(limits.get('allowed_imports') or policy_contract.ALLOWED_IMPORTS)
     for name in allowed:
         try:
@@ -173,11 +240,12 @@ def main(argv: list[str]) -> int:
         except ImportError:
             pass
     scratch = os.path.realpath(scratch)
-    hardening = _harden(limits, scratch)
+    hardening = (_harden_inside_bwrap if limits.get('os_boundary') else _harden)(limits, scratch)
     roots = {m.split('.')[0] for m in sys.modules} | {m.split('.')[0] for m in allowed}
     roots -= {'subprocess', 'socket', '_socket', 'ctypes', '_ctypes', 'multiprocessing', 'pty', 'select'}
-    sys.meta_path.insert(0, _AllowlistFinder(roots))
-    sys.addaudithook(_make_audit_hook(scratch))
+    if limits.get('audit_hook', True):   # tests switch the Python layers off: the OS boundary must hold
+        sys.meta_path.insert(0, _AllowlistFinder(roots))
+        sys.addaudithook(_make_audit_hook(scratch))
 
     first = pickle.loads(conn_in.recv_bytes())
     source, filename = first['source'], first['filename']
