@@ -489,7 +489,7 @@ def run_trial(goal: TrialGoal, cell: SimTrialCell, recorder: TrialRecorder | Non
     rec = recorder or TrialRecorder()
     cfg = cell.settings.trial
     record = RolloutRecord(seed=int(goal.seed), success_attempt=None)
-    error = validate_goal(goal)
+    error = validate_goal(goal, cfg.model_copy(update={'policy_dirs': ['/']}))   # the agent's own files
     if error:
         record.failure_reason = f'invalid goal: {error}'
         return record

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 from enpire_env.executors import lean_subscription_events
 
@@ -33,7 +34,9 @@ class OnDemandSubscriptions:
     def __init__(self, parent: Node, suffix: str = '_on_demand'):
         self.parent = parent
         self.node = Node(parent.get_name() + suffix, namespace=parent.get_namespace(), context=parent.context,
-                         use_global_arguments=False, enable_rosout=False, start_parameter_services=False)
+                         use_global_arguments=False, enable_rosout=False, start_parameter_services=False,
+                         # no executor spins this node: it must advertise no service that would never answer
+                         parameter_overrides=[Parameter('start_type_description_service', value=False)])
         self._subs: dict[str, object] = {}
         self._lock = threading.Lock()
 

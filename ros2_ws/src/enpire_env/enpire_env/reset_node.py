@@ -20,7 +20,7 @@ from pathlib import Path
 
 import rclpy
 from geometry_msgs.msg import Point, Pose2D
-from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException
@@ -88,7 +88,9 @@ class ResetNode(Node):
 
     def __init__(self):
         super().__init__('reset')
-        self.config_file = self.declare_parameter('config_file', default_config_file()).value
+        self.config_file = self.declare_parameter('config_file', default_config_file(), ParameterDescriptor(
+            description='reset configuration YAML (routine, tolerances, settle time), read at start-up',
+            read_only=True)).value
         self.config = ResetConfig.from_yaml(self.config_file)
         self.add_on_set_parameters_callback(self._refuse_parameter_change)
         self.group = ReentrantCallbackGroup()

@@ -28,10 +28,12 @@ from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
 from enpire_env import names
-from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M, CalibratedCameras
+from enpire_env.calibration.table_mapping import CalibratedCameras
 from enpire_env.executors import SubmitOnceExecutor
+from enpire_env.node_parameters import declare_parameters
 from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_env.verification import TASKS, Frame, Verifier, load_config
+from enpire_env.verification.config import VERIFY_RUNTIME, VerifyNodeParameters
 from enpire_env.verification.evidence import save_evidence
 from enpire_env.verification.fusion import RULES
 from enpire_env.verification.models import CameraJudgement, FusedJudgement
@@ -113,26 +115,13 @@ class FrameBuffer:
 class VerifyNode(Node):
     def __init__(self, **kwargs):
         super().__init__('verify', **kwargs)
-        self.declare_parameter('cameras', ['top', 'oblique', 'wrist'])
-        self.declare_parameter('fusion_rule', 'unanimous')
-        self.declare_parameter('max_frame_age', 0.5)
-        self.declare_parameter('evidence_dir', '/tmp/enpire_evidence')
         # Perception backend: `backend` by name, or `detector` (+ `segmenter`) as a pair, e.g. detector: yolo
         # with yolo_weights: <path>. A missing weights/checkpoint file stops the node at start-up.
-        self.declare_parameter('backend', 'classical')
-        self.declare_parameter('detector', '')           # '' | classical | yolo
-        self.declare_parameter('segmenter', '')          # '' | classical | sam | sam_small
-        self.declare_parameter('yolo_weights', '')       # '' -> $ENPIRE_YOLO_WEIGHTS -> default train output
-        self.declare_parameter('sam_checkpoint', '')     # '' -> $ENPIRE_SAM_CHECKPOINT
-        self.declare_parameter('sam_model', '')          # '' -> $ENPIRE_SAM_MODEL -> vit_b
-        self.declare_parameter('verification_config', '')
         # Frame age is judged on the cell's clock (its CellState stamps): an as-fast simulated cell
         # stamps sim time, which stands still while it idles. A cell silent this long is stale.
-        self.declare_parameter('cell_silence_s', 2.0)
-        # Metres per workspace pixel: turns a camera's pose on /tf_static into its table-to-image mapping.
-        self.declare_parameter('table_pixel_m', DEFAULT_TABLE_PIXEL_M)
-        # A request judges the frames of the cell's latest step: how long to wait for them to arrive.
-        self.declare_parameter('step_frame_wait_s', 0.3)
+        # Metres per workspace pixel (a camera's pose on /tf_static -> its table-to-image mapping) and the
+        # wait for a step's frames are declared with the rest (verification/config.py).
+        declare_parameters(self, VerifyNodeParameters, VERIFY_RUNTIME, on_change=self._set_parameters)
         self.cameras = list(self.get_parameter('cameras').value)
         self.rule = self.get_parameter('fusion_rule').value
         if self.rule not in RULES:
@@ -163,6 +152,12 @@ class VerifyNode(Node):
         self.get_logger().info(f'verify ready: cameras={self.cameras} rule={self.rule} '
                                f'max_age={self.max_age}s backend={self.backend} '
                                + ' '.join(f'{k}={v}' for k, v in options.items()))
+
+    def _set_parameters(self, params: VerifyNodeParameters) -> None:
+        """A validated run-time change: taken by the next verification."""
+        self.rule, self.max_age, self.cell_silence_s = params.fusion_rule, params.max_frame_age, \
+            params.cell_silence_s
+        self.step_frame_wait_s = params.step_frame_wait_s
 
     def _backend_choice(self) -> tuple[str, dict]:
         """The backend name and its options from the parameters (ValueError on a contradiction)."""

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import re
+import stat
 import struct
 import time
 import uuid
@@ -10,59 +13,116 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 KNOWN_TASKS = ('pusht',)
 DISTRIBUTIONS = ('in_distribution', 'out_of_distribution')
 
 
 class TrialServerConfig(BaseModel):
-    cameras: list[str] = Field(default_factory=lambda: ['top', 'oblique', 'wrist'])
-    bag_dir: str = '/tmp/enpire_bags'
-    record_camera_period_s: float = 0.0
-    image_compression: str = ''
-    flush_period_s: float = 0.5
-    debug_ground_truth: bool = False
-    control_hz: float = 10.0
-    step_deadline_s: float = 0.1
-    hang_timeout_s: float = 3.0
-    policy_cpu_s: float = 300.0
-    policy_memory_mb: int = 512
-    step_timeout_s: float = 2.0          # waiting for the cell's next state after a command
-    max_step_timeouts: int = 5           # consecutive: the cell is not responding
-    frame_wait_s: float = 0.05           # after a state: wait this long for that step's camera frames
-    verify_every_n_steps: int = 0        # 0: only at the end of an attempt
-    verify_timeout_s: float = 15.0
-    reset_timeout_s: float = 120.0
-    reset_max_tries: int = 3
-    save_evidence: bool = True
-    table_pixel_m: float = 0.001         # metres per workspace pixel: maps frames by their calibration
+    """The trial server's parameters (trial_server.yaml); RUNTIME ones may change while it runs."""
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    cameras: list[str] = Field(default_factory=lambda: ['top', 'oblique', 'wrist'],
+                               description='cameras whose frames the policy sees and the bag keeps')
+    bag_dir: str = Field('/tmp/enpire_bags', description='one rosbag2 folder per trial + trials.jsonl')
+    record_camera_period_s: float = Field(0.0, ge=0.0, le=3600.0,
+                                          description='seconds between recorded frames per camera (0: all)')
+    image_compression: str = Field('', description="'' raw | png | jpeg")
+    flush_period_s: float = Field(0.5, gt=0.0, le=60.0, description='MCAP chunk flushed at least this often')
+    debug_ground_truth: bool = Field(False, description='ground truth in observations (never in benchmarks)')
+    control_hz: float = Field(10.0, gt=0.0, le=1000.0, description='policy steps per second of cell time')
+    step_deadline_s: float = Field(0.1, gt=0.0, le=10.0,
+                                   description='act() deadline in s; a miss holds the last command')
+    hang_timeout_s: float = Field(3.0, gt=0.0, le=600.0,
+                                  description='act() still running after this many s: the policy is killed')
+    policy_cpu_s: float = Field(300.0, gt=0.0, le=86400.0, description='CPU seconds of a policy process')
+    policy_memory_mb: int = Field(512, ge=64, le=65536, description='memory of a policy process, MB')
+    step_timeout_s: float = Field(2.0, gt=0.0, le=600.0,
+                                  description='wait for the cell state after a command, s')
+    max_step_timeouts: int = Field(5, ge=1, le=1000, description='consecutive step timeouts: cell is down')
+    frame_wait_s: float = Field(0.05, ge=0.0, le=10.0, description="wait for a step's camera frames, s")
+    verify_every_n_steps: int = Field(0, ge=0, le=1_000_000, description='0: verify at attempt ends only')
+    verify_timeout_s: float = Field(15.0, gt=0.0, le=3600.0, description='verify service timeout, s')
+    reset_timeout_s: float = Field(120.0, gt=0.0, le=36000.0, description='reset action timeout, s')
+    reset_max_tries: int = Field(3, ge=1, le=100, description='reset attempts before the trial fails')
+    save_evidence: bool = Field(True, description="keep the verifier's evidence images")
+    table_pixel_m: float = Field(0.001, gt=0.0, le=1.0,
+                                 description='metres per workspace pixel: maps frames by their calibration')
+    policy_dirs: list[str] = Field(default_factory=lambda: ['/tmp', 'runs'],
+                                   description='policy files (and weights they name) must lie in one of '
+                                               'these folders (relative: to the working directory)')
+    max_attempts: int = Field(64, ge=1, le=10_000, description='upper bound of a goal\'s attempts')
+    max_steps_per_attempt: int = Field(10_000, ge=1, le=10_000_000,
+                                       description="upper bound of a goal's steps_per_attempt")
+    max_time_budget_s: float = Field(7200.0, gt=0.0, le=7 * 86400.0,
+                                     description='upper bound of a trial in s (also when the goal gives 0)')
+    accept_weaker_sandbox: bool = Field(False, description='without an OS sandbox on this machine, run '
+                                                           'agent code behind the Python guard only')
+
+
+# Parameters a running trial server takes from the next trial on; every other one is read-only.
+RUNTIME_PARAMETERS = frozenset({
+    'step_deadline_s', 'hang_timeout_s', 'policy_cpu_s', 'policy_memory_mb', 'step_timeout_s',
+    'max_step_timeouts', 'frame_wait_s', 'verify_every_n_steps', 'verify_timeout_s', 'reset_timeout_s',
+    'reset_max_tries', 'save_evidence', 'max_attempts', 'max_steps_per_attempt', 'max_time_budget_s'})
+TRIAL_ID = re.compile(r'[A-Za-z0-9_-]{1,64}')
+MAX_POLICY_BYTES = 1 << 20
 
 
 def sha256_file(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def validate_goal(goal) -> str:
-    """'' when the RunTrial goal can run, else the reason it cannot."""
+def policy_dirs(config: TrialServerConfig) -> tuple[str, ...]:
+    return tuple(os.path.realpath(d) for d in config.policy_dirs if d)
+
+
+def validate_goal(goal, config: TrialServerConfig | None = None, used_ids=frozenset()) -> str:
+    """'' when the RunTrial goal can run, else the reason it cannot (never a file's hash or content)."""
+    config = config or TrialServerConfig()
+    trial_id = getattr(goal, 'trial_id', '')
+    if trial_id and not TRIAL_ID.fullmatch(trial_id):
+        return (f'trial_id must be 1-64 letters, digits, _ or - (got {len(trial_id)} characters: '
+                f'{trial_id[:64]!r})')
+    if trial_id and trial_id in used_ids:
+        return f'trial_id {trial_id!r} is already used on this cell'
     if goal.task not in KNOWN_TASKS:
-        return f'unknown task {goal.task!r} (known: {", ".join(KNOWN_TASKS)})'
+        return f'unknown task {goal.task[:64]!r} (known: {", ".join(KNOWN_TASKS)})'
     if goal.distribution and goal.distribution not in DISTRIBUTIONS:
-        return f'unknown distribution {goal.distribution!r} (known: {", ".join(DISTRIBUTIONS)})'
-    if goal.attempts < 1:
-        return f'attempts must be >= 1 (got {goal.attempts})'
-    if goal.steps_per_attempt < 1:
-        return f'steps_per_attempt must be >= 1 (got {goal.steps_per_attempt})'
-    if not math.isfinite(goal.time_budget_s) or goal.time_budget_s < 0:
-        return f'time_budget_s must be finite and >= 0 (got {goal.time_budget_s})'
-    path = Path(goal.policy_path)
-    if not goal.policy_path or not path.is_file():
-        return f'policy file not found: {goal.policy_path!r}'
-    if not goal.policy_sha256:
+        return f'unknown distribution {goal.distribution[:64]!r} (known: {", ".join(DISTRIBUTIONS)})'
+    if not 1 <= goal.attempts <= config.max_attempts:
+        return f'attempts must be 1..{config.max_attempts} (got {goal.attempts})'
+    if not 1 <= goal.steps_per_attempt <= config.max_steps_per_attempt:
+        return f'steps_per_attempt must be 1..{config.max_steps_per_attempt} (got {goal.steps_per_attempt})'
+    if not math.isfinite(goal.time_budget_s) or not 0 <= goal.time_budget_s <= config.max_time_budget_s:
+        return (f'time_budget_s must be finite, 0..{config.max_time_budget_s:g} (0: the server\'s bound; '
+                f'got {goal.time_budget_s})')
+    return policy_file_problem(goal.policy_path, goal.policy_sha256, policy_dirs(config))
+
+
+def policy_file_problem(policy_path: str, policy_sha256: str, dirs: tuple[str, ...]) -> str:
+    """'' when `policy_path` names a policy file the server may hand to the sandbox."""
+    shown = repr(policy_path[:200])
+    if not policy_path or '\x00' in policy_path:
+        return f'policy file not found: {shown}'
+    real = os.path.realpath(policy_path)
+    if not any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in dirs):
+        return f'policy_path {shown} is outside the policy folders of this cell ({", ".join(dirs)})'
+    try:
+        st = os.stat(real)
+    except OSError:
+        return f'policy file not found: {shown}'
+    if not stat.S_ISREG(st.st_mode) or not real.endswith('.py'):
+        return f'policy_path {shown} is not a .py file'
+    if not st.st_mode & stat.S_IROTH:
+        return f'policy file {shown} is not readable by everyone (the sandbox runs as another user)'
+    if st.st_size > MAX_POLICY_BYTES:
+        return f'policy file {shown} is larger than {MAX_POLICY_BYTES} bytes'
+    if not policy_sha256:
         return 'policy_sha256 is missing (the content hash of the policy file)'
-    actual = sha256_file(path)
-    if actual != goal.policy_sha256.lower():
-        return f'policy_sha256 mismatch: the file hashes to {actual}, the goal says {goal.policy_sha256}'
+    if sha256_file(real) != policy_sha256.lower():
+        return 'policy_sha256 mismatch: the file does not have the content the goal names'
     return ''
 
 

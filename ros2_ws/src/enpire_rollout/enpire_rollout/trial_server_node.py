@@ -29,6 +29,7 @@ from tf2_msgs.msg import TFMessage
 from enpire_env import names
 from enpire_env.calibration.table_mapping import CalibratedCameras
 from enpire_env.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
+from enpire_env.node_parameters import declare_parameters
 from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_interfaces.action import ResetCell, RunTrial
 from enpire_interfaces.msg import (
@@ -40,16 +41,21 @@ from enpire_interfaces.msg import (
     TrialEvent,
 )
 from enpire_interfaces.srv import Verify
+from enpire_rollout import os_sandbox
 from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
+from enpire_rollout.scrub import scrub, scrub_value
 from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, compress_image_cdr, recover_unfinished
 from enpire_rollout.trial_core import (
+    RUNTIME_PARAMETERS,
+    TRIAL_ID,
     PhaseClock,
     RawFrame,
     TrialServerConfig,
     header_stamp_ns,
     image_to_array,
     new_trial_id,
+    policy_dirs,
     validate_goal,
 )
 
@@ -78,9 +84,10 @@ class TrialAborted(Exception):
 class TrialServer(Node):
     def __init__(self):
         super().__init__('trial_server')
-        defaults = TrialServerConfig()
-        values = {k: self.declare_parameter(k, v).value for k, v in defaults.model_dump().items()}
-        self.config = TrialServerConfig(**values)
+        self.config = declare_parameters(self, TrialServerConfig, RUNTIME_PARAMETERS,
+                                         on_change=self._set_config)
+        self.sandbox = os_sandbox.probe()
+        self.used_trial_ids: set[str] = set()
         self.cell = self.get_namespace().strip('/') or 'cell'
         self.group = ReentrantCallbackGroup()
         self._lock = threading.Lock()
@@ -137,6 +144,17 @@ class TrialServer(Node):
                 f"unfinished trial {rec['trial_id']} recorded as aborted: {rec['bag_path']}")
         self.get_logger().info(f'trial server for {self.cell}: cameras={self.config.cameras} '
                                f'bags in {self.config.bag_dir}')
+        if self.sandbox.available:
+            self.get_logger().info(f'policy sandbox: OS boundary (bubblewrap, {self.sandbox.mode})')
+        elif self.config.accept_weaker_sandbox:
+            self.get_logger().warning(f'NO OS SANDBOX ({self.sandbox.detail}): agent code runs behind the '
+                                      'Python guard only (accept_weaker_sandbox)')
+        else:
+            self.get_logger().error(f'no OS sandbox ({self.sandbox.detail}): every trial is refused; install '
+                                    'bubblewrap, allow user namespaces, or set accept_weaker_sandbox:=true')
+
+    def _set_config(self, config: TrialServerConfig) -> None:
+        self.config = config        # taken by the next trial
 
     # ---------------------------------------------------------------- sensors
     # Everything the bag holds arrives as raw CDR: the bytes go to the bag as they came off the wire, as
@@ -301,7 +319,7 @@ class TrialServer(Node):
     def publish_event(self, trial_id: str, event: str, attempt: int = 0, score: float = 0.0,
                       **detail) -> None:
         msg = TrialEvent(trial_id=trial_id, event=event, attempt=attempt, score=float(score),
-                         detail=json.dumps(detail, default=str))
+                         detail=json.dumps(scrub_value(detail), default=str))
         msg.header.stamp = self.cell_stamp()
         self.event_pub.publish(msg)
         self._record(names.TRIAL_EVENTS, msg, msg.header.stamp)
@@ -397,25 +415,47 @@ class TrialRun:
         self.goal = goal_handle.request
         self.cfg = server.config
         self.result = RunTrial.Result()
-        self.trial_id = self.goal.trial_id or new_trial_id(server.cell)
+        self.trial_id = new_trial_id(server.cell)     # the goal's own, once validated
         self.t_start = time.monotonic()
         self.runner: PolicyRunner | None = None
         self.status = 'finished'
         self.held = False          # the last command sent was a hold: no second one at the end
 
     # ---------------------------------------------------------------- flow
+    def _refusal(self) -> str:
+        """Why this goal cannot run ('' when it can)."""
+        used = set(self.s.used_trial_ids)
+        trial_id = self.goal.trial_id
+        if TRIAL_ID.fullmatch(trial_id or '-') and (Path(self.cfg.bag_dir) / trial_id).exists():
+            used.add(trial_id)         # a bag of an earlier run of this server
+        error = validate_goal(self.goal, self.cfg, used)
+        if error:
+            return f'invalid goal: {error}'
+        if not self.s.sandbox.available and not self.cfg.accept_weaker_sandbox:
+            return (f'refused: no OS sandbox on this cell ({self.s.sandbox.detail}); agent code runs only '
+                    'behind one unless the operator sets accept_weaker_sandbox')
+        return ''
+
     def run(self) -> RunTrial.Result:
-        error = validate_goal(self.goal)
+        try:
+            error = self._refusal()
+        except Exception as exc:  # noqa: BLE001 - a goal the checks cannot even read is refused too
+            error = f'invalid goal: {type(exc).__name__}'
         if error:
             self.gh.abort()
-            self.result.failure_reason = f'invalid goal: {error}'
+            self.result.failure_reason = scrub(error)
             return self.result
+        self.trial_id = self.goal.trial_id or self.trial_id
+        self.s.used_trial_ids.add(self.trial_id)
+        if not self.s.sandbox.available:
+            self.s.get_logger().warning(f'trial {self.trial_id}: NO OS SANDBOX, agent code behind the Python '
+                                        f'guard only ({self.s.sandbox.detail})')
         # The cell's clock is the bag's time base: have a state (the cell re-publishes it while idle).
         self.s.wait_state_after(-1, self.cfg.step_timeout_s)
         self.s.drain()       # frames from before this trial update the latest, never reach its bag
-        if self.goal.record:
-            self._open_bag()
         try:
+            if self.goal.record:
+                self._open_bag()
             self.s.publish_event(self.trial_id, 'started', goal=self._goal_dict())
             self._reset()
             self._attempts()
@@ -423,8 +463,8 @@ class TrialRun:
             self.result.failure_reason = str(exc)
             self.status = 'cancelled' if str(exc) == 'cancelled' else 'failed'
         except Exception as exc:  # noqa: BLE001 - the node lives on; the trial ends with the reason
-            self.s.get_logger().error(f'trial {self.trial_id} crashed: {exc!r}')
-            self.result.failure_reason = f'internal error: {type(exc).__name__}: {exc}'
+            self.s.get_logger().error(scrub(f'trial {self.trial_id} crashed: {exc!r}'))
+            self.result.failure_reason = scrub(f'internal error: {type(exc).__name__}: {exc}')
             self.status = 'failed'
         finally:
             if self.runner is not None:
@@ -435,6 +475,8 @@ class TrialRun:
                 self._settle_hold()
             self.s.clock.switch('idle')
             self.result.execute_s = round(self.result.execute_s, 4)
+        self.result.failure_reason = scrub(self.result.failure_reason)
+        self.result.attempt_reasons = [scrub(r) for r in self.result.attempt_reasons]
         self.s.publish_event(self.trial_id, 'finished' if self.status == 'finished' else 'aborted',
                              attempt=self.result.attempts_used,
                              score=max(self.result.attempt_scores or [0.0]),
@@ -459,7 +501,9 @@ class TrialRun:
         return {'trial_id': self.trial_id, 'task': g.task, 'policy_path': g.policy_path,
                 'policy_sha256': g.policy_sha256, 'seed': g.seed, 'distribution': g.distribution,
                 'attempts': g.attempts, 'steps_per_attempt': g.steps_per_attempt,
-                'time_budget_s': g.time_budget_s}
+                'time_budget_s': g.time_budget_s,
+                'sandbox': (f'os ({self.s.sandbox.mode})' if self.s.sandbox.available
+                            else 'python_guard (weaker)')}
 
     def _settle_hold(self) -> None:
         """Keep recording until the hold has reached the cell (its safe command and the state after it),
@@ -471,7 +515,7 @@ class TrialRun:
 
     def _open_bag(self) -> None:
         metadata = {**self._goal_dict(), 'cell': self.s.cell,
-                    'policy_source': Path(self.goal.policy_path).read_text(),
+                    'policy_source': scrub(Path(self.goal.policy_path).read_text(), limit=1 << 20),
                     'config': self.cfg.model_dump(), 'versions': _versions(), 'started_unix': time.time()}
         record = TrialRecordConfig(cameras=self.cfg.cameras, camera_period_s=self.cfg.record_camera_period_s,
                                    image_compression=self.cfg.image_compression,
@@ -487,9 +531,10 @@ class TrialRun:
         if self.gh.is_cancel_requested:
             self._hold()
             raise TrialAborted('cancelled')
-        if self.goal.time_budget_s > 0 and time.monotonic() - self.t_start > self.goal.time_budget_s:
+        budget = self.goal.time_budget_s or self.cfg.max_time_budget_s
+        if time.monotonic() - self.t_start > budget:
             self._hold()
-            raise TrialAborted(f'time budget of {self.goal.time_budget_s:.1f} s exhausted')
+            raise TrialAborted(f'time budget of {budget:.1f} s exhausted')
         if not rclpy.ok(context=self.s.context):
             raise TrialAborted('shutting down')
 
@@ -576,7 +621,8 @@ class TrialRun:
         context = TrialContext(task=g.task, attempts=g.attempts, steps_per_attempt=g.steps_per_attempt,
                                control_hz=cfg.control_hz, cameras=list(cfg.cameras), seed=int(g.seed))
         limits = SandboxLimits(step_deadline_s=cfg.step_deadline_s, hang_timeout_s=cfg.hang_timeout_s,
-                               cpu_s=cfg.policy_cpu_s, memory_mb=cfg.policy_memory_mb)
+                               cpu_s=cfg.policy_cpu_s, memory_mb=cfg.policy_memory_mb,
+                               os_sandbox=self.s.sandbox.available, data_dirs=policy_dirs(cfg))
         self.runner = PolicyRunner(limits)
         start = self.runner.start(g.policy_path, context)
         reports: list[AttemptReport] = []

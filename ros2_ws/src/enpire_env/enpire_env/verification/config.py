@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M
 from enpire_env.verification import soft
 
 
@@ -99,3 +100,39 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     if overrides:
         data = {**data, **overrides}
     return VerifyConfig.model_validate(data)
+
+
+class VerifyNodeParameters(BaseModel):
+    """The verify node's parameters; VERIFY_RUNTIME ones may change while it runs, the rest are read-only."""
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    cameras: list[str] = Field(default_factory=lambda: ['top', 'oblique', 'wrist'],
+                               description='cameras judged and fused')
+    fusion_rule: str = Field('unanimous', description='how per-camera verdicts are fused')
+    max_frame_age: float = Field(0.5, gt=0.0, le=3600.0,
+                                 description="oldest frame judged, s on the cell's clock")
+    evidence_dir: str = Field('/tmp/enpire_evidence', description='where evidence images go')
+    backend: str = Field('classical', description='perception backend by name')
+    detector: str = Field('', description="'' | classical | yolo")
+    segmenter: str = Field('', description="'' | classical | sam | sam_small")
+    yolo_weights: str = Field('', description="'' -> $ENPIRE_YOLO_WEIGHTS -> default train output")
+    sam_checkpoint: str = Field('', description="'' -> $ENPIRE_SAM_CHECKPOINT")
+    sam_model: str = Field('', description="'' -> $ENPIRE_SAM_MODEL -> vit_b")
+    verification_config: str = Field('', description="verifier settings YAML ('' : the package's)")
+    cell_silence_s: float = Field(2.0, gt=0.0, le=3600.0,
+                                  description='a cell silent this long (wall clock) has stale frames')
+    table_pixel_m: float = Field(DEFAULT_TABLE_PIXEL_M, gt=0.0, le=1.0, description="metres per workspace pixel: a camera's "
+                                 'pose on /tf_static -> its table-to-image mapping')
+    step_frame_wait_s: float = Field(0.3, ge=0.0, le=60.0,
+                                     description="wait for the frames of the cell's latest step, s")
+
+    @field_validator('fusion_rule')
+    @classmethod
+    def _known_rule(cls, rule: str) -> str:
+        from enpire_env.verification.fusion import RULES
+        if rule not in RULES:
+            raise ValueError(f'fusion_rule {rule!r} not in {RULES}')
+        return rule
+
+
+VERIFY_RUNTIME = frozenset({'fusion_rule', 'max_frame_age', 'cell_silence_s', 'step_frame_wait_s'})
