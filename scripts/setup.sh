@@ -9,6 +9,18 @@ stamps="$venv/.enpire-stamps"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 unset ROS_LOCALHOST_ONLY
 
+# The policy sandbox's OS boundary needs bubblewrap; CI starts from a fresh machine, as root, without stdin.
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing bubblewrap (the policy sandbox)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap </dev/null >/dev/null
+  else
+    echo "[setup] WARNING: bubblewrap (bwrap) is missing: trial servers will refuse agent code;" \
+         "install it (apt-get install bubblewrap) or accept the weaker sandbox explicitly" >&2
+  fi
+fi
+
 python_bin="${ENPIRE_PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x "$venv/bin/python" ]; then
   echo "[setup] creating venv with $python_bin"

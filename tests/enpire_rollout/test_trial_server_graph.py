@@ -69,12 +69,26 @@ def policy_source(act_body: str, header: str = '') -> str:
 
 
 HANG = policy_source('while True:\n    pass')
+# Planted in the trial server's environment: no reason, event, log, bag or index may ever hold them.
+CANARIES = {'OPENAI_API_KEY': 'sk-proj-CANARYopenai' + 'q' * 30,
+            'ANTHROPIC_API_KEY': 'sk-ant-CANARY' + 'z' * 30, 'LAB_SECRET_TOKEN': 'canary-lab-token-7f3a9c'}
 
 
 def start_trial_server(procs, bag_dir):
     return procs.start('trial_server', ['-m', 'enpire_rollout.trial_server_node', '--ros-args', '-r',
                                         f'__ns:=/{NS}', '-p', f'bag_dir:={bag_dir}',
-                                        '-p', 'hang_timeout_s:=1.0', '-p', 'save_evidence:=false'])
+                                        '-p', 'hang_timeout_s:=1.0', '-p', 'save_evidence:=false'],
+                       env=CANARIES)
+
+
+def assert_no_canary(cell, *texts: str) -> None:
+    """Not in the given texts (reasons), the server's log, any bag file or the index."""
+    bags = cell['tmp'] / 'bags'
+    files = [f for f in bags.rglob('*') if f.is_file()] + [cell['procs'].log_dir / 'trial_server.log']
+    for canary in CANARIES.values():
+        assert not any(canary in t for t in texts), texts
+        for f in files:
+            assert canary.encode() not in f.read_bytes(), f
 
 
 @pytest.fixture(scope='module')
@@ -165,6 +179,58 @@ def test_only_the_safety_node_commands_the_cell(cell):
     assert [(w.node_namespace, w.node_name) for w in policy] == [(f'/{NS}', 'trial_server')], policy
 
 
+def test_parameters_refuse_nonsense_and_companions_advertise_no_services(cell):
+    """Over the graph: a run-time parameter outside its range or not finite is refused with the reason, a
+    start-up one is read-only; the on-demand companion nodes exist but offer no service at all."""
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    from rcl_interfaces.srv import DescribeParameters, SetParameters
+
+    ros = cell['ros']
+
+    def set_parameter(node_name: str, name: str, value) -> object:
+        kind = ParameterType.PARAMETER_DOUBLE if isinstance(value, float) else ParameterType.PARAMETER_STRING
+        field = 'double_value' if isinstance(value, float) else 'string_value'
+        client = ros.node.create_client(SetParameters, f'/{NS}/{node_name}/set_parameters')
+        try:
+            assert client.wait_for_service(timeout_sec=30), node_name
+            request = SetParameters.Request(parameters=[ParameterMsg(
+                name=name, value=ParameterValue(type=kind, **{field: value}))])
+            return ros.wait_future(client.call_async(request), timeout=30).results[0]
+        finally:
+            ros.node.destroy_client(client)
+
+    for node_name, name, value, needle in [
+            ('trial_server', 'step_deadline_s', -5.0, 'out of range'),
+            ('trial_server', 'hang_timeout_s', float('nan'), 'hang_timeout_s'),
+            ('trial_server', 'bag_dir', '/elsewhere', 'read-only'),
+            ('verify', 'max_frame_age', float('nan'), 'max_frame_age'),
+            ('verify', 'fusion_rule', 'whatever', 'not in'),
+            ('verify', 'backend', 'yolo', 'read-only'),
+            ('reset', 'config_file', '/x.yaml', 'read-only')]:
+        result = set_parameter(node_name, name, value)
+        assert not result.successful and needle in result.reason, (node_name, name, result.reason)
+    accepted = set_parameter('trial_server', 'frame_wait_s', 0.05)
+    assert accepted.successful, accepted.reason
+
+    describe = ros.node.create_client(DescribeParameters, f'/{NS}/trial_server/describe_parameters')
+    assert describe.wait_for_service(timeout_sec=30)
+    found = ros.wait_future(describe.call_async(DescribeParameters.Request(
+        names=['step_deadline_s', 'bag_dir'])), timeout=30).descriptors
+    ros.node.destroy_client(describe)
+    assert found[0].floating_point_range and found[0].description and not found[0].read_only
+    assert found[1].read_only and found[1].description
+
+    def companions():
+        return [n for n, ns in ros.node.get_node_names_and_namespaces()
+                if ns == f'/{NS}' and n.endswith('_on_demand')]
+    assert set(ros.wait_for(lambda: len(companions()) >= 2 and companions(), 30, 'companion nodes')) >= {
+        'trial_server_on_demand', 'verify_on_demand'}
+    for name in companions():
+        assert ros.node.get_service_names_and_types_by_node(name, f'/{NS}') == [], name
+    assert ros.node.get_service_names_and_types_by_node('trial_server', f'/{NS}')   # the parent has them
+
+
 def test_full_trial_with_two_attempts_recorded(cell):
     g = goal(cell['tmp'], REPORT_ECHO, 'echo.py')
     status, result, feedback = run(cell, g)
@@ -205,12 +271,37 @@ def test_full_trial_with_two_attempts_recorded(cell):
 
 def test_invalid_goals_are_refused_with_reasons(cell):
     tmp = cell['tmp']
-    for g, needle in [(goal(tmp, task='stack'), 'unknown task'), (goal(tmp, attempts=0), 'attempts'),
-                      (goal(tmp, policy_sha256='0' * 64), 'sha256 mismatch'),
-                      (goal(tmp, policy_path='/nonexistent.py'), 'not found'),
-                      (goal(tmp, time_budget_s=float('nan')), 'time_budget_s')]:
+    secret = tmp / 'root_only.py'
+    secret.write_text(MOVER)
+    secret.chmod(0o600)
+    env_sha = hashlib.sha256(Path('/proc/self/environ').read_bytes()).hexdigest()
+    true_sha = goal(tmp).policy_sha256
+    cases = [(goal(tmp, task='stack'), 'unknown task'), (goal(tmp, attempts=0), 'attempts'),
+             (goal(tmp, policy_sha256='0' * 64), 'sha256 mismatch'),
+             (goal(tmp, policy_path=str(tmp / 'nonexistent.py')), 'not found'),
+             (goal(tmp, policy_path='/etc/hostname'), 'outside the policy folders'),
+             (goal(tmp, policy_path='/proc/self/environ', policy_sha256=env_sha),
+              'outside the policy folders'),
+             (goal(tmp, policy_path=str(secret), policy_sha256=hashlib.sha256(MOVER.encode()).hexdigest()),
+              'not readable by everyone'),
+             (goal(tmp, time_budget_s=float('nan')), 'time_budget_s'),
+             (goal(tmp, time_budget_s=1e9), 'time_budget_s'),
+             (goal(tmp, attempts=2**31 - 1), 'attempts must be 1..64'),
+             (goal(tmp, steps_per_attempt=2**31 - 1), 'steps_per_attempt must be 1..10000')]
+    cases += [(goal(tmp, trial_id=bad), 'trial_id must be') for bad in
+              ('../../x', str(tmp / 'abs'), '.', '..', 'a/b/c', 'x' * 10_000, 'ok id')]
+    for g, needle in cases:
         status, result, _ = run(cell, g)
-        assert needle in result.failure_reason and not result.success
+        assert status == GoalStatus.STATUS_ABORTED and needle in result.failure_reason, result.failure_reason
+        assert not result.success and len(result.failure_reason) < 600
+        assert true_sha not in result.failure_reason and env_sha not in result.failure_reason
+    status, first, _ = run(cell, goal(tmp, trial_id='unique_once', attempts=1, steps_per_attempt=2))
+    assert first.failure_reason == '', first
+    status, again, _ = run(cell, goal(tmp, trial_id='unique_once', attempts=1, steps_per_attempt=2))
+    assert status == GoalStatus.STATUS_ABORTED and 'already used' in again.failure_reason
+    escaped = [p for p in (tmp.parent.parent / 'x', tmp / 'abs', Path('/x')) if p.exists()]
+    assert not escaped and not (tmp / 'a').exists(), escaped
+    assert_no_canary(cell)
 
 
 # (imports, act() body, the attempt's failure reason). {outside} is a path outside the scratch folder.
@@ -232,6 +323,31 @@ HOSTILE_POLICIES = [
     pytest.param('', "return (float('nan'), 100.0)", 'invalid action', id='nan_action'),
     pytest.param('', "return 'left'", 'act() must return (x, y), got str', id='garbage_action'),
     pytest.param('', 'return 1 / 0', 'policy raised: ZeroDivisionError', id='exception_in_act'),
+    # The Python layers switched off from inside (the audit hook's flag, the os module under other names):
+    # the OS boundary holds on its own.
+    pytest.param('import typing\nimport numpy as np',
+                 "typing.sys.modules['__main__']._locked = False\nnp.save({outside!r}, np.zeros(3))\n"
+                 'return (100.0, 100.0)', 'No such file or directory', id='hook_off_write_outside'),
+    pytest.param('import typing\nimport random',
+                 "typing.sys.modules['__main__']._locked = False\n"
+                 "d = random._os.open('/usr', random._os.O_RDONLY)\nrandom._os.mkdir('evil', dir_fd=d)\n"
+                 'return (100.0, 100.0)', 'Read-only file system', id='hook_off_mkdir_dir_fd'),
+    pytest.param('import random', "random._os.mkfifo('fifo')\nreturn (100.0, 100.0)",
+                 'Operation not permitted', id='mkfifo'),
+    # Secrets: the environment holds none, and secret-shaped text is scrubbed from every reason.
+    pytest.param('import typing\nimport random',
+                 "typing.sys.modules['__main__']._locked = False\n"
+                 "raise RuntimeError(repr(dict(random._os.environ)) + ' sk-ant-' + 'k' * 40)",
+                 'policy raised: RuntimeError', id='exception_carrying_the_environment'),
+    # Forged answer frames: a length announced and never sent, and a length no frame may have.
+    pytest.param('import typing\nimport random',
+                 "typing.sys.modules['__main__']._locked = False\nstruct = typing.sys.modules['struct']\n"
+                 "random._os.write(int(typing.sys.argv[2]), struct.pack('!i', 1000) + b'x' * 10)\n"
+                 'while True:\n    pass', 'late frame', id='forged_header_then_silence'),
+    pytest.param('import typing\nimport random',
+                 "typing.sys.modules['__main__']._locked = False\nstruct = typing.sys.modules['struct']\n"
+                 "random._os.write(int(typing.sys.argv[2]), struct.pack('!i', 2**31 - 1))\nreturn (1.0, 1.0)",
+                 'oversized frame', id='forged_huge_header'),
 ]
 
 
@@ -255,20 +371,53 @@ def assert_serves_a_good_trial(cell) -> None:
     assert '; verifier: ' not in result.attempt_reasons[0], result.attempt_reasons  # no sandbox failure
 
 
+@pytest.fixture(scope='module')
+def sibling(cell):
+    """Another cell's sandbox on the same machine, holding a private file in its scratch."""
+    from enpire_rollout.policy_contract import TrialContext
+    from enpire_rollout.sandbox import PolicyRunner
+    path, _ = policy_file(cell['tmp'], 'sibling.py', MOVER.replace(
+        'self.failures = []', "self.failures = []\n        np.save('/scratch/private.npy', np.arange(3))"))
+    runner = PolicyRunner()
+    context = TrialContext(task='pusht', attempts=1, steps_per_attempt=1, control_hz=10.0, cameras=[], seed=1)
+    assert runner.start(path, context).ok
+    yield runner
+    runner.close()
+
+
 @pytest.mark.parametrize('imports,act_body,reason', HOSTILE_POLICIES)
-def test_hostile_policy_ends_its_attempt_with_a_reason_and_the_server_carries_on(cell, imports, act_body,
-                                                                                  reason):
+def test_hostile_policy_ends_its_attempt_with_a_reason_and_the_server_carries_on(cell, sibling, imports,
+                                                                                  act_body, reason):
+    from tests.enpire_rollout.test_sandbox import observation
     outside = cell['tmp'] / 'outside.npy'
     source = policy_source(act_body.format(outside=str(outside)), imports)
     # 12 steps of held commands outlast the server's hang timeout (1 s): the hang ends the attempt.
-    g = goal(cell['tmp'], source, 'hostile.py', attempts=1, steps_per_attempt=12, record=False)
+    # Two attempts: the second restarts the sandbox after a fatal first one; both end with a reason.
+    g = goal(cell['tmp'], source, 'hostile.py', attempts=2, steps_per_attempt=12, record=True)
     status, result, _ = run(cell, g)
     assert status == GoalStatus.STATUS_SUCCEEDED and result.failure_reason == '', result
-    assert result.attempts_used == 1 and reason in result.attempt_reasons[0], result.attempt_reasons
+    assert result.attempts_used == 2, result.attempt_reasons
+    assert all(reason in r for r in result.attempt_reasons), result.attempt_reasons
     assert not outside.exists()
     assert session_processes(cell['server'].pid) == [], 'a sandbox (or its fork) outlived the trial'
     assert cell['server'].poll() is None
+    assert_no_canary(cell, *result.attempt_reasons)
+    assert sibling.alive and sibling.act(observation()).ok
     assert_serves_a_good_trial(cell)
+
+
+def test_a_policy_cannot_reach_a_sibling_sandbox(cell, sibling):
+    body = '\n'.join([
+        "typing.sys.modules['__main__']._locked = False",
+        'try:', f'    random._os.kill({sibling.proc.pid}, 9)',
+        'except OSError as exc:', '    killed = repr(exc)',
+        "seen = [random._os.listdir('/proc'), random._os.listdir('.')]",
+        "raise RuntimeError(f'{seen} {killed}')"])
+    source = policy_source(body, 'import random\nimport typing')
+    status, result, _ = run(cell, goal(cell['tmp'], source, 'reach.py', attempts=1, steps_per_attempt=3))
+    reason = result.attempt_reasons[0]
+    assert 'Operation not permitted' in reason and 'private.npy' not in reason, reason
+    assert sibling.alive
 
 
 def test_a_hung_policy_is_killed_and_restarted_for_the_next_attempt(cell):
