@@ -17,7 +17,7 @@ IMPORT_TO_KEY = {
     'shapely': 'python3-shapely', 'matplotlib': 'python3-matplotlib', 'openai': 'python3-openai-pip',
     'stable_baselines3': 'python3-stable-baselines3-pip', 'rclpy': 'rclpy',
     'pymunk': None, 'gymnasium': None, 'rosbags': None, 'anthropic': None, 'ultralytics': None, 'torch': None,
-    'segment_anything': None, 'mcap': None, 'pyarrow': None, 'mcp': None, 'foxglove': None,
+    'segment_anything': None, 'mcap': None, 'pyarrow': None, 'mcp': None, 'foxglove': None, 'pyseccomp': None,
 }
 PIP_NAME = {'segment_anything': 'segment-anything', 'foxglove': 'foxglove-sdk'}
 # Keys looked up in ros/rosdistro (rosdep/python.yaml, rosdep/base.yaml), December 2026. Not there:

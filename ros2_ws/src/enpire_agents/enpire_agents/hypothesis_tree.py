@@ -22,6 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from enpire_agents.metrics import RolloutOutcome
+from enpire_rollout.child_env import allowlisted_env
 
 NOTES_REF = 'refs/notes/enpire'
 _GIT_ENV = {
@@ -269,8 +270,8 @@ class HypothesisTree:
                               env=self._env(None)).returncode == 0
 
     def _env(self, date: float | None) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith('GIT_')}
-        env.update(_GIT_ENV)
+        # git gets agent-written content and messages: an allow-listed environment, no inherited secrets.
+        env = allowlisted_env(**_GIT_ENV)
         if date is not None:
             stamp = f'@{int(date)} +0000'
             env['GIT_AUTHOR_DATE'] = env['GIT_COMMITTER_DATE'] = stamp

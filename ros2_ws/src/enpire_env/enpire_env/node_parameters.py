@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-import annotated_types
 from pydantic import BaseModel, ValidationError
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 
@@ -20,12 +19,13 @@ _INT64_MAX = 2**63 - 1
 
 
 def _bounds(field) -> tuple[float | None, float | None]:
+    """(lower, upper) of a field's ge/gt/le/lt constraints (pydantic keeps them as annotated_types)."""
     lo = hi = None
     for meta in field.metadata:
-        if isinstance(meta, (annotated_types.Ge, annotated_types.Gt)):
-            lo = getattr(meta, 'ge', getattr(meta, 'gt', None))
-        elif isinstance(meta, (annotated_types.Le, annotated_types.Lt)):
-            hi = getattr(meta, 'le', getattr(meta, 'lt', None))
+        for name in ('ge', 'gt'):
+            lo = getattr(meta, name, lo)
+        for name in ('le', 'lt'):
+            hi = getattr(meta, name, hi)
     return lo, hi
 
 
