@@ -332,3 +332,27 @@ def test_an_unexpected_error_in_the_runner_is_an_attempt_failure(tmp_path, runne
     assert not result.ok and result.fatal and 'sandbox runner error: ValueError: boom' in result.reason
     monkeypatch.undo()
     assert r.restart([]).ok and r.act(observation()).ok
+
+
+def test_only_the_weights_files_a_policy_names_are_in_its_view(tmp_path, runner):
+    import numpy as np
+    folder = tmp_path / 'private_0700'
+    folder.mkdir(mode=0o700)
+    named, unnamed, closed = folder / 'w.npz', folder / 'other.npz', folder / 'closed.npz'
+    for path in (named, unnamed, closed):
+        np.savez(path, a=np.arange(3))
+    named.chmod(0o644)
+    unnamed.chmod(0o644)
+    closed.chmod(0o600)                       # not readable by everyone: never bound
+    built = f"{str(unnamed)[:-4]!r} + '.npz'"      # a path built at run time names no file to bind
+    body = (f"seen = [random._os.path.exists(p) for p in ({built}, {str(closed)!r})]\n"
+            f"data = np.load({str(named)!r})['a'].tolist()\n"
+            f"return (float(sum(data)), float(sum(seen)))  # {str(closed)!r}")
+    r = runner(data_dirs=(str(tmp_path),))
+    assert r.start(write_policy(tmp_path, body, header='import numpy as np\nimport random'), CONTEXT).ok
+    assert r.act(observation()).action == (3.0, 0.0)
+    elsewhere = runner(data_dirs=('/nonexistent',))
+    assert elsewhere.start(write_policy(tmp_path, body, header='import numpy as np\nimport random',
+                                        name='p2.py'), CONTEXT).ok
+    result = elsewhere.act(observation())
+    assert not result.ok and 'No such file' in result.reason

@@ -144,10 +144,15 @@ def bwrap_argv(support: Support, command: list[str], *, data_files: tuple[str, .
              '--dev', '/dev']
     if os.path.isfile('/etc/ld.so.cache'):      # how ctypes finds libseccomp for the child's filter
         argv += ['--ro-bind', '/etc/ld.so.cache', '/etc/ld.so.cache']
-    for source, dest in view['binds']:
+    binds = list(view['binds']) + [(os.path.realpath(path), path) for path in data_files]
+    # The folders leading to what is bound, open to the sandbox's uid (bwrap would copy the host's modes:
+    # a 0700 mkdtemp folder would hide the weights file bound inside it).
+    parents = {str(p) for _, dest in binds for p in Path(dest).parents if str(p) not in ('/', '/usr')
+               and not str(p).startswith('/usr/')}
+    for folder in sorted(parents, key=lambda p: (p.count(os.sep), p)):
+        argv += ['--perms', '0755', '--dir', folder]
+    for source, dest in binds:
         argv += ['--ro-bind', source, dest]
-    for path in data_files:
-        argv += ['--ro-bind', os.path.realpath(path), path]
     argv += ['--size', str(scratch_mb * 1024 * 1024), '--tmpfs', SCRATCH, '--remount-ro', '/dev',
              '--remount-ro', '/', '--chdir', SCRATCH, '--clearenv']
     for key, value in allowlisted_env(pythonpath=view['pythonpath'], home=SCRATCH).items():
