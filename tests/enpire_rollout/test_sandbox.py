@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -356,3 +357,18 @@ def test_only_the_weights_files_a_policy_names_are_in_its_view(tmp_path, runner)
                                         name='p2.py'), CONTEXT).ok
     result = elsewhere.act(observation())
     assert not result.ok and 'No such file' in result.reason
+
+
+def test_a_child_that_stops_reading_requests_cannot_wedge_the_runner(tmp_path, runner):
+    body = ("conn = typing.sys.modules['multiprocessing.connection'].Connection\n"
+            "conn.recv_bytes = lambda self, *a: [x for x in iter(int, 1)]\n"
+            'return (1.0, 1.0)')
+    r, first = hostile_act(runner, tmp_path, body, step_deadline_s=0.05, hang_timeout_s=60)
+    assert first.ok
+    big = observation()
+    big.frames = {'top': np.zeros((400, 400, 3), np.uint8)}     # more than a pipe's buffer
+    started = time.monotonic()
+    results = [r.act(big) for _ in range(3)]
+    final = next(x for x in results if not x.ok)
+    assert final.fatal and 'stopped reading its requests' in final.reason, final
+    assert time.monotonic() - started < 10 and not r.alive

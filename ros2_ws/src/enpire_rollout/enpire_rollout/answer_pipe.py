@@ -88,3 +88,37 @@ class AnswerPipe:
             os.close(self.fd)
         except OSError:
             pass
+
+
+class RequestPipe:
+    """The runner's end of the request pipe: one frame per request, written without blocking. A child that
+    stops reading (a policy can patch the loop it runs in) cannot wedge the runner: past `timeout` the
+    write fails with FrameError."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLOUT | select.POLLERR | select.POLLHUP)
+
+    def send(self, payload: bytes, timeout: float) -> None:
+        data = memoryview(struct.pack('!i', len(payload)) + payload)
+        deadline = time.monotonic() + timeout
+        while data:
+            try:
+                written = os.write(self.fd, data)
+                data = data[written:]
+                continue
+            except BlockingIOError:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise FrameError(f'the sandbox stopped reading its requests ({len(data)} bytes unread after '
+                                 f'{timeout:.1f} s)')
+            self._poll.poll(int(remaining * 1000) + 1)
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass

@@ -34,13 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 from pydantic import BaseModel, field_validator
 
 from enpire_rollout import os_sandbox
-from enpire_rollout.answer_pipe import AnswerPipe, FrameError
+from enpire_rollout.answer_pipe import AnswerPipe, FrameError, RequestPipe
 from enpire_rollout.child_env import allowlisted_env
 from enpire_rollout.policy_contract import ALLOWED_IMPORTS, AttemptReport, Observation, TrialContext
 from enpire_rollout.scrub import scrub
@@ -161,7 +160,7 @@ class PolicyRunner:
         self.proc: subprocess.Popen | None = None
         self._in: AnswerPipe | None = None    # answers from the child
         self._lease: os_sandbox.UidLease | None = None
-        self._out: Connection | None = None   # requests to the child
+        self._out: RequestPipe | None = None  # requests to the child
         self._seq = 0
         self._pending: tuple[int, float] | None = None   # (seq, sent_at) of an act() past its deadline
         self.missed_deadlines = 0
@@ -197,7 +196,8 @@ class PolicyRunner:
             return self._fail('load_error', 'no OS sandbox on this machine: ' + os_sandbox.probe().detail,
                               fatal=True)
         self._spawn(source)
-        self._out.send_bytes(pickle.dumps({'source': source, 'filename': str(self.policy_path)}))
+        self._out.send(pickle.dumps({'source': source, 'filename': str(self.policy_path)}),
+                       self.limits.startup_timeout_s)
         hello = self._wait_answer(None, self.limits.startup_timeout_s)
         if not hello.ok:
             return self._end(hello)
@@ -219,9 +219,9 @@ class PolicyRunner:
             if self.proc.poll() is None and self._pending is None and not self.dead_reason:
                 try:
                     self._seq += 1
-                    self._out.send_bytes(pickle.dumps({'op': 'close', 'seq': self._seq}))
+                    self._out.send(pickle.dumps({'op': 'close', 'seq': self._seq}), 1.0)
                     self.proc.wait(timeout=1.0)
-                except (OSError, subprocess.TimeoutExpired, ValueError):
+                except (OSError, subprocess.TimeoutExpired, ValueError, FrameError):
                     pass
             self._kill()
         for conn in (self._in, self._out):
@@ -321,7 +321,7 @@ class PolicyRunner:
         log.close()
         os.close(req_r)
         os.close(ans_w)
-        self._out = Connection(req_w, readable=False)
+        self._out = RequestPipe(req_w)
         self._in = AnswerPipe(ans_r, self.limits.max_frame_bytes, self.limits.frame_timeout_s)
         self._pending = None
         self._seq = 0
@@ -331,7 +331,11 @@ class PolicyRunner:
         seq = self._seq
         sent = time.monotonic()
         try:
-            self._out.send_bytes(pickle.dumps({'op': op, 'seq': seq, 'arg': arg}))
+            self._out.send(pickle.dumps({'op': op, 'seq': seq, 'arg': arg}), max(timeout, 1.0))
+        except FrameError as exc:
+            self._kill()
+            self.dead_reason = f'sandbox protocol broken ({exc})'
+            return self._fail('violation', self.dead_reason, fatal=True)
         except (OSError, ValueError):
             return self._died()
         answer = self._poll_answer(seq, timeout)
