@@ -231,6 +231,34 @@ def test_parameters_refuse_nonsense_and_companions_advertise_no_services(cell):
     assert ros.node.get_service_names_and_types_by_node('trial_server', f'/{NS}')   # the parent has them
 
 
+def test_without_an_os_sandbox_agent_code_is_refused_unless_the_weaker_mode_is_accepted(cell):
+    """A machine without bubblewrap (ENPIRE_BWRAP names none): refused; accepted, a loud warning per trial."""
+    procs, ros, tmp = cell['procs'], cell['ros'], cell['tmp']
+    servers = {}
+    for ns, accept in (('cell_nobwrap', 'false'), ('cell_weaker', 'true')):
+        servers[ns] = procs.start(f'trial_server_{ns}', [
+            '-m', 'enpire_rollout.trial_server_node', '--ros-args', '-r', f'__ns:=/{ns}',
+            '-p', f'bag_dir:={tmp / ns}', '-p', f'accept_weaker_sandbox:={accept}'],
+            env={**CANARIES, 'ENPIRE_BWRAP': '/nonexistent/bwrap'})
+    clients = {ns: ActionClient(ros.node, RunTrial, names.cell_name(ns, names.RUN_TRIAL)) for ns in servers}
+    try:
+        for client in clients.values():
+            assert client.wait_for_server(timeout_sec=60)
+        refused = run({**cell, 'client': clients['cell_nobwrap']},
+                      goal(tmp, attempts=1, steps_per_attempt=2))[1]
+        assert 'no OS sandbox' in refused.failure_reason and 'accept_weaker_sandbox' in refused.failure_reason
+        for _ in range(2):   # no cell behind it: each trial fails at its reset, after the warning
+            run({**cell, 'client': clients['cell_weaker']}, goal(tmp, attempts=1, steps_per_attempt=2,
+                                                                 record=False), timeout=120)
+        log = procs.log('trial_server_cell_weaker')
+        assert log.count('NO OS SANDBOX') == 3, log      # at start-up, then once per trial
+    finally:
+        for client in clients.values():
+            client.destroy()
+        for proc in servers.values():
+            procs.kill(proc, signal.SIGINT)
+
+
 def test_full_trial_with_two_attempts_recorded(cell):
     g = goal(cell['tmp'], REPORT_ECHO, 'echo.py')
     status, result, feedback = run(cell, g)

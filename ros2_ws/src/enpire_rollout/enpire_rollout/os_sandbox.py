@@ -44,6 +44,10 @@ class Support:
 
 
 def bwrap_path() -> str | None:
+    """bubblewrap: $ENPIRE_BWRAP when set (a lab's own build; a missing path means none), else on PATH."""
+    given = os.environ.get('ENPIRE_BWRAP')
+    if given is not None:
+        return given if os.access(given, os.X_OK) else None
     return shutil.which('bwrap') or ('/usr/bin/bwrap' if os.access('/usr/bin/bwrap', os.X_OK) else None)
 
 
