@@ -36,7 +36,7 @@ def ns(stamp) -> int:
 def stopped_trial(cell):  # noqa: F811
     """A trial stopped by its time budget mid-attempt (more steps than the budget allows; the budget
     counts the reset too, so it leaves room for a slow one)."""
-    _, result, _ = run(cell, goal(cell['tmp'], seed=7, attempts=1, steps_per_attempt=100_000,
+    _, result, _ = run(cell, goal(cell['tmp'], seed=7, attempts=1, steps_per_attempt=10_000,
                                   time_budget_s=10.0), timeout=120)
     assert 'time budget' in result.failure_reason, result.failure_reason
     return result
