@@ -121,8 +121,9 @@ class VerifyNodeParameters(BaseModel):
     verification_config: str = Field('', description="verifier settings YAML ('' : the package's)")
     cell_silence_s: float = Field(2.0, gt=0.0, le=3600.0,
                                   description='a cell silent this long (wall clock) has stale frames')
-    table_pixel_m: float = Field(DEFAULT_TABLE_PIXEL_M, gt=0.0, le=1.0, description="metres per workspace pixel: a camera's "
-                                 'pose on /tf_static -> its table-to-image mapping')
+    table_pixel_m: float = Field(DEFAULT_TABLE_PIXEL_M, gt=0.0, le=1.0,
+                                 description="metres per workspace pixel: a camera's pose on /tf_static -> "
+                                             'its table-to-image mapping')
     step_frame_wait_s: float = Field(0.3, ge=0.0, le=60.0,
                                      description="wait for the frames of the cell's latest step, s")
 
