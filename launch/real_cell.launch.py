@@ -1,13 +1,15 @@
-"""A real cell: camera relay, the robot command adapter, safety limits, EN (verify, reset), rollout.
+"""`ros2 launch launch/real_cell.launch.py` from a checkout: includes the installed
+enpire_bringup/launch/real_cell.launch.py; every launch argument (bringup, cells, only, skip,
+use_sim_time) passes through unchanged. The launch files live in the enpire_bringup package, so that
+`ros2 launch enpire_bringup real_cell.launch.py` finds them in its share directory."""
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 
-    ros2 launch launch/real_cell.launch.py [bringup:=my_lab_cell.yaml]
-
-The nodes and their parameters come from the bringup file (enpire_bringup/config/bringup/real_cell.yaml,
-adapters configured in enpire_bringup/config/real_cell_adapters.yaml), the same one
-`enpire up real_cell` starts on machines without `ros2 launch`.
-"""
-from enpire_bringup.launch_description import bringup_launch_description
+from launch import LaunchDescription
 
 
 def generate_launch_description():
-    return bringup_launch_description(default_bringup='real_cell')
+    share = get_package_share_directory('enpire_bringup')
+    return LaunchDescription([IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(f'{share}/launch/real_cell.launch.py'))])

@@ -1,13 +1,15 @@
-"""N simulated Push-T cells with EN (safety, verify, reset), rollout (trial server) and the agent team.
+"""`ros2 launch launch/sim_cells.launch.py` from a checkout: includes the installed
+enpire_bringup/launch/sim_cells.launch.py; every launch argument (bringup, cells, only, skip,
+use_sim_time) passes through unchanged. The launch files live in the enpire_bringup package, so that
+`ros2 launch enpire_bringup sim_cells.launch.py` finds them in its share directory."""
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 
-    ros2 launch launch/sim_cells.launch.py cells:=2 [skip:=agents]
-
-The nodes, namespaces (cell_0..N-1), parameters and remaps come from the bringup file
-(enpire_bringup/config/bringup/sim_cells.yaml), the same one `enpire up sim_cells --cells 2` starts
-on machines without `ros2 launch`.
-"""
-from enpire_bringup.launch_description import bringup_launch_description
+from launch import LaunchDescription
 
 
 def generate_launch_description():
-    return bringup_launch_description(default_bringup='sim_cells')
+    share = get_package_share_directory('enpire_bringup')
+    return LaunchDescription([IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(f'{share}/launch/sim_cells.launch.py'))])

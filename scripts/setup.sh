@@ -54,7 +54,8 @@ fi
 # Rebuild when a package's metadata, interfaces or installed data change; Python sources are symlinked.
 src_hash=$( (echo "$base_paths"; find ros2_ws/src ros2_ws/compat sim -path '*/__pycache__' -prune -o -type f \
   \( -name package.xml -o -name setup.py -o -name setup.cfg -o -name CMakeLists.txt \
-     -o -name '*.msg' -o -name '*.srv' -o -name '*.action' -o -path '*/config/*' -o -path '*/resource/*' \) \
+     -o -name '*.msg' -o -name '*.srv' -o -name '*.action' -o -path '*/config/*' -o -path '*/resource/*' \
+     -o -path '*/launch/*' \) \
   -print | sort | xargs sha256sum) | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamps/colcon" 2>/dev/null)" != "$src_hash" ] || [ ! -f ros2_ws/install/setup.bash ]; then
   echo "[setup] colcon build of the workspace over the venv (about a minute)"

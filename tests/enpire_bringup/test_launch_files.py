@@ -1,18 +1,31 @@
-"""The launch files in launch/ build their nodes from the same bringup YAML as `enpire up`.
+"""The launch files are installed to share/enpire_bringup/launch (so `ros2 launch enpire_bringup <file>` finds
+them), parse, take `use_sim_time`, and build their nodes from the same bringup YAML as `enpire up`: managed
+nodes as launch_ros LifecycleNodes that the launch configures and then activates.
 
-Needs the `launch` and `launch_ros` packages of a system ROS 2 (lab machines); the PyPI wheels these
-machines run on do not carry them (PyPI's `launch` is an unrelated package), so here the test skips.
+Running them needs the `launch` and `launch_ros` packages of a system ROS 2 (lab machines); the PyPI wheels
+these machines run on do not carry them (PyPI's `launch` is an unrelated package). So here the translation
+is checked against recording stand-ins of the launch classes, and the real run skips.
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
+import runpy
+import sys
+import types
 from pathlib import Path
 
 import pytest
+from ament_index_python.packages import get_package_share_directory
 from enpire_bringup import bringup_file
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = {'sim_cells.launch.py': 'sim_cells', 'real_cell.launch.py': 'real_cell'}
+SOURCE = ROOT / 'ros2_ws' / 'src' / 'enpire_bringup' / 'launch'
+
+
+def installed(file: str) -> Path:
+    return Path(get_package_share_directory('enpire_bringup')) / 'launch' / file
 
 
 def _launch_available() -> str:
@@ -26,11 +39,87 @@ def _launch_available() -> str:
     return ''
 
 
-def test_launch_files_exist_and_name_their_bringup():
-    for file, bringup in LAUNCH_FILES.items():
-        text = (ROOT / 'launch' / file).read_text()
-        assert f"default_bringup='{bringup}'" in text
-        assert bringup_file.resolve_path(bringup).exists()
+@pytest.mark.parametrize('file', sorted(LAUNCH_FILES))
+def test_launch_files_are_installed_and_parse(file):
+    path = installed(file)
+    assert path.is_file(), f'{file} is not installed to {path.parent}'
+    assert path.read_text() == (SOURCE / file).read_text()
+    for source in (path, ROOT / 'launch' / file):          # the package's file and the checkout's include
+        tree = ast.parse(source.read_text(), filename=str(source))
+        functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        assert 'generate_launch_description' in functions, source
+    assert f"default_bringup='{LAUNCH_FILES[file]}'" in path.read_text()
+    assert f'/launch/{file}' in (ROOT / 'launch' / file).read_text()     # a thin include of the installed one
+    assert bringup_file.resolve_path(LAUNCH_FILES[file]).exists()
+
+
+class Recorded:
+    """Stands in for a launch class: keeps what it was built with."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+class LaunchConfiguration(Recorded):
+    def perform(self, context):
+        return context[self.args[0]]
+
+
+@pytest.fixture
+def recording_launch(monkeypatch):
+    """`launch` / `launch_ros` modules whose classes record their arguments."""
+    classes = {
+        'launch': ['LaunchDescription'],
+        'launch.actions': ['DeclareLaunchArgument', 'OpaqueFunction', 'Shutdown', 'EmitEvent',
+                           'RegisterEventHandler', 'IncludeLaunchDescription'],
+        'launch.substitutions': [],
+        'launch.events': [],
+        'launch.launch_description_sources': ['PythonLaunchDescriptionSource'],
+        'launch_ros': [], 'launch_ros.actions': ['Node', 'LifecycleNode'],
+        'launch_ros.event_handlers': ['OnStateTransition'], 'launch_ros.events': [],
+        'launch_ros.events.lifecycle': ['ChangeState'],
+    }
+    modules = {}
+    for name, names in classes.items():
+        module = types.ModuleType(name)
+        for cls in names:
+            setattr(module, cls, type(cls, (Recorded,), {}))
+        modules[name] = module
+        monkeypatch.setitem(sys.modules, name, module)
+    modules['launch.substitutions'].LaunchConfiguration = LaunchConfiguration
+    modules['launch.events'].matches_action = lambda action: ('matches', action)
+    for name, module in modules.items():
+        parent, _, child = name.rpartition('.')
+        if parent:
+            setattr(modules[parent], child, module)
+    return modules
+
+
+@pytest.mark.parametrize('sim_time', ['true', 'false'])
+def test_launch_description_builds_the_bringup_with_managed_nodes(recording_launch, sim_time):
+    import lifecycle_msgs.msg
+
+    description = runpy.run_path(str(installed('sim_cells.launch.py')))['generate_launch_description']()
+    arguments = {a.args[0]: a.kwargs.get('default_value') for a in description.args[0]
+                 if type(a).__name__ == 'DeclareLaunchArgument'}
+    assert arguments['use_sim_time'] == 'false' and {'bringup', 'cells', 'only', 'skip'} <= set(arguments)
+    expand = next(a for a in description.args[0] if type(a).__name__ == 'OpaqueFunction').kwargs['function']
+    actions = expand({'bringup': 'sim_cells', 'cells': '2', 'only': '', 'skip': '', 'use_sim_time': sim_time})
+
+    expansion = bringup_file.expand(bringup_file.load('sim_cells'), cells=2)
+    nodes = [a for a in actions if type(a).__name__ in ('Node', 'LifecycleNode')]
+    assert [n.kwargs['arguments'][1] for n in nodes] == [n.module for n in expansion.nodes]
+    managed = {n.kwargs['namespace'] for n in nodes if type(n).__name__ == 'LifecycleNode'}
+    assert managed == {'/cell_0', '/cell_1'}                          # each cell's safety node
+    for node in nodes:
+        assert node.kwargs['parameters'][-1]['use_sim_time'] is (sim_time == 'true')
+    transitions = [a.kwargs['event'].kwargs['transition_id'] for a in actions
+                   if type(a).__name__ == 'EmitEvent']
+    assert transitions.count(lifecycle_msgs.msg.Transition.TRANSITION_CONFIGURE) == 2
+    handlers = [a.args[0] for a in actions if type(a).__name__ == 'RegisterEventHandler']
+    assert [h.kwargs['goal_state'] for h in handlers] == ['inactive', 'inactive']
+    activate = handlers[0].kwargs['entities'][0].kwargs['event'].kwargs['transition_id']
+    assert activate == lifecycle_msgs.msg.Transition.TRANSITION_ACTIVATE
 
 
 @pytest.mark.parametrize('file', sorted(LAUNCH_FILES))
@@ -45,10 +134,10 @@ def test_launch_description_matches_the_bringup_yaml(file):
 
     from launch import LaunchContext
 
-    description = get_launch_description_from_python_launch_file(str(ROOT / 'launch' / file))
+    description = get_launch_description_from_python_launch_file(str(installed(file)))
     context = LaunchContext()
     context.launch_configurations.update(
-        {'bringup': LAUNCH_FILES[file], 'cells': '2', 'only': '', 'skip': ''})
+        {'bringup': LAUNCH_FILES[file], 'cells': '2', 'only': '', 'skip': '', 'use_sim_time': 'false'})
     nodes = []
     for entity in description.entities:
         if isinstance(entity, OpaqueFunction):
@@ -58,6 +147,3 @@ def test_launch_description_matches_the_bringup_yaml(file):
     for node, expected in zip(nodes, expansion.nodes, strict=True):
         argv = [perform_substitutions(context, part) for part in node.cmd]
         assert argv[1:3] == ['-m', expected.module], (argv, expected.label)
-        namespace = getattr(node, '_Node__node_namespace', None)
-        if isinstance(namespace, str):
-            assert namespace == expected.namespace
