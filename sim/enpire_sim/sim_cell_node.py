@@ -49,6 +49,7 @@ from enpire_env import names
 from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M
 from enpire_env.calibration.transforms import fill_transform
 from enpire_env.executors import lean_publisher_events, lean_subscription_events
+from enpire_env.parameters import describe, refuse_non_finite
 from enpire_env.tasks.pusht import CONTROL_HZ, WORKSPACE_SIZE
 from enpire_env.tasks.pusht_distributions import placement_problem, sample_initial_state
 from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
@@ -88,20 +89,32 @@ def check_placement(block, agent) -> str | None:
 class SimCellNode(Node):
     def __init__(self):
         super().__init__('sim_cell')
-        self.pacing = self.declare_parameter('pacing', 'as_fast').value
+        p, ro = self.declare_parameter, dict(read_only=True)
+        self.pacing = p('pacing', 'as_fast', describe(
+            'as_fast: one physics step per command; real_time: 10 Hz on the clock',
+            constraints="'as_fast' or 'real_time'", **ro)).value
         if self.pacing not in ('as_fast', 'real_time'):
             raise ValueError(f"pacing must be 'as_fast' or 'real_time', got {self.pacing!r}")
-        cameras_file = self.declare_parameter('cameras_file', '').value
-        faults_text = self.declare_parameter('camera_faults', '').value
-        seed = self.declare_parameter('initial_seed', 0).value
-        distribution = self.declare_parameter('initial_distribution', 'in_distribution').value
-        idle_hz = self.declare_parameter('idle_publish_hz', 2.0).value
-        fault_seed = self.declare_parameter('fault_seed', 0).value
+        cameras_file = p('cameras_file', '', describe("camera rig YAML ('' = the three default cameras)",
+                                                      **ro)).value
+        faults_text = p('camera_faults', '', describe(
+            'injected camera faults, e.g. "top:occlusion=0.3" (may change at run time)')).value
+        seed = p('initial_seed', 0, describe('seed of the initial state', low=0, high=2**31 - 1,
+                                             integer=True, **ro)).value
+        distribution = p('initial_distribution', 'in_distribution', describe(
+            'initial state distribution (in_distribution, out_of_distribution)', **ro)).value
+        idle_hz = p('idle_publish_hz', 2.0, describe('cell_state republished this often when idle (0: never)',
+                                                     low=0.0, high=100.0, **ro)).value
+        fault_seed = p('fault_seed', 0, describe('seed of the camera fault noise', low=0, high=2**31 - 1,
+                                                 integer=True, **ro)).value
         # A real-time controller keeps streaming targets chosen before a placement (the safety node's
         # stop, a policy's last command); obeying them would drag the freshly placed T away.
-        self.lockout_ns = int(1e9 * self.declare_parameter('placement_lockout_s', 0.3).value)
-        self.table_pixel_m = float(self.declare_parameter('table_pixel_m', DEFAULT_TABLE_PIXEL_M).value)
-        self.publish_homography = bool(self.declare_parameter('publish_homography', True).value)
+        self.lockout_ns = int(1e9 * p('placement_lockout_s', 0.3, describe(
+            'real_time: commands ignored this long after a placement (s)', low=0.0, high=10.0, **ro)).value)
+        self.table_pixel_m = float(p('table_pixel_m', DEFAULT_TABLE_PIXEL_M, describe(
+            'metres per workspace pixel (for the camera models)', low=1e-5, high=0.1, **ro)).value)
+        self.publish_homography = bool(p('publish_homography', True, describe(
+            'also publish each camera\'s TableHomography (older consumers)', **ro)).value)
 
         specs, file_faults = (load_cameras(cameras_file) if cameras_file else (DEFAULT_CAMERAS, {}))
         faults = {**file_faults, **parse_faults(faults_text)}
@@ -194,6 +207,9 @@ class SimCellNode(Node):
         return response
 
     def _on_set_parameters(self, params) -> SetParametersResult:
+        finite = refuse_non_finite(params)
+        if not finite.successful:
+            return finite
         for param in params:
             if param.name == 'camera_faults':
                 try:

@@ -297,6 +297,27 @@ def test_full_trial_with_two_attempts_recorded(cell):
     assert metadata['policy_source'] == REPORT_ECHO
 
 
+def test_trial_server_reports_its_trials_on_diagnostics(cell):
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    ros = cell['ros']
+    seen = []
+    sub = ros.node.create_subscription(DiagnosticArray, names.DIAGNOSTICS, lambda m: seen.extend(m.status),
+                                       50)
+    try:
+        run(cell, goal(cell['tmp'], attempts=1, record=False))
+
+        def reported():
+            ours = [s for s in seen if s.name == f'/{NS}/trial_server: trials']
+            values = {v.key: v.value for v in ours[-1].values} if ours else {}
+            done = int(values.get('trials finished', 0)) >= 1 and values.get('running trial') == '-'
+            return ours if done else None        # a report from during the trial may still be in flight
+        status = ros.wait_for(reported, 15, 'the trial server diagnostics after a trial')[-1]
+        assert status.level == b'\x00' and status.message == 'idle' and status.hardware_id == f'/{NS}'
+    finally:
+        ros.node.destroy_subscription(sub)
+
+
 def test_invalid_goals_are_refused_with_reasons(cell):
     tmp = cell['tmp']
     secret = tmp / 'root_only.py'

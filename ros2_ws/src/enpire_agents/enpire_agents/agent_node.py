@@ -25,6 +25,7 @@ from enpire_agents.experiment import ExperimentConfig, config_dir, load_experime
 from enpire_agents.team import FleetTrialRunner, Team, TeamResult
 from enpire_env import names
 from enpire_env.executors import SubmitOnceExecutor
+from enpire_env.parameters import describe
 
 
 def wait_for_cells(node: Node, cells: list[str], timeout_s: float = 60.0) -> list[str]:
@@ -73,9 +74,12 @@ class AgentNode(Node):
 
     def __init__(self):
         super().__init__('enpire_agent')
-        self.experiment = self.declare_parameter('experiment', str(config_dir() / 'demo.yaml')).value
-        self.output_dir = self.declare_parameter('output_dir', 'runs/agent').value
-        self.evaluate_ood = bool(self.declare_parameter('evaluate_ood', False).value)
+        self.experiment = self.declare_parameter('experiment', str(config_dir() / 'demo.yaml'), describe(
+            'the experiment YAML (cells, backends, budgets, seeds)', read_only=True)).value
+        self.output_dir = self.declare_parameter('output_dir', 'runs/agent', describe(
+            'where the team writes its report, hypothesis repository and transcripts', read_only=True)).value
+        self.evaluate_ood = bool(self.declare_parameter('evaluate_ood', False, describe(
+            'also evaluate the final policy on out-of-distribution seeds', read_only=True)).value)
         self.status_pub = self.create_publisher(String, names.AGENT_STATUS, 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.config = load_experiment(self.experiment)

@@ -58,6 +58,7 @@ from enpire_rollout.trial_core import (
     policy_dirs,
     validate_goal,
 )
+from enpire_rollout.trial_diagnostics import TrialDiagnostics
 
 
 def _stamp_ns(stamp) -> int:
@@ -112,6 +113,7 @@ class TrialServer(Node):
         lean_pub = {'event_callbacks': lean_publisher_events()}
         self.command_pub = self.create_publisher(PointStamped, names.POLICY_COMMAND, 10, **lean_pub)
         self.event_pub = self.create_publisher(TrialEvent, names.TRIAL_EVENTS, 100, **lean_pub)
+        self.diagnostics = TrialDiagnostics(self)     # its trials on /diagnostics
         lean = {'callback_group': self.group, 'event_callbacks': lean_subscription_events()}
         self.create_subscription(CellState, names.CELL_STATE, self._on_state, 10, **lean, raw=True)
         # Frames, the safe command and safety events are taken when a trial needs them (on_demand.py),
