@@ -107,15 +107,16 @@ def test_replay_leaves_commands_alone_unless_asked(ros_node, tmp_path):
     node.create_subscription(CellState, f'/replay{CELL}/cell_state', got['prefixed'].append, 100)
     node.create_subscription(Clock, '/clock', got['clock'].append, 100)
 
-    counts = replay(bag, rate=0.0, node=node, clock=True)
+    counts = replay(bag, rate=0.0, node=node, clock=True, wait_subscribers_s=15)
     assert f'{CELL}/cmd/target' not in counts and counts[f'{CELL}/cell_state'] == 10
     ros_node.wait_for(lambda: len(got['state']) == 10 and got['clock'], what='the replayed states and clock')
     assert got['clock'][-1].clock.sec == 0 and got['clock'][-1].clock.nanosec == 900_000_000
     assert got['command'] == []                      # a live cell's command input was left alone
 
-    counts = replay(bag, rate=0.0, node=node, publish_commands=True, topics=[f'{CELL}/cmd/target'])
+    counts = replay(bag, rate=0.0, node=node, publish_commands=True, topics=[f'{CELL}/cmd/target'],
+                    wait_subscribers_s=15)
     ros_node.wait_for(lambda: len(got['command']) == 10, what='the commands, when asked for')
 
-    replay(bag, rate=0.0, node=node, prefix='/replay', topics=[f'{CELL}/cell_state'])
+    replay(bag, rate=0.0, node=node, prefix='/replay', topics=[f'{CELL}/cell_state'], wait_subscribers_s=15)
     ros_node.wait_for(lambda: len(got['prefixed']) == 10, what='states under the /replay prefix')
     assert len(got['state']) == 10                   # nothing more on the live name

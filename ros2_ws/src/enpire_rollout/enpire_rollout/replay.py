@@ -92,8 +92,9 @@ def replay(bag: str | Path, rate: float = 1.0, topics: list[str] | None = None, 
         if clock:
             from rosgraph_msgs.msg import Clock
             clock_pub = node.create_publisher(Clock, '/clock', 10)
-        deadline = time.monotonic() + wait_subscribers_s
-        while time.monotonic() < deadline and not any(p.get_subscription_count() for p in pubs.values()):
+        deadline = time.monotonic() + wait_subscribers_s   # for every reader present to match (volatile QoS)
+        waiting = [*pubs.values(), *([clock_pub] if clock_pub else [])]
+        while time.monotonic() < deadline and not all(p.get_subscription_count() for p in waiting):
             time.sleep(0.05)
         t_wall0 = time.monotonic()
         t_bag0 = None
