@@ -30,6 +30,7 @@ from enpire_env import names
 from enpire_env.calibration import calibration_file
 from enpire_env.calibration.transforms import fill_transform
 from enpire_env.executors import SubmitOnceExecutor
+from enpire_env.parameters import describe
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -41,9 +42,13 @@ def default_calibration_dir() -> Path:
 class CameraCalibrationNode(Node):
     def __init__(self):
         super().__init__('camera_calibration')
-        cameras = list(self.declare_parameter('cameras', ['top']).value)
-        folder = Path(self.declare_parameter('calibration_dir', '').value or default_calibration_dir())
-        period = float(self.declare_parameter('info_period_s', 1.0).value)
+        cameras = list(self.declare_parameter('cameras', ['top'], describe(
+            "the cell's camera names (one <camera>.yaml each)", read_only=True)).value)
+        folder = Path(self.declare_parameter('calibration_dir', '', describe(
+            "folder of enpire calibrate's YAML files ('' = $ENPIRE_CALIBRATION_DIR or "
+            '~/.config/enpire/calibration)', read_only=True)).value or default_calibration_dir())
+        period = float(self.declare_parameter('info_period_s', 1.0, describe(
+            'seconds between CameraInfo messages', read_only=True, low=0.01, high=60.0)).value)
         self.calibrations = {}
         for camera in cameras:
             path = folder / f'{camera}.yaml'
