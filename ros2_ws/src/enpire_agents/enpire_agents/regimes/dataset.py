@@ -14,8 +14,8 @@ Observations (`features=`):
   `enpire_rollout.learned_policy.feature_map(feature_map)` -- the exact class the numpy runtime uses
   (default 'pusht_v2': v1 plus a one-step history, the previous safe command and displacements, reset
   at each attempt's start);
-- 'debug_state' (named debug variant): the T's true pose from `/<cell>/privileged/ground_truth`, which
-  only debug recordings hold (the trial server does not record it).
+- 'debug_state' (named debug variant): the T's true pose from `/<cell>/privileged/ground_truth` at every
+  step, which only debug recordings hold (a trial bag keeps only the initial state there, for audits).
 Actions: the safe command the cell tracked for the step (CellState.commanded_target of the next state,
 i.e. the policy command after the safety node), as target minus agent position
 (`learned_policy.pusht_action_label`); `act_abs` keeps the absolute target.
@@ -216,7 +216,8 @@ def read_trial(
         by_step.setdefault(s[0], s)
     steps = sorted(by_step)
     seq = [by_step[s] for s in steps]
-    if features == 'debug_state' and not truth:
+    # Every bag holds the truth of its initial state (step 0, for audits); a debug recording every step's.
+    if features == 'debug_state' and set(truth) <= {0}:
         raise ValueError(f'{bag}: no ground truth recorded; the debug_state variant needs a debug recording')
     # attempt boundaries and verdicts
     events.sort(key=lambda e: e[0])
