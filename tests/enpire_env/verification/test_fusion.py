@@ -83,12 +83,25 @@ def test_a_lone_camera_near_the_threshold_never_decides_beside_uncertain_ones(ru
     cams = [near('top', S, 0.954, 0.003), near('oblique', U, 0.945, 0.011), near('wrist', U, 0.951, 0.012)]
     out = fuse(cams, rule=rule, threshold=0.95, lone_margin_factor=1.5, success_confidence=0.0)
     assert out.state == U and not out.success
+    # Both others above the threshold but undecided: the lone camera must still prove its own margin.
+    cams[1] = near('oblique', U, 0.953, 0.011)
+    out = fuse(cams, rule=rule, threshold=0.95, lone_margin_factor=1.5, success_confidence=0.0)
+    assert out.state == U and not out.success
     if rule == 'unanimous':
         assert out.reason == 'lone_camera_near_threshold'
 
 
+def test_a_lone_camera_never_decides_while_a_clear_view_leans_the_other_way():
+    # A colour cast on the oblique camera: 0.971 with its margin cleared; the clean top camera, near the
+    # threshold, says 0.945 (true coverage 0.948). One of them is wrong and nothing says which.
+    cams = [near('top', U, 0.945, 0.008), near('oblique', S, 0.971, 0.0116), near('wrist', U, 0.95, 0.012)]
+    cams[2] = cams[2].model_copy(update=dict(reason='out_of_view'))
+    out = fuse(cams, threshold=0.95, lone_margin_factor=1.25)
+    assert out.state == U and out.reason == 'cameras_disagree'
+
+
 def test_a_lone_camera_decides_when_its_own_margin_clears_the_threshold():
-    proven = [near('top', S, 0.975, 0.008), near('oblique', U, 0.945, 0.011), near('wrist', U, 0.951, 0.012)]
+    proven = [near('top', S, 0.975, 0.008), near('oblique', U, 0.951, 0.011), near('wrist', U, 0.951, 0.012)]
     assert fuse(proven, threshold=0.95, lone_margin_factor=1.5).state == S       # 0.975 >= 0.95 + 1.5 x 0.008
     # Beside blind cameras (no frame: no estimate) nothing argues against it: its own margin suffices.
     blind = [near('top', S, 0.96, 0.008), cam('oblique', U, conf=0.0, reason='no_frame')]

@@ -88,7 +88,7 @@ def test_a_rendered_state_just_below_the_threshold_ends_uncertain_not_success():
     """True coverage 0.9475 (gym-pusht: no success), three 96 px cameras: with the margins of before
     (0.0006 per unit, no lone-camera rule) the oblique camera alone said SUCCESS at 0.957 beside two
     cameras uncertain near 0.95; the verdict must now stay UNCERTAIN."""
-    from enpire_env.verification import load_config
+    from enpire_env.verification import fuse, load_config
     from enpire_sim import cameras as simcam
 
     block = (254.93105110595158, 255.94779397630717, 0.8051520238997745)
@@ -100,7 +100,28 @@ def test_a_rendered_state_just_below_the_threshold_ends_uncertain_not_success():
         image, h = simcam.render(state, spec, None, None)
         frames[spec.name] = Frame(image, h, 0.0)
     before = load_config(None)
-    before.judge.success_margin_per_unit, before.fusion.lone_margin_factor = 0.0006, 1.0
-    assert Verifier(before).verify(frames, now=0.0).success        # the fault this guards against
+    before.judge.success_margin_per_unit = 0.0006
+    _, judged = Verifier(before).verify_frames(frames, now=0.0)
+    # The fault this guards against: fused without the lone-camera rules (no threshold given).
+    assert fuse([j.judgement for j in judged.values()], success_confidence=0.4).success
     fused = Verifier(load_config(None)).verify(frames, now=0.0)
     assert fused.state == VerdictState.UNCERTAIN and not fused.success, fused
+
+
+def test_a_camera_with_a_colour_cast_does_not_claim_success():
+    """A lighting shift that white balance cannot undo biases the palette fractions (a 0.945 state read as
+    0.97 in fuzzing): the camera sees the cast and withholds success; clean, the same view decides."""
+    from enpire_env.verification import load_config
+    from enpire_sim import cameras as simcam
+
+    state = simcam.RenderState(block_pose=(256.0, 256.0, np.pi / 4), agent_xy=(120.0, 400.0), step=0)
+    top = next(s for s in simcam.DEFAULT_CAMERAS if s.name == 'top')
+    top = top.model_copy(update=dict(width=96, height=96))
+    verifier = Verifier(load_config(None))
+    clean, h = simcam.render(state, top, None, None)
+    judged = verifier.judge('top', Frame(clean, h, 0.0)).judgement
+    assert judged.state == VerdictState.SUCCESS, judged
+    shifted = simcam.CameraFaults(bias=(12.0, -10.0, 8.0))
+    cast, h = simcam.render(state, top, shifted, np.random.default_rng(0))
+    judged = verifier.judge('top', Frame(cast, h, 0.0)).judgement
+    assert judged.state != VerdictState.SUCCESS and judged.reason == 'colour_cast', judged

@@ -45,6 +45,8 @@ class JudgeConfig(BaseModel):
                                       # and the pose alone, with pose_margin_factor)
     max_residual: float = 24.0        # a pixel no palette mix explains within this (0..255): unknown
     max_hidden: float = 0.05          # share of the goal in unknown pixels (occluder) that zeroes the quality
+    max_colour_cast: float = 4.0      # mean signed offset of the goal window from the palette (0..255)
+                                      # that zeroes the quality (clean renders: ~0.1)
     pose_margin_factor: float = 3.0   # margins x this when only the pose can judge (goal not in view)
 
 

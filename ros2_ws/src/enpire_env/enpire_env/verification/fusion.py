@@ -4,8 +4,10 @@ Never success on weak evidence: missing and stale cameras become explicit UNCERT
 that disagree never add up to SUCCESS under 'unanimous', and every rule also needs enough confidence.
 Precision first: one camera alone never decides while another saw the T but stayed UNCERTAIN (near the
 threshold), unless its own lower bound clears the threshold by `lone_margin_factor` times the margin its
-resolution at the T asks of it (`lone_proven`). That is what made a false success once: the top camera
-at 0.954 beside two cameras near 0.95, true coverage 0.949.
+resolution at the T asks of it (`lone_proven`), and never while a camera with a clear view of the T
+(uncertain, 'near_threshold') estimates below the threshold. That is what made false successes: the top
+camera at 0.954 beside two cameras near 0.95 (true coverage 0.949); one camera with a colour cast at
+0.97 beside a clean one at 0.944 (true 0.944).
 """
 from __future__ import annotations
 
@@ -68,9 +70,15 @@ def fuse(judgements: Iterable[CameraJudgement], rule: str = 'unanimous', now: fl
     def result(state: VerdictState, confidence: float, reason: str) -> FusedJudgement:
         if state == VerdictState.SUCCESS and confidence < success_confidence:
             state, reason = VerdictState.UNCERTAIN, 'low_confidence'
-        if state == VerdictState.SUCCESS and len(ok) == 1 and any(_saw_the_object(c) for c in cams) \
-                and not lone_proven(ok[0], threshold, lone_margin_factor):
-            state, reason = VerdictState.UNCERTAIN, 'lone_camera_near_threshold'
+        if state == VerdictState.SUCCESS and len(ok) == 1:
+            others = [c for c in cams if c is not ok[0] and _saw_the_object(c)]
+            if threshold is not None and any(c.reason == 'near_threshold' and c.score < threshold
+                                             for c in others):
+                # A camera with a clear view leans the other way: one of the two is wrong (a colour
+                # cast, a bad mapping), and nothing says which.
+                state, reason = VerdictState.UNCERTAIN, 'cameras_disagree'
+            elif others and not lone_proven(ok[0], threshold, lone_margin_factor):
+                state, reason = VerdictState.UNCERTAIN, 'lone_camera_near_threshold'
         return FusedJudgement(state=state, success=state == VerdictState.SUCCESS, score=score,
                               confidence=float(np.clip(confidence, 0.0, 1.0)), rule=rule, reason=reason,
                               cameras=cams)

@@ -129,9 +129,10 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
     # (b) coverage straight from the pixels' goal fractions: bounds, exact when nothing is hidden.
     direct = None
     if fp.in_view and jc.use_palette:
-        fractions, unknown = soft.unmix(work[fp.v0:fp.v1, fp.u0:fp.u1], config.unmix, config.palette_cols,
-                                        jc.max_residual)
+        window = work[fp.v0:fp.v1, fp.u0:fp.u1]
+        fractions, unknown = soft.unmix(window, config.unmix, config.palette_cols, jc.max_residual)
         direct = soft.direct_coverage(fp, fractions, unknown)
+        cast = soft.colour_cast(window, fractions, unknown, config.palette_cols)
     thr = jc.success_coverage
     success_margin = jc.success_margin + jc.success_margin_per_unit * upp
     failure_margin = jc.failure_margin + jc.failure_margin_per_unit * upp
@@ -146,6 +147,8 @@ def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detec
         # The agent's share is already counted as not-T in the lower bound; unknown pixels (an
         # occluder) make the camera doubt everything it sees.
         factors['occluded'] = 1.0 - direct.unknown / max(jc.max_hidden, 1e-9)
+        # Colours off the palette (white balance could not undo a shift): the fractions are biased.
+        factors['colour_cast'] = 1.0 - cast / max(jc.max_colour_cast, 1e-9)
         score = direct.lo
         lo, hi = direct.lo, direct.hi
         if gap is not None and gap <= gap_tol and direct.unknown < 1e-3:

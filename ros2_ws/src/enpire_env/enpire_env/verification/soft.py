@@ -49,6 +49,18 @@ def unmix(rgb: np.ndarray, m: np.ndarray, palette_cols: np.ndarray, max_residual
     return f, unknown
 
 
+def colour_cast(rgb: np.ndarray, fractions: np.ndarray, unknown: np.ndarray,
+                palette_cols: np.ndarray) -> float:
+    """How far the window's colours sit from any mix of the palette, on average and with sign, over the
+    pixels it explains (0..255): a lighting or white-balance shift moves every pixel the same way (the
+    fractions then misread the scene); noise averages out."""
+    known = unknown < 0.5
+    if not known.any():
+        return 0.0
+    recon = fractions[known] @ palette_cols.T.astype(np.float32)
+    return float(np.abs((rgb[known].astype(np.float32) - recon).mean(axis=0)).max())
+
+
 def pixel_areas(image_to_table: np.ndarray, u0: int, v0: int, w: int, h: int) -> np.ndarray:
     """Table area (units^2) of each pixel of a window: |det J| of image->table at the pixel centre."""
     g = image_to_table
