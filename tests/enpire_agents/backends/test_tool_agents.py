@@ -94,6 +94,18 @@ def test_session_reads_proposes_tests_and_looks_at_frames(kind, server, toolbox,
         assert first['tools'][0]['type'] == 'function' and first['store'] is False and 'instructions' in first
     else:
         assert 'input_schema' in first['tools'][0] and 'on_attempt_failed' in json.dumps(first['messages'])
+    # every call sent back with its result, paired by id (OpenAI: no server-side item ids, store=False)
+    later = server.requests[2].body
+    if kind == 'openai':
+        calls = [i for i in later['input'] if i.get('type') == 'function_call']
+        outputs = [i for i in later['input'] if i.get('type') == 'function_call_output']
+        assert len(calls) == 3 and all('id' not in c for c in calls)
+    else:
+        calls = [b for m in later['messages'] if m['role'] == 'assistant' for b in m['content']]
+        outputs = [b for m in later['messages'][1:] if m['role'] == 'user' for b in m['content']]
+        calls = [{'call_id': c['id']} for c in calls if c['type'] == 'tool_use']
+        outputs = [{'call_id': o['tool_use_id']} for o in outputs]
+    assert [c['call_id'] for c in calls] == [o['call_id'] for o in outputs]
     # the node id the propose call returned went into the run_trial call; the frame came back as an image
     node = toolbox.hypotheses.nodes('agent_0')[0]
     assert node.result is not None and node.result.trials == 2

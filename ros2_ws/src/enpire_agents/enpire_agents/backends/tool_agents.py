@@ -144,7 +144,7 @@ class OpenAIToolAgent(ToolLoop, OpenAIBackend):
         return Turn(calls=calls, text='\n'.join(texts), refusal='\n'.join(refusals),
                     tokens_in=int(getattr(usage, 'input_tokens', 0) or 0),
                     tokens_out=int(getattr(usage, 'output_tokens', 0) or 0), stop_reason=response.status,
-                    echo=[item.model_dump(exclude_none=True) for item in response.output or []])
+                    echo=_echo_items(calls, texts))
 
     def _extend(self, items: list[dict], turn: Turn,
                 results: list[tuple[ToolCall, ToolResult]]) -> list[dict]:
@@ -157,6 +157,14 @@ class OpenAIToolAgent(ToolLoop, OpenAIBackend):
                     for png in result.images_png[:MAX_IMAGES]]
             items.append({'type': 'function_call_output', 'call_id': call.call_id, 'output': output})
         return items
+
+
+def _echo_items(calls: list[ToolCall], texts: list[str]) -> list[dict]:
+    """The turn as input items for the next request, without server-side ids (`store=False` keeps none;
+    reasoning items are left out, as they cannot be sent back unstored without their encrypted content)."""
+    items: list[dict] = [{'role': 'assistant', 'content': text} for text in texts if text]
+    return items + [{'type': 'function_call', 'call_id': c.call_id, 'name': c.name, 'arguments': c.arguments}
+                    for c in calls]
 
 
 class AnthropicToolAgent(ToolLoop, AnthropicBackend):
