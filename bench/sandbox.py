@@ -5,8 +5,10 @@ Prints ONE final JSON line.
   boundary (bubblewrap, uid, seccomp), one in the explicitly weaker Python-guard mode (the previous
   sandbox); act() calls alternate between them (the order flips every call) and the overhead is the
   PAIRED wall-clock difference per call, median and p99 in ms.
-- start-up per attempt: spawn + load + reset() for each mode, alternating; wall clock, and the sandbox's CPU
-  time (getrusage of the reaped children: bwrap, the child and its interpreter).
+- start-up per attempt: spawn + load + reset() for each mode, alternating; wall clock, and the CPU time of
+  the sandbox's whole process tree (bwrap and the child, from /proc, just before it is closed).
+- CPU per act: the sandbox process tree's CPU time over all the act() calls of each mode, per call (the
+  seccomp filter's cost shows here, free of the machine's scheduling noise).
 - harness MRU: one real-time simulated cell (10 Hz), 3 back-to-back trials through the trial server with
   the OS boundary active; MRU = time executing policy steps / wall time of the cell.
 
@@ -17,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -56,9 +57,23 @@ def observation(step: int):
                        table_to_image={cam: np.eye(3) for cam in frames})
 
 
-def children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) of `root` and every process below it, from /proc."""
+    parents, cpu = {}, {}
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,12 +98,12 @@ def bench_runners(policy: Path, acts: int, starts: int) -> dict:
     for i in range(starts):
         for mode in (('os', 'python_guard') if i % 2 == 0 else ('python_guard', 'os')):
             runner = PolicyRunner(modes[mode])
-            cpu0, t0 = children_cpu_s(), time.perf_counter()
+            t0 = time.perf_counter()
             result = runner.start(policy, context)
             startup[mode].append(time.perf_counter() - t0)
             assert result.ok, result.reason
-            runner.close()                   # reaped: its CPU time is now in RUSAGE_CHILDREN
-            startup_cpu[mode].append(children_cpu_s() - cpu0)
+            startup_cpu[mode].append(tree_cpu_s(runner.proc.pid))    # all of it went into the start-up
+            runner.close()
 
     runners = {m: PolicyRunner(limits) for m, limits in modes.items()}
     try:
@@ -99,12 +114,14 @@ def bench_runners(policy: Path, acts: int, starts: int) -> dict:
             for r in runners.values():
                 r.act(obs[i % 16])
         latency = {m: [] for m in modes}
+        cpu0 = {m: tree_cpu_s(r.proc.pid) for m, r in runners.items()}
         for i in range(acts):
             for mode in (('os', 'python_guard') if i % 2 == 0 else ('python_guard', 'os')):
                 t0 = time.perf_counter()
                 result = runners[mode].act(obs[i % 16])
                 latency[mode].append(time.perf_counter() - t0)
                 assert result.ok and not result.held, result
+        act_cpu_ms = {m: (tree_cpu_s(r.proc.pid) - cpu0[m]) / acts * 1000 for m, r in runners.items()}
         hardening = runners['os'].hardening
     finally:
         for r in runners.values():
@@ -116,6 +133,8 @@ def bench_runners(policy: Path, acts: int, starts: int) -> dict:
         'act_overhead_p99_ms': round(percentile(paired_ms, 0.99), 4),
         'act_ms_median': {m: round(statistics.median(v) * 1000, 4) for m, v in latency.items()},
         'act_ms_p99': {m: round(percentile(v, 0.99) * 1000, 4) for m, v in latency.items()},
+        'act_cpu_ms': {m: round(v, 4) for m, v in act_cpu_ms.items()},
+        'act_cpu_overhead_ms': round(act_cpu_ms['os'] - act_cpu_ms['python_guard'], 4),
         'startup_s': round(statistics.median(startup['os']), 4),
         'startup_s_python_guard': round(statistics.median(startup['python_guard']), 4),
         'startup_cpu_s': round(statistics.median(startup_cpu['os']), 4),
@@ -168,7 +187,8 @@ def main() -> None:
     print(f"per-act overhead of the OS boundary (paired wall clock, {args.acts} alternating calls, 3 cameras "
           f"96x96): median {r['act_overhead_median_ms']:+.3f} ms, p99 {r['act_overhead_p99_ms']:+.3f} ms "
           f"(act median: os {r['act_ms_median']['os']:.3f} ms, python guard "
-          f"{r['act_ms_median']['python_guard']:.3f} ms)", file=sys.stderr)
+          f"{r['act_ms_median']['python_guard']:.3f} ms); sandbox CPU per act: os "
+          f"{r['act_cpu_ms']['os']:.3f} ms, python guard {r['act_cpu_ms']['python_guard']:.3f} ms", file=sys.stderr)
     print(f"start-up per attempt (spawn, load, reset; median of {args.starts}): os {r['startup_s']:.3f} s "
           f"wall, {r['startup_cpu_s']:.3f} s CPU; python guard {r['startup_s_python_guard']:.3f} s wall, "
           f"{r['startup_cpu_s_python_guard']:.3f} s CPU", file=sys.stderr)
@@ -178,8 +198,8 @@ def main() -> None:
           f"steps, OS sandbox: {mru['mru']:.3f} (executing {cell['executing_s']:.1f} s, reset "
           f"{cell['reset_s']:.1f} s, verifying {cell['verifying_s']:.1f} s, idle {cell['idle_s']:.1f} s)",
           file=sys.stderr)
-    print(json.dumps({**runners, **mru, 'overhead_measure': 'paired wall clock per act() call (os - python '
-                                                            'guard), CPU time (getrusage) for start-up'}))
+    print(json.dumps({**runners, **mru, 'overhead_measure': 'act: paired wall clock per call (os - python '
+                      'guard) and the sandbox process tree CPU per call; start-up: wall clock and tree CPU'}))
 
 
 if __name__ == '__main__':
