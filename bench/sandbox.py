@@ -188,7 +188,8 @@ def main() -> None:
           f"96x96): median {r['act_overhead_median_ms']:+.3f} ms, p99 {r['act_overhead_p99_ms']:+.3f} ms "
           f"(act median: os {r['act_ms_median']['os']:.3f} ms, python guard "
           f"{r['act_ms_median']['python_guard']:.3f} ms); sandbox CPU per act: os "
-          f"{r['act_cpu_ms']['os']:.3f} ms, python guard {r['act_cpu_ms']['python_guard']:.3f} ms", file=sys.stderr)
+          f"{r['act_cpu_ms']['os']:.3f} ms, python guard {r['act_cpu_ms']['python_guard']:.3f} ms",
+          file=sys.stderr)
     print(f"start-up per attempt (spawn, load, reset; median of {args.starts}): os {r['startup_s']:.3f} s "
           f"wall, {r['startup_cpu_s']:.3f} s CPU; python guard {r['startup_s_python_guard']:.3f} s wall, "
           f"{r['startup_cpu_s_python_guard']:.3f} s CPU", file=sys.stderr)
