@@ -372,3 +372,12 @@ def test_a_child_that_stops_reading_requests_cannot_wedge_the_runner(tmp_path, r
     final = next(x for x in results if not x.ok)
     assert final.fatal and 'stopped reading its requests' in final.reason, final
     assert time.monotonic() - started < 10 and not r.alive
+
+
+def test_the_checked_source_runs_even_when_the_file_is_swapped(tmp_path, runner):
+    checked = write_policy(tmp_path, 'return (1.0, 1.0)', name='checked.py').read_text()
+    path = write_policy(tmp_path, 'return (9.0, 9.0)', name='checked.py')      # swapped after the check
+    r = runner()
+    assert r.start(path, CONTEXT, checked).ok and r.act(observation()).action == (1.0, 1.0)
+    r._kill()
+    assert r.restart([]).ok and r.act(observation()).action == (1.0, 1.0)

@@ -169,6 +169,7 @@ class PolicyRunner:
         self.dead_reason = ''
         self._last_answer: dict = {}
         self.policy_path: Path | None = None
+        self._source: str | None = None
         self.context: TrialContext | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -177,15 +178,19 @@ class PolicyRunner:
         return self.proc is not None and self.proc.poll() is None and not self.dead_reason
 
     @_never_raises
-    def start(self, policy_path: str | Path, context: TrialContext) -> StepResult:
-        """Load the policy in a fresh process and call reset(context)."""
+    def start(self, policy_path: str | Path, context: TrialContext, source: str | None = None) -> StepResult:
+        """Load the policy in a fresh process and call reset(context). `source`: the content the caller
+        checked (its hash); the file is then not read again, so a swap after the check changes nothing."""
         self.close()
         self.dead_reason = ''
         self.policy_path, self.context = Path(policy_path), context
-        try:
-            source = self.policy_path.read_text()
-        except OSError as exc:
-            return self._fail('load_error', f'cannot read policy: {exc}', fatal=True)
+        self._source = source
+        if self._source is None:
+            try:
+                self._source = self.policy_path.read_text()
+            except OSError as exc:
+                return self._fail('load_error', f'cannot read policy: {exc}', fatal=True)
+        source = self._source
         if self.limits.static_check:
             problems = static_check(source)
             if problems:
@@ -207,7 +212,7 @@ class PolicyRunner:
     @_never_raises
     def restart(self, reports: list[AttemptReport]) -> StepResult:
         """After a fatal failure: a new process, reset(context), then every earlier report replayed."""
-        result = self.start(self.policy_path, self.context)
+        result = self.start(self.policy_path, self.context, self._source)
         for report in reports:
             if not result.ok:
                 break

@@ -8,6 +8,7 @@ The policy runs in a sandbox process (sandbox.py); its commands go to the safety
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import threading
 import time
@@ -421,6 +422,7 @@ class TrialRun:
         self.t_start = time.monotonic()
         self.runner: PolicyRunner | None = None
         self.status = 'finished'
+        self.policy_source = ''
         self.held = False          # the last command sent was a hold: no second one at the end
 
     # ---------------------------------------------------------------- flow
@@ -433,6 +435,11 @@ class TrialRun:
         error = validate_goal(self.goal, self.cfg, used)
         if error:
             return f'invalid goal: {error}'
+        # The content checked is the content run and recorded: the file is not read again.
+        content = Path(self.goal.policy_path).read_bytes()
+        if hashlib.sha256(content).hexdigest() != self.goal.policy_sha256.lower():
+            return 'invalid goal: the policy file changed while it was being checked'
+        self.policy_source = content.decode('utf-8', errors='replace')
         if not self.s.sandbox.available and not self.cfg.accept_weaker_sandbox:
             return (f'refused: no OS sandbox on this cell ({self.s.sandbox.detail}); agent code runs only '
                     'behind one unless the operator sets accept_weaker_sandbox')
@@ -516,8 +523,8 @@ class TrialRun:
         self.s.drain()
 
     def _open_bag(self) -> None:
-        metadata = {**self._goal_dict(), 'cell': self.s.cell,
-                    'policy_source': scrub(Path(self.goal.policy_path).read_text(), limit=1 << 20),
+        metadata = {**scrub_value(self._goal_dict()), 'cell': self.s.cell,
+                    'policy_source': scrub(self.policy_source, limit=1 << 20),
                     'config': self.cfg.model_dump(), 'versions': _versions(), 'started_unix': time.time()}
         record = TrialRecordConfig(cameras=self.cfg.cameras, camera_period_s=self.cfg.record_camera_period_s,
                                    image_compression=self.cfg.image_compression,
@@ -626,7 +633,7 @@ class TrialRun:
                                cpu_s=cfg.policy_cpu_s, memory_mb=cfg.policy_memory_mb,
                                os_sandbox=self.s.sandbox.available, data_dirs=policy_dirs(cfg))
         self.runner = PolicyRunner(limits)
-        start = self.runner.start(g.policy_path, context)
+        start = self.runner.start(g.policy_path, context, self.policy_source)
         reports: list[AttemptReport] = []
         try:
             for attempt in range(1, g.attempts + 1):
