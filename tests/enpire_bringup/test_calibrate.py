@@ -102,6 +102,9 @@ def test_calibrate_says_what_is_wrong_with_bad_input(tmp_path, capsys):
     assert code == 2 and 'not a folder' in capsys.readouterr().err
     code = enpire(['calibrate', '--camera', 'top', '--out', str(tmp_path / 'x.yaml')])
     assert code == 2 and 'no views' in capsys.readouterr().err
+    code = enpire(['calibrate', '--camera', 'top', '--images', str(blank),
+                   '--intrinsics', str(blank / '0.png'), '--out', str(tmp_path / 'x.yaml')])
+    assert code == 2 and '--pose-image' in capsys.readouterr().err
     assert not (tmp_path / 'x.yaml').exists()
 
 

@@ -137,6 +137,9 @@ def _run(args) -> int:
                      marker_m=args.marker_m, dictionary=args.dictionary)
     if args.images and args.topic:
         raise ValueError('give --images or --topic, not both')
+    if args.images and args.intrinsics:
+        raise ValueError('--images are views for estimating intrinsics; with --intrinsics give the board on '
+                         'the table as --pose-image (or --topic)')
     report: dict = {'date': time.strftime('%Y-%m-%dT%H:%M:%S%z')}
     pose_image = read_image(args.pose_image) if args.pose_image else None
     if args.intrinsics:

@@ -80,7 +80,6 @@ class LiveView:
         self.channels = {}
         self._latched: dict[str, bytes] = {}
         self._lock = threading.Lock()
-        self.counts = dict.fromkeys((t.topic for t in topics), 0)
         # Best effort volatile matches every writer; latched topics need a transient-local reader.
         live = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
         latched = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -97,7 +96,6 @@ class LiveView:
         if topic.latched:
             with self._lock:
                 self._latched[topic.topic] = data
-        self.counts[topic.topic] += 1
         channel = self.channels[topic.topic]
         if channel.has_sinks():
             channel.log(bytes(data), log_time=self.node.get_clock().now().nanoseconds)
