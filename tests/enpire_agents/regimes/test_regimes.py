@@ -26,12 +26,14 @@ def _expert_code():
 @pytest.fixture(scope='module')
 def bags(tmp_path_factory):
     """Two trials recorded through the sandbox and the verifier (top camera every step, debug ground
-    truth): seeds 0 and 1, in `<root>/cell_0/<trial>/` as the sim bringup's trial server lays them out."""
+    truth): seeds 3 (a success, true coverage 0.974) and 1 (a failure), in `<root>/cell_0/<trial>/` as
+    the sim bringup's trial server lays them out. (Seed 0 ends at 0.960: too near the threshold for the
+    verifier to prove, so UNCERTAIN.)"""
     from enpire_agents.regimes.sim_bags import record_rollouts
 
     root = tmp_path_factory.mktemp('bags')
     outs = record_rollouts(
-        _expert_code(), [0, 1], root, attempts=1, steps_per_attempt=150, debug_ground_truth=True
+        _expert_code(), [3, 1], root, attempts=1, steps_per_attempt=150, debug_ground_truth=True
     )
     return root, outs
 
@@ -45,7 +47,7 @@ def test_dataset_from_bag(bags):
     assert len(ds.trials) == 2 and ds.act.shape == (len(ds), 2)
     v1 = build_dataset(root, only_success=False, feature_map=lp.FEATURES)
     assert v1.obs.shape == (len(ds), len(lp.FEATURE_NAMES)) and np.allclose(v1.obs, ds.obs[:, :8])
-    assert sorted({t.seed for t in ds.trials}) == [0, 1]
+    assert sorted({t.seed for t in ds.trials}) == [1, 3]
     assert all(len(t.policy_sha256) == 64 for t in ds.trials)
     assert len(ds) == sum(o.steps for o in outs)  # one pair per control step
     # camera features agree with the recorded ground truth (the named debug variant) to a few px
