@@ -103,7 +103,10 @@ class TrialServer(Node):
         # The last frames per camera with their homographies: a verdict's frames go into the bag by the
         # stamps it names, whichever arrived since.
         self.recent_frames: dict[str, deque[tuple[RawFrame, RawFrame | None]]] = {}
-        self.last_safe_command_ns = -1                  # header stamp of the newest cmd/target taken
+        # Safety answers every policy command with exactly one safe command: counted, so a trial's end
+        # can wait for the answer to its last one (the hold) before the bag closes.
+        self.policy_commands_sent = 0
+        self.safe_commands_taken = 0
         self.placement_truth: RawFrame | None = None    # ground truth of the cell's last placement (step 0)
         self.truth: GroundTruth | None = None
         self.bag: TrialBag | None = None
@@ -182,7 +185,7 @@ class TrialServer(Node):
                 stamp_ns = header_stamp_ns(data)
                 self._record_cdr(name, data, stamp_ns)
                 if name == names.CELL_COMMAND:
-                    self.last_safe_command_ns = max(self.last_safe_command_ns, stamp_ns)
+                    self.safe_commands_taken += 1
         for data in self.sensors.take(names.GROUND_TRUTH):
             if deserialize_message(data, GroundTruth).step == 0:
                 self.placement_truth = RawFrame(header_stamp_ns(data), data)
@@ -272,10 +275,23 @@ class TrialServer(Node):
                 return False
             time.sleep(0.01)
 
-    def wait_safe_command(self, stamp_ns: int, timeout: float) -> bool:
-        """Wait until the safe command answering the policy command stamped `stamp_ns` is in the bag."""
+    def wait_state_tracking(self, target: tuple[float, float], timeout: float) -> CellState | None:
+        """Wait for a cell state whose commanded target is `target` (the command reached the cell)."""
         deadline = time.monotonic() + timeout
-        while self.last_safe_command_ns < stamp_ns:
+        with self._state_cv:
+            while self.state is None \
+                    or (self.state.commanded_target.x, self.state.commanded_target.y) != target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._state_cv.wait(remaining)
+            return self.state
+
+    def wait_safe_commands(self, deficit: int, timeout: float) -> bool:
+        """Wait until safety's answers to the policy commands sent so far are in the bag; `deficit`: the
+        commands left unanswered before this trial (an answer lost then is not waited for again)."""
+        deadline = time.monotonic() + timeout
+        while self.safe_commands_taken + deficit < self.policy_commands_sent:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.002)
@@ -337,6 +353,7 @@ class TrialServer(Node):
         msg.header.frame_id = names.TABLE_FRAME
         msg.point.x, msg.point.y = float(x), float(y)
         self.command_pub.publish(msg)
+        self.policy_commands_sent += 1
         self._record(names.POLICY_COMMAND, msg, msg.header.stamp)
 
     def wait_state_after(self, stamp_ns: int, timeout: float) -> CellState | None:
@@ -424,6 +441,7 @@ class TrialRun:
         self.status = 'finished'
         self.policy_source = ''
         self.held = False          # the last command sent was a hold: no second one at the end
+        self.unanswered_before = 0
 
     # ---------------------------------------------------------------- flow
     def _refusal(self) -> str:
@@ -462,6 +480,7 @@ class TrialRun:
         # The cell's clock is the bag's time base: have a state (the cell re-publishes it while idle).
         self.s.wait_state_after(-1, self.cfg.step_timeout_s)
         self.s.drain()       # frames from before this trial update the latest, never reach its bag
+        self.unanswered_before = max(0, self.s.policy_commands_sent - self.s.safe_commands_taken)
         try:
             if self.goal.record:
                 self._open_bag()
@@ -517,9 +536,8 @@ class TrialRun:
     def _settle_hold(self) -> None:
         """Keep recording until the hold has reached the cell (its safe command and the state after it),
         so the bag holds every command, the stop included."""
-        stamp_ns = self.hold_stamp_ns
-        self.s.wait_safe_command(stamp_ns, self.cfg.step_timeout_s)
-        self.s.wait_state_after(stamp_ns, self.cfg.step_timeout_s)
+        self.s.wait_safe_commands(self.unanswered_before, self.cfg.step_timeout_s)
+        self.s.wait_state_tracking(self.hold_target, self.cfg.step_timeout_s)
         self.s.drain()
 
     def _open_bag(self) -> None:
@@ -552,7 +570,7 @@ class TrialRun:
         state = self.s.state
         if state is not None:
             self.s.publish_command(state.agent_position.x, state.agent_position.y, state.header.stamp)
-            self.held, self.hold_stamp_ns = True, _stamp_ns(state.header.stamp)
+            self.held, self.hold_target = True, (state.agent_position.x, state.agent_position.y)
 
     def _feedback(self, phase: str, attempt: int = 0, step: int = 0, score: float = 0.0) -> None:
         self.gh.publish_feedback(RunTrial.Feedback(phase=phase, attempt=attempt, step=step,
