@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import cv2
 import numpy as np
@@ -109,17 +109,23 @@ class CameraSpec(BaseModel):
         return _oblique_model(self)[0] if self.kind == 'oblique' else None
 
 
+UnitFraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Gain = Annotated[float, Field(ge=0.0, le=10.0)]
+Bias = Annotated[float, Field(ge=-255.0, le=255.0)]
+
+
 class CameraFaults(BaseModel):
-    """Fault knobs of one camera; all off by default."""
+    """Fault knobs of one camera; all off by default. Bounded and finite: a fault set at run time (the
+    sim's `camera_faults` parameter) must never break the renderer."""
 
-    model_config = ConfigDict(frozen=True, extra='forbid')
+    model_config = ConfigDict(frozen=True, extra='forbid', allow_inf_nan=False)
 
-    noise_std: float = Field(0.0, ge=0.0)                 # gaussian, intensity units
+    noise_std: float = Field(0.0, ge=0.0, le=255.0)       # gaussian, intensity units
     occlusion: float = Field(0.0, ge=0.0, le=1.0)         # fraction of the image covered
-    occlusion_center: tuple[float, float] = (0.5, 0.5)    # patch centre, fractions of width, height
+    occlusion_center: tuple[UnitFraction, UnitFraction] = (0.5, 0.5)   # patch centre, fractions of w, h
     dropout: float = Field(0.0, ge=0.0, le=1.0)           # probability a frame is not delivered
-    gain: tuple[float, float, float] = (1.0, 1.0, 1.0)    # colour/lighting shift: rgb * gain + bias
-    bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    gain: tuple[Gain, Gain, Gain] = (1.0, 1.0, 1.0)       # colour/lighting shift: rgb * gain + bias
+    bias: tuple[Bias, Bias, Bias] = (0.0, 0.0, 0.0)
     stale: bool = False                                   # keep delivering the frame of the switch-on
 
     @property

@@ -100,3 +100,25 @@ def test_a_restarted_server_continues_the_record_and_its_budgets(record):
     assert again.tree().ok and again.budget().ok and again.tree().ok
     refused = again.tree()
     assert not refused.ok and 'all 8 tool calls' in refused.text
+
+
+def test_malformed_tool_arguments_are_refused_with_short_reasons(record):
+    me = record('agent_0')
+    mine = me.propose_policy(POLICY, 'push from behind').data['node_id']
+    long = 'x' * 10_000
+    run = [{'trials': 0}, {'trials': -3}, {'seeds': []}, {'attempts': 0}, {'attempts': -1},
+           {'trials': 10**12}, {'trials': float('nan')}, {'seeds': [-1]}, {'seeds': [2**70]}, {'bogus': 1}]
+    calls = [('run_trial', {'node_id': mine, **kw}) for kw in run] + [
+        ('run_trial', {'node_id': long}), ('run_trial', {'node_id': '../../' + mine}),
+        ('run_trial', {'node_id': 7}), ('run_trial', []), ('get_trial', {'trial_id': long}),
+        ('read_policy', {'node_id': long}), ('discard', {'node_id': long, 'reason': long}),
+        ('propose_policy', {'code': POLICY, 'hypothesis': 'x', 'parent': long}),
+        ('propose_policy', {'code': POLICY, 'hypothesis': 'x', 'branch': long}),
+        ('reset_cell', {'seed': float('inf')}), ('reset_cell', {'seed': 'seven'}), (long, {}),
+        ('list_trials', {'last': 'all'})]
+    for tool, arguments in calls:
+        result = me.call(tool, arguments)
+        assert not result.ok and 0 < len(result.text) < 600, (tool, arguments, result.text[:200])
+        assert long not in result.text
+    assert me.ledger.trials == []                       # nothing ran
+    assert me.call('run_trial', {'node_id': mine, 'trials': 1}).ok      # and the next good call works

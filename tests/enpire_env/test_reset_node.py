@@ -102,8 +102,8 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
 
     # malformed goals: a clear reason, nothing placed
     malformed = [({'task': 'fold_laundry'}, 'unknown task'), ({'distribution': 'weird'}, 'distribution'),
-                 ({'max_tries': 0}, 'positive'), ({'max_tries': -3}, 'positive'),
-                 ({'max_tries': 2**31 - 1}, 'exceeds')]
+                 ({'max_tries': 0}, 'max_tries must be'), ({'max_tries': -3}, 'max_tries must be'),
+                 ({'max_tries': 2**31 - 1}, 'max_tries must be')]
     for kwargs, needle in malformed:
         status, result, _ = run_goal(ros_node, client, **kwargs)
         assert status == 6 and not result.success and needle in result.failure_reason, (kwargs, result)

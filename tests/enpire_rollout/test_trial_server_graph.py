@@ -335,8 +335,8 @@ def test_invalid_goals_are_refused_with_reasons(cell):
               'not readable by everyone'),
              (goal(tmp, time_budget_s=float('nan')), 'time_budget_s'),
              (goal(tmp, time_budget_s=1e9), 'time_budget_s'),
-             (goal(tmp, attempts=2**31 - 1), 'attempts must be 1..64'),
-             (goal(tmp, steps_per_attempt=2**31 - 1), 'steps_per_attempt must be 1..10000')]
+             (goal(tmp, attempts=2**31 - 1), 'attempts must be an integer in 1..64'),
+             (goal(tmp, steps_per_attempt=2**31 - 1), 'steps_per_attempt must be an integer in 1..10000')]
     cases += [(goal(tmp, trial_id=bad), 'trial_id must be') for bad in
               ('../../x', str(tmp / 'abs'), '.', '..', 'a/b/c', 'x' * 10_000, 'ok id')]
     for g, needle in cases:

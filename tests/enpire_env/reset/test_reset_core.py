@@ -38,9 +38,9 @@ def test_bad_config_refused(tmp_path):
 @pytest.mark.parametrize('task,dist,tries,needle', [
     ('fold_laundry', 'in_distribution', 3, 'unknown task'),
     ('pusht', 'sideways', 3, 'unknown distribution'),
-    ('pusht', 'in_distribution', 0, 'positive'),
-    ('pusht', 'in_distribution', -4, 'positive'),
-    ('pusht', 'in_distribution', 2**31 - 1, 'exceeds'),
+    ('pusht', 'in_distribution', 0, 'max_tries must be an integer in 1..'),
+    ('pusht', 'in_distribution', -4, 'max_tries must be'),
+    ('pusht', 'in_distribution', 2**31 - 1, 'max_tries must be'),
 ])
 def test_validate_goal_reasons(task, dist, tries, needle):
     assert needle in validate_goal(task, dist, tries, CFG)

@@ -28,6 +28,7 @@ from enpire_agents import guard, metrics
 from enpire_agents.experiment import Budgets, ExperimentConfig
 from enpire_agents.hypothesis_tree import HypothesisTree, NodeResult, TreeNode
 from enpire_agents.metrics import RolloutOutcome
+from enpire_env.request_checks import shown
 
 
 class Refused(Exception):
@@ -253,7 +254,7 @@ class CellToolbox:
                     ok=False, text=f'malformed call to {tool}: the arguments are not valid JSON ({exc})'),
                     {}, time.monotonic())
         if tool not in self.TOOLS:
-            unknown = ToolResult(ok=False, text=f'unknown tool {tool!r}; tools: {", ".join(self.TOOLS)}')
+            unknown = ToolResult(ok=False, text=f'unknown tool {shown(tool)}; tools: {", ".join(self.TOOLS)}')
             return self._logged(tool, arguments or {}, unknown, {}, time.monotonic())
         try:
             args = tool_arguments(getattr(self, tool), arguments)
@@ -315,10 +316,10 @@ class CellToolbox:
         def body():
             own = self.hypotheses.branch(self.agent)
             if branch not in (None, '', own, self.agent):
-                raise Refused(f'refused: {branch} is another agent\'s branch; you may commit only to your '
+                raise Refused(f'refused: {shown(branch)} is another agent\'s branch; you may commit only to your '
                               f'own branch {own} (reuse a peer\'s node by naming it as parent)')
             if parent and not self._known(parent):
-                raise Refused(f'refused: parent {parent!r} is not a node of this experiment\'s tree')
+                raise Refused(f'refused: parent {shown(parent)} is not a node of this experiment\'s tree')
             problems = guard.check_proposal(code, self.config.held_out_seeds()).reasons
             if not problems:
                 from enpire_agents.backends.code_check import check_code
@@ -346,14 +347,16 @@ class CellToolbox:
         gives the policy up to `attempts` in-context attempts (pass@k, no reset between them). Seeds come
         from the experiment's improvement set (default: the next `trials` of them). Results accumulate on
         the node. Returns per rollout the attempt scores, verdict reasons, timings and the trial ids."""
-        n = len(seeds) if seeds else (trials or self.config.improvement.trials_per_node)
+        # 0 and [] are asked for, not defaults: refused below like any other count out of range.
+        n = len(seeds) if seeds is not None else (
+            trials if trials is not None else self.config.improvement.trials_per_node)
         args = {'node_id': node_id, 'trials': trials, 'seeds': seeds, 'attempts': attempts}
 
         def body():
             node = self._own_node(node_id)
             if n < 1 or n > 64:
                 raise Refused(f'refused: {n} rollouts asked; ask for 1 to 64 per call')
-            k = attempts or self.config.attempts
+            k = attempts if attempts is not None else self.config.attempts
             if not 1 <= k <= self.config.attempts:
                 raise Refused(f'refused: attempts must be 1..{self.config.attempts} (the experiment\'s k)')
             run_seeds = list(seeds) if seeds else self._seed_window(n)
@@ -385,7 +388,7 @@ class CellToolbox:
         def body():
             record = next((t for t in self.ledger.trials if t.trial_id == trial_id), None)
             if record is None:
-                raise Refused(f'no trial {trial_id!r}; list_trials shows the ids')
+                raise Refused(f'no trial {shown(trial_id)}; list_trials shows the ids')
             o = record.outcome
             data = {**record.brief(), 'attempts': [
                 {'attempt': i + 1, 'score': round(s, 4), 'success': i + 1 == o.first_success,
@@ -490,7 +493,7 @@ class CellToolbox:
         node_id = (node_id or '').strip()
         hits = [n for n in self.hypotheses.nodes() if len(node_id) >= 7 and n.node_id.startswith(node_id)]
         if len(hits) != 1:
-            raise Refused(f'refused: {node_id!r} is not a node of this experiment\'s tree (tree lists them)')
+            raise Refused(f'refused: {shown(node_id)} is not a node of this experiment\'s tree (tree lists them)')
         return hits[0]
 
     def _own_node(self, node_id: str) -> TreeNode:

@@ -32,6 +32,7 @@ from enpire_env.calibration.table_mapping import CalibratedCameras
 from enpire_env.executors import SubmitOnceExecutor
 from enpire_env.node_parameters import declare_parameters
 from enpire_env.on_demand import OnDemandSubscriptions
+from enpire_env.request_checks import verify_request_problem
 from enpire_env.verification import TASKS, Frame, Verifier, load_config
 from enpire_env.verification.config import VERIFY_RUNTIME, VerifyNodeParameters
 from enpire_env.verification.evidence import save_evidence
@@ -219,15 +220,10 @@ class VerifyNode(Node):
 
     def _on_verify(self, request: Verify.Request, response: Verify.Response) -> Verify.Response:
         task = request.task or 'pusht'
-        if task not in TASKS:
-            response.ok, response.error = False, f'unknown task {task!r}; this cell verifies {list(TASKS)}'
-            return response
         cams = list(request.cameras) or self.cameras
-        unknown = [c for c in cams if c not in self.cameras]
-        if unknown or len(set(cams)) != len(cams):
-            response.ok = False
-            response.error = (f'unknown camera(s) {unknown}; configured: {self.cameras}' if unknown
-                              else f'duplicate cameras in {cams}')
+        error = verify_request_problem(task, cams, TASKS, self.cameras)
+        if error:
+            response.ok, response.error = False, error
             return response
         self.take_frames(cams)
         now = self.cell_now()

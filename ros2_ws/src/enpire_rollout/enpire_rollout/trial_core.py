@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 import stat
@@ -14,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from enpire_env.request_checks import count_problem, name_problem, number_problem
 
 KNOWN_TASKS = ('pusht',)
 DISTRIBUTIONS = ('in_distribution', 'out_of_distribution')
@@ -87,18 +88,13 @@ def validate_goal(goal, config: TrialServerConfig | None = None, used_ids=frozen
                 f'{trial_id[:64]!r})')
     if trial_id and trial_id in used_ids:
         return f'trial_id {trial_id!r} is already used on this cell'
-    if goal.task not in KNOWN_TASKS:
-        return f'unknown task {goal.task[:64]!r} (known: {", ".join(KNOWN_TASKS)})'
-    if goal.distribution and goal.distribution not in DISTRIBUTIONS:
-        return f'unknown distribution {goal.distribution[:64]!r} (known: {", ".join(DISTRIBUTIONS)})'
-    if not 1 <= goal.attempts <= config.max_attempts:
-        return f'attempts must be 1..{config.max_attempts} (got {goal.attempts})'
-    if not 1 <= goal.steps_per_attempt <= config.max_steps_per_attempt:
-        return f'steps_per_attempt must be 1..{config.max_steps_per_attempt} (got {goal.steps_per_attempt})'
-    if not math.isfinite(goal.time_budget_s) or not 0 <= goal.time_budget_s <= config.max_time_budget_s:
-        return (f'time_budget_s must be finite, 0..{config.max_time_budget_s:g} (0: the server\'s bound; '
-                f'got {goal.time_budget_s})')
-    return policy_file_problem(goal.policy_path, goal.policy_sha256, policy_dirs(config))
+    return (name_problem(goal.task, KNOWN_TASKS, 'task')
+            or (goal.distribution and name_problem(goal.distribution, DISTRIBUTIONS, 'distribution'))
+            or count_problem(goal.attempts, 'attempts', 1, config.max_attempts)
+            or count_problem(goal.steps_per_attempt, 'steps_per_attempt', 1, config.max_steps_per_attempt)
+            or number_problem(goal.time_budget_s, "time_budget_s (0: the server's bound)", 0.0,
+                              config.max_time_budget_s)
+            or policy_file_problem(goal.policy_path, goal.policy_sha256, policy_dirs(config)))
 
 
 def policy_file_problem(policy_path: str, policy_sha256: str, dirs: tuple[str, ...]) -> str:

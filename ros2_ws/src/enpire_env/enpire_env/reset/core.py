@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from enpire_env.request_checks import count_problem, name_problem
 from enpire_env.reset.routine import PlacementOutcome, ResetRoutine
 from enpire_env.tasks.pusht import angle_diff
 from enpire_env.tasks.pusht_distributions import DISTRIBUTIONS, InitialState, sample_initial_state
@@ -85,15 +86,9 @@ class ResetOutcome:
 
 def validate_goal(task: str, distribution: str, max_tries: int, config: ResetConfig) -> str:
     """'' when the goal is acceptable, else a clear reason (nothing is done for a refused goal)."""
-    if task not in config.tasks:
-        return f'unknown task {task!r}; expected one of {list(config.tasks)}'
-    if distribution not in DISTRIBUTIONS:
-        return f'unknown distribution {distribution!r}; expected one of {list(DISTRIBUTIONS)}'
-    if not isinstance(max_tries, int) or max_tries <= 0:
-        return f'max_tries must be a positive integer, got {max_tries!r}'
-    if max_tries > config.max_tries_limit:
-        return f'max_tries {max_tries} exceeds the limit of {config.max_tries_limit}'
-    return ''
+    return (name_problem(task, config.tasks, 'task')
+            or name_problem(distribution, DISTRIBUTIONS, 'distribution')
+            or count_problem(max_tries, 'max_tries', 1, config.max_tries_limit))
 
 
 def pick_target(seed: int, distribution: str) -> InitialState:

@@ -1,0 +1,54 @@
+"""Field checks shared by the servers' request validation (pure): each returns '' when the value is
+acceptable, else a short reason. A reason quotes at most `SHOWN` characters of what it was sent, so a
+hostile 10 kB string never comes back whole in a result, a log or a bag."""
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+
+SHOWN = 64
+
+
+def shown(value: object) -> str:
+    """repr of a value cut to SHOWN characters (and its length when cut)."""
+    text = str(value)
+    if len(text) <= SHOWN:
+        return repr(text) if isinstance(value, str) else text
+    return f'{text[:SHOWN]!r}... ({len(text)} characters)'
+
+
+def name_problem(value: str, known: Collection[str], what: str) -> str:
+    if value in known:
+        return ''
+    return f'unknown {what} {shown(value)}; expected one of {sorted(known)}'
+
+
+def names_problem(values: Sequence[str], known: Collection[str], what: str) -> str:
+    """Each of `values` known, none twice."""
+    unknown = [v for v in dict.fromkeys(values) if v not in known]
+    if unknown:
+        listed = ', '.join(shown(v) for v in unknown[:3]) + (f' and {len(unknown) - 3} more'
+                                                             if len(unknown) > 3 else '')
+        return f'unknown {what}(s) {listed}; configured: {sorted(known)}'
+    if len(set(values)) != len(values):
+        return f'duplicate {what}s in the request ({len(values)} given, {len(set(values))} distinct)'
+    return ''
+
+
+def count_problem(value: int, field: str, low: int, high: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return f'{field} must be an integer in {low}..{high} (got {shown(value)})'
+    return ''
+
+
+def number_problem(value: float, field: str, low: float, high: float) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        return f'{field} must be a finite number in {low:g}..{high:g} (got {shown(value)})'
+    return ''
+
+
+def verify_request_problem(task: str, cameras: Sequence[str], tasks: Collection[str],
+                           configured: Collection[str]) -> str:
+    """enpire_interfaces/Verify: a known task and known, distinct cameras."""
+    return name_problem(task, tasks, 'task') or names_problem(cameras, configured, 'camera')
