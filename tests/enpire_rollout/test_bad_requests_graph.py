@@ -8,6 +8,8 @@ import math
 import pytest
 from action_msgs.msg import GoalStatus
 from geometry_msgs.msg import Point, PointStamped, Pose2D
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -109,6 +111,22 @@ def test_safety_node_lets_no_bad_command_reach_the_cell(cell):  # noqa: F811
         msg.header.frame_id = frame
         pub.publish(msg)
     ros.wait_for(lambda: len(commands) >= len(bad), 30, 'one cell command per policy command')
+    # Transitions that do not exist or do not start from `active`, and parameter changes (all refused):
+    # the node stays active.
+    for transition in (Transition(id=255), Transition(label='explode'), Transition(label='configure'),
+                       Transition(id=Transition.TRANSITION_CLEANUP)):
+        answer = call(ros, ChangeState, f'/{NS}/safety/change_state',
+                      ChangeState.Request(transition=transition))
+        assert not answer.success, transition
+    for name, value in [('status_period', ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
+                                                         double_value=NAN)),
+                        ('limits_file', ParameterValue(type=ParameterType.PARAMETER_STRING,
+                                                       string_value=TRAVERSAL))]:
+        result = call(ros, SetParameters, f'/{NS}/safety/set_parameters', SetParameters.Request(
+            parameters=[ParameterMsg(name=name, value=value)])).results[0]
+        assert not result.successful and short_reason(result.reason), (name, result.reason)
+    state = call(ros, GetState, f'/{NS}/safety/get_state', GetState.Request()).current_state
+    assert state.id == State.PRIMARY_STATE_ACTIVE, state.label
     good = PointStamped(point=Point(x=200.0, y=210.0))
     good.header.frame_id = names.TABLE_FRAME
     pub.publish(good)

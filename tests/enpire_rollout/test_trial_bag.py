@@ -24,6 +24,7 @@ from enpire_rollout.trial_bag import (
     recover_unfinished,
     typestore,
 )
+from tests.enpire_rollout.third_party_readers import check_bag, check_rosbag2_metadata
 
 WRITER_SCRIPT = r'''
 import sys, time
@@ -156,6 +157,12 @@ def test_sigkilled_recorder_leaves_a_readable_bag_recorded_as_aborted(tmp_path):
         assert steps == list(range(len(steps)))       # nothing lost before the last flush
     with open(bag / 'killed_trial.mcap', 'rb') as f:
         assert sum(1 for _ in make_reader(f).iter_messages()) == len(messages)
+    # Third-party readers read the salvaged bag as a finished one, with the QoS it was recorded with.
+    assert sum(check_bag(bag).values()) == len(messages)
+    topics = {t['topic_metadata']['name']: t['topic_metadata']
+              for t in check_rosbag2_metadata(bag)[2]['topics_with_message_count']}
+    assert topics[METADATA_TOPIC]['offered_qos_profiles'][0]['durability'] == 'transient_local'
+    assert topics['/cell_0/cameras/top/image_raw']['offered_qos_profiles'][0]['reliability'] == 'best_effort'
     assert recover_unfinished(tmp_path) == []          # recorded once, not twice
 
 
@@ -175,10 +182,19 @@ def _write_with(writer_cls, path: Path, messages) -> Path:
 
 def test_the_lean_writer_writes_the_same_bag_as_rosbags(tmp_path):
     """LeanWriter replaces rosbags' per-message write path; the MCAP file and metadata.yaml must not change
-    by a byte (messages out of time order, several chunks, a chunk boundary crossed by an image)."""
-    from rosbags.rosbag2 import Writer
+    by a byte (messages out of time order, several chunks, a chunk boundary crossed by an image). Both add
+    the channels' topic_type_hash, which rosbags leaves out."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.rosbag2.storage_mcap import McapWriter
 
-    from enpire_rollout.trial_bag import LeanWriter
+    from enpire_rollout.trial_bag import LeanWriter, _LeanMcapWriter
+
+    class HashedMcapWriter(McapWriter):
+        add_connection = _LeanMcapWriter.add_connection
+
+    class RosbagsWithHash(Writer):
+        STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: HashedMcapWriter}
+
     store = typestore()
     rng = np.random.default_rng(0)
     t = store.types
@@ -194,7 +210,7 @@ def test_the_lean_writer_writes_the_same_bag_as_rosbags(tmp_path):
         messages.append(('/cell_0/cell_state', 1_000 + 7 * step - (step % 3) * 11, state_cdr))
         messages.append(('/cell_0/cameras/top/image_raw', 1_000 + 7 * step, image_cdr))
     ours = _write_with(LeanWriter, tmp_path / 'a' / 'bag', messages)
-    theirs = _write_with(Writer, tmp_path / 'b' / 'bag', messages)
+    theirs = _write_with(RosbagsWithHash, tmp_path / 'b' / 'bag', messages)
     assert (ours / 'bag.mcap').read_bytes() == (theirs / 'bag.mcap').read_bytes()
     assert (ours / 'metadata.yaml').read_text() == (theirs / 'metadata.yaml').read_text()
     with Reader(ours) as reader:

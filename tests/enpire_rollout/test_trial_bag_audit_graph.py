@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from rosbags.rosbag2 import Reader, Writer
@@ -13,6 +14,7 @@ from enpire_env import names
 from enpire_rollout.audit_replay import main_replay, replay_bag
 from enpire_rollout.trial_bag import METADATA_TOPIC, typestore
 from tests.enpire_rollout.test_trial_server_graph import NS, cell, goal, run, topic  # noqa: F401
+from tests.enpire_rollout.third_party_readers import check_bag, check_rosbag2_metadata
 
 pytestmark = pytest.mark.graph
 
@@ -112,6 +114,24 @@ def test_every_verdict_is_stamped_with_the_frames_it_judged(verified_trial):
     # A verdict at the end of an attempt judges the attempt's last step, not the one before it.
     last_steps = [state_steps[t] for t, _ in verdicts]
     assert last_steps == [25 * a for a in range(1, len(verdicts) + 1)], last_steps
+
+
+def test_third_party_readers_read_every_message_of_a_trial_bag(verified_trial, stopped_trial, cell):  # noqa: F811
+    """mcap (CRCs, summary, index, mcap-ros2-support decoding), rosbags' AnyReader and rosbag2's metadata
+    rules agree on every topic of a bag the trial server recorded; each topic's type hash is the one the
+    live publishers of that topic advertise on the graph."""
+    for result in (verified_trial, stopped_trial):
+        counts = check_bag(result.bag_path)
+        assert counts[topic(names.CELL_STATE)] > 0 and counts[topic(names.camera_image('top'))] > 0
+    _, hashes, _ = check_rosbag2_metadata(Path(verified_trial.bag_path))
+    node = cell['ros'].node
+    compared = 0
+    for name, bag_hash in hashes.items():
+        live = {str(w.topic_type_hash) for w in node.get_publishers_info_by_topic(name)}
+        if live:
+            assert live == {bag_hash}, name
+            compared += 1
+    assert compared >= 5, compared
 
 
 def test_audit_replay_passes_on_a_real_bag(verified_trial, stopped_trial, capsys):

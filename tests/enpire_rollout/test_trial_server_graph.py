@@ -545,5 +545,8 @@ def test_killed_trial_server_leaves_an_aborted_bag(cell):
     record = next(t for t in list_trials(tmp / 'bags') if t['trial_id'] == trial_id)
     assert record['status'] == 'aborted' and record['summary']['messages'] > 40
     assert bag_custom_data(record['bag_path'])['enpire.status'] == 'aborted'
+    from tests.enpire_rollout.third_party_readers import check_bag
+    salvaged = check_bag(record['bag_path'])          # the salvaged bag reads like a finished one
+    assert salvaged[topic(names.CELL_STATE)] > 40 and sum(salvaged.values()) == record['summary']['messages']
     assert handle is not None
     assert client.wait_for_server(timeout_sec=30)

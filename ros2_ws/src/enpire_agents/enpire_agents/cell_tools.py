@@ -316,8 +316,8 @@ class CellToolbox:
         def body():
             own = self.hypotheses.branch(self.agent)
             if branch not in (None, '', own, self.agent):
-                raise Refused(f'refused: {shown(branch)} is another agent\'s branch; you may commit only to your '
-                              f'own branch {own} (reuse a peer\'s node by naming it as parent)')
+                raise Refused(f'refused: {shown(branch)} is another agent\'s branch; you may commit only to '
+                              f'your own branch {own} (reuse a peer\'s node by naming it as parent)')
             if parent and not self._known(parent):
                 raise Refused(f'refused: parent {shown(parent)} is not a node of this experiment\'s tree')
             problems = guard.check_proposal(code, self.config.held_out_seeds()).reasons
@@ -493,7 +493,8 @@ class CellToolbox:
         node_id = (node_id or '').strip()
         hits = [n for n in self.hypotheses.nodes() if len(node_id) >= 7 and n.node_id.startswith(node_id)]
         if len(hits) != 1:
-            raise Refused(f'refused: {shown(node_id)} is not a node of this experiment\'s tree (tree lists them)')
+            raise Refused(f'refused: {shown(node_id)} is not a node of this experiment\'s tree '
+                          '(tree lists them)')
         return hits[0]
 
     def _own_node(self, node_id: str) -> TreeNode:

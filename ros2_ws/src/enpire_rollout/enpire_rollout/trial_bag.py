@@ -28,7 +28,14 @@ from pydantic import BaseModel, Field
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.rosbag2.enums import CompressionMode
-from rosbags.rosbag2.storage_mcap import McapWriter, PendingChunk
+from rosbags.rosbag2.storage_mcap import (
+    Channel,
+    McapWriter,
+    PendingChunk,
+    get_qos,
+    write_channel,
+    write_string,
+)
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from enpire_env import names
@@ -109,7 +116,7 @@ def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> 
 # A 200-step trial with 3 cameras writes ~1,600 messages (16 MB of images); rosbags' generic write path
 # (an intermediate BytesIO per record, a list scan comparing Connection dataclasses, three copies of each
 # 1 MB chunk on closing it, each copy fresh memory to page in) was most of the recording's cost.
-# `_LeanMcapWriter` writes the very same MCAP bytes (a test compares them with rosbags' own writer): one
+# `_LeanMcapWriter` writes the very same MCAP bytes as rosbags' own writer (a test compares them): one
 # header pack per message, the chunk written from its buffer without a copy, and that buffer reused for
 # the next chunk. It relies on rosbags 0.11's writer internals, which requirements.txt pins.
 _MESSAGE_HEADER = struct.Struct('<BQHIQQ')    # opcode 0x05, record length, channel, sequence, log, publish
@@ -118,6 +125,19 @@ _CHUNK_LIMIT = 2**20
 
 
 class _LeanMcapWriter(McapWriter):
+    def add_connection(self, connection, offered_qos_profiles: str) -> None:
+        """As rosbags, plus the channel's `topic_type_hash`: rosbag2's MCAP storage writes it and reads it
+        back as the topic's type_description_hash (a reader without metadata.yaml keeps the hash)."""
+        metadata = BytesIO()
+        entries = (('offered_qos_profiles', offered_qos_profiles), ('topic_type_hash', connection.digest))
+        for key, value in entries:
+            write_string(metadata, key)
+            write_string(metadata, value)
+        self.channels.append(Channel(connection.id, connection.msgtype, connection.topic,
+                                     connection.ext.serialization_format, metadata.getvalue()))
+        self.channel_stats[connection.id] = 0
+        write_channel(self.chunk.bio, self.channels[-1], self.schemas)
+
     def write(self, connection, timestamp: int, data: bytes | memoryview) -> None:
         if timestamp < self.message_start_time:
             self.message_start_time = timestamp
@@ -361,8 +381,10 @@ def _string(buf: bytes, pos: int) -> tuple[str, int]:
     return buf[pos + 4:pos + 4 + n].decode(), pos + 4 + n
 
 
-def read_partial_mcap(path: str | Path) -> tuple[dict[int, tuple[str, str]], list[tuple[int, int, bytes]]]:
-    """Channels {id: (topic, schema name)} and messages [(channel id, log time, data)] of complete chunks."""
+def read_partial_mcap(path: str | Path) -> tuple[dict[int, tuple[str, str, list[Qos]]],
+                                                  list[tuple[int, int, bytes]]]:
+    """Channels {id: (topic, schema name, offered QoS)} and messages [(channel id, log time, data)] of
+    complete chunks."""
     data = Path(path).read_bytes()
     schemas, channels, messages = {}, {}, []
 
@@ -373,8 +395,10 @@ def read_partial_mcap(path: str | Path) -> tuple[dict[int, tuple[str, str]], lis
             schemas[sid] = name
         elif op == 0x04:
             cid, sid = struct.unpack_from('<HH', body, 0)
-            topic, _ = _string(body, 4)
-            channels[cid] = (topic, schemas.get(sid, ''))
+            topic, pos = _string(body, 4)
+            _encoding, pos = _string(body, pos)
+            (size,) = struct.unpack_from('<I', body, pos)
+            channels[cid] = (topic, schemas.get(sid, ''), get_qos(body[pos + 4:pos + 4 + size]))
         elif op == 0x05:
             cid, _seq, log_time, _pub = struct.unpack_from('<HIQQ', body, 0)
             messages.append((cid, log_time, body[22:]))
@@ -439,12 +463,13 @@ def _salvage(root: Path, info: dict) -> dict:
     bag.rename(tmp)
     store = typestore()
     metadata = {}
-    writer = Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP)
+    writer = LeanWriter(bag, version=9, storage_plugin=StoragePlugin.MCAP)
     writer.open()
     conns = {}
-    for cid, (topic, msgtype) in channels.items():
-        if msgtype in store.types:
-            conns[cid] = writer.add_connection(topic, msgtype, typestore=store, offered_qos_profiles=[qos()])
+    for cid, (topic, msgtype, offered) in channels.items():
+        if msgtype in store.types:      # the QoS it was recorded with (transient local, best effort, ...)
+            conns[cid] = writer.add_connection(topic, msgtype, typestore=store,
+                                               offered_qos_profiles=offered or [qos()])
     for cid, stamp, data in messages:
         if cid in conns:
             writer.write(conns[cid], stamp, data)
