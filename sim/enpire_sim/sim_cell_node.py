@@ -50,6 +50,7 @@ from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M
 from enpire_env.calibration.transforms import fill_transform
 from enpire_env.executors import lean_publisher_events, lean_subscription_events
 from enpire_env.parameters import describe, refuse_non_finite
+from enpire_env.request_checks import names_problem
 from enpire_env.tasks.pusht import CONTROL_HZ, WORKSPACE_SIZE
 from enpire_env.tasks.pusht_distributions import placement_problem, sample_initial_state
 from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
@@ -214,10 +215,9 @@ class SimCellNode(Node):
             if param.name == 'camera_faults':
                 try:
                     faults = parse_faults(param.value)
-                    known = {s.name for s in self.rig.specs}
-                    unknown = set(faults) - known
+                    unknown = names_problem(list(faults), [s.name for s in self.rig.specs], 'camera')
                     if unknown:
-                        raise ValueError(f'unknown cameras {sorted(unknown)}')
+                        raise ValueError(unknown)
                 except Exception as exc:  # noqa: BLE001 - any bad value is refused, the node lives on
                     return SetParametersResult(successful=False, reason=f'bad camera_faults: {exc}')
                 for cam in self.rig.specs:

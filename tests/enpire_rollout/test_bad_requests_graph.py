@@ -69,7 +69,8 @@ def test_sim_cell_refuses_bad_placements_faults_and_commands(cell):  # noqa: F81
     # Camera faults set at run time: non-finite or absurd values and unknown cameras are refused.
     for text in ['top: {occlusion: 0.5, occlusion_center: [.nan, 0.5]}', 'top: {gain: [.inf, 1, 1]}',
                  'top: {noise_std: 1e308}', 'top: {bias: [-1e308, 0, 0]}', 'top: {dropout: -1}',
-                 f'{TRAVERSAL}: {{stale: true}}', f'{LONG}: {{}}', '[1, 2]', 'top: {unknown_knob: 1}']:
+                 f'{TRAVERSAL}: {{stale: true}}', f'{"y" * 900}: {{}}', f'{LONG}: {{}}', '[1, 2]',
+                 'top: {unknown_knob: 1}']:
         result = call(ros, SetParameters, f'/{NS}/sim_cell/set_parameters', SetParameters.Request(
             parameters=[ParameterMsg(name='camera_faults', value=ParameterValue(
                 type=ParameterType.PARAMETER_STRING, string_value=text))])).results[0]
