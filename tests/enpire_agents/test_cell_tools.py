@@ -114,11 +114,13 @@ def test_malformed_tool_arguments_are_refused_with_short_reasons(record):
         ('read_policy', {'node_id': long}), ('discard', {'node_id': long, 'reason': long}),
         ('propose_policy', {'code': POLICY, 'hypothesis': 'x', 'parent': long}),
         ('propose_policy', {'code': POLICY, 'hypothesis': 'x', 'branch': long}),
+        ('propose_policy', {'code': POLICY + '#' * (1 << 20), 'hypothesis': 'x'}),
+        ('propose_policy', {'code': POLICY, 'hypothesis': long}),
         ('reset_cell', {'seed': float('inf')}), ('reset_cell', {'seed': 'seven'}), (long, {}),
         ('list_trials', {'last': 'all'})]
     for tool, arguments in calls:
         result = me.call(tool, arguments)
         assert not result.ok and 0 < len(result.text) < 600, (tool, arguments, result.text[:200])
         assert long not in result.text
-    assert me.ledger.trials == []                       # nothing ran
+    assert me.ledger.trials == [] and len(me.hypotheses.nodes()) == 1    # nothing ran, nothing committed
     assert me.call('run_trial', {'node_id': mine, 'trials': 1}).ok      # and the next good call works

@@ -29,6 +29,9 @@ from enpire_agents.experiment import Budgets, ExperimentConfig
 from enpire_agents.hypothesis_tree import HypothesisTree, NodeResult, TreeNode
 from enpire_agents.metrics import RolloutOutcome
 from enpire_env.request_checks import shown
+from enpire_rollout.trial_core import MAX_POLICY_BYTES
+
+MAX_HYPOTHESIS_CHARS = 2000    # one line of intent; the tree keeps it in HYPOTHESIS.md and the commit
 
 
 class Refused(Exception):
@@ -315,6 +318,10 @@ class CellToolbox:
         Returns the node id to test with run_trial."""
         def body():
             own = self.hypotheses.branch(self.agent)
+            if len(code.encode()) > MAX_POLICY_BYTES or len(hypothesis) > MAX_HYPOTHESIS_CHARS:
+                raise Refused(f'refused: a policy module is at most {MAX_POLICY_BYTES} bytes and its '
+                              f'hypothesis {MAX_HYPOTHESIS_CHARS} characters (got {len(code.encode())} '
+                              f'bytes, {len(hypothesis)} characters); nothing committed')
             if branch not in (None, '', own, self.agent):
                 raise Refused(f'refused: {shown(branch)} is another agent\'s branch; you may commit only to '
                               f'your own branch {own} (reuse a peer\'s node by naming it as parent)')
