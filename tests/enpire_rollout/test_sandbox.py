@@ -381,3 +381,99 @@ def test_the_checked_source_runs_even_when_the_file_is_swapped(tmp_path, runner)
     assert r.start(path, CONTEXT, checked).ok and r.act(observation()).action == (1.0, 1.0)
     r._kill()
     assert r.restart([]).ok and r.act(observation()).action == (1.0, 1.0)
+
+
+# ------------------------------------------------------------------ a wider hostile corpus
+FORGE = ("fd = int(typing.sys.argv[2])\npayload = {payload}\n"
+         "random._os.write(fd, len(payload).to_bytes(4, 'big') + payload)\nwhile True:\n    pass")
+
+
+@pytest.mark.parametrize('payload,kind,needle', [
+    ("b'[' * 200000", 'violation', 'garbage on the answer pipe'),          # the decoder's recursion limit
+    ("b'{\"ok\": true, \"seq\": 2, \"action\": [1' + b'0' * 400 + b', 1]}'", 'invalid_action', 'invalid'),
+    ("b'{\"ok\": true, \"seq\": 2, \"action\": [1' + b'0' * 5000 + b', 1]}'", 'violation', 'garbage'),
+    ("b'{\"ok\": true, \"seq\": 2, \"action\": [true, false]}'", 'invalid_action', 'invalid action'),
+    ("b'{\"ok\": true, \"seq\": 2, \"action\": [Infinity, 1]}'", 'invalid_action', 'invalid action'),
+    ("b'{\"ok\": true, \"seq\": 2, \"action\": [[1], {\"a\": 1}]}'", 'invalid_action', 'invalid action'),
+])
+def test_hostile_json_in_an_answer_ends_the_attempt_as_the_policys_fault(tmp_path, runner, payload, kind,
+                                                                         needle):
+    r, result = hostile_act(runner, tmp_path, FORGE.format(payload=payload), hang_timeout_s=30)
+    assert not result.ok and result.kind == kind and needle in result.reason, result
+    assert 'sandbox runner error' not in result.reason
+
+
+def test_a_forged_answer_of_another_kind_is_still_a_plain_result(tmp_path, runner):
+    payload = "b'{\"ok\": true, \"seq\": 2, \"kind\": [\"x\"], \"action\": [1.5, 2.5]}'"
+    r, result = hostile_act(runner, tmp_path, FORGE.format(payload=payload), hang_timeout_s=30)
+    assert result.ok and result.action == (1.5, 2.5) and result.kind == "['x']", result
+
+
+def test_hangs_while_loading_and_in_reset_end_the_attempt_in_time(tmp_path, runner):
+    r = runner(**UNGUARDED, startup_timeout_s=2.0)
+    started = time.monotonic()
+    result = r.start(write_policy(tmp_path, 'return (1.0, 1.0)', header='import time\ntime.sleep(3600)',
+                                  name='slow_import.py'), CONTEXT)
+    assert not result.ok and result.fatal and 'did not load within 2 s' in result.reason, result
+    assert time.monotonic() - started < 15 and r.proc.poll() is not None
+    r = runner(**UNGUARDED, call_timeout_s=1.0)
+    result = r.start(write_policy(tmp_path, 'return (1.0, 1.0)', reset_body='while True:\n    pass',
+                                  name='spin_reset.py'), CONTEXT)
+    assert not result.ok and result.fatal and 'hang: reset gave no answer' in result.reason, result
+    assert r.proc.poll() is not None
+
+
+LOOK_AROUND = '''
+found = {}
+found['fds'] = sorted(int(f) for f in random._os.listdir('/proc/self/fd'))
+found['pids'] = sorted(p for p in random._os.listdir('/proc') if p.isdigit())
+found['top'] = sorted(random._os.listdir('/'))
+try:
+    found['etc'] = sorted(random._os.listdir('/etc'))
+except OSError as exc:
+    found['etc'] = type(exc).__name__
+private = ('/root/.ssh', '/etc/shadow', '/tmp', '/home', '/run', '/var', '/work/shared')
+found['ssh'] = [p for p in private if random._os.path.exists(p)]
+for path in ('/dev/shm/x', '/proc/self/oom_score_adj', '/proc/self/mem', '/proc/sys/kernel/hostname',
+             '/proc/1/environ', '/dev/null', '/scratch/ok'):
+    try:
+        with open(path, 'wb') as f:
+            f.write(b'1')
+        found[path] = 'written'
+    except OSError as exc:
+        found[path] = type(exc).__name__
+for fd in found['fds'][3:]:                 # the descriptors it inherited: only its two pipes
+    try:
+        random._os.write(fd, b'')
+        found[fd] = 'writable'
+    except OSError as exc:
+        found[fd] = type(exc).__name__
+try:
+    typing.sys.modules['threading'].Thread(target=print).start()
+    found['thread'] = 'started'
+except RuntimeError:
+    found['thread'] = 'refused'
+try:
+    while True:
+        random._os.write(1, b'x' * 65536)       # stdout is a file outside: capped by RLIMIT_FSIZE
+except OSError as exc:
+    found['flood'] = exc.errno
+raise RuntimeError(repr(found))
+'''
+
+
+def test_the_view_has_no_stray_descriptor_and_no_writable_place_but_scratch(tmp_path, runner):
+    header = 'import random\nimport typing\nopen = typing.sys.modules["builtins"].open'
+    r, result = hostile_act(runner, tmp_path, LOOK_AROUND, header=header, file_mb=2)
+    assert "RuntimeError: " in result.reason, result
+    found = eval(result.reason.split('RuntimeError: ', 1)[1].rsplit(' (', 1)[0])   # noqa: S307 (own test)
+    assert len(found['fds']) == 6, found        # stdin, stdout, stderr, listdir's own, the two pipes
+    assert found['pids'] == ['1', '2'], found        # bwrap and the policy: no other process is visible
+    assert found['etc'] in (['ld.so.cache'], 'PermissionError') and found['ssh'] == [], found
+    assert found['/scratch/ok'] == 'written' and found['/dev/null'] == 'written', found
+    for path in ('/dev/shm/x', '/proc/self/oom_score_adj', '/proc/self/mem', '/proc/sys/kernel/hostname',
+                 '/proc/1/environ'):
+        assert found[path] in ('OSError', 'PermissionError', 'FileNotFoundError'), (path, found)
+    assert found['thread'] == 'refused' and found['flood'] == 27, found      # EFBIG
+    log = Path(r.scratch) / 'policy.log'
+    assert log.stat().st_size <= 2 * 1024 * 1024

@@ -1,7 +1,10 @@
 """What leaves the server is scrubbed and capped; what starts a child gets an allow-listed environment."""
 from __future__ import annotations
 
+import base64
 import subprocess
+
+import pytest
 
 from enpire_rollout.child_env import allowlisted_env
 from enpire_rollout.scrub import REDACTED, scrub, scrub_value
@@ -17,6 +20,20 @@ def test_scrub_removes_the_environments_secret_values_and_key_formats(monkeypatc
     assert 'sk-proj-aaaa' not in out and 'AKIAABCD' not in out and 'ghp_bbbb' not in out
     assert 'c' * 30 not in out and out.count(REDACTED) >= 5
     assert 'f' * 64 in out                      # a content hash is no secret
+
+
+@pytest.mark.parametrize('prefix', ['', 'a', 'ab', 'abc'])
+def test_scrub_removes_encoded_forms_of_the_secret_values(monkeypatch, prefix):
+    secret = 'hunter2-canary-password-XYZ'
+    monkeypatch.setenv('LAB_DB_PASSWORD', secret)
+    raw = (prefix + secret + 'tail').encode()
+    for encoded in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode(), raw.hex(),
+                    raw.hex().upper(), secret[::-1]):
+        out = scrub(f'x {encoded} y')
+        assert REDACTED in out, (encoded, out)
+        left = out.split(REDACTED)
+        assert all(len(part) < len(encoded) // 2 for part in left), out   # at most a few edge characters
+    assert scrub('aGFybWxlc3MgdGV4dA== 68656c6c6f') == 'aGFybWxlc3MgdGV4dA== 68656c6c6f'
 
 
 def test_scrub_caps_after_scrubbing_and_walks_structures(monkeypatch):

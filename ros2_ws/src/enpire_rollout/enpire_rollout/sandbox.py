@@ -148,6 +148,18 @@ def _never_raises(method):
     return wrapper
 
 
+def _finite_action(action) -> tuple[float, float] | None:
+    """An answer's action as two finite floats, or None: only JSON numbers (no booleans), no integer too
+    large for a float."""
+    if not isinstance(action, list) or len(action) != 2 or not all(type(v) in (int, float) for v in action):
+        return None
+    try:
+        pair = (float(action[0]), float(action[1]))
+    except OverflowError:
+        return None
+    return pair if all(math.isfinite(v) for v in pair) else None
+
+
 class PolicyRunner:
     """One policy in one sandbox process. Not thread-safe: one caller drives it."""
 
@@ -375,7 +387,7 @@ class PolicyRunner:
                 msg = json.loads(raw)
                 if not isinstance(msg, dict):
                     raise ValueError('not an object')
-            except ValueError:
+            except (ValueError, RecursionError):     # a forged frame: deep nesting, 5000-digit numbers
                 self._kill()
                 self.dead_reason = 'sandbox protocol broken (garbage on the answer pipe)'
                 return self._fail('violation', self.dead_reason, fatal=True)
@@ -396,11 +408,10 @@ class PolicyRunner:
         if msg.get('ok'):
             action = msg.get('action')
             if action is not None:
-                if (not isinstance(action, list) or len(action) != 2
-                        or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in action)):
-                    return self._fail('invalid_action', f'invalid action {action!r}')
-                action = (float(action[0]), float(action[1]))
-            return StepResult(ok=True, action=action, kind=msg.get('kind', 'result'))
+                action = _finite_action(action)
+                if action is None:
+                    return self._fail('invalid_action', f'invalid action {str(msg.get("action"))[:200]}')
+            return StepResult(ok=True, action=action, kind=str(msg.get('kind', 'result'))[:40])
         kind = str(msg.get('kind', 'exception'))[:40]
         error = str(msg.get('error', ''))
         labels = {'violation': 'sandbox violation', 'exception': 'policy raised', 'memory': 'memory limit',

@@ -7,6 +7,8 @@ secrets out of a policy's reach (its environment is an allow-list, its file view
 """
 from __future__ import annotations
 
+import base64
+import functools
 import os
 import re
 
@@ -33,13 +35,36 @@ def secret_values(environ=None) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
+def encoded_forms(value: str) -> list[str]:
+    """`value` and the forms it takes when encoded inside a longer text: hex (either case), base64 and
+    urlsafe base64 at each of the three byte alignments (the characters that depend on the neighbouring
+    bytes left out), reversed."""
+    raw = value.encode()
+    forms = {value, value[::-1], raw.hex(), raw.hex().upper()}
+    for offset in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b'\0' * offset + raw).decode().rstrip('=')
+            head = (offset * 4 + 2) // 3          # characters that carry a neighbour's bits
+            tail = len(text) - (len(text) % 4 != 0)
+            core = text[head:tail]
+            if len(core) >= _MIN_SECRET_CHARS:
+                forms.add(core)
+    return sorted(forms, key=len, reverse=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _forms_of(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(form for value in values for form in encoded_forms(value))
+
+
 def scrub(text, limit: int = REASON_CHARS, environ=None) -> str:
-    """`text` without secrets (the environment's secret values, API key formats), at most `limit` chars."""
+    """`text` without secrets (the environment's secret values, plain or hex/base64-encoded, and API key
+    formats), at most `limit` chars."""
     if not isinstance(text, str):
         text = str(text)
-    for value in secret_values(environ):
-        if value in text:
-            text = text.replace(value, REDACTED)
+    for form in _forms_of(tuple(secret_values(environ))):
+        if form in text:
+            text = text.replace(form, REDACTED)
     text = KEY_FORMATS.sub(REDACTED, text)
     if len(text) > limit:
         cut = len(text) - limit
