@@ -157,3 +157,11 @@ def test_camera_faults_are_refused_or_render(noise, occlusion, center, gain, bia
     image = np.full((24, 32, 3), 128, dtype=np.uint8)
     out = apply_faults(image, faults, np.random.default_rng(0))
     assert out.shape == image.shape and out.dtype == np.uint8
+
+
+@given(st.floats(allow_nan=True), st.floats(allow_nan=True), HOSTILE_TEXT)
+def test_every_safety_event_reason_is_short(x, y, frame_id):
+    from enpire_env.safety.filter import SafetyFilter
+    from enpire_env.safety.limits import SafetyLimits
+    result = SafetyFilter(SafetyLimits()).filter(x, y, frame_id, 1.0)
+    assert all(0 < len(record.reason) < MAX_REASON for record in result.records)

@@ -100,10 +100,11 @@ def test_sim_cell_refuses_bad_placements_faults_and_commands(cell):  # noqa: F81
 def test_safety_node_lets_no_bad_command_reach_the_cell(cell):  # noqa: F811
     ros = cell['ros']
     commands, events = [], []
-    ros.node.create_subscription(PointStamped, topic(names.CELL_COMMAND), commands.append, 100)
-    ros.node.create_subscription(SafetyEvent, topic(names.SAFETY_EVENTS), events.append, 100)
+    listen = [ros.node.create_subscription(PointStamped, topic(names.CELL_COMMAND), commands.append, 100),
+              ros.node.create_subscription(SafetyEvent, topic(names.SAFETY_EVENTS), events.append, 100)]
     pub = ros.node.create_publisher(PointStamped, topic(names.POLICY_COMMAND), 10)
-    ros.wait_for(lambda: pub.get_subscription_count() > 0, 30, 'safety subscribed')
+    ros.wait_for(lambda: pub.get_subscription_count() > 0 and all(s.get_publisher_count() for s in listen),
+                 30, 'safety subscribed and heard')
     bad = [(NAN, 100.0, 'table'), (100.0, NAN, 'table'), (INF, -INF, 'table'), (HUGE, HUGE, 'table'),
            (-HUGE, 100.0, 'table'), (-1000.0, 100.0, 'table'), (100.0, 100.0, ''), (100.0, 100.0, LONG),
            (100.0, 100.0, TRAVERSAL)]
@@ -111,7 +112,9 @@ def test_safety_node_lets_no_bad_command_reach_the_cell(cell):  # noqa: F811
         msg = PointStamped(point=Point(x=x, y=y, z=NAN))
         msg.header.frame_id = frame
         pub.publish(msg)
-    ros.wait_for(lambda: len(commands) >= len(bad), 30, 'one cell command per policy command')
+    ros.wait_for(lambda: len(commands) >= len(bad) and len(events) >= len(bad), 30,
+                 'one cell command and one safety event per policy command')
+    assert all(short_reason(e.reason) for e in events), [e.reason[:100] for e in events]
     # Transitions that do not exist or do not start from `active`, and parameter changes (all refused):
     # the node stays active.
     for transition in (Transition(id=255), Transition(label='explode'), Transition(label='configure'),
@@ -139,7 +142,6 @@ def test_safety_node_lets_no_bad_command_reach_the_cell(cell):  # noqa: F811
     # The good one is followed (toward it, within the step limit), not held like the bad ones.
     held, followed = commands[len(bad) - 1].point, commands[-1].point
     assert math.dist((followed.x, followed.y), (200.0, 210.0)) < math.dist((held.x, held.y), (200.0, 210.0))
-    assert len(events) >= len(bad) and all(short_reason(e.reason) for e in events[:len(bad)])
 
 
 def test_verify_refuses_malformed_requests(cell):  # noqa: F811

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from enpire_env.request_checks import shown
 from enpire_env.safety.limits import SafetyLimits
 
 Point = tuple[float, float]
@@ -113,7 +114,7 @@ class SafetyFilter:
             return self._reject(Kind.REJECTED_NONFINITE, f'non-finite command ({x!r}, {y!r})', None, now)
         if frame_id != self.limits.frame_id:
             return self._reject(Kind.REJECTED_FRAME,
-                                f'frame {frame_id!r} is not {self.limits.frame_id!r}', requested, now)
+                                f'frame {shown(frame_id)} is not {self.limits.frame_id!r}', requested, now)
         if not _finite(now):
             return self._reject(Kind.REJECTED_RATE, f'non-finite time {now!r}', requested, 0.0)
         if self.last_pass_time is not None and now - self.last_pass_time < self.limits.min_interval - _EPS:
