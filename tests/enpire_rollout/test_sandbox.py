@@ -477,3 +477,44 @@ def test_the_view_has_no_stray_descriptor_and_no_writable_place_but_scratch(tmp_
     assert found['thread'] == 'refused' and found['flood'] == 27, found      # EFBIG
     log = Path(r.scratch) / 'policy.log'
     assert log.stat().st_size <= 2 * 1024 * 1024
+
+
+def test_a_flood_of_stale_answers_holds_the_runner_no_longer_than_its_deadline():
+    import os
+    import subprocess
+    import sys
+
+    from enpire_rollout.answer_pipe import AnswerPipe
+    read_fd, write_fd = os.pipe()
+    # Another process writes stale answers, half a batch at a time: the reader always holds a frame
+    # begun, never an idle pipe.
+    flood = ("import json, os, sys, time\nfd = int(sys.argv[1])\n"
+             "p = json.dumps({'ok': True, 'seq': 0, 'action': [1, 1]}).encode()\n"
+             "frames = (len(p).to_bytes(4, 'big') + p) * 300\nhalf = len(frames) // 2 + 7\n"
+             "stop = time.monotonic() + 8\nwhile time.monotonic() < stop:\n"
+             "    os.write(fd, frames[:half])\n    os.write(fd, frames[half:])\n")
+    writer = subprocess.Popen([sys.executable, '-c', flood, str(write_fd)], pass_fds=(write_fd,),
+                              stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    r = PolicyRunner(SandboxLimits())
+    r._in = AnswerPipe(read_fd, frame_timeout_s=0.25)
+    try:
+        assert r._in.read(10.0) is not None          # the flood has begun
+        started = time.monotonic()
+        assert r._poll_answer(5, 0.2) is None
+        assert time.monotonic() - started < 2.0
+    finally:
+        writer.kill()
+        writer.wait()
+        os.close(read_fd)
+
+
+@pytest.mark.skipif(__import__('platform').machine() != 'x86_64', reason='i386 system calls of x86_64')
+def test_a_system_call_of_another_architecture_kills_the_policy(tmp_path, runner):
+    body = ("ct = typing.sys.modules['ctypes']\nlibc = ct.CDLL(None)\nlibc.mmap.restype = ct.c_void_p\n"
+            "libc.mmap.argtypes = [ct.c_void_p, ct.c_size_t, ct.c_int, ct.c_int, ct.c_int, ct.c_long]\n"
+            "addr = libc.mmap(None, 4096, 7, 0x22, -1, 0)\n"
+            "code = bytes([0xb8, 41, 0, 0, 0, 0xcd, 0x80, 0xc3])      # i386 dup() through int 0x80\n"
+            "ct.memmove(addr, code, len(code))\nct.CFUNCTYPE(ct.c_int)(addr)()\nreturn (1.0, 1.0)")
+    r, result = hostile_act(runner, tmp_path, body)
+    assert not result.ok and result.fatal and 'SIGSYS' in result.reason, result

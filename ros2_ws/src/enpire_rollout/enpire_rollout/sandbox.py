@@ -393,6 +393,8 @@ class PolicyRunner:
                 return self._fail('violation', self.dead_reason, fatal=True)
             self._last_answer = msg
             if seq is not None and msg.get('seq') != seq:
+                if time.monotonic() >= deadline:  # a flood of stale answers holds no caller past it
+                    return None
                 continue
             return self._from_answer(msg)
 
@@ -442,7 +444,8 @@ class PolicyRunner:
         if code is not None and code < 0:
             sig = signal.Signals(-code).name
             why = {'SIGXCPU': 'cpu time limit exceeded', 'SIGKILL': 'killed (memory or external)',
-                   'SIGSEGV': 'crashed (segfault)', 'SIGXFSZ': 'file size limit exceeded'}.get(sig, sig)
+                   'SIGSEGV': 'crashed (segfault)', 'SIGXFSZ': 'file size limit exceeded',
+                   'SIGSYS': 'bad system call (seccomp kills calls of another architecture)'}.get(sig, sig)
             self.dead_reason = f'policy process {why} ({sig})'
         else:
             self.dead_reason = f'policy process exited (code {code})'
