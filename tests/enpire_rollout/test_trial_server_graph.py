@@ -397,6 +397,19 @@ HOSTILE_POLICIES = [
                  "typing.sys.modules['__main__']._locked = False\nstruct = typing.sys.modules['struct']\n"
                  "random._os.write(int(typing.sys.argv[2]), struct.pack('!i', 2**31 - 1))\nreturn (1.0, 1.0)",
                  'oversized frame', id='forged_huge_header'),
+    # Stale answers without end: the step still ends at its deadline, the hang timeout still ends the policy.
+    pytest.param('import typing\nimport random',
+                 "typing.sys.modules['__main__']._locked = False\n"
+                 "p = b'{{\"ok\": true, \"seq\": 0, \"action\": [1, 1]}}'\n"
+                 "frames = (len(p).to_bytes(4, 'big') + p) * 300\n"
+                 "while True:\n    random._os.write(int(typing.sys.argv[2]), frames[:5000])\n"
+                 "    random._os.write(int(typing.sys.argv[2]), frames[5000:])",
+                 'hang: act() gave no answer', id='stale_answer_flood'),
+    # Forged JSON answers: nesting past the decoder's depth, an integer too large for a float.
+    pytest.param('import typing\nimport random',
+                 "typing.sys.modules['__main__']._locked = False\np = b'[' * 200000\n"
+                 "random._os.write(int(typing.sys.argv[2]), len(p).to_bytes(4, 'big') + p)\nwhile True:\n"
+                 "    pass", 'garbage on the answer pipe', id='forged_deep_json'),
 ]
 
 
