@@ -2,6 +2,7 @@
 frames, one time base; `enpire audit --replay` re-runs it in the simulator (and gym-pusht) from the bag."""
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -147,13 +148,15 @@ def test_audit_replay_passes_on_a_real_bag(verified_trial, stopped_trial, capsys
 
 
 def tampered_copy(src, dst, change) -> None:
-    """Copy a bag message by message; `change(topic, message)` may return a replacement message."""
+    """Copy a bag message by message; `change(topic, message)` may return a replacement message, or a
+    list of messages written in its place."""
     store = typestore()
     with Reader(src) as reader, Writer(dst, version=9) as writer:
         conns = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=store) for c in reader.connections}
         for c, t, raw in reader.messages():
             new = change(c.topic, store.deserialize_cdr(raw, c.msgtype))
-            writer.write(conns[c.id], t, raw if new is None else store.serialize_cdr(new, c.msgtype))
+            for msg in (new if isinstance(new, list) else [new]):
+                writer.write(conns[c.id], t, raw if msg is None else store.serialize_cdr(msg, c.msgtype))
 
 
 def test_audit_replay_fails_on_a_tampered_bag(verified_trial, tmp_path, capsys):
@@ -191,6 +194,23 @@ def test_audit_replay_fails_on_a_tampered_bag(verified_trial, tmp_path, capsys):
     report = replay_bag(tmp_path / 'nudged')
     assert report.mismatches and not report.ok, report
     assert main_replay(str(tmp_path)) == 1
+
+    # A command recorded on its way to the cell that the cell never applied (lost before it arrived, as
+    # when a subscription has not matched yet): reported, and the states still follow from the rest.
+    lost = []
+
+    def lose(name, msg):
+        if name.endswith('/' + names.CELL_COMMAND):
+            lost.append(1)
+            if len(lost) == 5:
+                bogus = copy.deepcopy(msg)
+                bogus.point.x = 11.0
+                return [bogus, None]
+        return None
+    tampered_copy(verified_trial.bag_path, tmp_path / 'lost', lose)
+    report = replay_bag(tmp_path / 'lost')
+    assert report.ok and report.lost_commands == 1, report
+    shutil.rmtree(tmp_path / 'lost')
 
     shutil.rmtree(tmp_path / 'flipped')
     shutil.rmtree(tmp_path / 'nudged')

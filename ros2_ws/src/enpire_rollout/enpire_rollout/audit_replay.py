@@ -29,6 +29,7 @@ from enpire_env import names
 from enpire_env.tasks.pusht import SUCCESS_COVERAGE
 from enpire_rollout.trial_bag import METADATA_TOPIC, typestore
 
+LOST_WINDOW = 4         # a command the cell tracks must be among the next few recorded ones
 POSITION_TOL = 1e-9     # the replay runs the same Chipmunk with the same floats: any difference is real
 STATE_NAMES = {0: 'SUCCESS', 1: 'FAILURE', 2: 'UNCERTAIN'}
 
@@ -51,6 +52,7 @@ class ReplayReport(BaseModel):
     bag: str
     steps: int = 0
     commands: int = 0
+    lost_commands: int = 0      # recorded on cmd/target, never applied by the cell (reported, not a mismatch)
     max_state_error: float = 0.0
     gym_checked: bool = False
     mismatches: list[str] = Field(default_factory=list)
@@ -170,8 +172,13 @@ def replay_bag(bag: str | Path, gym_check: bool = True) -> ReplayReport:
         if s != step + 1:
             report.mismatches.append(f'step {s}: expected step {step + 1} (a cell state is missing)')
             break
-        if next_cmd < len(commands) and commands[next_cmd][1] == target:
-            action, next_cmd = commands[next_cmd][1], next_cmd + 1
+        ahead = [i for i in range(next_cmd, min(next_cmd + LOST_WINDOW, len(commands)))
+                 if commands[i][1] == target]
+        if ahead:
+            # Commands skipped over were published to the cell but never applied (lost on the way,
+            # e.g. before the cell's subscription matched): the states follow from the rest.
+            report.lost_commands += ahead[0] - next_cmd
+            action, next_cmd = target, ahead[0] + 1
         elif target != action:
             report.mismatches.append(f'step {s}: the cell tracked {target}, a command that is not in the bag')
             action = target
@@ -235,6 +242,9 @@ def main_replay(path: str, gym_check: bool = True) -> int:
         reports.append(r)
         result = 'ok' if r.ok else (r.error or '; '.join(r.mismatches[:2])
                                     or f'{r.false_successes} false success(es)')
+        if r.lost_commands:
+            result += f' ({r.lost_commands} recorded command(s) never applied by the cell)'
+
         print(f'{r.bag[:44]:44s} {r.steps:5d} {r.commands:5d} {len(r.verdicts):8d} {r.max_state_error:9.1e} '
               f"{'yes' if r.gym_checked else 'no':>3s} {result}")
     rows = [(r.bag, v) for r in reports for v in r.verdicts if v.kind]
@@ -253,7 +263,8 @@ def main_replay(path: str, gym_check: bool = True) -> int:
     missed = sum(v.kind == 'missed_success' for _, v in rows)
     mismatched = sum(bool(r.mismatches) for r in reports)
     failed = sum(bool(r.error) for r in reports)
-    print(f'trials {len(reports)} (replayed {len(reports) - failed}, states mismatched in {mismatched}), '
-          f'verdicts {verdicts}, disagreements {len(rows)} (false successes {false}, '
-          f'successes judged UNCERTAIN/FAILURE {missed})')
+    lost = sum(r.lost_commands for r in reports)
+    print(f'trials {len(reports)} (replayed {len(reports) - failed}, states mismatched in {mismatched}'
+          f'{f", {lost} recorded command(s) never applied" if lost else ""}), verdicts {verdicts}, '
+          f'disagreements {len(rows)} (false successes {false}, successes judged UNCERTAIN/FAILURE {missed})')
     return 0 if all(r.ok for r in reports) else 1
