@@ -253,9 +253,10 @@ def test_the_os_boundary_is_active_here(tmp_path, runner):
 
 
 @pytest.mark.parametrize('body,needle', [
-    # the audit hook switched off from inside, then plain writes: the mount view refuses them
+    # the audit hook switched off from inside, then plain writes: the mount view refuses them (/tmp is
+    # absent from the view, or read-only where the checkout itself lies under /tmp)
     ("typing.sys.modules['__main__']._locked = False\nnp = typing.sys.modules['numpy']\n"
-     "np.save('/tmp/evil.npy', np.zeros(3))", 'No such file'),
+     "np.save('/tmp/evil.npy', np.zeros(3))", ('No such file', 'Read-only file system')),
     ("random._os.open('/usr/evil', random._os.O_CREAT | random._os.O_WRONLY)", 'Read-only file system'),
     ("d = random._os.open('/usr', random._os.O_RDONLY)\nrandom._os.mkdir('evil', dir_fd=d)",
      'Read-only file system'),
@@ -270,7 +271,8 @@ def test_the_os_boundary_is_active_here(tmp_path, runner):
 ])
 def test_os_boundary_holds_with_the_python_layers_off(tmp_path, runner, body, needle):
     r, result = hostile_act(runner, tmp_path, body + '\nreturn (1.0, 1.0)')
-    assert not result.ok and needle in result.reason, result
+    needles = needle if isinstance(needle, tuple) else (needle,)
+    assert not result.ok and any(n in result.reason for n in needles), result
     assert not list(tmp_path.glob('evil*')) and not Path('/tmp/evil.npy').exists()
 
 
