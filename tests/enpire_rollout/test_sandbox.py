@@ -520,3 +520,17 @@ def test_a_system_call_of_another_architecture_kills_the_policy(tmp_path, runner
             "ct.memmove(addr, code, len(code))\nct.CFUNCTYPE(ct.c_int)(addr)()\nreturn (1.0, 1.0)")
     r, result = hostile_act(runner, tmp_path, body)
     assert not result.ok and result.fatal and 'SIGSYS' in result.reason, result
+
+
+def test_a_policy_changes_only_its_own_copies_of_what_it_is_given(tmp_path, runner):
+    body = ("observation.frames['top'][:] = 255\nobservation.agent_position[:] = 1e9\n"
+            "np.zeros = None\ntyping.sys.modules['json'].dumps = None\nreturn (1.0, 1.0)")
+    r, result = hostile_act(runner, tmp_path, body, header='import typing\nimport numpy as np')
+    # it broke its own answer path: its process ends, the runner names it
+    assert not result.ok and result.fatal and result.kind == 'crash' and 'TypeError' in result.reason, result
+    given = observation()
+    r2, second = hostile_act(runner, tmp_path, body.replace("typing.sys.modules['json'].dumps = None\n", ''),
+                             header='import typing\nimport numpy as np')
+    assert second.ok and second.action == (1.0, 1.0)
+    assert r2.act(given).ok                       # pickled across: the runner's arrays stay as they were
+    assert not given.frames['top'].any() and not given.agent_position.any() and np.zeros(2).shape == (2,)
