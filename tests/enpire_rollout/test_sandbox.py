@@ -534,3 +534,15 @@ def test_a_policy_changes_only_its_own_copies_of_what_it_is_given(tmp_path, runn
     assert second.ok and second.action == (1.0, 1.0)
     assert r2.act(given).ok                       # pickled across: the runner's arrays stay as they were
     assert not given.frames['top'].any() and not given.agent_position.any() and np.zeros(2).shape == (2,)
+
+
+def test_scratch_lasts_as_long_as_the_policys_process(tmp_path, runner):
+    body = ("if random._os.path.exists('/scratch/mark'):\n    return (2.0, 2.0)\n"
+            "random._os.close(random._os.open('/scratch/mark', random._os.O_CREAT | random._os.O_WRONLY))\n"
+            "return (1.0, 1.0)")
+    r, first = hostile_act(runner, tmp_path, body)
+    assert first.action == (1.0, 1.0) and r.act(observation()).action == (2.0, 2.0)     # across attempts
+    assert r.restart([]).ok and r.act(observation()).action == (1.0, 1.0)              # fresh after a restart
+    other, fresh = hostile_act(runner, tmp_path, body)
+    assert fresh.action == (1.0, 1.0)                                                  # and per trial
+    assert not list(Path(r.scratch).glob('mark'))          # the host's scratch folder only holds the log
