@@ -109,14 +109,20 @@ def test_replay_leaves_commands_alone_unless_asked(ros_node, tmp_path):
 
     counts = replay(bag, rate=0.0, node=node, clock=True, wait_subscribers_s=15)
     assert f'{CELL}/cmd/target' not in counts and counts[f'{CELL}/cell_state'] == 10
-    ros_node.wait_for(lambda: len(got['state']) == 10 and got['clock'], what='the replayed states and clock')
-    assert got['clock'][-1].clock.sec == 0 and got['clock'][-1].clock.nanosec == 900_000_000
+
+    def clock_ns():
+        return [c.clock.sec * 10**9 + c.clock.nanosec for c in got['clock']]
+
+    # the bag's last stamp (0.9 s) arrives on /clock, and nothing beyond it
+    ros_node.wait_for(lambda: len(got['state']) == 10 and 900_000_000 in clock_ns(),
+                      what='the replayed states and the clock up to the bag end', timeout=30)
+    assert max(clock_ns()) == 900_000_000
     assert got['command'] == []                      # a live cell's command input was left alone
 
     counts = replay(bag, rate=0.0, node=node, publish_commands=True, topics=[f'{CELL}/cmd/target'],
                     wait_subscribers_s=15)
-    ros_node.wait_for(lambda: len(got['command']) == 10, what='the commands, when asked for')
+    ros_node.wait_for(lambda: len(got['command']) == 10, what='the commands, when asked for', timeout=30)
 
     replay(bag, rate=0.0, node=node, prefix='/replay', topics=[f'{CELL}/cell_state'], wait_subscribers_s=15)
-    ros_node.wait_for(lambda: len(got['prefixed']) == 10, what='states under the /replay prefix')
+    ros_node.wait_for(lambda: len(got['prefixed']) == 10, what='states under the /replay prefix', timeout=30)
     assert len(got['state']) == 10                   # nothing more on the live name
