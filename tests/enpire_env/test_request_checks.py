@@ -165,3 +165,7 @@ def test_every_safety_event_reason_is_short(x, y, frame_id):
     from enpire_env.safety.limits import SafetyLimits
     result = SafetyFilter(SafetyLimits()).filter(x, y, frame_id, 1.0)
     assert all(0 < len(record.reason) < MAX_REASON for record in result.records)
+
+
+def test_control_characters_are_cut_after_quoting():
+    assert len(shown('\x1f' * 60)) < 80 and len(shown('\U00018d09' * 5000)) < 120

@@ -10,11 +10,12 @@ SHOWN = 64
 
 
 def shown(value: object) -> str:
-    """repr of a value cut to SHOWN characters (and its length when cut)."""
+    """repr of a string (str of anything else) cut to about SHOWN characters, with the length when cut."""
     text = str(value)
-    if len(text) <= SHOWN:
-        return repr(text) if isinstance(value, str) else text
-    return f'{text[:SHOWN]!r}... ({len(text)} characters)'
+    quoted = repr(text[:SHOWN]) if isinstance(value, str) else text[:SHOWN]
+    if len(quoted) > SHOWN + 2:          # control characters quote as up to ten
+        quoted = quoted[:SHOWN] + '...'
+    return quoted if len(text) <= SHOWN else f'{quoted}... ({len(text)} characters)'
 
 
 def name_problem(value: str, known: Collection[str], what: str) -> str:
