@@ -73,7 +73,7 @@ class RosTestNode:
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
 
-    def wait_for(self, predicate, timeout: float = 10.0, what: str = 'condition'):
+    def wait_for(self, predicate, timeout: float = 30.0, what: str = 'condition'):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()
@@ -82,7 +82,7 @@ class RosTestNode:
             time.sleep(0.02)
         raise TimeoutError(f'timed out after {timeout:.0f}s waiting for {what}')
 
-    def wait_future(self, future, timeout: float = 10.0, what: str = 'future'):
+    def wait_future(self, future, timeout: float = 30.0, what: str = 'future'):
         self.wait_for(future.done, timeout, what)
         return future.result()
 
