@@ -237,7 +237,9 @@ CANARY = 'sk-ant-api03-CANARY' + 'x' * 40
 
 
 def hostile_act(make_runner, tmp_path, body: str, header: str = 'import random\nimport typing', **limits):
-    r = make_runner(**{**UNGUARDED, **limits})
+    # A generous step deadline unless a test is about deadlines: on a loaded machine a slow answer must
+    # not pass for the refusal the test waits to read.
+    r = make_runner(**{**UNGUARDED, 'step_deadline_s': 2.0, **limits})
     start = r.start(write_policy(tmp_path, body, header=header, name=f'h{abs(hash(body))}.py'), CONTEXT)
     assert start.ok, start
     return r, r.act(observation())
