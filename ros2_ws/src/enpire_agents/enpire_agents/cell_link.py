@@ -1,8 +1,8 @@
 """The cell's reset and verifier over the ROS graph, for the agents' tools (`cell_tools.CellControl`).
 
 The node must be spun by the caller's executor. A cell whose servers are not on the graph answers
-`unreachable()` with the reason within `probe_s` seconds, so a tool call never hangs on a cell that is
-not up.
+`unreachable()` with the reason within `discovery_s` (first look) or `probe_s` seconds, so a tool call
+never hangs on a cell that is not up.
 """
 from __future__ import annotations
 
@@ -24,16 +24,21 @@ VERDICTS = {FusedVerdict.SUCCESS: 'success', FusedVerdict.FAILURE: 'failure',
 
 
 class GraphCellControl:
-    def __init__(self, node, cells: list[str], probe_s: float = 3.0, call_timeout_s: float = 120.0):
+    def __init__(self, node, cells: list[str], probe_s: float = 3.0, call_timeout_s: float = 120.0,
+                 discovery_s: float = 15.0):
         self.node = node
         self.probe_s, self.call_timeout_s = probe_s, call_timeout_s
+        # A fresh participant may need several seconds to discover a cell on a loaded machine: the first
+        # look at a cell waits `discovery_s`, later ones (the cell seen before) only `probe_s`.
+        self.discovery_s = discovery_s
+        self._seen: set[str] = set()
         self._trial = {c: ActionClient(node, RunTrial, names.cell_name(c, names.RUN_TRIAL)) for c in cells}
         self._reset = {c: ActionClient(node, ResetCell, names.cell_name(c, names.RESET)) for c in cells}
         self._verify = {c: node.create_client(Verify, names.cell_name(c, names.VERIFY)) for c in cells}
 
     def unreachable(self, cell: str) -> str:
         """'' when the cell's run_trial, reset and verify servers are on the graph, else which are not."""
-        deadline = time.monotonic() + self.probe_s
+        deadline = time.monotonic() + (self.probe_s if cell in self._seen else self.discovery_s)
         missing = ['run_trial', 'reset', 'verify']
         while missing and time.monotonic() < deadline:
             ready = {'run_trial': self._trial[cell].server_is_ready(),
@@ -43,6 +48,7 @@ class GraphCellControl:
             if missing:
                 time.sleep(0.1)
         if not missing:
+            self._seen.add(cell)
             return ''
         return (f'{cell} has no {", ".join(missing)} server on the graph (ROS_DOMAIN_ID '
                 f'{os.environ.get("ROS_DOMAIN_ID", "0")}): is the cell up?')
