@@ -86,6 +86,20 @@ class RosTestNode:
         self.wait_for(future.done, timeout, what)
         return future.result()
 
+    def call(self, client, request, timeout: float = 30.0, what: str = 'service answer',
+             resend_s: float = 5.0):
+        """Call an idempotent service, sending again while no answer comes: a request that reaches the
+        server before its reply writer has matched our reader loses its answer (a discovery race)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            future = client.call_async(request)
+            try:
+                return self.wait_future(future, min(resend_s, max(deadline - time.monotonic(), 0.1)), what)
+            except TimeoutError:
+                client.remove_pending_request(future)
+                if time.monotonic() >= deadline:
+                    raise
+
     def close(self) -> None:
         import rclpy
 

@@ -225,6 +225,10 @@ def test_lockstep_with_sim_cell(node_processes, ros_node, tmp_path):
     cell.connect()
     ros_node.wait_for(lambda: states, what='cell_state from the sim')
     ros_node.wait_for(lambda: cell.policy.get_subscription_count() > 0, what='safety subscribed')
+    # Safety must know where the agent is before a NaN command can become a stop: the idle cell
+    # re-publishes its state (2 Hz), so two more states after safety subscribed have reached it too.
+    seen = len(states)
+    ros_node.wait_for(lambda: len(states) >= seen + 2, what='the idle cell re-published to safety')
     step0 = states[-1].step
     requests = [(math.nan, 1.0), (1e12, -1e12), (300.0, 300.0), (math.inf, math.inf), (-50.0, 600.0)] * 4
     for x, y in requests:

@@ -21,10 +21,10 @@ def test_verify_and_run_trial_round_trip(echo_server, ros_node):
     node = ros_node.node
     verify = node.create_client(Verify, '/cell_0/verify')
     assert verify.wait_for_service(timeout_sec=15), 'verify service never appeared'
-    response = ros_node.wait_future(verify.call_async(Verify.Request(task='pusht', cameras=['top', 'wrist'])))
+    response = ros_node.call(verify, Verify.Request(task='pusht', cameras=['top', 'wrist']))
     assert response.ok and response.verdict.state == FusedVerdict.SUCCESS
     assert [c.camera for c in response.verdict.cameras] == ['top', 'wrist']
-    bad = ros_node.wait_future(verify.call_async(Verify.Request(task='fold_laundry')))
+    bad = ros_node.call(verify, Verify.Request(task='fold_laundry'))
     assert not bad.ok and 'fold_laundry' in bad.error
 
     client = ActionClient(node, RunTrial, '/cell_0/run_trial')
