@@ -107,9 +107,9 @@ def _on_graph(config, config_path, out, say):
             for name, cmd in cell_commands(cell, out / 'bags', config.pacing):
                 procs.start(name, cmd)
         import rclpy
+        from enpire_common.executors import SubmitOnceExecutor
 
         from enpire_agents.agent_node import run_on_graph, wait_for_cells
-        from enpire_env.executors import SubmitOnceExecutor
         context = rclpy.Context()
         rclpy.init(context=context)
         node = rclpy.create_node('enpire_bench_agent', context=context)

@@ -23,9 +23,9 @@ from collections import Counter
 
 import numpy as np
 import shapely.geometry as sg
+from enpire_task_pusht import geometry as pusht
+from enpire_task_pusht.distributions import sample_initial_state
 
-from enpire_env.tasks import pusht
-from enpire_env.tasks.pusht_distributions import sample_initial_state
 from enpire_env.verification import Frame, VerdictState, Verifier, load_config
 from enpire_sim import cameras as simcam
 

@@ -38,7 +38,7 @@ if [ "$(cat "$stamps/requirements" 2>/dev/null)" != "$req_hash" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
   "$venv/bin/python" scripts/patch_rosidl_exports.py "$venv"
   echo "$req_hash" > "$stamps/requirements"
-  rm -f "$stamps/colcon"
+  rm -f ros2_ws/install/.enpire-colcon-stamp
 fi
 
 # The wheels have no tf2_msgs: build the stand-in with the identical TFMessage (same type hash) only
@@ -57,7 +57,7 @@ src_hash=$( (echo "$base_paths"; find ros2_ws/src ros2_ws/compat sim -path '*/__
      -o -name '*.msg' -o -name '*.srv' -o -name '*.action' -o -path '*/config/*' -o -path '*/resource/*' \
      -o -path '*/launch/*' \) \
   -print | sort | xargs sha256sum) | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamps/colcon" 2>/dev/null)" != "$src_hash" ] || [ ! -f ros2_ws/install/setup.bash ]; then
+if [ "$(cat ros2_ws/install/.enpire-colcon-stamp 2>/dev/null)" != "$src_hash" ] || [ ! -f ros2_ws/install/setup.bash ]; then
   echo "[setup] colcon build of the workspace over the venv (about a minute)"
   (
     # shellcheck disable=SC1091
@@ -70,6 +70,6 @@ if [ "$(cat "$stamps/colcon" 2>/dev/null)" != "$src_hash" ] || [ ! -f ros2_ws/in
       --cmake-args -DPython3_EXECUTABLE="$venv/bin/python" -DBUILD_TESTING=OFF > log/last_build.txt 2>&1 \
       || { tail -50 log/last_build.txt; echo "[setup] colcon build failed, full log: ros2_ws/log/last_build.txt"; exit 1; }
   )
-  echo "$src_hash" > "$stamps/colcon"
+  echo "$src_hash" > ros2_ws/install/.enpire-colcon-stamp
 fi
 echo "[setup] environment ready (. ./env.sh to enter it)"

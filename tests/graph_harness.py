@@ -62,8 +62,7 @@ class RosTestNode:
 
     def __init__(self, name: str):
         import rclpy
-
-        from enpire_env.executors import SubmitOnceExecutor
+        from enpire_common.executors import SubmitOnceExecutor
 
         self.context = rclpy.Context()
         rclpy.init(context=self.context)

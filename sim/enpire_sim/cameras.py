@@ -11,7 +11,7 @@ view's table border and walls stay one sample per pixel.
 
 Image coordinates follow OpenCV: integer (u, v) is the centre of pixel column u, row v. For a frame,
 `[u v 1]^T ~ H [x y 1]^T` maps a table point (x, y in workspace pixels, the 512x512 frame of
-`enpire_env.tasks.pusht`, x right, y down as gym-pusht draws it) into the image.
+`enpire_task_pusht.geometry`, x right, y down as gym-pusht draws it) into the image.
 
 Palette (RGB, uint8) -- the one place these are defined; a verifier segments by them:
     background  (255, 255, 255)  the table surface (white, as gym-pusht)
@@ -44,11 +44,7 @@ from typing import Annotated, Literal
 import cv2
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
-
-from enpire_env import raster
-from enpire_env.calibration.camera_model import Intrinsics, Pose
-from enpire_env.tasks.pusht import (
+from enpire_task_pusht.geometry import (
     AGENT_RADIUS,
     BAR_LOCAL,
     CONTROL_HZ,
@@ -58,6 +54,10 @@ from enpire_env.tasks.pusht import (
     WORKSPACE_SIZE,
     to_world,
 )
+from pydantic import BaseModel, ConfigDict, Field
+
+from enpire_env import raster
+from enpire_env.calibration.camera_model import Intrinsics, Pose
 
 PALETTE: dict[str, tuple[int, int, int]] = {
     'background': (255, 255, 255),

@@ -22,10 +22,10 @@ import time
 
 import gymnasium as gym
 import numpy as np
+from enpire_task_pusht.distributions import DISTRIBUTIONS, InitialState, sample_initial_state
+from enpire_task_pusht.geometry import CONTROL_HZ, EPISODE_STEPS, GOAL_POSE, SUCCESS_COVERAGE, WORKSPACE_SIZE
 from gymnasium import spaces
 
-from enpire_env.tasks.pusht import CONTROL_HZ, EPISODE_STEPS, GOAL_POSE, SUCCESS_COVERAGE, WORKSPACE_SIZE
-from enpire_env.tasks.pusht_distributions import DISTRIBUTIONS, InitialState, sample_initial_state
 from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, CameraSpec, RenderState
 from enpire_sim.pusht_sim import PushTSim
 

@@ -25,9 +25,7 @@ from __future__ import annotations
 import math
 
 import pymunk
-from pymunk._chipmunk_cffi import lib as _cp
-
-from enpire_env.tasks.pusht import (
+from enpire_task_pusht.geometry import (
     AGENT_RADIUS,
     BAR_LOCAL,
     EPISODE_STEPS,
@@ -38,6 +36,7 @@ from enpire_env.tasks.pusht import (
     STEM_LOCAL,
     SUCCESS_COVERAGE,
 )
+from pymunk._chipmunk_cffi import lib as _cp
 
 KP = 100.0
 KV = 20.0

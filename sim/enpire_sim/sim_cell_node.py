@@ -2,7 +2,7 @@
 
     python -m enpire_sim.sim_cell_node --ros-args -r __ns:=/cell_0 --params-file sim/config/sim_cell.yaml
 
-Topics and services (names from enpire_env.names, relative to the namespace):
+Topics and services (names from enpire_common.names, relative to the namespace):
 - publishes `cell_state` (CellState) and, per camera, `cameras/<cam>/image_raw` (Image, rgb8, frame_id
   `<cam>_optical_frame`), `camera_info` (CameraInfo: every camera as the pinhole `cameras.pinhole`
   gives) and `table_homography` (TableHomography; off with `publish_homography: false`, as in a real
@@ -37,6 +37,11 @@ from collections import Counter
 import rclpy
 import rclpy.executors
 import yaml
+from enpire_common import names
+from enpire_common.executors import lean_publisher_events, lean_subscription_events
+from enpire_common.parameters import describe, refuse_non_finite
+from enpire_task_pusht.distributions import placement_problem, sample_initial_state
+from enpire_task_pusht.geometry import CONTROL_HZ, WORKSPACE_SIZE
 from geometry_msgs.msg import PointStamped, TransformStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
@@ -45,14 +50,9 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
-from enpire_env import names
 from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M
 from enpire_env.calibration.transforms import fill_transform
-from enpire_env.executors import lean_publisher_events, lean_subscription_events
-from enpire_env.parameters import describe, refuse_non_finite
 from enpire_env.request_checks import names_problem
-from enpire_env.tasks.pusht import CONTROL_HZ, WORKSPACE_SIZE
-from enpire_env.tasks.pusht_distributions import placement_problem, sample_initial_state
 from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
 from enpire_interfaces.srv import PlaceObjects
 from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, RenderState, load_cameras, pinhole

@@ -169,10 +169,9 @@ def _wait(ros_node, future, timeout=20.0):
 
 @pytest.mark.graph
 def test_managed_adapter_sends_nothing_before_activation_and_cancels_on_deactivate(node_processes, ros_node):
+    from enpire_common.lifecycle import bring_up
     from lifecycle_msgs.msg import State, Transition
     from lifecycle_msgs.srv import ChangeState
-
-    from enpire_env.lifecycle import bring_up
 
     controller = MockController(ros_node.node, 'follow_joint_trajectory', NS)
     start_adapter(node_processes, 'follow_joint_trajectory', 'time_from_start_s:=4.0', autostart=False)
@@ -222,10 +221,9 @@ def test_trajectory_error_codes_reach_the_diagnostics(node_processes, ros_node):
 
 @pytest.mark.graph
 def test_an_error_transition_latches_the_estop(node_processes, ros_node):
+    from enpire_common.lifecycle import bring_up
     from lifecycle_msgs.msg import State
     from std_srvs.srv import SetBool
-
-    from enpire_env.lifecycle import bring_up
 
     latched = []
 
@@ -278,10 +276,9 @@ def test_parameter_changes_are_checked_on_the_graph(node_processes, ros_node):
 
 @pytest.mark.graph
 def test_camera_relay_turns_a_driver_topic_into_the_cells_rgb8_camera(node_processes, ros_node):
+    from enpire_common import names
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo, Image
-
-    from enpire_env import names
 
     node_processes.start('relay', [
         '-m', 'enpire_bringup.adapters.camera_relay_node', '--ros-args', '-r', f'__ns:={NS}',

@@ -22,7 +22,8 @@ def test_view_help_works(capsys):
 
 @pytest.mark.graph
 def test_a_foxglove_client_receives_every_channel_of_a_running_cell(node_processes, ros_node):
-    from enpire_env import names
+    from enpire_common import names
+
     from enpire_interfaces.msg import TrialEvent
     from enpire_interfaces.srv import Verify
 

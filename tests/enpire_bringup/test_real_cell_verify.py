@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 from enpire_bringup.calibrate import save_intrinsics
+from enpire_task_pusht.geometry import GOAL_POSE
 
 from enpire_env.calibration.camera_model import Intrinsics, Pose
 from enpire_env.calibration.charuco import BoardSpec, table_from_board
-from enpire_env.tasks.pusht import GOAL_POSE
 from enpire_rollout.cli import main as enpire
 from enpire_sim import cameras as sim_cameras
 from enpire_sim.board_views import render_board
@@ -54,10 +54,10 @@ def calibrate_cameras(tmp_path: Path, cameras) -> Path:
 
 
 def test_real_cell_verifies_driver_frames_from_calibration_alone(node_processes, ros_node, tmp_path):
+    from enpire_common import names
     from rclpy.qos import DurabilityPolicy, QoSProfile
     from std_msgs.msg import String
 
-    from enpire_env import names
     from enpire_interfaces.msg import CameraVerdict, FusedVerdict
     from enpire_interfaces.srv import Verify
 

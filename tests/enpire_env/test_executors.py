@@ -3,9 +3,8 @@ import threading
 import time
 
 import rclpy
+from enpire_common.executors import SubmitOnceExecutor
 from rclpy.callback_groups import ReentrantCallbackGroup
-
-from enpire_env.executors import SubmitOnceExecutor
 
 
 def test_a_queued_callback_is_submitted_once_and_still_runs():

@@ -8,10 +8,10 @@ import time
 import pytest
 import rclpy
 import rclpy.executors
+from enpire_common.on_demand import OnDemandSubscriptions
 from rclpy.qos import QoSProfile
 from std_msgs.msg import String
 
-from enpire_env.on_demand import OnDemandSubscriptions
 from tests.graph_harness import RosTestNode
 
 pytestmark = pytest.mark.graph

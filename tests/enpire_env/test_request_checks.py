@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from enpire_task_pusht.distributions import DISTRIBUTIONS, placement_problem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -21,7 +22,6 @@ from enpire_env.request_checks import (
     verify_request_problem,
 )
 from enpire_env.reset import ResetConfig, validate_goal
-from enpire_env.tasks.pusht_distributions import DISTRIBUTIONS, placement_problem
 from enpire_rollout.trial_core import TrialServerConfig
 from enpire_rollout.trial_core import validate_goal as validate_trial_goal
 from enpire_sim.cameras import CameraFaults, apply_faults

@@ -5,11 +5,11 @@ import threading
 import time
 
 import pytest
+from enpire_common import names
 from geometry_msgs.msg import Pose2D
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 
-from enpire_env import names
 from enpire_env.reset import pick_target
 from enpire_interfaces.action import ResetCell
 from enpire_interfaces.msg import CameraVerdict, CellState, FusedVerdict

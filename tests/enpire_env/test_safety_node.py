@@ -7,13 +7,13 @@ import time
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from enpire_common import names
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_srvs.srv import SetBool
 
-from enpire_env import names
 from enpire_env.safety import SafetyLimits
 from enpire_interfaces.msg import CellState, SafetyEvent, SafetyStatus
 
@@ -100,9 +100,8 @@ def change_state(ros_node, node_name, transition):
 
 def test_managed_safety_publishes_nothing_before_activation_and_holds_when_deactivated(
         node_processes, ros_node, tmp_path):
+    from enpire_common.lifecycle import bring_up
     from lifecycle_msgs.msg import State, Transition
-
-    from enpire_env.lifecycle import bring_up
 
     start_safety(node_processes, tmp_path, 'real_time', min_rate=0.2, autostart=False)
     cell = FakeCell(ros_node)

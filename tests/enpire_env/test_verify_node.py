@@ -7,8 +7,8 @@ from pathlib import Path
 
 import cv2
 import pytest
+from enpire_common import names
 
-from enpire_env import names
 from enpire_interfaces.msg import CameraVerdict, CellState, FusedVerdict
 from enpire_interfaces.srv import PlaceObjects, Verify
 

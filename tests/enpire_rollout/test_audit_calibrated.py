@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from enpire_common import names
+from enpire_task_pusht.geometry import GOAL_POSE
 from geometry_msgs.msg import TransformStamped
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
-from enpire_env import names
 from enpire_env.calibration.camera_model import Intrinsics, table_to_image
 from enpire_env.calibration.transforms import fill_transform
-from enpire_env.tasks.pusht import GOAL_POSE
 from enpire_interfaces.msg import CameraVerdict, FusedVerdict
 from enpire_rollout.audit import audit_bag
 from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig

@@ -7,6 +7,7 @@ import math
 
 import pytest
 from action_msgs.msg import GoalStatus
+from enpire_common import names
 from geometry_msgs.msg import Point, PointStamped, Pose2D
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -15,7 +16,6 @@ from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.action import ActionClient
 
-from enpire_env import names
 from enpire_interfaces.action import ResetCell
 from enpire_interfaces.msg import CellState, SafetyEvent
 from enpire_interfaces.srv import PlaceObjects, Verify

@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 import pytest
+from enpire_task_pusht.geometry import angle_diff
 
-from enpire_env.tasks.pusht import angle_diff
 from enpire_rollout.policy_contract import Observation, TrialContext
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
 from enpire_sim.cameras import CameraSpec, RenderState, render

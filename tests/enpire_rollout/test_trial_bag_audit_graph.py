@@ -8,10 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from enpire_common import names
 from rosbags.rosbag2 import Reader, Writer
 
 from enpire_agents.ground_truth import ground_truth
-from enpire_env import names
 from enpire_rollout.audit_replay import main_replay, replay_bag
 from enpire_rollout.trial_bag import METADATA_TOPIC, typestore
 from tests.enpire_rollout.test_trial_server_graph import NS, cell, goal, run, topic  # noqa: F401

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from action_msgs.msg import GoalStatus
+from enpire_common import names
 from geometry_msgs.msg import PointStamped
 from rclpy.action import ActionClient
 from rosbags.rosbag2 import Reader
 
-from enpire_env import names
 from enpire_interfaces.action import RunTrial
 from enpire_interfaces.msg import CellState, SafetyEvent
 from enpire_rollout.trial_bag import METADATA_TOPIC, bag_custom_data, list_trials, typestore

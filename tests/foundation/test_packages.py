@@ -8,8 +8,8 @@ import pytest
 from catkin_pkg.package import parse_package
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = [ROOT / 'ros2_ws/src' / p for p in ('enpire_interfaces', 'enpire_env', 'enpire_rollout',
-                                               'enpire_agents', 'enpire_bringup')] + [ROOT / 'sim']
+# Every package of the workspace (task folders included) and the simulated cell.
+PACKAGES = sorted(p.parent for p in (ROOT / 'ros2_ws/src').rglob('package.xml')) + [ROOT / 'sim']
 # Python import name -> the rosdep key a package.xml declares it by; None: rosdistro has no key for it, so
 # requirements-lab.txt (pip) must list it instead (its PyPI name in PIP_NAME when that differs).
 IMPORT_TO_KEY = {

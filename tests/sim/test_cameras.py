@@ -4,8 +4,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from enpire_task_pusht.geometry import GOAL_POSE, origin_to_centroid
 
-from enpire_env.tasks.pusht import GOAL_POSE, origin_to_centroid
 from enpire_sim.cameras import (
     DEFAULT_CAMERAS,
     PALETTE,

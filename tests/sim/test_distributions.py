@@ -1,9 +1,8 @@
 """Seeded initial-state distributions."""
 import numpy as np
 import pytest
-
-from enpire_env.tasks.pusht import AGENT_RADIUS, origin_to_centroid, t_outline, t_polygon
-from enpire_env.tasks.pusht_distributions import DISTRIBUTIONS, InitialState, sample_initial_state
+from enpire_task_pusht.distributions import DISTRIBUTIONS, InitialState, sample_initial_state
+from enpire_task_pusht.geometry import AGENT_RADIUS, origin_to_centroid, t_outline, t_polygon
 
 
 @pytest.mark.parametrize('distribution', DISTRIBUTIONS)
@@ -61,7 +60,7 @@ def test_out_of_distribution_is_near_a_wall_inside_the_table_and_clear_of_the_ag
 
 
 def test_unplaceable_gym_draws_are_redrawn_and_every_start_is_placeable():
-    from enpire_env.tasks.pusht_distributions import placement_problem
+    from enpire_task_pusht.distributions import placement_problem
     for distribution in DISTRIBUTIONS:
         for seed in range(300):
             state = sample_initial_state(seed, distribution)

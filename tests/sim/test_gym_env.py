@@ -4,10 +4,10 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
+from enpire_task_pusht.distributions import sample_initial_state
+from enpire_task_pusht.geometry import GOAL_POSE
 
 import enpire_sim.gym_env  # noqa: F401
-from enpire_env.tasks.pusht import GOAL_POSE
-from enpire_env.tasks.pusht_distributions import sample_initial_state
 from enpire_sim.gym_env import ENV_ID
 
 

@@ -79,7 +79,8 @@ def test_float32_actions_match_too():
 
 
 def test_coverage_agrees_with_shapely_reference():
-    from enpire_env.tasks.pusht import GOAL_POSE, coverage
+    from enpire_task_pusht.geometry import GOAL_POSE, coverage
+
     from enpire_sim.pusht_sim import coverage_fast
 
     rng = np.random.default_rng(0)

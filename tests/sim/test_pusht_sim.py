@@ -3,8 +3,8 @@ import math
 
 import numpy as np
 import pytest
+from enpire_task_pusht.geometry import GOAL_POSE
 
-from enpire_env.tasks.pusht import GOAL_POSE
 from enpire_sim.pusht_sim import PushTSim
 
 
@@ -50,7 +50,7 @@ def test_pd_control_reaches_the_target_and_the_goal_pose_is_success():
 
 
 def test_walls_hold_the_t():
-    from enpire_env.tasks.pusht import t_outline
+    from enpire_task_pusht.geometry import t_outline
 
     sim = PushTSim((256.0, 60.0, 0.0), (256.0, 200.0))
     for _ in range(60):

@@ -4,12 +4,12 @@ import threading
 
 import numpy as np
 import pytest
+from enpire_common import names
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import CameraInfo, Image
 
-from enpire_env import names
 from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
 from enpire_interfaces.srv import PlaceObjects
 from enpire_sim.cameras import PALETTE, project

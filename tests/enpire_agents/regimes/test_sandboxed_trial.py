@@ -6,9 +6,9 @@ import hashlib
 
 import numpy as np
 import pytest
+from enpire_task_pusht import geometry as pusht
 
 from enpire_agents import local_eval as le
-from enpire_env.tasks import pusht
 
 HOLD = '''
 class Policy:

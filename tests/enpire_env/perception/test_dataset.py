@@ -6,9 +6,9 @@ import json
 import cv2
 import numpy as np
 import pytest
+from enpire_task_pusht import geometry as pusht
 
 from enpire_env.perception import dataset as ds
-from enpire_env.tasks import pusht
 
 cameras = pytest.importorskip('enpire_sim.cameras')
 PURE = {name: np.array(cameras.PALETTE[name], np.uint8) for name in ('block', 'agent', 'goal')}

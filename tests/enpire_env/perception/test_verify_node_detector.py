@@ -6,8 +6,8 @@ import math
 import time
 
 import pytest
+from enpire_common import names
 
-from enpire_env import names
 from enpire_interfaces.srv import PlaceObjects, Verify
 
 pytestmark = pytest.mark.graph

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from enpire_env.tasks import pusht
+from enpire_task_pusht import geometry as pusht
 
 TABLE = (255, 255, 255)
 BLOCK = (119, 136, 153)   # LightSlateGray

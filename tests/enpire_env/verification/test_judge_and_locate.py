@@ -1,8 +1,8 @@
 """Per-camera judgement and locate_block on frames drawn independently of the simulator."""
 import numpy as np
 import pytest
+from enpire_task_pusht import geometry as pusht
 
-from enpire_env.tasks import pusht
 from enpire_env.verification import Frame, VerdictState, Verifier, locate_block
 from tests.enpire_env.verification import synth
 

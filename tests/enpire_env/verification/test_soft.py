@@ -1,8 +1,8 @@
 """Sub-pixel evidence: palette unmixing, exact goal footprints, coverage bounds from area-sampled frames."""
 import numpy as np
 import pytest
+from enpire_task_pusht import geometry as pusht
 
-from enpire_env.tasks import pusht
 from enpire_env.verification import soft
 from enpire_env.verification.config import VerifyConfig
 from tests.enpire_env.verification import synth

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from enpire_common import names
+from enpire_common.executors import SubmitOnceExecutor
+from enpire_common.parameters import describe
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -23,9 +26,6 @@ from enpire_agents import guard, report
 from enpire_agents.backends.base import PolicyBackend
 from enpire_agents.experiment import ExperimentConfig, config_dir, load_experiment
 from enpire_agents.team import FleetTrialRunner, Team, TeamResult
-from enpire_env import names
-from enpire_env.executors import SubmitOnceExecutor
-from enpire_env.parameters import describe
 
 
 def wait_for_cells(node: Node, cells: list[str], timeout_s: float = 60.0) -> list[str]:

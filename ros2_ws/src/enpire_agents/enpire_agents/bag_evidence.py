@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from enpire_common import names
+
 from enpire_agents.metrics import RolloutOutcome
-from enpire_env import names
 
 KEY_CAMERA = 'top'
 MAX_KEY_FRAMES = 4

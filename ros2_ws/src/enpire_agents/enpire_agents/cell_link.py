@@ -11,10 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+from enpire_common import names
 from rclpy.action import ActionClient
 
 from enpire_agents.cell_tools import CellUnreachable, ResetReport, VerifyReport
-from enpire_env import names
 from enpire_interfaces.action import ResetCell, RunTrial
 from enpire_interfaces.msg import FusedVerdict
 from enpire_interfaces.srv import Verify

@@ -160,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_graph(config, config_path, out, procs, say, t0) -> int:
     import rclpy
+    from enpire_common.executors import SubmitOnceExecutor
 
     from enpire_agents.agent_node import run_on_graph, wait_for_cells
-    from enpire_env.executors import SubmitOnceExecutor
 
     context = rclpy.Context()
     rclpy.init(context=context)

@@ -136,12 +136,14 @@ def repo_root() -> Path:
 
 def default_protected_paths(experiment_config: str | Path | None = None,
                             root: Path | None = None) -> list[Path]:
-    """EN's config and code for reset, verification and safety, the simulator's config, the experiment's."""
+    """EN's config and code for reset, verification and safety, every task folder, the simulator's and the
+    experiment's config."""
     root = root or repo_root()
     env = root / 'ros2_ws/src/enpire_env'
     patterns = [(env / 'config', '*.yaml'), (env / 'enpire_env/reset', '*.py'),
                 (env / 'enpire_env/verification', '*.py'), (env / 'enpire_env/safety', '*.py'),
-                (env / 'enpire_env/tasks', '*.py'), (root / 'sim/config', '*.yaml'),
+                (root / 'ros2_ws/src/tasks', '*.py'), (root / 'ros2_ws/src/tasks', '*.yaml'),
+                (root / 'sim/config', '*.yaml'),
                 (root / 'ros2_ws/src/enpire_rollout/config', '*.yaml')]
     paths = [p for folder, pattern in patterns if folder.is_dir() for p in sorted(folder.rglob(pattern))]
     if experiment_config is not None:

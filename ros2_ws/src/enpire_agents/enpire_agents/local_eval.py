@@ -46,9 +46,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from enpire_task_pusht import geometry as pusht
+from enpire_task_pusht.distributions import sample_initial_state
 
-from enpire_env.tasks import pusht
-from enpire_env.tasks.pusht_distributions import sample_initial_state
 from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
 
 if TYPE_CHECKING:
@@ -434,7 +434,7 @@ class SimTrialCell:
 
     def command(self, x: float, y: float) -> tuple[float, float] | None:
         """A policy target through the safety filter; the safe command steps the cell (None: no step)."""
-        from enpire_env import names
+        from enpire_common import names
         self._safety_clock += self.settings.safety.control_period
         result = self.safety.filter(x, y, names.TABLE_FRAME, self._safety_clock)
         if result.command is None:

@@ -166,10 +166,10 @@ class _Graph:
 
     def __init__(self, config, out: Path):
         import rclpy
+        from enpire_common.executors import SubmitOnceExecutor
 
         from enpire_agents.cell_link import GraphCellControl
         from enpire_agents.team import FleetTrialRunner
-        from enpire_env.executors import SubmitOnceExecutor
 
         self.context = rclpy.Context()
         rclpy.init(context=self.context, args=['--ros-args', '--disable-stdout-logs'])

@@ -19,7 +19,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from enpire_env import names
+from enpire_common import names
 
 DEFAULT_CAMERAS = ['top', 'oblique', 'wrist']
 
@@ -123,9 +123,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     import foxglove
     import rclpy
+    from enpire_common.executors import SubmitOnceExecutor
     from rclpy.executors import ExternalShutdownException
-
-    from enpire_env.executors import SubmitOnceExecutor
 
     topics = view_topics(args.cell, args.cameras)
     try:

@@ -54,7 +54,7 @@ class GraphProbe:
 
     def activate(self, fully_qualified_name: str) -> bool:
         """Configure and activate a managed node (lifecycle services); True once it is active."""
-        from enpire_env.lifecycle import ACTIVE, bring_up
+        from enpire_common.lifecycle import ACTIVE, bring_up
 
         node = self._ensure()
 

@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 
 import rclpy
+from enpire_common import names
+from enpire_common.executors import SubmitOnceExecutor
+from enpire_common.on_demand import OnDemandSubscriptions
 from geometry_msgs.msg import Point, Pose2D
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
@@ -27,9 +30,6 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from enpire_env import names
-from enpire_env.executors import SubmitOnceExecutor
-from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_env.reset import (
     CameraEstimate,
     Observation,

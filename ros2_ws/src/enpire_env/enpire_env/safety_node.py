@@ -10,7 +10,7 @@ and counters) on `names.SAFETY_STATUS` (transient local, on change and every `st
 Commands and events are stamped on the cell's clock (one time base with its states and frames in a bag):
 the answer to a policy command carries that command's stamp, anything else the last cell state's.
 
-A managed node (enpire_env.lifecycle): nothing is published before `activate` (`enpire up`, the launch
+A managed node (enpire_common.lifecycle): nothing is published before `activate` (`enpire up`, the launch
 files or `-p autostart:=true` bring it there); `deactivate` commands a stop at the agent's position
 (real-time pacing) and then forwards nothing; an error transition latches the e-stop.
 
@@ -33,17 +33,17 @@ from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from enpire_common import names
+from enpire_common.executors import lean_publisher_events, lean_subscription_events
+from enpire_common.lifecycle import ManagedCellNode, spin_managed
+from enpire_common.parameters import describe, refuse_non_finite
+from enpire_common.rate_status import FrequencyStatus, diagnostic_status
 from geometry_msgs.msg import Point, PointStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import SetBool
 
-from enpire_env import names
-from enpire_env.executors import lean_publisher_events, lean_subscription_events
-from enpire_env.lifecycle import ManagedCellNode, spin_managed
-from enpire_env.parameters import describe, refuse_non_finite
-from enpire_env.rate_status import FrequencyStatus, diagnostic_status
 from enpire_env.safety import FilterResult, SafetyFilter, SafetyLimits
 from enpire_interfaces.msg import CellState, SafetyEvent, SafetyStatus
 

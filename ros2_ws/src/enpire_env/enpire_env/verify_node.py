@@ -17,6 +17,10 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from ament_index_python.packages import get_package_share_directory
+from enpire_common import names
+from enpire_common.executors import SubmitOnceExecutor
+from enpire_common.node_parameters import declare_parameters
+from enpire_common.on_demand import OnDemandSubscriptions
 from geometry_msgs.msg import Pose2D
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException
@@ -27,11 +31,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
-from enpire_env import names
 from enpire_env.calibration.table_mapping import CalibratedCameras
-from enpire_env.executors import SubmitOnceExecutor
-from enpire_env.node_parameters import declare_parameters
-from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_env.request_checks import verify_request_problem
 from enpire_env.verification import TASKS, Frame, Verifier, load_config
 from enpire_env.verification.config import VERIFY_RUNTIME, VerifyNodeParameters

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from enpire_common import names
 from pydantic import BaseModel
 from rosbags.rosbag2 import Reader
 
-from enpire_env import names
 from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M, CalibratedCameras
 from enpire_rollout.trial_bag import typestore
 from enpire_rollout.trial_core import image_to_array

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from enpire_common import names
+from enpire_task_pusht.geometry import SUCCESS_COVERAGE
 from pydantic import BaseModel, Field
 from rosbags.rosbag2 import Reader
 
-from enpire_env import names
-from enpire_env.tasks.pusht import SUCCESS_COVERAGE
 from enpire_rollout.trial_bag import METADATA_TOPIC, typestore
 
 LOST_WINDOW = 4         # a command the cell tracks must be among the next few recorded ones

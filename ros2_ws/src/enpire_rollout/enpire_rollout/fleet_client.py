@@ -18,9 +18,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from enpire_common import names
 from rclpy.action import ActionClient
 
-from enpire_env import names
 from enpire_interfaces.action import RunTrial
 from enpire_rollout.scheduler import Budget, Scheduler, TrialOutcome, TrialRequest
 

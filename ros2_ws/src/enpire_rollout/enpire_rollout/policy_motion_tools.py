@@ -26,8 +26,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from enpire_env.tasks.pusht import AGENT_RADIUS, GOAL_POSE, WORKSPACE_SIZE, coverage
+from enpire_task_pusht.geometry import AGENT_RADIUS, GOAL_POSE, WORKSPACE_SIZE, coverage
 
 R = float(AGENT_RADIUS)
 COM = np.array([0.0, 45.0])  # gym-pusht's centre of gravity of the T, body frame

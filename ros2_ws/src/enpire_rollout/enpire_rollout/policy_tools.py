@@ -1,7 +1,7 @@
 """What a sandboxed policy may use besides numpy and the standard maths modules.
 
 - the Push-T task geometry (GOAL_POSE, WORKSPACE_SIZE, coverage(), t_outline(), ...), re-exported
-  from `enpire_env.tasks.pusht`;
+  from `enpire_task_pusht.geometry`;
 - `locate_block(observation, camera=None)`: the T's pose (x, y, theta) on the table as the cameras see
   it, through the EN perception core (`enpire_env.verification.locate_block`), or None.
 
@@ -10,8 +10,7 @@ Everything here is imported before the sandbox locks down, so a policy can call 
 from __future__ import annotations
 
 import numpy as np
-
-from enpire_env.tasks.pusht import (  # noqa: F401  (re-exported for policies)
+from enpire_task_pusht.geometry import (  # noqa: F401  (re-exported for policies)
     AGENT_RADIUS,
     CONTROL_HZ,
     GOAL_POSE,

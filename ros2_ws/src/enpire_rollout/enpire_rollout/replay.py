@@ -12,10 +12,9 @@ import importlib
 import time
 from pathlib import Path
 
+from enpire_common import names
 from rosbags.rosbag2 import Reader
 from rosbags.rosbag2.errors import ReaderError
-
-from enpire_env import names
 
 COMMAND_TOPICS = (names.CELL_COMMAND, names.POLICY_COMMAND)
 

@@ -24,6 +24,7 @@ from functools import lru_cache, wraps
 from io import BytesIO
 from pathlib import Path
 
+from enpire_common import names
 from pydantic import BaseModel, Field
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -37,8 +38,6 @@ from rosbags.rosbag2.storage_mcap import (
     write_string,
 )
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
-
-from enpire_env import names
 
 METADATA_TOPIC = '/trial/metadata'
 PRIVILEGED = 'privileged/'     # topics under <cell>/privileged/: simulator truth, for audits, never agents

@@ -44,8 +44,8 @@ class TrialStatus:
 class TrialDiagnostics:
     def __init__(self, node, period_s: float = 1.0):
         from diagnostic_msgs.msg import DiagnosticArray
+        from enpire_common import names
 
-        from enpire_env import names
         from enpire_interfaces.msg import TrialEvent
 
         self.node = node

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
+from enpire_common import names
+from enpire_common.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
+from enpire_common.node_parameters import declare_parameters
+from enpire_common.on_demand import OnDemandSubscriptions
 from geometry_msgs.msg import PointStamped
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -27,11 +31,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
-from enpire_env import names
 from enpire_env.calibration.table_mapping import CalibratedCameras
-from enpire_env.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
-from enpire_env.node_parameters import declare_parameters
-from enpire_env.on_demand import OnDemandSubscriptions
 from enpire_interfaces.action import ResetCell, RunTrial
 from enpire_interfaces.msg import (
     CellState,

@@ -144,9 +144,9 @@ def run_one(matrix: Matrix, run: RunSpec, out_dir: Path, *, say: Callable[[str],
 
 def _team_on_graph(matrix, config, run_dir, procs, domain_id, progress, backends):
     import rclpy
+    from enpire_common.executors import SubmitOnceExecutor
 
     from enpire_agents.agent_node import run_on_graph, wait_for_cells
-    from enpire_env.executors import SubmitOnceExecutor
 
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain_id)

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from enpire_common import names
 
-from enpire_env import names
 from enpire_rollout import learned_policy as lp
 
 FEATURE_VARIANTS = ('camera', 'debug_state')

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from enpire_common import names
+from enpire_task_pusht import geometry as pusht
 
 from enpire_agents.local_eval import (
     SimTrialCell,
@@ -34,8 +36,6 @@ from enpire_agents.local_eval import (
     policy_source_file,
     run_trial,
 )
-from enpire_env import names
-from enpire_env.tasks import pusht
 
 GT_TOPIC = names.GROUND_TRUTH
 TICK_NS = 100_000_000  # one control step of sim time

@@ -19,6 +19,9 @@ import sys
 from pathlib import Path
 
 import rclpy
+from enpire_common import names
+from enpire_common.executors import SubmitOnceExecutor
+from enpire_common.parameters import describe
 from geometry_msgs.msg import TransformStamped
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -26,11 +29,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
 
-from enpire_env import names
 from enpire_env.calibration import calibration_file
 from enpire_env.calibration.transforms import fill_transform
-from enpire_env.executors import SubmitOnceExecutor
-from enpire_env.parameters import describe
 
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 

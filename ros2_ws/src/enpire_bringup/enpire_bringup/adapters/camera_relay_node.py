@@ -9,7 +9,7 @@ given the frame id `names.camera_frame(<camera>)`. Inputs are read best effort (
 outputs are reliable (matches any reader). Each camera's relayed frame rate goes to /diagnostics as a
 frequency status (ERROR: no frames; WARN: below `min_frame_rate_hz`).
 
-A managed node (enpire_env.lifecycle): nothing is relayed before `activate` nor after `deactivate`; an
+A managed node (enpire_common.lifecycle): nothing is relayed before `activate` nor after `deactivate`; an
 error transition latches the cell's e-stop.
 
 Run: python -m enpire_bringup.adapters.camera_relay_node --ros-args -r __ns:=/cell_0 \
@@ -21,15 +21,15 @@ import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from enpire_common import names
+from enpire_common.lifecycle import ManagedCellNode, spin_managed
+from enpire_common.parameters import describe, refuse_non_finite
+from enpire_common.rate_status import FrequencyStatus, diagnostic_status
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
 from enpire_bringup.adapters.image_convert import fill_rgb8, to_rgb8
-from enpire_env import names
-from enpire_env.lifecycle import ManagedCellNode, spin_managed
-from enpire_env.parameters import describe, refuse_non_finite
-from enpire_env.rate_status import FrequencyStatus, diagnostic_status
 
 try:  # a system ROS 2 (lab machines) has a working cv_bridge; the PyPI one is ROS 1 code
     from cv_bridge import CvBridge

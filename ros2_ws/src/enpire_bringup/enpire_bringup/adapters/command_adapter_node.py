@@ -21,7 +21,7 @@ With `feedback` = `pose` (PoseStamped of the tool in the robot frame) or `joint_
 (sensor_msgs/JointState, gantry joints), and `publish_cell_state`, the node also publishes the cell's
 `names.CELL_STATE` in table pixels, which a simulated cell gets from the simulator.
 
-A managed node (enpire_env.lifecycle): nothing goes to the robot before `activate`; `deactivate` holds
+A managed node (enpire_common.lifecycle): nothing goes to the robot before `activate`; `deactivate` holds
 (a pose at the measured position, a zero twist, a cancelled trajectory goal); an error transition (e.g.
 no trajectory action server at activation) latches the cell's e-stop. The gains (`twist_gain`,
 `max_linear_speed`, `deadband_m`) may change at run time within their ranges; every other parameter is
@@ -38,6 +38,10 @@ import time
 import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from enpire_common import names
+from enpire_common.lifecycle import ManagedCellNode, spin_managed
+from enpire_common.parameters import describe, refuse_non_finite
+from enpire_common.rate_status import FrequencyStatus, diagnostic_status
 from geometry_msgs.msg import PointStamped, PoseStamped, TwistStamped
 from rclpy.action import ActionClient
 from rclpy.executors import ExternalShutdownException
@@ -47,10 +51,6 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from enpire_bringup.adapters.mapping import TableToRobot, load_joint_map, twist_toward
-from enpire_env import names
-from enpire_env.lifecycle import ManagedCellNode, spin_managed
-from enpire_env.parameters import describe, refuse_non_finite
-from enpire_env.rate_status import FrequencyStatus, diagnostic_status
 from enpire_interfaces.msg import CellState
 
 INTERFACES = ('pose', 'twist', 'joint_trajectory', 'follow_joint_trajectory', 'forward_command')

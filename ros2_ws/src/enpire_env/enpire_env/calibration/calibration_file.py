@@ -21,7 +21,7 @@ TABLE_FRAME = 'table'
 
 
 def optical_frame(camera: str) -> str:
-    """The frame id of a camera's images (same rule as enpire_env.names.camera_frame)."""
+    """The frame id of a camera's images (same rule as enpire_common.names.camera_frame)."""
     return f'{camera}_optical_frame'
 
 

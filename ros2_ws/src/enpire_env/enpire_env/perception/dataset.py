@@ -34,10 +34,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import shapely.geometry as sg
+from enpire_task_pusht import geometry as pusht
+from enpire_task_pusht.distributions import sample_initial_state
 from shapely.ops import unary_union
-
-from enpire_env.tasks import pusht
-from enpire_env.tasks.pusht_distributions import sample_initial_state
 
 CLASSES = ('block', 'agent', 'goal')          # the verification interface's labels, in class-id order
 CARD_VERSION = 1

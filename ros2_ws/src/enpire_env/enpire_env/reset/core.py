@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from enpire_task_pusht.distributions import DISTRIBUTIONS, InitialState, sample_initial_state
+from enpire_task_pusht.geometry import angle_diff
 from pydantic import BaseModel, ConfigDict, Field
 
 from enpire_env.request_checks import count_problem, name_problem
 from enpire_env.reset.routine import PlacementOutcome, ResetRoutine
-from enpire_env.tasks.pusht import angle_diff
-from enpire_env.tasks.pusht_distributions import DISTRIBUTIONS, InitialState, sample_initial_state
 
 Pose = tuple[float, float, float]
 

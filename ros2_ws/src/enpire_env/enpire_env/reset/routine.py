@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from enpire_env.tasks.pusht_distributions import InitialState
+from enpire_task_pusht.distributions import InitialState
 
 
 @dataclass

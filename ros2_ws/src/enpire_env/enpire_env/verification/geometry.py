@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from enpire_env.tasks import pusht
+from enpire_task_pusht import geometry as pusht
 
 # Principal variances of the T about its area centroid (along body x, along body y): the symmetry axis
 # (body y) is the major axis, so second moments fix the axis and the third moment fixes the direction.

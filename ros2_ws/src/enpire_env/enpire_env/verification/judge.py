@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely.geometry as sg
+from enpire_task_pusht import geometry as pusht
 
-from enpire_env.tasks import pusht
 from enpire_env.verification import geometry, preprocess, soft
 from enpire_env.verification.backends import Detector, Segmenter
 from enpire_env.verification.config import VerifyConfig

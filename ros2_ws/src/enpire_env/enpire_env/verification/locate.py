@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from enpire_task_pusht import geometry as pusht
 
-from enpire_env.tasks import pusht
 from enpire_env.verification import geometry
 from enpire_env.verification.classical import _in_range
 from enpire_env.verification.config import DEFAULT_COLOURS, HsvRange

@@ -15,7 +15,7 @@ seeded with `seed`), so a trial can be replayed from (seed, distribution) alone.
   of the table from the block; rejected until the T lies fully inside the walls and clear of the agent.
 
 The state is (block origin x, y, theta; agent x, y) in the 512x512 workspace, the frame of
-`enpire_env.tasks.pusht` and of gym-pusht's `reset_to_state` (agent first there).
+`enpire_task_pusht.geometry` and of gym-pusht's `reset_to_state` (agent first there).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from enpire_env.tasks.pusht import (
+from enpire_task_pusht.geometry import (
     AGENT_RADIUS,
     T_CENTROID_LOCAL,
     WALL_INNER,
@@ -51,6 +51,14 @@ class InitialState:
     agent: tuple[float, float]
     seed: int | None = None
     distribution: str | None = None
+
+    def scene(self):
+        """The task contract's view: one object, the T, as (x, y, theta) in the workspace frame."""
+        from enpire_common.task import SceneObject
+        return (SceneObject('block', tuple(float(v) for v in self.block)),)
+
+    def tool(self) -> tuple[float, ...]:
+        return tuple(float(v) for v in self.agent)
 
     def as_gym_state(self) -> list[float]:
         """The 5-vector gym-pusht's `reset_to_state` takes: [agent_x, agent_y, block_x, block_y, angle]."""

@@ -84,6 +84,12 @@ def is_success(cov: float) -> bool:
     return cov > SUCCESS_COVERAGE
 
 
+def success_of_state(task_state) -> tuple[float, bool]:
+    """The task contract's ground-truth rule on the task-state vector (block x, y, theta, ...)."""
+    cov = coverage(tuple(float(v) for v in task_state[:3]))
+    return cov, is_success(cov)
+
+
 def centroid_to_origin(cx: float, cy: float, theta: float) -> tuple[float, float]:
     """Body origin from the T's area centroid and heading (what a camera measures)."""
     off = rotation(theta) @ T_CENTROID_LOCAL

@@ -19,8 +19,8 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from std_srvs.srv import SetBool
 
-from enpire_env import names
-from enpire_env.parameters import describe
+from enpire_common import names
+from enpire_common.parameters import describe
 
 ACTIVE = State.PRIMARY_STATE_ACTIVE
 INACTIVE = State.PRIMARY_STATE_INACTIVE
@@ -104,7 +104,7 @@ class ManagedCellNode(LifecycleNode):
 
 def spin_managed(node: ManagedCellNode) -> None:
     """Spin a managed node; with autostart, configure and activate it first (exit 2 when that fails)."""
-    from enpire_env.executors import SubmitOnceExecutor
+    from enpire_common.executors import SubmitOnceExecutor
 
     if node.autostart:
         for step in (node.trigger_configure, node.trigger_activate):

@@ -21,7 +21,7 @@ import threading
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from enpire_env.executors import lean_subscription_events
+from enpire_common.executors import lean_subscription_events
 
 __all__ = ['OnDemandSubscriptions']
 

@@ -1,1 +1,0 @@
-"""Task definitions shared by the cell, the verifier and the policies: geometry and success rules."""

@@ -1,0 +1,47 @@
+"""The Push-T task as the task contract (`enpire_common.task.Task`) describes it.
+
+Frame "table": the 512x512 px workspace of gym-pusht, y down. The tool is the round pusher (radius
+15 px); the task-state vector is the T's origin pose and its coverage of the goal, which gym-pusht's own
+rule turns into success (coverage > 0.95).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from enpire_common.task import ActionSpec, ObservationSpec, ResetSpec, Task, VerifierSpec
+
+from enpire_task_pusht.geometry import CONTROL_HZ, EPISODE_STEPS, WORKSPACE_SIZE
+
+TASK = Task(
+    name='pusht',
+    title='Push-T: push a T-shaped block onto its goal pose with a round pusher',
+    action=ActionSpec(names=('target_x', 'target_y'), units=('px', 'px'), low=(0.0, 0.0),
+                      high=(WORKSPACE_SIZE, WORKSPACE_SIZE), frame='table'),
+    observation=ObservationSpec(cameras=('top', 'oblique', 'wrist'),
+                                proprioception=('agent_x', 'agent_y', 'agent_vx', 'agent_vy'),
+                                proprioception_units=('px', 'px', 'px/s', 'px/s')),
+    task_state=('block_x', 'block_y', 'block_theta', 'coverage'),
+    task_state_units=('px', 'px', 'rad', '1'),
+    distributions=('in_distribution', 'out_of_distribution'),
+    control_hz=float(CONTROL_HZ),
+    episode_steps=EPISODE_STEPS,
+    sample_initial_state='enpire_task_pusht.distributions:sample_initial_state',
+    success_rule='enpire_task_pusht.geometry:success_of_state',
+    reset=ResetSpec(placement='enpire_env.reset.routine:load_routine_factory',
+                    estimator='enpire_env.reset.core:fuse_block_estimates',
+                    tolerances={'position_px': 5.0, 'angle_deg': 5.0}),
+    verifier=VerifierSpec(judge='enpire_env.verification.judge:judge_frame',
+                          config='enpire_env.verification.config:load_config'),
+    safety_limits='enpire_task_pusht.task:safety_limits_path',
+    policy_imports=frozenset({'enpire_rollout.policy_tools', 'enpire_rollout.policy_motion_tools',
+                              'enpire_rollout.learned_policy'}),
+    empty_policy='enpire_agents.hypothesis_tree:EMPTY_POLICY',
+    prompt='enpire_agents.backends.prompting:TASK_DESCRIPTIONS.pusht',
+    strategies='enpire_agents.strategies:compose',
+    simulator='enpire_sim.pusht_sim:PushTSim',
+)
+
+
+def safety_limits_path() -> str:
+    from ament_index_python.packages import get_package_share_directory
+    return str(Path(get_package_share_directory('enpire_env')) / 'config' / 'safety_limits.yaml')
