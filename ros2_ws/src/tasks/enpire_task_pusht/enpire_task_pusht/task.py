@@ -1,8 +1,8 @@
 """The Push-T task as the task contract (`enpire_common.task.Task`) describes it.
 
 Frame "table": the 512x512 px workspace of gym-pusht, y down. The tool is the round pusher (radius
-15 px); the task-state vector is the T's origin pose and its coverage of the goal, which gym-pusht's own
-rule turns into success (coverage > 0.95).
+15 px); the task-state vector is the T's origin pose (x, y, theta), the score its coverage of the goal,
+and gym-pusht's own rule turns the score into success (coverage > 0.95).
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ TASK = Task(
     observation=ObservationSpec(cameras=('top', 'oblique', 'wrist'),
                                 proprioception=('agent_x', 'agent_y', 'agent_vx', 'agent_vy'),
                                 proprioception_units=('px', 'px', 'px/s', 'px/s')),
-    task_state=('block_x', 'block_y', 'block_theta', 'coverage'),
-    task_state_units=('px', 'px', 'rad', '1'),
+    task_state=('block_x', 'block_y', 'block_theta'),
+    task_state_units=('px', 'px', 'rad'),
     distributions=('in_distribution', 'out_of_distribution'),
     control_hz=float(CONTROL_HZ),
     episode_steps=EPISODE_STEPS,
