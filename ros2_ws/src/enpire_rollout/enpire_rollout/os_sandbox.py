@@ -110,6 +110,7 @@ def runtime_view() -> dict:
         real = os.path.realpath(path)
         return real.startswith(('/usr/', prefix_lib + os.sep))
 
+    project_roots: list[str] = []      # the project's packages (enpire_*, task folders included)
     for top, init in found['roots'].items():
         if covered(init):
             continue
@@ -119,13 +120,14 @@ def runtime_view() -> dict:
         if parent not in pythonpath:
             pythonpath.append(parent)
         if top.startswith('enpire_'):
+            project_roots.append(root + os.sep)
             continue                     # the project: only the files of the modules it loaded (below)
         binds[os.path.realpath(root)] = root
         for libs in (f'{root}.libs', os.path.join(parent, f'{top}.libs')):
             if os.path.isdir(libs):
                 binds[os.path.realpath(libs)] = libs
     for f in found['files']:
-        if not covered(f) and any(f'{os.sep}{p}{os.sep}' in f for p in ('enpire_rollout', 'enpire_env')):
+        if not covered(f) and f.startswith(tuple(project_roots)):
             binds[os.path.realpath(f)] = f
     for lib in found['libs']:
         if not covered(lib) and os.path.isfile(lib) and not any(
