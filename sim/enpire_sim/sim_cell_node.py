@@ -34,16 +34,16 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-import rclpy
-import rclpy.executors
 import yaml
 from enpire_common import names
 from enpire_common.executors import lean_publisher_events, lean_subscription_events
+from enpire_common.node_main import run_node
 from enpire_common.parameters import describe, refuse_non_finite
 from enpire_task_pusht.distributions import placement_problem, sample_initial_state
 from enpire_task_pusht.geometry import CONTROL_HZ, WORKSPACE_SIZE
 from geometry_msgs.msg import PointStamped, TransformStamped
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from rclpy.time import Time
@@ -295,20 +295,9 @@ class SimCellNode(Node):
             self._publish_step(all_cameras=True)
 
 
-def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimCellNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+def main(args=None) -> int:
+    return run_node(SimCellNode, args=args, executor=SingleThreadedExecutor)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -16,9 +16,8 @@ from pathlib import Path
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from enpire_common import names
-from enpire_common.executors import SubmitOnceExecutor
+from enpire_common.node_main import run_node
 from enpire_common.parameters import describe
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_msgs.msg import String
 
@@ -122,20 +121,18 @@ class AgentNode(Node):
         self.diag_pub.publish(msg)
 
 
-def main(args=None):
-    try:
-        with rclpy.init(args=args):
-            node = AgentNode()
-            executor = SubmitOnceExecutor()
-            executor.add_node(node)
-            worker = threading.Thread(target=node.run_team, daemon=True)
-            worker.start()
-            while rclpy.ok() and not node.done.is_set():
-                executor.spin_once(timeout_sec=0.2)
-            worker.join(timeout=1.0)
-            return 0 if node.result is not None and node.result.reached_bar else 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 130
+def _run_team(node: AgentNode, executor) -> int:
+    """Spin while the team runs in a worker thread; exit 0 when it reached the bar, 1 otherwise."""
+    worker = threading.Thread(target=node.run_team, daemon=True)
+    worker.start()
+    while rclpy.ok() and not node.done.is_set():
+        executor.spin_once(timeout_sec=0.2)
+    worker.join(timeout=1.0)
+    return 0 if node.result is not None and node.result.reached_bar else 1
+
+
+def main(args=None) -> int:
+    return run_node(AgentNode, args=args, spin=_run_team)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,6 @@ same state machine).
 """
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 
@@ -100,20 +99,6 @@ class ManagedCellNode(LifecycleNode):
         if not self._estop_client.service_is_ready():
             self.get_logger().error(f'e-stop service {self._estop_client.srv_name} not available: {reason}')
         self._estop_client.call_async(SetBool.Request(data=True))
-
-
-def spin_managed(node: ManagedCellNode) -> None:
-    """Spin a managed node; with autostart, configure and activate it first (exit 2 when that fails)."""
-    from enpire_common.executors import SubmitOnceExecutor
-
-    if node.autostart:
-        for step in (node.trigger_configure, node.trigger_activate):
-            if step() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().fatal(f'autostart: {step.__name__} failed (see the error above)')
-                sys.exit(2)
-    executor = SubmitOnceExecutor()
-    executor.add_node(node)
-    executor.spin()
 
 
 def bring_up(node, target: str, wait: Callable, timeout_s: float = 10.0) -> int:

@@ -18,15 +18,13 @@ import threading
 import time
 from pathlib import Path
 
-import rclpy
 from enpire_common import names
-from enpire_common.executors import SubmitOnceExecutor
+from enpire_common.node_main import run_node
 from enpire_common.on_demand import OnDemandSubscriptions
 from geometry_msgs.msg import Point, Pose2D
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -256,16 +254,9 @@ class ResetNode(Node):
             f'the configuration comes from {self.config_file}'))
 
 
-def main(args=None):
-    try:
-        with rclpy.init(args=args):
-            node = ResetNode()
-            executor = SubmitOnceExecutor()
-            executor.add_node(node)
-            executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args=None) -> int:
+    return run_node(ResetNode, args=args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -31,16 +31,15 @@ import math
 import time
 from pathlib import Path
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from enpire_common import names
 from enpire_common.executors import lean_publisher_events, lean_subscription_events
-from enpire_common.lifecycle import ManagedCellNode, spin_managed
+from enpire_common.lifecycle import ManagedCellNode
+from enpire_common.node_main import run_node
 from enpire_common.parameters import describe, refuse_non_finite
 from enpire_common.rate_status import FrequencyStatus, diagnostic_status
 from geometry_msgs.msg import Point, PointStamped
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import SetBool
 
@@ -264,13 +263,9 @@ def _point(p) -> Point:
     return Point(x=float(p[0]), y=float(p[1]), z=0.0)
 
 
-def main(args=None):
-    try:
-        with rclpy.init(args=args):
-            spin_managed(SafetyNode())    # unconfigured: a lifecycle manager (or autostart) brings it up
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args=None) -> int:
+    return run_node(SafetyNode, args=args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

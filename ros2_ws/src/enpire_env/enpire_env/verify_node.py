@@ -9,22 +9,18 @@ camera's frame of that step, and the verdict is stamped with the capture stamp o
 """
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from ament_index_python.packages import get_package_share_directory
 from enpire_common import names
-from enpire_common.executors import SubmitOnceExecutor
+from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
 from enpire_common.on_demand import OnDemandSubscriptions
 from geometry_msgs.msg import Pose2D
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.time import Time
@@ -282,22 +278,9 @@ def _default_config() -> str:
         return str(Path(__file__).resolve().parents[1] / 'config' / 'verify.yaml')
 
 
-def main(args=None):
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = VerifyNode()
-            except (FileNotFoundError, ValueError) as exc:
-                # A missing weights/checkpoint file or a bad backend choice: a clear error, a non-zero exit,
-                # never a silent fallback to another backend.
-                get_logger('verify').fatal(f'cannot start the verify node: {exc}')   # once, on stderr
-                sys.exit(2)
-            executor = SubmitOnceExecutor()
-            executor.add_node(node)
-            executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args=None) -> int:
+    return run_node(VerifyNode, args=args, name='verify')
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

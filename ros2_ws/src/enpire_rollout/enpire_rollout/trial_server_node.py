@@ -19,12 +19,12 @@ import numpy as np
 import rclpy
 from enpire_common import names
 from enpire_common.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
+from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
 from enpire_common.on_demand import OnDemandSubscriptions
 from geometry_msgs.msg import PointStamped
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
@@ -724,19 +724,12 @@ class TrialRun:
         return step, '', None
 
 
-def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            node = TrialServer()
-            executor = SubmitOnceExecutor(num_threads=6)
-            executor.add_node(node)
-            executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args=None) -> int:
+    return run_node(TrialServer, args=args, executor=lambda: SubmitOnceExecutor(num_threads=6))
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())
 
 
 __all__ = ['TrialServer', 'TrialRun', 'main']

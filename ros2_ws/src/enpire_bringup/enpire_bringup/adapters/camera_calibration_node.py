@@ -15,15 +15,12 @@ Run: python -m enpire_bringup.adapters.camera_calibration_node --ros-args -r __n
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-import rclpy
 from enpire_common import names
-from enpire_common.executors import SubmitOnceExecutor
+from enpire_common.node_main import run_node
 from enpire_common.parameters import describe
 from geometry_msgs.msg import TransformStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import CameraInfo
@@ -81,20 +78,9 @@ class CameraCalibrationNode(Node):
             self.info_pubs[camera].publish(info)
 
 
-def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = CameraCalibrationNode()
-            except (FileNotFoundError, ValueError) as exc:
-                print(f'camera_calibration: cannot start: {exc}', file=sys.stderr, flush=True)
-                sys.exit(2)
-            executor = SubmitOnceExecutor()
-            executor.add_node(node)
-            executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args=None) -> int:
+    return run_node(CameraCalibrationNode, args=args, name='camera_calibration')
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from enpire_common import names
-from enpire_common.lifecycle import ManagedCellNode, spin_managed
+from enpire_common.lifecycle import ManagedCellNode
+from enpire_common.node_main import run_node
 from enpire_common.parameters import describe, refuse_non_finite
 from enpire_common.rate_status import FrequencyStatus, diagnostic_status
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -137,13 +136,9 @@ class CameraRelay(ManagedCellNode):
         pub.publish(msg)
 
 
-def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            spin_managed(CameraRelay())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args=None) -> int:
+    return run_node(CameraRelay, args=args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

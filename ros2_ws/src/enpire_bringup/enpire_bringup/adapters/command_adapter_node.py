@@ -35,16 +35,15 @@ from __future__ import annotations
 import math
 import time
 
-import rclpy
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from enpire_common import names
-from enpire_common.lifecycle import ManagedCellNode, spin_managed
+from enpire_common.lifecycle import ManagedCellNode
+from enpire_common.node_main import run_node
 from enpire_common.parameters import describe, refuse_non_finite
 from enpire_common.rate_status import FrequencyStatus, diagnostic_status
 from geometry_msgs.msg import PointStamped, PoseStamped, TwistStamped
 from rclpy.action import ActionClient
-from rclpy.executors import ExternalShutdownException
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
@@ -394,13 +393,9 @@ class CommandAdapter(ManagedCellNode):
         self.diag_pub.publish(array)
 
 
-def main(args=None) -> None:
-    try:
-        with rclpy.init(args=args):
-            spin_managed(CommandAdapter())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+def main(args=None) -> int:
+    return run_node(CommandAdapter, args=args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""One `main()` for every node: init, build the node, spin it, shut down cleanly, an exit code.
+
+    def main(args=None) -> int:
+        return run_node(VerifyNode, args=args)
+
+rclpy's own signal handlers turn SIGINT and SIGTERM into a shutdown of the context (the spin ends with
+ExternalShutdownException or KeyboardInterrupt): both are a clean stop, exit 0. A node that cannot be
+built from its parameters or files (`FileNotFoundError`, `ValueError`: a missing calibration, a bad
+backend choice) logs why once and exits 2, never falling back to something else. A managed node started
+with `-p autostart:=true` is configured and activated before it spins (exit 2 when that fails).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.node import Node
+
+from enpire_common.executors import SubmitOnceExecutor
+from enpire_common.lifecycle import ManagedCellNode
+
+STARTUP_ERRORS = (FileNotFoundError, ValueError)
+EXIT_OK, EXIT_CANNOT_START = 0, 2
+
+
+def run_node(make_node: Callable[[], Node], *, args: list[str] | None = None, name: str | None = None,
+             executor: Callable[[], Executor] = SubmitOnceExecutor,
+             spin: Callable[[Node, Executor], int | None] | None = None) -> int:
+    """Run one node in this process until it ends or is signalled; returns the process exit code.
+
+    `executor` builds the executor (the SubmitOnceExecutor unless the node wants another);
+    `spin(node, executor)` replaces `executor.spin()` for a node that ends on its own (its return value is
+    the exit code)."""
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = make_node()
+            except STARTUP_ERRORS as exc:
+                rclpy.logging.get_logger(name or getattr(make_node, '__name__', 'node')).fatal(
+                    f'cannot start: {exc}')
+                return EXIT_CANNOT_START
+            spinner = executor()
+            try:
+                if not _autostart(node):
+                    return EXIT_CANNOT_START
+                spinner.add_node(node)
+                if spin is not None:
+                    return int(spin(node, spinner) or EXIT_OK)
+                spinner.spin()
+            finally:
+                spinner.shutdown()
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return EXIT_OK
+
+
+def _autostart(node: Node) -> bool:
+    """Configure and activate a managed node started with autostart:=true; False when a step fails."""
+    if not isinstance(node, ManagedCellNode) or not node.autostart:
+        return True
+    for step in (node.trigger_configure, node.trigger_activate):
+        if step() != TransitionCallbackReturn.SUCCESS:
+            node.get_logger().fatal(f'autostart: {step.__name__} failed (see the error above)')
+            return False
+    return True
