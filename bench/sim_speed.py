@@ -15,12 +15,11 @@ import sys
 import time
 import warnings
 
+import enpire_task_pusht.gym_env  # noqa: F401  (registers enpire/PushT-v0)
 import gymnasium as gym
 import numpy as np
-
-import enpire_sim.gym_env  # noqa: F401  (registers enpire/PushT-v0)
-from enpire_sim.cameras import DEFAULT_CAMERAS, RenderState, render
-from enpire_sim.pusht_sim import PushTSim
+from enpire_task_pusht.render import DEFAULT_CAMERAS, RenderState, render
+from enpire_task_pusht.simulator import PushTSim
 
 
 def actions_for(seed: int, n: int) -> np.ndarray:

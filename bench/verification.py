@@ -24,10 +24,10 @@ from collections import Counter
 import numpy as np
 import shapely.geometry as sg
 from enpire_task_pusht import geometry as pusht
+from enpire_task_pusht import render as simcam
 from enpire_task_pusht.distributions import sample_initial_state
 
 from enpire_env.verification import Frame, VerdictState, Verifier, load_config
-from enpire_sim import cameras as simcam
 
 THR = pusht.SUCCESS_COVERAGE
 BAND = 0.01          # the +-1% band around the threshold where false successes hide

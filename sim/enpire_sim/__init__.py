@@ -1,1 +1,1 @@
-"""The simulated cell: Push-T as mock hardware behind the same ROS interfaces as a real cell."""
+"""The simulated cell: a task's simulator as mock hardware behind the same ROS interfaces as a real cell."""

@@ -1,86 +1,91 @@
-"""Simulated cameras of the Push-T table: viewpoints, table-to-image homographies, rendering, faults.
+"""Simulated cameras of a table-top cell: viewpoints, table-to-image homographies, rendering, faults.
 
-Pure (no rclpy). Each camera draws the scene directly in its own image coordinates: the table-plane
-polygons (goal, T, agent disc as a 32-gon, walls) are mapped through the camera's homography and
-filled with `cv2.fillPoly` on a canvas `CameraSpec.supersample` times finer (default 8), then
-area-averaged down (`cv2.INTER_AREA`), as a real sensor integrates light over each pixel: interior
-pixels have one palette colour, edge pixels are mixes of the colours that share them (the sub-pixel
-position of an edge is in the image). `supersample: 1` draws each pixel in one palette colour. Only
-the pixels near the T, the agent and (wrist view) the goal are redrawn finely per frame; the wrist
-view's table border and walls stay one sample per pixel.
+Pure (no rclpy) and task-free: a task's renderer gives the `Scene` (the table, the floor colour, the
+static polygons in drawing order and the moving polygons of a state), and each camera draws it
+directly in its own image coordinates: the table-plane polygons are mapped through
+the camera's homography and filled with `cv2.fillPoly` on a canvas `CameraSpec.supersample` times finer
+(default 8), then area-averaged down (`cv2.INTER_AREA`), as a real sensor integrates light over each
+pixel: interior pixels have one colour, edge pixels are mixes of the colours that share them (the
+sub-pixel position of an edge is in the image). `supersample: 1` draws each pixel in one colour. Only
+the pixels near the moving polygons and (wrist view) the fine static ones are redrawn finely per frame;
+the wrist view's other static polygons stay one sample per pixel.
 
 Image coordinates follow OpenCV: integer (u, v) is the centre of pixel column u, row v. For a frame,
-`[u v 1]^T ~ H [x y 1]^T` maps a table point (x, y in workspace pixels, the 512x512 frame of
-`enpire_task_pusht.geometry`, x right, y down as gym-pusht draws it) into the image.
-
-Palette (RGB, uint8) -- the one place these are defined; a verifier segments by them:
-    background  (255, 255, 255)  the table surface (white, as gym-pusht)
-    goal        (144, 238, 144)  LightGreen, the goal region, filled
-    block       (119, 136, 153)  LightSlateGray, the T
-    agent       ( 65, 105, 225)  RoyalBlue, the agent disc (radius 15)
-    wall        (211, 211, 211)  LightGray, the walls at 5 and 506
-    outside     ( 64,  64,  64)  floor beyond the table (seen by oblique and wrist cameras)
-    occluder    ( 30,  30,  30)  the occlusion fault's patch
-Draw order: table, walls, goal, T, agent (the agent is above the T).
+`[u v 1]^T ~ H [x y 1]^T` maps a table point (x, y in task units of the square `Table`, x right, y down)
+into the image.
 
 Cameras (`DEFAULT_CAMERAS`, or `load_cameras(path)` from `sim/config/cameras.yaml`):
-    top      fixed, top-down, the whole workspace (gym-pusht's view)
+    top      fixed, top-down, the whole table
     oblique  fixed pinhole camera looking down at the table centre at an elevation angle; its
              intrinsics are fitted so the whole table is in view (`CameraSpec.intrinsics`)
-    wrist    moves with the agent: centred on it, `half_width` table pixels to each side, rotated by
-             yaw = yaw_rate * t (t = step * 0.1 s) or, with yaw_mode 'motion', along the agent's
+    wrist    moves with the tool: centred on it, `half_width` table units to each side, rotated by
+             yaw = yaw_rate * t (t = step / control rate) or, with yaw_mode 'motion', along the tool's
              velocity when it moves; H changes every frame
-Faults (`CameraFaults`, per camera): gaussian noise, a square occluder covering a fraction of the
-image, dropout (probability of no frame), gain/bias per channel, and stale (the camera keeps
-delivering the frame it had when the fault was switched on; `CameraRig` implements that).
+Faults (`CameraFaults`, per camera): gaussian noise, a square occluder (colour `OCCLUDER`) covering a
+fraction of the image, dropout (probability of no frame), gain/bias per channel, and stale (the camera
+keeps delivering the frame it had when the fault was switched on; `CameraRig` implements that).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple, Protocol
 
 import cv2
 import numpy as np
 import yaml
-from enpire_task_pusht.geometry import (
-    AGENT_RADIUS,
-    BAR_LOCAL,
-    CONTROL_HZ,
-    GOAL_POSE,
-    STEM_LOCAL,
-    T_OUTLINE_LOCAL,
-    WORKSPACE_SIZE,
-    to_world,
-)
 from pydantic import BaseModel, ConfigDict, Field
 
 from enpire_env import raster
 from enpire_env.calibration.camera_model import Intrinsics, Pose
 
-PALETTE: dict[str, tuple[int, int, int]] = {
-    'background': (255, 255, 255),
-    'goal': (144, 238, 144),
-    'block': (119, 136, 153),
-    'agent': (65, 105, 225),
-    'wall': (211, 211, 211),
-    'outside': (64, 64, 64),
-    'occluder': (30, 30, 30),
-}
+Colour = tuple[int, int, int]
+OCCLUDER: Colour = (30, 30, 30)   # the occlusion fault's patch
 
 _SHIFT = 4                   # fillPoly fixed-point bits: vertices at 1/16 px
 _SCALE = float(1 << _SHIFT)
-_DISC = np.stack([np.cos(np.linspace(0, 2 * np.pi, 32, endpoint=False)),
-                  np.sin(np.linspace(0, 2 * np.pi, 32, endpoint=False))], axis=1) * AGENT_RADIUS
-_GOAL_BOXES = [to_world(BAR_LOCAL, GOAL_POSE), to_world(STEM_LOCAL, GOAL_POSE)]
-_GOAL_OUTLINE = to_world(T_OUTLINE_LOCAL, GOAL_POSE)   # one polygon: no seam when centre-sampled
-# Walls as thin quads around gym-pusht's wall segments (radius 2).
-_WALL_QUADS = [np.array(q, dtype=float) for q in (
-    [(3, 3), (508, 3), (508, 7), (3, 7)], [(3, 504), (508, 504), (508, 508), (3, 508)],
-    [(3, 3), (7, 3), (7, 508), (3, 508)], [(504, 3), (508, 3), (508, 508), (504, 508)])]
-_TABLE = np.array([(0.0, 0.0), (WORKSPACE_SIZE, 0.0), (WORKSPACE_SIZE, WORKSPACE_SIZE),
-                   (0.0, WORKSPACE_SIZE)])
+
+
+@dataclass(frozen=True)
+class Table:
+    """The plane every camera looks at: a square of `size` task units (x right, y down, z into the
+    table), and the control rate that turns a state's step into the time a moving camera yaws by."""
+
+    size: float
+    control_hz: float
+
+    def corners(self) -> np.ndarray:
+        return np.array([(0.0, 0.0), (self.size, 0.0), (self.size, self.size), (0.0, self.size)])
+
+
+class Layer(NamedTuple):
+    """Polygons (table units, each (N, 2)) filled in one colour; `fine`: centre-sampled on the fine
+    canvas, where its area matters (a static layer with `fine` is redrawn finely in a moving view)."""
+
+    polygons: tuple[np.ndarray, ...]
+    colour: Colour
+    fine: bool = False
+
+
+class ViewState(Protocol):
+    """What a camera needs of a state: where the tool is, how it moves, and the step (time)."""
+
+    agent_xy: tuple[float, float]
+    agent_velocity: tuple[float, float]
+    step: int
+
+
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """What a task draws: the floor beyond the table, static layers in drawing order, and the moving
+    layers of a state (drawn above them, in order). Compared and hashed by identity (render caches)."""
+
+    table: Table
+    floor: Colour
+    static: tuple[Layer, ...]
+    moving: Callable[[ViewState], tuple[Layer, ...]]
 
 
 class CameraSpec(BaseModel):
@@ -97,16 +102,16 @@ class CameraSpec(BaseModel):
     # oblique: camera on a sphere around the table centre
     elevation_deg: float = Field(55.0, gt=5.0, le=89.0)
     azimuth_deg: float = 90.0           # 90: the camera stands on the +y side (bottom of the top view)
-    distance: float = Field(700.0, gt=100.0)    # table pixels; top and wrist: the height of the pinhole
+    distance: float = Field(700.0, gt=100.0)    # table units; top and wrist: the height of the pinhole
     margin: float = Field(0.04, ge=0.0, lt=0.4)   # free border around the table, fraction of the image
     # wrist
-    half_width: float = Field(128.0, gt=10.0)      # table pixels from the image centre to its edge
+    half_width: float = Field(128.0, gt=10.0)      # table units from the image centre to its edge
     yaw_rate: float = 0.5                          # rad/s of sim time
     yaw_mode: Literal['rate', 'motion'] = 'rate'
 
-    def intrinsics(self) -> np.ndarray | None:
-        """K of the oblique pinhole camera (None for the orthographic top and wrist views)."""
-        return _oblique_model(self)[0] if self.kind == 'oblique' else None
+    def intrinsics(self, table: Table) -> np.ndarray | None:
+        """K of the oblique pinhole camera over `table` (None for the orthographic top and wrist views)."""
+        return _oblique_model(self, table)[0] if self.kind == 'oblique' else None
 
 
 UnitFraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -136,20 +141,6 @@ class CameraFaults(BaseModel):
 _NO_FAULTS = CameraFaults()
 
 
-@dataclass(frozen=True)
-class RenderState:
-    """What a camera sees: the T's origin pose, the agent, and the step (time of moving cameras)."""
-
-    block_pose: tuple[float, float, float]
-    agent_xy: tuple[float, float]
-    agent_velocity: tuple[float, float] = (0.0, 0.0)
-    step: int = 0
-
-    @classmethod
-    def from_sim(cls, sim) -> RenderState:
-        return cls(sim.block_pose, sim.agent_position, sim.agent_velocity, sim.step_count)
-
-
 DEFAULT_CAMERAS: tuple[CameraSpec, ...] = (
     CameraSpec(name='top', kind='top'),
     CameraSpec(name='oblique', kind='oblique'),
@@ -175,32 +166,32 @@ def load_cameras(path: str | Path) -> tuple[tuple[CameraSpec, ...], dict[str, Ca
 
 
 # -- homographies ---------------------------------------------------------------------------------------
-def table_to_image(spec: CameraSpec, state: RenderState | None = None) -> np.ndarray:
+def table_to_image(spec: CameraSpec, table: Table, state: ViewState | None = None) -> np.ndarray:
     """3x3 homography from table points to this camera's image for the frame showing `state`."""
     if spec.kind == 'top':
-        return _top_homography(spec.width, spec.height)
+        return _top_homography(spec.width, spec.height, table.size)
     if spec.kind == 'oblique':
-        return _oblique_model(spec)[1]
+        return _oblique_model(spec, table)[1]
     if state is None:
         raise ValueError('the wrist camera moves: its homography needs the state of the frame')
-    return _wrist_homography(spec, state)
+    return _wrist_homography(spec, table, state)
 
 
-def _top_homography(width: int, height: int) -> np.ndarray:
-    sx, sy = width / WORKSPACE_SIZE, height / WORKSPACE_SIZE
+def _top_homography(width: int, height: int, size: float) -> np.ndarray:
+    sx, sy = width / size, height / size
     return np.array([[sx, 0.0, -0.5], [0.0, sy, -0.5], [0.0, 0.0, 1.0]])
 
 
-def _wrist_yaw(spec: CameraSpec, state: RenderState) -> float:
+def _wrist_yaw(spec: CameraSpec, table: Table, state: ViewState) -> float:
     vx, vy = state.agent_velocity
     if spec.yaw_mode == 'motion' and math.hypot(vx, vy) > 1.0:
         # image 'up' (-v) along the direction of motion
         return math.atan2(vy, vx) + math.pi / 2
-    return spec.yaw_rate * state.step / CONTROL_HZ
+    return spec.yaw_rate * state.step / table.control_hz
 
 
-def _wrist_homography(spec: CameraSpec, state: RenderState) -> np.ndarray:
-    yaw = _wrist_yaw(spec, state)
+def _wrist_homography(spec: CameraSpec, table: Table, state: ViewState) -> np.ndarray:
+    yaw = _wrist_yaw(spec, table, state)
     scale = spec.width / (2.0 * spec.half_width)
     c, s = math.cos(-yaw) * scale, math.sin(-yaw) * scale
     ax, ay = state.agent_xy
@@ -209,29 +200,30 @@ def _wrist_homography(spec: CameraSpec, state: RenderState) -> np.ndarray:
     return np.array([[c, -s, cu - c * ax + s * ay], [s, c, cv - s * ax - c * ay], [0.0, 0.0, 1.0]])
 
 
-_OBLIQUE_CACHE: dict[CameraSpec, tuple[np.ndarray, np.ndarray]] = {}
+_OBLIQUE_CACHE: dict[tuple[CameraSpec, Table], tuple[np.ndarray, np.ndarray]] = {}
 
 
-def pinhole(spec: CameraSpec, table_pixel_m: float, state: RenderState | None = None
+def pinhole(spec: CameraSpec, table: Table, table_pixel_m: float, state: ViewState | None = None
             ) -> tuple[Intrinsics, Pose]:
-    """The camera as a pinhole (its CameraInfo) and its pose `table_from_optical` in metres.
+    """The camera as a pinhole (its CameraInfo) and its pose `table_from_optical` in metres
+    (`table_pixel_m`: metres per table unit).
 
     Every view draws the table plane only, so the top and wrist views, orthographic by construction,
     are exactly a pinhole camera `distance` above the table looking straight down: H derived from this
     model equals `table_to_image` (tested)."""
     if spec.kind == 'oblique':
-        k, _ = _oblique_model(spec)
-        rot, centre = _oblique_geometry(spec)
+        k, _ = _oblique_model(spec, table)
+        rot, centre = _oblique_geometry(spec, table)
         pose = Pose(rot.T, centre * table_pixel_m)
     else:
         if spec.kind == 'top':
-            scale = np.array([spec.width, spec.height]) / WORKSPACE_SIZE
-            yaw, above = 0.0, np.array([WORKSPACE_SIZE / 2, WORKSPACE_SIZE / 2])
+            scale = np.array([spec.width, spec.height]) / table.size
+            yaw, above = 0.0, np.array([table.size / 2, table.size / 2])
         else:
             if state is None:
                 raise ValueError('the wrist camera moves: its pose needs the state of the frame')
             scale = np.full(2, spec.width / (2.0 * spec.half_width))
-            yaw, above = _wrist_yaw(spec, state), np.asarray(state.agent_xy, dtype=float)
+            yaw, above = _wrist_yaw(spec, table, state), np.asarray(state.agent_xy, dtype=float)
         centre_px = np.array([spec.width, spec.height]) / 2.0 - 0.5
         if spec.kind == 'top':   # the top view's H maps the table centre to the image centre too
             centre_px = scale * above - 0.5
@@ -243,10 +235,10 @@ def pinhole(spec: CameraSpec, table_pixel_m: float, state: RenderState | None = 
     return Intrinsics.from_matrix(spec.width, spec.height, k), pose
 
 
-def _oblique_geometry(spec: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(optical_from_table rotation, camera centre in table pixels) of the oblique camera."""
+def _oblique_geometry(spec: CameraSpec, table: Table) -> tuple[np.ndarray, np.ndarray]:
+    """(optical_from_table rotation, camera centre in table units) of the oblique camera."""
     el, az = math.radians(spec.elevation_deg), math.radians(spec.azimuth_deg)
-    target = np.array([WORKSPACE_SIZE / 2, WORKSPACE_SIZE / 2, 0.0])
+    target = np.array([table.size / 2, table.size / 2, 0.0])
     centre = target + spec.distance * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az),
                                                 -math.sin(el)])
     forward = (target - centre) / np.linalg.norm(target - centre)
@@ -257,14 +249,14 @@ def _oblique_geometry(spec: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([right, down, forward]), centre
 
 
-def _oblique_model(spec: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
+def _oblique_model(spec: CameraSpec, table: Table) -> tuple[np.ndarray, np.ndarray]:
     """(K, H) of a pinhole camera above the table. Table frame: x right, y down, z into the table."""
-    cached = _OBLIQUE_CACHE.get(spec)
+    cached = _OBLIQUE_CACHE.get((spec, table))
     if cached is not None:
         return cached
-    rot, centre = _oblique_geometry(spec)
+    rot, centre = _oblique_geometry(spec, table)
     extr = np.column_stack([rot[:, 0], rot[:, 1], -rot @ centre])  # [r1 r2 t] for points with z = 0
-    corners = np.column_stack([_TABLE, np.ones(4)]) @ extr.T
+    corners = np.column_stack([table.corners(), np.ones(4)]) @ extr.T
     norm = corners[:, :2] / corners[:, 2:3]
     lo, hi = norm.min(axis=0), norm.max(axis=0)
     avail = np.array([spec.width, spec.height]) * (1.0 - 2.0 * spec.margin)
@@ -273,7 +265,7 @@ def _oblique_model(spec: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
     k = np.array([[focal, 0.0, principal[0]], [0.0, focal, principal[1]], [0.0, 0.0, 1.0]])
     h = k @ extr
     h = h / h[2, 2]
-    _OBLIQUE_CACHE[spec] = (k, h)
+    _OBLIQUE_CACHE[(spec, table)] = (k, h)
     return k, h
 
 
@@ -306,33 +298,29 @@ def _fine(h: np.ndarray, ss: int) -> np.ndarray:
     return np.array([[ss, 0.0, off], [0.0, ss, off], [0.0, 0.0, 1.0]]) @ h
 
 
-_OUTSIDE = np.array(PALETTE['outside'], np.uint8)
+def _draw_static(img: np.ndarray, h: np.ndarray, scene: Scene, fine: bool = False) -> None:
+    img[:] = np.array(scene.floor, np.uint8)
+    for layer in scene.static:
+        _fill(img, h, layer.polygons, layer.colour, fine and layer.fine)
 
 
-def _draw_static(img: np.ndarray, h: np.ndarray, fine: bool = False) -> None:
-    img[:] = _OUTSIDE
-    _fill(img, h, [_TABLE], PALETTE['background'])
-    _fill(img, h, _WALL_QUADS, PALETTE['wall'])
-    _fill(img, h, [_GOAL_OUTLINE], PALETTE['goal'], fine)   # the goal's area matters: centre-sampled
-
-
-def _static_layer(spec: CameraSpec, h: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """Floor, table, walls and goal: (fine canvas, area-averaged image) for the fixed cameras (cached).
+def _static_layer(spec: CameraSpec, h: np.ndarray, scene: Scene) -> tuple[np.ndarray | None, np.ndarray]:
+    """The floor and static layers: (fine canvas, area-averaged image) for the fixed cameras (cached).
 
     The wrist camera's H changes every frame: its layer is drawn at one sample per pixel (no fine
-    canvas); `draw` redraws finely only the part around the goal, the T and the agent."""
+    canvas); `draw` redraws finely only the part around the fine static layers and the moving ones."""
     ss = spec.supersample
-    key = (spec.width, spec.height, ss, h.tobytes())
+    key = (scene, spec.width, spec.height, ss, h.tobytes())
     layers = _STATIC_CACHE.get(key)
     if layers is not None:
         return layers
     if spec.kind == 'wrist' or ss == 1:
         coarse = np.empty((spec.height, spec.width, 3), np.uint8)
-        _draw_static(coarse, h)
+        _draw_static(coarse, h, scene)
         layers = (None, coarse)
     else:
         fine = np.empty((spec.height * ss, spec.width * ss, 3), np.uint8)
-        _draw_static(fine, _fine(h, ss), fine=True)
+        _draw_static(fine, _fine(h, ss), scene, fine=True)
         layers = (fine, cv2.resize(fine, (spec.width, spec.height), interpolation=cv2.INTER_AREA))
     if spec.kind != 'wrist':
         if len(_STATIC_CACHE) > 64:
@@ -348,36 +336,39 @@ def _bbox(spec: CameraSpec, uv: np.ndarray) -> tuple[int, int, int, int] | None:
     return None if (u1 <= u0 or v1 <= v0) else (int(u0), int(v0), int(u1), int(v1))
 
 
-def draw(state: RenderState, spec: CameraSpec, h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The clean frame (no faults) and its homography."""
+def draw(state: ViewState, spec: CameraSpec, scene: Scene, h: np.ndarray | None = None
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """The clean frame (no faults) of `scene` in `state`, and its homography."""
     if h is None:
-        h = table_to_image(spec, state)
-    fine, coarse = _static_layer(spec, h)
+        h = table_to_image(spec, scene.table, state)
+    fine, coarse = _static_layer(spec, h, scene)
     ss = spec.supersample
     img = coarse.copy()
-    block = to_world(T_OUTLINE_LOCAL, state.block_pose)
-    agent = _DISC + np.asarray(state.agent_xy, dtype=float)
+    moving = scene.moving(state)
     if ss == 1:
-        _fill(img, h, [block], PALETTE['block'])
-        _fill(img, h, [agent], PALETTE['agent'])
+        for layer in moving:
+            _fill(img, h, layer.polygons, layer.colour)
         return img, h
-    # Only the pixels the T and the agent (and, for the moving wrist view, the goal) touch are redrawn
-    # finely and area-averaged down; each window is drawn whole, so where windows overlap they agree.
-    moving = fine is None
-    if moving:
-        windows = [_bbox(spec, project(h, p)) for p in (block, agent, _GOAL_OUTLINE)]
+    # Only the pixels the moving polygons (and, for the moving wrist view, the fine static ones) touch
+    # are redrawn finely and area-averaged down; each window is drawn whole, so where windows overlap
+    # they agree.
+    in_motion = fine is None
+    if in_motion:
+        detail = [p for layer in scene.static if layer.fine for p in layer.polygons]
+        windows = [_bbox(spec, project(h, p)) for layer in moving for p in layer.polygons]
+        windows += [_bbox(spec, project(h, p)) for p in detail]
     else:
-        windows = [_bbox(spec, project(h, np.vstack([block, agent])))]
+        windows = [_bbox(spec, project(h, np.vstack([p for layer in moving for p in layer.polygons])))]
     for box in _merged([w for w in windows if w is not None]):
         u0, v0, u1, v1 = box
         hc = np.array([[1.0, 0.0, -u0 * ss], [0.0, 1.0, -v0 * ss], [0.0, 0.0, 1.0]]) @ _fine(h, ss)
-        if moving:
+        if in_motion:
             crop = np.empty(((v1 - v0) * ss, (u1 - u0) * ss, 3), np.uint8)
-            _draw_static(crop, hc, fine=True)
+            _draw_static(crop, hc, scene, fine=True)
         else:
             crop = fine[v0 * ss:v1 * ss, u0 * ss:u1 * ss].copy()
-        _fill(crop, hc, [block], PALETTE['block'], True)
-        _fill(crop, hc, [agent], PALETTE['agent'], True)
+        for layer in moving:
+            _fill(crop, hc, layer.polygons, layer.colour, True)
         img[v0:v1, u0:u1] = cv2.resize(crop, (u1 - u0, v1 - v0), interpolation=cv2.INTER_AREA)
     return img, h
 
@@ -412,7 +403,7 @@ def apply_faults(img: np.ndarray, faults: CameraFaults, rng: np.random.Generator
         u0 = int(round(faults.occlusion_center[0] * wid - side_w / 2))
         v0 = int(round(faults.occlusion_center[1] * hgt - side_h / 2))
         u0, v0 = min(max(u0, 0), wid - side_w), min(max(v0, 0), hgt - side_h)
-        img[v0:v0 + side_h, u0:u0 + side_w] = PALETTE['occluder']
+        img[v0:v0 + side_h, u0:u0 + side_w] = OCCLUDER
     shifted = faults.gain != (1.0, 1.0, 1.0) or faults.bias != (0.0, 0.0, 0.0)
     if shifted or faults.noise_std > 0.0:
         out = img.astype(np.float32)
@@ -424,10 +415,10 @@ def apply_faults(img: np.ndarray, faults: CameraFaults, rng: np.random.Generator
     return img
 
 
-def render(state: RenderState, spec: CameraSpec, faults: CameraFaults | None = None,
+def render(state: ViewState, spec: CameraSpec, scene: Scene, faults: CameraFaults | None = None,
            rng: np.random.Generator | None = None) -> tuple[np.ndarray | None, np.ndarray]:
     """(rgb uint8 HxWx3 or None when dropped out, table_to_image H) for one camera and state."""
-    img, h = draw(state, spec)
+    img, h = draw(state, spec, scene)
     if faults is not None and faults.any:
         img = apply_faults(img, faults, rng if rng is not None else np.random.default_rng())
     return img, h
@@ -450,8 +441,11 @@ class CameraRig:
     specs: tuple[CameraSpec, ...] = DEFAULT_CAMERAS
     faults: dict[str, CameraFaults] = field(default_factory=dict)
     seed: int = 0
+    scene: Scene | None = None     # what the cameras see (the task's renderer)
 
     def __post_init__(self):
+        if self.scene is None:
+            raise ValueError("a camera rig needs the task's scene to draw")
         self.rng = np.random.default_rng(self.seed)
         self._frozen: dict[str, Frame] = {}
 
@@ -462,7 +456,7 @@ class CameraRig:
         if not faults.stale:
             self._frozen.pop(camera, None)
 
-    def capture(self, state: RenderState, cameras: list[str] | None = None) -> dict[str, Frame | None]:
+    def capture(self, state: ViewState, cameras: Sequence[str] | None = None) -> dict[str, Frame | None]:
         frames = {}
         for spec in self.specs:
             if cameras is not None and spec.name not in cameras:
@@ -471,7 +465,7 @@ class CameraRig:
             if faults.stale and spec.name in self._frozen:
                 frames[spec.name] = self._frozen[spec.name]
                 continue
-            img, h = render(state, spec, faults, self.rng)
+            img, h = render(state, spec, self.scene, faults, self.rng)
             frame = None if img is None else Frame(spec.name, img, h, state.step)
             if faults.stale and frame is not None:
                 self._frozen[spec.name] = frame

@@ -1,33 +1,44 @@
-"""sim_cell: the simulated Push-T cell as mock hardware on the ROS graph (one node per cell namespace).
+"""sim_cell: a task's simulated cell as mock hardware on the ROS graph (one node per cell namespace).
 
-    python -m enpire_sim.sim_cell_node --ros-args -r __ns:=/cell_0 --params-file sim/config/sim_cell.yaml
+    python -m enpire_sim.sim_cell_node --ros-args -r __ns:=/cell_0 -p task:=<name> \
+        --params-file sim/config/sim_cell.yaml
+
+The node is task-free: parameter `task` names a task of the registry (`enpire_common.task_registry`);
+its `simulator` reference builds the physics and the scene the cameras draw (an
+`enpire_sim.simulator.CellSimulator`), its `sample_initial_state` gives the start, its `action` spec
+bounds the commands, and its `success_rule` judges the ground truth. An unknown task or distribution
+is a clear error at start-up.
 
 Topics and services (names from enpire_common.names, relative to the namespace):
 - publishes `cell_state` (CellState) and, per camera, `cameras/<cam>/image_raw` (Image, rgb8, frame_id
   `<cam>_optical_frame`), `camera_info` (CameraInfo: every camera as the pinhole `cameras.pinhole`
   gives) and `table_homography` (TableHomography; off with `publish_homography: false`, as in a real
   cell); the fixed cameras' poses in the `table` frame on /tf_static (tf2_msgs/TFMessage, latched, in
-  metres with `table_pixel_m` metres per workspace pixel);
-  `privileged/ground_truth` (GroundTruth: block pose, exact coverage) for tests and audits only;
-- subscribes `cmd/target` (PointStamped in frame `table`, workspace pixels);
+  metres with `table_pixel_m` metres per table unit);
+  `privileged/ground_truth` (GroundTruth: the task state and the task's score) for tests and audits only;
+- subscribes `cmd/target` (PointStamped in frame `table`, the task's action units);
 - serves `mock_hardware/place_objects` (PlaceObjects).
 
 Pacing (parameter `pacing`):
-- 'as_fast': lockstep. Each accepted command advances the sim exactly one control step (0.1 s of sim
-  time), then the state and the frames of that step are published. Between commands the last state
-  is re-published at `idle_publish_hz` (same stamp, same step) so late subscribers see the cell.
-- 'real_time': a 10 Hz wall-clock timer advances the sim toward the latest accepted command.
+- 'as_fast': lockstep. Each accepted command advances the sim exactly one control step (one period of
+  the task's control rate in sim time), then the state and the frames of that step are published.
+  Between commands the last state is re-published at `idle_publish_hz` (same stamp, same step) so late
+  subscribers see the cell.
+- 'real_time': a wall-clock timer at the task's control rate advances the sim toward the latest
+  accepted command.
 
-Stamps are SIM time: stamp = (node start time on the node clock) + 0.1 s x (control ticks since node
-start); a placement is one tick. The state, ground truth, every frame, its CameraInfo and its
+Stamps are SIM time: stamp = (node start time on the node clock) + one control period x (control ticks
+since node start); a placement is one tick. The state, ground truth, every frame, its CameraInfo and its
 TableHomography of one step carry the same stamp, so consumers match them by stamp. A camera with
-`rate_hz` below 10 publishes on every (10 / rate_hz)-th tick. Faults (parameter `camera_faults`, a
-YAML/JSON mapping camera -> CameraFaults fields, settable at run time): a dropped frame is not
-published at all; a stale camera re-sends its frozen frame with the stamp it was captured at, as a hung
-camera pipeline re-sending its last message does (so the verifier's frame-age check can see it).
+`rate_hz` below the control rate publishes on every (control rate / rate_hz)-th tick. Faults (parameter
+`camera_faults`, a YAML/JSON mapping camera -> CameraFaults fields, settable at run time): a dropped
+frame is not published at all; a stale camera re-sends its frozen frame with the stamp it was captured
+at, as a hung camera pipeline re-sending its last message does (so the verifier's frame-age check can
+see it).
 
-Bad commands (non-finite, outside [0, 512], wrong frame_id) are rejected, counted per reason and
-logged (throttled); they never advance the sim. Bad placements return success=false with a reason.
+Bad commands (non-finite, outside the task's action bounds, wrong frame_id) are rejected, counted per
+reason and logged (throttled); they never advance the sim. Bad placements return success=false with a
+reason.
 """
 from __future__ import annotations
 
@@ -35,12 +46,11 @@ import math
 from collections import Counter
 
 import yaml
-from enpire_common import names
+from enpire_common import names, task_registry
 from enpire_common.executors import lean_publisher_events, lean_subscription_events
 from enpire_common.node_main import run_node
 from enpire_common.parameters import describe, refuse_non_finite
-from enpire_task_pusht.distributions import placement_problem, sample_initial_state
-from enpire_task_pusht.geometry import CONTROL_HZ, WORKSPACE_SIZE
+from enpire_common.task import SceneObject, Task
 from geometry_msgs.msg import PointStamped, TransformStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
@@ -52,13 +62,11 @@ from tf2_msgs.msg import TFMessage
 
 from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M
 from enpire_env.calibration.transforms import fill_transform
-from enpire_env.request_checks import names_problem
+from enpire_env.request_checks import name_problem, names_problem
 from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
 from enpire_interfaces.srv import PlaceObjects
-from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, RenderState, load_cameras, pinhole
-from enpire_sim.pusht_sim import PushTSim
-
-TICK_NS = 1_000_000_000 // CONTROL_HZ
+from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, load_cameras, pinhole
+from enpire_sim.simulator import CellSimulator
 
 
 def parse_faults(text: str) -> dict[str, CameraFaults]:
@@ -69,30 +77,51 @@ def parse_faults(text: str) -> dict[str, CameraFaults]:
     return {str(cam): CameraFaults(**(fields or {})) for cam, fields in data.items()}
 
 
-def check_command(msg: PointStamped) -> tuple[str, str] | None:
+def load_task(name: str) -> Task:
+    """The task called `name` (ValueError naming the installed tasks when there is none)."""
+    try:
+        return task_registry.get(name)
+    except task_registry.UnknownTask as exc:
+        raise ValueError(f'sim_cell: {exc}') from None
+
+
+def build_simulator(task: Task) -> CellSimulator:
+    """The task's simulator, checked against what the node needs of it."""
+    sim = task.load('simulator')()
+    if not isinstance(sim, CellSimulator):
+        raise TypeError(f'task {task.name!r}: its simulator {task.simulator!r} is not a CellSimulator')
+    return sim
+
+
+def check_command(msg: PointStamped, task: Task) -> tuple[str, str] | None:
     """(reason key, detail) of a refused command, or None when it is fine."""
     if msg.header.frame_id != names.TABLE_FRAME:
         return 'wrong_frame', f'frame_id {msg.header.frame_id!r} is not {names.TABLE_FRAME!r}'
-    x, y, z = msg.point.x, msg.point.y, msg.point.z
-    if not all(math.isfinite(v) for v in (x, y, z)):
-        return 'non_finite', f'non-finite coordinate ({x}, {y}, {z})'
-    if not (0.0 <= x <= WORKSPACE_SIZE and 0.0 <= y <= WORKSPACE_SIZE):
-        return 'out_of_range', f'target ({x:.1f}, {y:.1f}) outside [0, {WORKSPACE_SIZE:.0f}]^2'
+    values = command_values(msg, task)
+    if not all(math.isfinite(v) for v in (msg.point.x, msg.point.y, msg.point.z)):
+        return 'non_finite', f'non-finite command {tuple(values)}'
+    action = task.action
+    outside = [f'{n} {v:.1f} not in [{lo:g}, {hi:g}]'
+               for n, v, lo, hi in zip(action.names, values, action.low, action.high, strict=True)
+               if not lo <= v <= hi]
+    if outside:
+        return 'out_of_range', 'command outside the action bounds: ' + ', '.join(outside)
     return None
 
 
-def check_placement(block, agent) -> str | None:
-    return placement_problem(block, agent)
-
-
+def command_values(msg: PointStamped, task: Task) -> tuple[float, ...]:
+    """The command vector a PointStamped carries (its first `action.size` coordinates)."""
+    return (msg.point.x, msg.point.y, msg.point.z)[:task.action.size]
 
 
 class SimCellNode(Node):
     def __init__(self):
         super().__init__('sim_cell')
         p, ro = self.declare_parameter, dict(read_only=True)
+        self.task = load_task(p('task', 'pusht', describe(
+            'the task whose simulated cell this is (a name of the task registry)', **ro)).value)
         self.pacing = p('pacing', 'as_fast', describe(
-            'as_fast: one physics step per command; real_time: 10 Hz on the clock',
+            "as_fast: one physics step per command; real_time: the task's control rate on the clock",
             constraints="'as_fast' or 'real_time'", **ro)).value
         if self.pacing not in ('as_fast', 'real_time'):
             raise ValueError(f"pacing must be 'as_fast' or 'real_time', got {self.pacing!r}")
@@ -102,38 +131,45 @@ class SimCellNode(Node):
             'injected camera faults, e.g. "top:occlusion=0.3" (may change at run time)')).value
         seed = p('initial_seed', 0, describe('seed of the initial state', low=0, high=2**31 - 1,
                                              integer=True, **ro)).value
-        distribution = p('initial_distribution', 'in_distribution', describe(
-            'initial state distribution (in_distribution, out_of_distribution)', **ro)).value
+        distribution = p('initial_distribution', self.task.distributions[0], describe(
+            f'initial state distribution (one of {", ".join(self.task.distributions)})', **ro)).value
+        problem = name_problem(distribution, self.task.distributions, f'{self.task.name} distribution')
+        if problem:
+            raise ValueError(problem)
         idle_hz = p('idle_publish_hz', 2.0, describe('cell_state republished this often when idle (0: never)',
                                                      low=0.0, high=100.0, **ro)).value
         fault_seed = p('fault_seed', 0, describe('seed of the camera fault noise', low=0, high=2**31 - 1,
                                                  integer=True, **ro)).value
         # A real-time controller keeps streaming targets chosen before a placement (the safety node's
-        # stop, a policy's last command); obeying them would drag the freshly placed T away.
+        # stop, a policy's last command); obeying them would drag the freshly placed objects away.
         self.lockout_ns = int(1e9 * p('placement_lockout_s', 0.3, describe(
             'real_time: commands ignored this long after a placement (s)', low=0.0, high=10.0, **ro)).value)
         self.table_pixel_m = float(p('table_pixel_m', DEFAULT_TABLE_PIXEL_M, describe(
-            'metres per workspace pixel (for the camera models)', low=1e-5, high=0.1, **ro)).value)
+            'metres per table unit (for the camera models)', low=1e-5, high=0.1, **ro)).value)
         self.publish_homography = bool(p('publish_homography', True, describe(
             'also publish each camera\'s TableHomography (older consumers)', **ro)).value)
 
+        self.sim = build_simulator(self.task)
+        self.success_rule = self.task.load('success_rule')
+        self.tick_ns = round(1e9 / self.task.control_hz)
         specs, file_faults = (load_cameras(cameras_file) if cameras_file else (DEFAULT_CAMERAS, {}))
         faults = {**file_faults, **parse_faults(faults_text)}
-        self.rig = CameraRig(specs, {}, seed=fault_seed)
+        self.rig = CameraRig(specs, {}, seed=fault_seed, scene=self.sim.scene)
         for cam, fault in faults.items():
             self.rig.set_faults(cam, fault)
-        self._every = {s.name: max(1, round(CONTROL_HZ / s.rate_hz)) for s in specs}
+        self._every = {s.name: max(1, round(self.task.control_hz / s.rate_hz)) for s in specs}
         self._frame_stamps: dict[str, tuple] = {}   # camera -> (last frame sent, its capture stamp)
 
-        initial = sample_initial_state(seed, distribution)
-        self.sim = PushTSim(initial.block, initial.agent)
-        # Intrinsics stay fixed, even for the wrist camera whose pose moves with the agent.
-        self.intrinsics = {s.name: pinhole(s, self.table_pixel_m, RenderState.from_sim(self.sim))[0]
+        initial = self.task.load('sample_initial_state')(seed, distribution)
+        self.scene_names = tuple(o.name for o in initial.scene())
+        self.sim.place_objects(initial.scene(), initial.tool())
+        # Intrinsics stay fixed, even for the wrist camera whose pose moves with the tool.
+        self.intrinsics = {s.name: pinhole(s, self.sim.table, self.table_pixel_m, self.sim.view())[0]
                            for s in specs}
         self.rejected: Counter[str] = Counter()
         self._ticks = 0
         self._start_ns = self.get_clock().now().nanoseconds
-        self._pending: tuple[float, float] | None = None
+        self._pending: tuple[float, ...] | None = None
         self._placed_at_ns = 0
 
         self.state_pub = self.create_publisher(CellState, names.CELL_STATE, 10,
@@ -155,24 +191,24 @@ class SimCellNode(Node):
         self.create_service(PlaceObjects, names.PLACE_OBJECTS, self._on_place)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         if self.pacing == 'real_time':
-            self.create_timer(1.0 / CONTROL_HZ, self._on_tick)
+            self.create_timer(1.0 / self.task.control_hz, self._on_tick)
         if idle_hz > 0:
             self.create_timer(1.0 / idle_hz, self._republish_state)
         self._publish_step(all_cameras=True)
         self.get_logger().info(
-            f'sim_cell up: pacing={self.pacing} cameras={[s.name for s in specs]} '
+            f'sim_cell up: task={self.task.name} pacing={self.pacing} cameras={[s.name for s in specs]} '
             f'initial=({distribution}, seed {seed}) faults={sorted(faults)}')
 
     # -- inputs --------------------------------------------------------------------------------------
     def _on_command(self, msg: PointStamped) -> None:
-        refused = check_command(msg)
+        refused = check_command(msg, self.task)
         if refused is not None:
             self.rejected[refused[0]] += 1
             self.get_logger().warning(
                 f'rejected command: {refused[1]} (rejections so far: {dict(self.rejected)})',
                 throttle_duration_sec=1.0)
             return
-        target = (msg.point.x, msg.point.y)
+        target = command_values(msg, self.task)
         since_placement_ns = self.get_clock().now().nanoseconds - self._placed_at_ns
         if self.pacing == 'real_time' and since_placement_ns < self.lockout_ns:
             self.rejected['placement_lockout'] += 1
@@ -190,21 +226,21 @@ class SimCellNode(Node):
         self._publish_step()
 
     def _on_place(self, request: PlaceObjects.Request, response: PlaceObjects.Response):
-        block = (request.block.x, request.block.y, request.block.theta)
-        agent = (request.agent.x, request.agent.y)
-        reason = check_placement(block, agent)
+        objects = (SceneObject(self.scene_names[0], (request.block.x, request.block.y, request.block.theta)),)
+        tool = (request.agent.x, request.agent.y)[:len(self.sim.tool_position)]
+        reason = self.sim.placement_problem(objects, tool)
         if reason is not None:
             response.success, response.message = False, f'placement refused: {reason}'
             self.get_logger().warning(response.message)
             return response
-        self.sim.place(block, agent)
+        self.sim.place_objects(objects, tool)
         self._pending = None
         self._placed_at_ns = self.get_clock().now().nanoseconds
         self._ticks += 1
         self._publish_step(all_cameras=True)
-        x, y, theta = self.sim.block_pose
+        state = ', '.join(f'{v:.4f}' for v in self.sim.task_state())
         response.success = True
-        response.message = f'placed block at ({x:.2f}, {y:.2f}, {theta:.4f}), agent at {agent}'
+        response.message = f'placed: task state ({state}), tool at {tool}'
         return response
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -223,7 +259,7 @@ class SimCellNode(Node):
                 for cam in self.rig.specs:
                     self.rig.set_faults(cam.name, faults.get(cam.name, CameraFaults()))
                 self.get_logger().info(f'camera faults now {faults}')
-            elif param.name in ('pacing', 'cameras_file'):
+            elif param.name in ('task', 'pacing', 'cameras_file'):
                 return SetParametersResult(successful=False, reason=f'{param.name} is fixed at start')
         return SetParametersResult(successful=True)
 
@@ -233,18 +269,18 @@ class SimCellNode(Node):
         stamp = self.get_clock().now().to_msg()
         msg = TFMessage(transforms=[
             fill_transform(TransformStamped(), names.TABLE_FRAME, names.camera_frame(s.name),
-                           pinhole(s, self.table_pixel_m)[1], stamp)
+                           pinhole(s, self.sim.table, self.table_pixel_m)[1], stamp)
             for s in self.rig.specs if s.kind != 'wrist'])
         self.tf_static_pub.publish(msg)
 
     def stamp(self):
-        return Time(nanoseconds=self._start_ns + self._ticks * TICK_NS).to_msg()
+        return Time(nanoseconds=self._start_ns + self._ticks * self.tick_ns).to_msg()
 
     def _publish_step(self, all_cameras: bool = False) -> None:
         stamp = self.stamp()
         self._publish_state(stamp)
         cameras = [s.name for s in self.rig.specs if all_cameras or self._ticks % self._every[s.name] == 0]
-        frames = self.rig.capture(RenderState.from_sim(self.sim), cameras)
+        frames = self.rig.capture(self.sim.view(), cameras)
         for spec in self.rig.specs:
             frame = frames.get(spec.name)
             if frame is None:
@@ -276,16 +312,17 @@ class SimCellNode(Node):
         state = CellState()
         state.header.stamp, state.header.frame_id = stamp, names.TABLE_FRAME
         state.step = self.sim.step_count
-        state.agent_position.x, state.agent_position.y = self.sim.agent_position
-        state.agent_velocity.x, state.agent_velocity.y = self.sim.agent_velocity
-        state.commanded_target.x, state.commanded_target.y = self.sim.target
+        state.agent_position.x, state.agent_position.y = self.sim.tool_position[:2]
+        state.agent_velocity.x, state.agent_velocity.y = self.sim.tool_velocity[:2]
+        state.commanded_target.x, state.commanded_target.y = self.sim.target[:2]
         self.state_pub.publish(state)
+        task_state = self.sim.task_state()
         truth = GroundTruth()
         truth.header = state.header
         truth.step = state.step
-        truth.block.x, truth.block.y, truth.block.theta = self.sim.block_pose
+        truth.block.x, truth.block.y, truth.block.theta = task_state[:3]
         truth.agent_position = state.agent_position
-        truth.coverage = self.sim.coverage()
+        truth.coverage = float(self.success_rule(task_state)[0])   # the task's score of its state
         self.truth_pub.publish(truth)
 
     def _republish_state(self) -> None:

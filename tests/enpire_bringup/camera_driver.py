@@ -12,6 +12,7 @@ import sys
 
 import cv2
 import rclpy
+from enpire_task_pusht.render import CameraSpec, RenderState, draw
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -19,7 +20,6 @@ from std_msgs.msg import String
 
 from enpire_env.calibration.camera_model import Intrinsics, Pose, table_to_image
 from enpire_sim.board_views import through_lens
-from enpire_sim.cameras import CameraSpec, RenderState, draw
 
 
 class Camera:

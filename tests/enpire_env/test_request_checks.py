@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from enpire_task_pusht.distributions import DISTRIBUTIONS, placement_problem
+from enpire_task_pusht.render import CameraFaults, apply_faults
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -24,7 +25,6 @@ from enpire_env.request_checks import (
 from enpire_env.reset import ResetConfig, validate_goal
 from enpire_rollout.trial_core import TrialServerConfig
 from enpire_rollout.trial_core import validate_goal as validate_trial_goal
-from enpire_sim.cameras import CameraFaults, apply_faults
 
 MAX_REASON = 400
 HOSTILE_TEXT = st.one_of(st.text(max_size=40), st.just('x' * 10_000), st.just('../../../etc/passwd'),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from enpire_common import names
 from enpire_task_pusht.geometry import GOAL_POSE
+from enpire_task_pusht.render import CameraSpec, RenderState, draw, pinhole
 from geometry_msgs.msg import TransformStamped
 from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CameraInfo, Image
@@ -17,7 +18,6 @@ from enpire_interfaces.msg import CameraVerdict, FusedVerdict
 from enpire_rollout.audit import audit_bag
 from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig
 from enpire_sim.board_views import through_lens
-from enpire_sim.cameras import CameraSpec, RenderState, draw, pinhole
 
 SPEC = CameraSpec(name='top', kind='oblique', width=200, height=160)
 IDEAL, POSE = pinhole(SPEC, 0.001)

@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 from enpire_task_pusht.geometry import angle_diff
+from enpire_task_pusht.render import CameraSpec, RenderState, render
 
 from enpire_rollout.policy_contract import Observation, TrialContext
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
-from enpire_sim.cameras import CameraSpec, RenderState, render
 
 # The policy reports what it located over two steps (an action is only (x, y)): (x, y), then (theta, 0).
 LOCATOR = '''

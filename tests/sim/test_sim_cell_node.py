@@ -5,6 +5,7 @@ import threading
 import numpy as np
 import pytest
 from enpire_common import names
+from enpire_task_pusht.render import PALETTE, project
 from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -12,7 +13,6 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
 from enpire_interfaces.srv import PlaceObjects
-from enpire_sim.cameras import PALETTE, project
 
 pytestmark = pytest.mark.graph
 CAMERAS = ('top', 'oblique', 'wrist')

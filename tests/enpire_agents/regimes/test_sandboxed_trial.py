@@ -125,7 +125,7 @@ def test_failure_report_reaches_the_policy_between_attempts_without_reset(tmp_pa
 
 
 def test_success_is_the_verifiers_not_the_coverage(tmp_path, settings):
-    from enpire_sim.cameras import CameraFaults
+    from enpire_task_pusht.render import CameraFaults
 
     goal = _goal(tmp_path, HOLD, attempts=2, steps_per_attempt=3)
     seen = le.run_trial(goal, GoalCell(settings))

@@ -2,6 +2,7 @@
 import cv2
 import numpy as np
 import pytest
+from enpire_task_pusht import render as sim_cameras
 
 from enpire_env.calibration import calibration_file
 from enpire_env.calibration.camera_model import (
@@ -16,7 +17,6 @@ from enpire_env.calibration.camera_model import (
 from enpire_env.calibration.charuco import BoardSpec, detect
 from enpire_env.calibration.table_mapping import CalibratedCameras
 from enpire_env.calibration.transforms import StaticTransforms, TransformError
-from enpire_sim import cameras as sim_cameras
 from enpire_sim.board_views import render_board
 
 

@@ -10,7 +10,7 @@ from enpire_task_pusht import geometry as pusht
 
 from enpire_env.perception import dataset as ds
 
-cameras = pytest.importorskip('enpire_sim.cameras')
+cameras = pytest.importorskip('enpire_task_pusht.render')
 PURE = {name: np.array(cameras.PALETTE[name], np.uint8) for name in ('block', 'agent', 'goal')}
 
 

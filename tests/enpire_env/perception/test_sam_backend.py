@@ -9,7 +9,7 @@ from enpire_env.verification import Frame, FusedJudgement, Verifier, VerifyConfi
 from enpire_env.verification.backends import Segmenter
 from enpire_env.verification.models import Box
 
-cameras = pytest.importorskip('enpire_sim.cameras')
+cameras = pytest.importorskip('enpire_task_pusht.render')
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,7 @@ from enpire_env.perception.yolo_backend import YoloDetector
 from enpire_env.verification import Frame, FusedJudgement, VerdictState, Verifier, make_backend
 from enpire_env.verification.backends import LABELS, Detector, Segmenter, backend_names
 
-cameras = pytest.importorskip('enpire_sim.cameras')
+cameras = pytest.importorskip('enpire_task_pusht.render')
 
 
 def test_missing_weights_is_a_clear_error_at_start_up(tmp_path, monkeypatch):

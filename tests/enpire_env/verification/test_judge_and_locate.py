@@ -88,8 +88,9 @@ def test_a_rendered_state_just_below_the_threshold_ends_uncertain_not_success():
     """True coverage 0.9475 (gym-pusht: no success), three 96 px cameras: with the margins of before
     (0.0006 per unit, no lone-camera rule) the oblique camera alone said SUCCESS at 0.957 beside two
     cameras uncertain near 0.95; the verdict must now stay UNCERTAIN."""
+    from enpire_task_pusht import render as simcam
+
     from enpire_env.verification import fuse, load_config
-    from enpire_sim import cameras as simcam
 
     block = (254.93105110595158, 255.94779397630717, 0.8051520238997745)
     state = simcam.RenderState(block_pose=block, agent_xy=(262.6739256869886, 331.84992360841045), step=0)
@@ -111,8 +112,9 @@ def test_a_rendered_state_just_below_the_threshold_ends_uncertain_not_success():
 def test_a_camera_with_a_colour_cast_does_not_claim_success():
     """A lighting shift that white balance cannot undo biases the palette fractions (a 0.945 state read as
     0.97 in fuzzing): the camera sees the cast and withholds success; clean, the same view decides."""
+    from enpire_task_pusht import render as simcam
+
     from enpire_env.verification import load_config
-    from enpire_sim import cameras as simcam
 
     state = simcam.RenderState(block_pose=(256.0, 256.0, np.pi / 4), agent_xy=(120.0, 400.0), step=0)
     top = next(s for s in simcam.DEFAULT_CAMERAS if s.name == 'top')

@@ -27,7 +27,8 @@ is classified from the sim's ground truth. Perception (`perception=`):
 - 'gt': the exact pose.
 `perception='auto'` picks 'camera' when the camera stack and `policy_tools` import, else 'noisy_gt'.
 
-Simulator: `enpire_sim.pusht_sim.PushTSim` (gym-pusht's dynamics, checked by tests/sim/test_parity.py).
+Simulator: `enpire_task_pusht.simulator.PushTSim` (gym-pusht's dynamics, checked by
+tests/tasks/pusht/test_parity.py).
 
 Command line: `python -m enpire_agents.local_eval POLICY.py --seeds 0:100 --attempts 8 --mode trial`.
 """
@@ -52,21 +53,22 @@ from enpire_task_pusht.distributions import sample_initial_state
 from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
 
 if TYPE_CHECKING:
+    from enpire_task_pusht.render import CameraSpec
+
     from enpire_env.safety import SafetyLimits
     from enpire_env.verification import FusedJudgement, VerifyConfig
     from enpire_rollout.sandbox import PolicyRunner
     from enpire_rollout.trial_core import TrialServerConfig
-    from enpire_sim.cameras import CameraSpec
 
 EPISODE_STEPS = pusht.EPISODE_STEPS
 
 
 # ----------------------------------------------------------------------------------------- simulators
 class _EnpireSim:
-    """The project's own simulator (`enpire_sim.pusht_sim.PushTSim`)."""
+    """The project's own simulator (`enpire_task_pusht.simulator.PushTSim`)."""
 
     def __init__(self):
-        from enpire_sim.pusht_sim import PushTSim
+        from enpire_task_pusht.simulator import PushTSim
         self.sim = PushTSim()
 
     def place(self, block, agent):
@@ -100,7 +102,7 @@ class _Camera:
     """The cell's top camera through `enpire_sim.cameras` (spec from `sim/config/cameras.yaml` if found)."""
 
     def __init__(self, camera: str = 'top', resolution: int | None = None):
-        from enpire_sim import cameras
+        from enpire_task_pusht import render as cameras
         self.cameras = cameras
         specs = cameras.DEFAULT_CAMERAS
         with contextlib.suppress(Exception):
@@ -167,9 +169,10 @@ def _policy_tools_as(module):
 
 def camera_available() -> bool:
     try:
+        from enpire_task_pusht import render  # noqa: F401
+        from enpire_task_pusht.simulator import PushTSim  # noqa: F401
+
         import enpire_rollout.policy_tools as tools  # noqa: F401
-        from enpire_sim import cameras  # noqa: F401
-        from enpire_sim.pusht_sim import PushTSim  # noqa: F401
         return hasattr(tools, 'locate_block')
     except Exception:
         return False
@@ -345,10 +348,11 @@ class TrialSettings:
     @classmethod
     def from_config(cls) -> TrialSettings:
         """From the packages' config files, as `enpire up sim_cells` starts the nodes."""
+        from enpire_task_pusht.render import DEFAULT_CAMERAS, load_cameras
+
         from enpire_env.safety import SafetyLimits
         from enpire_env.verification import load_config
         from enpire_rollout.trial_core import TrialServerConfig
-        from enpire_sim.cameras import DEFAULT_CAMERAS, load_cameras
 
         trial = ros_parameters(config_file('enpire_rollout', 'trial_server.yaml'))
         known = TrialServerConfig.model_fields
@@ -389,10 +393,11 @@ class SimTrialCell:
     """
 
     def __init__(self, settings: TrialSettings, faults: dict | None = None, fault_seed: int = 0):
+        from enpire_task_pusht.render import CameraRig
+        from enpire_task_pusht.simulator import PushTSim
+
         from enpire_env.safety import SafetyFilter
         from enpire_env.verification import Verifier
-        from enpire_sim.cameras import CameraRig
-        from enpire_sim.pusht_sim import PushTSim
 
         self.settings = settings
         self.sim = PushTSim()
@@ -412,7 +417,7 @@ class SimTrialCell:
         return tuple(float(v) for v in self.sim.agent_position)
 
     def _publish(self) -> None:
-        from enpire_sim.cameras import RenderState
+        from enpire_task_pusht.render import RenderState
         for cam, frame in self.rig.capture(RenderState.from_sim(self.sim)).items():
             if frame is None:                      # dropped: the camera's last frame stays the latest
                 continue

@@ -2,7 +2,7 @@
 
 Same initial state + same commands -> same states. From the bag alone: the privileged initial state (the
 simulator's truth after the reset, `<cell>/privileged/ground_truth`), every command that reached the cell
-(`cmd/target`) and every cell state. The trial is re-run through `enpire_sim.PushTSim` (bit-for-bit
+(`cmd/target`) and every cell state. The trial is re-run through the Push-T simulator (bit-for-bit
 gym-pusht's physics); each recorded state must match the replayed one, and each state's commanded target
 must be a recorded command (a command missing from the bag shows as a mismatch). Every recorded verdict
 is paired with the step of the frames it judged (the cell state with the verdict's stamp) and re-judged
@@ -138,7 +138,7 @@ class _GymPushT:
 
 
 def replay_bag(bag: str | Path, gym_check: bool = True) -> ReplayReport:
-    from enpire_sim.pusht_sim import PushTSim, coverage_fast
+    from enpire_task_pusht.simulator import PushTSim, coverage_fast
 
     bag = Path(bag)
     report = ReplayReport(bag=bag.name)

@@ -31,9 +31,8 @@ FEATURE_STD = np.array([150.0, 150.0, 150.0, 150.0, 1.0, 1.0, 150.0, 150.0])
 
 def make_env(max_delta: float = 40.0, max_episode_steps: int = 300, distribution: str = 'in_distribution'):
     """The Gymnasium env wrapped to the learned policies' features and relative actions."""
+    import enpire_task_pusht.gym_env  # noqa: F401  (registers enpire/PushT-v0)
     import gymnasium as gym
-
-    import enpire_sim.gym_env  # noqa: F401  (registers enpire/PushT-v0)
 
     class FeatureEnv(gym.Wrapper):
         def __init__(self, env):

@@ -47,7 +47,7 @@ _DISC = np.stack([np.cos(np.linspace(0, 2 * np.pi, 32, endpoint=False)),
 def _sim_cameras():
     """`enpire_sim.cameras`. enpire_sim depends on this package, so it is found at run time, not declared."""
     try:
-        return importlib.import_module('enpire_sim.cameras')
+        return importlib.import_module('enpire_task_pusht.render')
     except ImportError as exc:  # pragma: no cover - the workspace always has it
         raise RuntimeError('the perception dataset is rendered by the simulator: the enpire_sim package '
                            'is not importable (build the workspace, `. ./env.sh`)') from exc

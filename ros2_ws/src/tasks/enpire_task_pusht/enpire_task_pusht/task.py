@@ -38,7 +38,7 @@ TASK = Task(
     empty_policy='enpire_agents.hypothesis_tree:EMPTY_POLICY',
     prompt='enpire_agents.backends.prompting:TASK_DESCRIPTIONS.pusht',
     strategies='enpire_agents.strategies:compose',
-    simulator='enpire_sim.pusht_sim:PushTSim',
+    simulator='enpire_task_pusht.simulator:PushTSim',
 )
 
 

@@ -9,8 +9,7 @@ by under 1e-14, far below anything that moves a success decision (0.95 threshold
 """
 import numpy as np
 import pytest
-
-from enpire_sim.pusht_sim import PushTSim
+from enpire_task_pusht.simulator import PushTSim
 
 gym = pytest.importorskip('gymnasium')
 pytest.importorskip('gym_pusht')
@@ -80,8 +79,7 @@ def test_float32_actions_match_too():
 
 def test_coverage_agrees_with_shapely_reference():
     from enpire_task_pusht.geometry import GOAL_POSE, coverage
-
-    from enpire_sim.pusht_sim import coverage_fast
+    from enpire_task_pusht.simulator import coverage_fast
 
     rng = np.random.default_rng(0)
     poses = [GOAL_POSE] + [(256 + rng.uniform(-150, 150), 256 + rng.uniform(-150, 150), rng.uniform(-4, 4))

@@ -5,10 +5,10 @@ import cv2
 import numpy as np
 import pytest
 from enpire_task_pusht.geometry import GOAL_POSE, origin_to_centroid
-
-from enpire_sim.cameras import (
+from enpire_task_pusht.render import (
     DEFAULT_CAMERAS,
     PALETTE,
+    TABLE,
     CameraFaults,
     CameraRig,
     RenderState,
@@ -19,7 +19,7 @@ from enpire_sim.cameras import (
     unproject,
 )
 
-CONFIG = Path(__file__).resolve().parents[2] / 'sim/config/cameras.yaml'
+CONFIG = Path(__file__).resolve().parents[3] / 'sim/config/cameras.yaml'
 STATE = RenderState(block_pose=(150.0, 330.0, 0.6), agent_xy=(330.0, 150.0), agent_velocity=(5.0, 0.0),
                     step=7)
 
@@ -97,7 +97,7 @@ def test_oblique_is_a_perspective_view_with_intrinsics():
     corners = np.array([[0.0, 512.0], [512.0, 512.0], [0.0, 0.0], [512.0, 0.0]])
     near, far = project(h, corners).reshape(2, 2, 2)
     assert np.ptp(far[:, 0]) < np.ptp(near[:, 0])  # the far edge of the table looks shorter
-    assert spec.intrinsics().shape == (3, 3) and _spec('top', 96).intrinsics() is None
+    assert spec.intrinsics(TABLE).shape == (3, 3) and _spec('top', 96).intrinsics(TABLE) is None
 
 
 def test_cameras_load_from_yaml_with_faults(tmp_path):

@@ -1,7 +1,7 @@
 """Gymnasium environment of the simulated Push-T cell, registered as `enpire/PushT-v0`.
 
     import gymnasium as gym
-    import enpire_sim.gym_env  # registers the id
+    import enpire_task_pusht.gym_env  # registers the id
     env = gym.make('enpire/PushT-v0', obs_type='multi_camera', pacing='as_fast')
     obs, info = env.reset(seed=3, options={'distribution': 'out_of_distribution'})
 
@@ -22,12 +22,12 @@ import time
 
 import gymnasium as gym
 import numpy as np
-from enpire_task_pusht.distributions import DISTRIBUTIONS, InitialState, sample_initial_state
-from enpire_task_pusht.geometry import CONTROL_HZ, EPISODE_STEPS, GOAL_POSE, SUCCESS_COVERAGE, WORKSPACE_SIZE
 from gymnasium import spaces
 
-from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, CameraSpec, RenderState
-from enpire_sim.pusht_sim import PushTSim
+from enpire_task_pusht.distributions import DISTRIBUTIONS, InitialState, sample_initial_state
+from enpire_task_pusht.geometry import CONTROL_HZ, EPISODE_STEPS, GOAL_POSE, SUCCESS_COVERAGE, WORKSPACE_SIZE
+from enpire_task_pusht.render import DEFAULT_CAMERAS, CameraFaults, CameraRig, CameraSpec, RenderState
+from enpire_task_pusht.simulator import PushTSim
 
 ENV_ID = 'enpire/PushT-v0'
 OBS_TYPES = ('state', 'pixels', 'multi_camera')
@@ -149,4 +149,4 @@ class EnpirePushTEnv(gym.Env):
 
 
 if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point='enpire_sim.gym_env:EnpirePushTEnv')
+    gym.register(id=ENV_ID, entry_point='enpire_task_pusht.gym_env:EnpirePushTEnv')

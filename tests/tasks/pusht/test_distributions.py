@@ -39,7 +39,7 @@ def test_in_distribution_draws_what_gym_pusht_draws_for_the_same_seed():
         # moves under its position-before-angle order, so it is checked through the legacy placement)
         assert obs[:2].tolist() == list(state.agent)
         assert obs[4] == pytest.approx(state.block[2] % (2 * np.pi))
-        from enpire_sim.pusht_sim import PushTSim
+        from enpire_task_pusht.simulator import PushTSim
         sim = PushTSim()
         sim.place_gym_state(state.as_gym_state())
         assert sim.state_vector() == obs.tolist()

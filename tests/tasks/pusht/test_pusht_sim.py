@@ -4,8 +4,7 @@ import math
 import numpy as np
 import pytest
 from enpire_task_pusht.geometry import GOAL_POSE
-
-from enpire_sim.pusht_sim import PushTSim
+from enpire_task_pusht.simulator import PushTSim
 
 
 def _run(seed):

@@ -1,10 +1,12 @@
-"""Push-T physics: gym-pusht's bodies, walls and PD control in plain pymunk, without gym or pygame.
+"""The simulated Push-T cell: gym-pusht's bodies, walls and PD control in plain pymunk, without gym or
+pygame, and its cameras' scene (`render.SCENE`). `PushTSim` is the task's `simulator` (the
+`enpire_sim.simulator.CellSimulator` the generic sim cell node drives).
 
 Built to be step-for-step identical to gym-pusht 0.1.8 (`gym_pusht/envs/pusht.py`): the same space
 settings (no gravity, damping 0, default solver iterations), the same shapes added in the same order
 (walls, agent, T), the same PD law evaluated with the same float operations in the same order, 10
 substeps of 0.01 s per action. Given the same placement and actions, positions and angles come out
-bit-for-bit equal (tests/sim/test_parity.py). What is left out has no effect on the dynamics:
+bit-for-bit equal (tests/tasks/pusht/test_parity.py). What is left out has no effect on the dynamics:
 gym-pusht's contact-counting post-solve callback and its drawing. Notes that matter for parity:
 
 - gym-pusht's bodies set `body.friction = 1`, which pymunk ignores (friction lives on shapes), so
@@ -23,8 +25,13 @@ analytic coverage below are where the speed over gym-pusht comes from (bench/sim
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pymunk
+from enpire_common.task import SceneObject
+from pymunk._chipmunk_cffi import lib as _cp
+
+from enpire_task_pusht.distributions import placement_problem
 from enpire_task_pusht.geometry import (
     AGENT_RADIUS,
     BAR_LOCAL,
@@ -36,7 +43,7 @@ from enpire_task_pusht.geometry import (
     STEM_LOCAL,
     SUCCESS_COVERAGE,
 )
-from pymunk._chipmunk_cffi import lib as _cp
+from enpire_task_pusht.render import SCENE, TABLE, RenderState
 
 KP = 100.0
 KV = 20.0
@@ -76,7 +83,13 @@ def _build_space() -> tuple[pymunk.Space, pymunk.Body, pymunk.Body]:
 
 
 class PushTSim:
-    """One Push-T table. Units: workspace pixels (512x512), radians, seconds; 10 Hz control steps."""
+    """One Push-T table. Units: workspace pixels (512x512), radians, seconds; 10 Hz control steps.
+
+    As a `CellSimulator`: the scene is one object, `block` (the T's origin x, y, theta); the tool is
+    the agent (x, y); a command is the agent's target (x, y); the task state is the T's origin pose."""
+
+    table = TABLE
+    scene = SCENE
 
     def __init__(self, block_pose=(256.0, 300.0, 0.0), agent_xy=(256.0, 400.0)):
         self.place(block_pose, agent_xy)
@@ -110,6 +123,19 @@ class PushTSim:
         self._target = (ax, ay)
         self._coverage_step = -1
         self._coverage = 0.0
+
+    def placement_problem(self, objects: Sequence[SceneObject], tool: Sequence[float]) -> str | None:
+        """Why the cell cannot be put into this scene (None if it can)."""
+        names = [o.name for o in objects]
+        if names != ['block']:
+            return f'the Push-T scene is one object named block, got {names[:8]}'
+        if len(objects[0].pose) != 3 or len(tool) != 2:
+            return 'the block pose is (x, y, theta) and the agent (x, y)'
+        return placement_problem(objects[0].pose, tuple(tool))
+
+    def place_objects(self, objects: Sequence[SceneObject], tool: Sequence[float]) -> None:
+        """Put the scene in place exactly (as a gantry would); `placement_problem` must be None first."""
+        self.place(objects[0].pose, tool)
 
     def place_gym_state(self, state) -> None:
         """Place from gym-pusht's reset_to_state vector [agent_x, agent_y, block_x, block_y, angle]."""
@@ -160,6 +186,22 @@ class PushTSim:
     def target(self) -> tuple[float, float]:
         """The last commanded target (the agent's placement position until the first step)."""
         return self._target
+
+    @property
+    def tool_position(self) -> tuple[float, float]:
+        return self.agent_position
+
+    @property
+    def tool_velocity(self) -> tuple[float, float]:
+        return self.agent_velocity
+
+    def task_state(self) -> tuple[float, float, float]:
+        """The task-state vector: the T's origin pose (x, y, theta)."""
+        return self.block_pose
+
+    def view(self) -> RenderState:
+        """What the cameras draw now."""
+        return RenderState.from_sim(self)
 
     def state_vector(self) -> list[float]:
         """gym-pusht's state observation: [agent_x, agent_y, block_x, block_y, angle mod 2pi]."""

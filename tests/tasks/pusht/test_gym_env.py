@@ -1,14 +1,13 @@
 """The registered Gymnasium env: observation types, reset options, termination, truncation, pacing."""
 import time
 
+import enpire_task_pusht.gym_env  # noqa: F401
 import gymnasium as gym
 import numpy as np
 import pytest
 from enpire_task_pusht.distributions import sample_initial_state
 from enpire_task_pusht.geometry import GOAL_POSE
-
-import enpire_sim.gym_env  # noqa: F401
-from enpire_sim.gym_env import ENV_ID
+from enpire_task_pusht.gym_env import ENV_ID
 
 
 def test_state_obs_reset_from_seed_and_distribution():
