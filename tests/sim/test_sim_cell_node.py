@@ -186,3 +186,17 @@ def test_real_time_pacing_steps_at_10_hz(node_processes, ros_node):
     last = probe.latest(names.CELL_STATE)
     assert 6 <= last.step - first.step <= 13  # about 10 steps in a second of wall clock
     assert math.hypot(last.agent_position.x - 300.0, last.agent_position.y - 300.0) < 5.0
+
+
+@pytest.mark.parametrize('param, expected', [
+    ('task:=nosuchtask', "unknown task 'nosuchtask'; known tasks: "),
+    ('initial_distribution:=nowhere', "unknown pusht distribution 'nowhere'"),
+])
+def test_an_unknown_task_or_distribution_is_refused_at_start_with_a_clear_error(node_processes, param,
+                                                                               expected):
+    proc = _start(node_processes, 'cell_bad', param)
+    proc.wait(timeout=60)
+    log = node_processes.log('cell_bad')
+    assert proc.returncode != 0 and expected in log, log[-2000:]
+    if param.startswith('task'):
+        assert 'pusht' in log.split(expected, 1)[1].splitlines()[0]   # the error lists the installed tasks
