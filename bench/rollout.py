@@ -77,7 +77,8 @@ def main() -> None:
         fast = FleetClient(ros.node, ['bench_fast'])
         walls = {True: [], False: []}
         busy = []   # the recorder's own time (from each bag's summary) / the trial's wall time
-        request = {'policy_path': str(policy), 'seed': 4, 'attempts': 1, 'steps_per_attempt': args.steps}
+        request = {'task': 'pusht', 'policy_path': str(policy), 'seed': 4, 'attempts': 1,
+                   'steps_per_attempt': args.steps}
         # Warm-up: page cache, the bag folder, the sandbox's first imports, allocator pools; the first
         # three pairs of a fresh cell run 10-20% slower than the rest, which would only add noise.
         for _ in range(3):
@@ -119,7 +120,7 @@ def main() -> None:
         start_cell(procs, 'bench_rt', 'real_time', tmp / 'bags')
         rt = FleetClient(ros.node, ['bench_rt'])
         t0 = time.monotonic()
-        outs = rt.run_trials([TrialRequest(policy_path=str(policy), seed=s, attempts=1,
+        outs = rt.run_trials([TrialRequest(task='pusht', policy_path=str(policy), seed=s, attempts=1,
                                            steps_per_attempt=args.mru_steps) for s in range(args.mru_trials)])
         report = rt.report()
         cell = report['cells']['bench_rt']

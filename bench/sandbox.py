@@ -155,7 +155,7 @@ def bench_mru(policy: Path, tmp: Path, trials: int, steps: int) -> dict:
         ros = RosTestNode('bench_sandbox')
         fleet = FleetClient(ros.node, ['bench_sandbox'])
         t0 = time.monotonic()
-        outs = fleet.run_trials([TrialRequest(policy_path=str(policy), seed=s, attempts=1,
+        outs = fleet.run_trials([TrialRequest(task='pusht', policy_path=str(policy), seed=s, attempts=1,
                                               steps_per_attempt=steps) for s in range(trials)])
         report = fleet.report()
         log = procs.log('bench_sandbox_trial').splitlines()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from enpire_agents import bag_evidence
-from enpire_agents.metrics import RolloutOutcome
+from enpire_rollout.trial_outcome import TrialOutcome
 
 
 def _decode(png: bytes) -> np.ndarray:
@@ -39,7 +39,7 @@ def test_key_frames_come_from_the_failed_recorded_rollouts_in_order(tmp_path, re
     failed_c, _ = record_bag(tmp_path, 'c', [33])
 
     def rollout(seed, bag, success):
-        return RolloutOutcome(seed=seed, attempts=2, attempt_scores=[0.3, 0.9],
+        return TrialOutcome(seed=seed, attempts=2, attempt_scores=[0.3, 0.9],
                               attempt_successes=[False, success], attempt_reasons=['short', 'x'],
                               bag_path=str(bag))
     rollouts = [rollout(1, failed_a, False), rollout(2, solved, True), rollout(3, '', False),

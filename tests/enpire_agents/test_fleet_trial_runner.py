@@ -3,6 +3,7 @@ import threading
 
 import enpire_rollout.fleet_client as fleet_client
 from enpire_agents.team import FleetTrialRunner
+from enpire_rollout.trial_outcome import TrialOutcome
 
 
 class HeldFleet:
@@ -15,8 +16,8 @@ class HeldFleet:
         if requests[0].tag == 'hold':
             self.entered.set()
             self.release.wait(30)
-        return [fleet_client.TrialOutcome(request=r, cell='cell_0', attempts_used=1, attempt_scores=[0.5],
-                                          execute_s=1.0) for r in requests]
+        return [TrialOutcome(seed=r.seed, cell='cell_0', attempts_used=1, attempt_scores=[0.5],
+                             attempt_successes=[False], execute_s=1.0) for r in requests]
 
 
 def test_accounting_does_not_wait_for_another_agents_batch(monkeypatch, tmp_path):
@@ -67,10 +68,10 @@ class RecordingFleet:
 
     def run_trials(self, requests, progress=None, stop=None):
         self.requests += requests
-        return [fleet_client.TrialOutcome(request=r, cell='cell_0', accepted=True, success=True,
-                                          attempts_used=2, attempt_scores=[0.4, 0.97],
-                                          attempt_reasons=['short of goal', 'success'],
-                                          bag_path=f'/runs/demo/bags/cell_0/trial_{r.seed}')
+        return [TrialOutcome(seed=r.seed, cell='cell_0', accepted=True, attempts_used=2,
+                             attempt_successes=[False, True], attempt_scores=[0.4, 0.97],
+                             attempt_reasons=['short of goal', 'success'],
+                             bag_path=f'/runs/demo/bags/cell_0/trial_{r.seed}')
                 for r in requests]
 
 
@@ -83,3 +84,4 @@ def test_a_recorded_trial_keeps_its_bag_and_attempts(monkeypatch, tmp_path):
     assert outcome.bag_path == '/runs/demo/bags/cell_0/trial_3'
     assert outcome.attempt_scores == [0.4, 0.97] and outcome.attempt_reasons == ['short of goal', 'success']
     assert outcome.attempt_successes == [False, True] and outcome.first_success == 2
+    assert runner.cell_times()[0].trials == 1

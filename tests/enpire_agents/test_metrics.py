@@ -6,7 +6,6 @@ import pytest
 from enpire_agents.metrics import (
     CellTime,
     ProgressPoint,
-    RolloutOutcome,
     failure_reasons,
     mean_best_score,
     mean_robot_utilization,
@@ -16,14 +15,15 @@ from enpire_agents.metrics import (
     tokens_to_success,
     wilson_interval,
 )
+from enpire_rollout.trial_outcome import TrialOutcome
 
 
 def _rollout(seed, first_success, attempts=8, reason='timeout'):
     n = attempts if first_success is None else first_success
-    return RolloutOutcome(seed=seed, attempts=attempts,
-                          attempt_scores=[0.5] * (n - 1) + [0.97 if first_success else 0.5],
-                          attempt_successes=[i + 1 == first_success for i in range(n)],
-                          attempt_reasons=[reason] * (n - 1) + ['success' if first_success else reason])
+    return TrialOutcome(seed=seed, attempts=attempts,
+                        attempt_scores=[0.5] * (n - 1) + [0.97 if first_success else 0.5],
+                        attempt_successes=[i + 1 == first_success for i in range(n)],
+                        attempt_reasons=[reason] * (n - 1) + ['success' if first_success else reason])
 
 
 def test_wilson_matches_hand_computation():

@@ -45,7 +45,7 @@ def test_parameters_are_clamped_to_their_ranges():
 def test_policy_follows_the_contract_in_the_sim():
     code = S.compose(S.default_genome())
     res = local_eval.evaluate(code, [3], attempts=2, perception='gt')
-    assert res.n == 1 and res.records[0].scores
+    assert res.n == 1 and res.records[0].attempt_scores
 
 
 @pytest.mark.parametrize('perception', ['noisy_gt'])

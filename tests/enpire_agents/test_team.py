@@ -7,8 +7,9 @@ import pytest
 from enpire_agents.backends.base import Proposal
 from enpire_agents.experiment import load_experiment
 from enpire_agents.guard import ProtectedFiles
-from enpire_agents.metrics import CellTime, RolloutOutcome
+from enpire_agents.metrics import CellTime
 from enpire_agents.team import LocalTrialRunner, Team
+from enpire_rollout.trial_outcome import TrialOutcome
 
 POLICY = '''QUALITY = {q}
 
@@ -59,7 +60,7 @@ class ScriptedRunner:
             u = (s * 0.6180339887) % 1.0
             first = 1 if u < q else 3 if u < q + 0.3 else None
             n = first or attempts
-            out.append(RolloutOutcome(seed=s, attempts=attempts, attempt_scores=[0.9] * n,
+            out.append(TrialOutcome(seed=s, attempts=attempts, attempt_scores=[0.9] * n,
                                       attempt_successes=[i + 1 == first for i in range(n)],
                                       attempt_reasons=['angle off'] * n, execute_s=1.0, reset_s=0.1))
         return out

@@ -62,8 +62,8 @@ def test_two_cells_in_parallel_through_the_fleet_client(fleet_cells):
     procs, ros, tmp = fleet_cells
     policy = tmp / 'quick.py'
     policy.write_text(QUICK)
-    requests = [TrialRequest(policy_path=str(policy), seed=seed, attempts=1, steps_per_attempt=20,
-                             tag=f'req{seed}') for seed in range(4)]
+    requests = [TrialRequest(task='pusht', policy_path=str(policy), seed=seed, attempts=1,
+                             steps_per_attempt=20, tag=f'req{seed}') for seed in range(4)]
     fleet = FleetClient(ros.node, cells=CELLS, server_timeout_s=45.0, trial_timeout_s=90.0)
     for cell, client in fleet.clients.items():       # startup of 10 nodes is not part of the fleet's time
         assert client.wait_for_server(timeout_sec=45), f'run_trial of {cell} never appeared'
@@ -74,12 +74,14 @@ def test_two_cells_in_parallel_through_the_fleet_client(fleet_cells):
     wall = time.monotonic() - t0
     logs = {c: procs.log(f'{c}_trial_server')[-2000:] for c in CELLS}
 
-    assert [o.request.tag for o in outcomes] == [r.tag for r in requests]      # in the order of the requests
+    assert [o.tag for o in outcomes] == [r.tag for r in requests]      # in the order of the requests
+    assert [o.seed for o in outcomes] == [r.seed for r in requests]
     assert len(progress) == 4 and sorted(d for _, d, _ in progress) == [1, 2, 3, 4]
     assert {o.cell for o in outcomes} == set(CELLS), [o.cell for o in outcomes]
     for o in outcomes:
         assert o.accepted and o.failure_reason == '', (o.cell, o.failure_reason, logs)
-        assert o.attempts_used >= 1 and len(o.attempt_scores) == o.attempts_used
+        assert o.attempts_used >= 1 and len(o.attempt_scores) == len(o.attempt_successes) == o.attempts_used
+        assert o.attempt_successes[:-1] == [False] * (o.attempts_used - 1)   # it ends at its first success
         assert Path(o.bag_path).is_dir() and (Path(o.bag_path) / 'metadata.yaml').exists(), o.bag_path
         assert Path(o.bag_path).is_relative_to(tmp / 'bags' / o.cell)
         assert bag_custom_data(o.bag_path)['enpire.status'] == 'finished'

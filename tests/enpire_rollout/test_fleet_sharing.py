@@ -6,6 +6,8 @@ import rclpy
 
 from enpire_rollout.fleet_client import FleetClient, TrialOutcome, TrialRequest
 
+TASK = 'pusht'
+
 
 def test_concurrent_batches_share_the_cells_and_never_double_book(tmp_path):
     context = rclpy.Context()
@@ -24,7 +26,7 @@ def test_concurrent_batches_share_the_cells_and_never_double_book(tmp_path):
             both_busy.wait()
             with lock:
                 busy.discard(cell)
-            return TrialOutcome(request=request, cell=cell, accepted=True, attempts_used=1,
+            return TrialOutcome(seed=request.seed, cell=cell, accepted=True, attempts_used=1,
                                 attempt_scores=[1.0], execute_s=1.0, wall_s=1.0)
 
         fleet.run_one = run_one
@@ -33,7 +35,8 @@ def test_concurrent_batches_share_the_cells_and_never_double_book(tmp_path):
         results = {}
 
         def agent(name, seed):
-            results[name] = fleet.run_trials([TrialRequest(policy_path=str(policy), seed=seed, tag=name)])
+            request = TrialRequest(task=TASK, policy_path=str(policy), seed=seed, tag=name)
+            results[name] = fleet.run_trials([request])
 
         threads = [threading.Thread(target=agent, args=(f'agent_{i}', i)) for i in range(2)]
         for t in threads:
@@ -42,7 +45,7 @@ def test_concurrent_batches_share_the_cells_and_never_double_book(tmp_path):
             t.join(20)
         assert not double_booked
         assert {results[f'agent_{i}'][0].cell for i in range(2)} == {'cell_0', 'cell_1'}
-        assert [results[f'agent_{i}'][0].request.seed for i in range(2)] == [0, 1]
+        assert [results[f'agent_{i}'][0].seed for i in range(2)] == [0, 1]
         report = fleet.report()
         assert report['trials_started'] == 2 and all(c['trials'] == 1 for c in report['cells'].values())
     finally:
@@ -63,22 +66,23 @@ def test_stop_drops_the_trials_not_yet_started(tmp_path):
             started.append(request.seed)
             on_cell.set()
             release.wait(10)
-            return TrialOutcome(request=request, cell=cell, accepted=True, attempts_used=1,
+            return TrialOutcome(seed=request.seed, cell=cell, accepted=True, attempts_used=1,
                                 attempt_scores=[0.2], execute_s=1.0, wall_s=1.0)
 
         fleet.run_one = run_one
         policy = tmp_path / 'p.py'
         policy.write_text('class Policy: pass\n')
         result = []
-        caller = threading.Thread(target=lambda: result.append(fleet.run_trials(
-            [TrialRequest(policy_path=str(policy), seed=s) for s in range(3)], stop=stopped.is_set)))
+        requests = [TrialRequest(task=TASK, policy_path=str(policy), seed=s) for s in range(3)]
+        caller = threading.Thread(
+            target=lambda: result.append(fleet.run_trials(requests, stop=stopped.is_set)))
         caller.start()
         assert on_cell.wait(10)
         stopped.set()
         release.set()
         caller.join(20)
         outcomes = result[0]
-        assert started == [0] and [o.request.seed for o in outcomes] == [0, 1, 2]
+        assert started == [0] and [o.seed for o in outcomes] == [0, 1, 2]
         assert outcomes[0].failure_reason == '' and outcomes[0].attempt_scores == [0.2]
         assert all(o.failure_reason.startswith('not started') and not o.accepted for o in outcomes[1:])
     finally:
@@ -97,14 +101,16 @@ def test_a_refused_goal_goes_to_another_cell_and_is_not_a_trial(tmp_path):
         def run_one(cell, request):
             tried.append(cell)
             if cell == 'cell_0':        # a cell still busy with a trial whose goal answer was lost
-                return TrialOutcome(request=request, cell=cell, refused=True, failure_reason='goal rejected')
-            return TrialOutcome(request=request, cell=cell, accepted=True, attempts_used=1,
-                                attempt_scores=[1.0], success=True, execute_s=1.0, wall_s=1.0)
+                return TrialOutcome(seed=request.seed, cell=cell, refused=True,
+                                    failure_reason='goal rejected')
+            return TrialOutcome(seed=request.seed, cell=cell, accepted=True, attempts_used=1,
+                                attempt_scores=[1.0], attempt_successes=[True], execute_s=1.0, wall_s=1.0)
 
         fleet.run_one = run_one
         policy = tmp_path / 'p.py'
         policy.write_text('class Policy: pass\n')
-        outcomes = fleet.run_trials([TrialRequest(policy_path=str(policy), seed=s) for s in range(3)])
+        outcomes = fleet.run_trials([TrialRequest(task=TASK, policy_path=str(policy), seed=s)
+                                     for s in range(3)])
         assert [o.cell for o in outcomes] == ['cell_1'] * 3 and all(o.success for o in outcomes)
         assert tried.count('cell_0') == 1                     # it rested after refusing once
         report = fleet.report()

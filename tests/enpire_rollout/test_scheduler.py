@@ -4,12 +4,12 @@ from __future__ import annotations
 import threading
 import time
 
-from enpire_rollout.scheduler import Budget, Scheduler, TrialOutcome, TrialRequest
+from enpire_rollout.scheduler import Budget, Scheduler
+from enpire_rollout.trial_outcome import TrialOutcome
 
 
 def outcome(execute, reset=0.1, verify=0.1):
-    return TrialOutcome(request=TrialRequest(policy_path='p.py'), execute_s=execute, reset_s=reset,
-                        verify_s=verify, wall_s=execute + reset + verify)
+    return TrialOutcome(execute_s=execute, reset_s=reset, verify_s=verify, wall_s=execute + reset + verify)
 
 
 def test_cells_are_handed_out_once_and_freed():

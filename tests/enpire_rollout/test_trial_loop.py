@@ -52,9 +52,9 @@ class PointCell:
         self.holds += 1
         self.command(tuple(self.tool))
 
-    def verify(self, attempt, save_evidence):
+    def verify(self, attempt, final):
         distance = math.dist(self.tool, GOAL)
-        self.verifies.append((attempt, save_evidence))
+        self.verifies.append((attempt, final))
         return Verdict(success=distance < 1.0, score=1.0 / (1.0 + distance),
                        reason='' if distance < 1.0 else f'{distance:.0f} from the goal', evidence_path='ev')
 
@@ -133,10 +133,10 @@ def test_verify_every_n_steps_ends_an_attempt_early_on_success():
     cell = PointCell()
     out = _run(cell, ScriptedPolicy(lambda obs, reports: GOAL), steps_per_attempt=10, verify_every_n_steps=2)
     assert out.first_success == 1 and out.steps == 2 and out.attempt_reasons == ['success']
-    assert cell.verifies == [(1, False)]            # the early verdict saves no evidence
-    slow = _run(PointCell(), ScriptedPolicy(lambda obs, reports: GOAL), steps_per_attempt=10,
-                save_evidence=True)
-    assert slow.steps == 10 and slow.first_success == 1
+    assert cell.verifies == [(1, False)]            # an early verdict, not the attempt's final one
+    slow = PointCell()
+    out = _run(slow, ScriptedPolicy(lambda obs, reports: GOAL), steps_per_attempt=10)
+    assert out.steps == 10 and out.first_success == 1 and slow.verifies == [(1, True)]
 
 
 def test_a_failed_policy_holds_the_cell_is_judged_and_restarts_with_the_reports():
@@ -188,7 +188,7 @@ def test_a_cancel_and_a_failed_reset_end_the_trial_with_the_reason():
 
 def test_a_crash_leaves_the_cell_holding_and_is_the_reason():
     class Broken(PointCell):
-        def verify(self, attempt, save_evidence):
+        def verify(self, attempt, final):
             raise KeyError('camera')
 
     cell, heard = Broken(), []

@@ -110,7 +110,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_rollout/enpire_rollout/policy_contract.py',
     'ros2_ws/src/enpire_rollout/enpire_rollout/policy_motion_tools.py',
     'ros2_ws/src/enpire_rollout/enpire_rollout/policy_tools.py',
-    'ros2_ws/src/enpire_rollout/enpire_rollout/scheduler.py',
     'ros2_ws/src/enpire_rollout/enpire_rollout/trial_core.py',
     'sim/enpire_sim/sim_cell_node.py',
 }

@@ -10,8 +10,8 @@ from enpire_agents.backends.prompting import (
     openai_messages,
     without_images,
 )
-from enpire_agents.metrics import RolloutOutcome
 from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.trial_outcome import TrialOutcome
 from tests.enpire_agents.backends.conftest import FAILURE_REASON, PEER_FAILURE
 
 
@@ -29,7 +29,7 @@ def test_prompt_sections(request_):
 
 
 def _rollout(seed, scores, reasons, success_at=None, failure_reason=''):
-    return RolloutOutcome(seed=seed, attempts=8, attempt_scores=scores, attempt_reasons=reasons,
+    return TrialOutcome(seed=seed, attempts=8, attempt_scores=scores, attempt_reasons=reasons,
                           attempt_successes=[i + 1 == success_at for i in range(len(scores))],
                           failure_reason=failure_reason)
 

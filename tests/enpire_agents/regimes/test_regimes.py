@@ -202,9 +202,9 @@ def test_bags_from_the_trial_loop_carry_the_verifiers_verdicts(bags):
     with Reader(outs[0].bag_path) as reader:
         raws = [(c.msgtype, raw) for c, _, raw in reader.messages() if c.topic == '/cell_0/trial/verdicts']
     verdicts = [store.deserialize_cdr(raw, kind) for kind, raw in raws]
-    assert len(verdicts) == len(outs[0].scores)
+    assert len(verdicts) == len(outs[0].attempt_scores)
     assert all(v.rule == 'unanimous' and v.reason != 'coverage below bar' for v in verdicts)
-    assert [round(v.score, 6) for v in verdicts] == [round(s, 6) for s in outs[0].scores]
+    assert [round(v.score, 6) for v in verdicts] == [round(s, 6) for s in outs[0].attempt_scores]
 
 
 def _observation(step=0):

@@ -110,14 +110,15 @@ def test_failure_report_reaches_the_policy_between_attempts_without_reset(tmp_pa
     rec = Recorder()
     goal = _goal(tmp_path, REPORTED, seed=3, attempts=2, steps_per_attempt=12)
     record = le.run_trial(goal, le.SimTrialCell(settings), rec)
-    assert record.success_attempt is None and len(record.scores) == 2
+    assert record.first_success is None and len(record.attempt_scores) == 2
     assert record.steps == 24  # attempts run their full length: only the verifier ends a trial early
     assert [e[0] for e in rec.events].count('reset_done') == 1  # attempt 2 goes on from where 1 left it
-    assert all(not r.startswith('timeout') for r in record.reasons)  # the verifier's reasons, not the sim's
+    # the verifier's reasons, not the sim's
+    assert all(not r.startswith('timeout') for r in record.attempt_reasons)
     # attempt 1 held still; attempt 2 steers by the report: the verifier's score and the attempt number
     first, second = rec.commands[:12], rec.commands[12:24]
     assert len({c[0] for c in first}) == 1
-    assert second[0][0] == pytest.approx((100.0 + 300.0 * record.scores[0], 70.0))
+    assert second[0][0] == pytest.approx((100.0 + 300.0 * record.attempt_scores[0], 70.0))
     # every observation carried all three cameras; commands passed the safety filter (max step 100 px)
     assert all(cams == ('top', 'oblique', 'wrist') for _, _, cams in rec.states)
     for (_, safe), (_, agent, _) in zip(rec.commands, rec.states, strict=False):
@@ -129,22 +130,24 @@ def test_success_is_the_verifiers_not_the_coverage(tmp_path, settings):
 
     goal = _goal(tmp_path, HOLD, attempts=2, steps_per_attempt=3)
     seen = le.run_trial(goal, GoalCell(settings))
-    assert seen.success_attempt == 1 and seen.reasons == ['success']
+    assert seen.first_success == 1 and seen.attempt_reasons == ['success']
     blind_cell = GoalCell(settings, faults={c.name: CameraFaults(dropout=1.0) for c in settings.cameras})
     blind = le.run_trial(goal, blind_cell)
     assert blind_cell.sim.coverage() > 0.99  # the T is on the goal ...
-    assert blind.success_attempt is None and blind.scores == [0.0, 0.0]  # ... but no camera saw it
-    assert all('no_usable_camera' in r or 'no_frame' in r for r in blind.reasons), blind.reasons
+    assert blind.first_success is None and blind.attempt_scores == [0.0, 0.0]  # ... but no camera saw it
+    reasons = blind.attempt_reasons
+    assert all('no_usable_camera' in r or 'no_frame' in r for r in reasons), reasons
 
 
 def test_sandbox_failures_end_the_attempt_with_a_reason(tmp_path, settings):
     raised = le.run_trial(_goal(tmp_path, RAISES, attempts=2, steps_per_attempt=6), le.SimTrialCell(settings))
-    first, second = raised.reasons
+    first, second = raised.attempt_reasons
     assert first.startswith('policy raised: RuntimeError: boom') and '; verifier: ' in first
     assert raised.steps == 3 + 6 and '; verifier: ' not in second  # the process lives on: attempt 2 runs
     escapes = _goal(tmp_path, ESCAPES, attempts=2, steps_per_attempt=6)
     refused = le.run_trial(escapes, le.SimTrialCell(settings))
-    assert refused.steps == 0 and all('static check' in r and 'import os' in r for r in refused.reasons)
+    assert refused.steps == 0
+    assert all('static check' in r and 'import os' in r for r in refused.attempt_reasons)
     tampered = _goal(tmp_path, HOLD)
     tampered.policy_sha256 = '0' * 64
     assert 'policy_sha256 mismatch' in le.run_trial(tampered, le.SimTrialCell(settings)).failure_reason

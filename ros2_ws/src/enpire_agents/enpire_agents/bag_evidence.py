@@ -15,7 +15,7 @@ from pathlib import Path
 
 from enpire_common import names
 
-from enpire_agents.metrics import RolloutOutcome
+from enpire_rollout.trial_outcome import TrialOutcome
 
 KEY_CAMERA = 'top'
 MAX_KEY_FRAMES = 4
@@ -71,7 +71,7 @@ def _to_png(msg, msgtype: str) -> bytes | None:
     return png.tobytes() if ok else None
 
 
-def key_frames(rollouts: Sequence[RolloutOutcome], camera: str = KEY_CAMERA,
+def key_frames(rollouts: Sequence[TrialOutcome], camera: str = KEY_CAMERA,
                limit: int = MAX_KEY_FRAMES) -> list[bytes]:
     """The last `camera` frame of each failed rollout that was recorded, in rollout order, at most `limit`."""
     frames: list[bytes] = []

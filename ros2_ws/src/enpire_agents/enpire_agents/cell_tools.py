@@ -27,9 +27,9 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from enpire_agents import guard, metrics
 from enpire_agents.experiment import Budgets, ExperimentConfig
 from enpire_agents.hypothesis_tree import HypothesisTree, NodeResult, TreeNode
-from enpire_agents.metrics import RolloutOutcome
 from enpire_env.request_checks import shown
 from enpire_rollout.trial_core import MAX_POLICY_BYTES
+from enpire_rollout.trial_outcome import TrialOutcome
 
 MAX_HYPOTHESIS_CHARS = 2000    # one line of intent; the tree keeps it in HYPOTHESIS.md and the commit
 
@@ -89,7 +89,7 @@ class TrialRecord(BaseModel):
     agent: str
     node_id: str
     t_s: float
-    outcome: RolloutOutcome
+    outcome: TrialOutcome
 
     def brief(self) -> dict[str, Any]:
         o = self.outcome
@@ -194,7 +194,7 @@ class ToolLedger:
             self._own.trials += trials
             self._own.robot_s += robot_s
 
-    def add_trials(self, agent: str, node_id: str, outcomes: Sequence[RolloutOutcome]) -> list[TrialRecord]:
+    def add_trials(self, agent: str, node_id: str, outcomes: Sequence[TrialOutcome]) -> list[TrialRecord]:
         with self._lock:
             records = [TrialRecord(trial_id=f'{agent}-t{next(self._ids):04d}', agent=agent, node_id=node_id,
                                    t_s=self.elapsed(), outcome=o) for o in outcomes]

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from enpire_agents import metrics
-from enpire_agents.metrics import Rate, RolloutOutcome
+from enpire_agents.metrics import Rate
+from enpire_rollout.trial_outcome import TrialOutcome
 
 
 class GroundTruth(BaseModel):
@@ -45,8 +46,8 @@ def ground_truth(bag_paths: Sequence[str], seeds: Sequence[int], k: int) -> Grou
         mismatched += bool(report.mismatches)
         false += sum(r and not t for r, t in zip(report.attempt_recorded, report.attempt_true, strict=True))
         missed += sum(t and not r for r, t in zip(report.attempt_recorded, report.attempt_true, strict=True))
-        outcomes.append(RolloutOutcome(seed=seed, attempts=max(k, len(report.attempt_true)),
-                                       attempt_successes=report.attempt_true))
+        outcomes.append(TrialOutcome(seed=seed, attempts=max(k, len(report.attempt_true)),
+                                     attempt_successes=report.attempt_true))
     if not outcomes:
         return None
     return GroundTruth(k=k, pass_at_1=metrics.pass_at(outcomes, 1), pass_at_k=metrics.pass_at(outcomes, k),

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from enpire_agents.metrics import RolloutOutcome
 from enpire_rollout.child_env import allowlisted_env
+from enpire_rollout.trial_outcome import TrialOutcome
 
 NOTES_REF = 'refs/notes/enpire'
 _GIT_ENV = {
@@ -64,7 +64,7 @@ class NodeResult(BaseModel):
     mean_score: float = 0.0
     failure_reasons: list[str] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=list)
-    rollouts: list[RolloutOutcome] = Field(default_factory=list)   # per attempt: scores, reasons; the bags
+    rollouts: list[TrialOutcome] = Field(default_factory=list)   # per attempt: scores, reasons; the bags
 
     @property
     def score(self) -> float:

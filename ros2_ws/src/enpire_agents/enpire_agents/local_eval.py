@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 import types
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,14 +50,17 @@ import numpy as np
 from enpire_task_pusht import geometry as pusht
 from enpire_task_pusht.distributions import sample_initial_state
 
+from enpire_rollout import trial_loop
 from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
+from enpire_rollout.trial_loop import TrialPlan, Verdict
+from enpire_rollout.trial_outcome import TrialOutcome
 
 if TYPE_CHECKING:
     from enpire_task_pusht.render import CameraSpec
 
     from enpire_env.safety import SafetyLimits
     from enpire_env.verification import FusedJudgement, VerifyConfig
-    from enpire_rollout.sandbox import PolicyRunner
+    from enpire_rollout.sandbox import StepResult
     from enpire_rollout.trial_core import TrialServerConfig
 
 EPISODE_STEPS = pusht.EPISODE_STEPS
@@ -188,19 +191,8 @@ def load_policy_class(code: str, tools_module=None):
 
 # ----------------------------------------------------------------------------------------- evaluation
 @dataclass
-class RolloutRecord:
-    seed: int
-    success_attempt: int | None          # 1-based attempt of the first success, None if never
-    scores: list[float] = field(default_factory=list)   # each attempt's score (coverage / verifier's)
-    reasons: list[str] = field(default_factory=list)
-    steps: int = 0
-    missed_deadlines: int = 0            # trial mode: act() calls past the step deadline (command held)
-    failure_reason: str = ''             # trial mode: why the trial could not run (an invalid goal)
-
-
-@dataclass
 class EvalResult:
-    records: list[RolloutRecord]
+    records: list[TrialOutcome]
     attempts: int
     seconds: float = 0.0
 
@@ -209,7 +201,7 @@ class EvalResult:
         return len(self.records)
 
     def successes_at(self, k: int) -> int:
-        return sum(1 for r in self.records if r.success_attempt is not None and r.success_attempt <= k)
+        return sum(1 for r in self.records if r.succeeded_within(k))
 
     def pass_at(self, k: int) -> float:
         return self.successes_at(k) / max(1, self.n)
@@ -218,18 +210,18 @@ class EvalResult:
     def mean_score(self) -> float:
         if not self.records:
             return 0.0
-        return float(np.mean([max(r.scores) if r.scores else 0.0 for r in self.records]))
+        return float(np.mean([r.best_score for r in self.records]))
 
     def failure_reasons(self) -> list[str]:
         from collections import Counter
-        c = Counter(reason for r in self.records for reason in r.reasons if reason != 'success')
+        c = Counter(reason for r in self.records for reason in r.attempt_reasons if reason != 'success')
         return [reason for reason, _ in c.most_common()]
 
     def summary(self) -> dict:
         return {'n': self.n, 'attempts': self.attempts, 'pass_at_1': self.pass_at(1),
                 'pass_at_k': self.pass_at(self.attempts), 'mean_score': round(self.mean_score, 4),
                 'failure_reasons': self.failure_reasons()[:5], 'seconds': round(self.seconds, 1),
-                'failed_seeds': [r.seed for r in self.records if r.success_attempt is None],
+                'failed_seeds': [r.seed for r in self.records if r.first_success is None],
                 'missed_deadlines': sum(r.missed_deadlines for r in self.records)}
 
 
@@ -255,64 +247,122 @@ def pose_error(pose) -> tuple[float, float]:
     return float(np.linalg.norm(c - g)), abs(math.degrees(pusht.angle_diff(pose[2], pusht.GOAL_POSE[2])))
 
 
-def run_rollout(policy_cls, seed: int, *, attempts: int = 8, distribution: str = 'in_distribution',
-                perception: str = 'noisy_gt', noise_px: float = 1.0, noise_deg: float = 0.5,
-                sim=None, camera=None, steps_per_attempt: int = EPISODE_STEPS) -> RolloutRecord:
-    sim = sim or make_sim()
-    state = sample_initial_state(seed, distribution)
-    sim.place(state.block, state.agent)
-    policy = policy_cls()
-    policy.reset(TrialContext(task='pusht', attempts=attempts, steps_per_attempt=steps_per_attempt,
-                              control_hz=pusht.CONTROL_HZ, cameras=['top'], seed=seed))
-    record = RolloutRecord(seed=seed, success_attempt=None)
-    previous: list[AttemptReport] = []
-    for attempt in range(1, attempts + 1):
-        start_pose = sim.block_pose()
-        start_cov = sim.coverage()
-        cov, reason, steps = start_cov, '', 0
-        for step in range(steps_per_attempt):
-            frames, maps, gt = {}, {}, None
-            if perception == 'camera':
-                frames, maps = camera.frames(sim)
-            else:
-                gt = {'block': sim.block_pose(), 'coverage': cov}
-            obs = Observation(step=step, attempt=attempt, time_s=step / pusht.CONTROL_HZ,
-                              agent_position=sim.agent_position(), agent_velocity=sim.agent_velocity(),
-                              frames=frames, table_to_image=maps, debug_ground_truth=gt)
-            try:
-                target = policy.act(obs)
-                tx, ty = float(target[0]), float(target[1])
-                if not (math.isfinite(tx) and math.isfinite(ty)):
-                    raise ValueError('non-finite action')
-            except Exception as exc:  # the sandbox would report this as the attempt's reason
-                reason = f'exception: {type(exc).__name__}: {exc}'
-                break
-            tx, ty = min(max(tx, 0.0), pusht.WORKSPACE_SIZE), min(max(ty, 0.0), pusht.WORKSPACE_SIZE)
-            cov = sim.step((tx, ty))
-            steps = step + 1
-            if pusht.is_success(cov):
-                reason = 'success'
-                break
-        record.steps += steps
-        record.scores.append(float(cov))
-        if reason == 'success':
-            record.success_attempt = attempt
-            record.reasons.append(reason)
-            break
-        if not reason:
-            end_pose = sim.block_pose()
-            moved = np.hypot(end_pose[0] - start_pose[0], end_pose[1] - start_pose[1]) > 1.0 or \
-                abs(end_pose[2] - start_pose[2]) > 0.01
-            reason = classify_failure(start_cov, cov, pose_error(end_pose), moved)
-        record.reasons.append(reason)
-        report = AttemptReport(attempt=attempt, score=float(cov), success=False, reason=reason, steps=steps,
-                               previous=list(previous))
-        previous.append(report)
+class InProcessPolicy:
+    """A policy class run in this process, as the trial loop drives a sandboxed one: an exception (or a
+    non-finite action) ends the attempt with its reason; the policy object lives on."""
+
+    alive = True
+    missed_deadlines = 0
+
+    def __init__(self, policy_cls, context: TrialContext):
+        self.policy, self.context = policy_cls(), context
+
+    def start(self) -> StepResult:
+        from enpire_rollout.sandbox import StepResult
+        self.policy.reset(self.context)
+        return StepResult(ok=True)
+
+    def act(self, observation: Observation) -> StepResult:
+        from enpire_rollout.sandbox import StepResult
         try:
-            policy.on_attempt_failed(report)
-        except Exception:
-            pass
-    return record
+            target = self.policy.act(observation)
+            tx, ty = float(target[0]), float(target[1])
+            if not (math.isfinite(tx) and math.isfinite(ty)):
+                raise ValueError('non-finite action')
+        except Exception as exc:  # the sandbox would report this as the attempt's reason
+            return StepResult(ok=False, kind='exception', reason=f'exception: {type(exc).__name__}: {exc}')
+        return StepResult(ok=True, action=(tx, ty))
+
+    def on_attempt_failed(self, report: AttemptReport) -> StepResult:
+        from enpire_rollout.sandbox import StepResult
+        with contextlib.suppress(Exception):
+            self.policy.on_attempt_failed(report)
+        return StepResult(ok=True)
+
+    def restart(self, reports: list[AttemptReport]) -> StepResult:
+        raise RuntimeError('an in-process policy never dies')
+
+    def close(self) -> None:
+        pass
+
+
+class InProcessCell:
+    """The trial loop's cell on the simulator in this process: success is the simulator's coverage (checked
+    after every step), a failed attempt's reason classified from its ground truth."""
+
+    def __init__(self, sim, seed: int, distribution: str, perception: str, camera=None):
+        self.sim, self.seed, self.distribution = sim, seed, distribution
+        self.perception, self.camera = perception, camera
+        self.cov = 0.0
+        self.start_pose, self.start_cov = None, 0.0
+
+    def reset(self) -> dict:
+        state = sample_initial_state(self.seed, self.distribution)
+        self.sim.place(state.block, state.agent)
+        self.cov = self.sim.coverage()
+        return {}
+
+    def stop_reason(self) -> str:
+        return ''
+
+    def begin_attempt(self, attempt: int):
+        self.start_pose, self.start_cov = self.sim.block_pose(), self.cov
+        return tuple(self.sim.agent_position())
+
+    def observe(self, step: int, attempt: int) -> Observation:
+        frames, maps, gt = {}, {}, None
+        if self.perception == 'camera':
+            frames, maps = self.camera.frames(self.sim)
+        else:
+            gt = {'block': self.sim.block_pose(), 'coverage': self.cov}
+        return Observation(step=step, attempt=attempt, time_s=step / pusht.CONTROL_HZ,
+                           agent_position=self.sim.agent_position(), agent_velocity=self.sim.agent_velocity(),
+                           frames=frames, table_to_image=maps, debug_ground_truth=gt)
+
+    def command(self, values) -> None:
+        tx, ty = (min(max(float(v), 0.0), pusht.WORKSPACE_SIZE) for v in values[:2])
+        self.cov = self.sim.step((tx, ty))
+
+    def hold(self) -> None:
+        """The simulator stands still between steps: nothing to send."""
+
+    def verify(self, attempt: int, final: bool) -> Verdict:
+        if pusht.is_success(self.cov):
+            return Verdict(success=True, score=float(self.cov), reason='success')
+        if not final:
+            return Verdict(success=False, score=float(self.cov))
+        end_pose, start_pose = self.sim.block_pose(), self.start_pose
+        moved = np.hypot(end_pose[0] - start_pose[0], end_pose[1] - start_pose[1]) > 1.0 or \
+            abs(end_pose[2] - start_pose[2]) > 0.01
+        reason = classify_failure(self.start_cov, self.cov, pose_error(end_pose), moved)
+        return Verdict(success=False, score=float(self.cov), reason=reason)
+
+    def settle(self) -> None:
+        pass
+
+    def event(self, name: str, attempt: int = 0, score: float = 0.0, **detail) -> None:
+        pass
+
+    def feedback(self, phase: str, attempt: int = 0, step: int = 0, score: float = 0.0) -> None:
+        pass
+
+
+def run_in_process(policy_cls, seed: int, *, attempts: int = 8, distribution: str = 'in_distribution',
+                   perception: str = 'noisy_gt', noise_px: float = 1.0, noise_deg: float = 0.5,
+                   sim=None, camera=None, steps_per_attempt: int = EPISODE_STEPS) -> TrialOutcome:
+    """One trial of a policy class in this process (no sandbox), through the trial loop."""
+    cell = InProcessCell(sim or make_sim(), seed, distribution, perception, camera)
+    context = TrialContext(task='pusht', attempts=attempts, steps_per_attempt=steps_per_attempt,
+                           control_hz=pusht.CONTROL_HZ, cameras=['top'], seed=seed)
+    policy = InProcessPolicy(policy_cls, context)
+    plan = TrialPlan(attempts=attempts, steps_per_attempt=steps_per_attempt, time_budget_s=math.inf,
+                     verify_every_n_steps=1)
+    outcome = TrialOutcome(seed=seed, task='pusht', distribution=distribution, attempts=attempts)
+    return trial_loop.run_trial(cell, policy, policy.start, plan, outcome, on_crash=_reraise)
+
+
+def _reraise(exc: Exception) -> None:
+    raise exc
 
 
 def config_file(package: str, name: str) -> Path:
@@ -486,92 +536,75 @@ class TrialRecorder:
         """Each verdict of the verifier."""
 
 
-def run_trial(goal: TrialGoal, cell: SimTrialCell, recorder: TrialRecorder | None = None) -> RolloutRecord:
-    """One trial as `TrialRun.run` does it: validate, place, k attempts in the sandbox, each verified."""
+class _SimCellSide:
+    """A `SimTrialCell` as the trial loop's cell, reporting to a `TrialRecorder`."""
+
+    def __init__(self, cell: SimTrialCell, recorder: TrialRecorder, goal: TrialGoal):
+        self.cell, self.rec, self.goal = cell, recorder, goal
+        self.t0 = 0.0
+
+    def reset(self) -> dict:
+        self.cell.place(self.goal.seed, self.goal.distribution)
+        self.rec.state(self.cell)
+        return {'tries': 1}
+
+    def stop_reason(self) -> str:
+        return ''
+
+    def begin_attempt(self, attempt: int) -> tuple[float, float]:
+        self.t0 = self.cell.now_s
+        return self.cell.agent
+
+    def observe(self, step: int, attempt: int) -> Observation:
+        return self.cell.observation(step, attempt, self.t0)
+
+    def command(self, values) -> None:
+        x, y = float(values[0]), float(values[1])
+        self.rec.command((x, y), self.cell.command(x, y))
+        self.rec.state(self.cell)
+
+    def hold(self) -> None:
+        self.command(self.cell.agent)
+
+    def verify(self, attempt: int, final: bool) -> Verdict:
+        verdict = self.cell.verify()
+        self.rec.verdict(verdict)
+        return Verdict(success=bool(verdict.success), score=float(verdict.score), reason=verdict.reason)
+
+    def settle(self) -> None:
+        pass
+
+    def event(self, name: str, attempt: int = 0, score: float = 0.0, **detail) -> None:
+        self.rec.event(name, attempt, score, **detail)
+
+    def feedback(self, phase: str, attempt: int = 0, step: int = 0, score: float = 0.0) -> None:
+        pass
+
+
+def run_trial(goal: TrialGoal, cell: SimTrialCell, recorder: TrialRecorder | None = None) -> TrialOutcome:
+    """One trial as the trial server runs it (the same loop): validate, place, k attempts in the sandbox,
+    each verified."""
     from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
     from enpire_rollout.trial_core import validate_goal
 
-    rec = recorder or TrialRecorder()
     cfg = cell.settings.trial
-    record = RolloutRecord(seed=int(goal.seed), success_attempt=None)
+    outcome = TrialOutcome(seed=int(goal.seed), task=goal.task, distribution=goal.distribution,
+                           attempts=goal.attempts)
     error = validate_goal(goal, cfg.model_copy(update={'policy_dirs': ['/']}))   # the agent's own files
     if error:
-        record.failure_reason = f'invalid goal: {error}'
-        return record
-    rec.event('started', goal=asdict(goal))
-    cell.place(goal.seed, goal.distribution)
-    rec.state(cell)
-    rec.event('reset_done', tries=1)
+        outcome.failure_reason = f'invalid goal: {error}'
+        return outcome
     context = TrialContext(task=goal.task, attempts=goal.attempts, steps_per_attempt=goal.steps_per_attempt,
                            control_hz=cfg.control_hz, cameras=list(cfg.cameras), seed=int(goal.seed))
     limits = SandboxLimits(step_deadline_s=cfg.step_deadline_s, hang_timeout_s=cfg.hang_timeout_s,
                            cpu_s=cfg.policy_cpu_s, memory_mb=cfg.policy_memory_mb)
     runner = PolicyRunner(limits)
-    reports: list[AttemptReport] = []
-    try:
-        start = runner.start(goal.policy_path, context)
-        for attempt in range(1, goal.attempts + 1):
-            if attempt > 1:
-                start = runner.on_attempt_failed(reports[-1]) if runner.alive else runner.restart(reports)
-            rec.event('attempt_started', attempt)
-            if start.ok:
-                steps, sandbox_reason, verdict = _run_steps(runner, cell, goal, attempt, rec)
-            else:
-                steps, sandbox_reason, verdict = 0, start.reason, None
-            if verdict is None:
-                verdict = cell.verify()
-                rec.verdict(verdict)
-            score = float(verdict.score)
-            reason = verdict.reason or ('success' if verdict.success else 'failure')
-            if sandbox_reason:
-                reason = f'{sandbox_reason}; verifier: {reason}'
-            record.scores.append(score)
-            record.reasons.append(reason)
-            record.steps += steps
-            rec.event('attempt_verified', attempt, score, success=verdict.success, reason=reason, steps=steps,
-                      missed_deadlines=runner.missed_deadlines)
-            if verdict.success:
-                record.success_attempt = attempt
-                break
-            reports.append(AttemptReport(attempt=attempt, score=score, success=False, reason=reason,
-                                         steps=steps, previous=list(reports)))
-    finally:
-        record.missed_deadlines = runner.missed_deadlines
-        runner.close()
-    if record.scores:             # end of trial: the last command is a stop at the agent's position
-        _command(cell, rec, *cell.agent)
-    rec.event('finished', len(record.scores), max(record.scores or [0.0]),
-              success=record.success_attempt is not None, failure_reason='')
-    return record
-
-
-def _command(cell: SimTrialCell, rec: TrialRecorder, x: float, y: float) -> None:
-    rec.command((float(x), float(y)), cell.command(x, y))
-    rec.state(cell)
-
-
-def _run_steps(runner: PolicyRunner, cell: SimTrialCell, goal: TrialGoal, attempt: int,
-               rec: TrialRecorder) -> tuple[int, str, FusedJudgement | None]:
-    """Steps of one attempt: (steps, sandbox failure reason or '', early success verdict), as `TrialRun`."""
-    cfg = cell.settings.trial
-    t0 = cell.now_s
-    last_cmd = cell.agent
-    step = 0
-    for step in range(1, goal.steps_per_attempt + 1):
-        result = runner.act(cell.observation(step - 1, attempt, t0))
-        if not result.ok:
-            _command(cell, rec, *cell.agent)       # hold: a stop at the agent's position
-            return step, result.reason, None
-        if result.action is not None:
-            last_cmd = result.action
-        _command(cell, rec, *last_cmd)             # a missed deadline holds the last command
-        every = cfg.verify_every_n_steps
-        if every and step % every == 0 and step < goal.steps_per_attempt:
-            verdict = cell.verify()
-            rec.verdict(verdict)
-            if verdict.success:
-                return step, '', verdict
-    return step, '', None
+    plan = TrialPlan(attempts=goal.attempts, steps_per_attempt=goal.steps_per_attempt,
+                     time_budget_s=goal.time_budget_s or cfg.max_time_budget_s,
+                     verify_every_n_steps=cfg.verify_every_n_steps)
+    side = _SimCellSide(cell, recorder or TrialRecorder(), goal)
+    return trial_loop.run_trial(side, runner, lambda: runner.start(goal.policy_path, context), plan, outcome,
+                                goal=asdict(goal))
 
 
 @contextlib.contextmanager
@@ -584,7 +617,7 @@ def policy_source_file(code: str, prefix: str = 'enpire_policy_src_'):
         yield path, sha256_file(path)
 
 
-def _trial_worker(args) -> list[RolloutRecord]:
+def _trial_worker(args) -> list[TrialOutcome]:
     """Trial mode: the policy source as a file, one fresh simulated cell per seed."""
     code, seeds, kw = args
     settings = TrialSettings.from_config()
@@ -621,7 +654,7 @@ def _worker(args):
     sim = make_sim(kw.pop('sim', 'enpire'))
     kw.pop('camera_resolution', None)
     policy_cls = load_policy_class(code, tools)
-    return [run_rollout(policy_cls, s, sim=sim, camera=camera, **kw) for s in seeds]
+    return [run_in_process(policy_cls, s, sim=sim, camera=camera, **kw) for s in seeds]
 
 
 MODES = ('in_process', 'trial')

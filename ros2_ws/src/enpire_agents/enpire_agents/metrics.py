@@ -1,4 +1,5 @@
-"""The figures the mission asks for, computed from typed records (no rclpy, no I/O).
+"""The figures the mission asks for, computed from trial outcomes (`enpire_rollout.trial_outcome`; no rclpy,
+no I/O).
 
 - pass@k: in ONE rollout the policy gets up to k attempts without a reset; pass@k is the share of
   rollouts whose first success came at attempt <= k. Not best-of-k sampling.
@@ -14,37 +15,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-
-class RolloutOutcome(BaseModel):
-    """One rollout of up to `attempts` in-context attempts, as the cell (or the local simulator) saw it."""
-    seed: int
-    distribution: str = 'in_distribution'
-    attempts: int                                          # k the rollout allowed
-    attempt_scores: list[float] = Field(default_factory=list)
-    attempt_successes: list[bool] = Field(default_factory=list)
-    attempt_reasons: list[str] = Field(default_factory=list)
-    failure_reason: str = ''                               # a trial that did not complete (reset failed, ...)
-    reset_s: float = 0.0
-    execute_s: float = 0.0
-    verify_s: float = 0.0
-    cell: str = ''
-    bag_path: str = ''                                     # the trial's rosbag2 folder, when it was recorded
-
-    @property
-    def first_success(self) -> int | None:
-        """1-based attempt of the first success, None when none succeeded."""
-        for index, ok in enumerate(self.attempt_successes, start=1):
-            if ok:
-                return index
-        return None
-
-    def succeeded_within(self, k: int) -> bool:
-        first = self.first_success
-        return first is not None and first <= k
-
-    @property
-    def best_score(self) -> float:
-        return max(self.attempt_scores, default=0.0)
+from enpire_rollout.trial_outcome import TrialOutcome
 
 
 class Rate(BaseModel):
@@ -80,7 +51,7 @@ def rate(successes: int, n: int, seeds: Sequence[int] = ()) -> Rate:
                 seeds=list(seeds))
 
 
-def pass_at(outcomes: Sequence[RolloutOutcome], k: int) -> Rate:
+def pass_at(outcomes: Sequence[TrialOutcome], k: int) -> Rate:
     """Share of rollouts that succeeded within their first k attempts (k <= each rollout's attempts)."""
     if k < 1:
         raise ValueError('k must be >= 1')
@@ -91,11 +62,11 @@ def pass_at(outcomes: Sequence[RolloutOutcome], k: int) -> Rate:
     return rate(wins, len(outcomes), [o.seed for o in outcomes])
 
 
-def mean_best_score(outcomes: Sequence[RolloutOutcome]) -> float:
+def mean_best_score(outcomes: Sequence[TrialOutcome]) -> float:
     return sum(o.best_score for o in outcomes) / len(outcomes) if outcomes else 0.0
 
 
-def failure_reasons(outcomes: Sequence[RolloutOutcome], limit: int = 5) -> list[str]:
+def failure_reasons(outcomes: Sequence[TrialOutcome], limit: int = 5) -> list[str]:
     """The most common reasons of failed attempts (and incomplete trials), most common first."""
     counts: dict[str, int] = {}
     for o in outcomes:

@@ -27,14 +27,15 @@ from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, Propo
 from enpire_agents.cell_tools import CellToolbox, Spent, ToolLedger
 from enpire_agents.experiment import AgentSpec, ExperimentConfig
 from enpire_agents.hypothesis_tree import HypothesisTree, NodeResult, TreeNode
-from enpire_agents.metrics import CellTime, ProgressPoint, Rate, RolloutOutcome
+from enpire_agents.metrics import CellTime, ProgressPoint, Rate
+from enpire_rollout.trial_outcome import TrialOutcome
 
 
 class TrialRunner(Protocol):
     """Runs rollouts of one policy source and reports them, with the per-cell time accounting."""
 
     def run(self, code: str, seeds: Sequence[int], *, distribution: str, attempts: int,
-            steps_per_attempt: int, label: str, record: bool | None = None) -> list[RolloutOutcome]: ...
+            steps_per_attempt: int, label: str, record: bool | None = None) -> list[TrialOutcome]: ...
 
     def cell_times(self) -> list[CellTime]: ...
 
@@ -62,10 +63,7 @@ class LocalTrialRunner:
             self._execute_s += result.seconds
             self._trials += len(result.records)
         share = result.seconds / max(1, len(result.records))
-        return [RolloutOutcome(seed=r.seed, distribution=distribution, attempts=attempts,
-                               attempt_scores=list(r.scores),
-                               attempt_successes=[i + 1 == r.success_attempt for i in range(len(r.scores))],
-                               attempt_reasons=list(r.reasons), execute_s=share, cell='local')
+        return [r.model_copy(update={'execute_s': share, 'cell': 'local', 'tag': label})
                 for r in result.records]
 
     def cell_times(self):
@@ -98,7 +96,7 @@ class FleetTrialRunner:
         self.progress = progress
         self._outcomes_lock = threading.Lock()     # the bookkeeping: never waits for another agent's batch
         self._start = time.monotonic()
-        self._outcomes: list[RolloutOutcome] = []
+        self._outcomes: list[TrialOutcome] = []
 
     def _policy_file(self, code: str) -> tuple[Path, str]:
         import hashlib
@@ -125,33 +123,14 @@ class FleetTrialRunner:
                 scores = ', '.join(f'{x:.2f}' for x in outcome.attempt_scores)
                 verdict = 'success' if outcome.success else (outcome.failure_reason or 'failed')
                 self.progress(f'  {label} trial {done}/{total} on {outcome.cell} '
-                              f'seed {outcome.request.seed}: '
+                              f'seed {outcome.seed}: '
                               f'{verdict} after {outcome.attempts_used} attempt(s) [{scores}] '
                               f'in {outcome.wall_s:.1f} s')
 
         outcomes = self.client.run_trials(requests, progress=on_trial, stop=stop)   # agents share the cells
-        converted = [self._convert(req, out, attempts, distribution)
-                     for req, out in zip(requests, outcomes, strict=True)]
         with self._outcomes_lock:
-            self._outcomes.extend(converted)
-        return converted
-
-    @staticmethod
-    def _convert(request, outcome, attempts: int, distribution: str) -> RolloutOutcome:
-        scores = [float(s) for s in (getattr(outcome, 'attempt_scores', None) or [])]
-        reasons = [str(r) for r in (getattr(outcome, 'attempt_reasons', None) or [])]
-        used = int(getattr(outcome, 'attempts_used', 0) or len(scores))
-        success = bool(getattr(outcome, 'success', False))
-        n = max(used, len(scores))
-        return RolloutOutcome(
-            seed=request.seed, distribution=distribution, attempts=attempts, attempt_scores=scores,
-            attempt_successes=[success and i + 1 == n for i in range(n)], attempt_reasons=reasons,
-            failure_reason=str(getattr(outcome, 'failure_reason', '') or ''),
-            reset_s=float(getattr(outcome, 'reset_s', 0.0) or 0.0),
-            execute_s=float(getattr(outcome, 'execute_s', 0.0) or 0.0),
-            verify_s=float(getattr(outcome, 'verify_s', 0.0) or 0.0),
-            cell=str(getattr(outcome, 'cell', '') or ''),
-            bag_path=str(getattr(outcome, 'bag_path', '') or ''))
+            self._outcomes.extend(outcomes)
+        return outcomes
 
     def holding(self, cell: str, timeout_s: float = 600.0):
         """The cell kept free of the team's trials meanwhile (see FleetClient.holding)."""
@@ -165,7 +144,8 @@ class FleetTrialRunner:
         cells: list[CellTime] = []
         for cell in self.cells:
             mine = [o for o in outcomes if o.cell.strip('/') == cell.strip('/')]
-            busy = [sum(getattr(o, attr) for o in mine) for attr in ('reset_s', 'execute_s', 'verify_s')]
+            busy = [sum(o.reset_s for o in mine), sum(o.execute_s for o in mine),
+                    sum(o.verify_s for o in mine)]
             cells.append(CellTime(cell=cell, wall_s=wall, reset_s=busy[0], execute_s=busy[1],
                                   verify_s=busy[2], idle_s=max(0.0, wall - sum(busy)), trials=len(mine)))
         return cells
@@ -176,12 +156,10 @@ class FleetTrialRunner:
             close()
 
 
-def _executed(outcomes: list[RolloutOutcome]) -> list[RolloutOutcome]:
-    """The trials the policy ran in; a trial the cell could not start says nothing of the policy.
-
-    A trial that ended inside an attempt (its wall-clock budget spent, cancelled, the sandbox gone) did
-    start: it is a failed rollout, never a seed to replace."""
-    return [o for o in outcomes if o.attempt_scores or o.attempt_successes or not o.failure_reason]
+def _executed(outcomes: list[TrialOutcome]) -> list[TrialOutcome]:
+    """The trials the policy ran in (`TrialOutcome.ran`): a trial that ended inside an attempt is a failed
+    rollout, never a seed to replace."""
+    return [o for o in outcomes if o.ran]
 
 
 def contract_text() -> str:
@@ -507,14 +485,14 @@ class Team:
     # -- pieces ---------------------------------------------------------------------------------
 
     def _score_idea(self, code: str, seeds: list[int], base: TreeNode | None,
-                    label: str) -> list[RolloutOutcome]:
+                    label: str) -> list[TrialOutcome]:
         """Rollouts of an idea on improvement seeds, in chunks; stops early once the idea cannot beat its
         base (even its Wilson upper bound on pass@k is below the base's pass@k) or has failed every
         rollout so far. Robot time goes to promising ideas, as an experimenter would spend it."""
         cfg = self.config
         share = -(-len(cfg.cells) // cfg.team.size)        # this agent's share of the fleet's cells
         step = len(seeds) if not cfg.improvement.early_stop else max(cfg.improvement.chunk, share)
-        outcomes: list[RolloutOutcome] = []
+        outcomes: list[TrialOutcome] = []
         for start in range(0, len(seeds), step):
             if self._stop.is_set():
                 break
@@ -558,7 +536,7 @@ class Team:
                             mean_score=r.mean_score, failure_reasons=list(r.failure_reasons),
                             rollouts=list(r.rollouts))
 
-    def _summarise(self, outcomes: list[RolloutOutcome], seeds: list[int]) -> NodeResult:
+    def _summarise(self, outcomes: list[TrialOutcome], seeds: list[int]) -> NodeResult:
         k = self.config.success_bar.k
         at1, atk = metrics.pass_at(outcomes, 1), metrics.pass_at(outcomes, k)
         return NodeResult(status='evaluated', trials=len(outcomes), k=k, successes_at_1=at1.successes,
@@ -647,7 +625,7 @@ class Team:
         t = self._elapsed()
         code = self.tree.code(node_id)
         chunk = max(4, 2 * len(cfg.cells))
-        outcomes: list[RolloutOutcome] = []
+        outcomes: list[TrialOutcome] = []
         skipped = 0
         position = 0
         while position < len(seeds):

@@ -2,7 +2,8 @@
 
     from enpire_rollout.fleet_client import FleetClient, TrialRequest
     fleet = FleetClient(node, cells=['cell_0', 'cell_1'])          # node: an rclpy node being spun
-    outcomes = fleet.run_trials([TrialRequest(policy_path='p.py', seed=s, attempts=2) for s in range(8)],
+    outcomes = fleet.run_trials([TrialRequest(task=task, policy_path='p.py', seed=s, attempts=2)
+                                 for s in range(8)],
                                 progress=lambda outcome, done, total: print(done, total))
     fleet.report()   # per cell reset/executing/verifying/idle seconds and MRU
 
@@ -22,7 +23,8 @@ from enpire_common import names
 from rclpy.action import ActionClient
 
 from enpire_interfaces.action import RunTrial
-from enpire_rollout.scheduler import Budget, Scheduler, TrialOutcome, TrialRequest
+from enpire_rollout.scheduler import Budget, Scheduler, TrialRequest
+from enpire_rollout.trial_outcome import TrialOutcome
 
 __all__ = ['FleetClient', 'TrialRequest', 'TrialOutcome', 'Budget']
 
@@ -107,7 +109,7 @@ class FleetClient:
                 for refusals in range(self.max_refusals + 1):
                     cell, why_not = next_cell()
                     if cell is None:
-                        outcome = TrialOutcome(request=requests[index], failure_reason=why_not)
+                        outcome = _outcome(requests[index], '', failure_reason=why_not)
                         break
                     outcome = None
                     try:
@@ -142,7 +144,7 @@ class FleetClient:
 
     def run_one(self, cell: str, request: TrialRequest) -> TrialOutcome:
         t0 = time.monotonic()
-        outcome = TrialOutcome(request=request, cell=cell)
+        outcome = _outcome(request, cell)
         client = self.clients[cell]
         try:
             sha = request.sha256()
@@ -170,8 +172,13 @@ class FleetClient:
             outcome.failure_reason = f'no result within {self.trial_timeout_s:.0f} s'
             return outcome
         r = wrapped.result
-        outcome.success, outcome.attempts_used = r.success, r.attempts_used
-        outcome.attempt_scores, outcome.attempt_reasons = list(r.attempt_scores), list(r.attempt_reasons)
+        # The result names the success, not its attempt: a trial ends at its first success, so it was the
+        # last attempt begun.
+        begun = max(r.attempts_used, len(r.attempt_scores))
+        outcome.attempts_used = r.attempts_used
+        outcome.attempt_successes = [r.success and i + 1 == begun for i in range(begun)]
+        outcome.attempt_scores = [float(s) for s in r.attempt_scores]
+        outcome.attempt_reasons = list(r.attempt_reasons)
         outcome.reset_s, outcome.execute_s, outcome.verify_s = r.reset_s, r.execute_s, r.verify_s
         outcome.bag_path, outcome.failure_reason = r.bag_path, r.failure_reason
         return outcome
@@ -184,3 +191,8 @@ class FleetClient:
 
     def report(self) -> dict:
         return self.scheduler.report() if self.scheduler else {}
+
+
+def _outcome(request: TrialRequest, cell: str, failure_reason: str = '') -> TrialOutcome:
+    return TrialOutcome(seed=request.seed, task=request.task, distribution=request.distribution,
+                        attempts=request.attempts, tag=request.tag, cell=cell, failure_reason=failure_reason)

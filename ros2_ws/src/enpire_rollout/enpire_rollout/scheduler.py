@@ -12,12 +12,14 @@ import threading
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+
+from enpire_rollout.trial_outcome import TrialOutcome
 
 
 class TrialRequest(BaseModel):
     policy_path: str
-    task: str = 'pusht'
+    task: str                    # a task of the registry (enpire_common.task_registry)
     seed: int = 0
     distribution: str = 'in_distribution'
     attempts: int = 1
@@ -30,27 +32,6 @@ class TrialRequest(BaseModel):
 
     def sha256(self) -> str:
         return self.policy_sha256 or hashlib.sha256(Path(self.policy_path).read_bytes()).hexdigest()
-
-
-class TrialOutcome(BaseModel):
-    request: TrialRequest
-    cell: str = ''
-    accepted: bool = False
-    success: bool = False
-    attempts_used: int = 0
-    attempt_scores: list[float] = Field(default_factory=list)
-    attempt_reasons: list[str] = Field(default_factory=list)
-    reset_s: float = 0.0
-    execute_s: float = 0.0
-    verify_s: float = 0.0
-    wall_s: float = 0.0
-    bag_path: str = ''
-    failure_reason: str = ''     # '' on a completed trial (success or not)
-    refused: bool = False        # the cell never took the goal (no server, rejected, no answer): not a trial
-
-    @property
-    def best_score(self) -> float:
-        return max(self.attempt_scores, default=0.0)
 
 
 class Budget(BaseModel):

@@ -38,7 +38,6 @@ class TrialPlan:
     steps_per_attempt: int
     time_budget_s: float
     verify_every_n_steps: int = 0          # 0: verify at the attempts' ends only
-    save_evidence: bool = False            # keep the verifier's evidence of each attempt's final verdict
     feedback_every_n_steps: int = 5
 
 
@@ -59,7 +58,7 @@ class TrialCell(Protocol):
     def observe(self, step: int, attempt: int) -> Observation: ...  # step: 0-based within the attempt
     def command(self, values: Sequence[float]) -> None: ...
     def hold(self) -> None: ...                         # stop where the tool is now
-    def verify(self, attempt: int, save_evidence: bool) -> Verdict: ...
+    def verify(self, attempt: int, final: bool) -> Verdict: ...    # final: the attempt's last verdict
     def settle(self) -> None: ...                       # after the trial's last command
     def event(self, name: str, attempt: int = 0, score: float = 0.0, **detail) -> None: ...
     def feedback(self, phase: str, attempt: int = 0, step: int = 0, score: float = 0.0) -> None: ...
@@ -105,11 +104,11 @@ class _Trial:
             self.out.reset_s = self.clock() - t0
         self.cell.event('reset_done', **detail)
 
-    def verify(self, attempt: int, save_evidence: bool) -> Verdict:
+    def verify(self, attempt: int, final: bool) -> Verdict:
         self.cell.feedback('verifying', attempt)
         t0 = self.clock()
         try:
-            return self.cell.verify(attempt, save_evidence)
+            return self.cell.verify(attempt, final)
         finally:
             self.out.verify_s += self.clock() - t0
 
@@ -130,7 +129,7 @@ class _Trial:
                 else:
                     steps, policy_reason, verdict = 0, started.reason, None
                 if verdict is None:
-                    verdict = self.verify(attempt, plan.save_evidence)
+                    verdict = self.verify(attempt, True)
                 score = float(verdict.score)
                 reason = verdict.reason or ('success' if verdict.success else 'failure')
                 if policy_reason:

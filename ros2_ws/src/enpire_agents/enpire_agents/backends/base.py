@@ -5,7 +5,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from enpire_agents.metrics import RolloutOutcome
+from enpire_rollout.trial_outcome import TrialOutcome
 
 
 class TrialSummary(BaseModel):
@@ -17,7 +17,7 @@ class TrialSummary(BaseModel):
     successes_at_k: int
     mean_score: float
     failure_reasons: list[str] = Field(default_factory=list)   # verdict / sandbox reasons, most common first
-    rollouts: list[RolloutOutcome] = Field(default_factory=list)  # each rollout's attempt scores and reasons
+    rollouts: list[TrialOutcome] = Field(default_factory=list)  # each rollout's attempt scores and reasons
 
 
 class ImprovementRequest(BaseModel):

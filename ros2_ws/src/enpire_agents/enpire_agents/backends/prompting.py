@@ -13,8 +13,8 @@ import re
 from pydantic import BaseModel, Field
 
 from enpire_agents.backends.base import ImprovementRequest, TrialSummary
-from enpire_agents.metrics import RolloutOutcome
 from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.trial_outcome import TrialOutcome
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 MAX_IMAGES = 4
@@ -93,7 +93,7 @@ def summarise(summary: TrialSummary, rollouts: bool = False) -> str:
     return line
 
 
-def describe_rollout(rollout: RolloutOutcome) -> str:
+def describe_rollout(rollout: TrialOutcome) -> str:
     """One rollout: each attempt's score with its verdict reason, then how the rollout ended."""
     attempts = []
     for index, score in enumerate(rollout.attempt_scores[:MAX_ATTEMPTS]):

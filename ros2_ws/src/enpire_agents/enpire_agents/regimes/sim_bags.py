@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,18 +35,10 @@ from enpire_agents.local_eval import (
     policy_source_file,
     run_trial,
 )
+from enpire_rollout.trial_outcome import TrialOutcome
 
 GT_TOPIC = names.GROUND_TRUTH
 TICK_NS = 100_000_000  # one control step of sim time
-
-
-@dataclass
-class RecordedTrial:
-    bag_path: str
-    success: bool
-    success_attempt: int | None
-    scores: list[float] = field(default_factory=list)  # the verifier's score of each attempt
-    steps: int = 0
 
 
 class BagRecorder(TrialRecorder):
@@ -177,7 +168,7 @@ def record_rollouts(
     debug_ground_truth: bool = False,
     cameras=('top',),
     settings: TrialSettings | None = None,
-) -> list[RecordedTrial]:
+) -> list[TrialOutcome]:
     """One recorded trial of `code` per seed (the source written once as the trials' policy file)."""
     settings = settings or TrialSettings.from_config()
     with policy_source_file(code) as (path, sha):
@@ -195,13 +186,13 @@ def record_rollouts(
         return out
 
 
-def record_rollout(code: str, seed: int, bag_root: str | Path, **kw) -> RecordedTrial:
+def record_rollout(code: str, seed: int, bag_root: str | Path, **kw) -> TrialOutcome:
     """`record_rollouts` for one seed."""
     return record_rollouts(code, [seed], bag_root, **kw)[0]
 
 
 def _record(goal: TrialGoal, code: str, bag_root, cell: str, cameras, debug_ground_truth: bool,
-            settings: TrialSettings) -> RecordedTrial:
+            settings: TrialSettings) -> TrialOutcome:
     from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, typestore
 
     trial_id = f'sim_{goal.policy_sha256[:8]}_s{goal.seed}_{time.time_ns() % 10**9:09d}'
@@ -228,28 +219,22 @@ def _record(goal: TrialGoal, code: str, bag_root, cell: str, cameras, debug_grou
             bag.topic(GT_TOPIC), 'enpire_interfaces/msg/GroundTruth', typestore=typestore()
         )
     sim_cell = SimTrialCell(settings)
-    record = None
+    outcome = None
     try:
-        record = run_trial(goal, sim_cell, BagRecorder(bag, sim_cell, cameras, debug_ground_truth))
+        outcome = run_trial(goal, sim_cell, BagRecorder(bag, sim_cell, cameras, debug_ground_truth))
     finally:
-        ok = record is not None and not record.failure_reason
-        summary = {} if record is None else {
-            'success': record.success_attempt is not None,
-            'attempts_used': len(record.scores),
-            'attempt_scores': list(record.scores),
-            'attempt_reasons': list(record.reasons),
-            'failure_reason': record.failure_reason,
+        ok = outcome is not None and not outcome.failure_reason
+        summary = {} if outcome is None else {
+            'success': outcome.success,
+            'attempts_used': outcome.attempts_used,
+            'attempt_scores': list(outcome.attempt_scores),
+            'attempt_reasons': list(outcome.attempt_reasons),
+            'failure_reason': outcome.failure_reason,
         }
         bag.close('finished' if ok else 'failed', summary)
-    if record.failure_reason:
-        raise ValueError(record.failure_reason)
-    return RecordedTrial(
-        bag_path=str(bag.path),
-        success=record.success_attempt is not None,
-        success_attempt=record.success_attempt,
-        scores=list(record.scores),
-        steps=record.steps,
-    )
+    if outcome.failure_reason:
+        raise ValueError(outcome.failure_reason)
+    return outcome.model_copy(update={'cell': cell, 'bag_path': str(bag.path)})
 
 
-__all__ = ['record_rollout', 'record_rollouts', 'RecordedTrial', 'BagRecorder', 'GT_TOPIC']
+__all__ = ['record_rollout', 'record_rollouts', 'BagRecorder', 'GT_TOPIC']
