@@ -15,5 +15,5 @@ unset ROS_LOCALHOST_ONLY
 export ENPIRE_ROOT="$_enpire_root"
 export PYTHONPATH="$_enpire_root${PYTHONPATH:+:$PYTHONPATH}"
 unset _enpire_root
-# `enpire` (replay, audit, up, perception) where `ros2 run enpire_rollout enpire` is not available.
-export PATH="$ENPIRE_ROOT/ros2_ws/install/enpire_rollout/lib/enpire_rollout:$PATH"
+# `enpire` (replay, audit, up, demo, bench, mcp, ...) where `ros2 run enpire_bringup enpire` is not available.
+export PATH="$ENPIRE_ROOT/ros2_ws/install/enpire_bringup/lib/enpire_bringup:$PATH"

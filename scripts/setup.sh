@@ -59,6 +59,11 @@ src_hash=$( (echo "$base_paths"; find ros2_ws/src ros2_ws/compat sim -path '*/__
   -print | sort | xargs sha256sum) | sha256sum | cut -d' ' -f1)
 if [ "$(cat ros2_ws/install/.enpire-colcon-stamp 2>/dev/null)" != "$src_hash" ] || [ ! -f ros2_ws/install/setup.bash ]; then
   echo "[setup] colcon build of the workspace over the venv (about a minute)"
+  # Console scripts a setup.py no longer declares must not linger on PATH; the build writes the others anew.
+  for manifest in $(find ros2_ws/src sim -name setup.py -not -path '*/build/*' -printf '%h/package.xml\n'); do
+    pkg=$(sed -n 's:.*<name>\(.*\)</name>.*:\1:p' "$manifest" | head -1)
+    rm -rf "ros2_ws/install/$pkg/lib/$pkg"
+  done
   (
     # shellcheck disable=SC1091
     . "$venv/bin/activate"

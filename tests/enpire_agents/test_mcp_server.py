@@ -32,7 +32,7 @@ def experiment_file(tmp_path: Path) -> Path:
 
 
 def server_argv(tmp_path: Path, *extra: str) -> list[str]:
-    return ['-m', 'enpire_rollout.cli', 'mcp', '--experiment', str(experiment_file(tmp_path)),
+    return ['-m', 'enpire_bringup.cli', 'mcp', '--experiment', str(experiment_file(tmp_path)),
             '--out', str(tmp_path / 'record'), *extra]
 
 
@@ -55,7 +55,7 @@ def stdio_session(tmp_path, body, timeout_s: float = 240.0):
 
 
 def test_help_names_the_transports_and_the_agent():
-    out = subprocess.run([sys.executable, '-m', 'enpire_rollout.cli', 'mcp', '--help'], capture_output=True,
+    out = subprocess.run([sys.executable, '-m', 'enpire_bringup.cli', 'mcp', '--help'], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0 and '--transport {stdio,http}' in out.stdout and '--agent' in out.stdout
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from enpire_rollout.cli import main as enpire
+from enpire_bringup.cli import main as enpire
 from enpire_rollout.trial_bag import typestore
 from tests.enpire_bringup.foxglove_ws_client import SUBPROTOCOLS, FoxgloveClient, message_data
 
@@ -29,7 +29,7 @@ def test_a_foxglove_client_receives_every_channel_of_a_running_cell(node_process
 
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}'])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}'])
-    node_processes.start('view', ['-m', 'enpire_rollout.cli', 'view', '--cell', CELL, '--port', '0'])
+    node_processes.start('view', ['-m', 'enpire_bringup.cli', 'view', '--cell', CELL, '--port', '0'])
 
     def served():
         found = re.search(r'ws://127\.0\.0\.1:(\d+)', node_processes.log('view'))

@@ -15,7 +15,7 @@ from enpire_task_pusht.geometry import GOAL_POSE
 
 from enpire_env.calibration.camera_model import Intrinsics, Pose
 from enpire_env.calibration.charuco import BoardSpec, table_from_board
-from enpire_rollout.cli import main as enpire
+from enpire_bringup.cli import main as enpire
 from enpire_sim.board_views import render_board
 
 pytestmark = pytest.mark.graph
@@ -72,7 +72,7 @@ def test_real_cell_verifies_driver_frames_from_calibration_alone(node_processes,
     # The lab's bringup, as shipped (real_cell.yaml, real_cell_adapters.yaml: driver topics
     # /top_camera/color, /side_camera/color), with the cell's nodes that judge frames; no simulator.
     node_processes.start('up', [
-        '-m', 'enpire_rollout.cli', 'up', 'real_cell', '--only', 'camera_relay',
+        '-m', 'enpire_bringup.cli', 'up', 'real_cell', '--only', 'camera_relay',
         '--only', 'camera_calibration', '--only', 'verify', '--log-dir', str(tmp_path / 'logs'), '--quiet'],
         env={'ENPIRE_CELL': NS.strip('/'), 'ENPIRE_CALIBRATION_DIR': str(calibration_dir),
              'ENPIRE_RUN_DIR': str(tmp_path / 'run')})

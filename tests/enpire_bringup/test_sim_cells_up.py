@@ -41,7 +41,7 @@ def test_up_two_sim_cells_runs_a_trial_on_each_and_stops_clean(tmp_path, ros_nod
            'PYTHONUNBUFFERED': '1'}
     out_path = tmp_path / 'up.out'
     with open(out_path, 'w') as out:
-        up = subprocess.Popen([sys.executable, '-m', 'enpire_rollout.cli', 'up', 'sim_cells', '--cells', '2',
+        up = subprocess.Popen([sys.executable, '-m', 'enpire_bringup.cli', 'up', 'sim_cells', '--cells', '2',
                                '--skip', 'agents', '--quiet', '--log-dir', str(tmp_path / 'logs')],
                               stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                               start_new_session=True)

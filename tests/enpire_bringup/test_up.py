@@ -45,7 +45,7 @@ def node_pids(token) -> list[int]:
 
 def start_up(tmp_path, token, *extra):
     out = open(tmp_path / 'up.out', 'w')
-    argv = [sys.executable, '-m', 'enpire_rollout.cli', 'up', str(bringup(tmp_path, token)),
+    argv = [sys.executable, '-m', 'enpire_bringup.cli', 'up', str(bringup(tmp_path, token)),
             '--log-dir', str(tmp_path / 'logs'), *extra]
     return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)

@@ -46,7 +46,7 @@ def write_bag(path, steps=10):
 
 
 def enpire(*args):
-    return subprocess.run([sys.executable, '-m', 'enpire_rollout.cli', *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, '-m', 'enpire_bringup.cli', *args], capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL)
 
 

@@ -26,7 +26,7 @@ setup(
             'command_adapter = enpire_bringup.adapters.command_adapter_node:main',
             'camera_relay = enpire_bringup.adapters.camera_relay_node:main',
             'camera_calibration = enpire_bringup.adapters.camera_calibration_node:main',
-            'place_objects_adapter = enpire_bringup.adapters.place_objects_node:main',
+            'enpire = enpire_bringup.cli:main',
         ],
     },
 )

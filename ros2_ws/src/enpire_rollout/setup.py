@@ -22,7 +22,6 @@ setup(
     entry_points={
         'console_scripts': [
             'trial_server = enpire_rollout.trial_server_node:main',
-            'enpire = enpire_rollout.cli:main',
         ],
     },
 )

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.graph, pytest.mark.slow]
 
 def _bench(*args, timeout=150):
     env = {**os.environ, 'PYTHONUNBUFFERED': '1'}
-    return subprocess.run([sys.executable, '-m', 'enpire_rollout.cli', 'bench', *args], capture_output=True,
+    return subprocess.run([sys.executable, '-m', 'enpire_bringup.cli', 'bench', *args], capture_output=True,
                           text=True, timeout=timeout, env=env)
 
 

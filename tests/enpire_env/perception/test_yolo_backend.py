@@ -104,7 +104,7 @@ def test_detect_keeps_the_best_box_per_label_and_pads_it(tiny_run, monkeypatch):
 
 
 def test_cli_has_perception_subcommands():
-    from enpire_rollout import cli
+    from enpire_bringup import cli
     with pytest.raises(SystemExit) as exc:
         cli.main(['perception', 'train', '--help'])
     assert exc.value.code == 0

@@ -1,4 +1,7 @@
-"""`enpire` command: replay / audit / up / perception / bench / calibrate / mcp (add yours to SUBCOMMANDS)."""
+"""`enpire` command: replay / audit / up / demo / perception / bench / calibrate / mcp / view.
+
+It lives in enpire_bringup, the package that depends on every other one, so each subcommand imports its
+module directly (add yours to SUBCOMMANDS)."""
 from __future__ import annotations
 
 import argparse
@@ -38,44 +41,31 @@ def _audit(sub):
     p.add_argument('--replay', action='store_true',
                    help='simulated cells: rebuild the initial state, re-run the recorded commands, compare '
                         'the states, re-judge every verdict (non-zero exit on a false success or a mismatch)')
-    p.add_argument('--no-gym-pusht', action='store_true',
-                   help='with --replay: skip the gym-pusht cross-check')
+    p.add_argument('--no-cross-check', action='store_true',
+                   help="with --replay: skip the cross-check against the task's reference simulator")
     p.add_argument('--video-dir', default=None, help='write one mp4 per camera here (default: in each bag)')
     p.add_argument('--no-video', action='store_true')
 
     def run(args):
         if args.replay:
             from enpire_rollout.audit_replay import main_replay
-            return main_replay(args.path, gym_check=not args.no_gym_pusht)
+            return main_replay(args.path, gym_check=not args.no_cross_check)
         from enpire_rollout.audit import main_audit
         return main_audit(args.path, video_dir=args.video_dir, video=not args.no_video)
     p.set_defaults(func=run)
 
 
 def _up(sub):
+    from enpire_bringup import up
     p = sub.add_parser('up', help='start a bringup (nodes of N cells) without ros2 launch, supervised')
-    # enpire_bringup depends on this package (it starts the trial servers), so it is looked up at run
-    # time rather than declared: `enpire up` is there when enpire_bringup is installed.
-    import importlib
-    try:
-        up = importlib.import_module('enpire_bringup.up')
-    except ImportError:
-        p.set_defaults(func=lambda args: sys.exit('enpire up: the enpire_bringup package is not installed'))
-        return
     up.add_arguments(p)
     p.set_defaults(func=up.run)
 
 
 def _bench(sub):
-    p = sub.add_parser('bench', help='research-progress benchmark: tasks x backends x team sizes x repeats')
-    # The benchmark drives agent teams, and enpire_agents depends on this package: looked up at run time.
-    import importlib
-    try:
-        bench = importlib.import_module('enpire_agents.benchmark.cli')
-    except ImportError:
-        p.set_defaults(func=lambda args: sys.exit('enpire bench: the enpire_agents package is not installed'))
-        return
-    bench.add_arguments(p)
+    from enpire_agents.benchmark import cli as bench
+    bench.add_arguments(sub.add_parser(
+        'bench', help='research-progress benchmark: tasks x backends x team sizes x repeats'))
 
 
 def _perception(sub):
@@ -84,40 +74,27 @@ def _perception(sub):
     add_arguments(p)
 
 
-def _from_bringup(p, module: str) -> None:
-    """Arguments and run function of a subcommand living in enpire_bringup, which depends on this
-    package: looked up at run time, like `up`."""
-    import importlib
-    try:
-        importlib.import_module(module).add_arguments(p)
-    except ImportError:
-        p.set_defaults(func=lambda args: sys.exit(f'{p.prog}: the enpire_bringup package is not installed'))
-
-
 def _calibrate(sub):
-    _from_bringup(sub.add_parser(
+    from enpire_bringup import calibrate
+    calibrate.add_arguments(sub.add_parser(
         'calibrate', help="a camera's intrinsics and table pose from a ChArUco board",
         description='Intrinsics (CameraInfo) and the camera-to-table pose (/tf_static) from a ChArUco board '
         'seen in a folder of images or on a camera topic; writes one YAML per camera in the ROS camera_info '
-        'conventions, which the real-cell bringup loads.'), 'enpire_bringup.calibrate')
+        'conventions, which the real-cell bringup loads.'))
 
 
 def _mcp(sub):
-    p = sub.add_parser('mcp', help="serve an experiment's cells and hypothesis tree to MCP clients "
-                       '(coding agents)')
-    import importlib  # enpire_agents depends on this package: looked up at run time, like bench
-    try:
-        importlib.import_module('enpire_agents.mcp_server').add_arguments(p)
-    except ImportError:
-        p.set_defaults(func=lambda args: sys.exit('enpire mcp: the enpire_agents package is not installed'))
+    from enpire_agents import mcp_server
+    mcp_server.add_arguments(sub.add_parser(
+        'mcp', help="serve an experiment's cells and hypothesis tree to MCP clients (coding agents)"))
 
 
 def _view(sub):
-    _from_bringup(sub.add_parser(
+    from enpire_bringup import live_view
+    live_view.add_arguments(sub.add_parser(
         'view', help='serve a running cell to Foxglove (WebSocket, loopback by default)',
         description='Serves the cameras, CameraInfo, /tf_static, cell state, verdicts, trial and safety '
-        'events of running cells to Foxglove over its WebSocket protocol, with the standard ROS 2 schemas.'),
-        'enpire_bringup.live_view')
+        'events of running cells to Foxglove over its WebSocket protocol, with the standard ROS 2 schemas.'))
 
 
 SUBCOMMANDS = [_replay, _audit, _up, _perception, _bench, _calibrate, _mcp, _view]
@@ -131,7 +108,7 @@ def version() -> str:
     manifest = Path(__file__).resolve().parents[1] / 'package.xml'
     try:
         from ament_index_python.packages import get_package_share_directory
-        manifest = Path(get_package_share_directory('enpire_rollout')) / 'package.xml'
+        manifest = Path(get_package_share_directory('enpire_bringup')) / 'package.xml'
     except Exception:  # not installed: the source tree's manifest
         pass
     return ElementTree.parse(manifest).getroot().findtext('version', 'unknown')
