@@ -7,12 +7,12 @@ lying on the table at a known place. Errors are printed (pytest -s) and asserted
 import cv2
 import numpy as np
 import pytest
+from enpire_bringup.cli import main as enpire
 from enpire_task_pusht import render as sim_cameras
 
 from enpire_env.calibration import calibration_file
 from enpire_env.calibration.camera_model import Intrinsics, pose_error, table_to_image
 from enpire_env.calibration.charuco import BoardSpec, table_from_board
-from enpire_bringup.cli import main as enpire
 from enpire_sim.board_views import render_board, waving_poses
 
 BOARD = BoardSpec()

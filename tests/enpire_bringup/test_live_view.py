@@ -5,8 +5,8 @@ import re
 import time
 
 import pytest
-
 from enpire_bringup.cli import main as enpire
+
 from enpire_rollout.trial_bag import typestore
 from tests.enpire_bringup.foxglove_ws_client import SUBPROTOCOLS, FoxgloveClient, message_data
 

@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 from enpire_bringup.calibrate import save_intrinsics
+from enpire_bringup.cli import main as enpire
 from enpire_task_pusht import render as sim_cameras
 from enpire_task_pusht.geometry import GOAL_POSE
 
 from enpire_env.calibration.camera_model import Intrinsics, Pose
 from enpire_env.calibration.charuco import BoardSpec, table_from_board
-from enpire_bringup.cli import main as enpire
 from enpire_sim.board_views import render_board
 
 pytestmark = pytest.mark.graph
