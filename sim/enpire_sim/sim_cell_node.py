@@ -78,9 +78,9 @@ def parse_faults(text: str) -> dict[str, CameraFaults]:
 
 
 def load_task(name: str) -> Task:
-    """The task called `name` (ValueError naming the installed tasks when there is none)."""
+    """The task called `name` ('': the one installed task); ValueError naming the installed tasks."""
     try:
-        return task_registry.get(name)
+        return task_registry.get(name or task_registry.sole())
     except task_registry.UnknownTask as exc:
         raise ValueError(f'sim_cell: {exc}') from None
 
@@ -118,8 +118,9 @@ class SimCellNode(Node):
     def __init__(self):
         super().__init__('sim_cell')
         p, ro = self.declare_parameter, dict(read_only=True)
-        self.task = load_task(p('task', 'pusht', describe(
-            'the task whose simulated cell this is (a name of the task registry)', **ro)).value)
+        self.task = load_task(p('task', '', describe(
+            "the task whose simulated cell this is: a name of the task registry ('': the one installed)",
+            **ro)).value)
         self.pacing = p('pacing', 'as_fast', describe(
             "as_fast: one physics step per command; real_time: the task's control rate on the clock",
             constraints="'as_fast' or 'real_time'", **ro)).value

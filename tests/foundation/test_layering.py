@@ -81,8 +81,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_agents/enpire_agents/team.py',
     'ros2_ws/src/enpire_bringup/launch/sim_cells.launch.py',
     'ros2_ws/src/enpire_common/enpire_common/task_registry.py',
-    'ros2_ws/src/enpire_env/enpire_env/calibration/__init__.py',
-    'ros2_ws/src/enpire_env/enpire_env/calibration/table_mapping.py',
     'ros2_ws/src/enpire_env/enpire_env/perception/dataset.py',
     'ros2_ws/src/enpire_env/enpire_env/perception/train.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/core.py',
@@ -105,7 +103,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_rollout/enpire_rollout/policy_motion_tools.py',
     'ros2_ws/src/enpire_rollout/enpire_rollout/policy_tools.py',
     'ros2_ws/src/enpire_rollout/enpire_rollout/trial_core.py',
-    'sim/enpire_sim/sim_cell_node.py',
 }
 
 MODULES = load_modules()

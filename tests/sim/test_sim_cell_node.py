@@ -200,3 +200,8 @@ def test_an_unknown_task_or_distribution_is_refused_at_start_with_a_clear_error(
     assert proc.returncode != 0 and expected in log, log[-2000:]
     if param.startswith('task'):
         assert 'pusht' in log.split(expected, 1)[1].splitlines()[0]   # the error lists the installed tasks
+
+
+def test_an_empty_task_is_the_one_installed_task():
+    from enpire_common import task_registry
+    assert task_registry.names() == ('pusht',) and task_registry.sole() == 'pusht'

@@ -53,6 +53,16 @@ def _load(name: str) -> Task:
     return task
 
 
+def sole() -> str:
+    """The name of the one installed task: what a node serves when its `task` parameter is left empty
+    (UnknownTask, asking for a name, when none or several are installed)."""
+    installed = names()
+    if len(installed) != 1:
+        raise UnknownTask(f'{len(installed)} tasks are installed ({", ".join(installed) or "none"}): '
+                          'name the task (parameter `task`)')
+    return installed[0]
+
+
 def problem(name) -> str:
     """'' when `name` is an installed task, else why not (for request checks that answer with a reason)."""
     try:

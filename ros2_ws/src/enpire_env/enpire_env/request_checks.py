@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 
+from enpire_common import task_registry
+
 SHOWN = 64
 
 
@@ -47,6 +49,15 @@ def number_problem(value: float, field: str, low: float, high: float) -> str:
             or not low <= value <= high:
         return f'{field} must be a finite number in {low:g}..{high:g} (got {shown(value)})'
     return ''
+
+
+def task_problem(task: str, distribution: str | None = None) -> str:
+    """An installed task (the registry's list is the one list of tasks) and, if given, one of its
+    initial-state distributions."""
+    problem = task_registry.problem(task)
+    if problem or distribution is None:
+        return problem
+    return name_problem(distribution, task_registry.get(task).distributions, f'{task} distribution')
 
 
 def verify_request_problem(task: str, cameras: Sequence[str], tasks: Collection[str],

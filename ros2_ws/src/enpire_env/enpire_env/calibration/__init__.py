@@ -7,8 +7,9 @@
   pose in the table frame;
 - `charuco`: intrinsics and camera-to-table pose from ChArUco board views (OpenCV's aruco module).
 
-Frames (REP 103/105, metres): `table` has its origin at the workspace corner (0, 0), x and y along the
-workspace axes (x right, y toward the front edge, as gym-pusht draws), and z = x cross y pointing into
-the table. A workspace pixel (px, py) is the point (px * s, py * s, 0) with s = `table_pixel_m`.
+Frames (REP 103/105, metres): `table` has its origin at the corner (0, 0) of the task's table plane, x
+and y along the task frame's plane axes (x right, y toward the front edge), and z = x cross y pointing
+into the table. A point (px, py) in the task's table units is (px * s, py * s, 0) with s = `table_pixel_m`
+metres per unit.
 `<camera>_optical_frame` is the REP 103 optical frame: z forward along the optical axis, x right, y down.
 """

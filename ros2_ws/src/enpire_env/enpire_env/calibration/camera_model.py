@@ -155,7 +155,7 @@ class Intrinsics(BaseModel):
 
 def table_to_image(camera: Intrinsics | np.ndarray, table_from_optical: Pose,
                    table_pixel_m: float) -> np.ndarray:
-    """3x3 homography from workspace pixels to (undistorted) image pixels: [u v 1] ~ H [px py 1]."""
+    """3x3 homography from table units to (undistorted) image pixels: [u v 1] ~ H [px py 1]."""
     k = camera.matrix if isinstance(camera, Intrinsics) else np.asarray(camera, dtype=float)
     optical_from_table = table_from_optical.inverse()
     r, t = optical_from_table.rotation, optical_from_table.translation

@@ -2,7 +2,7 @@
 
 What a real cell's verify node judges frames with: nothing publishes a per-frame homography there, so
 the mapping is derived from the camera's intrinsics (CameraInfo) and its pose in the table frame
-(/tf_static) as H = K [r1 r2 t] S (S: workspace pixels to metres), with frames undistorted first when
+(/tf_static) as H = K [r1 r2 t] S (S: table units to metres), with frames undistorted first when
 the camera has lens distortion. Moving cameras (a wrist camera) still need a per-frame homography.
 """
 from __future__ import annotations
@@ -16,12 +16,12 @@ from enpire_env.calibration.calibration_file import TABLE_FRAME, optical_frame
 from enpire_env.calibration.camera_model import Intrinsics, Undistorter, table_to_image
 from enpire_env.calibration.transforms import StaticTransforms, TransformError
 
-DEFAULT_TABLE_PIXEL_M = 0.001   # metres per workspace pixel: the 512 px Push-T table is 0.512 m
+DEFAULT_TABLE_PIXEL_M = 0.001   # metres per unit of the task's table frame (a millimetre)
 
 
 @dataclass(frozen=True)
 class TableMapping:
-    table_to_image: np.ndarray           # workspace pixels -> undistorted image pixels
+    table_to_image: np.ndarray           # table units -> undistorted image pixels
     undistort: Undistorter | None        # None when the lens has no distortion
 
     def rectify(self, image: np.ndarray) -> np.ndarray:
