@@ -31,6 +31,7 @@ from enpire_env.perception import train as ptrain
 from enpire_env.verification import Verifier, load_config
 
 HERE = Path(__file__).resolve().parent
+TASK = 'pusht'
 
 
 def _verification_bench():
@@ -57,13 +58,13 @@ def per_camera_map(weights: Path, heldout: Path, imgsz: int) -> dict:
         m = model.val(data=str(data / f'data_{cam}.yaml'), imgsz=imgsz, batch=16, workers=0, verbose=False,
                       project=str(heldout), name=f'val_{cam}', exist_ok=True,
                       **offline_guard.TRAIN_OFFLINE_ARGS)
-        per = ptrain.class_metrics(m)
+        per = ptrain.class_metrics(m, ('block', 'agent', 'goal'))
         out[cam] = {k: per[k]['map50'] for k in ('block', 'agent', 'goal')}
     return out
 
 
 def accuracy(vb, backend: str, states, specs, degrade: bool, config, **options) -> tuple[dict, float]:
-    verifier = Verifier(config, backend=backend, **options)
+    verifier = Verifier(TASK, config, backend=backend, **options)
     rows = vb.run(states, specs, verifier, degrade=degrade)
     label = f'{backend}: ' + ('one camera dropped or half occluded' if degrade else 'all cameras clean')
     summary = vb.summarise(rows, label)
@@ -93,14 +94,14 @@ def main(argv=None):
     offline_guard.import_ultralytics(threads=args.threads)
 
     t0 = time.perf_counter()
-    m = ptrain.evaluate(weights, images=args.map_images, seed=args.map_seed, threads=args.threads)
+    m = ptrain.evaluate(weights, images=args.map_images, seed=args.map_seed, threads=args.threads, task=TASK)
     heldout = weights.parent.parent / 'heldout'
     cams = per_camera_map(weights, heldout, m['imgsz'])
     print(f"YOLO on {m['frames']} held-out frames (all cameras): " + json.dumps(m['per_class']))
     print('per camera mAP50: ' + json.dumps(cams))
 
     vb = _verification_bench()
-    config = load_config(None)
+    config = load_config(TASK)
     states = vb.make_states(args.random, args.band, args.near, seed=args.seed)
     specs = vb.specs_at(args.size)
     out: dict = dict(

@@ -29,6 +29,7 @@ from enpire_task_pusht.distributions import sample_initial_state
 
 from enpire_env.verification import Frame, VerdictState, Verifier, load_config
 
+TASK = 'pusht'
 THR = pusht.SUCCESS_COVERAGE
 BAND = 0.01          # the +-1% band around the threshold where false successes hide
 ABOVE_BAND = 0.96    # recall is measured on states at least this covered
@@ -185,11 +186,11 @@ def main(argv=None):
     ap.add_argument('--near', type=int, default=1700, help='near-goal states outside that band')
     ap.add_argument('--size', type=int, default=96, help='camera resolution for the accuracy runs')
     ap.add_argument('--top-size', type=int, default=None, help='top camera resolution (default: --size)')
-    ap.add_argument('--config', default=None, help='verify YAML (default: built-in settings)')
+    ap.add_argument('--config', default=None, help="verifier settings YAML (default: the task's own)")
     ap.add_argument('--latency-frames', type=int, default=200)
     args = ap.parse_args(argv)
 
-    verifier = Verifier(load_config(args.config))
+    verifier = Verifier(TASK, load_config(TASK, args.config))
     states = make_states(args.random, args.band, args.near)
     specs = specs_at(args.size, args.top_size)
     print('cameras: ' + ', '.join(f'{s.name} {s.width}x{s.height}' for s in specs)

@@ -90,6 +90,9 @@ def test_verify_node_judges_the_sim_cell(cell, ros_node, tmp_path):
     # Malformed requests: a clear error, nothing judged, the node stays up.
     bad = _verify(ros_node, verify, task='fold_laundry')
     assert not bad.ok and 'fold_laundry' in bad.error and not bad.verdict.cameras
+    assert 'known tasks: pusht' in bad.error, bad.error          # the installed tasks, from the registry
+    bad = _verify(ros_node, verify, task='')
+    assert not bad.ok and 'known tasks: pusht' in bad.error and not bad.verdict.cameras
     bad = _verify(ros_node, verify, task='pusht', cameras=['top', 'thermal'])
     assert not bad.ok and 'thermal' in bad.error
     bad = _verify(ros_node, verify, task='pusht', cameras=['top', 'top'])

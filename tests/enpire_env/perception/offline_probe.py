@@ -38,7 +38,7 @@ def main(out):
 
     from enpire_env.perception import train
     from enpire_env.perception.yolo_backend import YoloDetector
-    metrics = train.train(out, images=36, epochs=2, imgsz=96, batch=8, threads=2, sizes=(96,))
+    metrics = train.train(out, images=36, epochs=2, imgsz=96, batch=8, threads=2, sizes=(96,), task='pusht')
     det = YoloDetector(metrics['weights'], conf=0.001)
     img = np.full((96, 96, 3), 255, np.uint8)
     boxes = det.detect(img)

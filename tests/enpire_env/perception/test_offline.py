@@ -36,7 +36,7 @@ def test_the_probe_hook_does_catch_a_connection():
 def test_perception_modules_import_without_torch():
     code = ('import sys; import enpire_env.perception.backends, enpire_env.perception.train, '
             'enpire_env.perception.yolo_backend, enpire_env.perception.sam_backend, '
-            'enpire_env.perception.dataset; '
+            'enpire_task_pusht.perception.dataset; '
             "print(sorted(m for m in ('torch', 'ultralytics', 'segment_anything') if m in sys.modules))")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == '[]', out.stdout + out.stderr[-2000:]

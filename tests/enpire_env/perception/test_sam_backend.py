@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from enpire_env.perception.sam_backend import SamSegmenter
-from enpire_env.verification import Frame, FusedJudgement, Verifier, VerifyConfig
+from enpire_env.verification import Frame, FusedJudgement, Verifier, load_config
 from enpire_env.verification.backends import Segmenter
 from enpire_env.verification.models import Box
 
@@ -50,14 +50,14 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match='not found'):
         SamSegmenter.from_checkpoint(tmp_path / 'sam_vit_b.pth')
     with pytest.raises(FileNotFoundError):
-        Verifier(backend='sam')
+        Verifier('pusht', backend='sam')
 
 
 def test_sam_small_backend_runs_in_the_verifier():
     # use_palette off: the judge builds the T from the segmenter's (here meaningless) mask
-    config = VerifyConfig()
+    config = load_config('pusht')
     config = config.model_copy(update={'judge': config.judge.model_copy(update={'use_palette': False})})
-    verifier = Verifier(config, backend='sam_small')
+    verifier = Verifier('pusht', config, backend='sam_small')
     rs = cameras.RenderState(block_pose=(256.0, 256.0, np.pi / 4), agent_xy=(100.0, 100.0))
     frames = {s.name: Frame(*cameras.render(rs, s), 0.0) for s in cameras.DEFAULT_CAMERAS}
     fused = verifier.verify(frames, now=0.0)

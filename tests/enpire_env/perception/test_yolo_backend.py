@@ -6,8 +6,8 @@ import pytest
 
 from enpire_env.perception import train as ptrain
 from enpire_env.perception.yolo_backend import YoloDetector
-from enpire_env.verification import Frame, FusedJudgement, VerdictState, Verifier, make_backend
-from enpire_env.verification.backends import LABELS, Detector, Segmenter, backend_names
+from enpire_env.verification import Frame, FusedJudgement, VerdictState, Verifier, load_config, make_backend
+from enpire_env.verification.backends import Detector, Segmenter, backend_names
 
 cameras = pytest.importorskip('enpire_task_pusht.render')
 
@@ -18,14 +18,19 @@ def test_missing_weights_is_a_clear_error_at_start_up(tmp_path, monkeypatch):
         YoloDetector(missing)
     monkeypatch.setenv('ENPIRE_YOLO_WEIGHTS', str(missing))
     with pytest.raises(FileNotFoundError, match=str(missing)):
-        Verifier(backend='yolo')            # no silent fallback to the classical detector
+        Verifier('pusht', backend='yolo')   # no silent fallback to the classical detector
     other = tmp_path / 'given' / 'w.pt'     # the option (the node's yolo_weights) wins over the env var
     with pytest.raises(FileNotFoundError, match=str(other)):
-        Verifier(backend='yolo', yolo_weights=str(other))
+        Verifier('pusht', backend='yolo', yolo_weights=str(other))
     junk = tmp_path / 'junk.pt'
     junk.write_bytes(b'not a checkpoint')
     with pytest.raises(ValueError, match='could not be loaded'):
         YoloDetector(junk)
+
+
+def test_weights_of_other_classes_are_refused(tiny_run):
+    with pytest.raises(ValueError, match="not the verifier's labels"):
+        YoloDetector(tiny_run['weights'], labels=('cup', 'plate'))
 
 
 def test_detector_and_segmenter_name_a_backend():
@@ -50,24 +55,25 @@ def test_learned_backends_are_registered():
 
 
 def test_train_then_infer_round_trip(tiny_run):
-    det = YoloDetector(tiny_run['weights'], conf=0.001)
+    labels = load_config('pusht').labels
+    det = YoloDetector(tiny_run['weights'], labels=labels, conf=0.001)
     assert isinstance(det, Detector) and det.imgsz == 96            # the training size, from the weights
     spec = cameras.DEFAULT_CAMERAS[0]
     img, _ = cameras.render(cameras.RenderState((200.0, 220.0, 0.5), (400.0, 400.0)), spec)
     boxes = det.detect(img)
     assert len({b.label for b in boxes}) == len(boxes)             # at most one box per label
     for b in boxes:
-        assert b.label in LABELS and 0 <= b.x0 < b.x1 <= img.shape[1] and 0 <= b.y0 < b.y1 <= img.shape[0]
+        assert b.label in labels and 0 <= b.x0 < b.x1 <= img.shape[1] and 0 <= b.y0 < b.y1 <= img.shape[0]
     res = det.raw(img)
     assert res.orig_shape == img.shape[:2]
 
 
 def test_yolo_backend_plugs_into_the_verifier(tiny_run, monkeypatch, tmp_path):
     monkeypatch.setenv('ENPIRE_YOLO_WEIGHTS', tiny_run['weights'])
-    detector, segmenter = make_backend('yolo', Verifier().config)
+    detector, segmenter = make_backend('yolo', load_config('pusht'))
     assert isinstance(detector, YoloDetector) and isinstance(segmenter, Segmenter)
     monkeypatch.setenv('ENPIRE_YOLO_WEIGHTS', str(tmp_path / 'absent.pt'))
-    verifier = Verifier(backend='yolo', yolo_weights=tiny_run['weights'])
+    verifier = Verifier('pusht', backend='yolo', yolo_weights=tiny_run['weights'])
     assert str(verifier.detector.weights) == tiny_run['weights']
     rs = cameras.RenderState(block_pose=(256.0, 256.0, np.pi / 4), agent_xy=(100.0, 100.0))
     frames = {}

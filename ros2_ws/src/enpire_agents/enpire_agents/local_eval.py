@@ -412,7 +412,7 @@ class TrialSettings:
         return cls(
             trial=TrialServerConfig(**{k: v for k, v in trial.items() if k in known}),
             safety=SafetyLimits.from_yaml(config_file('enpire_env', 'safety_limits.yaml')),
-            verification=load_config(verify_file),
+            verification=load_config('pusht'),
             verify_cameras=tuple(verify.get('cameras', ('top', 'oblique', 'wrist'))),
             fusion_rule=str(verify.get('fusion_rule', 'unanimous')),
             max_frame_age=float(verify.get('max_frame_age', 0.5)),
@@ -453,7 +453,7 @@ class SimTrialCell:
         self.sim = PushTSim()
         self.rig = CameraRig(settings.cameras, dict(faults or {}), seed=fault_seed)   # camera -> CameraFaults
         self.safety = SafetyFilter(settings.safety)
-        self.verifier = Verifier(settings.verification)
+        self.verifier = Verifier('pusht', settings.verification)
         self.ticks = 0
         self._safety_clock = 0.0
         self.frames: dict = {}        # camera -> (enpire_sim.cameras.Frame, tick of its capture)

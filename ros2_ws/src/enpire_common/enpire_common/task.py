@@ -100,12 +100,18 @@ class ResetSpec:
 
 @dataclass(frozen=True)
 class VerifierSpec:
-    """The per-camera judge and the fusion of their verdicts."""
+    """The per-camera judge and the fusion of their verdicts (see enpire_env.verification)."""
 
-    judge: Ref                              # factory of the per-camera judge
-    config: Ref | None = None               # the verifier's YAML (a path-returning reference)
+    judge: Ref                              # (settings, detector, segmenter) -> the per-camera Judge
+    config: Ref | None = None               # -> path of the verifier's settings YAML
+    settings: Ref | None = None             # the settings class (extends enpire_env's VerifyConfig)
+    dataset: Ref | None = None              # writes a labelled detector training set (enpire_env.perception)
+    # Fusion: the rule, the fewest usable cameras, the confidence a fused success needs, and how far a lone
+    # camera's lower bound must clear the threshold (in its own margins) beside uncertain ones.
     fusion_rule: str = 'unanimous'
-    min_cameras: int = 2
+    min_cameras: int = 1
+    success_confidence: float = 0.4
+    lone_margin_factor: float = 1.25
 
 
 @dataclass(frozen=True)

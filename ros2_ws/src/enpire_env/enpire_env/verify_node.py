@@ -1,4 +1,7 @@
-"""The /<cell>/verify service: judge the task from the cell's cameras (enpire_env.verification).
+"""The /<cell>/verify service: judge a task from the cell's cameras (enpire_env.verification).
+
+Serves every installed task (or the one named by the `task` parameter): a request names its task, checked
+against the task registry, and is judged with that task's own judge and settings (`Task.verifier`).
 
 Keeps the latest frame of every configured camera with its table-to-image mapping, and answers Verify
 requests with the fused verdict, each camera's verdict and, on request, saved evidence. The mapping is
@@ -14,8 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ament_index_python.packages import get_package_share_directory
-from enpire_common import names
+from enpire_common import names, task_registry
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
 from enpire_common.on_demand import OnDemandSubscriptions
@@ -29,7 +31,7 @@ from tf2_msgs.msg import TFMessage
 
 from enpire_env.calibration.table_mapping import CalibratedCameras
 from enpire_env.request_checks import verify_request_problem
-from enpire_env.verification import TASKS, Frame, Verifier, load_config
+from enpire_env.verification import Frame, Verifier, load_config
 from enpire_env.verification.config import VERIFY_RUNTIME, VerifyNodeParameters
 from enpire_env.verification.evidence import save_evidence
 from enpire_env.verification.fusion import RULES
@@ -120,14 +122,16 @@ class VerifyNode(Node):
         # wait for a step's frames are declared with the rest (verification/config.py).
         declare_parameters(self, VerifyNodeParameters, VERIFY_RUNTIME, on_change=self._set_parameters)
         self.cameras = list(self.get_parameter('cameras').value)
-        self.rule = self.get_parameter('fusion_rule').value
-        if self.rule not in RULES:
+        self.rule = self.get_parameter('fusion_rule').value   # '': each task's own rule
+        if self.rule and self.rule not in RULES:
             raise ValueError(f'fusion_rule {self.rule!r} not in {RULES}')
         self.max_age = float(self.get_parameter('max_frame_age').value)
         self.evidence_dir = Path(self.get_parameter('evidence_dir').value)
-        config_path = self.get_parameter('verification_config').value or _default_config()
         self.backend, options = self._backend_choice()
-        self.verifier = Verifier(load_config(config_path), backend=self.backend, **options)
+        # One verifier per task served, built now: a missing weights file or a bad setting stops the node at
+        # start-up, not at the first request.
+        self.verifiers = {task: Verifier(task, config, backend=self.backend or None, **options)
+                          for task, config in self._task_configs().items()}
         self.verify_lock = threading.Lock()   # the backend caches per image: one verification at a time
         self.calibrated = CalibratedCameras(float(self.get_parameter('table_pixel_m').value))
         self.frames = FrameBuffer(calibrated=self.calibrated)
@@ -146,8 +150,10 @@ class VerifyNode(Node):
         self.verdict_pub = self.create_publisher(FusedVerdict, names.VERDICTS, 10)   # live views, bags
         self.create_service(Verify, names.VERIFY, self._on_verify,
                             callback_group=MutuallyExclusiveCallbackGroup())
-        self.get_logger().info(f'verify ready: cameras={self.cameras} rule={self.rule} '
-                               f'max_age={self.max_age}s backend={self.backend} '
+        own = "each task's"
+        self.get_logger().info(f'verify ready: tasks={list(self.verifiers)} cameras={self.cameras} '
+                               f'rule={self.rule or own} max_age={self.max_age}s '
+                               f'backend={self.backend or own} '
                                + ' '.join(f'{k}={v}' for k, v in options.items()))
 
     def _set_parameters(self, params: VerifyNodeParameters) -> None:
@@ -156,15 +162,32 @@ class VerifyNode(Node):
             params.cell_silence_s
         self.step_frame_wait_s = params.step_frame_wait_s
 
+    def _task_configs(self) -> dict:
+        """The tasks served and their verifier settings (ValueError for an unknown task or a settings file
+        that could belong to more than one task)."""
+        task = self.get_parameter('task').value
+        problem = task_registry.problem(task) if task else ''
+        if problem:
+            raise ValueError(problem)
+        served = [task] if task else list(task_registry.names())
+        if not served:
+            raise ValueError('no task is installed (entry-point group enpire.tasks): nothing to verify')
+        path = self.get_parameter('verification_config').value or None
+        if path and len(served) != 1:
+            raise ValueError(f'verification_config {path!r} holds the settings of one task: name it with the '
+                             f'`task` parameter (installed: {served})')
+        return {name: load_config(name, path) for name in served}
+
     def _backend_choice(self) -> tuple[str, dict]:
-        """The backend name and its options from the parameters (ValueError on a contradiction)."""
+        """The backend name ('' : each task's own) and its options from the parameters (ValueError on a
+        contradiction)."""
         value = {name: str(self.get_parameter(name).value or '') for name in
                  ('backend', 'detector', 'segmenter', 'yolo_weights', 'sam_checkpoint', 'sam_model')}
-        backend = value['backend'] or 'classical'
+        backend = value['backend']
         if value['detector'] or value['segmenter']:
             from enpire_env.perception.backends import backend_for
             paired = backend_for(value['detector'], value['segmenter'])
-            if backend not in ('classical', paired):
+            if backend not in ('', 'classical', paired):
                 raise ValueError(f"backend {backend!r} contradicts detector {value['detector']!r} / "
                                  f"segmenter {value['segmenter']!r} (which make {paired!r}); "
                                  'give one or the other')
@@ -215,9 +238,12 @@ class VerifyNode(Node):
         return stamp_seconds(self.get_clock().now().to_msg())
 
     def _on_verify(self, request: Verify.Request, response: Verify.Response) -> Verify.Response:
-        task = request.task or 'pusht'
+        task = request.task
         cams = list(request.cameras) or self.cameras
-        error = verify_request_problem(task, cams, TASKS, self.cameras)
+        # An unknown task is answered with the installed ones; an installed one this node does not serve
+        # (the `task` parameter) with the served ones.
+        error = (task_registry.problem(task)
+                 or verify_request_problem(task, cams, self.verifiers, self.cameras))
         if error:
             response.ok, response.error = False, error
             return response
@@ -234,8 +260,8 @@ class VerifyNode(Node):
         now_msg = (self.frames.exact.get(max(judged)) if judged else None) \
             or Time(nanoseconds=round(now * 1e9)).to_msg()
         with self.verify_lock:
-            fused, judged_frames = self.verifier.verify_frames(frames, cameras=cams, now=now, rule=self.rule,
-                                                               max_age=self.max_age, task=task)
+            fused, judged_frames = self.verifiers[task].verify_frames(
+                frames, cameras=cams, now=now, rule=self.rule or None, max_age=self.max_age)
         response.ok = True
         response.verdict = to_msg(fused, task, self.frames.exact)
         response.verdict.header.stamp = now_msg
@@ -266,16 +292,10 @@ def camera_msg(j: CameraJudgement, exact_stamps: dict | None = None) -> CameraVe
     elif j.stamp is not None:
         msg.frame_stamp.sec = int(np.floor(j.stamp))
         msg.frame_stamp.nanosec = int((j.stamp - np.floor(j.stamp)) * 1e9)
-    if j.block_pose is not None:
-        msg.block_estimate = Pose2D(x=j.block_pose.x, y=j.block_pose.y, theta=j.block_pose.theta)
+    if j.estimate is not None:
+        x, y, theta = ([*j.estimate, 0.0, 0.0, 0.0])[:3]
+        msg.block_estimate = Pose2D(x=x, y=y, theta=theta)
     return msg
-
-
-def _default_config() -> str:
-    try:
-        return str(Path(get_package_share_directory('enpire_env')) / 'config' / 'verify.yaml')
-    except Exception:   # not installed (running from source): the file next to the package
-        return str(Path(__file__).resolve().parents[1] / 'config' / 'verify.yaml')
 
 
 def main(args=None) -> int:

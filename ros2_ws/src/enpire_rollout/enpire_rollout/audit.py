@@ -54,7 +54,7 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
     from enpire_env.verification import Frame, Verifier
 
     store = typestore()
-    verifier = Verifier()
+    verifiers: dict[str, Verifier] = {}   # one per task the bag's verdicts name
     calibrated = CalibratedCameras(table_pixel_m)
     bag = Path(bag)
     latest: dict[str, Frame] = {}
@@ -94,6 +94,8 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
             elif topic.endswith('/trial/verdicts'):
                 recorded = store.deserialize_cdr(raw, conn.msgtype)
                 cams = [c.camera for c in recorded.cameras] or list(latest)
+                verifier = verifiers.get(recorded.task) or verifiers.setdefault(recorded.task,
+                                                                                Verifier(recorded.task))
                 fused = verifier.verify({c: latest.get(c) for c in cams}, cameras=cams, now=stamp * 1e-9,
                                         max_age=1e9)
                 audit_success = bool(fused.state == 0)

@@ -3,7 +3,7 @@
 - the Push-T task geometry (GOAL_POSE, WORKSPACE_SIZE, coverage(), t_outline(), ...), re-exported
   from `enpire_task_pusht.geometry`;
 - `locate_block(observation, camera=None)`: the T's pose (x, y, theta) on the table as the cameras see
-  it, through the EN perception core (`enpire_env.verification.locate_block`), or None.
+  it, through the task's perception (`enpire_task_pusht.verification.locate`), or None.
 
 Everything here is imported before the sandbox locks down, so a policy can call it freely.
 """
@@ -29,7 +29,7 @@ from enpire_task_pusht.geometry import (  # noqa: F401  (re-exported for policie
 )
 
 try:  # the perception core; a missing or broken core makes locate_block answer None
-    from enpire_env.verification import locate_block as _core_locate_block
+    from enpire_task_pusht.verification.locate import locate_block as _core_locate_block
 except Exception:  # pragma: no cover - depends on the EN package being complete
     _core_locate_block = None
 

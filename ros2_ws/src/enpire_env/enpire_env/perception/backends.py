@@ -1,4 +1,5 @@
-"""The learned verification backends, registered by name for `make_backend` / the verify node's `backend`.
+"""The learned verification backends, the factories `enpire_env.verification.backends` names for
+`make_backend` / the verify node's `backend`:
 
     yolo       YOLO boxes + the classical colour segmentation inside each box
     yolo_sam   YOLO boxes + SAM masks from a checkpoint
@@ -22,7 +23,6 @@ node's `detector` / `segmenter` parameters select one.
 """
 from __future__ import annotations
 
-from enpire_env.verification.backends import register_backend
 from enpire_env.verification.classical import ClassicalBackend
 from enpire_env.verification.config import VerifyConfig
 
@@ -47,10 +47,10 @@ def backend_for(detector: str = '', segmenter: str = '') -> str:
     return PAIRS[(det, seg)]
 
 
-def _detector(yolo_weights):
+def _detector(config: VerifyConfig, yolo_weights):
     from enpire_env.perception.train import default_weights
     from enpire_env.perception.yolo_backend import YoloDetector
-    return YoloDetector(yolo_weights or default_weights())
+    return YoloDetector(yolo_weights or default_weights(), labels=config.labels)
 
 
 def _sam_checkpoint(sam_checkpoint, sam_model):
@@ -58,23 +58,19 @@ def _sam_checkpoint(sam_checkpoint, sam_model):
     return SamSegmenter.from_checkpoint(sam_checkpoint or None, sam_model or None)
 
 
-def _yolo(config: VerifyConfig, yolo_weights: str | None = None):
-    return _detector(yolo_weights), ClassicalBackend(config)
+def make_yolo(config: VerifyConfig, yolo_weights: str | None = None):
+    return _detector(config, yolo_weights), ClassicalBackend(config)
 
 
-def _yolo_sam(config: VerifyConfig, yolo_weights: str | None = None, sam_checkpoint: str | None = None,
-              sam_model: str | None = None):
-    return _detector(yolo_weights), _sam_checkpoint(sam_checkpoint, sam_model)
+def make_yolo_sam(config: VerifyConfig, yolo_weights: str | None = None, sam_checkpoint: str | None = None,
+                  sam_model: str | None = None):
+    return _detector(config, yolo_weights), _sam_checkpoint(sam_checkpoint, sam_model)
 
 
-def _sam(config: VerifyConfig, sam_checkpoint: str | None = None, sam_model: str | None = None):
+def make_sam(config: VerifyConfig, sam_checkpoint: str | None = None, sam_model: str | None = None):
     return ClassicalBackend(config), _sam_checkpoint(sam_checkpoint, sam_model)
 
 
-def _sam_small(config: VerifyConfig):
+def make_sam_small(config: VerifyConfig):
     from enpire_env.perception.sam_backend import SamSegmenter
     return ClassicalBackend(config), SamSegmenter.untrained_small()
-
-
-for _name, _factory in zip(LEARNED, (_yolo, _yolo_sam, _sam, _sam_small), strict=True):
-    register_backend(_name, _factory)

@@ -1,6 +1,6 @@
-"""Train the cell's YOLO detector on the CPU from its own rendered frames; save weights, card and metrics.
+"""Train a task's YOLO detector on the CPU from its own rendered frames; save weights, card and metrics.
 
-    python -m enpire_env.perception.train [--images 1200] [--epochs 35] [--imgsz 160] [--out DIR]
+    python -m enpire_env.perception.train [--task T] [--images 1200] [--epochs 35] [--imgsz 160] [--out DIR]
     enpire perception train ...            (the same, from the `enpire` command)
     enpire perception eval [--weights W]   (mAP on a fresh held-out set from every camera)
 
@@ -11,8 +11,13 @@ layout at width 0.125, strides 8-32, 0.35M) -- or any ultralytics yaml such as `
 A `.pt` name is refused: ultralytics would download it. Everything runs with the settings of
 `offline_guard` (no network, ever).
 
+The frames and their labels come from the task (`Task.verifier.dataset`, a function
+`(out, n_images, seed, sizes, fault_fraction, val_fraction) -> card` that writes an ultralytics dataset
+with `data.yaml` and returns its card, whose `classes` are the detector's); `--task` may be left out when
+one task is installed.
+
 Output in --out (default $ENPIRE_PERCEPTION_DIR/yolo, i.e. ~/.cache/enpire/perception/yolo):
-    dataset/            the rendered, ground-truth-labelled dataset (see dataset.py) with card.json
+    dataset/            the rendered, ground-truth-labelled dataset with card.json
     weights/best.pt     the trained detector (what the `yolo` verification backend loads)
     metrics.json        training time, data size, per-class mAP50 / mAP50-95 on the val split
     card.json           the model card: architecture, arguments, dataset card, metrics
@@ -29,7 +34,9 @@ import sys
 import time
 from pathlib import Path
 
-from enpire_env.perception import dataset as ds
+from enpire_common import task_registry
+from enpire_common.task import resolve
+
 from enpire_env.perception import offline_guard
 
 TINY_ARCH = 'enpire-yolo-tiny'
@@ -69,9 +76,9 @@ head:
 P2P5_ARCH = 'enpire-yolo-p2-p5'
 # YOLOv8 blocks with detection at strides 4, 8, 16 and 32 (explicit channels 16-128; DFL reg_max 8: a box
 # edge up to 7 strides from its anchor). Why stride 4: see enpire-yolo-p2-p4 below. Why stride 32: the
-# wrist camera sees the T and the goal up to the whole frame; with strides 4-16 they were often found
-# piecewise (wrist T mAP50 0.83 after 25 epochs; 0.89 with this layout, T over all cameras 0.921 -> 0.956,
-# docs/PERCEPTION.md).
+# wrist camera sees the objects up to the whole frame; with strides 4-16 they were often found
+# piecewise (wrist mAP50 of the largest object 0.83 after 25 epochs; 0.89 with this layout, over all
+# cameras 0.921 -> 0.956, docs/PERCEPTION.md).
 _P2P5_YAML = """\
 # enpire-yolo-p2-p5: YOLOv8 blocks, detection at P2/P3/P4/P5 (strides 4, 8, 16, 32), explicit channels
 nc: 3
@@ -143,7 +150,7 @@ head:
   - [[13, 16, 19], 1, Detect, [nc]]
 """
 ARCHS = {TINY_ARCH: _TINY_YAML, P2P4_ARCH: _P2P4_YAML, P2P5_ARCH: _P2P5_YAML}
-# Augmentation for flat-coloured synthetic frames: mild colour jitter (the T and the agent share a hue
+# Augmentation for flat-coloured synthetic frames: mild colour jitter (objects may share a hue
 # and differ in saturation), mosaic for the small objects, no rotation (the cameras are upright).
 # No validation pass after each epoch (it cost about a tenth of the time); the last epoch is validated.
 TRAIN_HYP = dict(hsv_h=0.01, hsv_s=0.3, hsv_v=0.3, degrees=0.0, translate=0.1, scale=0.25, fliplr=0.5,
@@ -180,11 +187,25 @@ def architecture_file(arch: str, out: Path) -> str:
     return arch
 
 
-def class_metrics(metrics) -> dict:
+def dataset_writer(task: str | None = None):
+    """(task name, its dataset writer `Task.verifier.dataset`); no name: the one installed task."""
+    if task is None:
+        installed = task_registry.names()
+        if len(installed) != 1:
+            raise ValueError('name the task whose detector to train (--task); installed: '
+                             + ', '.join(installed))
+        task = installed[0]
+    ref = task_registry.get(task).verifier.dataset
+    if ref is None:
+        raise ValueError(f'task {task!r} brings no perception dataset (Task.verifier.dataset)')
+    return task, resolve(ref)
+
+
+def class_metrics(metrics, classes) -> dict:
     """Per-class mAP50 and mAP50-95 from an ultralytics DetMetrics (classes absent from the set: None)."""
     out = {}
     index = list(metrics.box.ap_class_index)
-    for cid, name in enumerate(ds.CLASSES):
+    for cid, name in enumerate(classes):
         if cid in index:
             k = index.index(cid)
             out[name] = dict(map50=round(float(metrics.box.ap50[k]), 4),
@@ -198,8 +219,10 @@ def class_metrics(metrics) -> dict:
 def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epochs: int = DEFAULTS['epochs'],
           imgsz: int = DEFAULTS['imgsz'], arch: str = DEFAULTS['arch'], batch: int = 16, threads: int = 2,
           seed: int = 0,
-          sizes=(96, 128, 160), fault_fraction: float = 0.3, workers: int = 0, verbose: bool = False) -> dict:
-    """Render the dataset, train from the architecture file, validate, and save everything in `out`."""
+          sizes=(96, 128, 160), fault_fraction: float = 0.3, workers: int = 0, verbose: bool = False,
+          task: str | None = None) -> dict:
+    """Render the task's dataset, train from the architecture file, validate, and save everything in `out`."""
+    task, write_dataset = dataset_writer(task)
     # absolute: ultralytics puts a relative project folder under its own runs/detect/
     out = (Path(out) if out else default_out()).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -210,7 +233,7 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
     data_dir = out / 'dataset'
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    card = ds.write_dataset(data_dir, n_images=images, seed=seed, sizes=sizes, fault_fraction=fault_fraction)
+    card = write_dataset(data_dir, n_images=images, seed=seed, sizes=sizes, fault_fraction=fault_fraction)
     t_data, c_data = time.perf_counter() - t0, _cpu_seconds() - c0
 
     model = YOLO(architecture_file(arch, out))
@@ -241,12 +264,13 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
         dataset_cpu_seconds=round(c_data, 1), train_cpu_seconds=round(c_train, 1),
         total_cpu_seconds=round(_cpu_seconds() - c0, 1),
         load_average_start=round(load0, 1), load_average_end=round(os.getloadavg()[0], 1),
-        sizes=list(sizes), fault_fraction=fault_fraction, val=class_metrics(val),
+        sizes=list(sizes), fault_fraction=fault_fraction, val=class_metrics(val, card['classes']),
         parameters=int(sum(p.numel() for p in best.model.parameters())), weights=str(weights))
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     model_card = dict(
-        model='YOLO detector of the Push-T cell (classes block, agent, goal), trained from random init '
-              'on simulator-rendered, ground-truth-labelled frames; no pretrained weights, no download',
+        model=f"YOLO detector of task {task!r}'s cell (classes {', '.join(card['classes'])}), trained "
+              'from random init on simulator-rendered, ground-truth-labelled frames; no pretrained weights, '
+              'no download', task=task,
         architecture=arch, train_args=dict(epochs=epochs, imgsz=imgsz, batch=batch, **TRAIN_HYP),
         dataset=card, metrics=metrics,
         limits='trained on the simulator palette and cameras only; a real cell needs its own labelled frames')
@@ -256,7 +280,8 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
 
 def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int | None = None,
              seed: int = 12345, sizes=(96, 128, 160), fault_fraction: float = 0.3,
-             out: str | Path | None = None, threads: int = 2, batch: int = 16) -> dict:
+             out: str | Path | None = None, threads: int = 2, batch: int = 16,
+             task: str | None = None) -> dict:
     """mAP of trained weights on a freshly rendered held-out set (a seed the training never used)."""
     weights = Path(weights) if weights else default_weights()
     if not weights.is_file():
@@ -267,7 +292,7 @@ def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int | 
     out = (Path(out) if out else weights.parent.parent / 'heldout').expanduser().resolve()
     if out.exists():
         shutil.rmtree(out)
-    card = ds.write_dataset(out / 'dataset', n_images=images, seed=seed, sizes=sizes,
+    card = dataset_writer(task)[1](out / 'dataset', n_images=images, seed=seed, sizes=sizes,
                             fault_fraction=fault_fraction, val_fraction=1.0)
     model = YOLO(str(weights))
     imgsz = int(imgsz or model.overrides.get('imgsz') or 160)
@@ -275,7 +300,7 @@ def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int | 
                     project=str(out), name='val', exist_ok=True, verbose=False,
                     **offline_guard.TRAIN_OFFLINE_ARGS)
     result = dict(weights=str(weights), frames=card['counts']['frames'], seed=seed, imgsz=imgsz,
-                  per_class=class_metrics(val), per_camera=card['counts']['per_camera'])
+                  per_class=class_metrics(val, card['classes']), per_camera=card['counts']['per_camera'])
     (out / 'metrics.json').write_text(json.dumps(result, indent=2) + '\n')
     return result
 
@@ -294,16 +319,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument('--batch', type=int, default=16)
     t.add_argument('--threads', type=int, default=2, help='torch threads')
     t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--task', default=None, help='whose frames (default: the one installed task)')
     t.add_argument('--out', default=None, help=f'output folder (default {default_out()})')
     t.set_defaults(func=lambda a: _print(train(a.out, a.images, a.epochs, a.imgsz, a.arch, a.batch, a.threads,
-                                               a.seed)))
+                                               a.seed, task=a.task)))
     e = sub.add_parser('eval', help='mAP of trained weights on a fresh held-out set from every camera')
     e.add_argument('--weights', default=None, help=f'default {default_weights()}')
     e.add_argument('--images', type=int, default=600)
     e.add_argument('--imgsz', type=int, default=None, help='default: the training size')
     e.add_argument('--seed', type=int, default=12345)
+    e.add_argument('--task', default=None, help='whose frames (default: the one installed task)')
     e.add_argument('--threads', type=int, default=2)
-    e.set_defaults(func=lambda a: _print(evaluate(a.weights, a.images, a.imgsz, a.seed, threads=a.threads)))
+    e.set_defaults(func=lambda a: _print(evaluate(a.weights, a.images, a.imgsz, a.seed, threads=a.threads,
+                                                  task=a.task)))
 
 
 def _print(result: dict) -> int:

@@ -1,6 +1,6 @@
-"""The trained YOLO detector as a verification Detector (boxes of 'block', 'agent', 'goal').
+"""The trained YOLO detector as a verification Detector (boxes of the task's scene objects).
 
-    det = YoloDetector('~/.cache/enpire/perception/yolo/weights/best.pt')
+    det = YoloDetector('~/.cache/enpire/perception/yolo/weights/best.pt', labels=config.labels)
     boxes = det.detect(rgb)     # at most one Box per label, padded, in the Box convention of models.py
 
 A missing weights file raises FileNotFoundError, an unreadable one ValueError, when the detector is built
@@ -9,7 +9,7 @@ Weights are loaded from a local file only (ultralytics offline, see offline_guar
 
 Boxes are padded by `pad_fraction` of their size (at least `pad_px` pixels) before they are handed to
 a segmenter: the 'yolo' backend fills them with the classical colour segmentation, which keeps only
-the object's colour inside the box, so a generous box costs nothing while a tight one would clip the T.
+the object's colour inside the box, so a generous box costs nothing while a tight one would clip it.
 """
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from enpire_env.perception import offline_guard
-from enpire_env.perception.dataset import CLASSES
 from enpire_env.verification.models import Box
 
 
 class YoloDetector:
-    def __init__(self, weights: str | Path, conf: float = 0.25, imgsz: int | None = None,
-                 pad_fraction: float = 0.1, pad_px: int = 2, threads: int | None = 2):
+    def __init__(self, weights: str | Path, labels: tuple[str, ...] = (), conf: float = 0.25,
+                 imgsz: int | None = None, pad_fraction: float = 0.1, pad_px: int = 2,
+                 threads: int | None = 2):
+        """`labels`: the task's scene objects; weights that know other classes are refused (() : any)."""
         path = Path(weights).expanduser()
         if not path.is_file():
             raise FileNotFoundError(
@@ -41,9 +42,9 @@ class YoloDetector:
                              'train them with `enpire perception train`') from exc
         names = self.model.names
         self.labels = {int(k): v for k, v in (names.items() if isinstance(names, dict) else enumerate(names))}
-        unknown = set(self.labels.values()) - set(CLASSES)
-        if unknown:
-            raise ValueError(f'{path}: classes {sorted(unknown)} are not verification labels {CLASSES}')
+        unknown = set(self.labels.values()) - set(labels)
+        if labels and unknown:
+            raise ValueError(f'{path}: classes {sorted(unknown)} are not the verifier\'s labels {labels}')
         # The training image size is stored with the weights; use it unless told otherwise.
         self.weights, self.conf = path, conf
         self.imgsz = int(imgsz or self.model.overrides.get('imgsz') or 160)
@@ -68,7 +69,7 @@ class YoloDetector:
                 if label is not None and (label not in best or c > best[label][0]):
                     best[label] = (float(c), b)
         boxes = []
-        for label in CLASSES:
+        for label in dict.fromkeys(self.labels.values()):
             if label not in best:
                 continue
             score, (x0, y0, x1, y1) = best[label]

@@ -1,7 +1,10 @@
 """The pluggable steps of per-camera perception: a Detector finds boxes, a Segmenter fills them with masks.
 
-Labels are 'block' (the T), 'agent' and 'goal'. A learned backend (YOLO boxes, SAM masks) implements the
-same two methods and is registered under a name; the judge never knows which backend ran.
+Labels are the task's scene objects (`VerifyConfig.labels`). A backend is a factory
+`factory(config, **options) -> (Detector, Segmenter)` registered under a name, as a `module:attribute`
+reference resolved only when that backend is built: this module imports no backend, so no backend's
+import runs back into it, and torch and friends are loaded only by the process that builds a learned one.
+The judge never knows which backend ran.
 """
 from __future__ import annotations
 
@@ -9,11 +12,10 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from enpire_common.task import Ref, resolve
 
 from enpire_env.verification.config import VerifyConfig
 from enpire_env.verification.models import Box
-
-LABELS = ('block', 'agent', 'goal')
 
 
 @runtime_checkable
@@ -28,28 +30,31 @@ class Segmenter(Protocol):
         """Per label, a HxW float32 mask in [0, 1] that is zero outside that label's box."""
 
 
-_REGISTRY: dict[str, Callable[..., tuple[Detector, Segmenter]]] = {}
+Factory = Callable[..., tuple[Detector, Segmenter]]
+
+_REGISTRY: dict[str, Ref | Factory] = {
+    'classical': 'enpire_env.verification.classical:make_classical',
+    # The learned backends (see enpire_env.perception.backends).
+    'yolo': 'enpire_env.perception.backends:make_yolo',
+    'yolo_sam': 'enpire_env.perception.backends:make_yolo_sam',
+    'sam': 'enpire_env.perception.backends:make_sam',
+    'sam_small': 'enpire_env.perception.backends:make_sam_small',
+}
 
 
-def register_backend(name: str, factory: Callable[..., tuple[Detector, Segmenter]]) -> None:
-    """`factory(config, **options)`; options (e.g. a learned backend's weights path) are the backend's own."""
+def register_backend(name: str, factory: Ref | Factory) -> None:
+    """`factory(config, **options)`, or its `module:attribute` reference; options (e.g. a learned
+    backend's weights path) are the backend's own."""
     _REGISTRY[name] = factory
 
 
 def make_backend(name: str, config: VerifyConfig, **options) -> tuple[Detector, Segmenter]:
     """Build a registered backend; `options` go to its factory (only when given: classical takes none)."""
     if name not in _REGISTRY:
-        # Import for the side effect of registering the bundled backend.
-        from enpire_env.verification import classical  # noqa: F401
-    if name not in _REGISTRY:
-        # The learned backends (yolo, sam, ...): torch and friends are imported only when one is built.
-        from enpire_env.perception import backends as _learned  # noqa: F401
-    if name not in _REGISTRY:
-        raise ValueError(f'unknown verification backend {name!r}; known: {sorted(_REGISTRY)}')
-    return _REGISTRY[name](config, **options)
+        raise ValueError(f'unknown verification backend {name!r}; known: {backend_names()}')
+    factory = _REGISTRY[name]
+    return (resolve(factory) if isinstance(factory, str) else factory)(config, **options)
 
 
 def backend_names() -> list[str]:
-    from enpire_env.perception import backends as _learned  # noqa: F401
-    from enpire_env.verification import classical  # noqa: F401
     return sorted(_REGISTRY)

@@ -4,12 +4,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from enpire_env.verification.backends import register_backend
 from enpire_env.verification.config import HsvRange, VerifyConfig
 from enpire_env.verification.models import Box
 
 
-def _in_range(hsv: np.ndarray, rng: HsvRange) -> np.ndarray:
+def in_range(hsv: np.ndarray, rng: HsvRange) -> np.ndarray:
     lo, hi = rng.lo, rng.hi
     if lo[0] <= hi[0]:
         return cv2.inRange(hsv, np.array(lo, np.uint8), np.array(hi, np.uint8))
@@ -23,8 +22,11 @@ class ClassicalBackend:
     """Detector and Segmenter in one: both steps share the colour masks of the last image."""
 
     def __init__(self, config: VerifyConfig):
+        if not config.colours:
+            raise ValueError('the classical backend needs the colour range of each scene object '
+                             '(`colours` in the task\'s verifier settings)')
         self.colours = config.colours
-        self.min_pixels = config.judge.min_blob_pixels
+        self.min_pixels = config.min_blob_pixels
         # The last image itself, not its id: holding it keeps a freed array's id from being reused.
         self._cache_image: np.ndarray | None = None
         self._cache: dict[str, tuple[np.ndarray, list[Box]]] = {}
@@ -42,7 +44,7 @@ class ClassicalBackend:
         result = {}
         hgt, wid = image.shape[:2]
         for label, rng in self.colours.items():
-            mask = _in_range(hsv, rng)
+            mask = in_range(hsv, rng)
             boxes = self._boxes(label, mask)
             if k > 1:
                 boxes = [b.model_copy(update=dict(x0=max(b.x0 * k - k, 0), y0=max(b.y0 * k - k, 0),
@@ -60,7 +62,7 @@ class ClassicalBackend:
         biggest = int(areas.max())
         if biggest < self.min_pixels:
             return []
-        # Keep the pieces of one object (an occluder can cut the T in two), drop speckle.
+        # Keep the pieces of one object (an occluder can cut it in two), drop speckle.
         keep = [i + 1 for i, a in enumerate(areas) if a >= max(self.min_pixels // 2, 0.08 * biggest)]
         x0 = min(int(stats[i, cv2.CC_STAT_LEFT]) for i in keep)
         y0 = min(int(stats[i, cv2.CC_STAT_TOP]) for i in keep)
@@ -88,9 +90,7 @@ class ClassicalBackend:
         return masks
 
 
-def _factory(config: VerifyConfig):
+def make_classical(config: VerifyConfig):
+    """The 'classical' backend: one object is both Detector and Segmenter."""
     backend = ClassicalBackend(config)
     return backend, backend
-
-
-register_backend('classical', _factory)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from pathlib import Path
 
 import cv2
@@ -11,8 +12,13 @@ import numpy as np
 from enpire_env.verification.judge import Frame, JudgedFrame
 from enpire_env.verification.models import FusedJudgement
 
-_BOX_COLOURS = {'block': (255, 0, 255), 'agent': (255, 128, 0), 'goal': (0, 160, 0)}
-_MASK_COLOURS = {'block': (255, 0, 255), 'agent': (255, 128, 0), 'goal': (0, 200, 0)}
+# Overlay colours, one per label (by a stable hash of its name): the same object is drawn alike in every
+# evidence folder of any task.
+_OVERLAYS = ((255, 0, 255), (255, 128, 0), (0, 180, 0), (0, 160, 255), (255, 255, 0), (160, 0, 255))
+
+
+def label_colour(label: str) -> tuple[int, int, int]:
+    return _OVERLAYS[zlib.crc32(label.encode()) % len(_OVERLAYS)]
 
 
 def annotate(frame: Frame, judged: JudgedFrame) -> np.ndarray:
@@ -20,14 +26,14 @@ def annotate(frame: Frame, judged: JudgedFrame) -> np.ndarray:
     img = frame.image.copy()
     for label, mask in judged.masks.items():
         sel = mask > 0.5
-        colour = np.array(_MASK_COLOURS.get(label, (255, 255, 0)), np.float32)
+        colour = np.array(label_colour(label), np.float32)
         img[sel] = (0.5 * img[sel] + 0.5 * colour).astype(np.uint8)
     scale = max(1, 384 // max(img.shape[:2]))
     if scale > 1:
         img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     for box in judged.judgement.boxes:
         cv2.rectangle(img, (box.x0 * scale, box.y0 * scale), (box.x1 * scale - 1, box.y1 * scale - 1),
-                      _BOX_COLOURS.get(box.label, (255, 255, 0)), 1)
+                      label_colour(box.label), 1)
     j = judged.judgement
     cv2.putText(img, f'{j.camera} {j.state.name} {j.score:.3f} c{j.confidence:.2f} {j.reason}', (3, 12),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)

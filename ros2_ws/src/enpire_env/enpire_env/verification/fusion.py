@@ -2,12 +2,12 @@
 
 Never success on weak evidence: missing and stale cameras become explicit UNCERTAIN entries, cameras
 that disagree never add up to SUCCESS under 'unanimous', and every rule also needs enough confidence.
-Precision first: one camera alone never decides while another saw the T but stayed UNCERTAIN (near the
-threshold), unless its own lower bound clears the threshold by `lone_margin_factor` times the margin its
-resolution at the T asks of it (`lone_proven`), and never while a camera with a clear view of the T
-(uncertain, 'near_threshold') estimates below the threshold. That is what made false successes: the top
-camera at 0.954 beside two cameras near 0.95 (true coverage 0.949); one camera with a colour cast at
-0.97 beside a clean one at 0.944 (true 0.944).
+Precision first: one camera alone never decides while another saw the scene but stayed UNCERTAIN (near the
+task's threshold), unless its own lower bound clears the threshold by `lone_margin_factor` times the
+margin its resolution asks of it (`lone_proven`), and never while a camera with a clear view
+(uncertain, 'near_threshold') estimates below the threshold. That is what made false successes: one
+camera just above the threshold beside two cameras uncertain near it, the truth just below; one camera
+with a colour cast well above it beside a clean one just below.
 """
 from __future__ import annotations
 

@@ -1,24 +1,20 @@
-"""One camera's judgement of Push-T: detect, segment, map the T mask to the table, fit its pose, decide.
+"""The per-camera judge protocol: one camera's frame in, a `JudgedFrame` out.
 
-Two independent estimates: (a) the T's pose from the area-weighted moments of its soft (unmixed) mask,
-and (b) coverage bounds straight from each pixel's palette fractions and the goal's exact footprint in
-it (`soft.py`). A camera says SUCCESS only when (b)'s lower bound clears the threshold by a margin
-measured for its resolution and (a) agrees; FAILURE when (b)'s upper bound is below by a margin.
+A task brings its judge (`Task.verifier.judge`, a factory `(config, detector, segmenter) -> Judge`); the
+framework asks it camera by camera and fuses the answers (fusion.py). Every judge starts with the same
+checks (`check_frame`): no image, no table mapping, a stale or a blank frame are UNCERTAIN, never a guess.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
-import shapely.geometry as sg
-from enpire_task_pusht import geometry as pusht
 
-from enpire_env.verification import geometry, preprocess, soft
-from enpire_env.verification.backends import Detector, Segmenter
-from enpire_env.verification.config import VerifyConfig
-from enpire_env.verification.models import Box, CameraJudgement, Pose2D, VerdictState
+from enpire_env.verification import preprocess
+from enpire_env.verification.models import CameraJudgement, VerdictState
 
 
 @dataclass
@@ -48,175 +44,41 @@ class JudgedFrame:
         self._masks, self._make_masks = value, None
 
 
-def _uncertain(camera: str, reason: str, stamp, t0: float, **extra) -> JudgedFrame:
+class Judge(Protocol):
+    """A task's per-camera judge, built once per verifier from the task's settings and perception backend."""
+
+    # The task's success threshold on the score (fusion asks a camera deciding alone to clear it by its
+    # own margin); None when the task's score has no threshold.
+    threshold: float | None
+
+    def __call__(self, camera: str, frame: Frame, now: float | None = None,
+                 max_age: float | None = None) -> JudgedFrame: ...
+
+
+def uncertain(camera: str, reason: str, stamp: float | None, t0: float, **fields) -> JudgedFrame:
+    """An UNCERTAIN judgement with its reason; `t0` (perf_counter) is when judging started."""
     j = CameraJudgement(camera=camera, state=VerdictState.UNCERTAIN, reason=reason, stamp=stamp,
-                        latency_ms=(time.perf_counter() - t0) * 1e3, **extra)
+                        latency_ms=(time.perf_counter() - t0) * 1e3, **fields)
     return JudgedFrame(j)
 
 
-def _valid_homography(h) -> bool:
+def valid_homography(h) -> bool:
     if h is None:
         return False
     h = np.asarray(h, dtype=np.float64)
     return h.shape == (3, 3) and bool(np.all(np.isfinite(h))) and abs(np.linalg.det(h)) > 1e-12
 
 
-def judge_frame(camera: str, frame: Frame, config: VerifyConfig, detector: Detector, segmenter: Segmenter,
-                now: float | None = None, max_age: float | None = None) -> JudgedFrame:
-    t0 = time.perf_counter()
-    jc = config.judge
-    max_age = jc.max_age_s if max_age is None else max_age
+def check_frame(camera: str, frame: Frame, now: float | None, max_age: float, t0: float
+                ) -> JudgedFrame | None:
+    """The UNCERTAIN verdict on a frame nothing can be judged from, else None."""
     image = frame.image
     if image is None or image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
-        return _uncertain(camera, 'no_frame', frame.stamp, t0)
-    if not _valid_homography(frame.table_to_image):
-        return _uncertain(camera, 'no_homography', frame.stamp, t0)
+        return uncertain(camera, 'no_frame', frame.stamp, t0)
+    if not valid_homography(frame.table_to_image):
+        return uncertain(camera, 'no_homography', frame.stamp, t0)
     if now is not None and frame.stamp is not None and now - frame.stamp > max_age:
-        return _uncertain(camera, 'stale_frame', frame.stamp, t0)
+        return uncertain(camera, 'stale_frame', frame.stamp, t0)
     if preprocess.is_blank(image):
-        return _uncertain(camera, 'no_frame', frame.stamp, t0)
-
-    noise = preprocess.noise_sigma(image)
-    if noise > jc.max_noise:
-        return _uncertain(camera, 'noisy_frame', frame.stamp, t0, noise=noise)
-    work = preprocess.denoise(image, noise)
-    if jc.white_balance:
-        work = preprocess.white_balance(work)
-
-    boxes = detector.detect(work)
-    block_boxes = [b for b in boxes if b.label == 'block']
-    if not block_boxes:
-        return _uncertain(camera, 'block_not_found', frame.stamp, t0, noise=noise, boxes=boxes)
-    h = np.asarray(frame.table_to_image, dtype=np.float64)
-    image_to_table = np.linalg.inv(h)
-    box = block_boxes[0]
-    hgt, wid = work.shape[:2]
-    fp = soft.goal_footprint(h, (hgt, wid))
-    # The T's box, grown for its mixed edge pixels; the goal's window is unmixed separately.
-    bx0, by0, bx1, by1 = max(box.x0 - 2, 0), max(box.y0 - 2, 0), min(box.x1 + 2, wid), min(box.y1 + 2, hgt)
-    if jc.use_palette:
-        t_fracs, _ = soft.unmix(work[by0:by1, bx0:bx1], config.unmix, config.palette_cols, jc.max_residual)
-        # Grey wall pixels unmix as part T, part table: only the free table can hold the T.
-        t_fracs[..., 0] *= soft.polygon_fractions(h, pusht.FREE_TABLE, bx0, by0, bx1 - bx0, by1 - by0, 4)
-    else:
-        # Scene colours unknown (a learned backend on a real camera): the segmenter's mask is the T.
-        seg = segmenter.segment(work, boxes).get('block')
-        t_fracs = np.zeros((by1 - by0, bx1 - bx0, 4), np.float32)
-        if seg is not None:
-            t_fracs[..., 0] = seg[by0:by1, bx0:bx1]
-
-    def make_masks() -> dict[str, np.ndarray]:
-        masks = segmenter.segment(work, boxes)
-        soft_block = np.zeros((hgt, wid), np.float32)
-        soft_block[by0:by1, bx0:bx1] = t_fracs[..., 0]
-        masks['block'] = soft_block
-        return masks
-    shift = np.array([[1.0, 0.0, bx0], [0.0, 1.0, by0], [0.0, 0.0, 1.0]])
-    points, weights = geometry.table_points(t_fracs[..., 0], image_to_table @ shift)
-    if weights.sum() < 0.1 * pusht.T_AREA:
-        out = _uncertain(camera, 'block_not_found', frame.stamp, t0, noise=noise, boxes=boxes)
-        out._make_masks = make_masks
-        return out
-
-    # (a) the T's pose from the area-weighted moments of its soft mask: a whole-T estimate.
-    pose, _axis_ratio = geometry.pose_from_moments(points, weights)
-    area_ratio = float(weights.sum() / pusht.T_AREA)
-    upp = geometry.units_per_pixel(image_to_table, (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
-    pose_score = _coverage(pose)
-    # Part of the T at the image border: it may go on outside the view.
-    out_of_view = _touches_border(t_fracs[..., 0] > 0.5, (bx0, by0, bx1, by1), (hgt, wid))
-    pose_ok = (not out_of_view and jc.min_area_ratio <= area_ratio <= jc.max_area_ratio)
-    # (b) coverage straight from the pixels' goal fractions: bounds, exact when nothing is hidden.
-    direct = None
-    if fp.in_view and jc.use_palette:
-        window = work[fp.v0:fp.v1, fp.u0:fp.u1]
-        fractions, unknown = soft.unmix(window, config.unmix, config.palette_cols, jc.max_residual)
-        direct = soft.direct_coverage(fp, fractions, unknown)
-        cast = soft.colour_cast(window, fractions, unknown, config.palette_cols)
-    thr = jc.success_coverage
-    success_margin = jc.success_margin + jc.success_margin_per_unit * upp
-    failure_margin = jc.failure_margin + jc.failure_margin_per_unit * upp
-    gap_tol = jc.max_direct_gap + jc.direct_gap_per_unit * upp
-    gap = abs(pose_score - direct.lo) if (direct is not None and pose_ok) else None
-
-    factors = {
-        'noisy_frame': 1.0 - noise / jc.max_noise,
-        'estimates_disagree': 1.0 if gap is None else 1.0 - gap / gap_tol,
-    }
-    if direct is not None:
-        # The agent's share is already counted as not-T in the lower bound; unknown pixels (an
-        # occluder) make the camera doubt everything it sees.
-        factors['occluded'] = 1.0 - direct.unknown / max(jc.max_hidden, 1e-9)
-        # Colours off the palette (white balance could not undo a shift): the fractions are biased.
-        factors['colour_cast'] = 1.0 - cast / max(jc.max_colour_cast, 1e-9)
-        score = direct.lo
-        lo, hi = direct.lo, direct.hi
-        if gap is not None and gap <= gap_tol and direct.unknown < 1e-3:
-            # Two independent estimates that agree: their mean is the better one (measured at 96 px,
-            # top view: std 0.004 each, 0.003 together); each must still be near the threshold.
-            score = 0.5 * (direct.lo + pose_score)
-            lo = score if min(direct.lo, pose_score) >= thr - jc.success_guard else min(direct.lo, score)
-    else:
-        # Goal not wholly in view (wrist camera): only the whole-T pose can speak, with a wider margin.
-        factors['out_of_view'] = 1.0 if pose_ok else 0.0
-        factors['occluded'] = 1.0 - max(0.0, 1.0 - area_ratio) / (1.0 - jc.min_area_ratio)
-        score = pose_score
-        success_margin *= jc.pose_margin_factor
-        failure_margin *= jc.pose_margin_factor
-        lo = hi = pose_score
-    quality = float(min(factors.values()))
-    weakest = min(factors, key=factors.get)
-    if weakest == 'occluded' and direct is not None and direct.unknown < 0.5 * direct.hidden \
-            and _agent_overlaps(boxes, box):
-        weakest = 'agent_occludes'
-
-    if lo >= thr + success_margin and quality > 0.0:
-        state, reason = VerdictState.SUCCESS, ''
-        closeness = (lo - thr) / max(success_margin, 1e-9) - 1.0
-    elif hi <= thr - failure_margin and (direct is not None or quality > 0.0):
-        # An upper bound below the threshold: failure whatever the hidden part holds.
-        state, reason = VerdictState.FAILURE, 'below_threshold'
-        closeness = (thr - hi) / max(failure_margin, 1e-9) - 1.0
-        quality = max(quality, 0.7) if direct is not None else quality
-    else:
-        state = VerdictState.UNCERTAIN
-        reason = weakest if quality < 0.5 else 'near_threshold'
-        closeness = 0.0
-    confidence = float(0.5 + 0.5 * np.clip(quality, 0.0, 1.0) * (0.5 + 0.5 * np.clip(closeness, 0.0, 1.0)))
-    if state == VerdictState.UNCERTAIN:
-        confidence = 0.0
-    if state == VerdictState.SUCCESS and quality < jc.min_success_quality:
-        state, reason = VerdictState.UNCERTAIN, weakest
-
-    judgement = CameraJudgement(
-        camera=camera, state=state, score=float(score), confidence=confidence, reason=reason,
-        block_pose=Pose2D(x=pose[0], y=pose[1], theta=pose[2]), stamp=frame.stamp,
-        latency_ms=(time.perf_counter() - t0) * 1e3,
-        direct_score=None if direct is None else float(direct.lo), area_ratio=area_ratio,
-        pose_score=float(pose_score), noise=noise, units_per_pixel=upp, lower_bound=float(lo),
-        success_margin=float(success_margin), boxes=boxes)
-    return JudgedFrame(judgement, _make_masks=make_masks)
-
-
-_GOAL_POLYGON = sg.Polygon(pusht.t_outline(pusht.GOAL_POSE))
-
-
-def _coverage(pose) -> float:
-    """pusht.coverage for one outline polygon (the same area, without a union per call)."""
-    return float(_GOAL_POLYGON.intersection(sg.Polygon(pusht.t_outline(pose))).area / _GOAL_POLYGON.area)
-
-
-def _touches_border(mask: np.ndarray, window: tuple[int, int, int, int], shape: tuple[int, int]) -> bool:
-    """A T cut by the image edge cannot be fitted: part of it is out of view. `mask` is the window
-    (x0, y0, x1, y1) of an image of `shape`."""
-    x0, y0, x1, y1 = window
-    return bool((y0 == 0 and mask[0].any()) or (y1 == shape[0] and mask[-1].any())
-                or (x0 == 0 and mask[:, 0].any()) or (x1 == shape[1] and mask[:, -1].any()))
-
-
-def _agent_overlaps(boxes: list[Box], block: Box, pad: int = 2) -> bool:
-    for b in boxes:
-        if b.label == 'agent' and not (b.x1 + pad < block.x0 or block.x1 + pad < b.x0
-                                       or b.y1 + pad < block.y0 or block.y1 + pad < b.y0):
-            return True
-    return False
+        return uncertain(camera, 'no_frame', frame.stamp, t0)
+    return None

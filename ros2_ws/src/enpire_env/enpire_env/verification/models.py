@@ -14,7 +14,7 @@ class VerdictState(IntEnum):
 
 
 class Box(BaseModel):
-    """Axis-aligned box in image pixels: x0, y0 inclusive, x1, y1 exclusive."""
+    """Axis-aligned box of one scene object in image pixels: x0, y0 inclusive, x1, y1 exclusive."""
     model_config = ConfigDict(frozen=True)
     label: str
     x0: int
@@ -28,38 +28,23 @@ class Box(BaseModel):
         return max(0, self.x1 - self.x0) * max(0, self.y1 - self.y0)
 
 
-class Pose2D(BaseModel):
-    """The T's body-origin pose on the table (workspace units), as pusht.py defines it."""
-    model_config = ConfigDict(frozen=True)
-    x: float
-    y: float
-    theta: float
-
-    def as_tuple(self) -> tuple[float, float, float]:
-        return (self.x, self.y, self.theta)
-
-
 class CameraJudgement(BaseModel):
     camera: str
     state: VerdictState
-    score: float = 0.0             # coverage of the goal from the fitted pose
+    score: float = 0.0             # the task's score as this camera measures it
     confidence: float = 0.0        # 0..1
-    reason: str = ''               # '' when confident; else no_frame, stale_frame, block_not_found, ...
-    block_pose: Pose2D | None = None
+    reason: str = ''               # '' when confident; else no_frame, stale_frame, near_threshold, ...
+    # The task-state vector as this camera estimates it (entries named by `Task.task_state`).
+    estimate: list[float] | None = None
     stamp: float | None = None     # frame time, seconds
     latency_ms: float = 0.0
-    # The numbers behind the verdict, for evidence and debugging.
-    direct_score: float | None = None   # coverage straight from the mask (cross-check)
-    area_ratio: float | None = None     # mask area on the table / T area
-    fit_ratio: float | None = None      # share of mask area inside the fitted T
-    pose_score: float | None = None     # coverage from the pose estimate (cross-check of direct_score)
-    noise: float | None = None          # estimated pixel noise sigma (0..255)
-    units_per_pixel: float | None = None
-    # What the decision rests on: the lower bound of the coverage and the margin above the threshold
-    # this camera's resolution at the T asks of it (fusion asks more of a camera that decides alone).
+    # What the decision rests on: the lower bound of the score and the margin above the task's threshold
+    # this camera's resolution asks of it (fusion asks more of a camera that decides alone).
     lower_bound: float | None = None
     success_margin: float | None = None
     boxes: list[Box] = Field(default_factory=list)
+    # The task judge's own numbers behind the verdict, for evidence and debugging.
+    details: dict[str, float | None] = Field(default_factory=dict)
 
 
 class FusedJudgement(BaseModel):

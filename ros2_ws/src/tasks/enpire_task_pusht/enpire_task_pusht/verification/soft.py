@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from enpire_task_pusht import geometry as pusht
 
 from enpire_env.raster import centre_sampled
+from enpire_task_pusht import geometry as pusht
 
 ORDER = ('block', 'agent', 'goal', 'background')
 

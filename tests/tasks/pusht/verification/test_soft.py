@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 from enpire_task_pusht import geometry as pusht
+from enpire_task_pusht.verification import soft
+from enpire_task_pusht.verification.config import PushTVerifyConfig
 
-from enpire_env.verification import soft
-from enpire_env.verification.config import VerifyConfig
-from tests.enpire_env.verification import synth
+from tests.tasks.pusht.verification import synth
 
-CFG = VerifyConfig()
+CFG = PushTVerifyConfig()
 
 
 def _unmix(pixels):

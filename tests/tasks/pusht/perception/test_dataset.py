@@ -7,8 +7,7 @@ import cv2
 import numpy as np
 import pytest
 from enpire_task_pusht import geometry as pusht
-
-from enpire_env.perception import dataset as ds
+from enpire_task_pusht.perception import dataset as ds
 
 cameras = pytest.importorskip('enpire_task_pusht.render')
 PURE = {name: np.array(cameras.PALETTE[name], np.uint8) for name in ('block', 'agent', 'goal')}

@@ -1,7 +1,7 @@
-"""A YOLO dataset of the simulated cell's camera frames, labelled from the simulator's ground truth.
+"""A YOLO dataset of the simulated Push-T cell's camera frames, labelled from the simulator's ground truth.
 
 For random table states (random starts, in and out of distribution, and poses near the goal, where the
-verdict is decided), every camera of the cell renders a frame (`enpire_sim.cameras.render`), some with
+verdict is decided), every camera of the cell renders a frame (`enpire_task_pusht.render.render`), some with
 camera faults (noise, colour cast, a square occluder). The labels are not drawn by anyone: the T outline,
 the agent disc (the simulator's 32-gon) and the goal T are projected through the frame's table->image
 homography H, and what is visible of each is computed exactly with shapely (clipped to the image, minus
@@ -16,15 +16,14 @@ what is drawn above it -- draw order goal, T, agent -- minus the occluder patch)
 A visible region made of several pieces (an occluder cutting the T) gets one box around all pieces and
 one polygon joining the pieces with zero-width bridges (as ultralytics' own converters do); holes are
 not represented in the polygons. Objects with less than `min_visible_px` square pixels visible get no
-label. Pixel convention: integer (u, v) is the centre of a pixel (as in enpire_sim.cameras), so pixel
+label. Pixel convention: integer (u, v) is the centre of a pixel (as in enpire_task_pusht.render), so pixel
 (u, v) spans [u - 0.5, u + 0.5] and the image spans [-0.5, W - 0.5].
 
-Pure module (no rclpy, no torch). It needs the simulator package `enpire_sim`, which itself depends on
-enpire_env: it is looked up at run time (see `_sim_cameras`) rather than declared in package.xml.
+Pure module (no rclpy, no torch). `write_dataset` is Push-T's `Task.verifier.dataset`, what the generic
+detector training (`enpire_env.perception.train`) renders its frames with.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import time
@@ -34,23 +33,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import shapely.geometry as sg
-from enpire_task_pusht import geometry as pusht
-from enpire_task_pusht.distributions import sample_initial_state
 from shapely.ops import unary_union
 
-CLASSES = ('block', 'agent', 'goal')          # the verification interface's labels, in class-id order
+from enpire_task_pusht import geometry as pusht
+from enpire_task_pusht import render as cameras
+from enpire_task_pusht.distributions import sample_initial_state
+from enpire_task_pusht.verification.config import LABELS
+
+CLASSES = LABELS                              # the verifier's labels, in class-id order
 CARD_VERSION = 1
 _DISC = np.stack([np.cos(np.linspace(0, 2 * np.pi, 32, endpoint=False)),
                   np.sin(np.linspace(0, 2 * np.pi, 32, endpoint=False))], axis=1) * pusht.AGENT_RADIUS
-
-
-def _sim_cameras():
-    """`enpire_sim.cameras`. enpire_sim depends on this package, so it is found at run time, not declared."""
-    try:
-        return importlib.import_module('enpire_task_pusht.render')
-    except ImportError as exc:  # pragma: no cover - the workspace always has it
-        raise RuntimeError('the perception dataset is rendered by the simulator: the enpire_sim package '
-                           'is not importable (build the workspace, `. ./env.sh`)') from exc
 
 
 @dataclass(frozen=True)
@@ -107,7 +100,6 @@ def sample_states(n: int, seed: int) -> list[TableState]:
 
 def random_faults(rng: np.random.Generator, spec, block_uv: tuple[float, float] | None):
     """One random fault (noise, colour cast, occluder or a mix); the occluder lands on the T half the time."""
-    cameras = _sim_cameras()
     kind = rng.choice(['noise', 'colour', 'occlusion', 'mix'])
     kw: dict = {}
     if kind in ('noise', 'mix'):
@@ -221,7 +213,6 @@ def parse_box_line(line: str, width: int, height: int) -> tuple[str, tuple[float
 # -- rendering and writing ------------------------------------------------------------------------------
 def render_labelled(state: TableState, spec, faults, rng: np.random.Generator):
     """(rgb or None, H, labels) of one camera for one state."""
-    cameras = _sim_cameras()
     rs = cameras.RenderState(block_pose=state.block_pose, agent_xy=state.agent_xy, step=state.step)
     img, h = cameras.render(rs, spec, faults, rng)
     if img is None:
@@ -230,8 +221,7 @@ def render_labelled(state: TableState, spec, faults, rng: np.random.Generator):
 
 
 def camera_specs(sizes=(96, 128, 160), specs=None) -> dict[int, tuple]:
-    """Per image size, the cell's cameras at that resolution (default: enpire_sim.cameras.DEFAULT_CAMERAS)."""
-    cameras = _sim_cameras()
+    """Per image size, the cell's cameras at that resolution (default: enpire_task_pusht.render.DEFAULT_CAMERAS)."""
     base = specs or cameras.DEFAULT_CAMERAS
     return {s: tuple(c.model_copy(update=dict(width=s, height=s)) for c in base) for s in sizes}
 
@@ -274,7 +264,6 @@ def write_dataset(out: str | Path, n_images: int = 600, seed: int = 0, sizes=(96
         split = 'val' if k >= n_states - n_val else 'train'
         size = int(rng.choice(list(by_size)))
         for spec in by_size[size]:
-            cameras = _sim_cameras()
             faults, fault_kind = None, 'none'
             if rng.random() < fault_fraction:
                 h = cameras.table_to_image(spec, cameras.RenderState(state.block_pose, state.agent_xy,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
 from enpire_task_pusht import geometry as pusht
 
 _SHIFT = 4

@@ -1,17 +1,18 @@
-"""Per-camera judgement and locate_block on frames drawn independently of the simulator."""
+"""Push-T's per-camera judgement and locate_block on frames drawn independently of the simulator."""
 import numpy as np
 import pytest
 from enpire_task_pusht import geometry as pusht
+from enpire_task_pusht.verification.locate import locate_block
 
-from enpire_env.verification import Frame, VerdictState, Verifier, locate_block
-from tests.enpire_env.verification import synth
+from enpire_env.verification import Frame, VerdictState, Verifier
+from tests.tasks.pusht.verification import synth
 
 SIZE = 240
 
 
 @pytest.fixture(scope='module')
 def verifier():
-    return Verifier()
+    return Verifier('pusht')
 
 
 @pytest.mark.parametrize('hom', [synth.top_homography, synth.oblique_homography])
@@ -21,9 +22,10 @@ def test_goal_pose_is_success_and_far_pose_failure(verifier, hom):
     assert at_goal.state == VerdictState.SUCCESS and at_goal.score > 0.97
     far = verifier.judge('c', Frame(synth.render((150, 350, 2.0), h, SIZE), h, 1.0)).judgement
     assert far.state == VerdictState.FAILURE and far.score < 0.2
-    assert far.block_pose is not None
-    assert abs(far.block_pose.x - 150) < 3 and abs(far.block_pose.y - 350) < 3
-    assert abs(pusht.angle_diff(far.block_pose.theta, 2.0)) < 0.05   # heading resolved, not mod pi
+    assert far.estimate is not None and len(far.estimate) == 3      # the task state: the T's origin pose
+    x, y, theta = far.estimate
+    assert abs(x - 150) < 3 and abs(y - 350) < 3
+    assert abs(pusht.angle_diff(theta, 2.0)) < 0.05   # heading resolved, not mod pi
 
 
 def test_missing_blank_and_stale_frames_are_uncertain(verifier):
@@ -100,12 +102,12 @@ def test_a_rendered_state_just_below_the_threshold_ends_uncertain_not_success():
         spec = spec.model_copy(update=dict(width=96, height=96))
         image, h = simcam.render(state, spec, None, None)
         frames[spec.name] = Frame(image, h, 0.0)
-    before = load_config(None)
+    before = load_config('pusht')
     before.judge.success_margin_per_unit = 0.0006
-    _, judged = Verifier(before).verify_frames(frames, now=0.0)
+    _, judged = Verifier('pusht', before).verify_frames(frames, now=0.0)
     # The fault this guards against: fused without the lone-camera rules (no threshold given).
     assert fuse([j.judgement for j in judged.values()], success_confidence=0.4).success
-    fused = Verifier(load_config(None)).verify(frames, now=0.0)
+    fused = Verifier('pusht').verify(frames, now=0.0)
     assert fused.state == VerdictState.UNCERTAIN and not fused.success, fused
 
 
@@ -114,12 +116,10 @@ def test_a_camera_with_a_colour_cast_does_not_claim_success():
     0.97 in fuzzing): the camera sees the cast and withholds success; clean, the same view decides."""
     from enpire_task_pusht import render as simcam
 
-    from enpire_env.verification import load_config
-
     state = simcam.RenderState(block_pose=(256.0, 256.0, np.pi / 4), agent_xy=(120.0, 400.0), step=0)
     top = next(s for s in simcam.DEFAULT_CAMERAS if s.name == 'top')
     top = top.model_copy(update=dict(width=96, height=96))
-    verifier = Verifier(load_config(None))
+    verifier = Verifier('pusht')
     clean, h = simcam.render(state, top, None, None)
     judged = verifier.judge('top', Frame(clean, h, 0.0)).judgement
     assert judged.state == VerdictState.SUCCESS, judged

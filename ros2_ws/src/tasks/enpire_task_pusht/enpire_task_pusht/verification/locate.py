@@ -3,12 +3,25 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from enpire_task_pusht import geometry as pusht
+from pydantic import BaseModel, ConfigDict
 
-from enpire_env.verification import geometry
-from enpire_env.verification.classical import _in_range
-from enpire_env.verification.config import DEFAULT_COLOURS, HsvRange
-from enpire_env.verification.models import Pose2D
+from enpire_env.verification.classical import in_range
+from enpire_env.verification.config import HsvRange
+from enpire_env.verification.geometry import table_points
+from enpire_task_pusht import geometry as pusht
+from enpire_task_pusht.verification.config import DEFAULT_COLOURS
+from enpire_task_pusht.verification.moments import pose_from_moments
+
+
+class Pose2D(BaseModel):
+    """The T's body-origin pose on the table (workspace units), as enpire_task_pusht.geometry defines it."""
+    model_config = ConfigDict(frozen=True)
+    x: float
+    y: float
+    theta: float
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.x, self.y, self.theta)
 
 
 def locate_block(image: np.ndarray, table_to_image, colour: HsvRange | None = None,
@@ -21,10 +34,10 @@ def locate_block(image: np.ndarray, table_to_image, colour: HsvRange | None = No
     if image is None or table_to_image is None:
         return None
     hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
-    mask = _in_range(hsv, colour or DEFAULT_COLOURS['block'])
+    mask = in_range(hsv, colour or DEFAULT_COLOURS['block'])
     g = np.linalg.inv(np.asarray(table_to_image, dtype=np.float64).reshape(3, 3))
-    points, weights = geometry.table_points(mask.astype(np.float32) / 255.0, g)
+    points, weights = table_points(mask.astype(np.float32) / 255.0, g)
     if weights.sum() < min_area_ratio * pusht.T_AREA:
         return None
-    pose, _ = geometry.pose_from_moments(points, weights)
+    pose, _ = pose_from_moments(points, weights)
     return Pose2D(x=pose[0], y=pose[1], theta=pose[2])
