@@ -221,7 +221,7 @@ def render_labelled(state: TableState, spec, faults, rng: np.random.Generator):
 
 
 def camera_specs(sizes=(96, 128, 160), specs=None) -> dict[int, tuple]:
-    """Per image size, the cell's cameras at that resolution (default: enpire_task_pusht.render.DEFAULT_CAMERAS)."""
+    """Per image size, the cell's cameras at that resolution (default: render.DEFAULT_CAMERAS)."""
     base = specs or cameras.DEFAULT_CAMERAS
     return {s: tuple(c.model_copy(update=dict(width=s, height=s)) for c in base) for s in sizes}
 
