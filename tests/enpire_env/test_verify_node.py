@@ -178,3 +178,21 @@ def test_the_sim_cell_without_homographies_is_judged_from_its_camera_info_and_tf
         # The moving wrist camera has no static pose: no mapping, explicitly uncertain.
         assert cams['wrist'].state == CameraVerdict.UNCERTAIN
         assert v.success == success
+
+
+def test_a_verify_node_for_an_unknown_task_does_not_start(node_processes):
+    """The `task` parameter names an installed task; any other stops the node at start-up, saying which
+    tasks there are."""
+    import time
+
+    def exit_code(proc, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return proc.poll()
+
+    proc = node_processes.start('verify_unknown', ['-m', 'enpire_env.verify_node', '--ros-args',
+                                                   '-r', '__ns:=/cell_unknown', '-p', 'task:=fold_laundry'])
+    assert exit_code(proc) not in (None, 0)
+    log = node_processes.log('verify_unknown')
+    assert 'cannot start' in log and "unknown task 'fold_laundry'" in log and 'known tasks: pusht' in log, log
