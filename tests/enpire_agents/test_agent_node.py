@@ -35,7 +35,8 @@ def _start_cell(node_processes, tmp_path, pacing):
 def test_team_runs_through_run_trial_on_the_simulated_cell(node_processes, ros_node, tmp_path):
     config = _tiny(tmp_path)
     _start_cell(node_processes, tmp_path, config.pacing)
-    runner = FleetTrialRunner(ros_node.node, config.cells, tmp_path / 'policies', record=True)
+    runner = FleetTrialRunner(ros_node.node, config.cells, tmp_path / 'policies', task=config.task,
+                              record=True)
     from enpire_agents.agent_node import wait_for_cells
     assert wait_for_cells(ros_node.node, config.cells, timeout_s=30) == []
     lines = []
@@ -91,7 +92,7 @@ def test_two_offline_agents_share_two_cells_over_the_graph(node_processes, ros_n
             node_processes.start(name, argv)
     from enpire_agents.agent_node import wait_for_cells
     assert wait_for_cells(ros_node.node, config.cells, timeout_s=60) == []
-    runner = FleetTrialRunner(ros_node.node, config.cells, tmp_path / 'policies')
+    runner = FleetTrialRunner(ros_node.node, config.cells, tmp_path / 'policies', task=config.task)
     lines = []
     result = Team(config, runner, tmp_path / 'run', progress=lines.append).run()
     assert 'agent/agent_0' in result.tree_log and 'agent/agent_1' in result.tree_log, result.tree_log

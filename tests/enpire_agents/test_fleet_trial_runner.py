@@ -22,7 +22,7 @@ class HeldFleet:
 
 def test_accounting_does_not_wait_for_another_agents_batch(monkeypatch, tmp_path):
     monkeypatch.setattr(fleet_client, 'FleetClient', HeldFleet)
-    runner = FleetTrialRunner(None, ['cell_0'], tmp_path)
+    runner = FleetTrialRunner(None, ['cell_0'], tmp_path, task='pusht')
     held = threading.Thread(target=runner.run, args=('class Policy: pass\n', [1]),
                             kwargs={'distribution': 'in_distribution', 'attempts': 1, 'steps_per_attempt': 5,
                                     'label': 'hold'}, daemon=True)
@@ -42,7 +42,7 @@ def test_accounting_does_not_wait_for_another_agents_batch(monkeypatch, tmp_path
 def test_batches_of_different_agents_run_at_once(monkeypatch, tmp_path):
     """A team's agents share the cells: a second agent's batch reaches the fleet while the first is held."""
     monkeypatch.setattr(fleet_client, 'FleetClient', HeldFleet)
-    runner = FleetTrialRunner(None, ['cell_0', 'cell_1'], tmp_path)
+    runner = FleetTrialRunner(None, ['cell_0', 'cell_1'], tmp_path, task='pusht')
     kwargs = {'distribution': 'in_distribution', 'attempts': 1, 'steps_per_attempt': 5}
     held = threading.Thread(target=runner.run, args=('class Policy: pass\n', [1]),
                             kwargs={**kwargs, 'label': 'hold'}, daemon=True)
@@ -77,10 +77,10 @@ class RecordingFleet:
 
 def test_a_recorded_trial_keeps_its_bag_and_attempts(monkeypatch, tmp_path):
     monkeypatch.setattr(fleet_client, 'FleetClient', RecordingFleet)
-    runner = FleetTrialRunner(None, ['cell_0'], tmp_path, record=True)
+    runner = FleetTrialRunner(None, ['cell_0'], tmp_path, task='pusht', record=True)
     [outcome] = runner.run('class Policy: pass\n', [3], distribution='in_distribution', attempts=8,
                            steps_per_attempt=5, label='rec')
-    assert runner.client.requests[0].record
+    assert runner.client.requests[0].record and runner.client.requests[0].task == 'pusht'
     assert outcome.bag_path == '/runs/demo/bags/cell_0/trial_3'
     assert outcome.attempt_scores == [0.4, 0.97] and outcome.attempt_reasons == ['short of goal', 'success']
     assert outcome.attempt_successes == [False, True] and outcome.first_success == 2

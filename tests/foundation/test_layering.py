@@ -66,7 +66,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/sim_bags.py',
     'ros2_ws/src/enpire_agents/enpire_agents/strategies/__init__.py',
     'ros2_ws/src/enpire_agents/enpire_agents/strategies/geometry.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/team.py',
     'ros2_ws/src/enpire_bringup/launch/sim_cells.launch.py',
     'ros2_ws/src/enpire_common/enpire_common/task_registry.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/core.py',

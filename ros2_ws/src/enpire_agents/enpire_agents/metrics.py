@@ -133,7 +133,7 @@ class ProgressPoint(BaseModel):
     t_s: float
     tokens: int
     team_success: float = 0.0
-    team_score: float = 0.0       # the same average over the agents' best mean task score (coverage)
+    team_score: float = 0.0       # the same average over the agents' best mean task score
     at_bar: bool = False
 
 

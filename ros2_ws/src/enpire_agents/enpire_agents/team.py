@@ -84,7 +84,7 @@ class FleetTrialRunner:
     the trials' reset / execute / verify times per cell over the whole run.
     """
 
-    def __init__(self, node, cells: Sequence[str], policy_dir: str | Path, *, task: str = 'pusht',
+    def __init__(self, node, cells: Sequence[str], policy_dir: str | Path, *, task: str,
                  time_budget_s: float = 0.0, record: bool = False,
                  progress: Callable[[str], None] | None = None):
         from enpire_rollout.fleet_client import FleetClient

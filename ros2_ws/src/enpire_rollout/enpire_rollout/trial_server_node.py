@@ -43,7 +43,7 @@ from enpire_interfaces.msg import (
 )
 from enpire_interfaces.srv import Verify
 from enpire_rollout import os_sandbox
-from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
+from enpire_rollout.policy_contract import Observation, TrialContext
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
 from enpire_rollout.scrub import scrub, scrub_value
 from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, compress_image_cdr, recover_unfinished
@@ -60,6 +60,8 @@ from enpire_rollout.trial_core import (
     validate_goal,
 )
 from enpire_rollout.trial_diagnostics import TrialDiagnostics
+from enpire_rollout.trial_loop import TrialAborted, TrialPlan, Verdict, run_trial
+from enpire_rollout.trial_outcome import TrialOutcome
 
 
 def _stamp_ns(stamp) -> int:
@@ -77,10 +79,6 @@ def _versions() -> dict[str, str]:
         except Exception:  # noqa: BLE001
             versions[dist] = 'unknown'
     return versions
-
-
-class TrialAborted(Exception):
-    pass
 
 
 class TrialServer(Node):
@@ -427,21 +425,22 @@ class TrialServer(Node):
 
 
 class TrialRun:
-    """One goal of the run_trial action, from validation to result."""
+    """One goal of the run_trial action: validated, recorded, and run by the trial loop (`trial_loop`) with
+    this cell behind its `TrialCell` methods (reset .. feedback)."""
 
     def __init__(self, server: TrialServer, goal_handle):
         self.s = server
         self.gh = goal_handle
         self.goal = goal_handle.request
         self.cfg = server.config
-        self.result = RunTrial.Result()
         self.trial_id = new_trial_id(server.cell)     # the goal's own, once validated
         self.t_start = time.monotonic()
-        self.runner: PolicyRunner | None = None
-        self.status = 'finished'
         self.policy_source = ''
-        self.held = False          # the last command sent was a hold: no second one at the end
+        self.hold_target: tuple[float, float] | None = None
         self.unanswered_before = 0
+        self.state: CellState | None = None           # the state the current step answers
+        self.attempt_t0_ns = 0
+        self.timeouts = 0
 
     # ---------------------------------------------------------------- flow
     def _refusal(self) -> str:
@@ -464,65 +463,71 @@ class TrialRun:
         return ''
 
     def run(self) -> RunTrial.Result:
+        g, cfg = self.goal, self.cfg
         try:
             error = self._refusal()
         except Exception as exc:  # noqa: BLE001 - a goal the checks cannot even read is refused too
             error = f'invalid goal: {type(exc).__name__}'
         if error:
             self.gh.abort()
-            self.result.failure_reason = scrub(error)
-            return self.result
-        self.trial_id = self.goal.trial_id or self.trial_id
+            return RunTrial.Result(success=False, failure_reason=scrub(error))
+        self.trial_id = g.trial_id or self.trial_id
         self.s.used_trial_ids.add(self.trial_id)
         if not self.s.sandbox.available:
             self.s.get_logger().warning(f'trial {self.trial_id}: NO OS SANDBOX, agent code behind the Python '
                                         f'guard only ({self.s.sandbox.detail})')
         # The cell's clock is the bag's time base: have a state (the cell re-publishes it while idle).
-        self.s.wait_state_after(-1, self.cfg.step_timeout_s)
+        self.s.wait_state_after(-1, cfg.step_timeout_s)
         self.s.drain()       # frames from before this trial update the latest, never reach its bag
         self.unanswered_before = max(0, self.s.policy_commands_sent - self.s.safe_commands_taken)
+        outcome = TrialOutcome(seed=int(g.seed), task=g.task, attempts=g.attempts, cell=self.s.cell,
+                               distribution=g.distribution or 'in_distribution')
         try:
-            if self.goal.record:
-                self._open_bag()
-            self.s.publish_event(self.trial_id, 'started', goal=self._goal_dict())
-            self._reset()
-            self._attempts()
-        except TrialAborted as exc:
-            self.result.failure_reason = str(exc)
-            self.status = 'cancelled' if str(exc) == 'cancelled' else 'failed'
+            outcome.bag_path = self._open_bag() if g.record else ''
         except Exception as exc:  # noqa: BLE001 - the node lives on; the trial ends with the reason
-            self.s.get_logger().error(scrub(f'trial {self.trial_id} crashed: {exc!r}'))
-            self.result.failure_reason = scrub(f'internal error: {type(exc).__name__}: {exc}')
-            self.status = 'failed'
+            self._crashed(exc)
+            outcome.failure_reason = scrub(f'internal error: {type(exc).__name__}: {exc}')
+            self.event('aborted', success=False, failure_reason=outcome.failure_reason)
+            self.gh.abort()
+            return RunTrial.Result(success=False, failure_reason=outcome.failure_reason)
+        context = TrialContext(task=g.task, attempts=g.attempts, steps_per_attempt=g.steps_per_attempt,
+                               control_hz=cfg.control_hz, cameras=list(cfg.cameras), seed=int(g.seed))
+        limits = SandboxLimits(step_deadline_s=cfg.step_deadline_s, hang_timeout_s=cfg.hang_timeout_s,
+                               cpu_s=cfg.policy_cpu_s, memory_mb=cfg.policy_memory_mb,
+                               os_sandbox=self.s.sandbox.available, data_dirs=policy_dirs(cfg))
+        runner = PolicyRunner(limits)
+        plan = TrialPlan(attempts=g.attempts, steps_per_attempt=g.steps_per_attempt,
+                         time_budget_s=g.time_budget_s or cfg.max_time_budget_s,
+                         verify_every_n_steps=cfg.verify_every_n_steps)
+        try:
+            run_trial(self, runner, lambda: runner.start(g.policy_path, context, self.policy_source), plan,
+                      outcome, goal=self._goal_dict(), started=self.t_start, on_crash=self._crashed)
         finally:
-            if self.runner is not None:
-                self.runner.close()
-            if self.result.attempts_used and not self.held:
-                self._hold()     # end of trial: the last command is a stop at the agent's position
-            if self.held:
-                self._settle_hold()
             self.s.clock.switch('idle')
-            self.result.execute_s = round(self.result.execute_s, 4)
-        self.result.failure_reason = scrub(self.result.failure_reason)
-        self.result.attempt_reasons = [scrub(r) for r in self.result.attempt_reasons]
-        self.s.publish_event(self.trial_id, 'finished' if self.status == 'finished' else 'aborted',
-                             attempt=self.result.attempts_used,
-                             score=max(self.result.attempt_scores or [0.0]),
-                             success=self.result.success, failure_reason=self.result.failure_reason)
+        result = RunTrial.Result(  # reasons scrubbed by the loop
+            success=outcome.success, attempts_used=outcome.attempts_used,
+            attempt_scores=outcome.attempt_scores, attempt_reasons=outcome.attempt_reasons,
+            reset_s=outcome.reset_s, execute_s=round(outcome.execute_s, 4), verify_s=outcome.verify_s,
+            failure_reason=outcome.failure_reason, bag_path=outcome.bag_path)
+        status = ('cancelled' if result.failure_reason == 'cancelled' else
+                  'failed' if result.failure_reason else 'finished')
         if self.s.bag is not None:
             with self.s._bag_lock:
                 bag, self.s.bag = self.s.bag, None
-                bag.close(self.status, {k: getattr(self.result, k) for k in (
+                bag.close(status, {k: getattr(result, k) for k in (
                     'success', 'attempts_used', 'reset_s', 'execute_s', 'verify_s', 'failure_reason')} | {
-                    'attempt_scores': list(self.result.attempt_scores),
-                    'attempt_reasons': list(self.result.attempt_reasons)})
-        if self.status == 'cancelled':
+                    'attempt_scores': list(result.attempt_scores),
+                    'attempt_reasons': list(result.attempt_reasons)})
+        if status == 'cancelled':
             self.gh.canceled()
-        elif self.result.failure_reason:
+        elif result.failure_reason:
             self.gh.abort()
         else:
             self.gh.succeed()
-        return self.result
+        return result
+
+    def _crashed(self, exc: Exception) -> None:
+        self.s.get_logger().error(scrub(f'trial {self.trial_id} crashed: {exc!r}'))
 
     def _goal_dict(self) -> dict:
         g = self.goal
@@ -533,14 +538,7 @@ class TrialRun:
                 'sandbox': (f'os ({self.s.sandbox.mode})' if self.s.sandbox.available
                             else 'python_guard (weaker)')}
 
-    def _settle_hold(self) -> None:
-        """Keep recording until the hold has reached the cell (its safe command and the state after it),
-        so the bag holds every command, the stop included."""
-        self.s.wait_safe_commands(self.unanswered_before, self.cfg.step_timeout_s)
-        self.s.wait_state_tracking(self.hold_target, self.cfg.step_timeout_s)
-        self.s.drain()
-
-    def _open_bag(self) -> None:
+    def _open_bag(self) -> str:
         metadata = {**scrub_value(self._goal_dict()), 'cell': self.s.cell,
                     'policy_source': scrub(self.policy_source, limit=1 << 20),
                     'config': self.cfg.model_dump(), 'versions': _versions(), 'started_unix': time.time()}
@@ -552,60 +550,7 @@ class TrialRun:
         bag.open(start_ns)
         self.s.bag = bag
         self.s.record_calibration(start_ns)
-        self.result.bag_path = str(bag.path)
-
-    def _check(self) -> None:
-        if self.gh.is_cancel_requested:
-            self._hold()
-            raise TrialAborted('cancelled')
-        budget = self.goal.time_budget_s or self.cfg.max_time_budget_s
-        if time.monotonic() - self.t_start > budget:
-            self._hold()
-            raise TrialAborted(f'time budget of {budget:.1f} s exhausted')
-        if not rclpy.ok(context=self.s.context):
-            raise TrialAborted('shutting down')
-
-    def _hold(self) -> None:
-        """Leave the cell safe: command the agent's current position (a stop)."""
-        state = self.s.state
-        if state is not None:
-            self.s.publish_command(state.agent_position.x, state.agent_position.y, state.header.stamp)
-            self.held, self.hold_target = True, (state.agent_position.x, state.agent_position.y)
-
-    def _feedback(self, phase: str, attempt: int = 0, step: int = 0, score: float = 0.0) -> None:
-        self.gh.publish_feedback(RunTrial.Feedback(phase=phase, attempt=attempt, step=step,
-                                                   score=float(score)))
-
-    def _reset(self) -> None:
-        self.s.clock.switch('reset')
-        self._feedback('resetting')
-        t0 = time.monotonic()
-        since_ns = _stamp_ns(self.s.cell_stamp())
-        try:
-            if not self.s.reset_client.wait_for_server(timeout_sec=10.0):
-                raise TrialAborted('reset failed: no reset action server')
-            goal = ResetCell.Goal(task=self.goal.task, seed=self.goal.seed,
-                                  distribution=self.goal.distribution or 'in_distribution',
-                                  max_tries=self.cfg.reset_max_tries)
-            result = self._wait(self.s.reset_client.send_goal_async(goal), 10.0, 'reset goal')
-            if not result.accepted:
-                raise TrialAborted('reset failed: goal rejected by the reset server')
-            wrapped = self._wait(result.get_result_async(), self.cfg.reset_timeout_s, 'reset result',
-                                 cancel=result)
-            outcome = wrapped.result
-            if not outcome.success:
-                raise TrialAborted('reset failed (no trial on an unverified reset): '
-                                   f'{outcome.failure_reason}')
-        finally:
-            self.result.reset_s = time.monotonic() - t0
-        truth = self.s.bag is not None and self.s.record_initial_truth(since_ns, self.cfg.step_timeout_s)
-        # The reset's result as the cameras saw it; the exact initial state only on the privileged topic.
-        b, tb, ta = outcome.achieved_block, outcome.target_block, outcome.target_agent
-        self.s.publish_event(self.trial_id, 'reset_done', tries=outcome.tries_used,
-                             position_error=outcome.position_error, angle_error=outcome.angle_error,
-                             estimated_block=[b.x, b.y, b.theta], target_block=[tb.x, tb.y, tb.theta],
-                             target_agent=[ta.x, ta.y], evidence=outcome.evidence_path,
-                             privileged_initial_state=truth)
+        return str(bag.path)
 
     def _wait(self, future, timeout: float, what: str, cancel=None):
         done = threading.Event()
@@ -621,15 +566,74 @@ class TrialRun:
                 raise TrialAborted(f'{what} timed out after {timeout:.0f} s')
         return future.result()
 
-    def _verify(self, attempt: int, save_evidence: bool) -> FusedVerdict:
+    # ---------------------------------------------------------------- the cell, as the trial loop drives it
+    def reset(self) -> dict:
+        """The reset action, verified; the initial ground truth of a simulated cell into the bag."""
+        self.s.clock.switch('reset')
+        since_ns = _stamp_ns(self.s.cell_stamp())
+        if not self.s.reset_client.wait_for_server(timeout_sec=10.0):
+            raise TrialAborted('reset failed: no reset action server')
+        goal = ResetCell.Goal(task=self.goal.task, seed=self.goal.seed,
+                              distribution=self.goal.distribution or 'in_distribution',
+                              max_tries=self.cfg.reset_max_tries)
+        result = self._wait(self.s.reset_client.send_goal_async(goal), 10.0, 'reset goal')
+        if not result.accepted:
+            raise TrialAborted('reset failed: goal rejected by the reset server')
+        wrapped = self._wait(result.get_result_async(), self.cfg.reset_timeout_s, 'reset result',
+                             cancel=result)
+        outcome = wrapped.result
+        if not outcome.success:
+            raise TrialAborted(f'reset failed (no trial on an unverified reset): {outcome.failure_reason}')
+        truth = self.s.bag is not None and self.s.record_initial_truth(since_ns, self.cfg.step_timeout_s)
+        self.s.clock.switch('executing')
+        # The reset's result as the cameras saw it; the exact initial state only on the privileged topic.
+        b, tb, ta = outcome.achieved_block, outcome.target_block, outcome.target_agent
+        return {'tries': outcome.tries_used, 'position_error': outcome.position_error,
+                'angle_error': outcome.angle_error, 'estimated_block': [b.x, b.y, b.theta],
+                'target_block': [tb.x, tb.y, tb.theta], 'target_agent': [ta.x, ta.y],
+                'evidence': outcome.evidence_path, 'privileged_initial_state': truth}
+
+    def stop_reason(self) -> str:
+        if not rclpy.ok(context=self.s.context):
+            raise TrialAborted('shutting down')
+        return 'cancelled' if self.gh.is_cancel_requested else ''
+
+    def begin_attempt(self, attempt: int) -> tuple[float, float]:
+        state = self.s.state or self.s.wait_state_after(-1, self.cfg.step_timeout_s)
+        if state is None:
+            raise TrialAborted('no cell state: is the cell running?')
+        self.state, self.attempt_t0_ns, self.timeouts = state, _stamp_ns(state.header.stamp), 0
+        return state.agent_position.x, state.agent_position.y
+
+    def observe(self, step: int, attempt: int) -> Observation:
+        self.s.wait_frames(_stamp_ns(self.state.header.stamp), self.cfg.frame_wait_s)
+        return self.s.observation(self.state, step, attempt, self.attempt_t0_ns)
+
+    def command(self, values) -> None:
+        """The command answers the step's state (its stamp); the next step answers the state after it."""
+        stamp = self.state.header.stamp
+        self.s.publish_command(*values, stamp)
+        new = self.s.wait_state_after(_stamp_ns(stamp), self.cfg.step_timeout_s)
+        if new is None:
+            self.timeouts += 1
+            if self.timeouts >= self.cfg.max_step_timeouts:
+                raise TrialAborted(f'cell not responding: no state for {self.timeouts} commands')
+            return
+        self.timeouts, self.state = 0, new
+
+    def hold(self) -> None:
+        """Leave the cell safe: command the agent's current position (a stop)."""
+        state = self.s.state
+        if state is not None:
+            self.s.publish_command(state.agent_position.x, state.agent_position.y, state.header.stamp)
+            self.hold_target = (state.agent_position.x, state.agent_position.y)
+
+    def verify(self, attempt: int, final: bool) -> Verdict:
         self.s.clock.switch('verifying')
-        self._feedback('verifying', attempt)
-        t0 = time.monotonic()
         state = self.s.state
         if state is not None:   # the frames of the step to judge, here too (for the bag)
             self.s.wait_frames(_stamp_ns(state.header.stamp), self.cfg.frame_wait_s)
-        verdict = self.s.call_verify(self.goal.task, save_evidence)
-        self.result.verify_s += time.monotonic() - t0
+        verdict = self.s.call_verify(self.goal.task, final and self.cfg.save_evidence)
         if verdict is None:
             verdict = FusedVerdict(task=self.goal.task, state=FusedVerdict.UNCERTAIN, success=False,
                                    reason='verify service unavailable or timed out')
@@ -639,89 +643,23 @@ class TrialRun:
         self.s.record_judged_frames(verdict)
         self.s._record('trial/verdicts', verdict, verdict.header.stamp)
         self.s.clock.switch('executing')
-        return verdict
+        return Verdict(success=verdict.success, score=float(verdict.score), reason=verdict.reason,
+                       evidence_path=verdict.evidence_path)
 
-    def _attempts(self) -> None:
-        g, cfg = self.goal, self.cfg
-        self.s.clock.switch('executing')
-        t_exec = time.monotonic()
-        context = TrialContext(task=g.task, attempts=g.attempts, steps_per_attempt=g.steps_per_attempt,
-                               control_hz=cfg.control_hz, cameras=list(cfg.cameras), seed=int(g.seed))
-        limits = SandboxLimits(step_deadline_s=cfg.step_deadline_s, hang_timeout_s=cfg.hang_timeout_s,
-                               cpu_s=cfg.policy_cpu_s, memory_mb=cfg.policy_memory_mb,
-                               os_sandbox=self.s.sandbox.available, data_dirs=policy_dirs(cfg))
-        self.runner = PolicyRunner(limits)
-        start = self.runner.start(g.policy_path, context, self.policy_source)
-        reports: list[AttemptReport] = []
-        try:
-            for attempt in range(1, g.attempts + 1):
-                self.result.attempts_used = attempt
-                if attempt > 1:
-                    start = (self.runner.on_attempt_failed(reports[-1]) if self.runner.alive
-                             else self.runner.restart(reports))
-                self.s.publish_event(self.trial_id, 'attempt_started', attempt)
-                if start.ok:
-                    steps, sandbox_reason, verdict = self._run_steps(attempt)
-                else:
-                    steps, sandbox_reason, verdict = 0, start.reason, None
-                if verdict is None:
-                    verdict = self._verify(attempt, cfg.save_evidence)
-                score = float(verdict.score)
-                reason = verdict.reason or ('success' if verdict.success else 'failure')
-                if sandbox_reason:
-                    reason = f'{sandbox_reason}; verifier: {reason}'
-                self.result.attempt_scores.append(score)
-                self.result.attempt_reasons.append(reason)
-                self.s.publish_event(self.trial_id, 'attempt_verified', attempt, score,
-                                     success=verdict.success, reason=reason, steps=steps,
-                                     evidence=verdict.evidence_path,
-                                     missed_deadlines=self.runner.missed_deadlines)
-                self._feedback('verified', attempt, steps, score)
-                if verdict.success:
-                    self.result.success = True
-                    return
-                reports.append(AttemptReport(attempt=attempt, score=score, success=False, reason=reason,
-                                             steps=steps, previous=list(reports)))
-        finally:
-            self.result.execute_s = time.monotonic() - t_exec - self.result.verify_s
+    def settle(self) -> None:
+        """Keep recording until the hold has reached the cell (its safe command and the state after it),
+        so the bag holds every command, the stop included."""
+        self.s.wait_safe_commands(self.unanswered_before, self.cfg.step_timeout_s)
+        if self.hold_target is not None:
+            self.s.wait_state_tracking(self.hold_target, self.cfg.step_timeout_s)
+        self.s.drain()
 
-    def _run_steps(self, attempt: int) -> tuple[int, str, FusedVerdict | None]:
-        """Steps of one attempt: returns (steps, sandbox failure reason or '', early success verdict)."""
-        cfg = self.cfg
-        state = self.s.state or self.s.wait_state_after(-1, cfg.step_timeout_s)
-        if state is None:
-            raise TrialAborted('no cell state: is the cell running?')
-        t0 = _stamp_ns(state.header.stamp)
-        last_cmd = (state.agent_position.x, state.agent_position.y)
-        timeouts = 0
-        step = 0
-        for step in range(1, self.goal.steps_per_attempt + 1):
-            self._check()
-            stamp = _stamp_ns(state.header.stamp)
-            self.s.wait_frames(stamp, cfg.frame_wait_s)
-            result = self.runner.act(self.s.observation(state, step - 1, attempt, t0))
-            if not result.ok:
-                self._hold()
-                return step, result.reason, None
-            if result.action is not None:
-                last_cmd = result.action
-            self.s.publish_command(*last_cmd, state.header.stamp)   # a missed deadline holds the last one
-            self.held = False
-            new = self.s.wait_state_after(stamp, cfg.step_timeout_s)
-            if new is None:
-                timeouts += 1
-                if timeouts >= cfg.max_step_timeouts:
-                    raise TrialAborted(f'cell not responding: no state for {timeouts} commands')
-                continue
-            timeouts, state = 0, new
-            if step % 5 == 0:
-                self._feedback('executing', attempt, step)
-            if cfg.verify_every_n_steps and step % cfg.verify_every_n_steps == 0 \
-                    and step < self.goal.steps_per_attempt:
-                verdict = self._verify(attempt, False)
-                if verdict.success:
-                    return step, '', verdict
-        return step, '', None
+    def event(self, name: str, attempt: int = 0, score: float = 0.0, **detail) -> None:
+        self.s.publish_event(self.trial_id, name, attempt, score, **detail)
+
+    def feedback(self, phase: str, attempt: int = 0, step: int = 0, score: float = 0.0) -> None:
+        self.gh.publish_feedback(RunTrial.Feedback(phase=phase, attempt=attempt, step=step,
+                                                   score=float(score)))
 
 
 def main(args=None) -> int:
