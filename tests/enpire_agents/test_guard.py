@@ -5,14 +5,14 @@ from enpire_agents import guard
 from enpire_agents.backends.base import ImprovementRequest
 from enpire_agents.backends.code_check import check_code
 from enpire_agents.experiment import load_experiment
-from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.policy_contract import allowed_imports
 from enpire_rollout.sandbox import static_check
 
 GOOD = '''
 import math
 import numpy as np
-from enpire_rollout import policy_tools
-from enpire_rollout.policy_tools import locate_block, GOAL_POSE
+from enpire_task_pusht import policy_tools
+from enpire_task_pusht.policy_tools import locate_block, GOAL_POSE
 from enpire_rollout.policy_contract import Observation
 
 
@@ -29,13 +29,15 @@ class Policy:
 
 
 def test_clean_policy_passes():
-    assert guard.check_proposal(GOOD, held_out_seeds=[900000]).ok
+    assert guard.check_proposal(GOOD, 'pusht', held_out_seeds=[900000]).ok
 
 
 @pytest.mark.parametrize('line, why', [
     ('import enpire_env.safety.limits', 'enpire_env'),
     ('from enpire_env.verification import verifier', 'enpire_env'),
     ('from enpire_rollout import sandbox', 'enpire_rollout.sandbox'),
+    ('from enpire_task_pusht import geometry', 'enpire_task_pusht.geometry'),
+    ('import enpire_task_pusht.task', 'enpire_task_pusht.task'),
     ('import enpire_rollout.scheduler', 'enpire_rollout.scheduler'),
     ('import rclpy', 'rclpy'),
     ('import importlib', 'importlib'),
@@ -44,14 +46,15 @@ def test_clean_policy_passes():
     ('y = observation.debug_ground_truth', 'debug_ground_truth'),
 ])
 def test_reaching_past_the_contract_is_refused(line, why):
-    verdict = guard.check_proposal(GOOD + '\n' + line + '\n', held_out_seeds=[900000, 900001])
+    verdict = guard.check_proposal(GOOD + '\n' + line + '\n', 'pusht', held_out_seeds=[900000, 900001])
     assert not verdict.ok and any(why in r for r in verdict.reasons), verdict.reasons
 
 
 def test_the_guard_opens_exactly_the_project_modules_the_sandbox_allows():
-    project = {m for m in ALLOWED_IMPORTS if m.startswith('enpire_')}
-    assert guard.ALLOWED_PROJECT_MODULES == project
-    assert {'enpire_rollout.learned_policy', 'enpire_rollout.policy_motion_tools'} <= project
+    project = {m for m in allowed_imports('pusht') if m.startswith('enpire_')}
+    assert guard.allowed_project_modules('pusht') == project
+    assert {'enpire_rollout.learned_policy', 'enpire_task_pusht.learned_policy',
+            'enpire_task_pusht.policy_motion_tools'} <= project
 
 
 def _regimes_proposals():
@@ -67,21 +70,22 @@ def _regimes_proposals():
 def test_a_regimes_backend_proposal_passes_the_guard(regime):
     code = _regimes_proposals()[regime]
     assert 'policy_motion_tools' in code or 'learned_policy' in code
-    verdict = guard.check_proposal(code, held_out_seeds=[900000])
+    verdict = guard.check_proposal(code, 'pusht', held_out_seeds=[900000])
     assert verdict.ok, verdict.reasons
-    assert check_code(code).ok and static_check(code) == []     # and the gates after it agree
+    # and the gates after it agree
+    assert check_code(code, 'pusht').ok and static_check(code, allowed_imports('pusht')) == []
 
 
 @pytest.mark.parametrize('line', ['from enpire_rollout import sandbox', 'import enpire_rollout.trial_bag',
                                   'from enpire_rollout import learned_policy, scheduler'])
 def test_a_regimes_proposal_with_a_forbidden_import_still_fails(line):
     code = _regimes_proposals()['tool_calling'] + '\n' + line + '\n'
-    verdict = guard.check_proposal(code)
+    verdict = guard.check_proposal(code, 'pusht')
     assert not verdict.ok and any('imports enpire_rollout.' in r for r in verdict.reasons), verdict.reasons
 
 
 def test_small_constants_that_happen_to_equal_a_seed_are_not_leaks():
-    assert guard.check_proposal(GOOD + '\nGAIN = 5\n', held_out_seeds=[5]).ok
+    assert guard.check_proposal(GOOD + '\nGAIN = 5\n', 'pusht', held_out_seeds=[5]).ok
 
 
 def test_agent_view_has_no_evaluation_seeds(tmp_path):

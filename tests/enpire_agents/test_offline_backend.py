@@ -5,7 +5,7 @@ from enpire_agents import local_eval
 from enpire_agents import strategies as S
 from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, TrialSummary
 from enpire_agents.backends.offline import OfflineBackend, diagnose
-from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.policy_contract import allowed_imports
 
 
 def _req(**kw):
@@ -20,7 +20,7 @@ def test_protocol_and_first_proposal_from_an_empty_policy():
     assert backend.name == 'offline' and callable(backend.propose)
     p = b.propose(_req())
     assert p.parent is None and p.code and p.hypothesis
-    assert S.check_imports(p.code, ALLOWED_IMPORTS) == []
+    assert S.check_imports(p.code, allowed_imports('pusht')) == []
     assert p.tokens_in > 0 and p.tokens_out >= len(p.code) // 4
     compile(p.code, '<policy>', 'exec')
 
@@ -81,4 +81,4 @@ def test_a_team_spreads_its_first_ideas_over_the_library():
     assert genomes[1].slots['approach'] == 'graph' and 'team start 1' in firsts[1].hypothesis
     for g in genomes[1:7]:                                          # one structural move off the naive start
         assert sum(g.slots[k] != v for k, v in S.seed_genome().slots.items()) == 1
-    assert all(S.check_imports(p.code, ALLOWED_IMPORTS) == [] for p in firsts)
+    assert all(S.check_imports(p.code, allowed_imports('pusht')) == [] for p in firsts)

@@ -9,7 +9,7 @@ import pytest
 
 from enpire_agents import local_eval
 from enpire_agents import strategies as S
-from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.policy_contract import allowed_imports
 
 
 def _all_structures():
@@ -22,14 +22,14 @@ def test_every_composition_compiles_and_imports_only_allowed_modules():
     for genome in _all_structures():
         code = S.compose(genome)
         compile(code, '<policy>', 'exec')
-        assert S.check_imports(code, ALLOWED_IMPORTS) == []
+        assert S.check_imports(code, allowed_imports('pusht')) == []
         assert S.genome_from_code(code) == genome
 
 
 def test_import_check_catches_forbidden_imports():
-    assert S.check_imports('import os\nimport numpy as np\n', ALLOWED_IMPORTS) == ['os']
-    assert S.check_imports('from subprocess import run\n', ALLOWED_IMPORTS) == ['subprocess']
-    assert S.check_imports('from enpire_rollout import policy_tools\n', ALLOWED_IMPORTS) == []
+    assert S.check_imports('import os\nimport numpy as np\n', allowed_imports('pusht')) == ['os']
+    assert S.check_imports('from subprocess import run\n', allowed_imports('pusht')) == ['subprocess']
+    assert S.check_imports('from enpire_task_pusht import policy_tools\n', allowed_imports('pusht')) == []
 
 
 def test_parameters_are_clamped_to_their_ranges():

@@ -13,7 +13,7 @@ from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
 
 # The policy reports what it located over two steps (an action is only (x, y)): (x, y), then (theta, 0).
 LOCATOR = '''
-from enpire_rollout.policy_tools import locate_block
+from enpire_task_pusht.policy_tools import locate_block
 
 
 class Policy:

@@ -16,7 +16,7 @@ CONTEXT = TrialContext(task='pusht', attempts=2, steps_per_attempt=10, control_h
 
 GOOD = '''
 import numpy as np
-from enpire_rollout.policy_tools import GOAL_POSE
+from enpire_task_pusht.policy_tools import GOAL_POSE
 
 class Policy:
     def reset(self, context):

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from enpire_rollout.policy_tools import GOAL_POSE, locate_block
+from enpire_task_pusht.policy_tools import GOAL_POSE, locate_block
 
 
 class Policy:

@@ -24,7 +24,7 @@ def policy(header: str = '', reset: str = 'pass') -> str:
 
 
 def test_good_policy_passes():
-    result = check_code(GOOD_POLICY)
+    result = check_code(GOOD_POLICY, 'pusht')
     assert result.ok and result.kind == 'ok' and result.code == GOOD_POLICY
 
 
@@ -36,7 +36,7 @@ def test_extracts_the_fenced_block_that_defines_policy():
 def test_whole_reply_used_when_it_is_code_and_prose_is_no_code():
     assert extract_code(GOOD_POLICY).strip() == GOOD_POLICY.strip()
     assert extract_code('Hello') is None               # parses as an expression, but is not code
-    result = check_reply('I would push harder next time.')
+    result = check_reply('I would push harder next time.', 'pusht')
     assert not result.ok and result.kind == 'no_code'
 
 
@@ -45,7 +45,7 @@ def test_unterminated_fence_is_still_extracted():
 
 
 def test_syntax_error_reports_the_line():
-    result = check_code(policy(reset='return (1,'))
+    result = check_code(policy(reset='return (1,'), 'pusht')
     assert result.kind == 'syntax' and result.line is not None and 'line' in result.reason
 
 
@@ -54,7 +54,7 @@ def test_syntax_error_reports_the_line():
     ('class Policy:\n    def act(self, observation):\n        return 0.0, 0.0\n', 'reset'),
 ])
 def test_contract(source, missing):
-    result = check_code(source)
+    result = check_code(source, 'pusht')
     assert result.kind == 'contract' and missing in result.reason
 
 
@@ -78,22 +78,22 @@ def test_contract(source, missing):
     ('from numpy import *', 'pass'),
 ])
 def test_forbidden(header, reset):
-    result = check_code(policy(header, reset))
+    result = check_code(policy(header, reset), 'pusht')
     assert not result.ok and result.kind == 'forbidden', result
     assert 'not allowed' in result.reason and result.line is not None
 
 
 @pytest.mark.parametrize('header', [
     'from __future__ import annotations\nimport math\nimport numpy as np\nimport numpy.linalg',
-    'from enpire_rollout.policy_tools import locate_block, GOAL_POSE',
-    'from enpire_rollout import policy_tools\nfrom enpire_rollout.policy_contract import Observation',
+    'from enpire_task_pusht.policy_tools import locate_block, GOAL_POSE',
+    'from enpire_task_pusht import policy_tools\nfrom enpire_rollout.policy_contract import Observation',
     'from collections import deque\nfrom dataclasses import dataclass\nfrom math import *',
 ])
 def test_allowed_imports_and_ordinary_reflection(header):
-    result = check_code(policy(header, reset='self.gain = getattr(self, "gain", 1.0)'))
+    result = check_code(policy(header, reset='self.gain = getattr(self, "gain", 1.0)'), 'pusht')
     assert result.ok, result.reason
 
 
 def test_forbidden_reply_names_the_module():
-    result = check_reply('```python\n' + FORBIDDEN_POLICY + '```')
+    result = check_reply('```python\n' + FORBIDDEN_POLICY + '```', 'pusht')
     assert result.kind == 'forbidden' and "'os'" in result.reason

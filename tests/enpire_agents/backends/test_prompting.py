@@ -10,7 +10,7 @@ from enpire_agents.backends.prompting import (
     openai_messages,
     without_images,
 )
-from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.policy_contract import allowed_imports
 from enpire_rollout.trial_outcome import TrialOutcome
 from tests.enpire_agents.backends.conftest import FAILURE_REASON, PEER_FAILURE
 
@@ -21,7 +21,7 @@ def test_prompt_sections(request_):
     text = parts.user
     assert 'Push-T' in text and 'coverage' in text                      # the task, expanded from 'pusht'
     assert 'class `Policy`' in text and 'on_attempt_failed' in text     # the contract text
-    assert all(name in text for name in ALLOWED_IMPORTS)
+    assert all(name in text for name in allowed_imports('pusht'))
     assert 'BEST-CODE-MARKER' in text and 'PEER-CODE-MARKER' in text
     assert FAILURE_REASON in text and PEER_FAILURE in text
     assert 'a0-n2' in text and 'a1-n5' in text and 'pass@1 3/8' in text

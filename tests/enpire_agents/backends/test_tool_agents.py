@@ -19,8 +19,8 @@ from tests.enpire_agents.backends.fake_llm_server import GOOD_POLICY, Step
 
 # The in-process simulator's stand-in policy_tools has locate_block only: the goal pose written out.
 POLICY = GOOD_POLICY.replace(
-    'from enpire_rollout.policy_tools import GOAL_POSE, locate_block',
-    'from enpire_rollout.policy_tools import locate_block\n\nGOAL_POSE = (256.0, 256.0)')
+    'from enpire_task_pusht.policy_tools import GOAL_POSE, locate_block',
+    'from enpire_task_pusht.policy_tools import locate_block\n\nGOAL_POSE = (256.0, 256.0)')
 
 KINDS = ['openai', 'anthropic']
 FRAME = tiny_png(120)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from enpire_task_pusht import learned_policy as lp
 
 from enpire_agents.backends.base import ImprovementRequest
 from enpire_agents.backends.code_check import check_code
-from enpire_rollout import learned_policy as lp
 from enpire_rollout.policy_contract import Observation, TrialContext
 
 torch = pytest.importorskip('torch')
@@ -125,7 +125,7 @@ def test_bc_export_matches_torch_and_runs_in_sandbox(bags, tmp_path, weights_dir
     with pytest.raises(ValueError):
         lp.load_mlp(str(path), sha256='0' * 64)
     code = learned_policy_source(str(path), sha, 'behaviour_cloning')
-    assert check_code(code).ok, check_code(code).reason
+    assert check_code(code, 'pusht').ok, check_code(code, 'pusht').reason
     actions = _run_in_sandbox(code, tmp_path, steps=4)
     f = lp.feature_map(loaded.features)
     for a in actions[:2]:  # the second step's input holds the first step's command (the history)
@@ -163,7 +163,7 @@ def test_v1_weights_and_sources_keep_working(tmp_path, weights_dir):
 
     rng = np.random.default_rng(0)
     net = lp.MLP([rng.normal(size=(8, 4)), rng.normal(size=(4, 2))], [np.zeros(4), np.zeros(2)])
-    assert net.features == lp.FEATURES and lp.feature_map(net.features).n == 8
+    assert lp.feature_map(net.features).name == lp.FEATURES and lp.feature_map(net.features).n == 8
     sha = lp.export_mlp(net, weights_dir / 'v1.npz')
     code = learned_policy_source(str(weights_dir / 'v1.npz'), sha)
     assert all(np.all(np.isfinite(a)) for a in _run_in_sandbox(code, tmp_path, steps=3))
@@ -254,7 +254,7 @@ def test_tool_calling_policy_runs_in_sandbox(tmp_path):
 
     for plan in PLANS:
         code = tool_policy_source(plan, {'gain': 0.6})
-        assert check_code(code).ok, check_code(code).reason
+        assert check_code(code, 'pusht').ok, check_code(code, 'pusht').reason
         assert spec_from_code(code)[0] == plan and spec_from_code(code)[1]['gain'] == 0.6
     actions = _run_in_sandbox(tool_policy_source('rotate_first'), tmp_path, steps=3)
     assert all(a is not None and all(np.isfinite(a)) for a in actions)
@@ -262,7 +262,7 @@ def test_tool_calling_policy_runs_in_sandbox(tmp_path):
 
 
 def test_motion_tools_geometry():
-    from enpire_rollout import policy_motion_tools as mt
+    from enpire_task_pusht import policy_motion_tools as mt
 
     pose = (256.0, 300.0, 0.0)
     assert (
@@ -297,7 +297,7 @@ def test_backends_set_regime_and_tree_records_it(bags, tmp_path):
     seen = set()
     for rnd in range(3):
         p = chooser.propose(req.model_copy(update={'round': rnd}))
-        assert check_code(p.code).ok, (p.regime, check_code(p.code).reason)
+        assert check_code(p.code, 'pusht').ok, (p.regime, check_code(p.code, 'pusht').reason)
         seen.add(p.regime)
     assert seen == {'tool_calling', 'behaviour_cloning', 'offline_rl'}
     empty = BehaviourCloningBackend(tmp_path / 'no_bags', tmp_path / 'w').propose(req)
@@ -348,7 +348,7 @@ def test_offline_rl_learns_from_the_verifiers_reward_and_runs_in_sandbox(bags, t
     assert np.abs(a - b).mean() > 1e-3
     assert res.info['regime'] == 'offline_rl' and res.info['algorithm'] == 'awr'
     code = learned_policy_source(res.path, res.sha256, 'offline_rl')
-    assert check_code(code).ok, check_code(code).reason
+    assert check_code(code, 'pusht').ok, check_code(code, 'pusht').reason
     actions = _run_in_sandbox(code, tmp_path, steps=3)
     assert all(a is not None and all(np.isfinite(a)) for a in actions)
 
@@ -371,7 +371,7 @@ def test_online_rl_exported_actor_matches_torch_and_runs_in_sandbox(tmp_path, we
 
     backend = OnlineRLBackend(weights_dir, timesteps=300, n_steps=128, max_seconds=60)
     p = backend.propose(ImprovementRequest(task='pusht', contract='', agent_id='a0', round=0))
-    assert p.regime == 'online_rl' and check_code(p.code).ok, check_code(p.code).reason
+    assert p.regime == 'online_rl' and check_code(p.code, 'pusht').ok, check_code(p.code, 'pusht').reason
     res = backend.last_result
     assert res.info['algorithm'] == 'sb3_ppo' and backend.stats['steps'] >= 300
     loaded = lp.load_mlp(res.path, sha256=res.sha256)  # the file the policy loads is pinned by its hash

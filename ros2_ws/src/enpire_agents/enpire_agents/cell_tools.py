@@ -327,10 +327,10 @@ class CellToolbox:
                               f'your own branch {own} (reuse a peer\'s node by naming it as parent)')
             if parent and not self._known(parent):
                 raise Refused(f'refused: parent {shown(parent)} is not a node of this experiment\'s tree')
-            problems = guard.check_proposal(code, self.config.held_out_seeds()).reasons
+            problems = guard.check_proposal(code, self.config.task, self.config.held_out_seeds()).reasons
             if not problems:
                 from enpire_agents.backends.code_check import check_code
-                check = check_code(code)
+                check = check_code(code, self.config.task)
                 problems = [] if check.ok else [f'{check.kind}: {check.reason}']
             if problems:
                 raise Refused('refused by the static check, nothing committed: ' + '; '.join(problems))

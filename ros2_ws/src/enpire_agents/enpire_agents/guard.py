@@ -2,9 +2,10 @@
 
 Three checks, all in code:
 - `check_proposal`: a proposal's policy source may reach the project only through the modules the
-  sandbox's policy contract allows (the project's entries of `policy_contract.ALLOWED_IMPORTS`); it may
-  not import EN, the simulator, the agents or ROS, may not read the debug ground truth, and may not
-  mention the held-out evaluation seeds.
+  sandbox's policy contract allows for its task (the project's entries of
+  `policy_contract.allowed_imports(task)`); it may not import EN, the simulator, the agents, a task's
+  other modules or ROS, may not read the debug ground truth, and may not mention the held-out
+  evaluation seeds.
 - `AgentView`: the only experiment facts an agent (and its backend) receives; the evaluation seeds
   are not among them.
 - `ProtectedFiles`: EN's configuration (reset, verification, safety limits), the simulator's and the
@@ -20,13 +21,21 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from enpire_agents.experiment import ExperimentConfig
-from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.policy_contract import allowed_imports
 from enpire_rollout.source_parse import parse_source
 
-FORBIDDEN_ROOTS = frozenset({'enpire_env', 'enpire_rollout', 'enpire_agents', 'enpire_sim',
-                             'enpire_interfaces', 'rclpy', 'rosbags', 'importlib', 'builtins'})
-# The project modules open to a policy: the sandbox's own list, so the guard never refuses what it runs.
-ALLOWED_PROJECT_MODULES = frozenset(m for m in ALLOWED_IMPORTS if m.split('.')[0] in FORBIDDEN_ROOTS)
+FORBIDDEN_ROOTS = frozenset({'rclpy', 'rosbags', 'importlib', 'builtins'})   # and every enpire_* package
+
+
+def _forbidden_root(name: str) -> bool:
+    root = name.split('.')[0]
+    return root in FORBIDDEN_ROOTS or root.startswith('enpire_')
+
+
+def allowed_project_modules(task: str) -> frozenset[str]:
+    """The project modules open to a policy of `task`: the sandbox's own list, so the guard never refuses
+    what it runs."""
+    return frozenset(m for m in allowed_imports(task) if _forbidden_root(m))
 FORBIDDEN_NAMES = frozenset({'debug_ground_truth', '__import__', 'evaluation_seeds', 'eval_seeds',
                              'held_out_seeds', 'ood_seeds'})
 SEED_LITERAL_MIN = 1000     # an int literal this large equal to a held-out seed is a leak, not a constant
@@ -37,8 +46,9 @@ class GuardVerdict(BaseModel):
     reasons: list[str] = Field(default_factory=list)
 
 
-def check_proposal(code: str, held_out_seeds: Iterable[int] = ()) -> GuardVerdict:
-    """Reject policy code that reaches past the contract or mentions held-out seeds."""
+def check_proposal(code: str, task: str, held_out_seeds: Iterable[int] = ()) -> GuardVerdict:
+    """Reject policy code for `task` that reaches past the contract or mentions held-out seeds."""
+    open_modules = allowed_project_modules(task)
     try:
         module = parse_source(code)
     except SyntaxError as exc:
@@ -47,11 +57,11 @@ def check_proposal(code: str, held_out_seeds: Iterable[int] = ()) -> GuardVerdic
     reasons: list[str] = []
     for node in ast.walk(module):
         for name in _imported_modules(node):
-            if name in ALLOWED_PROJECT_MODULES:
+            if name in open_modules:
                 continue
-            if name.split('.')[0] in FORBIDDEN_ROOTS:
+            if _forbidden_root(name):
                 reasons.append(f'line {node.lineno}: imports {name} (of the project only '
-                               f'{", ".join(sorted(ALLOWED_PROJECT_MODULES))} are open to a policy)')
+                               f'{", ".join(sorted(open_modules))} are open to a policy)')
         if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
             reasons.append(f'line {node.lineno}: uses {node.id}')
         elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_NAMES:
@@ -73,7 +83,7 @@ def _imported_modules(node: ast.AST) -> list[str]:
         if node.level:
             return ['.' * node.level + (node.module or '')]
         base = node.module or ''
-        if base == 'enpire_rollout':   # `from enpire_rollout import policy_tools` names the submodule
+        if '.' not in base and _forbidden_root(base):   # `from <package> import <tools>` names submodules
             return [f'{base}.{alias.name}' for alias in node.names]
         return [base]
     return []

@@ -21,7 +21,7 @@ mode='in_process' (default; a developer's tool, the offline backend's own tests)
 executed in this process, no sandbox, success from the simulator's coverage; a failed attempt's reason
 is classified from the sim's ground truth. Perception (`perception=`):
 - 'camera': render the top camera (`enpire_sim.cameras`) and let the policy call the real
-  `enpire_rollout.policy_tools.locate_block` -- ground-truth free;
+  `enpire_task_pusht.policy_tools.locate_block` -- ground-truth free;
 - 'noisy_gt': a stand-in `locate_block` returning the true pose plus Gaussian noise
   (`noise_px`, `noise_deg`), for when the camera stack is absent;
 - 'gt': the exact pose.
@@ -130,7 +130,7 @@ class _Camera:
 
 
 def _stand_in_tools(noise_px: float, noise_deg: float, rng: np.random.Generator):
-    mod = types.ModuleType('enpire_rollout.policy_tools')
+    mod = types.ModuleType('enpire_task_pusht.policy_tools')
 
     def locate_block(observation):
         gt = observation.debug_ground_truth
@@ -147,14 +147,14 @@ def _stand_in_tools(noise_px: float, noise_deg: float, rng: np.random.Generator)
 
 @contextlib.contextmanager
 def _policy_tools_as(module):
-    import enpire_rollout
-    key = 'enpire_rollout.policy_tools'
+    import enpire_task_pusht
+    key = 'enpire_task_pusht.policy_tools'
     saved_mod = sys.modules.get(key)
-    had_attr = hasattr(enpire_rollout, 'policy_tools')
-    saved_attr = getattr(enpire_rollout, 'policy_tools', None)
+    had_attr = hasattr(enpire_task_pusht, 'policy_tools')
+    saved_attr = getattr(enpire_task_pusht, 'policy_tools', None)
     if module is not None:
         sys.modules[key] = module
-        enpire_rollout.policy_tools = module
+        enpire_task_pusht.policy_tools = module
     try:
         yield
     finally:
@@ -164,18 +164,17 @@ def _policy_tools_as(module):
             else:
                 sys.modules[key] = saved_mod
             if had_attr:
-                enpire_rollout.policy_tools = saved_attr
+                enpire_task_pusht.policy_tools = saved_attr
             else:
                 with contextlib.suppress(AttributeError):
-                    delattr(enpire_rollout, 'policy_tools')
+                    delattr(enpire_task_pusht, 'policy_tools')
 
 
 def camera_available() -> bool:
     try:
+        import enpire_task_pusht.policy_tools as tools  # noqa: F401
         from enpire_task_pusht import render  # noqa: F401
         from enpire_task_pusht.simulator import PushTSim  # noqa: F401
-
-        import enpire_rollout.policy_tools as tools  # noqa: F401
         return hasattr(tools, 'locate_block')
     except Exception:
         return False

@@ -66,9 +66,10 @@ def resource_texts(toolbox: CellToolbox) -> dict[str, tuple[str, str]]:
     """uri -> (title, text): the task description, the policy contract, the policy tools' documentation."""
     import pydoc
 
+    from enpire_task_pusht import policy_motion_tools, policy_tools
+
     from enpire_agents.backends.prompting import describe_task
     from enpire_agents.team import contract_text
-    from enpire_rollout import policy_motion_tools, policy_tools
 
     cfg = toolbox.config
     pool = cfg.improvement.seeds

@@ -210,9 +210,9 @@ def _tool_agent(spec: AgentSpec, seed: int):
     raise ValueError(f'backend {spec.backend!r} has no tool-driven agent')
 
 
-def _code_check(code: str) -> list[str]:
+def _code_check(code: str, task: str) -> list[str]:
     from enpire_agents.backends.code_check import check_code
-    result = check_code(code)
+    result = check_code(code, task)
     return [] if result.ok else [f'{result.kind}: {result.reason}']
 
 
@@ -405,9 +405,9 @@ class Team:
         revises = proposal.parent if proposal.parent and self._known(proposal.parent) else (
             base.node_id if base else None)
         reused_from = revises if revises and self.tree.node(revises).agent != agent else None
-        problems = guard.check_proposal(proposal.code, cfg.held_out_seeds()).reasons
+        problems = guard.check_proposal(proposal.code, cfg.task, cfg.held_out_seeds()).reasons
         if not problems:
-            problems = _code_check(proposal.code)
+            problems = _code_check(proposal.code, cfg.task)
         if problems:
             result = NodeResult(status='rejected', k=cfg.success_bar.k, failure_reasons=problems)
             node = self._commit(agent, round, proposal, result, revises, reused_from, t_start, backend)

@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from enpire_rollout import policy_contract
 from enpire_rollout.child_env import allowlisted_env
 
 SCRATCH = '/scratch'
@@ -30,10 +31,14 @@ UID_BASE = 620_000          # host uids of sandboxes: UID_BASE .. UID_BASE + UID
 UID_SLOTS = 512
 LEASE_DIR = Path('/run/enpire_sandbox_uids' if os.access('/run', os.W_OK) else '/tmp/enpire_sandbox_uids')
 SCRATCH_MB = 64
-# What the child imports before the lock-down; the probe imports the same to learn which files it needs.
+# What the child imports before the lock-down (with every installed task's policy modules, `preload()`);
+# the probe imports the same to learn which files it needs.
 PRELOAD = ('numpy', 'numpy.fft', 'numpy.linalg', 'numpy.random', 'pyseccomp',
-           'enpire_rollout.sandbox_child', 'enpire_rollout.policy_contract', 'enpire_rollout.policy_tools',
-           'enpire_rollout.learned_policy', 'enpire_rollout.policy_motion_tools')
+           'enpire_rollout.sandbox_child', *sorted(policy_contract.BASE_IMPORTS))
+
+
+def preload() -> tuple[str, ...]:
+    return PRELOAD + tuple(sorted(policy_contract.installed_policy_imports()))
 
 
 @dataclass(frozen=True)
@@ -95,11 +100,11 @@ print(json.dumps({'files': files, 'roots': roots, 'libs': libs, 'executable': sy
 
 @functools.cache
 def runtime_view() -> dict:
-    """The files and folders the sandbox child needs, learned by importing PRELOAD in a fresh interpreter:
+    """The files and folders the sandbox child needs, learned by importing `preload()` in a fresh interpreter:
     {'executable', 'binds': [(source, dest)], 'pythonpath': [...]}."""
     python = os.path.realpath(sys.executable)
     env = allowlisted_env(pythonpath=[p for p in sys.path if p and os.path.isdir(p)])
-    proc = subprocess.run([python, '-S', '-c', _PROBE, *PRELOAD], capture_output=True, timeout=120, env=env,
+    proc = subprocess.run([python, '-S', '-c', _PROBE, *preload()], capture_output=True, timeout=120, env=env,
                           stdin=subprocess.DEVNULL, check=True)
     found = json.loads(proc.stdout)
     prefix_lib = os.path.join(os.path.realpath(sys.base_prefix), 'lib')

@@ -3,31 +3,62 @@
 A policy is a Python source file defining a class `Policy`:
 
     class Policy:
-        def reset(self, context: TrialContext) -> None: ...        # once per trial, before attempt 1
-        def act(self, observation: Observation) -> tuple[float, float]: ...   # every control step
-        def on_attempt_failed(self, report: AttemptReport) -> None: ...     # between attempts
+        def reset(self, context: TrialContext) -> None: ...           # once per trial, before attempt 1
+        def act(self, observation: Observation) -> Sequence[float]: ...  # every control step
+        def on_attempt_failed(self, report: AttemptReport) -> None: ...  # between attempts
 
-`act` returns the target position of the agent on the table, in workspace pixels (0..512). The
-command goes through the safety node, which clamps it to the cell's limits. Attempt k+1 continues
-from where attempt k left the cell (no reset): `on_attempt_failed` tells the policy what went wrong.
+`act` returns the task's action: one finite number per entry of the task's action space, in its units
+and frame (`context.action_names`, `context.action_units`, `context.action_frame`; the task's
+`ActionSpec`). The command goes through the safety node, which clamps it to the cell's limits. Attempt
+k+1 continues from where attempt k left the cell (no reset): `on_attempt_failed` tells the policy what
+went wrong.
 
-The policy runs in a sandbox process (see `sandbox.py`): it may import only the modules in
-ALLOWED_IMPORTS, has a deadline per step, and sees what a real cell offers: camera frames with their
-table mappings, proprioception and time. Ground truth is never part of an observation except in the
-named debug mode, which benchmarks and the demo do not use. `enpire_rollout.policy_tools` gives the
-perception the policy may call (locate the T from the cameras) and the task geometry.
+The policy runs in a sandbox process (see `sandbox.py`): it may import only `allowed_imports(task)` (a
+generic base set plus the task's own `policy_imports`: its perception and motion tools), has a deadline
+per step, and sees what a real cell offers: camera frames with their table mappings, proprioception and
+time. Ground truth is never part of an observation except in the named debug mode, which benchmarks and
+the demo do not use.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-ALLOWED_IMPORTS = frozenset({
+# What every policy may import, whatever its task; a task adds its own tools (`Task.policy_imports`).
+BASE_IMPORTS = frozenset({
     'math', 'cmath', 'random', 'dataclasses', 'typing', 'collections', 'itertools', 'functools',
-    'heapq', 'bisect', 'enum', 'statistics', '__future__', 'numpy', 'enpire_rollout.policy_tools',
-    'enpire_rollout.policy_contract', 'enpire_rollout.learned_policy', 'enpire_rollout.policy_motion_tools',
+    'heapq', 'bisect', 'enum', 'statistics', '__future__', 'numpy', 'enpire_rollout.policy_contract',
+    'enpire_rollout.learned_policy',
 })
+
+
+def allowed_imports(task: str) -> frozenset[str]:
+    """The modules a policy of `task` may import (`UnknownTask` for a task that is not installed)."""
+    from enpire_common import task_registry
+    return BASE_IMPORTS | task_registry.get(task).policy_imports
+
+
+def installed_policy_imports() -> frozenset[str]:
+    """Every installed task's policy modules: what a sandbox may have to load for any task."""
+    from enpire_common import task_registry
+    return frozenset().union(*(task_registry.get(name).policy_imports for name in task_registry.names()))
+
+
+def action_values(action, size: int) -> tuple[float, ...]:
+    """`act()`'s answer as `size` finite floats; ValueError (starting 'act() ') saying why not."""
+    if isinstance(action, (str, bytes, dict)) or action is None:
+        raise ValueError(f'act() must return {size} numbers, got {type(action).__name__}')
+    try:
+        values = tuple(float(v) for v in action)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f'act() must return {size} numbers ({exc})') from None
+    if len(values) != size:
+        raise ValueError(f'act() must return {size} numbers, got {len(values)}')
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f'act() returned a non-finite action {values}')
+    return values
 
 
 @dataclass
@@ -38,6 +69,25 @@ class TrialContext:
     control_hz: float
     cameras: list[str]
     seed: int                     # the trial's seed, for a policy that wants reproducible randomness
+    # The task's action and observation spec (filled from the task registry when left empty).
+    action_names: tuple[str, ...] = ()
+    action_units: tuple[str, ...] = ()
+    action_frame: str = ''
+    proprioception: tuple[str, ...] = ()
+    proprioception_units: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.action_names:
+            from enpire_common import task_registry
+            spec = task_registry.get(self.task)
+            self.action_names, self.action_units = spec.action.names, spec.action.units
+            self.action_frame = spec.action.frame
+            self.proprioception = spec.observation.proprioception
+            self.proprioception_units = spec.observation.proprioception_units
+
+    @property
+    def action_size(self) -> int:
+        return len(self.action_names)
 
 
 @dataclass
@@ -50,13 +100,13 @@ class Observation:
     frames: dict[str, np.ndarray]          # camera -> HxWx3 uint8 RGB
     table_to_image: dict[str, np.ndarray]  # camera -> 3x3 homography of the table plane into that image
     frame_age_s: dict[str, float] = field(default_factory=dict)
-    debug_ground_truth: dict | None = None  # only in debug mode: {'block': (x, y, theta), 'coverage': c}
+    debug_ground_truth: dict | None = None  # only in debug mode: the task state and score
 
 
 @dataclass
 class AttemptReport:
     attempt: int
-    score: float                  # the verifier's fused score (Push-T: coverage)
+    score: float                  # the verifier's fused score (the task's score)
     success: bool
     reason: str                   # the verifier's reason, or the sandbox's (deadline, exception, ...)
     steps: int

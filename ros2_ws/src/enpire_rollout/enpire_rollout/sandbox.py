@@ -10,9 +10,9 @@ The boundary is the operating system's (`os_sandbox.py`): bubblewrap namespaces 
 only what the child needs, a private tmpfs scratch, no network, its own pids), a host uid per sandbox
 (root) or a user namespace, a seccomp filter, RLIMIT_AS/CPU/NPROC/FSIZE, and an environment that is an
 allow-list. Python-level layers stay as a second line, never relied on: a static AST check of the source
-(imports in ALLOWED_IMPORTS, no eval/exec/open/__import__, no dunder escapes), an `__import__` guard, a
-meta-path allowlist and an audit hook in the child. `SandboxLimits(os_sandbox=False)` runs behind those
-Python layers only (plus a network namespace and `nobody`): the explicitly weaker mode, for machines
+(imports in the task's allowed imports, no eval/exec/open/__import__, no dunder escapes), an `__import__`
+guard, a meta-path allowlist and an audit hook in the child. `SandboxLimits(os_sandbox=False)` runs behind
+those Python layers only (plus a network namespace and `nobody`): the explicitly weaker mode, for machines
 without user namespaces when their operator accepts it, and for the benchmark's comparison.
 
 The answer pipe is bounded (frame size, a deadline per frame); a wall-clock deadline per call holds the
@@ -41,7 +41,13 @@ from pydantic import BaseModel, field_validator
 from enpire_rollout import os_sandbox
 from enpire_rollout.answer_pipe import AnswerPipe, FrameError, RequestPipe
 from enpire_rollout.child_env import allowlisted_env
-from enpire_rollout.policy_contract import ALLOWED_IMPORTS, AttemptReport, Observation, TrialContext
+from enpire_rollout.policy_contract import (
+    BASE_IMPORTS,
+    AttemptReport,
+    Observation,
+    TrialContext,
+    allowed_imports,
+)
 from enpire_rollout.scrub import scrub
 from enpire_rollout.source_parse import parse_source
 
@@ -95,7 +101,7 @@ class SandboxError(RuntimeError):
     pass
 
 
-def static_check(source: str, allowed: frozenset[str] = ALLOWED_IMPORTS) -> list[str]:
+def static_check(source: str, allowed: frozenset[str] = BASE_IMPORTS) -> list[str]:
     """Problems that refuse a policy before it is loaded ([] when none)."""
     try:
         tree = parse_source(source)
@@ -125,8 +131,7 @@ def static_check(source: str, allowed: frozenset[str] = ALLOWED_IMPORTS) -> list
 def _import_allowed(module: str, fromlist: tuple, allowed: frozenset[str]) -> bool:
     if module in allowed or (module.split('.')[0] == 'numpy' and 'numpy' in allowed):
         return True
-    return module == 'enpire_rollout' and bool(fromlist) and all(f'enpire_rollout.{f}' in allowed
-                                                                 for f in fromlist)
+    return bool(module) and bool(fromlist) and all(f'{module}.{f}' in allowed for f in fromlist)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -204,7 +209,7 @@ class PolicyRunner:
                 return self._fail('load_error', f'cannot read policy: {exc}', fatal=True)
         source = self._source
         if self.limits.static_check:
-            problems = static_check(source)
+            problems = static_check(source, allowed_imports(context.task))
             if problems:
                 return self._fail('violation',
                                   'policy refused by the static check: ' + '; '.join(problems[:5]),
@@ -312,7 +317,7 @@ class PolicyRunner:
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
         limits = self.limits.model_dump()
-        limits['allowed_imports'] = sorted(ALLOWED_IMPORTS)
+        limits['allowed_imports'] = sorted(allowed_imports(self.context.task))
         child = ['-m', 'enpire_rollout.sandbox_child', str(req_r), str(ans_w)]
         if self.limits.os_sandbox:
             # The log file stays outside: the child's stdout/stderr are passed in as open descriptors.

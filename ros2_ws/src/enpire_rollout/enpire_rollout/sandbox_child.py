@@ -92,8 +92,7 @@ def _guarded_import(allowed: frozenset[str]):
         if level != 0:
             _violation(f'relative import of {name}')
         ok = name in allowed or (name.split('.')[0] == 'numpy' and 'numpy' in allowed) or (
-            name == 'enpire_rollout' and fromlist
-            and all(f'enpire_rollout.{f}' in allowed for f in fromlist))
+            bool(fromlist) and all(f'{name}.{f}' in allowed for f in fromlist))   # `from pkg import tools`
         if not ok:
             _violation(f'import of {name}')
         return real_import(name, globals, locals, fromlist, level)
@@ -230,10 +229,10 @@ def main(argv: list[str]) -> int:
     import numpy.linalg  # noqa: F401
     import numpy.random  # noqa: F401
 
-    from enpire_rollout import policy_contract, policy_tools  # noqa: F401
+    from enpire_rollout import policy_contract
     if limits.get('os_boundary'):
         import pyseccomp  # noqa: F401  (loads libseccomp while files and subprocesses are still allowed)
-    allowed = frozenset(limits.get('allowed_imports') or policy_contract.ALLOWED_IMPORTS)
+    allowed = frozenset(limits.get('allowed_imports') or policy_contract.BASE_IMPORTS)
     for name in allowed:
         try:
             __import__(name)

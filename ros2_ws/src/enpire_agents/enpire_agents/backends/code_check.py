@@ -3,7 +3,8 @@
 The check is a cheap first gate, not the security boundary: the sandbox enforces imports and
 deadlines at run time. Its job is to reject early, with a reason a model (or the agent loop) can act
 on, the code that would certainly be refused or break: bad syntax, a missing contract, imports outside
-ALLOWED_IMPORTS, and the usual escape hatches (dynamic import/eval, file access, dunder walking).
+the task's allowed imports (`policy_contract.allowed_imports`), and the usual escape hatches (dynamic
+import/eval, file access, dunder walking).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.policy_contract import allowed_imports
 from enpire_rollout.source_parse import parse_source
 
 CheckKind = Literal['ok', 'no_code', 'syntax', 'contract', 'forbidden']
@@ -83,16 +84,18 @@ def extract_code(reply: str) -> str | None:
     return None
 
 
-def _import_allowed(module: str) -> bool:
-    return module in ALLOWED_IMPORTS
+def _check_imports(tree: ast.Module, allowed: frozenset[str]) -> tuple[str, int] | None:
+    def _import_allowed(module: str) -> bool:
+        return module in allowed
 
+    def _root_allowed(root: str) -> bool:   # a whole package (numpy), never a project package
+        return _import_allowed(root) and not root.startswith('enpire_')
 
-def _check_imports(tree: ast.Module) -> tuple[str, int] | None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 root = alias.name.split('.')[0]
-                if not (_import_allowed(alias.name) or _import_allowed(root) and root != 'enpire_rollout'):
+                if not (_import_allowed(alias.name) or _root_allowed(root)):
                     return f'import of {alias.name!r} is not allowed', node.lineno
         elif isinstance(node, ast.ImportFrom):
             if node.level:
@@ -103,9 +106,9 @@ def _check_imports(tree: ast.Module) -> tuple[str, int] | None:
                 # A star import would bring the refused members of numpy / typing in unnamed.
                 if alias.name == '*' and root in FORBIDDEN_MODULE_MEMBERS:
                     return f'star import from {module!r} is not allowed', node.lineno
-                # `from enpire_rollout import policy_tools` names the allowed submodule itself.
+                # `from <package> import <tools>` names the allowed submodule itself.
                 if not (_import_allowed(module) or _import_allowed(f'{module}.{alias.name}')
-                        or _import_allowed(root) and root != 'enpire_rollout'):
+                        or _root_allowed(root)):
                     return f'import from {module!r} is not allowed', node.lineno
                 if alias.name in FORBIDDEN_MODULE_MEMBERS.get(root, ()):
                     return (f'{module}.{alias.name} is not allowed (file access or string evaluation)',
@@ -113,7 +116,7 @@ def _check_imports(tree: ast.Module) -> tuple[str, int] | None:
     return None
 
 
-def _module_aliases(tree: ast.Module) -> dict[str, str]:
+def _module_aliases(tree: ast.Module, allowed: frozenset[str]) -> dict[str, str]:
     """Local name -> root module, for every module bound by an import (`import numpy as np`)."""
     aliases = {}
     for node in ast.walk(tree):
@@ -123,13 +126,13 @@ def _module_aliases(tree: ast.Module) -> dict[str, str]:
                 aliases[alias.asname or root] = root
         elif isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
-                if f'{node.module}.{alias.name}' in ALLOWED_IMPORTS:   # a submodule imported by name
+                if f'{node.module}.{alias.name}' in allowed:   # a submodule imported by name
                     aliases[alias.asname or alias.name] = node.module.split('.')[0]
     return aliases
 
 
-def _check_names(tree: ast.Module) -> tuple[str, int] | None:
-    modules = _module_aliases(tree)
+def _check_names(tree: ast.Module, allowed: frozenset[str]) -> tuple[str, int] | None:
+    modules = _module_aliases(tree, allowed)
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
             return f'use of {node.id!r} is not allowed', node.lineno
@@ -170,8 +173,9 @@ def _check_contract(tree: ast.Module) -> tuple[str, int | None] | None:
     return None
 
 
-def check_code(source: str | None) -> CheckResult:
-    """Syntax, then forbidden imports and names, then the contract; the first problem found wins."""
+def check_code(source: str | None, task: str) -> CheckResult:
+    """Syntax, then forbidden imports and names, then the contract; the first problem found wins.
+    `task`: the task the policy is for (its allowed imports)."""
     if source is None or not source.strip():
         return CheckResult.fail('no_code', 'the reply contains no Python code block', None)
     try:
@@ -180,17 +184,18 @@ def check_code(source: str | None) -> CheckResult:
         return CheckResult.fail('syntax', f'syntax error at line {err.lineno}: {err.msg}', source, err.lineno)
     except ValueError as err:   # e.g. null bytes in the source
         return CheckResult.fail('syntax', f'unparsable source: {err}', source)
-    for finding in (_check_imports(tree), _check_names(tree)):
+    allowed = allowed_imports(task)
+    for finding in (_check_imports(tree, allowed), _check_names(tree, allowed)):
         if finding is not None:
             reason, line = finding
             return CheckResult.fail('forbidden', f'{reason} (line {line}); allowed imports: '
-                                    f'{", ".join(sorted(ALLOWED_IMPORTS))}', source, line)
+                                    f'{", ".join(sorted(allowed))}', source, line)
     contract = _check_contract(tree)
     if contract is not None:
         return CheckResult.fail('contract', contract[0], source, contract[1])
     return CheckResult(ok=True, kind='ok', code=source)
 
 
-def check_reply(reply: str) -> CheckResult:
+def check_reply(reply: str, task: str) -> CheckResult:
     """extract_code + check_code: what every backend runs on a model's reply."""
-    return check_code(extract_code(reply))
+    return check_code(extract_code(reply), task)

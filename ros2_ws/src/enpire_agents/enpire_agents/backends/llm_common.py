@@ -191,7 +191,8 @@ def parse_reply(text: str, request: ImprovementRequest) -> ParsedReply:
     parent = parent_match.group(1) if parent_match else None
     if parent not in known_nodes(request):
         parent = default_parent
-    return ParsedReply(hypothesis=_clip(hypothesis, 200), parent=parent, check=check_reply(text))
+    return ParsedReply(hypothesis=_clip(hypothesis, 200), parent=parent,
+                       check=check_reply(text, request.task))
 
 
 class ChatBackend:

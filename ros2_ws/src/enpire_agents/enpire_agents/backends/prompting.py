@@ -13,7 +13,7 @@ import re
 from pydantic import BaseModel, Field
 
 from enpire_agents.backends.base import ImprovementRequest, TrialSummary
-from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.policy_contract import allowed_imports
 from enpire_rollout.trial_outcome import TrialOutcome
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
@@ -37,7 +37,7 @@ TASK_DESCRIPTIONS = {
         'by the block >= 0.95. The policy only commands the pusher\'s target position each control step '
         '(10 Hz); the block moves only when pushed (it has friction, no grasping). The block\'s pose is not '
         'given: estimate it from the camera frames with '
-        'enpire_rollout.policy_tools.locate_block(observation). '
+        'enpire_task_pusht.policy_tools.locate_block(observation). '
         'A trial allows k attempts; attempt k+1 continues from where attempt k left the block.'),
 }
 
@@ -131,7 +131,8 @@ def build_prompt(request: ImprovementRequest, images: bool = True) -> PromptPart
     sections = [f'# Task\n{describe_task(request.task)}']
     contract = (request.contract.strip()
                 or 'class Policy with reset(context), act(observation), on_attempt_failed(report)')
-    sections.append(f'# Policy contract\n{contract}\n\nAllowed imports: {", ".join(sorted(ALLOWED_IMPORTS))}')
+    sections.append(f'# Policy contract\n{contract}\n\nAllowed imports: '
+                    f'{", ".join(sorted(allowed_imports(request.task)))}')
     if request.best_code:
         head = '# Current best policy'
         if request.best is not None:

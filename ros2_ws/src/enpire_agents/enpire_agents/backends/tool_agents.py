@@ -31,7 +31,7 @@ from enpire_agents.backends.llm_common import BackendError, classify_sdk_error, 
 from enpire_agents.backends.openai_backend import OpenAIBackend
 from enpire_agents.backends.prompting import MAX_IMAGES, SYSTEM_PROMPT, describe_task
 from enpire_agents.cell_tools import CellToolbox, ToolResult, tool_specs
-from enpire_rollout.policy_contract import ALLOWED_IMPORTS
+from enpire_rollout.policy_contract import allowed_imports
 
 log = logging.getLogger('enpire_agents.backends')
 
@@ -61,7 +61,8 @@ def session_prompt(tools: CellToolbox, number: int) -> tuple[str, str]:
               'through propose_policy then run_trial. End your turn (no tool call) when this session\'s idea '
               'is tested and kept or discarded.')
     user = (f'# Task\n{describe_task(tools.config.task)}\n\n# Policy contract\n{contract_text()}\n\nAllowed '
-            f'imports: {", ".join(sorted(ALLOWED_IMPORTS))}\n\n# Session {number}\nStart with tree and '
+            f'imports: {", ".join(sorted(allowed_imports(tools.config.task)))}\n\n# Session {number}\n'
+            'Start with tree and '
             'budget; look at failed trials of the best node (get_trial shows frames), then propose and test '
             'one idea.')
     return system, user

@@ -9,7 +9,7 @@ the safe command minus the agent position; the map's name is stored in the weigh
 Training: inputs and outputs standardised, MSE (optionally weighted
 per sample: offline RL reuses `train_mlp` with advantage weights), Adam, full-batch epochs on shuffled
 minibatches, one torch thread. torch is imported inside the functions, so `enpire_agents` imports
-without it; inference never needs it (`enpire_rollout.learned_policy`).
+without it; inference never needs it (`enpire_task_pusht.learned_policy`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from enpire_rollout import learned_policy as lp
+from enpire_task_pusht import learned_policy as lp
 
 
 @dataclass
@@ -196,12 +195,12 @@ def _export(net: lp.MLP, out_dir, name, samples, trials, loss, seconds) -> BCRes
 
 POLICY_TEMPLATE = '''"""Learned policy ({regime}): {note}
 
-The network (weights below, pinned by their sha256) runs in enpire_rollout.learned_policy (numpy); its
+The network (weights below, pinned by their sha256) runs in enpire_task_pusht.learned_policy (numpy); its
 input is the feature map the weights name (lp.feature_map): the T pose from the cameras
 (policy_tools.locate_block), the agent position and, for pusht_v2, the previous command and step.
 """
-from enpire_rollout import learned_policy as lp
-from enpire_rollout import policy_tools as pt
+from enpire_task_pusht import learned_policy as lp
+from enpire_task_pusht import policy_tools as pt
 
 REGIME = {regime!r}
 WEIGHTS = {path!r}

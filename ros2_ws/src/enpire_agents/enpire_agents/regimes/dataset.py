@@ -9,9 +9,9 @@
 
 Observations (`features=`):
 - 'camera' (default, what a policy gets): the T's pose from the recorded top frame through
-  `enpire_rollout.policy_tools.locate_block` (the same perception the sandboxed policy calls), held over
+  `enpire_task_pusht.policy_tools.locate_block` (the same perception the sandboxed policy calls), held over
   steps where the T is not seen, plus the agent position from CellState, mapped by
-  `enpire_rollout.learned_policy.feature_map(feature_map)` -- the exact class the numpy runtime uses
+  `enpire_task_pusht.learned_policy.feature_map(feature_map)` -- the exact class the numpy runtime uses
   (default 'pusht_v2': v1 plus a one-step history, the previous safe command and displacements, reset
   at each attempt's start);
 - 'debug_state' (named debug variant): the T's true pose from `/<cell>/privileged/ground_truth` at every
@@ -33,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from enpire_common import names
-
-from enpire_rollout import learned_policy as lp
+from enpire_task_pusht import learned_policy as lp
 
 FEATURE_VARIANTS = ('camera', 'debug_state')
 
@@ -233,7 +232,7 @@ def read_trial(
     obs, act, act_abs, agent, att, stp, a_score, a_succ, last, stamps = ([] for _ in range(10))
     pose, unseen = None, 0
     fmap, fmap_attempt = lp.feature_map(feature_map), None
-    from enpire_rollout import policy_tools
+    from enpire_task_pusht import policy_tools
 
     for i in range(len(seq) - 1):
         step_no, stamp, agent_xy, _ = seq[i]

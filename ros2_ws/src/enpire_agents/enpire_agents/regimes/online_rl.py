@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from enpire_rollout import learned_policy as lp
+from enpire_task_pusht import learned_policy as lp
 
 FEATURE_MEAN = np.array([256.0, 256.0, 256.0, 256.0, 0.0, 0.0, 0.0, 0.0])
 FEATURE_STD = np.array([150.0, 150.0, 150.0, 150.0, 1.0, 1.0, 150.0, 150.0])

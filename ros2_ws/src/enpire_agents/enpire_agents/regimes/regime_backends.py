@@ -7,7 +7,7 @@
     RegimeChooser({'tool_calling': ..., ...})     picks the regime per hypothesis from the results so far
 
 Learned regimes write weights to `work_dir` (world-readable .npz) and return a source that loads them
-through `enpire_rollout.learned_policy`, pinned by sha256; every Proposal carries its `regime`, which the
+through `enpire_task_pusht.learned_policy`, pinned by sha256; every Proposal carries its `regime`, which the
 team loop records on the hypothesis-tree node. A learned regime with nothing to learn from (no bag yet)
 falls back to a tool-calling proposal and says so in the hypothesis.
 """

@@ -1,6 +1,6 @@
 """Tool-calling regime (code as policy): policies that compose the cell's documented tools.
 
-The tools live in `enpire_rollout.policy_motion_tools` (perception: `locate`, `pose_error`,
+The tools live in `enpire_task_pusht.policy_motion_tools` (perception: `locate`, `pose_error`,
 `coverage_estimate`; motion: `push_to`, `rotate`, `push_pose`, `go_to`, each returning the next step's
 target). A tool-calling policy is a short plan over them -- which tool to call when -- with a few
 numbers; `tool_policy_source(plan, params)` writes it, and `ToolCallingSearch` revises plan and numbers
@@ -36,11 +36,11 @@ PARAM_SPACE: dict[str, tuple[float, float, float]] = {
 }
 TOOL_OPTIONS = ('angle_scale', 'standoff', 'arrive_tol', 'gain', 'stroke_min', 'stroke_max', 'hysteresis')
 
-TEMPLATE = '''"""Tool-calling policy ({plan}): composes enpire_rollout.policy_motion_tools."""
+TEMPLATE = '''"""Tool-calling policy ({plan}): composes enpire_task_pusht.policy_motion_tools."""
 import math
 
-from enpire_rollout import policy_motion_tools as mt
-from enpire_rollout import policy_tools as pt
+from enpire_task_pusht import policy_motion_tools as mt
+from enpire_task_pusht import policy_tools as pt
 
 PLAN = {plan!r}
 PARAMS = {params}

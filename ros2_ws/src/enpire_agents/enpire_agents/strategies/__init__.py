@@ -126,7 +126,7 @@ import math
 
 import numpy as np
 
-from enpire_rollout import policy_tools
+from enpire_task_pusht import policy_tools
 
 '''
 
@@ -162,10 +162,8 @@ def genome_from_code(code: str | None) -> Genome | None:
     return None
 
 
-def check_imports(code: str, allowed=None) -> list[str]:
-    """Imports in `code` that are not allowed by the policy contract (empty list: clean)."""
-    if allowed is None:
-        from enpire_rollout.policy_contract import ALLOWED_IMPORTS as allowed
+def check_imports(code: str, allowed: frozenset[str]) -> list[str]:
+    """Imports in `code` that are not in `allowed` (the task's, `policy_contract.allowed_imports`)."""
     bad = []
     for node in ast.walk(parse_source(code)):
         if isinstance(node, ast.Import):

@@ -1,4 +1,4 @@
-"""What a sandboxed policy may use besides numpy and the standard maths modules.
+"""What a sandboxed Push-T policy may use besides numpy and the standard maths modules.
 
 - the Push-T task geometry (GOAL_POSE, WORKSPACE_SIZE, coverage(), t_outline(), ...), re-exported
   from `enpire_task_pusht.geometry`;
@@ -10,6 +10,7 @@ Everything here is imported before the sandbox locks down, so a policy can call 
 from __future__ import annotations
 
 import numpy as np
+
 from enpire_task_pusht.geometry import (  # noqa: F401  (re-exported for policies)
     AGENT_RADIUS,
     CONTROL_HZ,

@@ -4,7 +4,7 @@ Each motion tool returns the next control step's target (x, y) in workspace pixe
 tool per step and returns its answer. Tools keep what they must remember between steps (the contact
 being pushed) in a `memory` dict the policy owns and passes in (clear it to start over).
 
-    from enpire_rollout import policy_motion_tools as mt
+    from enpire_task_pusht import policy_motion_tools as mt
 
     pose = mt.locate(observation)                     # T origin (x, y, theta) from the cameras, or None
     err = mt.pose_error(pose)                         # (dx, dy, dtheta): goal minus current, of the T's COM
@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from enpire_task_pusht.geometry import AGENT_RADIUS, GOAL_POSE, WORKSPACE_SIZE, coverage
 
 R = float(AGENT_RADIUS)
@@ -107,7 +108,7 @@ def distance_to_t(points, pose) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ perception
 def locate(observation, camera: str | None = None):
     """The T's pose (x, y, theta) from the cameras (policy_tools.locate_block), or None if not seen."""
-    from enpire_rollout import policy_tools
+    from enpire_task_pusht import policy_tools
 
     return policy_tools.locate_block(observation, camera)
 
