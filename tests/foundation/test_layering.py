@@ -24,20 +24,23 @@ INTERFACE_SUFFIXES = ('.msg', '.srv', '.action')
 
 # (importer, imported): a lower layer importing a higher one, or a framework module importing a task.
 ALLOWED_UPWARD = {
+    ('enpire_agents.local_eval', 'enpire_task_pusht'),
     ('enpire_agents.local_eval', 'enpire_task_pusht.distributions'),
     ('enpire_agents.local_eval', 'enpire_task_pusht.geometry'),
+    ('enpire_agents.local_eval', 'enpire_task_pusht.policy_tools'),
     ('enpire_agents.local_eval', 'enpire_task_pusht.render'),
     ('enpire_agents.local_eval', 'enpire_task_pusht.simulator'),
+    ('enpire_agents.regimes.bc', 'enpire_task_pusht.learned_policy'),
+    ('enpire_agents.regimes.dataset', 'enpire_task_pusht.learned_policy'),
+    ('enpire_agents.regimes.dataset', 'enpire_task_pusht.policy_tools'),
     ('enpire_agents.regimes.online_rl', 'enpire_task_pusht.gym_env'),
+    ('enpire_agents.regimes.online_rl', 'enpire_task_pusht.learned_policy'),
     ('enpire_agents.regimes.sim_bags', 'enpire_task_pusht.geometry'),
     ('enpire_env.reset.core', 'enpire_task_pusht.distributions'),
     ('enpire_env.reset.core', 'enpire_task_pusht.geometry'),
     ('enpire_env.reset.routine', 'enpire_task_pusht.distributions'),
     ('enpire_rollout.audit_replay', 'enpire_task_pusht.geometry'),
     ('enpire_rollout.audit_replay', 'enpire_task_pusht.simulator'),
-    ('enpire_rollout.policy_motion_tools', 'enpire_task_pusht.geometry'),
-    ('enpire_rollout.policy_tools', 'enpire_task_pusht.geometry'),
-    ('enpire_rollout.policy_tools', 'enpire_task_pusht.verification.locate'),
 }
 
 # (importer, imported) between modules of one package that lie on a circle.
@@ -64,6 +67,7 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/online_rl.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/regime_backends.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/sim_bags.py',
+    'ros2_ws/src/enpire_agents/enpire_agents/regimes/tool_calling.py',
     'ros2_ws/src/enpire_agents/enpire_agents/strategies/__init__.py',
     'ros2_ws/src/enpire_agents/enpire_agents/strategies/geometry.py',
     'ros2_ws/src/enpire_bringup/launch/sim_cells.launch.py',
@@ -74,10 +78,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_interfaces/msg/CameraVerdict.msg',
     'ros2_ws/src/enpire_interfaces/srv/Verify.srv',
     'ros2_ws/src/enpire_rollout/enpire_rollout/audit_replay.py',
-    'ros2_ws/src/enpire_rollout/enpire_rollout/learned_policy.py',
-    'ros2_ws/src/enpire_rollout/enpire_rollout/policy_contract.py',
-    'ros2_ws/src/enpire_rollout/enpire_rollout/policy_motion_tools.py',
-    'ros2_ws/src/enpire_rollout/enpire_rollout/policy_tools.py',
     'ros2_ws/src/enpire_rollout/enpire_rollout/trial_core.py',
 }
 

@@ -63,10 +63,12 @@ def _as_mcp_tool(method):
 
 
 def resource_texts(toolbox: CellToolbox) -> dict[str, tuple[str, str]]:
-    """uri -> (title, text): the task description, the policy contract, the policy tools' documentation."""
+    """uri -> (title, text): the task description, the policy contract, the documentation of the policy
+    tools the task offers (its `policy_imports`)."""
+    import importlib
     import pydoc
 
-    from enpire_task_pusht import policy_motion_tools, policy_tools
+    from enpire_common import task_registry
 
     from enpire_agents.backends.prompting import describe_task
     from enpire_agents.team import contract_text
@@ -80,7 +82,8 @@ def resource_texts(toolbox: CellToolbox) -> dict[str, tuple[str, str]]:
             + (f'{pool.start}..{pool.start + pool.count - 1}' if pool.start is not None else str(pool.values))
             + '. Held-out evaluation seeds exist and are run by the experiment only.\n')
     docs = '\n\n'.join(pydoc.render_doc(module, renderer=pydoc.plaintext)
-                       for module in (policy_tools, policy_motion_tools))
+                       for module in map(importlib.import_module,
+                                         sorted(task_registry.get(cfg.task).policy_imports)))
     return {'enpire://task': ('Task description', task),
             'enpire://policy/contract': ('Policy contract', contract_text()),
             'enpire://policy/tools': ('Policy tools documentation', docs)}
