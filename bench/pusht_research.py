@@ -12,7 +12,6 @@ the same held-out rollouts replayed from their bags (`pass_at_1_true`, `pass_at_
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import signal
 import sys
@@ -97,15 +96,15 @@ def main() -> int:
 
 
 def _on_graph(config, config_path, out, say):
-    from enpire_agents.demo import Processes, cell_commands, graph_env
-    env = graph_env()
-    procs = Processes(out / 'node_logs', env)
-    atexit.register(procs.stop)
+    from enpire_common.cells import isolated_graph_env, simulated_cells
+
+    from enpire_agents.demo import cell_parameters
+    isolated_graph_env()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # SystemExit runs the finally: nodes stopped
-    try:
-        for cell in config.cells:
-            for name, cmd in cell_commands(cell, out / 'bags', config.pacing):
-                procs.start(name, cmd)
+    with simulated_cells(config.cells, out / 'node_logs', bag_dir=lambda cell: out / 'bags',
+                         parameters=cell_parameters(config), ready_timeout_s=150.0, say=say) as cells:
+        if not cells.wait_ready(150.0):
+            return None, f'the cells did not come up: {cells.problems()}'
         import rclpy
         from enpire_common.executors import SubmitOnceExecutor
 
@@ -119,14 +118,12 @@ def _on_graph(config, config_path, out, say):
         try:
             missing = wait_for_cells(node, config.cells, timeout_s=90.0)
             if missing:
-                return None, f'cells without run_trial: {missing}; exited: {procs.dead()}'
+                return None, f'cells without run_trial: {missing}; {cells.problems()}'
             return run_on_graph(node, config, out, config_path=config_path, progress=say, evaluate_ood=True)
         finally:
             executor.shutdown()
             node.destroy_node()
             rclpy.shutdown(context=context)
-    finally:
-        procs.stop()
 
 
 if __name__ == '__main__':

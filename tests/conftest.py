@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 
 import pytest
 
@@ -33,3 +34,20 @@ def ros_node():
     node = RosTestNode('enpire_test_client')
     yield node
     node.close()
+
+
+@pytest.fixture
+def sim_cells(tmp_path):
+    """Start simulated cells from the bringup file (sim_cells) under the supervisor, as the demo does:
+    `sim_cells(['cell_0'], bag_dir=lambda cell: path, pacing='as_fast')` returns once every node is ready
+    (managed nodes active); all of them are stopped at teardown."""
+    from enpire_common.cells import simulated_cells
+
+    with ExitStack() as stack:
+        def start(cells, *, bag_dir, pacing='as_fast', ready_timeout_s=150.0):
+            running = stack.enter_context(simulated_cells(
+                cells, tmp_path / 'node_logs', bag_dir=bag_dir, ready_timeout_s=ready_timeout_s,
+                parameters={'sim': {'pacing': pacing}, 'safety': {'pacing': pacing}}))
+            assert running.wait_ready(ready_timeout_s), running.problems()
+            return running
+        yield start

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from enpire_agents import bag_evidence, report
-from enpire_agents.demo import cell_commands
 from enpire_agents.experiment import load_experiment
 from enpire_agents.team import FleetTrialRunner, Team
 from tests.enpire_agents.test_team import ScriptedBackend
@@ -27,14 +26,13 @@ def _tiny(tmp_path, **over):
     return load_experiment(data)
 
 
-def _start_cell(node_processes, tmp_path, pacing):
-    for name, argv in cell_commands('cell_0', tmp_path / 'bags', pacing):
-        node_processes.start(name, argv)
+def _start_cell(sim_cells, tmp_path, pacing):
+    sim_cells(['cell_0'], bag_dir=lambda cell: tmp_path / 'bags', pacing=pacing)
 
 
-def test_team_runs_through_run_trial_on_the_simulated_cell(node_processes, ros_node, tmp_path):
+def test_team_runs_through_run_trial_on_the_simulated_cell(sim_cells, ros_node, tmp_path):
     config = _tiny(tmp_path)
-    _start_cell(node_processes, tmp_path, config.pacing)
+    _start_cell(sim_cells, tmp_path, config.pacing)
     runner = FleetTrialRunner(ros_node.node, config.cells, tmp_path / 'policies', task=config.task,
                               record=True)
     from enpire_agents.agent_node import wait_for_cells
@@ -57,10 +55,10 @@ def test_team_runs_through_run_trial_on_the_simulated_cell(node_processes, ros_n
     assert json.loads(open(paths.summary).read())['improvement_trials'] == result.trials
 
 
-def test_agent_node_runs_an_experiment_and_publishes_status(node_processes, ros_node, tmp_path):
+def test_agent_node_runs_an_experiment_and_publishes_status(sim_cells, node_processes, ros_node, tmp_path):
     pytest.importorskip('enpire_agents.backends.offline')
     config = _tiny(tmp_path)
-    _start_cell(node_processes, tmp_path, config.pacing)
+    _start_cell(sim_cells, tmp_path, config.pacing)
     experiment = tmp_path / 'tiny.yaml'
     import yaml
     experiment.write_text(yaml.safe_dump(config.model_dump(mode='json', exclude_none=True)))
@@ -79,7 +77,7 @@ def test_agent_node_runs_an_experiment_and_publishes_status(node_processes, ros_
     assert (tmp_path / 'out' / 'hypothesis_tree.git').is_dir()
 
 
-def test_two_offline_agents_share_two_cells_over_the_graph(node_processes, ros_node, tmp_path):
+def test_two_offline_agents_share_two_cells_over_the_graph(sim_cells, ros_node, tmp_path):
     """The team loop with the real offline backend: two agents, two cells, one branch each, the fleet
     spreading their trials over both cells, and ideas that push the T (an idle policy scores ~0.002)."""
     config = _tiny(tmp_path, name='graph_pair', cells=['cell_0', 'cell_1'],
@@ -87,9 +85,7 @@ def test_two_offline_agents_share_two_cells_over_the_graph(node_processes, ros_n
                    budgets={'wall_clock_s': 60, 'trials': 8}, attempts=2, steps_per_attempt=300,
                    trial_time_budget_s=30,
                    improvement={'seeds': {'start': 0, 'count': 40}, 'trials_per_node': 2, 'max_rounds': 3})
-    for cell in config.cells:
-        for name, argv in cell_commands(cell, tmp_path / 'bags' / cell, config.pacing):
-            node_processes.start(name, argv)
+    sim_cells(config.cells, bag_dir=lambda cell: tmp_path / 'bags' / cell, pacing=config.pacing)
     from enpire_agents.agent_node import wait_for_cells
     assert wait_for_cells(ros_node.node, config.cells, timeout_s=60) == []
     runner = FleetTrialRunner(ros_node.node, config.cells, tmp_path / 'policies', task=config.task)

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from enpire_agents.demo import cell_commands
 from tests.enpire_agents.backends.fake_llm_server import FORBIDDEN_POLICY, GOOD_POLICY
 
 TOOLS = {'run_trial', 'get_trial', 'list_trials', 'reset_cell', 'verify', 'propose_policy', 'tree', 'budget'}
@@ -84,10 +83,9 @@ def test_tools_are_listed_without_a_cell_and_a_call_says_it_is_unreachable(tmp_p
 
 @pytest.mark.graph
 @pytest.mark.slow
-def test_an_mcp_client_runs_reads_commits_and_is_refused_on_the_simulated_cell(node_processes, ros_node,
+def test_an_mcp_client_runs_reads_commits_and_is_refused_on_the_simulated_cell(sim_cells, ros_node,
                                                                                  tmp_path):
-    for name, argv in cell_commands('cell_0', tmp_path / 'bags', 'as_fast'):
-        node_processes.start(name, argv)
+    sim_cells(['cell_0'], bag_dir=lambda cell: tmp_path / 'bags')
     from enpire_agents.agent_node import wait_for_cells
     assert wait_for_cells(ros_node.node, ['cell_0'], timeout_s=90) == []
 

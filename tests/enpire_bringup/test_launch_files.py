@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from ament_index_python.packages import get_package_share_directory
-from enpire_bringup import bringup_file
+from enpire_common import bringup_file
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = {'sim_cells.launch.py': 'sim_cells', 'real_cell.launch.py': 'real_cell'}

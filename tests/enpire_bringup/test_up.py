@@ -13,7 +13,7 @@ import yaml
 
 from tests.enpire_bringup.procs import new_token, pids_with_token, wait_no_pids
 
-CHILD = str(Path(__file__).with_name('child.py'))
+CHILD = str(Path(__file__).parents[1] / 'enpire_common' / 'child.py')
 
 
 def bringup(tmp_path, token) -> Path:

@@ -57,7 +57,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_agents/enpire_agents/backends/offline.py',
     'ros2_ws/src/enpire_agents/enpire_agents/backends/prompting.py',
     'ros2_ws/src/enpire_agents/enpire_agents/benchmark/matrix.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/demo.py',
     'ros2_ws/src/enpire_agents/enpire_agents/experiment.py',
     'ros2_ws/src/enpire_agents/enpire_agents/ground_truth.py',
     'ros2_ws/src/enpire_agents/enpire_agents/local_eval.py',

@@ -1,116 +1,34 @@
-"""`make demo`: simulated Push-T cell(s), EN and rollout nodes, and an offline agent team, end to end.
+"""`make demo`: simulated cell(s) of the experiment's task, EN and rollout nodes, and an offline agent
+team, end to end.
 
     python -m enpire_agents.demo [--config demo.yaml] [--out runs/demo] [--team-size N] [--wall-clock S]
 
-Per cell namespace it starts sim_cell, safety, verify, reset and trial_server as subprocesses (each in
-its own process group, loopback discovery, a fresh ROS_DOMAIN_ID), waits for the cells' run_trial
-servers, runs the team through the ROS graph with progress shown (a bag per trial under
-`<out>/bags/<cell>/` when the experiment records), then prints the pass@1 / pass@k table with Wilson
-intervals and seeds and the paths of the report. Every subprocess is killed on exit, on
-Ctrl-C and on SIGTERM.
+The cells are the bringup file's (`sim_cells` of enpire_bringup, the one description of a cell), started
+under the supervisor (`enpire_common.cells`) on a fresh ROS_DOMAIN_ID with loopback discovery: per cell
+namespace sim_cell, safety, verify, reset and trial_server. The demo waits until every node is ready,
+runs the team through the ROS graph with progress shown (a bag per trial under `<out>/bags/<cell>/`
+when the experiment records), then prints the pass@1 / pass@k table with Wilson intervals and seeds and
+the paths of the report. Every node process is stopped on exit, on Ctrl-C and on SIGTERM.
 """
 from __future__ import annotations
 
 import argparse
-import atexit
-import importlib.util
-import os
-import random
 import signal
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+from enpire_common.cells import isolated_graph_env, simulated_cells
+
 from enpire_agents.experiment import config_dir, load_experiment
 
-TRIAL_SERVER_MODULES = ('enpire_rollout.trial_server', 'enpire_rollout.trial_server_node')
+READY_TIMEOUT_S = 150.0
 
 
-def cell_commands(cell: str, bag_dir: str | Path = '/tmp/enpire_bags', pacing: str = 'as_fast',
-                  record_camera_period_s: float = 0.2) -> list[tuple[str, list[str]]]:
-    """The node processes of one simulated cell (the start commands from the nodes' modules).
-
-    The trial server verifies every 10 steps, so a solved attempt ends early instead of running out
-    its 300 steps (what a robot cell does too: stop once the verifier says the task is done). Recorded
-    trials keep every camera at 5 Hz (every second frame): raw frames at 10 Hz filled 19 MB a trial.
-    """
-    ros = ['--ros-args', '-r', f'__ns:=/{cell}']
-    trial_server = next((m for m in TRIAL_SERVER_MODULES if importlib.util.find_spec(m)),
-                        TRIAL_SERVER_MODULES[0])
-    return [
-        (f'{cell}.sim_cell', ['-m', 'enpire_sim.sim_cell_node', *ros, '-p', f'pacing:={pacing}']),
-        (f'{cell}.safety', ['-m', 'enpire_env.safety_node', *ros, '-p', f'pacing:={pacing}',
-                            '-p', 'autostart:=true']),
-        (f'{cell}.verify', ['-m', 'enpire_env.verify_node', *ros]),
-        (f'{cell}.reset', ['-m', 'enpire_env.reset_node', *ros]),
-        (f'{cell}.trial_server', ['-m', trial_server, *ros, '-p', 'verify_every_n_steps:=10',
-                                  '-p', f'bag_dir:={bag_dir}', '-p', 'save_evidence:=false',
-                                  '-p', f'record_camera_period_s:={record_camera_period_s}']),
-    ]
-
-
-def demo_commands(config, out: Path) -> list[tuple[str, list[str]]]:
-    """Every cell's node processes, each cell's trial bags in its own folder `<out>/bags/<cell>/`."""
-    return [command for cell in config.cells
-            for command in cell_commands(cell, out / 'bags' / cell, config.pacing)]
-
-
-class Processes:
-    """Subprocesses in their own process groups; `stop()` ends them all (SIGINT, then SIGKILL)."""
-
-    def __init__(self, log_dir: Path, env: dict):
-        self.log_dir = log_dir
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.env = env
-        self.procs: list[tuple[str, subprocess.Popen]] = []
-        self._stopped = False
-
-    def start(self, name: str, argv: list[str]) -> None:
-        log = open(self.log_dir / f'{name}.log', 'w')
-        proc = subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=self.env, start_new_session=True)
-        self.procs.append((name, proc))
-
-    def dead(self) -> list[str]:
-        return [f'{name} (exit {p.returncode}, log {self.log_dir / (name + ".log")})'
-                for name, p in self.procs if p.poll() is not None]
-
-    def stop(self) -> None:
-        if self._stopped:
-            return
-        self._stopped = True
-        for _, proc in self.procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 5
-        for _, proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:  # the whole group: sandboxes and recorders started by a node go too
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-
-
-def graph_env() -> dict:
-    """This process's environment with loopback discovery and a fresh domain, applied before rclpy loads."""
-    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    os.environ.pop('ROS_LOCALHOST_ONLY', None)
-    current = os.environ.get('ROS_DOMAIN_ID', '0')
-    domain = random.SystemRandom().choice([d for d in range(110, 160) if str(d) != current])
-    os.environ['ROS_DOMAIN_ID'] = str(domain)
-    return {**os.environ, 'PYTHONUNBUFFERED': '1'}
+def cell_parameters(config) -> dict[str, dict]:
+    """What the experiment sets on the bringup file's cell nodes: its pacing."""
+    return {'sim': {'pacing': config.pacing}, 'safety': {'pacing': config.pacing}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,23 +60,20 @@ def main(argv: list[str] | None = None) -> int:
         paths = report.write(result, out)
         return _finish(result, paths, t0)
 
-    env = graph_env()
-    procs = Processes(out / 'node_logs', env)
-    atexit.register(procs.stop)
-    signal.signal(signal.SIGTERM, lambda *_: (procs.stop(), sys.exit(143)))
+    env = isolated_graph_env()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # SystemExit runs the finally: cells stopped
     try:
         say(f'starting simulated cell(s) {config.cells} on ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]}')
-        for name, cmd in demo_commands(config, out):
-            procs.start(name, cmd)
-        return _run_graph(config, args.config, out, procs, say, t0)
+        with simulated_cells(config.cells, out / 'node_logs', bag_dir=lambda cell: out / 'bags' / cell,
+                             parameters=cell_parameters(config), ready_timeout_s=READY_TIMEOUT_S,
+                             say=say) as cells:
+            return _run_graph(config, args.config, out, cells, say, t0)
     except KeyboardInterrupt:
         say('interrupted: stopping the nodes')
         return 130
-    finally:
-        procs.stop()
 
 
-def _run_graph(config, config_path, out, procs, say, t0) -> int:
+def _run_graph(config, config_path, out, cells, say, t0) -> int:
     import rclpy
     from enpire_common.executors import SubmitOnceExecutor
 
@@ -172,10 +87,11 @@ def _run_graph(config, config_path, out, procs, say, t0) -> int:
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        say('waiting for the cells\' run_trial servers')
-        missing = wait_for_cells(node, config.cells, timeout_s=90.0)
-        if missing or procs.dead():
-            say(f'the graph did not come up: missing {missing}; exited: {procs.dead()}')
+        say('waiting for the cells\' nodes')
+        missing = config.cells if not cells.wait_ready(READY_TIMEOUT_S) else wait_for_cells(
+            node, config.cells, timeout_s=90.0)
+        if missing:
+            say(f'the graph did not come up: missing {missing}; {cells.problems()}')
             return 2
         say('graph up; the team starts')
         result, paths = run_on_graph(node, config, out, config_path=config_path, progress=say)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from enpire_bringup import bringup_file
+from enpire_common import bringup_file
 
 
 def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable,

@@ -1,11 +1,12 @@
 """`enpire up <bringup.yaml> [--cells N] [--log-dir DIR]`: start a bringup without `ros2 launch`.
 
-Reads the same bringup file as the launch files (bringup_file.py), starts every node as
-`python -m <module> --ros-args ...` under the Supervisor, waits for ready checks (log patterns here;
-topics, services and actions through a small rclpy graph probe), brings managed nodes (`lifecycle: true`)
-to active through their lifecycle services as a lifecycle manager does, forwards SIGINT/SIGTERM and
-returns when everything has stopped. Discovery stays on loopback unless the caller's environment says
-otherwise (ROS_AUTOMATIC_DISCOVERY_RANGE defaults to LOCALHOST here).
+Reads the same bringup file as the launch files (enpire_common.bringup_file), starts every node as
+`python -m <module> --ros-args ...` under the supervisor (enpire_common.supervisor), waits for ready
+checks (log patterns; topics, services and actions through a small rclpy graph probe), brings managed
+nodes (`lifecycle: true`) to active through their lifecycle services as a lifecycle manager does,
+forwards SIGINT/SIGTERM and returns when everything has stopped (enpire_common.cells has the probe; the
+demo and the benchmark start their cells the same way). Discovery stays on loopback unless the caller's
+environment says otherwise (ROS_AUTOMATIC_DISCOVERY_RANGE defaults to LOCALHOST here).
 
     enpire up sim_cells --cells 2                 # a file of config/bringup by name, or any path
     enpire up real_cell.yaml --skip 'cell_*.agents' --log-dir runs/bringup/today
@@ -21,85 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from enpire_bringup import bringup_file
-from enpire_bringup.supervisor import ProcessSpec, Restart, Supervisor
-
-
-class GraphProbe:
-    """Answers 'is this topic published / service or action served yet' with a private rclpy node."""
-
-    def __init__(self):
-        self._node = None
-        self._context = None
-
-    def _ensure(self):
-        if self._node is None:
-            import rclpy
-            import rclpy.executors
-            from rclpy.signals import SignalHandlerOptions
-
-            self._context = rclpy.Context()
-            rclpy.init(context=self._context, signal_handler_options=SignalHandlerOptions.NO)
-            self._node = rclpy.create_node('enpire_up_probe', context=self._context,
-                                           start_parameter_services=False, enable_rosout=False)
-            self._executor = rclpy.executors.SingleThreadedExecutor(context=self._context)
-            self._executor.add_node(self._node)
-        return self._node
-
-    def topic(self, name: str) -> bool:
-        return self._ensure().count_publishers(name) > 0
-
-    def service(self, name: str) -> bool:
-        return any(n == name for n, _ in self._ensure().get_service_names_and_types())
-
-    def activate(self, fully_qualified_name: str) -> bool:
-        """Configure and activate a managed node (lifecycle services); True once it is active."""
-        from enpire_common.lifecycle import ACTIVE, bring_up
-
-        node = self._ensure()
-
-        def wait(future, timeout_s):
-            self._executor.spin_until_future_complete(future, timeout_sec=timeout_s)
-            if not future.done():
-                raise TimeoutError(f'{fully_qualified_name}: no answer from its lifecycle services')
-            return future.result()
-        try:
-            return bring_up(node, fully_qualified_name, wait, timeout_s=5.0) == ACTIVE
-        except TimeoutError:
-            return False
-
-    def action(self, name: str) -> bool:
-        return self.service(f'{name}/_action/send_goal') and self.service(f'{name}/_action/get_result')
-
-    def close(self):
-        if self._node is not None:
-            import rclpy
-
-            self._executor.shutdown()
-            self._node.destroy_node()
-            rclpy.try_shutdown(context=self._context)
-            self._node = None
-
-
-def process_specs(expansion: bringup_file.Expansion, probe: GraphProbe | None = None,
-                  python: str = sys.executable, ready_timeout_s: float | None = None) -> list[ProcessSpec]:
-    """The supervisor's view of an expansion (graph ready checks go through `probe`)."""
-    specs = []
-    for node in expansion.nodes:
-        ready = node.ready
-        hook = None
-        if (node.ready_names or node.lifecycle) and probe is not None:
-            checks = [(getattr(probe, kind), name) for kind, name in node.ready_names.items()]
-            if node.lifecycle:   # the lifecycle manager's part: ready means configured and active
-                checks.insert(0, (probe.activate, node.fully_qualified_name))
-            hook = (lambda checks=checks: all(check(name) for check, name in checks))
-        restart = Restart(**node.restart.model_dump())
-        timeout = ready_timeout_s or (ready.timeout_s if ready else 60.0)
-        specs.append(ProcessSpec(
-            label=node.label, argv=node.argv(python), env=node.env, restart=restart,
-            ready_log=ready.log if ready else None, ready_delay_s=ready.delay_s if ready else 0.0,
-            ready_hook=hook, ready_timeout_s=timeout, after=node.after, required=node.required))
-    return specs
+from enpire_common import bringup_file
+from enpire_common.cells import GraphProbe, process_specs
+from enpire_common.supervisor import Supervisor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

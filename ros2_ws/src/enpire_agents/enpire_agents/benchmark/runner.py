@@ -1,9 +1,10 @@
 """Runs a benchmark matrix on simulated cells over the ROS graph, one run at a time.
 
-Per run: the run's simulated cells start as subprocesses on a fresh ROS_DOMAIN_ID (`demo.cell_commands`,
-`demo.Processes`), the team runs through `agent_node.run_on_graph`, and every node process is killed
-before the next run. After each run the matrix's JSON, plot and HTML are rewritten, so a crash loses
-at most the run in flight; started again on the same output folder, finished runs are kept and skipped.
+Per run: the run's simulated cells start from the bringup file under the supervisor on a fresh
+ROS_DOMAIN_ID (`enpire_common.cells`, as the demo starts them), the team runs through
+`agent_node.run_on_graph`, and every node process is stopped before the next run. After each run the
+matrix's JSON, plot and HTML are rewritten, so a crash loses at most the run in flight; started again on
+the same output folder, finished runs are kept and skipped.
 """
 from __future__ import annotations
 
@@ -96,7 +97,9 @@ def run_matrix(matrix: Matrix, out_dir: str | Path, *, say: Callable[[str], None
 def run_one(matrix: Matrix, run: RunSpec, out_dir: Path, *, say: Callable[[str], None] = print,
             verbose: bool = False) -> RunRecord:
     """One run on its own cells and ROS domain; any failure becomes a 'failed' record (to re-run later)."""
-    from enpire_agents.demo import Processes, cell_commands, graph_env
+    from enpire_common.cells import isolated_graph_env, simulated_cells
+
+    from enpire_agents.demo import cell_parameters
     run_dir = out_dir / 'runs' / run.run_id
     if run_dir.exists() and any(run_dir.iterdir()):
         # an earlier attempt at this run was interrupted or failed: keep its bags and logs for audit
@@ -116,18 +119,21 @@ def run_one(matrix: Matrix, run: RunSpec, out_dir: Path, *, say: Callable[[str],
         if verbose or not line.startswith(' '):     # trial lines are indented: the log keeps them
             say(f'  {run.run_id} {stamped}')
 
-    procs = None
     try:
         config = matrix.experiment(run)
         backends = build_backends(run, config, run_dir, transcript_root(matrix, out_dir))
-        env = graph_env()
-        procs = Processes(run_dir / 'node_logs', env)
+        env = isolated_graph_env()
         progress(f'starting {len(config.cells)} simulated cell(s) on ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]}')
-        for cell in config.cells:
-            for name, cmd in cell_commands(cell, run_dir / 'bags', config.pacing):
-                procs.start(name, cmd)
-        result, paths = _team_on_graph(matrix, config, run_dir, procs, int(env['ROS_DOMAIN_ID']), progress,
-                                       backends)
+        # DDS discovery among 5 processes per cell grows quickly with the cells: 8 cells (41 participants)
+        # took 215 s on 2 cores until every run_trial server was matched; not part of the measured time
+        ready_s = 90.0 + 45.0 * len(config.cells)
+        with simulated_cells(config.cells, run_dir / 'node_logs', bag_dir=lambda cell: run_dir / 'bags',
+                             parameters=cell_parameters(config), ready_timeout_s=ready_s,
+                             say=progress) as cells:
+            if not cells.wait_ready(ready_s):
+                raise RuntimeError(f'the cells did not come up: {cells.problems()}')
+            result, paths = _team_on_graph(matrix, config, run_dir, int(env['ROS_DOMAIN_ID']), progress,
+                                           backends, ready_s)
         return aggregate.run_record(run, result, config.success_bar, replayed=run.transcripts == 'replay',
                                     replay=replay_stats(backends), run_dir=str(run_dir),
                                     report_html=paths.html)
@@ -137,12 +143,10 @@ def run_one(matrix: Matrix, run: RunSpec, out_dir: Path, *, say: Callable[[str],
                          replayed=run.transcripts == 'replay', wall_s=time.monotonic() - t0,
                          run_dir=str(run_dir))
     finally:
-        if procs is not None:
-            procs.stop()
         log.close()
 
 
-def _team_on_graph(matrix, config, run_dir, procs, domain_id, progress, backends):
+def _team_on_graph(matrix, config, run_dir, domain_id, progress, backends, ready_s):
     import rclpy
     from enpire_common.executors import SubmitOnceExecutor
 
@@ -155,11 +159,9 @@ def _team_on_graph(matrix, config, run_dir, procs, domain_id, progress, backends
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
     try:
-        # DDS discovery among 5 processes per cell grows quickly with the cells: 8 cells (41 participants)
-        # took 215 s on 2 cores until every run_trial server was matched; not part of the measured time
-        missing = wait_for_cells(node, config.cells, timeout_s=90.0 + 45.0 * len(config.cells))
-        if missing or procs.dead():
-            raise RuntimeError(f'the cells did not come up: missing {missing}; exited {procs.dead()}')
+        missing = wait_for_cells(node, config.cells, timeout_s=ready_s)
+        if missing:
+            raise RuntimeError(f'the cells did not come up: missing {missing}')
         progress('graph up; the team starts')
         return run_on_graph(node, config, run_dir, config_path=matrix.experiment_path, progress=progress,
                             backends=backends)

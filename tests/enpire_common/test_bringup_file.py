@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from enpire_bringup import bringup_file
-from enpire_bringup.bringup_file import expand, load, parameter_literal
+from enpire_common import bringup_file
+from enpire_common.bringup_file import expand, load, parameter_literal
 
 
 def write(tmp_path, data) -> str:

@@ -45,7 +45,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-PACKAGE = 'enpire_bringup'
+PACKAGE = 'enpire_bringup'   # where the bringup files live (config/bringup)
+_SOURCE_TREE = Path(__file__).resolve().parents[2] / PACKAGE   # before a build
 _TOKEN = re.compile(r'\$\{([^{}]+)\}')   # innermost first: ${env:X:-${share:p}/f} works
 
 
@@ -258,7 +259,7 @@ def share_directory(package: str) -> str:
         return get_package_share_directory(package)
     except Exception:  # PackageNotFoundError, or ament_index_python missing
         if package == PACKAGE:
-            return str(Path(__file__).resolve().parents[1])
+            return str(_SOURCE_TREE)
         raise LookupError(f'package {package!r} is not installed (is the workspace built and sourced?)') \
             from None
 
@@ -324,7 +325,7 @@ def resolve_path(name_or_path: str | os.PathLike) -> Path:
     if path.exists():
         return path.resolve()
     folders = [Path(share_directory(PACKAGE)) / 'config' / 'bringup',
-               Path(__file__).resolve().parents[1] / 'config' / 'bringup']   # source tree, before a build
+               _SOURCE_TREE / 'config' / 'bringup']
     for folder in folders:
         for candidate in (folder / path.name, folder / f'{path.name}.yaml'):
             if candidate.exists():
@@ -340,14 +341,17 @@ def load(name_or_path: str | os.PathLike) -> BringupFile:
     return bringup
 
 
-def expand(bringup: BringupFile, cells: int | None = None) -> Expansion:
-    """Every node of every cell, substituted and checked; `cells` overrides the file's count."""
+def expand(bringup: BringupFile, cells: int | list[str] | None = None) -> Expansion:
+    """Every node of every cell, substituted and checked; `cells` overrides the file's count, or names
+    the cells (their namespaces) in place of the file's namespace pattern."""
     here = str(Path(bringup.source).parent) if bringup.source else os.getcwd()
     spec = bringup.cells or CellsSpec(count=0)
-    count = spec.count if cells is None else cells
+    named = list(cells) if isinstance(cells, (list, tuple)) else None
+    count = len(named) if named is not None else spec.count if cells is None else cells
     indices = list(range(spec.first_index, spec.first_index + count))
     base = {'count': count}
-    cell_names = [str(_substitute(spec.namespace, {**base, 'index': i}, here)).strip('/') for i in indices]
+    cell_names = [name.strip('/') for name in named] if named is not None else [
+        str(_substitute(spec.namespace, {**base, 'index': i}, here)).strip('/') for i in indices]
     base['cells'] = cell_names
     env = {k: str(v) for k, v in _substitute(bringup.env, base, here).items()}
 

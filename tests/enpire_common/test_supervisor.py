@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from enpire_bringup.supervisor import ProcessSpec, Restart, Supervisor
+from enpire_common.supervisor import ProcessSpec, Restart, Supervisor
 
 from tests.enpire_bringup.procs import new_token, pids_with_token, wait_no_pids
 
