@@ -26,7 +26,7 @@ os.environ.pop('ROS_LOCALHOST_ONLY', None)
 os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 80))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.graph_harness import NodeProcesses, RosTestNode  # noqa: E402
+from bench._cell import bench_cell, harness_mru  # noqa: E402
 
 POLICY = '''
 class Policy:
@@ -43,17 +43,6 @@ class Policy:
 '''
 
 
-def start_cell(procs, ns, pacing, bag_dir):
-    args = ['--ros-args', '-r', f'__ns:=/{ns}']
-    procs.start(f'{ns}_sim', ['-m', 'enpire_sim.sim_cell_node', *args, '-p', f'pacing:={pacing}'])
-    procs.start(f'{ns}_safety', ['-m', 'enpire_env.safety_node', *args, '-p', f'pacing:={pacing}',
-                                 '-p', 'autostart:=true'])
-    procs.start(f'{ns}_verify', ['-m', 'enpire_env.verify_node', *args])
-    procs.start(f'{ns}_reset', ['-m', 'enpire_env.reset_node', *args])
-    procs.start(f'{ns}_trial', ['-m', 'enpire_rollout.trial_server_node', *args, '-p', f'bag_dir:={bag_dir}',
-                                '-p', 'save_evidence:=false'])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument('--steps', type=int, default=200)
@@ -67,13 +56,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix='enpire_bench_rollout_'))
     policy = tmp / 'policy.py'
     policy.write_text(POLICY)
-    procs = NodeProcesses(tmp / 'logs')
-    ros = None
-    try:
-        # The real-time cell streams cameras at 10 Hz: it starts only after the overhead runs, so it cannot
-        # steal their CPU.
-        start_cell(procs, 'bench_fast', 'as_fast', tmp / 'bags')
-        ros = RosTestNode('bench_rollout')
+    # The real-time cell streams cameras at 10 Hz: it starts only after the overhead runs, so it cannot
+    # steal their CPU.
+    with bench_cell('bench_fast', 'as_fast', tmp) as (_cells, ros):
         fast = FleetClient(ros.node, ['bench_fast'])
         walls = {True: [], False: []}
         busy = []   # the recorder's own time (from each bag's summary) / the trial's wall time
@@ -115,32 +100,20 @@ def main() -> None:
               file=sys.stderr)
         print(f'recorder busy (write, serialise, flush, in the trial server) per recorded trial: median '
               f'{statistics.median(busy):.1%} of the trial wall time (max {max(busy):.1%})', file=sys.stderr)
-        procs.stop_all()
-
-        start_cell(procs, 'bench_rt', 'real_time', tmp / 'bags')
-        rt = FleetClient(ros.node, ['bench_rt'])
-        t0 = time.monotonic()
-        outs = rt.run_trials([TrialRequest(task='pusht', policy_path=str(policy), seed=s, attempts=1,
-                                           steps_per_attempt=args.mru_steps) for s in range(args.mru_trials)])
-        report = rt.report()
-        cell = report['cells']['bench_rt']
-        print(f"harness MRU at 10 Hz real time, {len(outs)} back-to-back trials of {args.mru_steps} steps: "
-              f"{report['mru']:.3f} (executing {cell['executing_s']:.1f} s, reset {cell['reset_s']:.1f} s, "
-              f"verifying {cell['verifying_s']:.1f} s, idle {cell['idle_s']:.1f} s)", file=sys.stderr)
-        print(json.dumps({
-            'recording_overhead': round(overhead, 4), 'mru': round(report['mru'], 4),
-            'recording_overhead_ci95': [round(ci[0], 4), round(ci[1], 4)],
-            'recording_overhead_paired': round(paired, 4), 'overhead_noise_iqr': round(noise, 4),
-            'recorder_busy_fraction': round(statistics.median(busy), 4),
-            'trial_wall_s_without_recording': walls[False], 'trial_wall_s_with_recording': walls[True],
-            'steps_per_trial': args.steps, 'cameras': 3, 'camera_size': '96x96',
-            'mru_cell_seconds': report['cells']['bench_rt'], 'mru_trials': len(outs),
-            'mru_wall_s': round(time.monotonic() - t0, 2),
-            'mru_failures': [o.failure_reason for o in outs if o.failure_reason]}))
-    finally:
-        if ros is not None:
-            ros.close()
-        procs.stop_all()
+    mru = harness_mru(policy, tmp, args.mru_trials, args.mru_steps, task='pusht')
+    cell = mru['mru_cell_seconds']
+    print(f"harness MRU at 10 Hz real time, {mru['mru_trials']} back-to-back trials of {args.mru_steps} "
+          f"steps: {mru['mru']:.3f} (executing {cell['executing_s']:.1f} s, reset {cell['reset_s']:.1f} s, "
+          f"verifying {cell['verifying_s']:.1f} s, idle {cell['idle_s']:.1f} s)", file=sys.stderr)
+    print(json.dumps({
+        'recording_overhead': round(overhead, 4), 'mru': mru['mru'],
+        'recording_overhead_ci95': [round(ci[0], 4), round(ci[1], 4)],
+        'recording_overhead_paired': round(paired, 4), 'overhead_noise_iqr': round(noise, 4),
+        'recorder_busy_fraction': round(statistics.median(busy), 4),
+        'trial_wall_s_without_recording': walls[False], 'trial_wall_s_with_recording': walls[True],
+        'steps_per_trial': args.steps, 'cameras': 3, 'camera_size': '96x96',
+        'mru_cell_seconds': cell, 'mru_trials': mru['mru_trials'], 'mru_wall_s': mru['mru_wall_s'],
+        'mru_failures': mru['mru_failures']}))
 
 
 if __name__ == '__main__':

@@ -30,6 +30,8 @@ os.environ.pop('ROS_LOCALHOST_ONLY', None)
 os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 80))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._cell import harness_mru  # noqa: E402
+
 POLICY = '''
 import numpy as np
 
@@ -143,33 +145,6 @@ def bench_runners(policy: Path, acts: int, starts: int) -> dict:
     }
 
 
-def bench_mru(policy: Path, tmp: Path, trials: int, steps: int) -> dict:
-    from bench.rollout import start_cell
-    from enpire_rollout.fleet_client import FleetClient, TrialRequest
-    from tests.graph_harness import NodeProcesses, RosTestNode
-
-    procs = NodeProcesses(tmp / 'logs')
-    ros = None
-    try:
-        start_cell(procs, 'bench_sandbox', 'real_time', tmp / 'bags')
-        ros = RosTestNode('bench_sandbox')
-        fleet = FleetClient(ros.node, ['bench_sandbox'])
-        t0 = time.monotonic()
-        outs = fleet.run_trials([TrialRequest(task='pusht', policy_path=str(policy), seed=s, attempts=1,
-                                              steps_per_attempt=steps) for s in range(trials)])
-        report = fleet.report()
-        log = procs.log('bench_sandbox_trial').splitlines()
-        sandbox_lines = [line for line in log if 'policy sandbox' in line]
-        return {'mru': round(report['mru'], 4), 'mru_cell_seconds': report['cells']['bench_sandbox'],
-                'mru_trials': len(outs), 'mru_steps': steps, 'mru_wall_s': round(time.monotonic() - t0, 2),
-                'mru_failures': [o.failure_reason for o in outs if o.failure_reason],
-                'trial_server_sandbox': sandbox_lines[-1].split(']: ')[-1] if sandbox_lines else ''}
-    finally:
-        if ros is not None:
-            ros.close()
-        procs.stop_all()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument('--acts', type=int, default=2000)
@@ -193,7 +168,7 @@ def main() -> None:
     print(f"start-up per attempt (spawn, load, reset; median of {args.starts}): os {r['startup_s']:.3f} s "
           f"wall, {r['startup_cpu_s']:.3f} s CPU; python guard {r['startup_s_python_guard']:.3f} s wall, "
           f"{r['startup_cpu_s_python_guard']:.3f} s CPU", file=sys.stderr)
-    mru = bench_mru(policy, tmp, args.mru_trials, args.mru_steps)
+    mru = harness_mru(policy, tmp, args.mru_trials, args.mru_steps, task='pusht', name='bench_sandbox')
     cell = mru['mru_cell_seconds']
     print(f"harness MRU at 10 Hz real time, {mru['mru_trials']} back-to-back trials of {args.mru_steps} "
           f"steps, OS sandbox: {mru['mru']:.3f} (executing {cell['executing_s']:.1f} s, reset "

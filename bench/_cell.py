@@ -1,0 +1,50 @@
+"""What the benches that drive a simulated cell through its trial server share: the cell itself (the
+bringup file's, under the supervisor), a client node, and the harness MRU measurement."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# The benches measure every frame and the whole attempt: no verification before the attempt's end and every
+# camera frame recorded (the bringup file's run settings thin both out), no evidence images.
+BENCH_TRIAL_SERVER = {'verify_every_n_steps': 0, 'record_camera_period_s': 0.0, 'save_evidence': False}
+
+
+@contextmanager
+def bench_cell(name: str, pacing: str, tmp: Path) -> Iterator:
+    """One simulated cell `name` from the bringup file, ready, and a spun client node; stopped on exit."""
+    from enpire_common.cells import simulated_cells
+
+    from tests.graph_harness import RosTestNode
+
+    with simulated_cells([name], tmp / 'logs', bag_dir=lambda cell: tmp / 'bags',
+                         parameters={'sim': {'pacing': pacing}, 'safety': {'pacing': pacing},
+                                     'trial_server': BENCH_TRIAL_SERVER}) as cells:
+        if not cells.wait_ready(150.0):
+            raise RuntimeError(f'the bench cell did not come up: {cells.problems()}')
+        ros = RosTestNode(f'{name}_client')
+        try:
+            yield cells, ros
+        finally:
+            ros.close()
+
+
+def harness_mru(policy: Path, tmp: Path, trials: int, steps: int, task: str, name: str = 'bench_rt') -> dict:
+    """Back-to-back trials on a 10 Hz real-time cell; MRU = time executing policy steps / the cell's wall
+    time, with the cell's seconds by phase and the trial server's sandbox line."""
+    from enpire_rollout.fleet_client import FleetClient, TrialRequest
+
+    with bench_cell(name, 'real_time', tmp) as (cells, ros):
+        fleet = FleetClient(ros.node, [name])
+        t0 = time.monotonic()
+        outs = fleet.run_trials([TrialRequest(task=task, policy_path=str(policy), seed=s, attempts=1,
+                                              steps_per_attempt=steps) for s in range(trials)])
+        report = fleet.report()
+        log = (cells.supervisor.log_dir / f'{name}.trial_server.log').read_text().splitlines()
+        sandbox_lines = [line for line in log if 'policy sandbox' in line]
+        return {'mru': round(report['mru'], 4), 'mru_cell_seconds': report['cells'][name],
+                'mru_trials': len(outs), 'mru_steps': steps, 'mru_wall_s': round(time.monotonic() - t0, 2),
+                'mru_failures': [o.failure_reason for o in outs if o.failure_reason],
+                'trial_server_sandbox': sandbox_lines[-1].split(']: ')[-1] if sandbox_lines else ''}
