@@ -11,7 +11,8 @@ from pathlib import Path
 
 
 class NodeProcesses:
-    """Starts node processes in their own process groups so teardown leaves no orphans."""
+    """Starts node processes in their own process groups so teardown leaves no orphans (stopped as the
+    supervisor stops its processes)."""
 
     def __init__(self, log_dir: Path):
         self.log_dir = Path(log_dir)
@@ -38,23 +39,10 @@ class NodeProcesses:
         proc.wait(timeout=10)
 
     def stop_all(self) -> None:
-        for _, proc in self.procs:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGINT)
-                except ProcessLookupError:
-                    continue
-        deadline = time.monotonic() + 5
-        for _, proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:  # the whole group, so children of a node (sandboxes, recorders) go too
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=5)
+        """SIGINT to every node's process group, 5 s, then SIGKILL (the supervisor's stop)."""
+        from enpire_common.supervisor import stop_groups
+
+        stop_groups([proc for _, proc in self.procs], signal.SIGINT, grace_s=5.0)
 
 
 class RosTestNode:

@@ -356,26 +356,14 @@ class Supervisor:
         for st in self._states.values():
             if st.status == 'backoff':
                 st.status = 'exited'
-        for st in running:  # in reverse start order would be nicer; signals are near simultaneous anyway
-            try:
-                os.killpg(st.proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-        deadline = time.monotonic() + self.grace_s
         requests = self._shutdown_requests
-        while time.monotonic() < deadline and self._shutdown_requests == requests:
-            for st in running:
-                st.proc.poll()   # reap the leader: a zombie still counts as a member of its group
-            if not any(group_alive(st.proc.pid) for st in running):
-                break
-            time.sleep(POLL_S)
-        late = [st for st in running if st.proc.poll() is None or group_alive(st.proc.pid)]
+        late_procs = stop_groups([st.proc for st in running], sig, self.grace_s,
+                                 hurry=lambda: self._shutdown_requests != requests)
+        late = [st for st in running if st.proc in late_procs]
         if late:
             self._event('', 'shutdown', 'SIGKILL to ' + ', '.join(st.spec.label for st in late))
-            self._kill_all(signal.SIGKILL, states=late)
             self._failed = True
         for st in running:
-            st.proc.wait(timeout=5)
             rc = st.proc.returncode
             st.returncodes.append(rc)
             # a node stopped by our signal ends well: 0, -SIGINT/-SIGTERM, or 130/143 style codes
@@ -384,3 +372,36 @@ class Supervisor:
             if not clean and st not in late:
                 self._event(st.spec.label, 'failed', f'exit code {rc} on {name}')
         self._event('', 'shutdown', 'all processes stopped')
+
+
+def stop_groups(procs: list[subprocess.Popen], sig: int = signal.SIGINT, grace_s: float = 10.0,
+                hurry: Callable[[], bool] = lambda: False) -> list[subprocess.Popen]:
+    """Send `sig` to the process group of each process, wait up to `grace_s` (or until `hurry()`) for the
+    groups to empty, SIGKILL what is left and reap the leaders; returns the processes that had to be
+    SIGKILLed. Every process was started as the leader of its own session (start_new_session)."""
+    alive = [p for p in procs if p.poll() is None]
+    for proc in alive:
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and not hurry():
+        for proc in alive:
+            proc.poll()   # reap the leader: a zombie still counts as a member of its group
+        if not any(group_alive(p.pid) for p in alive):
+            break
+        time.sleep(POLL_S)
+    late = [p for p in alive if p.poll() is None or group_alive(p.pid)]
+    for proc in procs:   # the whole group: children of a node (sandboxes, recorders) go too
+        if proc in late or proc.poll() is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+    return late
