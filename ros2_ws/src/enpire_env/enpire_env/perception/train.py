@@ -116,11 +116,11 @@ head:
   - [[18, 21, 24, 27], 1, Detect, [nc]]
 """
 P2P4_ARCH = 'enpire-yolo-p2-p4'
-# Detection at strides 4, 8, 16 (0.25M parameters; measured in docs/PERCEPTION.md). Why stride 4: the
-# oblique camera's agent is 3-4 px across in a 96 px frame (about 5 px at a 160 input); the task-aligned
+# Detection at strides 4, 8, 16 (0.25M parameters; measured in docs/PERCEPTION.md). Why stride 4: a small
+# object seen obliquely is 3-4 px across in a 96 px frame (about 5 px at a 160 input); the task-aligned
 # assigner only takes anchors whose centre lies inside a box, and at stride 8 most such boxes hold none, so
-# the agent is barely learned there (mAP50 0.29 for it with enpire-yolo-tiny at 160 px; 0.92 with this
-# layout). No stride 32 here: that is enpire-yolo-p2-p5.
+# such an object is barely learned there (mAP50 0.29 for it with enpire-yolo-tiny at 160 px; 0.92 with
+# this layout). No stride 32 here: that is enpire-yolo-p2-p5.
 _P2P4_YAML = """\
 # enpire-yolo-p2-p4: YOLOv8 blocks, detection at P2/P3/P4 (strides 4, 8, 16), explicit channels
 nc: 3
