@@ -79,8 +79,8 @@ P2P5_ARCH = 'enpire-yolo-p2-p5'
 # wrist camera sees the objects up to the whole frame; with strides 4-16 they were often found
 # piecewise (wrist mAP50 of the largest object 0.83 after 25 epochs; 0.89 with this layout, over all
 # cameras 0.921 -> 0.956, docs/PERCEPTION.md).
-_P2P5_YAML = """\
-# enpire-yolo-p2-p5: YOLOv8 blocks, detection at P2/P3/P4/P5 (strides 4, 8, 16, 32), explicit channels
+# The backbone down to stride 16 that both P2 layouts share (layers 0-6).
+_P2_BACKBONE = """\
 nc: 3
 reg_max: 8
 backbone:
@@ -91,6 +91,10 @@ backbone:
   - [-1, 2, C2f, [32, True]]       # 4
   - [-1, 1, Conv, [64, 3, 2]]      # 5 P4/16
   - [-1, 2, C2f, [64, True]]       # 6
+"""
+_P2P5_YAML = """\
+# enpire-yolo-p2-p5: YOLOv8 blocks, detection at P2/P3/P4/P5 (strides 4, 8, 16, 32), explicit channels
+""" + _P2_BACKBONE + """\
   - [-1, 1, Conv, [128, 3, 2]]     # 7 P5/32
   - [-1, 1, C2f, [128, True]]      # 8
   - [-1, 1, SPPF, [128, 5]]        # 9
@@ -123,16 +127,7 @@ P2P4_ARCH = 'enpire-yolo-p2-p4'
 # this layout). No stride 32 here: that is enpire-yolo-p2-p5.
 _P2P4_YAML = """\
 # enpire-yolo-p2-p4: YOLOv8 blocks, detection at P2/P3/P4 (strides 4, 8, 16), explicit channels
-nc: 3
-reg_max: 8
-backbone:
-  - [-1, 1, Conv, [16, 3, 2]]      # 0 P1/2
-  - [-1, 1, Conv, [16, 3, 2]]      # 1 P2/4
-  - [-1, 1, C2f, [16, True]]       # 2
-  - [-1, 1, Conv, [32, 3, 2]]      # 3 P3/8
-  - [-1, 2, C2f, [32, True]]       # 4
-  - [-1, 1, Conv, [64, 3, 2]]      # 5 P4/16
-  - [-1, 2, C2f, [64, True]]       # 6
+""" + _P2_BACKBONE + """\
   - [-1, 1, SPPF, [64, 5]]         # 7
 head:
   - [-1, 1, nn.Upsample, [None, 2, "nearest"]]
