@@ -2,10 +2,16 @@
 bringup file's, under the supervisor), a client node, and the harness MRU measurement."""
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# Imported before anything loads rclpy: discovery on loopback, a domain of this bench's own.
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.pop('ROS_LOCALHOST_ONLY', None)
+os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 80))
 
 # The benches measure every frame and the whole attempt: no verification before the attempt's end and every
 # camera frame recorded (the bringup file's run settings thin both out), no evidence images.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -21,12 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-os.environ.pop('ROS_LOCALHOST_ONLY', None)
-os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 80))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cell import bench_cell, harness_mru  # noqa: E402
+from bench._cell import bench_cell, harness_mru  # noqa: E402  (loopback discovery, a domain of its own)
 
 POLICY = '''
 class Policy:

@@ -1,15 +1,7 @@
-"""`ros2 launch launch/real_cell.launch.py` from a checkout: includes the installed
-enpire_bringup/launch/real_cell.launch.py; every launch argument (bringup, cells, only, skip,
-use_sim_time) passes through unchanged. The launch files live in the enpire_bringup package, so that
-`ros2 launch enpire_bringup real_cell.launch.py` finds them in its share directory."""
-from ament_index_python.packages import get_package_share_directory
-from launch.actions import IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-
-from launch import LaunchDescription
+"""`ros2 launch launch/real_cell.launch.py` from a checkout: the installed enpire_bringup real_cell.launch.py
+(the launch files live in the package, so `ros2 launch enpire_bringup real_cell.launch.py` finds them too)."""
+from enpire_bringup.launch_description import include_installed
 
 
 def generate_launch_description():
-    share = get_package_share_directory('enpire_bringup')
-    return LaunchDescription([IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(f'{share}/launch/real_cell.launch.py'))])
+    return include_installed('real_cell.launch.py')

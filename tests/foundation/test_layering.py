@@ -69,8 +69,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/tool_calling.py',
     'ros2_ws/src/enpire_agents/enpire_agents/strategies/__init__.py',
     'ros2_ws/src/enpire_agents/enpire_agents/strategies/geometry.py',
-    'ros2_ws/src/enpire_bringup/launch/sim_cells.launch.py',
-    'ros2_ws/src/enpire_common/enpire_common/task_registry.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/core.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/routine.py',
     'ros2_ws/src/enpire_env/enpire_env/safety/limits.py',

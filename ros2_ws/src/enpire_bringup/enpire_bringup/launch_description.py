@@ -97,3 +97,17 @@ def bringup_launch_description(default_bringup: str):
                               description='every node follows /clock (a simulator, `enpire replay --clock`)'),
         OpaqueFunction(function=expand),
     ])
+
+
+def include_installed(launch_file: str):
+    """The installed enpire_bringup launch file of that name, every launch argument passed through: what the
+    repository's `launch/` wrappers return, so `ros2 launch launch/<file>` works from a checkout."""
+    from ament_index_python.packages import get_package_share_directory
+    from launch.actions import IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    from launch import LaunchDescription
+
+    share = get_package_share_directory('enpire_bringup')
+    return LaunchDescription([IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(f'{share}/launch/{launch_file}'))])

@@ -1,4 +1,4 @@
-"""N simulated Push-T cells with EN (safety, verify, reset), rollout (trial server) and the agent team.
+"""N simulated cells with EN (safety, verify, reset), rollout (trial server) and the agent team.
 
     ros2 launch enpire_bringup sim_cells.launch.py cells:=2 [skip:=agents] [use_sim_time:=false]
 

@@ -2,9 +2,9 @@
 
 A task package declares in its setup.py
 
-    entry_points={'enpire.tasks': ['pusht = enpire_task_pusht.task:TASK']}
+    entry_points={'enpire.tasks': ['stack_cubes = enpire_task_stack_cubes.task:TASK']}
 
-and every part of ENPIRE-ROS finds it by name with `get('pusht')`. An unknown name is a clear error that
+and every part of ENPIRE-ROS finds it by name with `get('stack_cubes')`. An unknown name is a clear error that
 lists the tasks this installation knows.
 """
 from __future__ import annotations
