@@ -6,12 +6,12 @@ tool height and orientation. No rclpy here.
 """
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from enpire_common.task import resolve
 
 
 @dataclass
@@ -76,10 +76,9 @@ def load_joint_map(spec: str, n_joints: int) -> JointMap:
     """'gantry', or 'package.module:function' taking (x, y, z) in the robot frame, returning positions."""
     if spec == 'gantry':
         return gantry_joints(n_joints)
-    module_name, sep, attr = spec.partition(':')
-    if not sep:
+    if ':' not in spec:
         raise ValueError(f"joint_map {spec!r}: 'gantry' or 'package.module:function'")
-    function = getattr(importlib.import_module(module_name), attr)
+    function = resolve(spec)
     if not callable(function):
         raise ValueError(f'joint_map {spec!r} is not callable')
     return function
