@@ -45,6 +45,26 @@ class NodeProcesses:
         stop_groups([proc for _, proc in self.procs], signal.SIGINT, grace_s=5.0)
 
 
+def start_cell_nodes(procs: NodeProcesses, cell: str, *, bag_dir: Path, parameters: dict | None = None,
+                     only: set[str] | None = None, env: dict | None = None,
+                     label=None) -> dict[str, subprocess.Popen]:
+    """The nodes of one simulated cell from the bringup file (sim_cells), as node processes of `procs`
+    (log `<cell>.<node>` unless `label(node)` names it); `only` picks nodes by name, `parameters` sets
+    per node name; managed nodes autostart (no lifecycle manager here). For a test that kills and
+    restarts single nodes; the `sim_cells` fixture starts whole cells under the supervisor."""
+    from enpire_common.cells import cell_expansion
+
+    started = {}
+    for node in cell_expansion([cell], bag_dir=lambda _cell: bag_dir, parameters=parameters).nodes:
+        if only is not None and node.name not in only:
+            continue
+        if node.lifecycle:
+            node.parameters['autostart'] = True
+        started[node.name] = procs.start(label(node) if label else node.label, node.argv(sys.executable)[1:],
+                                         env={**node.env, **(env or {})})
+    return started
+
+
 class RosTestNode:
     """A client node in the test process with its own context and a background executor."""
 

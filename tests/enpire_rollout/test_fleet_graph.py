@@ -8,7 +8,7 @@ import pytest
 
 from enpire_rollout.fleet_client import FleetClient, TrialRequest
 from enpire_rollout.trial_bag import bag_custom_data
-from tests.graph_harness import NodeProcesses, RosTestNode
+from tests.graph_harness import NodeProcesses, RosTestNode, start_cell_nodes
 
 pytestmark = pytest.mark.graph
 CELLS = ['cell_0', 'cell_1']
@@ -30,17 +30,8 @@ class Policy:
 '''
 
 
-def start_cell(procs: NodeProcesses, cell: str, bag_dir: Path) -> None:
-    """The nodes of one simulated cell, as in test_trial_server_graph.py, in namespace /<cell>."""
-    ns = ['--ros-args', '-r', f'__ns:=/{cell}']
-    procs.start(f'{cell}_sim', ['-m', 'enpire_sim.sim_cell_node', *ns, '-p', 'pacing:=as_fast'])
-    procs.start(f'{cell}_safety', ['-m', 'enpire_env.safety_node', *ns, '-p', 'pacing:=as_fast',
-                                   '-p', 'autostart:=true'])
-    procs.start(f'{cell}_verify', ['-m', 'enpire_env.verify_node', *ns])
-    procs.start(f'{cell}_reset', ['-m', 'enpire_env.reset_node', *ns])
-    procs.start(f'{cell}_trial_server', ['-m', 'enpire_rollout.trial_server_node', *ns,
-                                         '-p', f'bag_dir:={bag_dir}', '-p', 'hang_timeout_s:=1.0',
-                                         '-p', 'save_evidence:=false'])
+# Every attempt runs its steps out and every frame is recorded (the bringup file's run settings thin both)
+SERVER = {'hang_timeout_s': 1.0, 'verify_every_n_steps': 0, 'record_camera_period_s': 0.0}
 
 
 @pytest.fixture
@@ -49,7 +40,8 @@ def fleet_cells(tmp_path):
     ros = None
     try:
         for cell in CELLS:
-            start_cell(procs, cell, tmp_path / 'bags' / cell)
+            start_cell_nodes(procs, cell, bag_dir=tmp_path / 'bags' / cell,
+                             parameters={'trial_server': SERVER})
         ros = RosTestNode('fleet_test_client')
         yield procs, ros, tmp_path
     finally:
@@ -72,7 +64,7 @@ def test_two_cells_in_parallel_through_the_fleet_client(fleet_cells):
     outcomes = fleet.run_trials(requests,
                                 progress=lambda o, done, total: progress.append((o.cell, done, total)))
     wall = time.monotonic() - t0
-    logs = {c: procs.log(f'{c}_trial_server')[-2000:] for c in CELLS}
+    logs = {c: procs.log(f'{c}.trial_server')[-2000:] for c in CELLS}
 
     assert [o.tag for o in outcomes] == [r.tag for r in requests]      # in the order of the requests
     assert [o.seed for o in outcomes] == [r.seed for r in requests]

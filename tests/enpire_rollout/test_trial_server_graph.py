@@ -19,7 +19,7 @@ from rosbags.rosbag2 import Reader
 from enpire_interfaces.action import RunTrial
 from enpire_interfaces.msg import CellState, SafetyEvent
 from enpire_rollout.trial_bag import METADATA_TOPIC, bag_custom_data, list_trials, typestore
-from tests.graph_harness import NodeProcesses, RosTestNode
+from tests.graph_harness import NodeProcesses, RosTestNode, start_cell_nodes
 
 pytestmark = pytest.mark.graph
 NS = 'cell_0'
@@ -75,10 +75,10 @@ CANARIES = {'OPENAI_API_KEY': 'sk-proj-CANARYopenai' + 'q' * 30,
 
 
 def start_trial_server(procs, bag_dir):
-    return procs.start('trial_server', ['-m', 'enpire_rollout.trial_server_node', '--ros-args', '-r',
-                                        f'__ns:=/{NS}', '-p', f'bag_dir:={bag_dir}',
-                                        '-p', 'hang_timeout_s:=1.0', '-p', 'save_evidence:=false'],
-                       env=CANARIES)
+    return start_cell_nodes(procs, NS, bag_dir=bag_dir, only={'trial_server'}, env=CANARIES,
+                            label=lambda node: 'trial_server', parameters={'trial_server': {
+                                'hang_timeout_s': 1.0, 'verify_every_n_steps': 0,
+                                'record_camera_period_s': 0.0}})['trial_server']
 
 
 def assert_no_canary(cell, *texts: str) -> None:
@@ -95,12 +95,8 @@ def assert_no_canary(cell, *texts: str) -> None:
 def cell(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('cell')
     procs = NodeProcesses(tmp / 'logs')
-    ns = ['--ros-args', '-r', f'__ns:=/{NS}']
-    procs.start('sim', ['-m', 'enpire_sim.sim_cell_node', *ns, '-p', 'pacing:=as_fast'])
-    procs.start('safety', ['-m', 'enpire_env.safety_node', *ns, '-p', 'pacing:=as_fast',
-                           '-p', 'autostart:=true'])
-    procs.start('verify', ['-m', 'enpire_env.verify_node', *ns])
-    procs.start('reset', ['-m', 'enpire_env.reset_node', *ns])
+    start_cell_nodes(procs, NS, bag_dir=tmp / 'bags', only={'sim', 'safety', 'verify', 'reset'},
+                     label=lambda node: node.name)
     server = start_trial_server(procs, tmp / 'bags')
     ros = RosTestNode('rollout_test_client')
     client = ActionClient(ros.node, RunTrial, names.cell_name(NS, names.RUN_TRIAL))
