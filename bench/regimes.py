@@ -82,7 +82,8 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from enpire_agents import strategies as S
+    from enpire_task_pusht import strategies as S
+
     from enpire_agents.backends.base import ImprovementRequest
     from enpire_agents.local_eval import evaluate, summarise
     from enpire_agents.regimes import bc, dataset, offline_rl, online_rl, sim_bags, tool_calling

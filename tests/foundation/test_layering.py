@@ -54,7 +54,6 @@ ALLOWED_PACKAGE_CIRCLE: set[tuple[str, str]] = set()
 
 # Files outside a task folder that name Push-T (paths relative to the repository root).
 ALLOWED_PUSHT_NAMES = {
-    'ros2_ws/src/enpire_agents/enpire_agents/backends/offline.py',
     'ros2_ws/src/enpire_agents/enpire_agents/backends/prompting.py',
     'ros2_ws/src/enpire_agents/enpire_agents/benchmark/matrix.py',
     'ros2_ws/src/enpire_agents/enpire_agents/experiment.py',
@@ -67,8 +66,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/regime_backends.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/sim_bags.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/tool_calling.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/strategies/__init__.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/strategies/geometry.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/core.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/routine.py',
     'ros2_ws/src/enpire_env/enpire_env/safety/limits.py',

@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 
 
 def _expert_code():
-    from enpire_agents import strategies as S
+    from enpire_task_pusht import strategies as S
 
     return S.compose(S.default_genome().full())
 

@@ -41,7 +41,7 @@ TASK = Task(
                               'enpire_task_pusht.learned_policy'}),
     empty_policy='enpire_agents.hypothesis_tree:EMPTY_POLICY',
     prompt='enpire_agents.backends.prompting:TASK_DESCRIPTIONS.pusht',
-    strategies='enpire_agents.strategies:compose',
+    strategies='enpire_task_pusht.strategies:LIBRARY',
     simulator='enpire_task_pusht.simulator:PushTSim',
 )
 

@@ -6,9 +6,9 @@ import itertools
 
 import numpy as np
 import pytest
+from enpire_task_pusht import strategies as S
 
 from enpire_agents import local_eval
-from enpire_agents import strategies as S
 from enpire_rollout.policy_contract import allowed_imports
 
 

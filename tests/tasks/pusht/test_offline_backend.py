@@ -1,10 +1,12 @@
 """The offline backend: deterministic, contract-clean proposals that improve over rounds."""
 from __future__ import annotations
 
+from enpire_task_pusht import strategies as S
+from enpire_task_pusht.strategies import diagnose
+
 from enpire_agents import local_eval
-from enpire_agents import strategies as S
 from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, TrialSummary
-from enpire_agents.backends.offline import OfflineBackend, diagnose
+from enpire_agents.backends.offline import OfflineBackend
 from enpire_rollout.policy_contract import allowed_imports
 
 

@@ -1,4 +1,5 @@
-"""A library of parametrised Push-T strategy pieces, composed into complete policy sources.
+"""A library of parametrised Push-T strategy pieces, composed into complete policy sources: the offline
+backend's strategy library for Push-T (`Task.strategies` names this module as `LIBRARY`).
 
 A policy is described by a `Genome`: one variant per structural slot plus numeric parameters.
 `compose(genome)` writes the policy source: imports, a `PARAMS` literal, a `# GENOME:` line (so any
@@ -13,6 +14,8 @@ Slots and variants (each piece's module documents its variants and parameters):
     feedback    none | escalate             (feedback.py)    use of on_attempt_failed
     push (fixed)                            (push.py)        state machine and push primitive
     geometry (fixed)                        (geometry.py)    T geometry, contacts, coverage estimate
+
+How a result steers the search (failure modes, the moves that answer them, the start): playbook.py.
 """
 from __future__ import annotations
 
@@ -20,10 +23,12 @@ import ast
 import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 
-from enpire_agents.strategies import approach, feedback, finish, geometry, perception, push, selection
 from enpire_rollout.source_parse import parse_source
+from enpire_task_pusht.strategies import approach, feedback, finish, geometry, perception, push, selection
+from enpire_task_pusht.strategies.playbook import PLAYBOOK, START_ISSUE, START_TEXT, diagnose  # noqa: F401
 
 SLOTS: dict[str, dict[str, str]] = {
     'perception': perception.VARIANTS,
@@ -187,3 +192,7 @@ def mutate_param(name: str, value, rng, scale: float = 1.0):
     else:
         v = float(value) + rng.normal(0.0, 0.2 * (hi - lo) * scale)
     return clamp_param(name, v)
+
+
+# The library the offline backend searches is this module (what `Task.strategies` resolves to).
+LIBRARY = sys.modules[__name__]
