@@ -1,19 +1,7 @@
-from setuptools import find_packages, setup
+"""Metadata and entry points: setup.cfg. Here only the data files, which need globbing."""
+from setuptools import setup
 
-package_name = 'enpire_common'
-
-setup(
-    name=package_name,
-    version='0.1.0',
-    packages=find_packages(exclude=['test']),
-    data_files=[
-        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
-        ('share/' + package_name, ['package.xml']),
-    ],
-    install_requires=['setuptools'],
-    zip_safe=True,
-    maintainer='ENPIRE-ROS maintainers',
-    maintainer_email='maintainers@enpire-ros.org',
-    description=open('package.xml').read().split('<description>')[1].split('</description>')[0],
-    license='Apache-2.0',
-)
+setup(data_files=[
+    ('share/ament_index/resource_index/packages', ['resource/enpire_common']),
+    ('share/enpire_common', ['package.xml']),
+])

@@ -1,29 +1,10 @@
+"""Metadata and entry points: setup.cfg. Here only the data files, which need globbing."""
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import setup
 
-package_name = 'enpire_env'
-
-setup(
-    name=package_name,
-    version='0.1.0',
-    packages=find_packages(exclude=['test']),
-    data_files=[
-        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
-        ('share/' + package_name, ['package.xml']),
-        ('share/' + package_name + '/config', glob('config/*.yaml')),
-    ],
-    install_requires=['setuptools'],
-    zip_safe=True,
-    maintainer='ENPIRE-ROS maintainers',
-    maintainer_email='maintainers@enpire-ros.org',
-    description=open('package.xml').read().split('<description>')[1].split('</description>')[0],
-    license='Apache-2.0',
-    entry_points={
-        'console_scripts': [
-            'verify = enpire_env.verify_node:main',
-            'safety = enpire_env.safety_node:main',
-            'reset = enpire_env.reset_node:main',
-        ],
-    },
-)
+setup(data_files=[
+    ('share/ament_index/resource_index/packages', ['resource/enpire_env']),
+    ('share/enpire_env', ['package.xml']),
+    ('share/enpire_env/config', glob('config/*.yaml')),
+])

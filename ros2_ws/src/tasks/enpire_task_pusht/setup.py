@@ -1,25 +1,10 @@
+"""Metadata and entry points: setup.cfg. Here only the data files, which need globbing."""
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import setup
 
-package_name = 'enpire_task_pusht'
-
-setup(
-    name=package_name,
-    version='0.1.0',
-    packages=find_packages(exclude=['test']),
-    data_files=[
-        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
-        ('share/' + package_name, ['package.xml']),
-        ('share/' + package_name + '/config', glob('config/*.yaml')),
-    ],
-    install_requires=['setuptools'],
-    zip_safe=True,
-    maintainer='ENPIRE-ROS maintainers',
-    maintainer_email='maintainers@enpire-ros.org',
-    description=open('package.xml').read().split('<description>')[1].split('</description>')[0],
-    license='Apache-2.0',
-    entry_points={
-        'enpire.tasks': ['pusht = enpire_task_pusht.task:TASK'],
-    },
-)
+setup(data_files=[
+    ('share/ament_index/resource_index/packages', ['resource/enpire_task_pusht']),
+    ('share/enpire_task_pusht', ['package.xml']),
+    ('share/enpire_task_pusht/config', glob('config/*.yaml')),
+])
