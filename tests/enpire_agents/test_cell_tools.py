@@ -7,7 +7,7 @@ import pytest
 
 from enpire_agents.cell_tools import CellToolbox, ToolLedger, tool_specs
 from enpire_agents.experiment import config_dir, load_experiment
-from enpire_agents.hypothesis_tree import HypothesisTree
+from enpire_agents.hypothesis_tree import HypothesisTree, empty_policy
 from enpire_agents.team import LocalTrialRunner
 from tests.enpire_agents.backends.fake_llm_server import FORBIDDEN_POLICY
 from tests.enpire_agents.backends.test_tool_agents import POLICY
@@ -22,7 +22,7 @@ def config(**overrides):
 @pytest.fixture
 def record(tmp_path):
     cfg = config()
-    tree = HypothesisTree.create(tmp_path / 'tree.git', cfg.name)
+    tree = HypothesisTree.create(tmp_path / 'tree.git', cfg.name, empty_policy(cfg.task))
 
     def toolbox(agent='agent_0', max_calls=10_000):
         ledger = ToolLedger(cfg.budgets, tmp_path / 'tool_calls.jsonl', max_calls=max_calls)

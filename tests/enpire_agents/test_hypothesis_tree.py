@@ -3,7 +3,9 @@ import subprocess
 
 import pytest
 
-from enpire_agents.hypothesis_tree import EMPTY_POLICY, GitError, HypothesisTree, NodeResult
+from enpire_agents.hypothesis_tree import GitError, HypothesisTree, NodeResult, empty_policy
+
+EMPTY_POLICY = empty_policy('pusht')
 
 
 def _result(at_k, at_1=0.0, n=8):
@@ -17,7 +19,7 @@ def tree(tmp_path, monkeypatch):
     # No global git identity: the tree must bring its own.
     monkeypatch.setenv('HOME', str(tmp_path))
     monkeypatch.delenv('GIT_AUTHOR_NAME', raising=False)
-    return HypothesisTree.create(tmp_path / 'tree.git', 'unit')
+    return HypothesisTree.create(tmp_path / 'tree.git', 'unit', EMPTY_POLICY)
 
 
 def _git(tree, *args):
@@ -87,4 +89,4 @@ def test_git_log_graph_all_tells_the_story(tree):
 
 def test_one_repository_per_experiment(tree):
     with pytest.raises(GitError, match='not empty'):
-        HypothesisTree.create(tree.path, 'again')
+        HypothesisTree.create(tree.path, 'again', EMPTY_POLICY)

@@ -54,9 +54,7 @@ ALLOWED_PACKAGE_CIRCLE: set[tuple[str, str]] = set()
 
 # Files outside a task folder that name Push-T (paths relative to the repository root).
 ALLOWED_PUSHT_NAMES = {
-    'ros2_ws/src/enpire_agents/enpire_agents/backends/prompting.py',
     'ros2_ws/src/enpire_agents/enpire_agents/benchmark/matrix.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/experiment.py',
     'ros2_ws/src/enpire_agents/enpire_agents/ground_truth.py',
     'ros2_ws/src/enpire_agents/enpire_agents/local_eval.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/__init__.py',
@@ -72,7 +70,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_interfaces/msg/CameraVerdict.msg',
     'ros2_ws/src/enpire_interfaces/srv/Verify.srv',
     'ros2_ws/src/enpire_rollout/enpire_rollout/audit_replay.py',
-    'ros2_ws/src/enpire_rollout/enpire_rollout/trial_core.py',
 }
 
 MODULES = load_modules()

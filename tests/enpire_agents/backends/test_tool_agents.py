@@ -12,7 +12,7 @@ from enpire_agents.backends.llm_common import BackendError
 from enpire_agents.backends.tool_agents import AnthropicToolAgent, OpenAIToolAgent
 from enpire_agents.cell_tools import CellToolbox, ToolLedger
 from enpire_agents.experiment import config_dir, load_experiment
-from enpire_agents.hypothesis_tree import HypothesisTree
+from enpire_agents.hypothesis_tree import HypothesisTree, empty_policy
 from enpire_agents.team import LocalTrialRunner, Team
 from tests.enpire_agents.backends.conftest import KEY_ENV, tiny_png
 from tests.enpire_agents.backends.fake_llm_server import GOOD_POLICY, Step
@@ -56,7 +56,7 @@ def frames_of(bag: str):
 @pytest.fixture
 def toolbox(tmp_path):
     config = quick_config()
-    tree = HypothesisTree.create(tmp_path / 'tree.git', config.name)
+    tree = HypothesisTree.create(tmp_path / 'tree.git', config.name, empty_policy(config.task))
     ledger = ToolLedger(config.budgets, tmp_path / 'tool_calls.jsonl')
     runner = BaggedLocalRunner(tmp_path / 'bags')
     return CellToolbox('agent_0', config, tree, runner, ledger, frames=frames_of)

@@ -305,11 +305,11 @@ def test_backends_set_regime_and_tree_records_it(bags, tmp_path):
 
 
 def test_hypothesis_tree_node_records_regime(tmp_path):
-    from enpire_agents.hypothesis_tree import HypothesisTree
+    from enpire_agents.hypothesis_tree import HypothesisTree, empty_policy
     from enpire_agents.regimes.regime_backends import ToolCallingBackend
 
     p = ToolCallingBackend().propose(ImprovementRequest(task='pusht', contract='', agent_id='a0', round=0))
-    tree = HypothesisTree.create(tmp_path / 'tree', 'regimes')
+    tree = HypothesisTree.create(tmp_path / 'tree', 'regimes', empty_policy('pusht'))
     node = tree.commit_idea(
         'a0', p.code, p.hypothesis, None, round=0, regime=p.regime, backend='tool_calling'
     )

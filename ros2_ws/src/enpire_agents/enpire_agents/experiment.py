@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from enpire_common import task_registry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # 'regimes': behaviour cloning, offline RL, online RL or tool calling, chosen per hypothesis.
 BackendKind = Literal['offline', 'openai', 'anthropic', 'openai_compatible', 'regimes']
-DISTRIBUTIONS = ('in_distribution', 'out_of_distribution')
 
 
 class ExperimentConfigError(ValueError):
@@ -121,7 +121,7 @@ class EvaluationConfig(_Strict):
 
 class ExperimentConfig(_Strict):
     name: str = Field(pattern=r'^[A-Za-z0-9_.-]+$')
-    task: Literal['pusht'] = 'pusht'
+    task: str = Field(default_factory=task_registry.sole)   # an installed task (default: the only one)
     cells: list[str] = Field(default_factory=lambda: ['cell_0'])
     team: TeamConfig = Field(default_factory=TeamConfig)
     budgets: Budgets = Field(default_factory=Budgets)
@@ -148,11 +148,21 @@ class ExperimentConfig(_Strict):
             raise ValueError(f'cells repeat: {cells}')
         return names
 
+    @field_validator('task')
+    @classmethod
+    def _installed_task(cls, task):
+        problem = task_registry.problem(task)
+        if problem:
+            raise ValueError(problem)
+        return task
+
     @model_validator(mode='after')
     def _consistent(self):
+        distributions = task_registry.get(self.task).distributions
         for dist in (self.distribution, self.evaluation.ood_distribution):
-            if dist not in DISTRIBUTIONS:
-                raise ValueError(f'unknown distribution {dist!r}; expected one of {DISTRIBUTIONS}')
+            if dist not in distributions:
+                raise ValueError(f'unknown distribution {dist!r} of task {self.task}; expected one of '
+                                 f'{distributions}')
         if self.success_bar.k > self.attempts:
             raise ValueError(f'success_bar.k={self.success_bar.k} exceeds attempts={self.attempts}')
         improve = set(self.improvement.seeds.seeds())

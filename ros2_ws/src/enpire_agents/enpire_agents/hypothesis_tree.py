@@ -32,20 +32,10 @@ _GIT_ENV = {
     'LC_ALL': 'C',
 }
 
-EMPTY_POLICY = '''"""The empty policy: it holds the agent where it is. Every experiment starts here."""
-
-
-class Policy:
-    def reset(self, context):
-        self.context = context
-
-    def act(self, observation):
-        x, y = observation.agent_position
-        return float(x), float(y)
-
-    def on_attempt_failed(self, report):
-        pass
-'''
+def empty_policy(task: str) -> str:
+    """The source every experiment on `task` starts from (`Task.empty_policy`)."""
+    from enpire_common import task_registry
+    return task_registry.get(task).load('empty_policy')
 
 
 class GitError(RuntimeError):
@@ -116,7 +106,7 @@ class HypothesisTree:
         self.root: str = ''
 
     @classmethod
-    def create(cls, path: str | Path, experiment: str, root_policy: str = EMPTY_POLICY) -> HypothesisTree:
+    def create(cls, path: str | Path, experiment: str, root_policy: str) -> HypothesisTree:
         tree = cls(Path(path), experiment)
         tree.path.mkdir(parents=True, exist_ok=True)
         if (tree.path / 'HEAD').exists() or any(tree.path.iterdir()):

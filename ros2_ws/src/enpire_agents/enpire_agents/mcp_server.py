@@ -128,7 +128,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from enpire_agents.experiment import ExperimentConfigError, load_experiment
-    from enpire_agents.hypothesis_tree import HypothesisTree
+    from enpire_agents.hypothesis_tree import HypothesisTree, empty_policy
 
     try:
         host = check_loopback(args.host)
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     tree_path = out / 'hypothesis_tree.git'
     tree = HypothesisTree.open(tree_path) if (tree_path / 'HEAD').exists() else \
-        HypothesisTree.create(tree_path, config.name)
+        HypothesisTree.create(tree_path, config.name, empty_policy(config.task))
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     graph = _Graph(config, out)
     try:

@@ -26,7 +26,7 @@ from enpire_agents import bag_evidence, guard, metrics
 from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, Proposal, TrialSummary
 from enpire_agents.cell_tools import CellToolbox, Spent, ToolLedger
 from enpire_agents.experiment import AgentSpec, ExperimentConfig
-from enpire_agents.hypothesis_tree import HypothesisTree, NodeResult, TreeNode
+from enpire_agents.hypothesis_tree import HypothesisTree, NodeResult, TreeNode, empty_policy
 from enpire_agents.metrics import CellTime, ProgressPoint, Rate
 from enpire_rollout.trial_outcome import TrialOutcome
 
@@ -309,7 +309,8 @@ class Team:
         self.clock = clock
         self.cell_control = cell_control      # reset / verify for tool-driven agents (`cell_link`)
         self.ledger: ToolLedger | None = None
-        self.tree = HypothesisTree.create(self.out_dir / 'hypothesis_tree.git', config.name)
+        self.tree = HypothesisTree.create(self.out_dir / 'hypothesis_tree.git', config.name,
+                                          empty_policy(config.task))
         for agent in self.agents:
             self.tree.add_agent(agent)
         self.contract = contract_text()

@@ -14,10 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from enpire_env.request_checks import count_problem, name_problem, number_problem
-
-KNOWN_TASKS = ('pusht',)
-DISTRIBUTIONS = ('in_distribution', 'out_of_distribution')
+from enpire_env.request_checks import count_problem, number_problem, task_problem
 
 
 class TrialServerConfig(BaseModel):
@@ -88,8 +85,7 @@ def validate_goal(goal, config: TrialServerConfig | None = None, used_ids=frozen
                 f'{trial_id[:64]!r})')
     if trial_id and trial_id in used_ids:
         return f'trial_id {trial_id!r} is already used on this cell'
-    return (name_problem(goal.task, KNOWN_TASKS, 'task')
-            or (goal.distribution and name_problem(goal.distribution, DISTRIBUTIONS, 'distribution'))
+    return (task_problem(goal.task, goal.distribution or None)   # the registry's tasks and distributions
             or count_problem(goal.attempts, 'attempts', 1, config.max_attempts)
             or count_problem(goal.steps_per_attempt, 'steps_per_attempt', 1, config.max_steps_per_attempt)
             or number_problem(goal.time_budget_s, "time_budget_s (0: the server's bound)", 0.0,

@@ -8,8 +8,8 @@ image count and size) so a long experiment does not grow the prompt without limi
 from __future__ import annotations
 
 import base64
-import re
 
+from enpire_common import task_registry
 from pydantic import BaseModel, Field
 
 from enpire_agents.backends.base import ImprovementRequest, TrialSummary
@@ -28,18 +28,6 @@ MAX_REASON_CHARS = 240
 MAX_ROLLOUTS = 4                 # per result: the failed rollouts first, each with its attempts' scores
 MAX_ATTEMPTS = 8
 MAX_ATTEMPT_REASON_CHARS = 80
-
-# Expanded descriptions for the task names experiments use; an unknown task is sent as given.
-TASK_DESCRIPTIONS = {
-    'pusht': (
-        'Push-T: a round pusher (radius 15 px) moves on a 512x512 px table and must push a T-shaped block '
-        'until it covers the goal T drawn at pose (x=256, y=256, theta=pi/4). Success: coverage of the goal '
-        'by the block >= 0.95. The policy only commands the pusher\'s target position each control step '
-        '(10 Hz); the block moves only when pushed (it has friction, no grasping). The block\'s pose is not '
-        'given: estimate it from the camera frames with '
-        'enpire_task_pusht.policy_tools.locate_block(observation). '
-        'A trial allows k attempts; attempt k+1 continues from where attempt k left the block.'),
-}
 
 SYSTEM_PROMPT = """\
 You are a robotics research engineer improving the control policy of a robot cell, one idea at a time.
@@ -68,8 +56,10 @@ class PromptParts(BaseModel):
 
 
 def describe_task(task: str) -> str:
-    key = re.sub(r'[^a-z]', '', task.lower())
-    return TASK_DESCRIPTIONS.get(key, task)
+    """The task's own description for LLM backends (`Task.prompt`); a task not installed is sent as given."""
+    if task_registry.problem(task):
+        return task
+    return task_registry.get(task).load('prompt')
 
 
 def _rate(successes: int, trials: int) -> str:

@@ -39,8 +39,8 @@ TASK = Task(
     safety_limits='enpire_task_pusht.task:safety_limits_path',
     policy_imports=frozenset({'enpire_task_pusht.policy_tools', 'enpire_task_pusht.policy_motion_tools',
                               'enpire_task_pusht.learned_policy'}),
-    empty_policy='enpire_agents.hypothesis_tree:EMPTY_POLICY',
-    prompt='enpire_agents.backends.prompting:TASK_DESCRIPTIONS.pusht',
+    empty_policy='enpire_task_pusht.empty_policy:EMPTY_POLICY',
+    prompt='enpire_task_pusht.prompt:PROMPT',
     strategies='enpire_task_pusht.strategies:LIBRARY',
     simulator='enpire_task_pusht.simulator:PushTSim',
 )
