@@ -24,18 +24,11 @@ INTERFACE_SUFFIXES = ('.msg', '.srv', '.action')
 
 # (importer, imported): a lower layer importing a higher one, or a framework module importing a task.
 ALLOWED_UPWARD = {
-    ('enpire_agents.local_eval', 'enpire_task_pusht'),
-    ('enpire_agents.local_eval', 'enpire_task_pusht.distributions'),
-    ('enpire_agents.local_eval', 'enpire_task_pusht.geometry'),
-    ('enpire_agents.local_eval', 'enpire_task_pusht.policy_tools'),
-    ('enpire_agents.local_eval', 'enpire_task_pusht.render'),
-    ('enpire_agents.local_eval', 'enpire_task_pusht.simulator'),
     ('enpire_agents.regimes.bc', 'enpire_task_pusht.learned_policy'),
     ('enpire_agents.regimes.dataset', 'enpire_task_pusht.learned_policy'),
     ('enpire_agents.regimes.dataset', 'enpire_task_pusht.policy_tools'),
     ('enpire_agents.regimes.online_rl', 'enpire_task_pusht.gym_env'),
     ('enpire_agents.regimes.online_rl', 'enpire_task_pusht.learned_policy'),
-    ('enpire_agents.regimes.sim_bags', 'enpire_task_pusht.geometry'),
     ('enpire_env.reset.core', 'enpire_task_pusht.distributions'),
     ('enpire_env.reset.core', 'enpire_task_pusht.geometry'),
     ('enpire_env.reset.routine', 'enpire_task_pusht.distributions'),
@@ -56,13 +49,11 @@ ALLOWED_PACKAGE_CIRCLE: set[tuple[str, str]] = set()
 ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_agents/enpire_agents/benchmark/matrix.py',
     'ros2_ws/src/enpire_agents/enpire_agents/ground_truth.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/local_eval.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/__init__.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/bc.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/dataset.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/online_rl.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/regime_backends.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/regimes/sim_bags.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/tool_calling.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/core.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/routine.py',

@@ -209,7 +209,7 @@ def test_bags_from_the_trial_loop_carry_the_verifiers_verdicts(bags):
 
 def _observation(step=0):
     """A real top-camera frame of a placed sim (what the trial server hands the sandbox)."""
-    from enpire_agents.local_eval import _Camera, _EnpireSim
+    from enpire_task_pusht.in_process import _Camera, _EnpireSim
 
     sim = _EnpireSim()
     sim.place((250.0, 300.0, 0.3), (100.0, 100.0))

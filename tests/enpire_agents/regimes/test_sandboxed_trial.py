@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from enpire_common.task import SceneObject
 from enpire_task_pusht import geometry as pusht
 
 from enpire_agents import local_eval as le
@@ -85,7 +86,7 @@ class GoalCell(le.SimTrialCell):
     """A cell whose reset puts the T exactly on the goal (coverage 1), the agent well away from it."""
 
     def place(self, seed, distribution):
-        self.place_objects(pusht.GOAL_POSE, (80.0, 80.0))
+        self.place_objects((SceneObject('block', pusht.GOAL_POSE),), (80.0, 80.0))
 
 
 @pytest.fixture(scope='module')

@@ -1,34 +1,25 @@
-"""Evaluation of a Push-T policy source without the ROS graph, in one of two modes.
+"""Evaluation of a policy source without the ROS graph, through the one trial loop, in one of two modes.
 
-`evaluate(code, seeds, attempts=8, mode=...)` runs one rollout per seed with pass@k semantics -- up to
-`attempts` attempts of 300 control steps, no reset between attempts, `on_attempt_failed` called after
-each failed attempt -- and returns an `EvalResult` (successes at attempt 1 and within k, per-seed
-records).
+`evaluate(code, seeds, attempts=8, mode=..., task=...)` runs one trial per seed with pass@k semantics --
+up to `attempts` attempts of the task's episode, no reset between attempts, `on_attempt_failed` called
+after each failed attempt -- and returns an `EvalResult` (per-seed `TrialOutcome`s). The task defaults to
+the one installed task (`enpire_common.task_registry`).
 
-mode='trial' (what a benchmark uses): the trial server's judgement without the graph. `run_trial` is the
-loop of `enpire_rollout.trial_server_node.TrialRun` (`_attempts` / `_run_steps`): the policy file runs in
-the real sandbox (`enpire_rollout.sandbox.PolicyRunner`, limits from the trial server's config), gets the
-frames of every camera of the simulated cell (`enpire_sim.cameras.CameraRig`, the sim cell's cameras),
-its commands pass the EN safety core (`enpire_env.safety.SafetyFilter`, as the as-fast safety node does)
-into `PushTSim` in lockstep, and each attempt is judged by the EN verifier core
+mode='trial' (what a benchmark uses): the trial server's judgement without the graph. `run_trial` runs
+`enpire_rollout.trial_loop` as the trial server does: the policy file in the real sandbox
+(`enpire_rollout.sandbox.PolicyRunner`, limits from the trial server's config), the frames of every
+camera of the simulated cell (the task's simulator under `enpire_sim.cameras.CameraRig`, the sim cell's
+cameras), its commands through the EN safety core (`enpire_env.safety.SafetyFilter`, as the as-fast
+safety node does) into the simulator in lockstep, each attempt judged by the EN verifier core
 (`enpire_env.verification.Verifier` over the cameras' last frames, the verify node's cameras, fusion rule
-and frame age). Its reasons are the verifier's (or the sandbox's); the sim's coverage is never looked at.
-Settings come from the packages' config files (`TrialSettings.from_config`). The reset is the sim cell's
-placement at `sample_initial_state(seed, distribution)` (the reset server's target), not re-verified.
+and frame age). Its reasons are the verifier's (or the sandbox's); the simulator's truth is never looked
+at. Settings come from the packages' config files (`TrialSettings.from_config`). The reset is the sim
+cell's placement of the task's initial state for the seed (the reset server's target), not re-verified.
 A `TrialRecorder` sees every event, state, command and verdict (`regimes.sim_bags` writes trial bags).
 
 mode='in_process' (default; a developer's tool, the offline backend's own tests): the policy class is
-executed in this process, no sandbox, success from the simulator's coverage; a failed attempt's reason
-is classified from the sim's ground truth. Perception (`perception=`):
-- 'camera': render the top camera (`enpire_sim.cameras`) and let the policy call the real
-  `enpire_task_pusht.policy_tools.locate_block` -- ground-truth free;
-- 'noisy_gt': a stand-in `locate_block` returning the true pose plus Gaussian noise
-  (`noise_px`, `noise_deg`), for when the camera stack is absent;
-- 'gt': the exact pose.
-`perception='auto'` picks 'camera' when the camera stack and `policy_tools` import, else 'noisy_gt'.
-
-Simulator: `enpire_task_pusht.simulator.PushTSim` (gym-pusht's dynamics, checked by
-tests/tasks/pusht/test_parity.py).
+executed in this process, no sandbox, on the task's in-process harness (`Task.in_process`: its cell,
+its perception modes, success and failure reasons from its simulator's truth).
 
 Command line: `python -m enpire_agents.local_eval POLICY.py --seeds 0:100 --attempts 8 --mode trial`.
 """
@@ -42,13 +33,14 @@ import sys
 import tempfile
 import time
 import types
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from enpire_task_pusht import geometry as pusht
-from enpire_task_pusht.distributions import sample_initial_state
+from enpire_common import task_registry
+from enpire_common.task import SceneObject, Task
 
 from enpire_rollout import trial_loop
 from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
@@ -56,128 +48,45 @@ from enpire_rollout.trial_loop import TrialPlan, Verdict
 from enpire_rollout.trial_outcome import TrialOutcome
 
 if TYPE_CHECKING:
-    from enpire_task_pusht.render import CameraSpec
-
     from enpire_env.safety import SafetyLimits
     from enpire_env.verification import FusedJudgement, VerifyConfig
     from enpire_rollout.sandbox import StepResult
     from enpire_rollout.trial_core import TrialServerConfig
+    from enpire_sim.cameras import CameraSpec
 
-EPISODE_STEPS = pusht.EPISODE_STEPS
-
-
-# ----------------------------------------------------------------------------------------- simulators
-class _EnpireSim:
-    """The project's own simulator (`enpire_task_pusht.simulator.PushTSim`)."""
-
-    def __init__(self):
-        from enpire_task_pusht.simulator import PushTSim
-        self.sim = PushTSim()
-
-    def place(self, block, agent):
-        self.sim.place(tuple(block), tuple(agent))
-
-    def step(self, target):
-        self.sim.step((float(target[0]), float(target[1])))
-        return self.coverage()
-
-    def block_pose(self):
-        return tuple(float(v) for v in self.sim.block_pose)
-
-    def agent_position(self):
-        return np.asarray(self.sim.agent_position, dtype=float)
-
-    def agent_velocity(self):
-        return np.asarray(self.sim.agent_velocity, dtype=float)
-
-    def coverage(self):
-        return float(self.sim.coverage())
-
-
-def make_sim(kind: str = 'enpire'):
-    if kind != 'enpire':
-        raise ValueError(f'unknown simulator {kind!r}; the evaluator runs enpire_sim')
-    return _EnpireSim()
-
-
-# ----------------------------------------------------------------------------------------- perception
-class _Camera:
-    """The cell's top camera through `enpire_sim.cameras` (spec from `sim/config/cameras.yaml` if found)."""
-
-    def __init__(self, camera: str = 'top', resolution: int | None = None):
-        from enpire_task_pusht import render as cameras
-        self.cameras = cameras
-        specs = cameras.DEFAULT_CAMERAS
-        with contextlib.suppress(Exception):
-            from pathlib import Path
-
-            import enpire_sim
-            cfg = Path(enpire_sim.__file__).resolve().parent.parent / 'config' / 'cameras.yaml'
-            if cfg.exists():
-                specs = cameras.load_cameras(cfg)[0]
-        spec = next(s for s in specs if s.name == camera)
-        if resolution:
-            spec = spec.model_copy(update={'width': int(resolution), 'height': int(resolution)})
-        self.spec = spec
-
-    def frames(self, sim):
-        raw = sim.sim if isinstance(sim, _EnpireSim) else sim
-        state = self.cameras.RenderState.from_sim(raw)
-        img, h = self.cameras.render(state, self.spec)
-        if img is None:
-            return {}, {}
-        return {self.spec.name: img}, {self.spec.name: h}
-
-
-def _stand_in_tools(noise_px: float, noise_deg: float, rng: np.random.Generator):
-    mod = types.ModuleType('enpire_task_pusht.policy_tools')
-
-    def locate_block(observation):
-        gt = observation.debug_ground_truth
-        if not gt:
-            return None
-        x, y, th = gt['block']
-        return (x + rng.normal(0, noise_px), y + rng.normal(0, noise_px),
-                th + math.radians(rng.normal(0, noise_deg)))
-
-    mod.locate_block = locate_block
-    mod.stand_in = True
-    return mod
+def _task(name: str | None) -> Task:
+    """The task evaluated: `name`, or the one installed task."""
+    return task_registry.get(name or task_registry.sole())
 
 
 @contextlib.contextmanager
 def _policy_tools_as(module):
-    import enpire_task_pusht
-    key = 'enpire_task_pusht.policy_tools'
+    """`module` (a harness's stand-in, or None: the real one) importable under its own name meanwhile."""
+    if module is None:
+        yield
+        return
+    import importlib
+    key = module.__name__
+    parent_name, _, attr = key.rpartition('.')
+    parent = importlib.import_module(parent_name) if parent_name else None
     saved_mod = sys.modules.get(key)
-    had_attr = hasattr(enpire_task_pusht, 'policy_tools')
-    saved_attr = getattr(enpire_task_pusht, 'policy_tools', None)
-    if module is not None:
-        sys.modules[key] = module
-        enpire_task_pusht.policy_tools = module
+    had_attr = parent is not None and hasattr(parent, attr)
+    saved_attr = getattr(parent, attr, None)
+    sys.modules[key] = module
+    if parent is not None:
+        setattr(parent, attr, module)
     try:
         yield
     finally:
-        if module is not None:
-            if saved_mod is None:
-                sys.modules.pop(key, None)
-            else:
-                sys.modules[key] = saved_mod
-            if had_attr:
-                enpire_task_pusht.policy_tools = saved_attr
-            else:
-                with contextlib.suppress(AttributeError):
-                    delattr(enpire_task_pusht, 'policy_tools')
-
-
-def camera_available() -> bool:
-    try:
-        import enpire_task_pusht.policy_tools as tools  # noqa: F401
-        from enpire_task_pusht import render  # noqa: F401
-        from enpire_task_pusht.simulator import PushTSim  # noqa: F401
-        return hasattr(tools, 'locate_block')
-    except Exception:
-        return False
+        if saved_mod is None:
+            sys.modules.pop(key, None)
+        else:
+            sys.modules[key] = saved_mod
+        if had_attr:
+            setattr(parent, attr, saved_attr)
+        elif parent is not None:
+            with contextlib.suppress(AttributeError):
+                delattr(parent, attr)
 
 
 def load_policy_class(code: str, tools_module=None):
@@ -224,28 +133,6 @@ class EvalResult:
                 'missed_deadlines': sum(r.missed_deadlines for r in self.records)}
 
 
-def classify_failure(start_cov: float, end_cov: float, pose_err: tuple[float, float], moved: bool) -> str:
-    """A verdict-like reason for a failed attempt, from the sim's ground truth (dev harness only)."""
-    pos, ang = pose_err
-    if not moved:
-        return 'timeout: no progress (block never moved)'
-    if end_cov < start_cov - 0.05:
-        return f'timeout: coverage fell {start_cov:.2f}->{end_cov:.2f}'
-    if pos <= 4.0 and ang > 2.0:
-        return f'timeout: position ok, angle off {ang:.1f} deg (coverage {end_cov:.3f})'
-    if ang <= 2.0 and pos > 4.0:
-        return f'timeout: angle ok, position off {pos:.1f} px (coverage {end_cov:.3f})'
-    if pos <= 4.0 and ang <= 2.0:
-        return f'timeout: close but not over the bar (coverage {end_cov:.3f})'
-    return f'timeout: far from goal ({pos:.0f} px, {ang:.0f} deg, coverage {end_cov:.3f})'
-
-
-def pose_error(pose) -> tuple[float, float]:
-    c = np.array(pusht.origin_to_centroid(pose))
-    g = np.array(pusht.origin_to_centroid(pusht.GOAL_POSE))
-    return float(np.linalg.norm(c - g)), abs(math.degrees(pusht.angle_diff(pose[2], pusht.GOAL_POSE[2])))
-
-
 class InProcessPolicy:
     """A policy class run in this process, as the trial loop drives a sandboxed one: an exception (or a
     non-finite action) ends the attempt with its reason; the policy object lives on."""
@@ -285,56 +172,34 @@ class InProcessPolicy:
         pass
 
 
-class InProcessCell:
-    """The trial loop's cell on the simulator in this process: success is the simulator's coverage (checked
-    after every step), a failed attempt's reason classified from its ground truth."""
+class _HarnessCell:
+    """A task harness's in-process cell (`Task.in_process`) as the trial loop's cell: the simulator stands
+    still between steps (a hold sends nothing), its verdict comes from its own truth."""
 
-    def __init__(self, sim, seed: int, distribution: str, perception: str, camera=None):
-        self.sim, self.seed, self.distribution = sim, seed, distribution
-        self.perception, self.camera = perception, camera
-        self.cov = 0.0
-        self.start_pose, self.start_cov = None, 0.0
+    def __init__(self, cell):
+        self.cell = cell
 
     def reset(self) -> dict:
-        state = sample_initial_state(self.seed, self.distribution)
-        self.sim.place(state.block, state.agent)
-        self.cov = self.sim.coverage()
-        return {}
+        return self.cell.reset()
 
     def stop_reason(self) -> str:
         return ''
 
     def begin_attempt(self, attempt: int):
-        self.start_pose, self.start_cov = self.sim.block_pose(), self.cov
-        return tuple(self.sim.agent_position())
+        return self.cell.begin_attempt(attempt)
 
     def observe(self, step: int, attempt: int) -> Observation:
-        frames, maps, gt = {}, {}, None
-        if self.perception == 'camera':
-            frames, maps = self.camera.frames(self.sim)
-        else:
-            gt = {'block': self.sim.block_pose(), 'coverage': self.cov}
-        return Observation(step=step, attempt=attempt, time_s=step / pusht.CONTROL_HZ,
-                           agent_position=self.sim.agent_position(), agent_velocity=self.sim.agent_velocity(),
-                           frames=frames, table_to_image=maps, debug_ground_truth=gt)
+        return Observation(**self.cell.observe(step, attempt))
 
     def command(self, values) -> None:
-        tx, ty = (min(max(float(v), 0.0), pusht.WORKSPACE_SIZE) for v in values[:2])
-        self.cov = self.sim.step((tx, ty))
+        self.cell.command(values)
 
     def hold(self) -> None:
-        """The simulator stands still between steps: nothing to send."""
+        pass
 
     def verify(self, attempt: int, final: bool) -> Verdict:
-        if pusht.is_success(self.cov):
-            return Verdict(success=True, score=float(self.cov), reason='success')
-        if not final:
-            return Verdict(success=False, score=float(self.cov))
-        end_pose, start_pose = self.sim.block_pose(), self.start_pose
-        moved = np.hypot(end_pose[0] - start_pose[0], end_pose[1] - start_pose[1]) > 1.0 or \
-            abs(end_pose[2] - start_pose[2]) > 0.01
-        reason = classify_failure(self.start_cov, self.cov, pose_error(end_pose), moved)
-        return Verdict(success=False, score=float(self.cov), reason=reason)
+        success, score, reason = self.cell.judge(final)
+        return Verdict(success=success, score=score, reason=reason)
 
     def settle(self) -> None:
         pass
@@ -346,18 +211,19 @@ class InProcessCell:
         pass
 
 
-def run_in_process(policy_cls, seed: int, *, attempts: int = 8, distribution: str = 'in_distribution',
-                   perception: str = 'noisy_gt', noise_px: float = 1.0, noise_deg: float = 0.5,
-                   sim=None, camera=None, steps_per_attempt: int = EPISODE_STEPS) -> TrialOutcome:
-    """One trial of a policy class in this process (no sandbox), through the trial loop."""
-    cell = InProcessCell(sim or make_sim(), seed, distribution, perception, camera)
-    context = TrialContext(task='pusht', attempts=attempts, steps_per_attempt=steps_per_attempt,
-                           control_hz=pusht.CONTROL_HZ, cameras=['top'], seed=seed)
+def run_in_process(policy_cls, seed: int, cell, *, task: Task, attempts: int = 8,
+                   distribution: str = 'in_distribution', steps_per_attempt: int | None = None,
+                   cameras=()) -> TrialOutcome:
+    """One trial of a policy class on a task harness's cell in this process (no sandbox), through the trial
+    loop; the cell's verdict is checked after every step."""
+    steps_per_attempt = steps_per_attempt or task.episode_steps
+    context = TrialContext(task=task.name, attempts=attempts, steps_per_attempt=steps_per_attempt,
+                           control_hz=task.control_hz, cameras=list(cameras), seed=seed)
     policy = InProcessPolicy(policy_cls, context)
     plan = TrialPlan(attempts=attempts, steps_per_attempt=steps_per_attempt, time_budget_s=math.inf,
                      verify_every_n_steps=1)
-    outcome = TrialOutcome(seed=seed, task='pusht', distribution=distribution, attempts=attempts)
-    return trial_loop.run_trial(cell, policy, policy.start, plan, outcome, on_crash=_reraise)
+    outcome = TrialOutcome(seed=seed, task=task.name, distribution=distribution, attempts=attempts)
+    return trial_loop.run_trial(_HarnessCell(cell), policy, policy.start, plan, outcome, on_crash=_reraise)
 
 
 def _reraise(exc: Exception) -> None:
@@ -386,6 +252,7 @@ def ros_parameters(path: str | Path) -> dict:
 class TrialSettings:
     """What the sim bringup runs a trial with: trial server, safety limits, verify node, sim cameras."""
 
+    task: str
     trial: TrialServerConfig
     safety: SafetyLimits
     verification: VerifyConfig
@@ -395,13 +262,15 @@ class TrialSettings:
     cameras: tuple[CameraSpec, ...]
 
     @classmethod
-    def from_config(cls) -> TrialSettings:
-        """From the packages' config files, as `enpire up sim_cells` starts the nodes."""
-        from enpire_task_pusht.render import DEFAULT_CAMERAS, load_cameras
-
+    def from_config(cls, task: str | None = None) -> TrialSettings:
+        """From the packages' config files, as `enpire up sim_cells` starts the nodes for `task` (default:
+        the one installed task)."""
         from enpire_env.safety import SafetyLimits
         from enpire_env.verification import load_config
         from enpire_rollout.trial_core import TrialServerConfig
+        from enpire_sim.cameras import DEFAULT_CAMERAS, load_cameras
+
+        task = _task(task).name
 
         trial = ros_parameters(config_file('enpire_rollout', 'trial_server.yaml'))
         known = TrialServerConfig.model_fields
@@ -409,9 +278,10 @@ class TrialSettings:
         verify = ros_parameters(verify_file)
         cameras_file = ros_parameters(config_file('enpire_sim', 'sim_cell.yaml')).get('cameras_file') or ''
         return cls(
+            task=task,
             trial=TrialServerConfig(**{k: v for k, v in trial.items() if k in known}),
             safety=SafetyLimits.from_yaml(config_file('enpire_env', 'safety_limits.yaml')),
-            verification=load_config('pusht'),
+            verification=load_config(task),
             verify_cameras=tuple(verify.get('cameras', ('top', 'oblique', 'wrist'))),
             fusion_rule=str(verify.get('fusion_rule', 'unanimous')),
             max_frame_age=float(verify.get('max_frame_age', 0.5)),
@@ -426,11 +296,14 @@ class TrialGoal:
     policy_path: str
     policy_sha256: str
     seed: int = 0
-    task: str = 'pusht'
+    task: str = field(default_factory=task_registry.sole)     # default: the one installed task
     distribution: str = 'in_distribution'
     attempts: int = 8
-    steps_per_attempt: int = EPISODE_STEPS
+    steps_per_attempt: int = 0                                # 0: the task's episode
     time_budget_s: float = 0.0
+
+    def __post_init__(self):
+        self.steps_per_attempt = self.steps_per_attempt or task_registry.get(self.task).episode_steps
 
 
 class SimTrialCell:
@@ -442,32 +315,31 @@ class SimTrialCell:
     """
 
     def __init__(self, settings: TrialSettings, faults: dict | None = None, fault_seed: int = 0):
-        from enpire_task_pusht.render import CameraRig
-        from enpire_task_pusht.simulator import PushTSim
-
         from enpire_env.safety import SafetyFilter
         from enpire_env.verification import Verifier
+        from enpire_sim.cameras import CameraRig
 
         self.settings = settings
-        self.sim = PushTSim()
-        self.rig = CameraRig(settings.cameras, dict(faults or {}), seed=fault_seed)   # camera -> CameraFaults
+        self.task = task_registry.get(settings.task)
+        self.sim = self.task.load('simulator')()       # an enpire_sim.simulator.CellSimulator
+        self.rig = CameraRig(settings.cameras, dict(faults or {}), seed=fault_seed,   # camera -> CameraFaults
+                             scene=self.sim.scene)
         self.safety = SafetyFilter(settings.safety)
-        self.verifier = Verifier('pusht', settings.verification)
+        self.verifier = Verifier(self.task.name, settings.verification)
         self.ticks = 0
         self._safety_clock = 0.0
         self.frames: dict = {}        # camera -> (enpire_sim.cameras.Frame, tick of its capture)
 
     @property
     def now_s(self) -> float:
-        return self.ticks / pusht.CONTROL_HZ
+        return self.ticks / self.task.control_hz
 
     @property
     def agent(self) -> tuple[float, float]:
-        return tuple(float(v) for v in self.sim.agent_position)
+        return tuple(float(v) for v in self.sim.tool_position)
 
     def _publish(self) -> None:
-        from enpire_task_pusht.render import RenderState
-        for cam, frame in self.rig.capture(RenderState.from_sim(self.sim)).items():
+        for cam, frame in self.rig.capture(self.sim.view()).items():
             if frame is None:                      # dropped: the camera's last frame stays the latest
                 continue
             last = self.frames.get(cam)
@@ -476,13 +348,13 @@ class SimTrialCell:
         self.safety.update_agent(*self.agent)
 
     def place(self, seed: int, distribution: str) -> None:
-        """The reset server's target for the seed (`reset.core.pick_target`), placed."""
-        state = sample_initial_state(int(seed), distribution)
-        self.place_objects(tuple(state.block), tuple(state.agent))
+        """The reset server's target for the seed (the task's initial state), placed."""
+        initial = self.task.load('sample_initial_state')(int(seed), distribution)
+        self.place_objects(initial.scene(), initial.tool())
 
-    def place_objects(self, block: tuple[float, float, float], agent: tuple[float, float]) -> None:
+    def place_objects(self, objects: Sequence[SceneObject], tool: Sequence[float]) -> None:
         """The sim cell's place_objects service: the scene set, its state and frames published."""
-        self.sim.place(tuple(block), tuple(agent))
+        self.sim.place_objects(tuple(objects), tuple(tool))
         self.ticks += 1
         self._publish()
 
@@ -504,18 +376,19 @@ class SimTrialCell:
         return Observation(
             step=step, attempt=attempt, time_s=self.now_s - t0_s,
             agent_position=np.array(self.agent),
-            agent_velocity=np.array(self.sim.agent_velocity, dtype=float),
+            agent_velocity=np.array(self.sim.tool_velocity, dtype=float),
             frames={c: f.image for c, (f, _) in frames.items()},
             table_to_image={c: np.asarray(f.table_to_image, dtype=float) for c, (f, _) in frames.items()},
-            frame_age_s={c: (self.ticks - tick) / pusht.CONTROL_HZ for c, (_, tick) in frames.items()})
+            frame_age_s={c: (self.ticks - tick) / self.task.control_hz for c, (_, tick) in frames.items()})
 
     def verify(self) -> FusedJudgement:
         from enpire_env.verification import Frame
         s = self.settings
-        frames = {c: Frame(f.image, f.table_to_image, tick / pusht.CONTROL_HZ)
+        frames = {c: Frame(f.image, f.table_to_image, tick / self.task.control_hz)
                   for c, (f, tick) in self.frames.items()}
         fused, _ = self.verifier.verify_frames(frames, cameras=list(s.verify_cameras), now=self.now_s,
-                                               rule=s.fusion_rule, max_age=s.max_frame_age, task='pusht')
+                                               rule=s.fusion_rule, max_age=s.max_frame_age,
+                                               task=self.task.name)
         return fused
 
 
@@ -619,11 +492,11 @@ def policy_source_file(code: str, prefix: str = 'enpire_policy_src_'):
 def _trial_worker(args) -> list[TrialOutcome]:
     """Trial mode: the policy source as a file, one fresh simulated cell per seed."""
     code, seeds, kw = args
-    settings = TrialSettings.from_config()
+    settings = TrialSettings.from_config(kw['task'])
     with policy_source_file(code, prefix='enpire_eval_') as (path, sha):
         records = []
         for seed in seeds:
-            goal = TrialGoal(policy_path=str(path), policy_sha256=sha, seed=int(seed),
+            goal = TrialGoal(policy_path=str(path), policy_sha256=sha, seed=int(seed), task=kw['task'],
                              attempts=kw['attempts'], distribution=kw['distribution'],
                              steps_per_attempt=kw['steps_per_attempt'])
             record = run_trial(goal, SimTrialCell(settings))
@@ -633,27 +506,23 @@ def _trial_worker(args) -> list[TrialOutcome]:
     return records
 
 
-def _resolve_perception(perception: str) -> str:
-    if perception == 'auto':
-        return 'camera' if camera_available() else 'noisy_gt'
-    return perception
+def in_process_harness(task: Task, perception: str, **options):
+    """The task's harness for evaluating a policy class in this process (`Task.in_process`)."""
+    if task.in_process is None:
+        raise ValueError(f'task {task.name!r} has no in-process harness: use mode="trial"')
+    return task.load('in_process')(perception, **options)
 
 
 def _worker(args):
     code, seeds, kw = args
-    perception = kw['perception']
+    task = _task(kw.pop('task'))
     rng = np.random.default_rng(kw.pop('noise_seed', 0) + 7919 * (seeds[0] if seeds else 0))
-    if perception == 'camera':
-        tools = None
-        camera = _Camera(resolution=kw.pop('camera_resolution', None))
-    else:
-        sd = 0.0 if perception == 'gt' else 1.0
-        tools = _stand_in_tools(kw.get('noise_px', 1.0) * sd, kw.get('noise_deg', 0.5) * sd, rng)
-        camera = None
-    sim = make_sim(kw.pop('sim', 'enpire'))
-    kw.pop('camera_resolution', None)
-    policy_cls = load_policy_class(code, tools)
-    return [run_in_process(policy_cls, s, sim=sim, camera=camera, **kw) for s in seeds]
+    harness = in_process_harness(task, kw.pop('perception'), noise_px=kw.pop('noise_px'),
+                                 noise_deg=kw.pop('noise_deg'), rng=rng,
+                                 camera_resolution=kw.pop('camera_resolution'))
+    policy_cls = load_policy_class(code, harness.policy_tools)
+    return [run_in_process(policy_cls, s, harness.cell(s, kw['distribution']), task=task,
+                           cameras=harness.cameras, **kw) for s in seeds]
 
 
 MODES = ('in_process', 'trial')
@@ -661,25 +530,29 @@ MODES = ('in_process', 'trial')
 
 def evaluate(code: str, seeds, *, attempts: int = 8, distribution: str = 'in_distribution',
              perception: str = 'auto', noise_px: float = 1.0, noise_deg: float = 0.5, procs: int = 1,
-             sim: str = 'enpire', steps_per_attempt: int = EPISODE_STEPS,
-             camera_resolution: int | None = None, mode: str = 'in_process') -> EvalResult:
-    """Evaluate a policy source on `seeds` (one rollout each) with pass@`attempts` semantics.
+             steps_per_attempt: int | None = None, camera_resolution: int | None = None,
+             mode: str = 'in_process', task: str | None = None) -> EvalResult:
+    """Evaluate a policy source on `seeds` (one rollout each) with pass@`attempts` semantics, on `task`
+    (default: the one installed task) for `steps_per_attempt` (default: the task's episode) per attempt.
 
-    mode='trial': sandbox + verifier, as the trial server (`perception`, `noise_*`, `sim` and
-    `camera_resolution` do not apply: the cell's cameras are those of its config).
+    mode='trial': sandbox + verifier, as the trial server (`perception`, `noise_*` and `camera_resolution`
+    do not apply: the cell's cameras are those of its config).
     """
     if mode not in MODES:
         raise ValueError(f'unknown mode {mode!r} (known: {MODES})')
     t0 = time.monotonic()
     seeds = list(seeds)
+    task_name = _task(task).name
+    steps_per_attempt = steps_per_attempt or _task(task).episode_steps
     if mode == 'trial':
         worker = _trial_worker
-        kw = dict(attempts=attempts, distribution=distribution, steps_per_attempt=steps_per_attempt)
+        kw = dict(attempts=attempts, distribution=distribution, steps_per_attempt=steps_per_attempt,
+                  task=task_name)
     else:
         worker = _worker
-        kw = dict(attempts=attempts, distribution=distribution, perception=_resolve_perception(perception),
-                  noise_px=noise_px, noise_deg=noise_deg, sim=sim, steps_per_attempt=steps_per_attempt,
-                  camera_resolution=camera_resolution)
+        kw = dict(attempts=attempts, distribution=distribution, perception=perception, noise_px=noise_px,
+                  noise_deg=noise_deg, steps_per_attempt=steps_per_attempt,
+                  camera_resolution=camera_resolution, task=task_name)
     procs = max(1, min(int(procs), 2, len(seeds)))   # the machine has 2 cores shared by everyone
     if procs == 1:
         records = worker((code, seeds, dict(kw)))
@@ -706,16 +579,16 @@ def main(argv=None) -> int:
     ap.add_argument('--seeds', default='0:20')
     ap.add_argument('--attempts', type=int, default=8)
     ap.add_argument('--distribution', default='in_distribution')
-    ap.add_argument('--perception', default='auto', choices=['auto', 'camera', 'noisy_gt', 'gt'])
+    ap.add_argument('--task', default=None, help='an installed task (default: the one installed)')
+    ap.add_argument('--perception', default='auto', help="the task's in-process perception (auto, ...)")
     ap.add_argument('--procs', type=int, default=1)
-    ap.add_argument('--sim', default='enpire', choices=['enpire'])
     ap.add_argument('--camera-resolution', type=int, default=None, help='override the top camera size')
     ap.add_argument('--mode', default='in_process', choices=MODES,
                     help='trial: sandbox + verifier, as the trial server judges')
     args = ap.parse_args(argv)
     code = open(args.policy).read()
     res = evaluate(code, _parse_seeds(args.seeds), attempts=args.attempts, distribution=args.distribution,
-                   perception=args.perception, procs=args.procs, sim=args.sim,
+                   perception=args.perception, procs=args.procs, task=args.task,
                    camera_resolution=args.camera_resolution, mode=args.mode)
     print(json.dumps(res.summary()))
     return 0
@@ -737,7 +610,8 @@ def summarise(node_id: str, hypothesis: str, result: EvalResult):
 
 def run_search(backend, *, rounds: int, seeds, attempts: int = 8, perception: str = 'noisy_gt',
                procs: int = 1, agent_id: str = 'agent_0', time_budget_s: float | None = None,
-               stop_at: tuple[float, float] | None = None, seed: int = 0, log=None) -> dict:
+               stop_at: tuple[float, float] | None = None, seed: int = 0, log=None,
+               task: str | None = None) -> dict:
     """A one-agent improvement loop in-process: propose -> evaluate on `seeds` -> keep the best.
 
     Returns {'best_code', 'best', 'rounds': [per-round dicts], 'evaluations', 'seconds'}.
@@ -746,14 +620,15 @@ def run_search(backend, *, rounds: int, seeds, attempts: int = 8, perception: st
     from enpire_agents.backends.offline import rate
     from enpire_rollout import policy_contract
     t0 = time.monotonic()
+    task = _task(task).name
     best, best_code, history, out = None, None, [], []
     for rnd in range(rounds):
         if time_budget_s is not None and time.monotonic() - t0 > time_budget_s:
             break
-        req = ImprovementRequest(task='pusht', contract=policy_contract.__doc__ or '', agent_id=agent_id,
+        req = ImprovementRequest(task=task, contract=policy_contract.__doc__ or '', agent_id=agent_id,
                                  round=rnd, best_code=best_code, best=best, history=history[-5:], seed=seed)
         prop = backend.propose(req)
-        res = evaluate(prop.code, seeds, attempts=attempts, perception=perception, procs=procs)
+        res = evaluate(prop.code, seeds, attempts=attempts, perception=perception, procs=procs, task=task)
         summary = summarise(f'{agent_id}-r{rnd}', prop.hypothesis, res)
         history.append(summary)
         improved = rate(summary) > rate(best)

@@ -138,6 +138,7 @@ class Task:
     strategies: Ref                         # the offline backend's strategy library
     simulator: Ref                          # factory of the simulated cell's physics and cameras
     config_dir: Ref | None = None           # -> the task's config folder
+    in_process: Ref | None = None           # -> a harness evaluating a policy class in one process (dev tool)
     extras: Mapping[str, Ref] = field(default_factory=dict)   # task-specific references by name
 
     def __post_init__(self):

@@ -2,7 +2,7 @@
 
 `record_rollout(code, seed, bag_root)` runs one trial of a policy source with `local_eval.run_trial` --
 the trial server's loop: the policy in the real sandbox, its commands through the safety filter into
-`PushTSim`, every attempt judged by the verifier core on the simulated cameras -- and writes a
+the task's simulator, every attempt judged by the verifier core on the simulated cameras -- and writes a
 `TrialBag` at `<bag_root>/<cell>/<trial_id>/` (where the sim bringup's trial server writes them) with
 the topics and messages the ROS trial server records: `/<cell>/cell_state` (CellState, with the safe
 command the cell tracked in `commanded_target`), the recorded cameras' images and homographies (same
@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 from enpire_common import names
-from enpire_task_pusht import geometry as pusht
 
 from enpire_agents.local_eval import (
     SimTrialCell,
@@ -45,6 +44,7 @@ class BagRecorder(TrialRecorder):
     """Writes what `run_trial` reports into a TrialBag, as the trial server records the graph."""
 
     def __init__(self, bag, cell: SimTrialCell, cameras, debug_ground_truth: bool = False):
+        self.task = cell.task.name
         from enpire_rollout.trial_bag import typestore
 
         self.bag = bag
@@ -143,7 +143,7 @@ class BagRecorder(TrialRecorder):
         ns = self._ns()
         msg = self.T['enpire_interfaces/msg/FusedVerdict'](
             header=self._header(ns),
-            task='pusht',
+            task=self.task,
             state=int(verdict.state),
             success=bool(verdict.success),
             score=float(verdict.score),
@@ -164,12 +164,13 @@ def record_rollouts(
     attempts: int = 2,
     cell: str = 'cell_0',
     distribution: str = 'in_distribution',
-    steps_per_attempt: int = pusht.EPISODE_STEPS,
+    steps_per_attempt: int = 0,
     debug_ground_truth: bool = False,
     cameras=('top',),
     settings: TrialSettings | None = None,
 ) -> list[TrialOutcome]:
-    """One recorded trial of `code` per seed (the source written once as the trials' policy file)."""
+    """One recorded trial of `code` per seed (the source written once as the trials' policy file), of the
+    settings' task (default: the one installed task) for `steps_per_attempt` (0: the task's episode)."""
     settings = settings or TrialSettings.from_config()
     with policy_source_file(code) as (path, sha):
         out = []
@@ -178,6 +179,7 @@ def record_rollouts(
                 policy_path=str(path),
                 policy_sha256=sha,
                 seed=int(seed),
+                task=settings.task,
                 distribution=distribution,
                 attempts=attempts,
                 steps_per_attempt=steps_per_attempt,

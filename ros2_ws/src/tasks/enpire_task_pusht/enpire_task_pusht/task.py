@@ -43,6 +43,7 @@ TASK = Task(
     prompt='enpire_task_pusht.prompt:PROMPT',
     strategies='enpire_task_pusht.strategies:LIBRARY',
     simulator='enpire_task_pusht.simulator:PushTSim',
+    in_process='enpire_task_pusht.in_process:InProcessHarness',
 )
 
 
