@@ -47,8 +47,6 @@ ALLOWED_PACKAGE_CIRCLE: set[tuple[str, str]] = set()
 
 # Files outside a task folder that name Push-T (paths relative to the repository root).
 ALLOWED_PUSHT_NAMES = {
-    'ros2_ws/src/enpire_agents/enpire_agents/benchmark/matrix.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/ground_truth.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/__init__.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/bc.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/dataset.py',

@@ -80,3 +80,10 @@ def test_replay_switches_llm_backends_only(write_matrix, tmp_path):
     modes = {r.backend: r.transcripts for r in replay.runs()}
     assert modes == {'offline': 'off', 'gpt': 'replay'}
     assert replay.config.transcript_dir == str((tmp_path / 'published').resolve())
+
+
+def test_the_tasks_are_the_installed_ones(write_matrix):
+    from enpire_common import task_registry
+    installed = list(task_registry.names())
+    assert load_matrix(write_matrix()).config.tasks == installed
+    assert load_matrix(write_matrix(tasks=installed[:1])).config.tasks == installed[:1]

@@ -2,7 +2,7 @@
 so any gap shows; it never reaches an agent.
 
 Each rollout's bag is replayed (`enpire_rollout.audit_replay`): an attempt truly succeeded when the task's
-own rule (gym-pusht: coverage > 0.95) holds at the step its closing verdict judged. A verdict SUCCESS
+own rule (`Task.success_rule`) holds at the step its closing verdict judged. A verdict SUCCESS
 where the rule says no is counted as a false success.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     experiment: ../ros2_ws/src/enpire_agents/config/demo.yaml   # the base experiment, relative to this file
     overrides: {trial_time_budget_s: 120}                        # dotted keys, applied to every run
-    tasks: [pusht]
+    tasks: [<task>]                 # installed tasks (default: every installed task)
     backends:
       - {name: offline, agent: {backend: offline}}
       - {name: gpt, agent: {backend: openai, model: gpt-5.1}, transcripts: record}
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import yaml
+from enpire_common import task_registry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from enpire_agents.experiment import (
@@ -79,7 +80,7 @@ class MatrixConfig(_Strict):
     name: str = Field(default='autoenvbench', pattern=r'^[A-Za-z0-9_.-]+$')
     experiment: str                                       # base experiment YAML (relative to the matrix file)
     overrides: dict[str, object] = Field(default_factory=dict)
-    tasks: list[str] = Field(default_factory=lambda: ['pusht'])
+    tasks: list[str] = Field(default_factory=lambda: list(task_registry.names()))
     backends: list[BackendEntry]
     team_sizes: list[int] = Field(default_factory=lambda: [1, 4, 8])
     cells_per_team: Literal['paired'] | list[int] = 'paired'
@@ -107,7 +108,7 @@ class MatrixConfig(_Strict):
     @field_validator('tasks')
     @classmethod
     def _tasks(cls, tasks):
-        known = get_args(ExperimentConfig.model_fields['task'].annotation)
+        known = task_registry.names()
         unknown = [t for t in tasks if t not in known]
         if unknown:
             raise ValueError(f'unknown task(s) {unknown}; expected one of {list(known)}')
