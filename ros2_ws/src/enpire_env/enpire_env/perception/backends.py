@@ -26,7 +26,6 @@ from __future__ import annotations
 from enpire_env.verification.classical import ClassicalBackend
 from enpire_env.verification.config import VerifyConfig
 
-LEARNED = ('yolo', 'yolo_sam', 'sam', 'sam_small')
 # (detector, segmenter) -> backend name
 PAIRS = {('classical', 'classical'): 'classical', ('yolo', 'classical'): 'yolo', ('yolo', 'sam'): 'yolo_sam',
          ('classical', 'sam'): 'sam', ('classical', 'sam_small'): 'sam_small'}
