@@ -82,7 +82,7 @@ class SandboxLimits(BaseModel):
 
 class StepResult(BaseModel):
     ok: bool
-    action: tuple[float, float] | None = None
+    action: tuple[float, ...] | None = None     # the task's action vector
     held: bool = False                # deadline missed: hold the last safe command (not a failure)
     fatal: bool = False               # the sandbox process is gone (or was killed)
     # result | deadline | exception | invalid_action | violation | hang | ...
@@ -153,16 +153,17 @@ def _never_raises(method):
     return wrapper
 
 
-def _finite_action(action) -> tuple[float, float] | None:
-    """An answer's action as two finite floats, or None: only JSON numbers (no booleans), no integer too
-    large for a float."""
-    if not isinstance(action, list) or len(action) != 2 or not all(type(v) in (int, float) for v in action):
+def _finite_action(action, size: int) -> tuple[float, ...] | None:
+    """An answer's action as `size` finite floats (the task's action size), or None: only JSON numbers (no
+    booleans), no integer too large for a float."""
+    if not isinstance(action, list) or len(action) != size or not all(type(v) in (int, float)
+                                                                          for v in action):
         return None
     try:
-        pair = (float(action[0]), float(action[1]))
+        values = tuple(float(v) for v in action)
     except OverflowError:
         return None
-    return pair if all(math.isfinite(v) for v in pair) else None
+    return values if all(math.isfinite(v) for v in values) else None
 
 
 class PolicyRunner:
@@ -318,6 +319,7 @@ class PolicyRunner:
         ans_r, ans_w = os.pipe()
         limits = self.limits.model_dump()
         limits['allowed_imports'] = sorted(allowed_imports(self.context.task))
+        limits['action_size'] = self.context.action_size
         child = ['-m', 'enpire_rollout.sandbox_child', str(req_r), str(ans_w)]
         if self.limits.os_sandbox:
             # The log file stays outside: the child's stdout/stderr are passed in as open descriptors.
@@ -415,7 +417,7 @@ class PolicyRunner:
         if msg.get('ok'):
             action = msg.get('action')
             if action is not None:
-                action = _finite_action(action)
+                action = _finite_action(action, self.context.action_size)
                 if action is None:
                     return self._fail('invalid_action', f'invalid action {str(msg.get("action"))[:200]}')
             return StepResult(ok=True, action=action, kind=str(msg.get('kind', 'result'))[:40])

@@ -197,18 +197,6 @@ def _harden(limits: dict, scratch: str) -> dict:
     return report
 
 
-def _finite_pair(action) -> tuple[float, float]:
-    if isinstance(action, (str, bytes, dict)) or action is None:
-        raise ValueError(f'act() must return (x, y), got {type(action).__name__}')
-    values = list(action)
-    if len(values) != 2:
-        raise ValueError(f'act() must return 2 numbers, got {len(values)}')
-    pair = tuple(float(v) for v in values)
-    if not all(math.isfinite(v) for v in pair):
-        raise ValueError(f'act() returned a non-finite target {pair}')
-    return pair
-
-
 def main(argv: list[str]) -> int:
     global _locked
     read_fd, write_fd, scratch, limits_json = int(argv[0]), int(argv[1]), argv[2], argv[3]
@@ -277,7 +265,7 @@ def main(argv: list[str]) -> int:
             return 0
         try:
             if op == 'act':
-                result = _finite_pair(policy.act(request['arg']))
+                result = policy_contract.action_values(policy.act(request['arg']), int(limits['action_size']))
             elif op == 'reset':
                 policy.reset(request['arg'])
                 result = None
