@@ -62,6 +62,16 @@ def test_cells_override_and_select(tmp_path):
     assert [n.label for n in zero.nodes] == ['team'] and zero.by_label()['team'].after == []
 
 
+def test_cells_by_name(tmp_path):
+    """Named cells (a run's own, e.g. a bench's `bench_rt`) take the file's template in place of its
+    namespace pattern; indices still count from the first."""
+    expansion = expand(load(write(tmp_path, BASIC)), cells=['bench_rt', '/left'])
+    assert expansion.cells == ['bench_rt', 'left']
+    sim = expansion.by_label()['left.sim']
+    assert sim.namespace == '/left' and sim.parameters['seed'] == 1 and sim.parameters['who'] == 'left'
+    assert expansion.by_label()['team'].parameters['cells'] == ['bench_rt', 'left']
+
+
 def test_substitutions(tmp_path, monkeypatch):
     monkeypatch.setenv('ENPIRE_X', 'from_env')
     monkeypatch.delenv('ENPIRE_UNSET', raising=False)

@@ -140,10 +140,11 @@ class RunningCells:
         self.expansion = expansion
         self.probe = GraphProbe()
         self._say = say
+        self._quiet = None if console is not None else open(os.devnull, 'w')   # events stay in the log
         self.supervisor = Supervisor(
             process_specs(expansion, self.probe, ready_timeout_s=ready_timeout_s), log_dir,
             grace_s=expansion.bringup.defaults.shutdown_grace_s, echo=False,
-            console=console or open(os.devnull, 'w'), on_event=self._event)
+            console=console or self._quiet, on_event=self._event)
         self._problems: list[str] = []
         self._thread = threading.Thread(target=self.supervisor.run, name='cells-supervisor', daemon=True)
 
@@ -170,6 +171,8 @@ class RunningCells:
         self.supervisor.wait_finished(self.supervisor.grace_s + 30)
         self._thread.join(timeout=5)
         self.probe.close()
+        if self._quiet is not None:
+            self._quiet.close()
 
 
 @contextmanager
