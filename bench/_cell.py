@@ -18,6 +18,17 @@ os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 80))
 BENCH_TRIAL_SERVER = {'verify_every_n_steps': 0, 'record_camera_period_s': 0.0, 'save_evidence': False}
 
 
+def oscillating_policy(touch_frame: bool = False) -> str:
+    """A policy that moves between two targets every 20 steps and answers at once; with `touch_frame` it
+    also reads the top camera's frame each step, as real policies do."""
+    touch = "200.0 + 0.0 * float(np.mean(observation.frames['top'][::8, ::8]))"
+    header, y = ('import numpy as np\n\n', touch) if touch_frame else ('', '200.0')
+    return (f'{header}class Policy:\n    def reset(self, context):\n        self.t = 0\n\n'
+            f'    def act(self, observation):\n        self.t += 1\n'
+            f'        return (200.0 + 100.0 * ((self.t // 20) % 2), {y})\n\n'
+            f'    def on_attempt_failed(self, report):\n        pass\n')
+
+
 @contextmanager
 def bench_cell(name: str, pacing: str, tmp: Path) -> Iterator:
     """One simulated cell `name` from the bringup file, ready, and a spun client node; stopped on exit."""

@@ -27,23 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cell import harness_mru  # noqa: E402  (loopback discovery, a domain of its own)
+from bench._cell import harness_mru, oscillating_policy  # noqa: E402  (loopback discovery first)
 
-POLICY = '''
-import numpy as np
-
-class Policy:
-    def reset(self, context):
-        self.t = 0
-
-    def act(self, observation):
-        self.t += 1
-        brightness = float(np.mean(observation.frames['top'][::8, ::8]))   # touches a frame, as policies do
-        return (200.0 + 100.0 * ((self.t // 20) % 2), 200.0 + 0.0 * brightness)
-
-    def on_attempt_failed(self, report):
-        pass
-'''
+POLICY = oscillating_policy(touch_frame=True)
 
 
 def observation(step: int):
