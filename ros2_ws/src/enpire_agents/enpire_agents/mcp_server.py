@@ -70,8 +70,7 @@ def resource_texts(toolbox: CellToolbox) -> dict[str, tuple[str, str]]:
 
     from enpire_common import task_registry
 
-    from enpire_agents.backends.prompting import describe_task
-    from enpire_agents.team import contract_text
+    from enpire_agents.backends.prompting import contract_text, describe_task
 
     cfg = toolbox.config
     pool = cfg.improvement.seeds

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from enpire_agents import bag_evidence, guard, metrics
 from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, Proposal, TrialSummary
+from enpire_agents.backends.prompting import contract_text
 from enpire_agents.cell_tools import CellToolbox, Spent, ToolLedger
 from enpire_agents.experiment import AgentSpec, ExperimentConfig
 from enpire_agents.hypothesis_tree import HypothesisTree, NodeResult, TreeNode, empty_policy
@@ -160,11 +161,6 @@ def _executed(outcomes: list[TrialOutcome]) -> list[TrialOutcome]:
     """The trials the policy ran in (`TrialOutcome.ran`): a trial that ended inside an attempt is a failed
     rollout, never a seed to replace."""
     return [o for o in outcomes if o.ran]
-
-
-def contract_text() -> str:
-    from enpire_rollout import policy_contract
-    return inspect.getsource(policy_contract)
 
 
 def make_backend(spec: AgentSpec, agent_index: int, seed: int,

@@ -49,6 +49,14 @@ Reply again in the same format (HYPOTHESIS line, then the complete policy in one
 fixing that problem and keeping the idea."""
 
 
+def contract_text() -> str:
+    """The policy contract as agents read it: the source of enpire_rollout.policy_contract."""
+    import inspect
+
+    from enpire_rollout import policy_contract
+    return inspect.getsource(policy_contract)
+
+
 class PromptParts(BaseModel):
     system: str
     user: str

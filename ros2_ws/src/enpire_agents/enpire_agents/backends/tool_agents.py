@@ -55,7 +55,7 @@ class Turn(BaseModel):
 
 def session_prompt(tools: CellToolbox, number: int) -> tuple[str, str]:
     """(system, first user message) of a session."""
-    from enpire_agents.team import contract_text
+    from enpire_agents.backends.prompting import contract_text
     sandbox = SYSTEM_PROMPT.split('\n\nReply in this format')[0]
     system = (f'{sandbox}\n\n{tools.instructions()}\n\nWork with the tools only: a policy reaches the cell '
               'through propose_policy then run_trial. End your turn (no tool call) when this session\'s idea '
