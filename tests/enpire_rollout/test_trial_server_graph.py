@@ -366,7 +366,7 @@ HOSTILE_POLICIES = [
     pytest.param('import socket', 'return (100.0, 100.0)',
                  'static check: line 1: import socket is not allowed', id='import_socket'),
     pytest.param('', "return (float('nan'), 100.0)", 'invalid action', id='nan_action'),
-    pytest.param('', "return 'left'", 'act() must return (x, y), got str', id='garbage_action'),
+    pytest.param('', "return 'left'", 'act() must return 2 numbers, got str', id='garbage_action'),
     pytest.param('', 'return 1 / 0', 'policy raised: ZeroDivisionError', id='exception_in_act'),
     # The Python layers switched off from inside (the audit hook's flag, the os module under other names):
     # the OS boundary holds on its own.
