@@ -174,7 +174,7 @@ def text_table(rows: list[list[str]]) -> str:
     return '\n'.join(lines)
 
 
-def _html_table(rows: list[list[str]]) -> str:
+def html_table(rows: list[list[str]]) -> str:
     head = ''.join(f'<th>{html.escape(c)}</th>' for c in rows[0])
     body = ''.join('<tr>' + ''.join(f'<td>{html.escape(str(c))}</td>' for c in r) + '</tr>' for r in rows[1:])
     return f'<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -218,9 +218,9 @@ pre{{background:#f6f6f6;padding:1em;font-size:12px;overflow-x:auto}}</style></he
 {html.escape(', '.join(result.cells))}.</p>
 <img alt="hypothesis tree above the research-progress curve" style="max-width:100%"
  src="data:image/png;base64,{image}">
-<h2>Success (held-out seeds)</h2>{_html_table(success_table(result))}
-<h2>Figures</h2>{_html_table(figures)}
-<h2>Ideas</h2>{_html_table(node_rows)}
+<h2>Success (held-out seeds)</h2>{html_table(success_table(result))}
+<h2>Figures</h2>{html_table(figures)}
+<h2>Ideas</h2>{html_table(node_rows)}
 <h2>git log --graph --all</h2><pre>{html.escape(result.tree_log)}</pre>
 <h2>Summary (JSON)</h2><pre>{html.escape(json.dumps(data, indent=1))}</pre>
 </body></html>

@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from enpire_agents.benchmark import report
     from enpire_agents.benchmark.matrix import MatrixConfigError, load_matrix
+    from enpire_agents.report import text_table
     try:
         matrix = load_matrix(args.matrix)
         fields = {'team_sizes': args.team_sizes, 'repeats': args.repeats, 'wall_clock_cap_s': args.cap,
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         say(f'interrupted: finished runs are kept in {out}; run the same command to resume')
         return 130
     print()
-    print(report.text_table(report.group_rows(results)))
+    print(text_table(report.group_rows(results)))
     print()
     for line in results.closing_note:
         print(line)

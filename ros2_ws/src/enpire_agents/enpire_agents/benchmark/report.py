@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field  # noqa: E402
 from enpire_agents.benchmark import aggregate  # noqa: E402
 from enpire_agents.benchmark.aggregate import GroupSummary, RunRecord  # noqa: E402
 from enpire_agents.benchmark.matrix import Matrix, MatrixConfig  # noqa: E402
+from enpire_agents.report import html_table  # noqa: E402
 
 _STYLES = ['-', '--', ':', '-.']
 
@@ -185,19 +186,6 @@ def run_rows(results: BenchResults) -> list[list[str]]:
     return rows
 
 
-def text_table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    lines.insert(1, '  '.join('-' * w for w in widths))
-    return '\n'.join(lines)
-
-
-def _html_table(rows: list[list[str]]) -> str:
-    head = ''.join(f'<th>{html.escape(c)}</th>' for c in rows[0])
-    body = ''.join('<tr>' + ''.join(f'<td>{html.escape(str(c))}</td>' for c in r) + '</tr>' for r in rows[1:])
-    return f'<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
 def html_page(results: BenchResults, png: bytes) -> str:
     """One page with everything inline: the plot as a data URI, the tables, the notes, the matrix."""
     replayed = any(r.replayed for r in results.runs)
@@ -220,8 +208,8 @@ experiment {html.escape(results.experiment_path)}.</p>
 <img alt="research-progress curves, time to success, MRU and MTU per team size" style="max-width:100%"
  src="data:image/png;base64,{base64.b64encode(png).decode()}">
 <h2>Closing note</h2><ul>{closing}</ul>
-<h2>Per configuration (over repeats)</h2>{_html_table(group_rows(results))}
-<h2>Per run</h2>{_html_table(run_rows(results))}
+<h2>Per configuration (over repeats)</h2>{html_table(group_rows(results))}
+<h2>Per run</h2>{html_table(run_rows(results))}
 <h2>Matrix</h2><pre>{html.escape(results.matrix.model_dump_json(indent=1))}</pre>
 </body></html>
 """
