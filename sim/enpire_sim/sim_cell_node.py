@@ -16,8 +16,9 @@ Topics and services (names from enpire_common.names, relative to the namespace):
   cell); the fixed cameras' poses in the `table` frame on /tf_static (tf2_msgs/TFMessage, latched, in
   metres with `table_pixel_m` metres per table unit);
   `privileged/ground_truth` (GroundTruth: the task state and the task's score) for tests and audits only;
-- subscribes `cmd/target` (PointStamped in frame `table`, the task's action units);
-- serves `mock_hardware/place_objects` (PlaceObjects).
+- subscribes `cmd/target` (Command in frame `table`: the task's action vector, in its units);
+- serves `mock_hardware/place_objects` (PlaceObjects: the task's scene objects, by name, and the tool).
+The CellState carries no joints (a free tool) and no task state (the cell measures none of it).
 
 Pacing (parameter `pacing`):
 - 'as_fast': lockstep. Each accepted command advances the sim exactly one control step (one period of
@@ -46,12 +47,12 @@ import math
 from collections import Counter
 
 import yaml
-from enpire_common import names, task_registry
+from enpire_common import messages, names, task_registry
 from enpire_common.executors import lean_publisher_events, lean_subscription_events
 from enpire_common.node_main import run_node
 from enpire_common.parameters import describe, refuse_non_finite
-from enpire_common.task import SceneObject, Task
-from geometry_msgs.msg import PointStamped, TransformStamped
+from enpire_common.task import Task
+from geometry_msgs.msg import TransformStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -63,7 +64,7 @@ from tf2_msgs.msg import TFMessage
 from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M
 from enpire_env.calibration.transforms import fill_transform
 from enpire_env.request_checks import name_problem, names_problem
-from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
+from enpire_interfaces.msg import CellState, Command, GroundTruth, TableHomography
 from enpire_interfaces.srv import PlaceObjects
 from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, load_cameras, pinhole
 from enpire_sim.simulator import CellSimulator
@@ -93,13 +94,15 @@ def build_simulator(task: Task) -> CellSimulator:
     return sim
 
 
-def check_command(msg: PointStamped, task: Task) -> tuple[str, str] | None:
+def check_command(msg: Command, task: Task) -> tuple[str, str] | None:
     """(reason key, detail) of a refused command, or None when it is fine."""
     if msg.header.frame_id != names.TABLE_FRAME:
         return 'wrong_frame', f'frame_id {msg.header.frame_id!r} is not {names.TABLE_FRAME!r}'
-    values = command_values(msg, task)
-    if not all(math.isfinite(v) for v in (msg.point.x, msg.point.y, msg.point.z)):
-        return 'non_finite', f'non-finite command {tuple(values)}'
+    if len(msg.values) != task.action.size:
+        return 'wrong_size', f'{len(msg.values)} values, the action has {task.action.size}'
+    values = command_values(msg)
+    if not all(math.isfinite(v) for v in values):
+        return 'non_finite', f'non-finite command {values}'
     action = task.action
     outside = [f'{n} {v:.1f} not in [{lo:g}, {hi:g}]'
                for n, v, lo, hi in zip(action.names, values, action.low, action.high, strict=True)
@@ -109,9 +112,22 @@ def check_command(msg: PointStamped, task: Task) -> tuple[str, str] | None:
     return None
 
 
-def command_values(msg: PointStamped, task: Task) -> tuple[float, ...]:
-    """The command vector a PointStamped carries (its first `action.size` coordinates)."""
-    return (msg.point.x, msg.point.y, msg.point.z)[:task.action.size]
+def command_values(msg: Command) -> tuple[float, ...]:
+    """The action vector a Command carries."""
+    return messages.vector(msg.values)
+
+
+def scene_problem(objects, tool, expected: tuple[tuple[str, int], ...], tool_size: int) -> str | None:
+    """Why a requested scene is not this task's (None when it is): its objects by name, in order, with
+    pose vectors of their lengths, and a tool of the tool's length."""
+    got = tuple((o.name, len(o.pose)) for o in objects)
+    if got != expected:
+        shown = ', '.join(f'{n[:32]!r}({k})' for n, k in got[:4]) + (', ...' if len(got) > 4 else '')
+        want = ', '.join(f'{n!r}({k})' for n, k in expected)
+        return f'the scene is [{want}] (name(pose entries)), got [{shown}]'
+    if len(tool) != tool_size:
+        return f'the tool has {tool_size} entries, got {len(tool)}'
+    return None
 
 
 class SimCellNode(Node):
@@ -162,7 +178,7 @@ class SimCellNode(Node):
         self._frame_stamps: dict[str, tuple] = {}   # camera -> (last frame sent, its capture stamp)
 
         initial = self.task.load('sample_initial_state')(seed, distribution)
-        self.scene_names = tuple(o.name for o in initial.scene())
+        self.scene_shape = tuple((o.name, len(o.pose)) for o in initial.scene())
         self.sim.place_objects(initial.scene(), initial.tool())
         # Intrinsics stay fixed, even for the wrist camera whose pose moves with the tool.
         self.intrinsics = {s.name: pinhole(s, self.sim.table, self.table_pixel_m, self.sim.view())[0]
@@ -187,7 +203,7 @@ class SimCellNode(Node):
         self.tf_static_pub = self.create_publisher(
             TFMessage, names.TF_STATIC, QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
         self._publish_static_transforms()
-        self.create_subscription(PointStamped, names.CELL_COMMAND, self._on_command, 10,
+        self.create_subscription(Command, names.CELL_COMMAND, self._on_command, 10,
                                  event_callbacks=lean_subscription_events())
         self.create_service(PlaceObjects, names.PLACE_OBJECTS, self._on_place)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -201,7 +217,7 @@ class SimCellNode(Node):
             f'initial=({distribution}, seed {seed}) faults={sorted(faults)}')
 
     # -- inputs --------------------------------------------------------------------------------------
-    def _on_command(self, msg: PointStamped) -> None:
+    def _on_command(self, msg: Command) -> None:
         refused = check_command(msg, self.task)
         if refused is not None:
             self.rejected[refused[0]] += 1
@@ -209,7 +225,7 @@ class SimCellNode(Node):
                 f'rejected command: {refused[1]} (rejections so far: {dict(self.rejected)})',
                 throttle_duration_sec=1.0)
             return
-        target = command_values(msg, self.task)
+        target = command_values(msg)
         since_placement_ns = self.get_clock().now().nanoseconds - self._placed_at_ns
         if self.pacing == 'real_time' and since_placement_ns < self.lockout_ns:
             self.rejected['placement_lockout'] += 1
@@ -227,9 +243,9 @@ class SimCellNode(Node):
         self._publish_step()
 
     def _on_place(self, request: PlaceObjects.Request, response: PlaceObjects.Response):
-        objects = (SceneObject(self.scene_names[0], (request.block.x, request.block.y, request.block.theta)),)
-        tool = (request.agent.x, request.agent.y)[:len(self.sim.tool_position)]
-        reason = self.sim.placement_problem(objects, tool)
+        objects, tool = messages.scene_objects(request.objects), messages.vector(request.tool)
+        reason = (scene_problem(objects, tool, self.scene_shape, len(self.sim.tool_position))
+                  or self.sim.placement_problem(objects, tool))
         if reason is not None:
             response.success, response.message = False, f'placement refused: {reason}'
             self.get_logger().warning(response.message)
@@ -310,20 +326,15 @@ class SimCellNode(Node):
 
     def _publish_state(self, stamp=None) -> None:
         stamp = stamp or self.stamp()
-        state = CellState()
+        state = CellState(step=self.sim.step_count, commanded=messages.floats(self.sim.target))
         state.header.stamp, state.header.frame_id = stamp, names.TABLE_FRAME
-        state.step = self.sim.step_count
-        state.agent_position.x, state.agent_position.y = self.sim.tool_position[:2]
-        state.agent_velocity.x, state.agent_velocity.y = self.sim.tool_velocity[:2]
-        state.commanded_target.x, state.commanded_target.y = self.sim.target[:2]
+        messages.set_tool(state, self.sim.tool_position, self.sim.tool_velocity)
         self.state_pub.publish(state)
         task_state = self.sim.task_state()
-        truth = GroundTruth()
-        truth.header = state.header
-        truth.step = state.step
-        truth.block.x, truth.block.y, truth.block.theta = task_state[:3]
-        truth.agent_position = state.agent_position
-        truth.coverage = float(self.success_rule(task_state)[0])   # the task's score of its state
+        score, success = self.success_rule(task_state)    # the task's own rule on its exact state
+        truth = GroundTruth(header=state.header, step=state.step, task_state=messages.floats(task_state),
+                            tool=messages.floats(self.sim.tool_position), score=float(score),
+                            success=bool(success))
         self.truth_pub.publish(truth)
 
     def _republish_state(self) -> None:

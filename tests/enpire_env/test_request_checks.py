@@ -163,7 +163,8 @@ def test_camera_faults_are_refused_or_render(noise, occlusion, center, gain, bia
 def test_every_safety_event_reason_is_short(x, y, frame_id):
     from enpire_env.safety.filter import SafetyFilter
     from enpire_env.safety.limits import SafetyLimits
-    result = SafetyFilter(SafetyLimits()).filter(x, y, frame_id, 1.0)
+    limits = SafetyLimits(low=(0.0, 0.0), high=(512.0, 512.0), max_step=100.0)
+    result = SafetyFilter(limits).filter((x, y), frame_id, 1.0)
     assert all(0 < len(record.reason) < MAX_REASON for record in result.records)
 
 

@@ -8,18 +8,17 @@ import time
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from enpire_common import names
-from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_srvs.srv import SetBool
 
 from enpire_env.safety import SafetyLimits
-from enpire_interfaces.msg import CellState, SafetyEvent, SafetyStatus
+from enpire_interfaces.msg import CellState, Command, SafetyEvent, SafetyStatus
 
 pytestmark = pytest.mark.graph
 NS = '/cell_0'
-LIMITS = ('safety_limits:\n  workspace_margin: 20.0\n  max_step: 50.0\n  max_speed: 100000.0\n'
+LIMITS = ('safety_limits:\n  low: [20.0, 20.0]\n  high: [492.0, 492.0]\n  max_step: 50.0\n  max_speed: 100000.0\n'
           '  max_command_rate_hz: 1000.0\n  min_command_rate_hz: {min_rate}\n  watchdog_action: stop\n')
 
 
@@ -31,7 +30,7 @@ class FakeCell:
         node = ros_node.node
         self.lock = threading.Lock()
         self.commands, self.events, self.statuses, self.diags = [], [], [], []
-        self.command_sub = node.create_subscription(PointStamped, names.cell_name(NS, names.CELL_COMMAND),
+        self.command_sub = node.create_subscription(Command, names.cell_name(NS, names.CELL_COMMAND),
                                                     lambda m: self._add(self.commands, m), 100)
         node.create_subscription(SafetyEvent, names.cell_name(NS, names.SAFETY_EVENTS),
                                  lambda m: self._add(self.events, m), 100)
@@ -39,7 +38,7 @@ class FakeCell:
                                  lambda m: self._add(self.statuses, m),
                                  QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
         node.create_subscription(DiagnosticArray, names.DIAGNOSTICS, lambda m: self._add(self.diags, m), 10)
-        self.policy = node.create_publisher(PointStamped, names.cell_name(NS, names.POLICY_COMMAND), 100)
+        self.policy = node.create_publisher(Command, names.cell_name(NS, names.POLICY_COMMAND), 100)
         self.state = node.create_publisher(CellState, names.cell_name(NS, names.CELL_STATE), 10)
         self.estop = node.create_client(SetBool, names.cell_name(NS, names.ESTOP))
         self.params = node.create_client(SetParameters, f'{NS}/safety/set_parameters')
@@ -60,20 +59,19 @@ class FakeCell:
     def set_agent(self, x, y):
         msg = CellState()
         msg.header.frame_id = 'table'
-        msg.agent_position.x, msg.agent_position.y = x, y
+        msg.tool_pose.position.x, msg.tool_pose.position.y = x, y
         self.state.publish(msg)
 
-    def send(self, x, y, frame='table', expect_output=True):
-        """Publish one policy command; return the one command that reached the cell."""
+    def send(self, x, y, frame='table', expect_output=True, values=None):
+        """Publish one policy command (x, y, or any `values`); return the one command that reached the cell."""
         before = len(self.commands)
-        msg = PointStamped()
+        msg = Command(values=list(values) if values is not None else [x, y])
         msg.header.frame_id = frame
-        msg.point.x, msg.point.y = x, y
         self.policy.publish(msg)
         if not expect_output:
             return None
         self.ros.wait_for(lambda: len(self.commands) > before, what='a command on cmd/target')
-        return (self.commands[before].point.x, self.commands[before].point.y)
+        return tuple(self.commands[before].values)
 
     def call_estop(self, data):
         return self.ros.wait_future(self.estop.call_async(SetBool.Request(data=data)))
@@ -124,7 +122,7 @@ def test_managed_safety_publishes_nothing_before_activation_and_holds_when_deact
     n = len(cell.commands)
     assert change_state(ros_node, f'{NS}/safety', Transition.TRANSITION_DEACTIVATE)
     ros_node.wait_for(lambda: len(cell.commands) > n, what='the hold sent at deactivation')
-    assert (cell.commands[n].point.x, cell.commands[n].point.y) == (105.0, 100.0)
+    assert tuple(cell.commands[n].values) == (105.0, 100.0)
     time.sleep(0.3)
     n = len(cell.commands)
     cell.send(200.0, 200.0, expect_output=False)
@@ -140,21 +138,27 @@ def test_safety_node_filters_latches_and_refuses_changes(node_processes, ros_nod
     ros_node.wait_for(lambda: cell.send(100.0, 100.0) == (100.0, 100.0), what='agent position known')
 
     out = cell.send(1e9, -1e9)
-    assert limits.in_workspace(*out) and math.dist(out, (100.0, 100.0)) <= 50.0 + 1e-6
+    assert limits.in_box(out) and math.dist(out, (100.0, 100.0)) <= 50.0 + 1e-6
     held = cell.send(math.nan, 5.0)
     assert held == out
     assert cell.send(300.0, 300.0, frame='world') == out
+    assert cell.send(0, 0, values=(110.0, 100.0, 0.0)) == out     # a 3-vector for a 2-entry action
     kinds = lambda: {e.kind for e in cell.events}
     expected = {SafetyEvent.CLAMPED_WORKSPACE, SafetyEvent.CLAMPED_STEP, SafetyEvent.REJECTED_NONFINITE,
-                SafetyEvent.REJECTED_FRAME}
+                SafetyEvent.REJECTED_FRAME, SafetyEvent.REJECTED_SIZE}
     ros_node.wait_for(lambda: expected <= kinds(), what='events')
+    [size] = [e for e in cell.events if e.kind == SafetyEvent.REJECTED_SIZE]
+    assert '3 values: the action has 2' in size.reason and list(size.requested) == [110.0, 100.0, 0.0]
+    assert tuple(size.applied) == out
+    [clamp] = [e for e in cell.events if e.kind == SafetyEvent.CLAMPED_WORKSPACE]
+    assert list(clamp.requested) == [1e9, -1e9] and limits.in_box(clamp.applied)
 
     # e-stop: latches, only stops reach the cell, survives further latches, cleared by an explicit release
     n = len(cell.commands)
     response = cell.call_estop(True)
     assert response.success and 'latched' in response.message
     ros_node.wait_for(lambda: len(cell.commands) > n, what='the stop sent at the latch')
-    assert (cell.commands[n].point.x, cell.commands[n].point.y) == (100.0, 100.0)
+    assert tuple(cell.commands[n].values) == (100.0, 100.0)
     ros_node.wait_for(lambda: cell.statuses[-1].estopped, what='status estopped')
     assert cell.send(120.0, 100.0) == (100.0, 100.0)
     ros_node.wait_for(lambda: any(d.status[0].level == b'\x02' or d.status[0].level == 2 for d in cell.diags),
@@ -178,7 +182,7 @@ def test_safety_node_filters_latches_and_refuses_changes(node_processes, ros_nod
     result = ros_node.wait_future(cell.params.call_async(request)).results[0]
     assert not result.successful and 'read-only' in result.reason
     assert node_processes.procs[0][1].poll() is None
-    assert all(limits.in_workspace(c.point.x, c.point.y) for c in cell.commands)
+    assert all(limits.in_box(c.values) for c in cell.commands)
 
 
 def test_as_fast_exactly_one_command_per_policy_command(node_processes, ros_node, tmp_path):
@@ -199,8 +203,8 @@ def test_as_fast_exactly_one_command_per_policy_command(node_processes, ros_node
     outputs = cell.commands[start:]
     assert len(outputs) == len(requests), 'as-fast: no extra (watchdog or e-stop) publishes, none swallowed'
     for c in outputs:
-        assert limits.in_workspace(c.point.x, c.point.y)
-        assert math.dist((c.point.x, c.point.y), (200.0, 200.0)) <= limits.max_step + 1e-6
+        assert limits.in_box(c.values)
+        assert math.dist(c.values, (200.0, 200.0)) <= limits.max_step + 1e-6
 
 
 def test_bad_limits_file_fails_closed(node_processes, tmp_path):
@@ -237,4 +241,4 @@ def test_lockstep_with_sim_cell(node_processes, ros_node, tmp_path):
     ros_node.wait_for(lambda: states[-1].step >= step0 + len(requests), what='one sim step per command')
     time.sleep(0.3)
     assert states[-1].step == step0 + len(requests)
-    assert all(limits.in_workspace(c.point.x, c.point.y) for c in cell.commands)
+    assert all(limits.in_box(c.values) for c in cell.commands)

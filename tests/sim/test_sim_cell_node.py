@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 from enpire_common import names
 from enpire_task_pusht.render import PALETTE, project
-from geometry_msgs.msg import PointStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import CameraInfo, Image
 
-from enpire_interfaces.msg import CellState, GroundTruth, TableHomography
+from enpire_interfaces.msg import CellState, Command, GroundTruth, ObjectPose, TableHomography
 from enpire_interfaces.srv import PlaceObjects
 
 pytestmark = pytest.mark.graph
@@ -34,7 +33,7 @@ class CellProbe:
             self.msgs[name] = []
             self.subs.append(node.create_subscription(msg_type, names.cell_name(cell, name),
                                                       self._keep(name), 50))
-        self.cmd = node.create_publisher(PointStamped, names.cell_name(cell, names.CELL_COMMAND), 10)
+        self.cmd = node.create_publisher(Command, names.cell_name(cell, names.CELL_COMMAND), 10)
         self.place = node.create_client(PlaceObjects, names.cell_name(cell, names.PLACE_OBJECTS))
         self.params = node.create_client(SetParameters, f'/{cell}/sim_cell/set_parameters')
 
@@ -50,10 +49,9 @@ class CellProbe:
         assert self.place.wait_for_service(timeout_sec=20)
         self.ros.wait_for(lambda: self.msgs[names.CELL_STATE], 10, 'a first cell state')
 
-    def send(self, x, y, frame='table'):
-        msg = PointStamped()
+    def send(self, x, y, frame='table', values=None):
+        msg = Command(values=[float(x), float(y)] if values is None else list(values))
         msg.header.frame_id = frame
-        msg.point.x, msg.point.y = float(x), float(y)
         self.cmd.publish(msg)
 
     def latest(self, name):
@@ -70,10 +68,8 @@ class CellProbe:
                 return next((m for m in reversed(self.msgs[names.CELL_STATE]) if predicate(m)), None)
         return self.ros.wait_for(found, 10, what)
 
-    def call_place(self, block, agent):
-        req = PlaceObjects.Request()
-        req.block.x, req.block.y, req.block.theta = block
-        req.agent.x, req.agent.y = agent
+    def call_place(self, block, agent, name='block'):
+        req = PlaceObjects.Request(objects=[ObjectPose(name=name, pose=list(block))], tool=list(agent))
         return self.ros.wait_future(self.place.call_async(req))
 
     def set_faults(self, text):
@@ -103,7 +99,7 @@ def test_lockstep_commands_stamps_and_bad_input(node_processes, ros_node):
 
     probe.send(256.0, 256.0)
     state = probe.wait_state(lambda m: m.step == 1, 'step 1')
-    assert (state.commanded_target.x, state.commanded_target.y) == (256.0, 256.0)
+    assert list(state.commanded) == [256.0, 256.0] and not state.joints.name and not state.task_state
     stamp = state.header.stamp
     t0 = start.header.stamp.sec + start.header.stamp.nanosec * 1e-9
     assert stamp.sec + stamp.nanosec * 1e-9 - t0 == pytest.approx(0.1, abs=1e-6)  # sim clock: 0.1 s a step
@@ -114,19 +110,20 @@ def test_lockstep_commands_stamps_and_bad_input(node_processes, ros_node):
         img_msg = probe.of_stamp(names.camera_image(cam), stamp)[0]
         assert img_msg.header.frame_id == names.camera_frame(cam) and img_msg.encoding == 'rgb8'
         h = np.array(probe.of_stamp(names.camera_homography(cam), stamp)[0].table_to_image).reshape(3, 3)
-        agent = np.array([[state.agent_position.x, state.agent_position.y]])
+        agent = np.array([[state.tool_pose.position.x, state.tool_pose.position.y]])
         u, v = np.rint(project(h, agent)[0]).astype(int)
         assert tuple(_image(img_msg)[v, u]) == PALETTE['agent'], cam
     truth = ros_node.wait_for(lambda: probe.of_stamp(names.GROUND_TRUTH, stamp), 10, 'ground truth')[0]
-    assert truth.step == 1 and 0.0 <= truth.coverage <= 1.0
+    assert truth.step == 1 and 0.0 <= truth.score <= 1.0 and len(truth.task_state) == 3
 
     # Bad commands never step the sim and never kill the node.
     probe.send(float('nan'), 10.0)
     probe.send(600.0, 10.0)
     probe.send(10.0, 10.0, frame='map')
     probe.send(float('inf'), 10.0)
+    probe.send(0, 0, values=(10.0, 10.0, 0.0))
     probe.send(100.0, 120.0)
-    state = probe.wait_state(lambda m: m.commanded_target.x == 100.0, 'the good command after the bad ones')
+    state = probe.wait_state(lambda m: list(m.commanded) == [100.0, 120.0], 'the good one after the bad ones')
     assert state.step == 2
     with probe.lock:
         assert max(m.step for m in probe.msgs[names.CELL_STATE]) == 2
@@ -144,16 +141,22 @@ def test_placement_service_and_camera_faults(node_processes, ros_node):
     ok = probe.call_place((256.0, 256.0, math.pi / 4), (80.0, 80.0))
     assert ok.success, ok.message
     truth = ros_node.wait_for(lambda: next((m for m in probe.msgs[names.GROUND_TRUTH] if m.step == 0
-                                            and m.agent_position.x == 80.0), None), 10, 'placed ground truth')
-    placed = (truth.block.x, truth.block.y, truth.block.theta)
+                                            and m.tool[0] == 80.0), None), 10, 'placed ground truth')
+    placed = tuple(truth.task_state)
     assert placed == pytest.approx((256, 256, math.pi / 4), abs=1e-6)
-    assert truth.coverage == pytest.approx(1.0)
+    assert truth.score == pytest.approx(1.0) and truth.success
     for block, agent, why in [((float('nan'), 1.0, 0.0), (80.0, 80.0), 'non-finite'),
                               ((256.0, 256.0, 0.0), (900.0, 80.0), 'outside'),
                               ((20.0, 256.0, 0.0), (300.0, 400.0), 'walls'),
                               ((256.0, 256.0, 0.0), (256.0, 270.0), 'overlap')]:
         bad = probe.call_place(block, agent)
         assert not bad.success and why in bad.message, bad.message
+    for block, agent, name, why in [((256.0, 256.0), (80.0, 80.0), 'block', "got ['block'(2)]"),
+                                    ((256.0, 256.0, 0.0), (80.0, 80.0), 'ball', "got ['ball'(3)]"),
+                                    ((256.0, 256.0, 0.0), (80.0, 80.0, 0.0), 'block', 'tool has 2 entries, got 3')]:
+        bad = probe.call_place(block, agent, name)
+        assert not bad.success and why in bad.message and "the scene is ['block'(3)]" in bad.message \
+            or why.startswith('tool') and why in bad.message, bad.message
 
     # Faults switched on at run time: top drops every frame, oblique goes stale.
     result = probe.set_faults('{top: {dropout: 1.0}, oblique: {stale: true}}')
@@ -180,12 +183,12 @@ def test_real_time_pacing_steps_at_10_hz(node_processes, ros_node):
     probe = CellProbe(ros_node, 'cell_c')
     probe.wait_connected()
     probe.send(300.0, 300.0)
-    first = probe.wait_state(lambda m: m.commanded_target.x == 300.0, 'the command taken up')
+    first = probe.wait_state(lambda m: list(m.commanded) == [300.0, 300.0], 'the command taken up')
     import time
     time.sleep(1.0)
     last = probe.latest(names.CELL_STATE)
     assert 6 <= last.step - first.step <= 13  # about 10 steps in a second of wall clock
-    assert math.hypot(last.agent_position.x - 300.0, last.agent_position.y - 300.0) < 5.0
+    assert math.hypot(last.tool_pose.position.x - 300.0, last.tool_pose.position.y - 300.0) < 5.0
 
 
 @pytest.mark.parametrize('param, expected', [

@@ -7,9 +7,10 @@ from hypothesis import strategies as st
 
 from enpire_env.safety import Kind, SafetyFilter, SafetyLimits
 
-LIMITS = SafetyLimits(workspace_margin=20.0, max_step=40.0, max_speed=300.0, max_command_rate_hz=40.0,
+LIMITS = SafetyLimits(low=(20.0, 20.0), high=(492.0, 492.0), max_step=40.0, max_speed=300.0, max_command_rate_hz=40.0,
                       min_command_rate_hz=3.0, watchdog_action='stop', control_period=0.1)
-REJECTIONS = {Kind.REJECTED_NONFINITE, Kind.REJECTED_RATE, Kind.REJECTED_FRAME, Kind.REJECTED_ESTOP}
+REJECTIONS = {Kind.REJECTED_NONFINITE, Kind.REJECTED_RATE, Kind.REJECTED_FRAME, Kind.REJECTED_ESTOP,
+              Kind.REJECTED_SIZE}
 TOL = 1e-6
 
 coord = st.one_of(
@@ -24,11 +25,12 @@ event = st.one_of(
     st.tuples(st.just('tick'), gap),
     st.tuples(st.just('estop'), gap),
     st.tuples(st.just('release'), gap),
-    st.tuples(st.just('burst'), coord, coord, st.integers(1, 20)))
+    st.tuples(st.just('burst'), coord, coord, st.integers(1, 20)),
+    st.tuples(st.just('odd'), st.lists(coord, max_size=5).filter(lambda v: len(v) != 2), gap))
 
 
 def clamp(p):
-    return tuple(min(max(v, LIMITS.lower), LIMITS.upper) for v in p)
+    return tuple(min(max(v, lo), hi) for v, lo, hi in zip(p, LIMITS.low, LIMITS.high, strict=True))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -49,7 +51,7 @@ def test_nothing_outside_the_limits_ever_comes_out(events, action):
             assert quiet_ok or (agent is None and prev is None), 'nothing came out though a stop was possible'
             return
         assert all(math.isfinite(v) for v in cmd)
-        assert limits.in_workspace(*cmd, tol=TOL), cmd
+        assert limits.in_box(cmd, tol=TOL), cmd
         stop = clamp(agent) if agent is not None else (prev[0] if prev else None)
         if estop_active:
             assert result.is_stop and cmd == stop
@@ -63,9 +65,9 @@ def test_nothing_outside_the_limits_ever_comes_out(events, action):
                 assert math.dist(cmd, prev[0]) <= limits.max_speed * max(t - prev[1], 0.0) + TOL
         prev = (cmd, max(t, prev[1]) if prev else t)
 
-    def command(x, y, frame):
+    def command(values, frame):
         nonlocal last_pass
-        result = f.filter(x, y, frame, now)
+        result = f.filter(values, frame, now)
         kinds = {r.kind for r in result.records}
         if not kinds & REJECTIONS:
             assert not estopped
@@ -78,12 +80,15 @@ def test_nothing_outside_the_limits_ever_comes_out(events, action):
         match ev:
             case ('cmd', x, y, frame, dt):
                 now += dt
-                command(x, y, frame)
+                command((x, y), frame)
+            case ('odd', values, dt):
+                now += dt
+                command(values, 'table')
             case ('burst', x, y, n):
                 for i in range(n):
-                    command(x + i, y - i, 'table')
+                    command((x + i, y - i), 'table')
             case ('agent', x, y):
-                if f.update_agent(x, y):
+                if f.update_agent((x, y)):
                     agent = (x, y)
             case ('tick', dt):
                 now += dt
@@ -106,12 +111,31 @@ def test_nothing_outside_the_limits_ever_comes_out(events, action):
 @given(st.lists(st.tuples(coord, coord, gap), min_size=1, max_size=40))
 def test_estop_only_stops_come_out_until_release(commands):
     f = SafetyFilter(LIMITS)
-    f.update_agent(200.0, 200.0)
-    f.filter(210.0, 200.0, 'table', 0.0)
+    f.update_agent((200.0, 200.0))
+    f.filter((210.0, 200.0), 'table', 0.0)
     now = 0.0
     assert f.latch_estop('property', now).command == (200.0, 200.0)
     for x, y, dt in commands:
         now += dt
-        for result in (f.filter(x, y, 'table', now), f.tick(now)):
+        for result in (f.filter((x, y), 'table', now), f.tick(now)):
             assert result.is_stop and result.command == (200.0, 200.0)
     assert f.estopped
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 6), st.lists(st.lists(coord, min_size=0, max_size=8), min_size=1, max_size=30))
+def test_any_action_size_only_in_box_vectors_of_that_size_come_out(size, commands):
+    """The filter is not 2-D: for an n-entry action only n-vectors inside the per-entry box come out, and a
+    vector of another length is rejected with a reason that names both lengths."""
+    limits = SafetyLimits(low=tuple(-1.0 - i for i in range(size)), high=tuple(2.0 + i for i in range(size)),
+                          max_step=3.0, max_speed=1e6, max_command_rate_hz=1e4, min_command_rate_hz=1.0)
+    f = SafetyFilter(limits)
+    f.update_agent(tuple(0.5 for _ in range(size)))
+    for i, values in enumerate(commands):
+        result = f.filter(values, 'table', 0.01 * i)
+        assert result.command is not None and len(result.command) == size and limits.in_box(result.command)
+        assert all(math.isfinite(v) for v in result.command)
+        if len(values) != size:
+            [record] = result.records
+            assert record.kind == Kind.REJECTED_SIZE
+            assert f'{len(values)} values' in record.reason and f'has {size}' in record.reason

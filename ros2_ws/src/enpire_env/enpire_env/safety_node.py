@@ -1,6 +1,7 @@
 """The safety node: the only publisher of the cell's command input (`names.CELL_COMMAND`).
 
-Policies publish `geometry_msgs/PointStamped` targets on `names.POLICY_COMMAND`; for each one this node
+Policies publish `enpire_interfaces/Command`s (the task's action vector in its frame) on
+`names.POLICY_COMMAND`; for each one this node
 publishes exactly one command to the cell: the filtered command, or the held last safe one (a stop while
 the e-stop is latched) when it is rejected, so a cell stepping in lock-step with its commands never
 stalls. Every intervention goes out as an `enpire_interfaces/SafetyEvent`; the status (latched flags
@@ -27,24 +28,22 @@ Run: python -m enpire_env.safety_node --ros-args -r __ns:=/cell_0 -p pacing:=as_
 """
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from enpire_common import names
+from enpire_common import messages, names
 from enpire_common.executors import lean_publisher_events, lean_subscription_events
 from enpire_common.lifecycle import ManagedCellNode
 from enpire_common.node_main import run_node
 from enpire_common.parameters import describe, refuse_non_finite
 from enpire_common.rate_status import FrequencyStatus, diagnostic_status
-from geometry_msgs.msg import Point, PointStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import SetBool
 
 from enpire_env.safety import FilterResult, SafetyFilter, SafetyLimits
-from enpire_interfaces.msg import CellState, SafetyEvent, SafetyStatus
+from enpire_interfaces.msg import CellState, Command, SafetyEvent, SafetyStatus
 
 PACINGS = ('real_time', 'as_fast')
 
@@ -96,13 +95,13 @@ class SafetyNode(ManagedCellNode):
                                             max_hz=self.limits.max_command_rate_hz)
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.cell_pub = self.create_lifecycle_publisher(PointStamped, names.CELL_COMMAND, 10,
+        self.cell_pub = self.create_lifecycle_publisher(Command, names.CELL_COMMAND, 10,
                                                         event_callbacks=lean_publisher_events())
         self.event_pub = self.create_lifecycle_publisher(SafetyEvent, names.SAFETY_EVENTS, 100)
         self.status_pub = self.create_lifecycle_publisher(SafetyStatus, names.SAFETY_STATUS, latched)
         self.diag_pub = self.create_lifecycle_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self._subs = [
-            self.create_subscription(PointStamped, names.POLICY_COMMAND, self.on_policy_command, 100,
+            self.create_subscription(Command, names.POLICY_COMMAND, self.on_policy_command, 100,
                                      event_callbacks=lean_subscription_events()),
             self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state, best_effort,
                                      event_callbacks=lean_subscription_events())]
@@ -138,20 +137,24 @@ class SafetyNode(ManagedCellNode):
             self.filter.latch_estop(reason, self.now())
 
     # ---------------------------------------------------------------- callbacks
-    def on_policy_command(self, msg: PointStamped) -> None:
+    def on_policy_command(self, msg: Command) -> None:
         """Filter one policy command and publish exactly one command to the cell."""
         if not self.active:
             return
         self.command_rate.tick()
         if self.pacing == 'as_fast':
             self._virtual_time += self.limits.control_period
-        result = self.filter.filter(msg.point.x, msg.point.y, msg.header.frame_id, self.now())
-        self.apply(result, raw=(msg.point.x, msg.point.y), stamp=msg.header.stamp)
+        raw = messages.vector(msg.values)
+        result = self.filter.filter(raw, msg.header.frame_id, self.now())
+        self.apply(result, raw=raw, stamp=msg.header.stamp)
 
     def on_cell_state(self, msg: CellState) -> None:
-        """Track the agent's measured position and the cell's clock."""
+        """Track the cell's measured position (in the action's coordinates) and the cell's clock."""
         if self.filter is not None:
-            self.filter.update_agent(msg.agent_position.x, msg.agent_position.y)
+            try:
+                self.filter.update_agent(messages.measured_action(msg, self.limits.size))
+            except ValueError as exc:
+                self.get_logger().warning(f'cell state ignored: {exc}', throttle_duration_sec=5.0)
         self._cell_stamp = msg.header.stamp
 
     def on_watchdog_tick(self) -> None:
@@ -197,7 +200,7 @@ class SafetyNode(ManagedCellNode):
             return self._virtual_time
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def apply(self, result: FilterResult, raw: tuple[float, float] | None = None, stamp=None) -> None:
+    def apply(self, result: FilterResult, raw: tuple[float, ...] | None = None, stamp=None) -> None:
         if stamp is None:
             stamp = self._cell_stamp if self._cell_stamp is not None else self.get_clock().now().to_msg()
         if result.command is not None:
@@ -207,18 +210,15 @@ class SafetyNode(ManagedCellNode):
             event.header.stamp = stamp
             event.header.frame_id = self.limits.frame_id
             requested = record.requested if record.requested is not None else raw
-            event.requested = _point(requested)
-            event.applied = _point(record.applied)
+            event.requested = messages.floats(requested or ())
+            event.applied = messages.floats(record.applied or ())
             self.event_pub.publish(event)
         if result.records:
             self.publish_status()
 
-    def _publish_command(self, xy, stamp=None) -> None:
-        msg = PointStamped()
-        msg.header.stamp = stamp if stamp is not None else self.get_clock().now().to_msg()
-        msg.header.frame_id = self.limits.frame_id
-        msg.point = Point(x=float(xy[0]), y=float(xy[1]), z=0.0)
-        self.cell_pub.publish(msg)
+    def _publish_command(self, values, stamp=None) -> None:
+        stamp = stamp if stamp is not None else self.get_clock().now().to_msg()
+        self.cell_pub.publish(messages.command(values, self.limits.frame_id, stamp))
 
     def publish_status(self, force: bool = False) -> None:
         if not self.active:
@@ -255,12 +255,6 @@ class SafetyNode(ManagedCellNode):
         array = DiagnosticArray(status=[diag] if self.pacing == 'as_fast' else [diag, rate])
         array.header.stamp = status.header.stamp
         return array
-
-
-def _point(p) -> Point:
-    if p is None:
-        return Point(x=math.nan, y=math.nan, z=0.0)
-    return Point(x=float(p[0]), y=float(p[1]), z=0.0)
 
 
 def main(args=None) -> int:

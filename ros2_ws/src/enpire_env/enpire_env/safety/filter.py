@@ -3,14 +3,18 @@
 Every call returns a `FilterResult`: the command that may reach the cell (or None: nothing may be sent)
 and the interventions made, as `SafetyRecord`s whose kinds mirror `enpire_interfaces/SafetyEvent`.
 
+Commands are the task's action vectors (`enpire_interfaces/Command.values`, n entries); the cell's measured
+position is given in the same coordinates (`enpire_common.messages.measured_action`); distances are
+Euclidean norms over all entries.
+
 Guarantees (checked by the property tests in tests/enpire_env/safety):
-- every command that comes out lies inside the workspace bounds;
-- a command that comes out is either a *stop* (the agent's own position, clamped into the bounds) or is
-  within `max_step` of the agent (of the last safe target while the agent's position is unknown) and
+- every command that comes out has the action's length and lies inside the per-entry box [low, high];
+- a command that comes out is either a *stop* (the measured position, clamped into the box) or is
+  within `max_step` of the measured position (of the last safe command while it is unknown) and
   moved at most `max_speed * dt` from the previous command that came out;
 - while the e-stop is latched only stops come out; `latch_estop` itself returns the stop to send, so it
   takes effect at once (well within one control period); only `release_estop` clears the latch;
-- NaN, inf and commands in another frame never come out; commands faster than `max_command_rate_hz`
+- NaN, inf, vectors of the wrong length and commands in another frame never come out; commands faster than `max_command_rate_hz`
   are not passed; when accepted commands stop for longer than 1/`min_command_rate_hz`, `tick` holds
   the last safe command or stops (`watchdog_action`).
 When a command is rejected the filter offers the held command (the last safe one, or a stop) so a
@@ -25,7 +29,7 @@ from enum import IntEnum
 from enpire_env.request_checks import shown
 from enpire_env.safety.limits import SafetyLimits
 
-Point = tuple[float, float]
+Vector = tuple[float, ...]
 _EPS = 1e-9
 
 
@@ -42,20 +46,21 @@ class Kind(IntEnum):
     WATCHDOG_STOP = 7
     ESTOP_LATCHED = 8
     ESTOP_RELEASED = 9
+    REJECTED_SIZE = 10
 
 
 @dataclass(frozen=True)
 class SafetyRecord:
     kind: Kind
     reason: str
-    requested: Point | None
-    applied: Point | None
+    requested: Vector | None
+    applied: Vector | None
     stamp: float
 
 
 @dataclass
 class FilterResult:
-    command: Point | None
+    command: Vector | None
     records: list[SafetyRecord] = field(default_factory=list)
     is_stop: bool = False
 
@@ -75,14 +80,24 @@ def _finite(*values: float) -> bool:
         return False
 
 
+def _as_vector(values) -> Vector | None:
+    """The floats of a command (None when it is not a flat sequence of numbers)."""
+    if isinstance(values, (str, bytes)):
+        return None
+    try:
+        return tuple(float(v) for v in values)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 class SafetyFilter:
-    """Stateful filter: feed it the agent's position (`update_agent`), commands (`filter`), time (`tick`)."""
+    """Stateful filter: feed it the measured position (`update_agent`), commands (`filter`), time (`tick`)."""
 
     def __init__(self, limits: SafetyLimits):
         self.limits = limits
         self.counters = Counters()
-        self.agent: Point | None = None
-        self.last_output: Point | None = None
+        self.agent: Vector | None = None
+        self.last_output: Vector | None = None
         self.last_output_time: float | None = None
         self.last_pass_time: float | None = None
         self.last_feed_time: float | None = None   # last accepted command: what the watchdog watches
@@ -91,27 +106,34 @@ class SafetyFilter:
         self.watchdog_tripped = False
 
     # ----------------------------------------------------------------- inputs
-    def update_agent(self, x: float, y: float) -> bool:
-        """The agent's measured position; non-finite measurements are ignored (returns False)."""
-        if not _finite(x, y):
+    def update_agent(self, position) -> bool:
+        """The measured position in the action's coordinates; non-finite or wrong-length ones are ignored."""
+        values = _as_vector(position)
+        if values is None or len(values) != self.limits.size or not _finite(*values):
             return False
-        self.agent = (float(x), float(y))
+        self.agent = values
         return True
 
-    def stop_point(self) -> Point | None:
-        """Where a stop commands the agent to: where it is (clamped into the bounds), else the last target."""
+    def stop_point(self) -> Vector | None:
+        """Where a stop commands the cell to: where it is (clamped into the box), else the last command."""
         if self.agent is not None:
             return self._clamp_box(self.agent)
         return self.last_output
 
-    def filter(self, x: float, y: float, frame_id: str, now: float) -> FilterResult:
-        """One policy command in; the command that may reach the cell (or the held one) out."""
-        requested = (float(x), float(y)) if _finite(x, y) else None
+    def filter(self, values, frame_id: str, now: float) -> FilterResult:
+        """One policy command (the action vector) in; the command that may reach the cell (or the held one) out."""
+        raw = _as_vector(values)
+        size = self.limits.size
+        requested = raw if raw is not None and len(raw) == size and _finite(*raw) else None
         if self.estopped:
             return self._reject(Kind.REJECTED_ESTOP, f'e-stop latched: {self.estop_reason}', requested, now,
                                 stop=True)
+        if raw is None or len(raw) != size:
+            got = 'not a vector of numbers' if raw is None else f'{len(raw)} values'
+            return self._reject(Kind.REJECTED_SIZE, f'{got}: the action has {size}', None, now)
         if requested is None:
-            return self._reject(Kind.REJECTED_NONFINITE, f'non-finite command ({x!r}, {y!r})', None, now)
+            shown_values = ', '.join(f'{v!r}' for v in raw[:4]) + (', ...' if len(raw) > 4 else '')
+            return self._reject(Kind.REJECTED_NONFINITE, f'non-finite command ({shown_values})', None, now)
         if frame_id != self.limits.frame_id:
             return self._reject(Kind.REJECTED_FRAME,
                                 f'frame {shown(frame_id)} is not {self.limits.frame_id!r}', requested, now)
@@ -165,41 +187,40 @@ class SafetyFilter:
         return FilterResult(None, [record])
 
     # ----------------------------------------------------------------- internals
-    def _clamp_box(self, p: Point) -> Point:
-        lo, hi = self.limits.lower, self.limits.upper
-        return (min(max(p[0], lo), hi), min(max(p[1], lo), hi))
+    def _clamp_box(self, p: Vector) -> Vector:
+        return tuple(min(max(v, lo), hi) for v, lo, hi in zip(p, self.limits.low, self.limits.high, strict=True))
 
     @staticmethod
-    def _shrink(p: Point, centre: Point, radius: float) -> Point:
-        dx, dy = p[0] - centre[0], p[1] - centre[1]
-        d = math.hypot(dx, dy)
+    def _shrink(p: Vector, centre: Vector, radius: float) -> Vector:
+        d = math.dist(p, centre)
         if d <= radius:
             return p
         s = radius / d
-        return (centre[0] + dx * s, centre[1] + dy * s)
+        return tuple(c + (v - c) * s for v, c in zip(p, centre, strict=True))
 
     def _hold_is_safe(self) -> bool:
-        """Holding the last safe target is allowed while it is still within a step of the agent."""
+        """Holding the last safe command is allowed while it is still within a step of the measured position."""
         if self.last_output is None:
             return False
         if self.agent is None:
             return True
         return math.dist(self.last_output, self._clamp_box(self.agent)) <= self.limits.max_step + 1e-6
 
-    def _pass(self, requested: Point, now: float) -> FilterResult:
+    def _pass(self, requested: Vector, now: float) -> FilterResult:
         lim = self.limits
         records: list[SafetyRecord] = []
         p = self._clamp_box(requested)
         if p != requested:
-            records.append(SafetyRecord(Kind.CLAMPED_WORKSPACE, f'outside [{lim.lower:g}, {lim.upper:g}]^2',
+            outside = [i for i, (v, q) in enumerate(zip(requested, p, strict=True)) if v != q]
+            records.append(SafetyRecord(Kind.CLAMPED_WORKSPACE, f'entries {outside} outside the box [low, high]',
                                         requested, p, now))
         reference = self._clamp_box(self.agent) if self.agent is not None else self.last_output
         is_stop = False
         if reference is not None:
             q = self._shrink(p, reference, lim.max_step)
             if q != p:
-                what = 'agent' if self.agent is not None else 'last safe target'
-                reason = f'step {math.dist(p, reference):.1f} px from the {what} exceeds {lim.max_step:g} px'
+                what = 'measured position' if self.agent is not None else 'last safe command'
+                reason = f'step {math.dist(p, reference):.1f} from the {what} exceeds {lim.max_step:g}'
                 records.append(SafetyRecord(Kind.CLAMPED_STEP, reason, requested, q, now))
                 p = q
         if self.last_output is not None and self.last_output_time is not None:
@@ -207,14 +228,14 @@ class SafetyFilter:
             q = self._shrink(p, self.last_output, lim.max_speed * dt)
             if q != p:
                 speed = math.dist(p, self.last_output) / max(dt, 1e-12)
-                reason = f'speed {speed:.0f} px/s exceeds {lim.max_speed:g} px/s'
+                reason = f'speed {speed:.0f}/s exceeds {lim.max_speed:g}/s'
                 records.append(SafetyRecord(Kind.CLAMPED_STEP, reason, requested, q, now))
                 p = q
         if reference is not None and math.dist(p, reference) > lim.max_step + 1e-6:
             # The agent lags too far behind the last target for both limits to hold: stop where it is.
             p = self.stop_point()
             is_stop = True
-            reason = 'agent too far from the last target for the step and speed limits together: stop'
+            reason = 'cell too far from the last command for the step and speed limits together: stop'
             records.append(SafetyRecord(Kind.CLAMPED_STEP, reason, requested, p, now))
         self.last_pass_time = now
         self.last_feed_time = now
@@ -225,7 +246,7 @@ class SafetyFilter:
             self.counters.passed += 1
         return self._emit(p, now, records, is_stop=is_stop)
 
-    def _reject(self, kind: Kind, reason: str, requested: Point | None, now: float, stop: bool = False
+    def _reject(self, kind: Kind, reason: str, requested: Vector | None, now: float, stop: bool = False
                 ) -> FilterResult:
         self.counters.rejected += 1
         held_is_stop = stop or not self._hold_is_safe() or (
@@ -234,7 +255,7 @@ class SafetyFilter:
         record = SafetyRecord(kind, reason, requested, command, now)
         return self._emit(command, now, [record], is_stop=held_is_stop)
 
-    def _emit(self, command: Point | None, now: float, records: list[SafetyRecord], is_stop: bool
+    def _emit(self, command: Vector | None, now: float, records: list[SafetyRecord], is_stop: bool
               ) -> FilterResult:
         if command is not None:
             self.last_output = command

@@ -1,7 +1,8 @@
 """The safety limits of a cell, loaded from YAML (`config/safety_limits.yaml`). Pure: no rclpy.
 
-Coordinates are pixels of the 512x512 Push-T workspace (frame `table`); times are seconds of the clock
-the filter is given (wall time in real-time pacing, one control period per command in as-fast pacing).
+Commands are the task's action vectors in `frame_id`: `low`/`high` bound each entry, `max_step` and
+`max_speed` bound the Euclidean norm of a step (in the action's units); times are seconds of the clock the
+filter is given (wall time in real-time pacing, one control period per command in as-fast pacing).
 """
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-WORKSPACE_SIZE = 512.0
-
 
 class SafetyLimits(BaseModel):
     """What may reach the cell. Frozen: a running safety node never changes its limits."""
@@ -21,11 +20,10 @@ class SafetyLimits(BaseModel):
     model_config = ConfigDict(extra='forbid', frozen=True)
 
     frame_id: str = Field('table', min_length=1, description='the only frame commands may be given in')
-    workspace_margin: float = Field(20.0, ge=0.0, lt=WORKSPACE_SIZE / 2,
-                                    description='commands are kept inside [margin, 512 - margin]^2')
-    max_step: float = Field(100.0, gt=0.0, le=WORKSPACE_SIZE * 2,
-                            description='largest distance of a command from the agent (px)')
-    max_speed: float = Field(1000.0, gt=0.0, description='largest speed of the commanded target (px/s)')
+    low: tuple[float, ...] = Field(min_length=1, description='per-entry lower bound of a command')
+    high: tuple[float, ...] = Field(min_length=1, description='per-entry upper bound of a command')
+    max_step: float = Field(gt=0.0, description='largest distance of a command from the measured position')
+    max_speed: float = Field(1000.0, gt=0.0, description='largest speed of the command (units/s)')
     max_command_rate_hz: float = Field(50.0, gt=0.0, le=10_000.0,
                                        description='commands closer together than 1/rate are rejected')
     min_command_rate_hz: float = Field(2.0, gt=0.0,
@@ -38,17 +36,20 @@ class SafetyLimits(BaseModel):
         for name, value in self.model_dump().items():
             if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f'{name} must be finite, got {value}')
+        if len(self.low) != len(self.high):
+            raise ValueError(f'low has {len(self.low)} entries, high {len(self.high)}: one bound each')
+        if not all(math.isfinite(v) for v in (*self.low, *self.high)):
+            raise ValueError('the bounds low and high must be finite')
+        if not all(lo < hi for lo, hi in zip(self.low, self.high, strict=True)):
+            raise ValueError(f'every low must be below its high: {self.low} vs {self.high}')
         if self.min_command_rate_hz >= self.max_command_rate_hz:
             raise ValueError('min_command_rate_hz must be below max_command_rate_hz')
         return self
 
     @property
-    def lower(self) -> float:
-        return self.workspace_margin
-
-    @property
-    def upper(self) -> float:
-        return WORKSPACE_SIZE - self.workspace_margin
+    def size(self) -> int:
+        """The number of entries of a command."""
+        return len(self.low)
 
     @property
     def watchdog_timeout(self) -> float:
@@ -58,8 +59,9 @@ class SafetyLimits(BaseModel):
     def min_interval(self) -> float:
         return 1.0 / self.max_command_rate_hz
 
-    def in_workspace(self, x: float, y: float, tol: float = 1e-9) -> bool:
-        return self.lower - tol <= x <= self.upper + tol and self.lower - tol <= y <= self.upper + tol
+    def in_box(self, values, tol: float = 1e-9) -> bool:
+        return len(values) == self.size and all(
+            lo - tol <= v <= hi + tol for v, lo, hi in zip(values, self.low, self.high, strict=True))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> SafetyLimits:
