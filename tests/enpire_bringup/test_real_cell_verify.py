@@ -88,8 +88,8 @@ def test_real_cell_verifies_driver_frames_from_calibration_alone(node_processes,
         def judged():
             res = ros_node.wait_future(verify.call_async(Verify.Request(task='pusht')), 30)
             cams = {c.camera: c for c in res.verdict.cameras if c.camera in cameras}
-            near = all(math.hypot(c.block_estimate.x - block[0], c.block_estimate.y - block[1]) < 10.0
-                       for c in cams.values())
+            near = all(len(c.estimate) == 3 and math.hypot(c.estimate[0] - block[0], c.estimate[1] - block[1])
+                       < 10.0 for c in cams.values())
             decided = len(cams) == 2 and all(c.state != CameraVerdict.UNCERTAIN for c in cams.values())
             return res.verdict if (res.ok and decided and near) else None
         return ros_node.wait_for(judged, 60, f'both cameras to judge the block at {block}')

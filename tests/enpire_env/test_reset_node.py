@@ -6,7 +6,6 @@ import time
 
 import pytest
 from enpire_common import names
-from geometry_msgs.msg import Pose2D
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 
@@ -65,7 +64,9 @@ class FakeCell:
             if not self.place_ok:
                 response.success, response.message = False, 'placement refused: test'
                 return response
-            self.block = (request.block.x, request.block.y, request.block.theta)
+            [obj] = request.objects
+            assert obj.name == 'block' and len(request.tool) == 2
+            self.block = tuple(obj.pose)
             self.tick += 1
             state = CellState(step=0)
             state.header.stamp.sec = 1000 + self.tick
@@ -85,7 +86,7 @@ class FakeCell:
                 c.frame_stamp.sec = 1000 + (self.tick if self.fresh else 0)
                 if self.block is not None:
                     b = [v + o for v, o in zip(self.block, self.offset, strict=True)]
-                    c.block_estimate = Pose2D(x=b[0], y=b[1], theta=b[2])
+                    c.estimate = b
                 verdict.cameras.append(c)
             wrist = CameraVerdict(camera='wrist', state=CameraVerdict.UNCERTAIN, reason='occluded')
             verdict.cameras.append(wrist)
@@ -113,8 +114,10 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
     status, result, feedback = run_goal(ros_node, client, seed=11)
     target = pick_target(11, 'in_distribution')
     assert status == 4 and result.success and result.tries_used == 1, result.failure_reason
-    assert (result.target_block.x, result.target_block.y) == target.block[:2]
-    assert result.position_error == pytest.approx(0.0, abs=1e-6)
+    assert tuple(result.target_state) == target.block and tuple(result.target_tool) == target.agent
+    assert tuple(result.achieved_state) == pytest.approx(target.block)
+    assert list(result.error_names) == ['position_px', 'angle_rad']
+    assert result.errors[0] == pytest.approx(0.0, abs=1e-6)
     assert result.evidence_path == '/tmp/evidence/test'
     assert feedback[:3] == [('placing', 1), ('settling', 1), ('verifying', 1)]
 
@@ -122,11 +125,11 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
     cell.offset = (8.0, 0.0, 0.0)
     status, result, feedback = run_goal(ros_node, client, max_tries=2)
     assert status == 6 and not result.success and result.tries_used == 2
-    assert result.position_error == pytest.approx(8.0) and 'tolerance 5 px' in result.failure_reason
+    assert result.errors[0] == pytest.approx(8.0) and 'tolerance 5 px' in result.failure_reason
     assert ('retrying', 2) in feedback
     cell.offset = (0.0, 0.0, math.radians(7.0))
     status, result, _ = run_goal(ros_node, client, max_tries=1)
-    assert not result.success and math.degrees(result.angle_error) == pytest.approx(7.0)
+    assert not result.success and math.degrees(result.errors[1]) == pytest.approx(7.0)
 
     # cannot be verified: stale frames, verify refusing, placement refused -> failed reset
     cell.offset, cell.fresh = (0.0, 0.0, 0.0), False
@@ -157,5 +160,5 @@ def test_reset_end_to_end_with_sim_and_verify(node_processes, ros_node, tmp_path
         status, result, feedback = run_goal(ros_node, client, seed=seed, distribution=distribution,
                                             max_tries=2, timeout=60)
         assert result.success, (result.failure_reason, node_processes.log('reset')[-2000:])
-        assert result.position_error <= 5.0 and math.degrees(result.angle_error) <= 5.0
+        assert result.errors[0] <= 5.0 and math.degrees(result.errors[1]) <= 5.0
         assert result.evidence_path

@@ -18,7 +18,8 @@ from enpire_interfaces.msg import CellState, Command, SafetyEvent, SafetyStatus
 
 pytestmark = pytest.mark.graph
 NS = '/cell_0'
-LIMITS = ('safety_limits:\n  low: [20.0, 20.0]\n  high: [492.0, 492.0]\n  max_step: 50.0\n  max_speed: 100000.0\n'
+LIMITS = ('safety_limits:\n  low: [20.0, 20.0]\n  high: [492.0, 492.0]\n'
+          '  max_step: 50.0\n  max_speed: 100000.0\n'
           '  max_command_rate_hz: 1000.0\n  min_command_rate_hz: {min_rate}\n  watchdog_action: stop\n')
 
 
@@ -63,7 +64,7 @@ class FakeCell:
         self.state.publish(msg)
 
     def send(self, x, y, frame='table', expect_output=True, values=None):
-        """Publish one policy command (x, y, or any `values`); return the one command that reached the cell."""
+        """Publish one policy command (x, y, or any `values`); return the command that reached the cell."""
         before = len(self.commands)
         msg = Command(values=list(values) if values is not None else [x, y])
         msg.header.frame_id = frame

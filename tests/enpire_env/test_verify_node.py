@@ -8,8 +8,9 @@ from pathlib import Path
 import cv2
 import pytest
 from enpire_common import names
+from enpire_task_pusht import messages as pusht_msgs
 
-from enpire_interfaces.msg import CameraVerdict, CellState, FusedVerdict
+from enpire_interfaces.msg import CameraVerdict, CellState, Command, FusedVerdict
 from enpire_interfaces.srv import PlaceObjects, Verify
 
 pytestmark = pytest.mark.graph
@@ -33,10 +34,7 @@ def cell(node_processes, ros_node, tmp_path):
 
 
 def _place(ros_node, place, block, agent):
-    req = PlaceObjects.Request()
-    req.block.x, req.block.y, req.block.theta = block
-    req.agent.x, req.agent.y = agent
-    res = ros_node.wait_future(place.call_async(req))
+    res = ros_node.wait_future(place.call_async(pusht_msgs.place_request(block, agent)))
     assert res.success, res.message
 
 
@@ -49,8 +47,8 @@ def _verdict_of(ros_node, verify, block):
     def seen():
         res = _verify(ros_node, verify, task='pusht')
         top = next(c for c in res.verdict.cameras if c.camera == 'top')
-        est = top.block_estimate
-        near = math.hypot(est.x - block[0], est.y - block[1]) < 8.0
+        est = top.estimate
+        near = len(est) == 3 and math.hypot(est[0] - block[0], est[1] - block[1]) < 8.0
         return res if (res.ok and top.state != CameraVerdict.UNCERTAIN and near) else None
     return ros_node.wait_for(seen, 20, f'a verdict on the frames showing the block at {block}')
 
@@ -101,8 +99,6 @@ def test_verify_node_judges_the_sim_cell(cell, ros_node, tmp_path):
 
 
 def test_a_stale_camera_is_explicitly_uncertain_and_the_others_decide(node_processes, ros_node, tmp_path):
-    from geometry_msgs.msg import PointStamped
-
     ns = 'cell_stale'
     # The wrist camera freezes on its first frame and keeps re-sending it with that frame's stamp.
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{ns}',
@@ -112,7 +108,7 @@ def test_a_stale_camera_is_explicitly_uncertain_and_the_others_decide(node_proce
     node = ros_node.node
     place = node.create_client(PlaceObjects, names.cell_name(ns, names.PLACE_OBJECTS))
     verify = node.create_client(Verify, names.cell_name(ns, names.VERIFY))
-    cmd = node.create_publisher(PointStamped, names.cell_name(ns, names.CELL_COMMAND), 10)
+    cmd = node.create_publisher(Command, names.cell_name(ns, names.CELL_COMMAND), 10)
     states, lock = [], threading.Lock()
 
     def on_state(msg):
@@ -125,10 +121,7 @@ def test_a_stale_camera_is_explicitly_uncertain_and_the_others_decide(node_proce
 
     def stale_verdict():
         # Each command is one 0.1 s step of the as-fast cell's clock; the frozen frame ages with it.
-        msg = PointStamped()
-        msg.header.frame_id = names.TABLE_FRAME
-        msg.point.x, msg.point.y = 80.0, 80.0
-        cmd.publish(msg)
+        cmd.publish(pusht_msgs.command((80.0, 80.0)))
         res = _verify(ros_node, verify, task='pusht')
         cams = {c.camera: c for c in res.verdict.cameras}
         return res if res.ok and cams['wrist'].reason == 'stale_frame' and cams['top'].state == \
@@ -167,8 +160,8 @@ def test_the_sim_cell_without_homographies_is_judged_from_its_camera_info_and_tf
             res = _verify(ros_node, verify, task='pusht')
             cams = {c.camera: c for c in res.verdict.cameras}
             fixed = [cams['top'], cams['oblique']]
-            near = all(math.hypot(c.block_estimate.x - block[0], c.block_estimate.y - block[1]) < 8.0
-                       for c in fixed)
+            near = all(len(c.estimate) == 3 and math.hypot(c.estimate[0] - block[0], c.estimate[1] - block[1])
+                       < 8.0 for c in fixed)
             return res.verdict if res.ok and near and all(c.state != CameraVerdict.UNCERTAIN for c in fixed) \
                 else None
         v = ros_node.wait_for(judged, 30, f'the fixed cameras to judge the block at {block}')

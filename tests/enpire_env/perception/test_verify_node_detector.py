@@ -7,6 +7,7 @@ import time
 
 import pytest
 from enpire_common import names
+from enpire_task_pusht import messages as pusht_msgs
 
 from enpire_interfaces.srv import PlaceObjects, Verify
 
@@ -68,9 +69,7 @@ def test_detector_parameter_selects_yolo_with_its_weights(node_processes, ros_no
     assert proc.poll() is None
     log = node_processes.log('verify')
     assert 'backend=yolo' in log and f"yolo_weights={tiny_run['weights']}" in log, log
-    req = PlaceObjects.Request()
-    req.block.x, req.block.y, req.block.theta = 256.0, 256.0, math.pi / 4
-    req.agent.x, req.agent.y = 80.0, 80.0
+    req = pusht_msgs.place_request((256.0, 256.0, math.pi / 4), (80.0, 80.0))
     assert ros_node.wait_future(place.call_async(req)).success
 
     def answered():

@@ -11,7 +11,8 @@ CONFIG = Path(__file__).resolve().parents[3] / 'ros2_ws/src/enpire_env/config/sa
 
 
 def make(**overrides):
-    base = dict(low=(20.0, 20.0), high=(492.0, 492.0), max_step=50.0, max_speed=1000.0, max_command_rate_hz=50.0,
+    base = dict(low=(20.0, 20.0), high=(492.0, 492.0), max_step=50.0, max_speed=1000.0,
+                max_command_rate_hz=50.0,
                 min_command_rate_hz=2.0, watchdog_action='stop', control_period=0.1)
     return SafetyFilter(SafetyLimits(**{**base, **overrides}))
 

@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from enpire_env.safety import Kind, SafetyFilter, SafetyLimits
 
-LIMITS = SafetyLimits(low=(20.0, 20.0), high=(492.0, 492.0), max_step=40.0, max_speed=300.0, max_command_rate_hz=40.0,
+LIMITS = SafetyLimits(low=(20.0, 20.0), high=(492.0, 492.0), max_step=40.0, max_speed=300.0,
+                      max_command_rate_hz=40.0,
                       min_command_rate_hz=3.0, watchdog_action='stop', control_period=0.1)
 REJECTIONS = {Kind.REJECTED_NONFINITE, Kind.REJECTED_RATE, Kind.REJECTED_FRAME, Kind.REJECTED_ESTOP,
               Kind.REJECTED_SIZE}

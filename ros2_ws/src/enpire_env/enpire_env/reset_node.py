@@ -6,7 +6,8 @@ For a goal (task, seed, distribution, max_tries) it validates the goal (an inval
 then per try: `placing` (the reset routine; mock hardware: `names.PLACE_OBJECTS`), `settling` (waits
 for camera frames taken after the placement), `verifying` (`names.VERIFY`; the median of the confident
 cameras' block estimates must lie within the tolerance of config/reset.yaml), `retrying`. A reset that
-cannot be verified is a failed reset. `angle_error` in the result is in radians. One reset at a time.
+cannot be verified is a failed reset. The result's vectors: `target_state`, `target_tool`, `achieved_state`
+and `errors` named by `error_names` (position_px, angle_rad). One reset at a time.
 
 Parameters (read at start-up, changes refused): `config_file` (default share/enpire_env/config/reset.yaml).
 Run: python -m enpire_env.reset_node --ros-args -r __ns:=/cell_0
@@ -18,10 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-from enpire_common import names
+from enpire_common import messages, names
 from enpire_common.node_main import run_node
 from enpire_common.on_demand import OnDemandSubscriptions
-from geometry_msgs.msg import Point, Pose2D
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -29,6 +29,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from enpire_env.reset import (
+    ERROR_NAMES,
     CameraEstimate,
     Observation,
     PlacementOutcome,
@@ -72,9 +73,8 @@ class MockPlacementRoutine:
     def place(self, target, attempt: int) -> PlacementOutcome:
         if not self.client.wait_for_service(timeout_sec=self.node.config.service_timeout_s):
             return PlacementOutcome(False, f'service {self.client.srv_name} not available')
-        bx, by, bth = target.block
-        request = PlaceObjects.Request(block=Pose2D(x=bx, y=by, theta=bth),
-                                       agent=Point(x=target.agent[0], y=target.agent[1], z=0.0))
+        request = PlaceObjects.Request(objects=messages.object_poses(target.scene()),
+                                       tool=messages.floats(target.tool()))
         response = self.node.call(self.client, request)
         if response is None:
             return PlacementOutcome(False, f'{self.client.srv_name} did not answer')
@@ -184,7 +184,7 @@ class ResetNode(Node):
         fresh = stamp > self._baseline.get(verdict.camera, -math.inf)
         if placed_stamp is not None:
             fresh = fresh and stamp >= placed_stamp
-        pose = (verdict.block_estimate.x, verdict.block_estimate.y, verdict.block_estimate.theta)
+        pose = messages.vector(verdict.estimate)
         return CameraEstimate(verdict.camera, verdict.state != CameraVerdict.UNCERTAIN, pose, fresh,
                               verdict.reason)
 
@@ -236,15 +236,13 @@ class ResetNode(Node):
     def to_result(self, outcome: ResetOutcome) -> ResetCell.Result:
         result = ResetCell.Result(success=outcome.success, tries_used=outcome.tries_used,
                                   evidence_path=outcome.evidence_path, failure_reason=outcome.failure_reason,
-                                  position_error=float(outcome.position_error),
-                                  angle_error=float(outcome.angle_error))
+                                  errors=messages.floats(outcome.errors), error_names=list(ERROR_NAMES))
         if outcome.target is not None:
-            b, a = outcome.target.block, outcome.target.agent
-            result.target_block = Pose2D(x=b[0], y=b[1], theta=b[2])
-            result.target_agent = Point(x=a[0], y=a[1], z=0.0)
+            # The task-state vector of a placed scene: its objects' poses, in the scene's order.
+            result.target_state = [float(v) for o in outcome.target.scene() for v in o.pose]
+            result.target_tool = messages.floats(outcome.target.tool())
         if outcome.achieved is not None:
-            x, y, th = outcome.achieved
-            result.achieved_block = Pose2D(x=x, y=y, theta=th)
+            result.achieved_state = messages.floats(outcome.achieved)
         return result
 
     def _refuse_parameter_change(self, params) -> SetParametersResult:

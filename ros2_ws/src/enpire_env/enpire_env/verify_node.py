@@ -21,7 +21,6 @@ from enpire_common import names, task_registry
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
 from enpire_common.on_demand import OnDemandSubscriptions
-from geometry_msgs.msg import Pose2D
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -293,8 +292,7 @@ def camera_msg(j: CameraJudgement, exact_stamps: dict | None = None) -> CameraVe
         msg.frame_stamp.sec = int(np.floor(j.stamp))
         msg.frame_stamp.nanosec = int((j.stamp - np.floor(j.stamp)) * 1e9)
     if j.estimate is not None:
-        x, y, theta = ([*j.estimate, 0.0, 0.0, 0.0])[:3]
-        msg.block_estimate = Pose2D(x=x, y=y, theta=theta)
+        msg.estimate = [float(v) for v in j.estimate]   # the task-state vector as this camera sees it
     return msg
 
 

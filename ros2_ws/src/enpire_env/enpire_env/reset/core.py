@@ -22,6 +22,7 @@ from enpire_env.request_checks import count_problem, name_problem
 from enpire_env.reset.routine import PlacementOutcome, ResetRoutine
 
 Pose = tuple[float, float, float]
+ERROR_NAMES = ('position_px', 'angle_rad')   # ResetCell.Result.errors, in this order
 
 
 class ResetConfig(BaseModel):
@@ -83,6 +84,11 @@ class ResetOutcome:
     failure_reason: str = ''
     attempts: list[str] = field(default_factory=list)
 
+    @property
+    def errors(self) -> tuple[float, float]:
+        """The result's error vector, named by ERROR_NAMES."""
+        return (self.position_error, self.angle_error)
+
 
 def validate_goal(task: str, distribution: str, max_tries: int, config: ResetConfig) -> str:
     """'' when the goal is acceptable, else a clear reason (nothing is done for a refused goal)."""
@@ -100,7 +106,7 @@ def fuse_block_estimates(estimates, min_cameras: int = 1,
                          pose_cameras: tuple[str, ...] = ()) -> tuple[Pose | None, list[str], str]:
     """Median of the usable, fresh, finite camera estimates: (pose or None, cameras used, reason if None)."""
     trusted = [e for e in estimates if not pose_cameras or e.camera in pose_cameras]
-    used = [e for e in trusted if e.usable and e.fresh and all(math.isfinite(v) for v in e.pose)]
+    used = [e for e in trusted if e.usable and e.fresh and _finite_pose(e.pose)]
     if len(used) < min_cameras:
         seen = ', '.join(f'{e.camera}: {_why_unused(e) if e in trusted else "not a pose camera"}'
                          for e in estimates) or 'no cameras answered'
@@ -119,9 +125,15 @@ def _why_unused(e: CameraEstimate) -> str:
         return e.reason or 'uncertain'
     if not e.fresh:
         return 'frame older than the placement'
-    if not all(math.isfinite(v) for v in e.pose):
+    if not e.pose:
+        return 'no estimate'
+    if not _finite_pose(e.pose):
         return 'non-finite estimate'
     return 'ok'
+
+
+def _finite_pose(pose) -> bool:
+    return len(pose) == 3 and all(math.isfinite(v) for v in pose)
 
 
 def pose_errors(target: Pose, achieved: Pose) -> tuple[float, float]:

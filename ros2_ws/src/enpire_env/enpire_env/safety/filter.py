@@ -14,9 +14,9 @@ Guarantees (checked by the property tests in tests/enpire_env/safety):
   moved at most `max_speed * dt` from the previous command that came out;
 - while the e-stop is latched only stops come out; `latch_estop` itself returns the stop to send, so it
   takes effect at once (well within one control period); only `release_estop` clears the latch;
-- NaN, inf, vectors of the wrong length and commands in another frame never come out; commands faster than `max_command_rate_hz`
-  are not passed; when accepted commands stop for longer than 1/`min_command_rate_hz`, `tick` holds
-  the last safe command or stops (`watchdog_action`).
+- NaN, inf, vectors of the wrong length and commands in another frame never come out; commands faster
+  than `max_command_rate_hz` are not passed; when accepted commands stop for longer than
+  1/`min_command_rate_hz`, `tick` holds the last safe command or stops (`watchdog_action`).
 When a command is rejected the filter offers the held command (the last safe one, or a stop) so a
 lock-stepped cell still gets exactly one command per policy command.
 """
@@ -121,7 +121,7 @@ class SafetyFilter:
         return self.last_output
 
     def filter(self, values, frame_id: str, now: float) -> FilterResult:
-        """One policy command (the action vector) in; the command that may reach the cell (or the held one) out."""
+        """One policy command (a vector) in; the command that may reach the cell (or the held one) out."""
         raw = _as_vector(values)
         size = self.limits.size
         requested = raw if raw is not None and len(raw) == size and _finite(*raw) else None
@@ -188,7 +188,8 @@ class SafetyFilter:
 
     # ----------------------------------------------------------------- internals
     def _clamp_box(self, p: Vector) -> Vector:
-        return tuple(min(max(v, lo), hi) for v, lo, hi in zip(p, self.limits.low, self.limits.high, strict=True))
+        box = zip(p, self.limits.low, self.limits.high, strict=True)
+        return tuple(min(max(v, lo), hi) for v, lo, hi in box)
 
     @staticmethod
     def _shrink(p: Vector, centre: Vector, radius: float) -> Vector:
@@ -199,7 +200,7 @@ class SafetyFilter:
         return tuple(c + (v - c) * s for v, c in zip(p, centre, strict=True))
 
     def _hold_is_safe(self) -> bool:
-        """Holding the last safe command is allowed while it is still within a step of the measured position."""
+        """Holding the last safe command is allowed while it is within a step of the measured position."""
         if self.last_output is None:
             return False
         if self.agent is None:
@@ -212,8 +213,8 @@ class SafetyFilter:
         p = self._clamp_box(requested)
         if p != requested:
             outside = [i for i, (v, q) in enumerate(zip(requested, p, strict=True)) if v != q]
-            records.append(SafetyRecord(Kind.CLAMPED_WORKSPACE, f'entries {outside} outside the box [low, high]',
-                                        requested, p, now))
+            reason = f'entries {outside} outside the box [low, high]'
+            records.append(SafetyRecord(Kind.CLAMPED_WORKSPACE, reason, requested, p, now))
         reference = self._clamp_box(self.agent) if self.agent is not None else self.last_output
         is_stop = False
         if reference is not None:

@@ -109,4 +109,5 @@ def ground_truth(step: int, block: Sequence[float], agent: Sequence[float], cove
 
 def truth_of(msg) -> tuple[Block, XY, float]:
     """(block, agent, coverage) of a GroundTruth."""
-    return _block(msg.task_state, 'ground truth task state'), _xy(msg.tool, 'ground truth tool'), float(msg.score)
+    block = _block(msg.task_state, 'ground truth task state')
+    return block, _xy(msg.tool, 'ground truth tool'), float(msg.score)
