@@ -75,11 +75,10 @@ def test_image_conversion_of_common_encodings():
 
 # ------------------------------------------------------------------------------------------- graph
 def _publish_target(ros_node, pub, x, y):
-    from geometry_msgs.msg import PointStamped
+    from enpire_interfaces.msg import Command
 
-    msg = PointStamped()
+    msg = Command(values=[float(x), float(y)])
     msg.header.frame_id = 'table'
-    msg.point.x, msg.point.y = float(x), float(y)
     pub.publish(msg)
 
 
@@ -99,17 +98,16 @@ JOINT_INTERFACES = ['joint_trajectory', 'follow_joint_trajectory', 'forward_comm
 @pytest.mark.graph
 @pytest.mark.parametrize('interface', ['pose', 'twist', *JOINT_INTERFACES])
 def test_command_adapter_against_mock_controller(interface, node_processes, ros_node):
-    from geometry_msgs.msg import PointStamped
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-    from enpire_interfaces.msg import CellState
+    from enpire_interfaces.msg import CellState, Command
 
     controller = MockController(ros_node.node, interface, NS)   # the action server is up before activation
     start_adapter(node_processes, interface)
     states = []
     ros_node.node.create_subscription(CellState, f'{NS}/cell_state', states.append,
                                       QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
-    pub = ros_node.node.create_publisher(PointStamped, f'{NS}/cmd/target', 10)
+    pub = ros_node.node.create_publisher(Command, f'{NS}/cmd/target', 10)
     ros_node.wait_for(lambda: pub.get_subscription_count() > 0, 15, 'the adapter to subscribe')
 
     target_px = (120.0, 300.0)
@@ -132,25 +130,29 @@ def test_command_adapter_against_mock_controller(interface, node_processes, ros_
     if interface == 'forward_command':
         assert list(controller.received[-1].data) == pytest.approx(expected[:2])
     # proprioception back: the cell state reports the measured position in table pixels
-    ros_node.wait_for(lambda: states and math.dist((states[-1].agent_position.x, states[-1].agent_position.y),
-                                                   target_px) < 2.5, 10, 'cell_state at the target')
-    assert (states[-1].commanded_target.x, states[-1].commanded_target.y) == pytest.approx(target_px)
+    def at_target():
+        return states and math.dist((states[-1].tool_pose.position.x, states[-1].tool_pose.position.y),
+                                    target_px) < 2.5
+    ros_node.wait_for(at_target, 10, 'cell_state at the target')
+    assert tuple(states[-1].commanded) == pytest.approx(target_px) and not states[-1].joints.name
 
     # commands in another frame are ignored (after the in-flight ones have landed)
     if interface != 'twist':
         time.sleep(0.5)
         n = len(controller.received)
-        bad = PointStamped()
-        bad.header.frame_id = 'map'
-        pub.publish(bad)
+        for frame, values in (('map', [100.0, 100.0]), ('table', [100.0, 100.0, 0.0]),
+                              ('table', [math.nan, 1.0])):
+            bad = Command(values=values)
+            bad.header.frame_id = frame
+            pub.publish(bad)
         time.sleep(0.5)
         assert len(controller.received) == n
 
 
 def _targets(ros_node):
-    from geometry_msgs.msg import PointStamped
+    from enpire_interfaces.msg import Command
 
-    pub = ros_node.node.create_publisher(PointStamped, f'{NS}/cmd/target', 10)
+    pub = ros_node.node.create_publisher(Command, f'{NS}/cmd/target', 10)
     ros_node.wait_for(lambda: pub.get_subscription_count() > 0, 20, 'the adapter to subscribe')
     return pub
 

@@ -8,7 +8,7 @@ import math
 import pytest
 from action_msgs.msg import GoalStatus
 from enpire_common import names
-from geometry_msgs.msg import Point, PointStamped, Pose2D
+from enpire_task_pusht import messages as pusht_msgs
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
@@ -17,7 +17,7 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.action import ActionClient
 
 from enpire_interfaces.action import ResetCell
-from enpire_interfaces.msg import CellState, SafetyEvent
+from enpire_interfaces.msg import CellState, Command, ObjectPose, SafetyEvent
 from enpire_interfaces.srv import PlaceObjects, Verify
 from tests.enpire_rollout.test_trial_server_graph import NS, cell, goal, run, topic  # noqa: F401
 
@@ -62,9 +62,16 @@ def test_sim_cell_refuses_bad_placements_faults_and_commands(cell):  # noqa: F81
     for block, agent in [((v, 250.0, 0.0), (100.0, 100.0)) for v in BAD_NUMBERS] + \
                         [((250.0, 250.0, v), (100.0, 100.0)) for v in (NAN, INF, -INF)] + \
                         [((250.0, 250.0, 0.0), (v, v)) for v in BAD_NUMBERS]:
-        answer = call(ros, PlaceObjects, place, PlaceObjects.Request(
-            block=Pose2D(x=block[0], y=block[1], theta=block[2]), agent=Point(x=agent[0], y=agent[1])))
+        answer = call(ros, PlaceObjects, place, pusht_msgs.place_request(block, agent))
         assert not answer.success and short_reason(answer.message), (block, agent, answer.message)
+    # Scenes that are not Push-T's: no object, two, a hostile name, vectors of the wrong length.
+    two = [ObjectPose(name='block', pose=[256.0, 256.0, 0.0])] * 2
+    for objects, tool in [([], [100.0, 100.0]), (two, [1.0, 1.0]),
+                          ([ObjectPose(name=LONG, pose=[256.0, 256.0, 0.0])], [100.0, 100.0]),
+                          ([ObjectPose(name='block', pose=[256.0] * 100_000)], [100.0, 100.0]),
+                          ([ObjectPose(name='block', pose=[256.0, 256.0, 0.0])], [NAN] * 100_000)]:
+        answer = call(ros, PlaceObjects, place, PlaceObjects.Request(objects=objects, tool=tool))
+        assert not answer.success and short_reason(answer.message), answer.message[:200]
 
     # Camera faults set at run time: non-finite or absurd values and unknown cameras are refused.
     for text in ['top: {occlusion: 0.5, occlusion_center: [.nan, 0.5]}', 'top: {gain: [.inf, 1, 1]}',
@@ -77,21 +84,22 @@ def test_sim_cell_refuses_bad_placements_faults_and_commands(cell):  # noqa: F81
         assert not result.successful and short_reason(result.reason), (text, result.reason)
 
     # Commands straight at the cell's input (past safety): refused by the cell itself, never stepped.
-    pub = ros.node.create_publisher(PointStamped, topic(names.CELL_COMMAND), 10)
+    pub = ros.node.create_publisher(Command, topic(names.CELL_COMMAND), 10)
     ros.wait_for(lambda: states, 30, 'cell state')
     before = stamp_ns(states[-1])
-    for x, y, frame in [(NAN, 100.0, 'table'), (100.0, INF, 'table'), (HUGE, 100.0, 'table'),
-                        (-5.0, 100.0, 'table'), (100.0, 100.0, ''), (100.0, 100.0, LONG)]:
-        msg = PointStamped(point=Point(x=x, y=y))
+    for values, frame in [((NAN, 100.0), 'table'), ((100.0, INF), 'table'), ((HUGE, 100.0), 'table'),
+                          ((-5.0, 100.0), 'table'), ((100.0, 100.0), ''), ((100.0, 100.0), LONG),
+                          ((), 'table'), ((100.0,), 'table'), ((100.0, 100.0, 0.0), 'table'),
+                          ((100.0,) * 100_000, 'table')]:
+        msg = Command(values=list(values))
         msg.header.frame_id = frame
         pub.publish(msg)
     # The good placement after all that works, and the state the cell publishes is finite.
-    answer = call(ros, PlaceObjects, place, PlaceObjects.Request(block=Pose2D(x=256.0, y=256.0, theta=0.5),
-                                                                  agent=Point(x=100.0, y=100.0)))
+    answer = call(ros, PlaceObjects, place, pusht_msgs.place_request((256.0, 256.0, 0.5), (100.0, 100.0)))
     assert answer.success, answer.message
     after = ros.wait_for(lambda: [stamp_ns(s) for s in states if stamp_ns(s) > before], 30, 'a new state')
     assert after[0] == before + 100_000_000, 'only the placement advanced the cell (one tick)'
-    assert all(math.isfinite(v) for s in states for v in (s.agent_position.x, s.agent_position.y))
+    assert all(math.isfinite(v) for s in states for v in (s.tool_pose.position.x, s.tool_pose.position.y))
     ok = call(ros, Verify, names.cell_name(NS, names.VERIFY), Verify.Request(task='pusht'))
     assert ok.ok and len(ok.verdict.cameras) == 3, ok.error       # every camera still delivers frames
     no_escape(cell)
@@ -100,16 +108,17 @@ def test_sim_cell_refuses_bad_placements_faults_and_commands(cell):  # noqa: F81
 def test_safety_node_lets_no_bad_command_reach_the_cell(cell):  # noqa: F811
     ros = cell['ros']
     commands, events = [], []
-    listen = [ros.node.create_subscription(PointStamped, topic(names.CELL_COMMAND), commands.append, 100),
+    listen = [ros.node.create_subscription(Command, topic(names.CELL_COMMAND), commands.append, 100),
               ros.node.create_subscription(SafetyEvent, topic(names.SAFETY_EVENTS), events.append, 100)]
-    pub = ros.node.create_publisher(PointStamped, topic(names.POLICY_COMMAND), 10)
+    pub = ros.node.create_publisher(Command, topic(names.POLICY_COMMAND), 10)
     ros.wait_for(lambda: pub.get_subscription_count() > 0 and all(s.get_publisher_count() for s in listen),
                  30, 'safety subscribed and heard')
-    bad = [(NAN, 100.0, 'table'), (100.0, NAN, 'table'), (INF, -INF, 'table'), (HUGE, HUGE, 'table'),
-           (-HUGE, 100.0, 'table'), (-1000.0, 100.0, 'table'), (100.0, 100.0, ''), (100.0, 100.0, LONG),
-           (100.0, 100.0, TRAVERSAL)]
-    for x, y, frame in bad:
-        msg = PointStamped(point=Point(x=x, y=y, z=NAN))
+    bad = [((NAN, 100.0), 'table'), ((100.0, NAN), 'table'), ((INF, -INF), 'table'), ((HUGE, HUGE), 'table'),
+           ((-HUGE, 100.0), 'table'), ((-1000.0, 100.0), 'table'), ((100.0, 100.0), ''),
+           ((100.0, 100.0), LONG), ((100.0, 100.0), TRAVERSAL), ((100.0, 100.0, NAN), 'table'), ((), 'table'),
+           ((NAN,) * 100_000, 'table')]
+    for values, frame in bad:
+        msg = Command(values=list(values))
         msg.header.frame_id = frame
         pub.publish(msg)
     ros.wait_for(lambda: len(commands) >= len(bad) and len(events) >= len(bad), 30,
@@ -131,17 +140,17 @@ def test_safety_node_lets_no_bad_command_reach_the_cell(cell):  # noqa: F811
         assert not result.successful and short_reason(result.reason), (name, result.reason)
     state = call(ros, GetState, f'/{NS}/safety/get_state', GetState.Request()).current_state
     assert state.id == State.PRIMARY_STATE_ACTIVE, state.label
-    good = PointStamped(point=Point(x=200.0, y=210.0))
-    good.header.frame_id = names.TABLE_FRAME
-    pub.publish(good)
+    pub.publish(pusht_msgs.command((200.0, 210.0)))
     ros.wait_for(lambda: len(commands) > len(bad), 30, 'the good command forwarded')
     for c in commands:
         assert c.header.frame_id == names.TABLE_FRAME
-        assert all(math.isfinite(v) for v in (c.point.x, c.point.y, c.point.z)), c.point
-        assert 0.0 <= c.point.x <= 512.0 and 0.0 <= c.point.y <= 512.0, c.point
+        assert len(c.values) == 2 and all(math.isfinite(v) for v in c.values), list(c.values)
+        assert all(0.0 <= v <= 512.0 for v in c.values), list(c.values)
     # The good one is followed (toward it, within the step limit), not held like the bad ones.
-    held, followed = commands[len(bad) - 1].point, commands[-1].point
-    assert math.dist((followed.x, followed.y), (200.0, 210.0)) < math.dist((held.x, held.y), (200.0, 210.0))
+    held, followed = commands[len(bad) - 1].values, commands[-1].values
+    assert math.dist(followed, (200.0, 210.0)) < math.dist(held, (200.0, 210.0))
+    kinds = {e.kind for e in events}
+    assert {SafetyEvent.REJECTED_SIZE, SafetyEvent.REJECTED_NONFINITE, SafetyEvent.REJECTED_FRAME} <= kinds
 
 
 def test_verify_refuses_malformed_requests(cell):  # noqa: F811

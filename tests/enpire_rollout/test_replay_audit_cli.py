@@ -8,6 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+from builtin_interfaces.msg import Time
+from enpire_task_pusht import messages as pusht_msgs
+from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import Writer
 
 from enpire_rollout.trial_bag import typestore
@@ -24,19 +27,17 @@ def write_bag(path, steps=10):
         def add(topic, msgtype):
             return writer.add_connection(f'{CELL}/{topic}', msgtype, typestore=store)
         state = add('cell_state', 'enpire_interfaces/msg/CellState')
-        command = add('cmd/target', 'geometry_msgs/msg/PointStamped')
+        command = add('cmd/target', 'enpire_interfaces/msg/Command')
         image = add('cameras/top/image_raw', 'sensor_msgs/msg/Image')
         for step in range(steps):
             stamp = step * 100_000_000
-            time = t['builtin_interfaces/msg/Time'](sec=stamp // 10**9, nanosec=stamp % 10**9)
-            header = t['std_msgs/msg/Header'](stamp=time, frame_id='table')
-            point = t['geometry_msgs/msg/Point'](x=float(step), y=2.0, z=0.0)
-            zero = t['geometry_msgs/msg/Vector3'](x=0.0, y=0.0, z=0.0)
-            writer.write(state, stamp, store.serialize_cdr(t['enpire_interfaces/msg/CellState'](
-                header=header, step=step, agent_position=point, agent_velocity=zero, commanded_target=point),
-                'enpire_interfaces/msg/CellState'))
-            writer.write(command, stamp, store.serialize_cdr(t['geometry_msgs/msg/PointStamped'](
-                header=header, point=point), 'geometry_msgs/msg/PointStamped'))
+            time = Time(sec=stamp // 10**9, nanosec=stamp % 10**9)
+            header = t['std_msgs/msg/Header'](
+                stamp=t['builtin_interfaces/msg/Time'](sec=time.sec, nanosec=time.nanosec), frame_id='table')
+            target = (float(step), 2.0)
+            cell_state = pusht_msgs.cell_state(step, target, (0.0, 0.0), target, time)
+            writer.write(state, stamp, serialize_message(cell_state))
+            writer.write(command, stamp, serialize_message(pusht_msgs.command(target, time)))
             if step % int(10 / CAMERA_HZ) == 0:
                 frame = t['sensor_msgs/msg/Image'](header=header, height=32, width=32, encoding='rgb8',
                                                    is_bigendian=0, step=96,
@@ -93,17 +94,16 @@ def test_replay_output_topics_and_remaps():
 
 @pytest.mark.graph
 def test_replay_leaves_commands_alone_unless_asked(ros_node, tmp_path):
-    from geometry_msgs.msg import PointStamped
     from rosgraph_msgs.msg import Clock
 
-    from enpire_interfaces.msg import CellState
+    from enpire_interfaces.msg import CellState, Command
     from enpire_rollout.replay import replay
 
     bag = write_bag(tmp_path / 'trial')
     node = ros_node.node
     got = {'state': [], 'command': [], 'prefixed': [], 'clock': []}
     node.create_subscription(CellState, f'{CELL}/cell_state', got['state'].append, 100)
-    node.create_subscription(PointStamped, f'{CELL}/cmd/target', got['command'].append, 100)
+    node.create_subscription(Command, f'{CELL}/cmd/target', got['command'].append, 100)
     node.create_subscription(CellState, f'/replay{CELL}/cell_state', got['prefixed'].append, 100)
     node.create_subscription(Clock, '/clock', got['clock'].append, 100)
 
@@ -122,6 +122,7 @@ def test_replay_leaves_commands_alone_unless_asked(ros_node, tmp_path):
     counts = replay(bag, rate=0.0, node=node, publish_commands=True, topics=[f'{CELL}/cmd/target'],
                     wait_subscribers_s=15)
     ros_node.wait_for(lambda: len(got['command']) == 10, what='the commands, when asked for', timeout=30)
+    assert [list(c.values) for c in got['command']] == [[float(s), 2.0] for s in range(10)]
 
     replay(bag, rate=0.0, node=node, prefix='/replay', topics=[f'{CELL}/cell_state'], wait_subscribers_s=15)
     ros_node.wait_for(lambda: len(got['prefixed']) == 10, what='states under the /replay prefix', timeout=30)

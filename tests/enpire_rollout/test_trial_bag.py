@@ -34,14 +34,14 @@ write_some({root!r}, 'killed_trial', forever=True)
 '''
 
 
-def cell_state(store, step: int):
-    t = store.types
-    return t['enpire_interfaces/msg/CellState'](
-        header=t['std_msgs/msg/Header'](stamp=t['builtin_interfaces/msg/Time'](sec=step, nanosec=0),
-                                        frame_id='table'),
-        step=step, agent_position=t['geometry_msgs/msg/Point'](x=1.0 * step, y=2.0, z=0.0),
-        agent_velocity=t['geometry_msgs/msg/Vector3'](x=0.0, y=0.0, z=0.0),
-        commanded_target=t['geometry_msgs/msg/Point'](x=0.0, y=0.0, z=0.0))
+def cell_state_cdr(step: int) -> bytes:
+    """A CellState as a cell puts it on the wire (rclpy's CDR): the tool at (step, 2), a 2-vector command."""
+    from builtin_interfaces.msg import Time
+    from enpire_task_pusht import messages as pusht_msgs
+    from rclpy.serialization import serialize_message
+
+    return serialize_message(pusht_msgs.cell_state(step, (1.0 * step, 2.0), (0.0, 0.0), (0.0, 0.0),
+                                                   Time(sec=step, nanosec=0)))
 
 
 def image(store, step: int):
@@ -60,7 +60,7 @@ def write_some(root, trial_id, steps=20, forever=False, config=None):
     step = 0
     while forever or step < steps:
         stamp = (step + 1) * 10**8
-        bag.write_msg(bag.topic('cell_state'), cell_state(store, step), stamp)
+        bag.write_cdr(bag.topic('cell_state'), cell_state_cdr(step), stamp)
         image_cdr = bytes(store.serialize_cdr(image(store, step), 'sensor_msgs/msg/Image'))
         bag.write_camera('top', image_cdr, None, stamp)
         step += 1
@@ -81,7 +81,7 @@ def test_closed_bag_reads_with_rosbags_and_mcap(tmp_path):
         assert json.loads(meta[0].data)['seed'] == 7
         state = next(typestore().deserialize_cdr(raw, c.msgtype) for c, _, raw in reader.messages()
                      if c.topic == '/cell_0/cell_state')
-        assert state.agent_position.y == 2.0
+        assert state.tool_pose.position.y == 2.0 and list(state.commanded) == [0.0, 0.0]
         assert all(c.ext.offered_qos_profiles for c in reader.connections)
     custom = bag_custom_data(path)
     assert custom['enpire.status'] == 'finished'
@@ -206,7 +206,7 @@ def test_the_lean_writer_writes_the_same_bag_as_rosbags(tmp_path):
     image_cdr = bytes(store.serialize_cdr(image, 'sensor_msgs/msg/Image'))
     messages = []
     for step in range(120):
-        state_cdr = bytes(store.serialize_cdr(cell_state(store, step), 'enpire_interfaces/msg/CellState'))
+        state_cdr = cell_state_cdr(step)
         messages.append(('/cell_0/cell_state', 1_000 + 7 * step - (step % 3) * 11, state_cdr))
         messages.append(('/cell_0/cameras/top/image_raw', 1_000 + 7 * step, image_cdr))
     ours = _write_with(LeanWriter, tmp_path / 'a' / 'bag', messages)
@@ -218,14 +218,13 @@ def test_the_lean_writer_writes_the_same_bag_as_rosbags(tmp_path):
 
 
 def test_header_stamps_are_read_from_the_raw_bytes_of_every_recorded_type():
-    from geometry_msgs.msg import PointStamped
     from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image
 
-    from enpire_interfaces.msg import CellState, SafetyEvent, TableHomography
+    from enpire_interfaces.msg import CellState, Command, GroundTruth, SafetyEvent, TableHomography
     from enpire_rollout.trial_core import header_stamp_ns
 
-    for msg_type in (CellState, SafetyEvent, TableHomography, PointStamped, Image):
+    for msg_type in (CellState, SafetyEvent, TableHomography, Command, GroundTruth, Image):
         msg = msg_type()
         msg.header.stamp.sec, msg.header.stamp.nanosec = 1_733_000_123, 987_654_321
         msg.header.frame_id = 'wrist'

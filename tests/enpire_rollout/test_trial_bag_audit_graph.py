@@ -63,10 +63,10 @@ def test_a_time_budget_stop_leaves_every_command_in_the_bag(stopped_trial):
     assert len(safe) == len(policy)
     assert [ns(m.header.stamp) for m in safe] == [ns(m.header.stamp) for m in policy]
     assert states[-1].step == len(safe)
-    hold = safe[-1].point
-    assert (states[-1].commanded_target.x, states[-1].commanded_target.y) == (hold.x, hold.y)
-    before = [s for s in states if s.step == len(safe) - 1][-1].agent_position
-    assert (hold.x, hold.y) == (before.x, before.y), 'the last command is a stop at the agent'
+    hold = tuple(safe[-1].values)
+    assert tuple(states[-1].commanded) == hold and safe[-1].header.frame_id == 'table'
+    before = [s for s in states if s.step == len(safe) - 1][-1].tool_pose.position
+    assert hold == (before.x, before.y), 'the last command is a stop at the agent'
     report = replay_bag(stopped_trial.bag_path)
     assert report.ok and report.steps == report.commands == len(safe), report
 
@@ -93,9 +93,12 @@ def test_the_reset_result_and_the_privileged_initial_state_are_in_the_bag(verifi
     assert reset['privileged_initial_state'] is True
     truth = on(messages, names.GROUND_TRUTH)
     assert len(truth) == 1 and truth[0][1].step == 0
-    block = truth[0][1].block
+    block = truth[0][1].task_state
     # The cameras' estimate of the reset, beside the truth (a few table units apart at most).
-    assert abs(reset['estimated_block'][0] - block.x) < 15 and abs(reset['estimated_block'][1] - block.y) < 15
+    estimate = reset['estimated_state']
+    assert abs(estimate[0] - block[0]) < 15 and abs(estimate[1] - block[1]) < 15
+    assert list(reset['target_state']) == pytest.approx(list(block), abs=1e-6)
+    assert set(reset['errors']) == {'position_px', 'angle_rad'}
 
 
 def test_every_verdict_is_stamped_with_the_frames_it_judged(verified_trial):
@@ -187,7 +190,7 @@ def test_audit_replay_fails_on_a_tampered_bag(verified_trial, tmp_path, capsys):
         if name.endswith('/' + names.CELL_COMMAND):
             seen.append(1)
             if len(seen) == 10:
-                msg.point.x += 0.1
+                msg.values[0] += 0.1
                 return msg
         return None
     tampered_copy(verified_trial.bag_path, tmp_path / 'nudged', nudge)
@@ -204,7 +207,7 @@ def test_audit_replay_fails_on_a_tampered_bag(verified_trial, tmp_path, capsys):
             lost.append(1)
             if len(lost) == 5:
                 bogus = copy.deepcopy(msg)
-                bogus.point.x = 11.0
+                bogus.values[0] = 11.0
                 return [bogus, None]
         return None
     tampered_copy(verified_trial.bag_path, tmp_path / 'lost', lose)

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 from action_msgs.msg import GoalStatus
 from enpire_common import names
-from geometry_msgs.msg import PointStamped
 from rclpy.action import ActionClient
 from rosbags.rosbag2 import Reader
 
 from enpire_interfaces.action import RunTrial
-from enpire_interfaces.msg import CellState, SafetyEvent
+from enpire_interfaces.msg import CellState, Command, SafetyEvent
 from enpire_rollout.trial_bag import METADATA_TOPIC, bag_custom_data, list_trials, typestore
 from tests.graph_harness import NodeProcesses, RosTestNode, start_cell_nodes
 
@@ -156,7 +155,7 @@ def policy_commands_by_attempt(messages: list[tuple[str, object]]) -> dict[int, 
         if name == topic(names.TRIAL_EVENTS):
             attempt = msg.attempt if msg.event == 'attempt_started' else None
         elif name == topic(names.POLICY_COMMAND) and attempt is not None:
-            commands.setdefault(attempt, []).append((msg.point.x, msg.point.y))
+            commands.setdefault(attempt, []).append(tuple(float(v) for v in msg.values))
     return commands
 
 
@@ -286,7 +285,7 @@ def test_full_trial_with_two_attempts_recorded(cell):
     assert echo not in commands[1] and commands[2][-1] == pytest.approx(echo), commands
     clamped = [m for name, m in messages if name == topic(names.SAFETY_EVENTS)
                and m.kind == SafetyEvent.CLAMPED_WORKSPACE]
-    assert clamped and (clamped[-1].requested.x, clamped[-1].requested.y) == pytest.approx(echo)
+    assert clamped and tuple(clamped[-1].requested) == pytest.approx(echo)
 
     metadata = json.loads(next(m.data for name, m in messages if name == METADATA_TOPIC))
     assert metadata['policy_sha256'] == g.policy_sha256 and metadata['seed'] == g.seed == 3
@@ -486,10 +485,10 @@ def test_a_hung_policy_is_killed_and_restarted_for_the_next_attempt(cell):
 
 def test_cancel_is_reported_canceled_and_leaves_the_cell_holding_still(cell):
     ros = cell['ros']
-    safe_commands: list[PointStamped] = []
+    safe_commands: list[Command] = []
     states: list[CellState] = []
     subscriptions = [
-        ros.node.create_subscription(PointStamped, topic(names.CELL_COMMAND), safe_commands.append, 10),
+        ros.node.create_subscription(Command, topic(names.CELL_COMMAND), safe_commands.append, 10),
         ros.node.create_subscription(CellState, topic(names.CELL_STATE), states.append, 10)]
     try:
         ros.wait_for(lambda: states and ros.node.count_publishers(topic(names.CELL_COMMAND)),
@@ -502,10 +501,10 @@ def test_cancel_is_reported_canceled_and_leaves_the_cell_holding_still(cell):
         # The cell steps once per command; idle, it re-publishes its last state (same stamp) at 2 Hz.
         ros.wait_for(lambda: len(states) >= 3 and states[-3].header.stamp == states[-1].header.stamp,
                      timeout=10, what='the cell idle after the cancel')
-        held, agent = safe_commands[-1], states[-1].agent_position
-        assert (states[-1].commanded_target.x, states[-1].commanded_target.y) == (held.point.x, held.point.y)
-        assert math.hypot(held.point.x - agent.x, held.point.y - agent.y) < 1.0, (held.point, agent)
-        velocity = states[-1].agent_velocity
+        held, agent = tuple(safe_commands[-1].values), states[-1].tool_pose.position
+        assert tuple(states[-1].commanded) == held
+        assert math.dist(held, (agent.x, agent.y)) < 1.0, (held, agent)
+        velocity = states[-1].tool_velocity.linear
         assert math.hypot(velocity.x, velocity.y) < 1.0, velocity          # px/s: stopped
     finally:
         for subscription in subscriptions:

@@ -49,7 +49,8 @@ def test_state_and_command_round_trip_bit_identical(seed, distribution, velocity
     assert bits(pusht.agent_of(state)) == bits(agent)
     assert bits(pusht.velocity_of(state)) == bits(velocity)
     assert bits(pusht.target_of(state)) == bits(target)
-    assert bits(messages.measured_action(state, TASK.action.size)) == bits(agent)
+    assert bits(messages.measured_action(state, TASK.action.names)) == bits(agent)
+    assert bits(messages.measured_velocity(state, TASK.action.names)) == bits(velocity)
     q = state.tool_pose.orientation
     assert (q.x, q.y, q.z, q.w, state.tool_pose.position.z) == (0.0, 0.0, 0.0, 1.0, 0.0)
 
@@ -95,10 +96,16 @@ def test_command_problems_name_frame_and_length():
     assert "'map' is not 'table'" in messages.command_problem(wrong, 2, 'table')
 
 
-def test_joint_cell_commands_its_joints():
-    """The generic stop for a cell with joints is its joint positions; a wrong count is an error."""
+def test_a_joint_space_action_is_measured_by_the_joints_any_other_by_the_tool():
     state = CellState()
     state.joints.name, state.joints.position = ['a', 'b', 'c'], [0.1, -0.2, 0.3]
-    assert messages.measured_action(state, 3) == (0.1, -0.2, 0.3)
-    with pytest.raises(ValueError, match='3 joint positions'):
-        messages.measured_action(state, 2)
+    messages.set_tool(state, (4.0, 5.0, 6.0), (1.0, 2.0))
+    assert messages.measured_action(state, ('a', 'b', 'c')) == (0.1, -0.2, 0.3)
+    assert messages.measured_velocity(state, ('a', 'b', 'c')) == (0.0, 0.0, 0.0)   # none reported
+    assert messages.measured_action(state, ('target_x', 'target_y')) == (4.0, 5.0)
+    assert messages.measured_velocity(state, ('target_x', 'target_y')) == (1.0, 2.0)
+    state.joints.position = [0.1]
+    with pytest.raises(ValueError, match='1 joint positions for 3 named joints'):
+        messages.measured_action(state, ('a', 'b', 'c'))
+    with pytest.raises(ValueError, match='1 to 3 entries'):
+        messages.measured_action(state, ('u', 'v', 'w', 'z'))

@@ -64,9 +64,9 @@ class GraphCellControl:
             handle.cancel_goal_async()
             raise CellUnreachable(f'{cell} gave no reset result within {self.call_timeout_s:.0f} s')
         r = wrapped.result
-        return ResetReport(success=r.success, tries_used=r.tries_used, position_error=r.position_error,
-                           angle_error=r.angle_error, failure_reason=r.failure_reason,
-                           seconds=time.monotonic() - t0)
+        errors = {str(n): float(e) for n, e in zip(r.error_names, r.errors, strict=False)}
+        return ResetReport(success=r.success, tries_used=r.tries_used, errors=errors,
+                           failure_reason=r.failure_reason, seconds=time.monotonic() - t0)
 
     def verify(self, cell: str, task: str) -> VerifyReport:
         t0 = time.monotonic()

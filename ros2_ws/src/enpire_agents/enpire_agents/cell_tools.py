@@ -57,8 +57,7 @@ class ToolResult(BaseModel):
 class ResetReport(BaseModel):
     success: bool
     tries_used: int = 0
-    position_error: float = 0.0
-    angle_error: float = 0.0
+    errors: dict[str, float] = Field(default_factory=dict)   # achieved vs target, named by the reset
     failure_reason: str = ''
     seconds: float = 0.0
 

@@ -345,7 +345,7 @@ class SimTrialCell:
             last = self.frames.get(cam)
             # a stale camera re-sends the same frame object, with the stamp of its capture
             self.frames[cam] = (frame, last[1] if last is not None and last[0] is frame else self.ticks)
-        self.safety.update_agent(*self.agent)
+        self.safety.update_agent(self.agent)
 
     def place(self, seed: int, distribution: str) -> None:
         """The reset server's target for the seed (the task's initial state), placed."""
@@ -362,7 +362,7 @@ class SimTrialCell:
         """A policy target through the safety filter; the safe command steps the cell (None: no step)."""
         from enpire_common import names
         self._safety_clock += self.settings.safety.control_period
-        result = self.safety.filter(x, y, names.TABLE_FRAME, self._safety_clock)
+        result = self.safety.filter((x, y), names.TABLE_FRAME, self._safety_clock)
         if result.command is None:
             return None
         self.sim.step(result.command)

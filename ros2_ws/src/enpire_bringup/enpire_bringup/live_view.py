@@ -40,7 +40,7 @@ def cell_topics(cell: str, cameras: list[str]) -> list[ViewTopic]:
         ViewTopic(n(names.TRIAL_EVENTS), 'enpire_interfaces/msg/TrialEvent'),
         ViewTopic(n(names.SAFETY_EVENTS), 'enpire_interfaces/msg/SafetyEvent'),
         ViewTopic(n(names.SAFETY_STATUS), 'enpire_interfaces/msg/SafetyStatus', latched=True),
-        ViewTopic(n(names.CELL_COMMAND), 'geometry_msgs/msg/PointStamped'),
+        ViewTopic(n(names.CELL_COMMAND), 'enpire_interfaces/msg/Command'),
     ]
     for cam in cameras:
         topics.append(ViewTopic(n(names.camera_image(cam)), 'sensor_msgs/msg/Image'))

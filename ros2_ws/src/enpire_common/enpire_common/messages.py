@@ -58,19 +58,35 @@ def tool_velocity(state) -> Vector:
     return (float(v.x), float(v.y), float(v.z))
 
 
-def measured_action(state, size: int) -> Vector:
+def _commands_joints(state, action_names: Sequence[str]) -> bool:
+    joint_names = list(state.joints.name)
+    return bool(joint_names) and joint_names == list(action_names)
+
+
+def measured_action(state, action_names: Sequence[str]) -> Vector:
     """Where the cell is, in the action's coordinates: the command that holds it still (a stop).
 
-    A cell with joints commands its joints (`size` joint positions); a cell without (a free tool on a plane)
-    commands its tool position, whose first `size` coordinates are the action's entries."""
-    joints = list(state.joints.position)
-    if joints:
+    An action whose entries are the cell's joints (the same names, in order) is measured by the joint
+    positions; any other action commands the tool position, whose first coordinates are its entries."""
+    size = len(action_names)
+    if _commands_joints(state, action_names):
+        joints = vector(state.joints.position)
         if len(joints) != size:
-            raise ValueError(f'{len(joints)} joint positions, the action has {size}')
-        return vector(joints)
+            raise ValueError(f'{len(joints)} joint positions for {size} named joints')
+        return joints
     if not 1 <= size <= 3:
-        raise ValueError(f'a cell without joints commands its tool position (1 to 3 entries), not {size}')
+        raise ValueError(f'an action that is not the joints commands the tool position (1 to 3 entries), '
+                         f'not {size}')
     return tool_position(state)[:size]
+
+
+def measured_velocity(state, action_names: Sequence[str]) -> Vector:
+    """The rate of `measured_action`: joint velocities (zeros when the cell gives none), else the tool's."""
+    size = len(action_names)
+    if _commands_joints(state, action_names):
+        velocities = vector(state.joints.velocity)
+        return velocities if len(velocities) == size else (0.0,) * size
+    return tool_velocity(state)[:size]
 
 
 def set_tool(state, position: Sequence[float], velocity: Sequence[float] = ()) -> None:

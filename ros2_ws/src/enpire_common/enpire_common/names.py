@@ -5,8 +5,8 @@ Per-cell names are relative to the cell's namespace (a node started in `/cell_0`
 """
 
 CELL_STATE = 'cell_state'                      # enpire_interfaces/CellState
-CELL_COMMAND = 'cmd/target'                    # geometry_msgs/PointStamped, published by safety only
-POLICY_COMMAND = 'cmd/policy_target'           # geometry_msgs/PointStamped, into the safety node
+CELL_COMMAND = 'cmd/target'                    # enpire_interfaces/Command, published by safety only
+POLICY_COMMAND = 'cmd/policy_target'           # enpire_interfaces/Command, into the safety node
 GROUND_TRUTH = 'privileged/ground_truth'       # enpire_interfaces/GroundTruth: tests and audits only
 PLACE_OBJECTS = 'mock_hardware/place_objects'  # enpire_interfaces/PlaceObjects
 SAFETY_STATUS = 'safety/status'                # enpire_interfaces/SafetyStatus

@@ -152,7 +152,7 @@ class SafetyNode(ManagedCellNode):
         """Track the cell's measured position (in the action's coordinates) and the cell's clock."""
         if self.filter is not None:
             try:
-                self.filter.update_agent(messages.measured_action(msg, self.limits.size))
+                self.filter.update_agent(messages.measured_action(msg, self.limits.entry_names))
             except ValueError as exc:
                 self.get_logger().warning(f'cell state ignored: {exc}', throttle_duration_sec=5.0)
         self._cell_stamp = msg.header.stamp

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from enpire_common import names
+from enpire_common import messages, names
 from enpire_task_pusht.geometry import SUCCESS_COVERAGE
 from pydantic import BaseModel, Field
 from rosbags.rosbag2 import Reader
@@ -75,9 +75,9 @@ class ReplayReport(BaseModel):
 
 @dataclass
 class _Recorded:
-    truth: tuple | None = None                                 # stamp, block pose, agent position
-    states: list[tuple] = field(default_factory=list)          # stamp, step, agent, velocity, commanded
-    commands: list[tuple] = field(default_factory=list)        # stamp, (x, y)
+    truth: tuple | None = None                                 # stamp, task state, tool
+    states: list[tuple] = field(default_factory=list)          # stamp, step, tool, velocity, commanded
+    commands: list[tuple] = field(default_factory=list)        # stamp, action vector
     verdicts: list[tuple[int, int, float]] = field(default_factory=list)   # stamp, state, score
     attempts: list[tuple[int, bool]] = field(default_factory=list)         # attempt_verified: stamp, success
 
@@ -96,16 +96,14 @@ def read_recorded(bag: Path) -> _Recorded:
                 continue
             if topic.endswith('/' + names.GROUND_TRUTH) and out.truth is None:
                 m = store.deserialize_cdr(raw, conn.msgtype)
-                out.truth = (_ns(m.header.stamp), (m.block.x, m.block.y, m.block.theta),
-                             (m.agent_position.x, m.agent_position.y))
+                out.truth = (_ns(m.header.stamp), messages.vector(m.task_state), messages.vector(m.tool))
             elif topic.endswith('/' + names.CELL_STATE):
                 m = store.deserialize_cdr(raw, conn.msgtype)
-                out.states.append((_ns(m.header.stamp), int(m.step), (m.agent_position.x, m.agent_position.y),
-                                   (m.agent_velocity.x, m.agent_velocity.y),
-                                   (m.commanded_target.x, m.commanded_target.y)))
+                out.states.append((_ns(m.header.stamp), int(m.step), messages.tool_position(m)[:2],
+                                   messages.tool_velocity(m)[:2], messages.vector(m.commanded)))
             elif topic.endswith('/' + names.CELL_COMMAND):
                 m = store.deserialize_cdr(raw, conn.msgtype)
-                out.commands.append((_ns(m.header.stamp), (m.point.x, m.point.y)))
+                out.commands.append((_ns(m.header.stamp), messages.vector(m.values)))
             elif topic.endswith('/trial/verdicts'):
                 m = store.deserialize_cdr(raw, conn.msgtype)
                 out.verdicts.append((_ns(m.header.stamp), int(m.state), float(m.score)))

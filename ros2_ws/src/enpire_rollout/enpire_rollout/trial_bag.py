@@ -89,8 +89,8 @@ def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> 
         return names.cell_name(cell, name)
     topics = {
         n(names.CELL_STATE): ('enpire_interfaces/msg/CellState', qos()),
-        n(names.POLICY_COMMAND): ('geometry_msgs/msg/PointStamped', qos()),
-        n(names.CELL_COMMAND): ('geometry_msgs/msg/PointStamped', qos()),
+        n(names.POLICY_COMMAND): ('enpire_interfaces/msg/Command', qos()),
+        n(names.CELL_COMMAND): ('enpire_interfaces/msg/Command', qos()),
         n(names.SAFETY_EVENTS): ('enpire_interfaces/msg/SafetyEvent', qos(depth=100)),
         n(names.TRIAL_EVENTS): ('enpire_interfaces/msg/TrialEvent', qos(depth=100)),
         # PRIVILEGED (simulated cells only): the exact initial state after the reset, for `enpire audit

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from enpire_common import names
+from enpire_common import messages, names, task_registry
 from enpire_common.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
 from enpire_common.on_demand import OnDemandSubscriptions
-from geometry_msgs.msg import PointStamped
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -35,6 +34,7 @@ from enpire_env.calibration.table_mapping import CalibratedCameras
 from enpire_interfaces.action import ResetCell, RunTrial
 from enpire_interfaces.msg import (
     CellState,
+    Command,
     FusedVerdict,
     GroundTruth,
     SafetyEvent,
@@ -113,7 +113,7 @@ class TrialServer(Node):
         self.clock = PhaseClock()
 
         lean_pub = {'event_callbacks': lean_publisher_events()}
-        self.command_pub = self.create_publisher(PointStamped, names.POLICY_COMMAND, 10, **lean_pub)
+        self.command_pub = self.create_publisher(Command, names.POLICY_COMMAND, 10, **lean_pub)
         self.event_pub = self.create_publisher(TrialEvent, names.TRIAL_EVENTS, 100, **lean_pub)
         self.diagnostics = TrialDiagnostics(self)     # its trials on /diagnostics
         lean = {'callback_group': self.group, 'event_callbacks': lean_subscription_events()}
@@ -121,7 +121,7 @@ class TrialServer(Node):
         # Frames, the safe command and safety events are taken when a trial needs them (on_demand.py),
         # not delivered one callback each: an idle cell's camera streams then cost this node nothing.
         self.sensors = OnDemandSubscriptions(self)
-        self.sensors.add(names.CELL_COMMAND, PointStamped, names.CELL_COMMAND, 20, raw=True)
+        self.sensors.add(names.CELL_COMMAND, Command, names.CELL_COMMAND, 20, raw=True)
         self.sensors.add(names.SAFETY_EVENTS, SafetyEvent, names.SAFETY_EVENTS, 100, raw=True)
         # A simulated cell's truth: only its initial state goes into the bag (privileged), for audits.
         self.sensors.add(names.GROUND_TRUTH, GroundTruth, names.GROUND_TRUTH, 10, raw=True)
@@ -273,12 +273,11 @@ class TrialServer(Node):
                 return False
             time.sleep(0.01)
 
-    def wait_state_tracking(self, target: tuple[float, float], timeout: float) -> CellState | None:
-        """Wait for a cell state whose commanded target is `target` (the command reached the cell)."""
+    def wait_state_tracking(self, target: tuple[float, ...], timeout: float) -> CellState | None:
+        """Wait for a cell state whose commanded vector is `target` (the command reached the cell)."""
         deadline = time.monotonic() + timeout
         with self._state_cv:
-            while self.state is None \
-                    or (self.state.commanded_target.x, self.state.commanded_target.y) != target:
+            while self.state is None or messages.vector(self.state.commanded) != tuple(target):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
@@ -344,12 +343,9 @@ class TrialServer(Node):
             with self._bag_lock:
                 self.bag.flush()
 
-    def publish_command(self, x: float, y: float, stamp=None) -> None:
-        """A target for the cell, stamped with the cell time of the state it answers (default: latest)."""
-        msg = PointStamped()
-        msg.header.stamp = stamp if stamp is not None else self.cell_stamp()
-        msg.header.frame_id = names.TABLE_FRAME
-        msg.point.x, msg.point.y = float(x), float(y)
+    def publish_command(self, values, frame_id: str, stamp=None) -> None:
+        """An action vector for the cell, stamped with the cell time of the state it answers (or latest)."""
+        msg = messages.command(values, frame_id, stamp if stamp is not None else self.cell_stamp())
         self.command_pub.publish(msg)
         self.policy_commands_sent += 1
         self._record(names.POLICY_COMMAND, msg, msg.header.stamp)
@@ -377,7 +373,7 @@ class TrialServer(Node):
                 return
             time.sleep(0.0005)
 
-    def observation(self, state: CellState, step: int, attempt: int, t0_ns: int) -> Observation:
+    def observation(self, state: CellState, step: int, attempt: int, t0_ns: int, action) -> Observation:
         now_ns = _stamp_ns(state.header.stamp)
         with self._lock:
             frames, homs = dict(self.frames), dict(self.homographies)
@@ -398,12 +394,13 @@ class TrialServer(Node):
             ages[cam] = max(0.0, (now_ns - raw.stamp_ns) * 1e-9)
         truth = None
         if self.config.debug_ground_truth and self.truth is not None:
-            b = self.truth.block
-            truth = {'block': (b.x, b.y, b.theta), 'coverage': self.truth.coverage}
+            t = self.truth
+            truth = {'task_state': messages.vector(t.task_state), 'tool': messages.vector(t.tool),
+                     'score': float(t.score), 'success': bool(t.success)}
         return Observation(
             step=step, attempt=attempt, time_s=(now_ns - t0_ns) * 1e-9,
-            agent_position=np.array([state.agent_position.x, state.agent_position.y]),
-            agent_velocity=np.array([state.agent_velocity.x, state.agent_velocity.y]),
+            agent_position=np.array(messages.measured_action(state, action.names)),
+            agent_velocity=np.array(messages.measured_velocity(state, action.names)),
             frames=images, table_to_image=mappings, frame_age_s=ages, debug_ground_truth=truth)
 
     def call_verify(self, task: str, save_evidence: bool) -> FusedVerdict | None:
@@ -436,7 +433,8 @@ class TrialRun:
         self.trial_id = new_trial_id(server.cell)     # the goal's own, once validated
         self.t_start = time.monotonic()
         self.policy_source = ''
-        self.hold_target: tuple[float, float] | None = None
+        self.hold_target: tuple[float, ...] | None = None
+        self.action = None                             # the task's ActionSpec, once the goal is validated
         self.unanswered_before = 0
         self.state: CellState | None = None           # the state the current step answers
         self.attempt_t0_ns = 0
@@ -473,6 +471,7 @@ class TrialRun:
             return RunTrial.Result(success=False, failure_reason=scrub(error))
         self.trial_id = g.trial_id or self.trial_id
         self.s.used_trial_ids.add(self.trial_id)
+        self.action = task_registry.get(g.task).action
         if not self.s.sandbox.available:
             self.s.get_logger().warning(f'trial {self.trial_id}: NO OS SANDBOX, agent code behind the Python '
                                         f'guard only ({self.s.sandbox.detail})')
@@ -587,32 +586,32 @@ class TrialRun:
         truth = self.s.bag is not None and self.s.record_initial_truth(since_ns, self.cfg.step_timeout_s)
         self.s.clock.switch('executing')
         # The reset's result as the cameras saw it; the exact initial state only on the privileged topic.
-        b, tb, ta = outcome.achieved_block, outcome.target_block, outcome.target_agent
-        return {'tries': outcome.tries_used, 'position_error': outcome.position_error,
-                'angle_error': outcome.angle_error, 'estimated_block': [b.x, b.y, b.theta],
-                'target_block': [tb.x, tb.y, tb.theta], 'target_agent': [ta.x, ta.y],
-                'evidence': outcome.evidence_path, 'privileged_initial_state': truth}
+        return {'tries': outcome.tries_used,
+                'errors': dict(zip(outcome.error_names, (float(e) for e in outcome.errors), strict=False)),
+                'estimated_state': list(outcome.achieved_state), 'target_state': list(outcome.target_state),
+                'target_tool': list(outcome.target_tool), 'evidence': outcome.evidence_path,
+                'privileged_initial_state': truth}
 
     def stop_reason(self) -> str:
         if not rclpy.ok(context=self.s.context):
             raise TrialAborted('shutting down')
         return 'cancelled' if self.gh.is_cancel_requested else ''
 
-    def begin_attempt(self, attempt: int) -> tuple[float, float]:
+    def begin_attempt(self, attempt: int) -> tuple[float, ...]:
         state = self.s.state or self.s.wait_state_after(-1, self.cfg.step_timeout_s)
         if state is None:
             raise TrialAborted('no cell state: is the cell running?')
         self.state, self.attempt_t0_ns, self.timeouts = state, _stamp_ns(state.header.stamp), 0
-        return state.agent_position.x, state.agent_position.y
+        return messages.measured_action(state, self.action.names)
 
     def observe(self, step: int, attempt: int) -> Observation:
         self.s.wait_frames(_stamp_ns(self.state.header.stamp), self.cfg.frame_wait_s)
-        return self.s.observation(self.state, step, attempt, self.attempt_t0_ns)
+        return self.s.observation(self.state, step, attempt, self.attempt_t0_ns, self.action)
 
     def command(self, values) -> None:
         """The command answers the step's state (its stamp); the next step answers the state after it."""
         stamp = self.state.header.stamp
-        self.s.publish_command(*values, stamp)
+        self.s.publish_command(values, self.action.frame, stamp)
         new = self.s.wait_state_after(_stamp_ns(stamp), self.cfg.step_timeout_s)
         if new is None:
             self.timeouts += 1
@@ -622,11 +621,12 @@ class TrialRun:
         self.timeouts, self.state = 0, new
 
     def hold(self) -> None:
-        """Leave the cell safe: command the agent's current position (a stop)."""
+        """Leave the cell safe: command where the cell is now (a stop)."""
         state = self.s.state
-        if state is not None:
-            self.s.publish_command(state.agent_position.x, state.agent_position.y, state.header.stamp)
-            self.hold_target = (state.agent_position.x, state.agent_position.y)
+        if state is not None and self.action is not None:
+            stop = messages.measured_action(state, self.action.names)
+            self.s.publish_command(stop, self.action.frame, state.header.stamp)
+            self.hold_target = stop
 
     def verify(self, attempt: int, final: bool) -> Verdict:
         self.s.clock.switch('verifying')

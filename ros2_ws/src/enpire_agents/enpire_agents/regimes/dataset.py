@@ -16,7 +16,7 @@ Observations (`features=`):
   at each attempt's start);
 - 'debug_state' (named debug variant): the T's true pose from `/<cell>/privileged/ground_truth` at every
   step, which only debug recordings hold (a trial bag keeps only the initial state there, for audits).
-Actions: the safe command the cell tracked for the step (CellState.commanded_target of the next state,
+Actions: the safe command the cell tracked for the step (CellState.commanded of the next state,
 i.e. the policy command after the safety node), as target minus agent position
 (`learned_policy.pusht_action_label`); `act_abs` keeps the absolute target.
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from enpire_common import names
+from enpire_common import messages, names
 from enpire_task_pusht import learned_policy as lp
 
 FEATURE_VARIANTS = ('camera', 'debug_state')
@@ -184,8 +184,8 @@ def read_trial(
                     (
                         int(m.step),
                         _ns(m.header.stamp),
-                        (m.agent_position.x, m.agent_position.y),
-                        (m.commanded_target.x, m.commanded_target.y),
+                        messages.tool_position(m)[:2],
+                        messages.vector(m.commanded),
                     )
                 )
             elif topic.endswith(names.camera_image(camera)) or topic.endswith(
@@ -198,7 +198,7 @@ def read_trial(
                 homs[_ns(m.header.stamp)] = np.asarray(m.table_to_image, dtype=float).reshape(3, 3)
             elif topic.endswith('/' + names.GROUND_TRUTH):
                 m = store.deserialize_cdr(raw, kind)
-                truth[int(m.step)] = (m.block.x, m.block.y, m.block.theta)
+                truth[int(m.step)] = messages.vector(m.task_state)
             elif topic.endswith('/' + names.TRIAL_EVENTS):
                 m = store.deserialize_cdr(raw, kind)
                 if m.event == 'attempt_verified':

@@ -5,7 +5,7 @@ the trial server's loop: the policy in the real sandbox, its commands through th
 the task's simulator, every attempt judged by the verifier core on the simulated cameras -- and writes a
 `TrialBag` at `<bag_root>/<cell>/<trial_id>/` (where the sim bringup's trial server writes them) with
 the topics and messages the ROS trial server records: `/<cell>/cell_state` (CellState, with the safe
-command the cell tracked in `commanded_target`), the recorded cameras' images and homographies (same
+command the cell tracked in `commanded`), the recorded cameras' images and homographies (same
 stamp as the state), `cmd/policy_target` and `cmd/target` (the safety filter's command), trial events
 (`started`, `reset_done`, `attempt_started`, `attempt_verified` with steps/score/success, `finished`),
 the verifier's FusedVerdict of every attempt and `/trial/metadata` (seed, policy_sha256,
@@ -72,6 +72,30 @@ class BagRecorder(TrialRecorder):
     def _point(self, x: float, y: float):
         return self.T['geometry_msgs/msg/Point'](x=float(x), y=float(y), z=0.0)
 
+    def _vector3(self, x: float, y: float):
+        return self.T['geometry_msgs/msg/Vector3'](x=float(x), y=float(y), z=0.0)
+
+    @staticmethod
+    def _floats(values):
+        return np.asarray([float(v) for v in values], dtype=np.float64)
+
+    def _cell_state(self, ns: int, sim):
+        """The sim cell's CellState (see enpire_task_pusht.messages): no joints, the pusher as the tool."""
+        T, empty = self.T, np.zeros(0, dtype=np.float64)
+        return T['enpire_interfaces/msg/CellState'](
+            header=self._header(ns),
+            step=int(sim.step_count),
+            joints=T['sensor_msgs/msg/JointState'](header=self._header(ns), name=[], position=empty,
+                                                   velocity=empty, effort=empty),
+            tool_pose=T['geometry_msgs/msg/Pose'](
+                position=self._point(*sim.agent_position),
+                orientation=T['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0, w=1.0)),
+            tool_velocity=T['geometry_msgs/msg/Twist'](linear=self._vector3(*sim.agent_velocity),
+                                                       angular=self._vector3(0.0, 0.0)),
+            commanded=self._floats(sim.target),
+            task_state=empty,
+        )
+
     def event(self, name: str, attempt: int = 0, score: float = 0.0, **detail) -> None:
         ns = self._ns()
         msg = self.T['enpire_interfaces/msg/TrialEvent'](
@@ -88,15 +112,7 @@ class BagRecorder(TrialRecorder):
     def state(self, cell: SimTrialCell) -> None:
         T, sim = self.T, cell.sim
         ns = self._ns(cell.ticks)
-        msg = T['enpire_interfaces/msg/CellState'](
-            header=self._header(ns),
-            step=int(sim.step_count),
-            agent_position=self._point(*sim.agent_position),
-            agent_velocity=T['geometry_msgs/msg/Vector3'](
-                x=float(sim.agent_velocity[0]), y=float(sim.agent_velocity[1]), z=0.0
-            ),
-            commanded_target=self._point(*sim.target),
-        )
+        msg = self._cell_state(ns, sim)
         self.bag.write_msg(self.bag.topic(names.CELL_STATE), msg, ns)
         for cam in self.cameras:
             if cam not in cell.frames:
@@ -121,13 +137,14 @@ class BagRecorder(TrialRecorder):
             )
             self.bag.write_msg(self.bag.topic(names.camera_homography(cam)), homography, ns)
         if self.debug_ground_truth:
-            bx, by, th = sim.block_pose
+            score = float(sim.coverage())
             truth = T['enpire_interfaces/msg/GroundTruth'](
                 header=self._header(ns),
                 step=int(sim.step_count),
-                block=T['geometry_msgs/msg/Pose2D'](x=bx, y=by, theta=th),
-                agent_position=self._point(*sim.agent_position),
-                coverage=float(sim.coverage()),
+                task_state=self._floats(sim.block_pose),
+                tool=self._floats(sim.agent_position),
+                score=score,
+                success=bool(pusht.is_success(score)),
             )
             self.bag.write_msg(self.bag.topic(GT_TOPIC), truth, ns)
 
@@ -136,7 +153,7 @@ class BagRecorder(TrialRecorder):
             if point is None:
                 continue
             ns = self._ns()
-            msg = self.T['geometry_msgs/msg/PointStamped'](header=self._header(ns), point=self._point(*point))
+            msg = self.T['enpire_interfaces/msg/Command'](header=self._header(ns), values=self._floats(point))
             self.bag.write_msg(self.bag.topic(topic), msg, ns)
 
     def verdict(self, verdict) -> None:

@@ -1,8 +1,8 @@
 """Command adapter: the cell's safe command out to a common ROS 2 control interface, and proprioception in.
 
-Subscribes to the safety node's output (`names.CELL_COMMAND`, geometry_msgs/PointStamped in workspace
-pixels of frame "table") and sends it, mapped to the robot's base frame by `pixel_to_robot`, as the
-interface chosen by `interface`:
+Subscribes to the safety node's output (`names.CELL_COMMAND`, enpire_interfaces/Command: a target
+(x, y) in the table plane of frame "table") and sends it, mapped to the robot's base frame by
+`pixel_to_robot`, as the interface chosen by `interface`:
 - `pose`: geometry_msgs/PoseStamped target (a Cartesian / impedance controller), one per command;
 - `twist`: geometry_msgs/TwistStamped at `rate_hz`, proportional toward the target from the measured
   pose (MoveIt Servo style), norm clipped to `max_linear_speed`; zero when no command for
@@ -32,17 +32,16 @@ Run: python -m enpire_bringup.adapters.command_adapter_node --ros-args -r __ns:=
 """
 from __future__ import annotations
 
-import math
 import time
 
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from enpire_common import names
+from enpire_common import messages, names
 from enpire_common.lifecycle import ManagedCellNode
 from enpire_common.node_main import run_node
 from enpire_common.parameters import describe, refuse_non_finite
 from enpire_common.rate_status import FrequencyStatus, diagnostic_status
-from geometry_msgs.msg import PointStamped, PoseStamped, TwistStamped
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.action import ActionClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
@@ -50,7 +49,7 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from enpire_bringup.adapters.mapping import TableToRobot, load_joint_map, twist_toward
-from enpire_interfaces.msg import CellState
+from enpire_interfaces.msg import CellState, Command
 
 INTERFACES = ('pose', 'twist', 'joint_trajectory', 'follow_joint_trajectory', 'forward_command')
 JOINT_INTERFACES = ('joint_trajectory', 'follow_joint_trajectory', 'forward_command')
@@ -182,7 +181,7 @@ class CommandAdapter(ManagedCellNode):
         self.state_pub = (self.create_lifecycle_publisher(CellState, names.CELL_STATE, 10)
                           if self.publish_state else None)
         best_effort = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self._entities = [self.create_subscription(PointStamped, names.CELL_COMMAND, self.on_command, 10)]
+        self._entities = [self.create_subscription(Command, names.CELL_COMMAND, self.on_command, 10)]
         if self.feedback == 'pose':
             self._entities.append(self.create_subscription(
                 PoseStamped, self.feedback_topic or 'robot/current_pose', self.on_pose, best_effort))
@@ -225,16 +224,14 @@ class CommandAdapter(ManagedCellNode):
                 self.destroy_lifecycle_publisher(pub)
 
     # ------------------------------------------------------------------ command out
-    def on_command(self, msg: PointStamped) -> None:
+    def on_command(self, msg: Command) -> None:
         if not self.active:
             return
-        if msg.header.frame_id and msg.header.frame_id != names.TABLE_FRAME:
-            self.get_logger().warning(f'ignoring a command in frame {msg.header.frame_id!r}',
-                                      throttle_duration_sec=5.0)
+        problem = messages.command_problem(msg, 2, names.TABLE_FRAME)   # a target (x, y) in the table plane
+        if problem:
+            self.get_logger().warning(f'ignoring a command: {problem}', throttle_duration_sec=5.0)
             return
-        if not (math.isfinite(msg.point.x) and math.isfinite(msg.point.y)):
-            return
-        self.target_px = (msg.point.x, msg.point.y)
+        self.target_px = messages.vector(msg.values)
         self.target_time = time.monotonic()
         x, y, _ = self.mapping.to_robot(*self.target_px)
         if self.interface != 'twist':
@@ -362,14 +359,10 @@ class CommandAdapter(ManagedCellNode):
         if self.state_pub is None or self.measured_px_prev is None or not self.active:
             return
         self.step += 1
-        state = CellState()
+        state = CellState(step=self.step, commanded=messages.floats(self.target_px or ()))
         state.header.stamp = self.get_clock().now().to_msg()
         state.header.frame_id = names.TABLE_FRAME
-        state.step = self.step
-        state.agent_position.x, state.agent_position.y = self.measured_px_prev[:2]
-        state.agent_velocity.x, state.agent_velocity.y = self.velocity_px
-        if self.target_px is not None:
-            state.commanded_target.x, state.commanded_target.y = self.target_px
+        messages.set_tool(state, (*self.measured_px_prev[:2], 0.0), (*self.velocity_px, 0.0))
         self.state_pub.publish(state)
 
     def publish_diagnostics(self) -> None:

@@ -20,6 +20,8 @@ class SafetyLimits(BaseModel):
     model_config = ConfigDict(extra='forbid', frozen=True)
 
     frame_id: str = Field('table', min_length=1, description='the only frame commands may be given in')
+    names: tuple[str, ...] = Field((), description="the action's entry names (a cell whose joints carry "
+                                   'these names is measured by its joints); empty: the tool position')
     low: tuple[float, ...] = Field(min_length=1, description='per-entry lower bound of a command')
     high: tuple[float, ...] = Field(min_length=1, description='per-entry upper bound of a command')
     max_step: float = Field(gt=0.0, description='largest distance of a command from the measured position')
@@ -38,6 +40,8 @@ class SafetyLimits(BaseModel):
                 raise ValueError(f'{name} must be finite, got {value}')
         if len(self.low) != len(self.high):
             raise ValueError(f'low has {len(self.low)} entries, high {len(self.high)}: one bound each')
+        if self.names and len(self.names) != len(self.low):
+            raise ValueError(f'names has {len(self.names)} entries, the bounds {len(self.low)}')
         if not all(math.isfinite(v) for v in (*self.low, *self.high)):
             raise ValueError('the bounds low and high must be finite')
         if not all(lo < hi for lo, hi in zip(self.low, self.high, strict=True)):
@@ -50,6 +54,11 @@ class SafetyLimits(BaseModel):
     def size(self) -> int:
         """The number of entries of a command."""
         return len(self.low)
+
+    @property
+    def entry_names(self) -> tuple[str, ...]:
+        """`names`, or placeholders that name no joint (the action is then the tool position)."""
+        return self.names or tuple(f'#{i}' for i in range(self.size))
 
     @property
     def watchdog_timeout(self) -> float:

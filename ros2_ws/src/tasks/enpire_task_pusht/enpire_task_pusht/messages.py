@@ -49,7 +49,8 @@ def block_of_scene(objects: Sequence[SceneObject]) -> Block:
     """The T's pose from a scene; a scene that is not exactly one "block" is refused with the reason."""
     found = [o.name for o in objects]
     if found != [BLOCK]:
-        raise ValueError(f'Push-T places exactly one object named {BLOCK!r}, got {found}')
+        shown = ', '.join(repr(n[:32]) for n in found[:3]) + (', ...' if len(found) > 3 else '')
+        raise ValueError(f'Push-T places exactly one object named {BLOCK!r}, got {len(found)}: [{shown}]')
     return _block(objects[0].pose)
 
 
