@@ -52,9 +52,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/tool_calling.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/core.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/routine.py',
-    'ros2_ws/src/enpire_env/enpire_env/safety/limits.py',
-    'ros2_ws/src/enpire_interfaces/msg/CameraVerdict.msg',
-    'ros2_ws/src/enpire_interfaces/srv/Verify.srv',
     'ros2_ws/src/enpire_rollout/enpire_rollout/audit_replay.py',
 }
 
