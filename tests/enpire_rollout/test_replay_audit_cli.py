@@ -127,3 +127,27 @@ def test_replay_leaves_commands_alone_unless_asked(ros_node, tmp_path):
     replay(bag, rate=0.0, node=node, prefix='/replay', topics=[f'{CELL}/cell_state'], wait_subscribers_s=15)
     ros_node.wait_for(lambda: len(got['prefixed']) == 10, what='states under the /replay prefix', timeout=30)
     assert len(got['state']) == 10                   # nothing more on the live name
+
+
+@pytest.mark.parametrize('task,why', [('', 'names no task'), ('fold_laundry', "unknown task 'fold_laundry'")])
+def test_replay_names_the_task_it_cannot_replay(tmp_path, task, why):
+    """The replay finds the task through the registry by the name in the bag; a bag without one, or with a
+    task this installation does not know, is an error with the reason (never replayed as some other task)."""
+    import json
+
+    from std_msgs.msg import String
+
+    from enpire_rollout.audit_replay import replay_bag
+    from enpire_rollout.trial_bag import METADATA_TOPIC
+
+    store = typestore()
+    path = tmp_path / 'trial'
+    with Writer(path, version=9) as writer:
+        meta = writer.add_connection(METADATA_TOPIC, 'std_msgs/msg/String', typestore=store)
+        truth = writer.add_connection(f'{CELL}/privileged/ground_truth', 'enpire_interfaces/msg/GroundTruth',
+                                      typestore=store)
+        writer.write(meta, 0, serialize_message(String(data=json.dumps({'task': task}))))
+        writer.write(truth, 1, serialize_message(pusht_msgs.ground_truth(0, (256.0, 256.0, 0.5), (80.0, 80.0),
+                                                                         0.3)))
+    report = replay_bag(path)
+    assert not report.ok and why in report.error, report.error

@@ -142,7 +142,8 @@ def test_audit_replay_passes_on_a_real_bag(verified_trial, stopped_trial, capsys
     report = replay_bag(verified_trial.bag_path)
     assert report.ok, report
     # 3 attempts of 25 steps, then the closing hold.
-    assert report.gym_checked and report.steps == 76 and report.max_state_error == 0.0
+    assert report.reference_checked and report.task == 'pusht'
+    assert report.steps == 76 and report.max_state_error == 0.0
     assert len(report.verdicts) == 3 and all(v.step is not None for v in report.verdicts)
     assert report.attempt_recorded == [False] * 3 and len(report.attempt_true) == 3
     assert main_replay(str(verified_trial.bag_path)) == 0

@@ -32,8 +32,6 @@ ALLOWED_UPWARD = {
     ('enpire_env.reset.core', 'enpire_task_pusht.distributions'),
     ('enpire_env.reset.core', 'enpire_task_pusht.geometry'),
     ('enpire_env.reset.routine', 'enpire_task_pusht.distributions'),
-    ('enpire_rollout.audit_replay', 'enpire_task_pusht.geometry'),
-    ('enpire_rollout.audit_replay', 'enpire_task_pusht.simulator'),
 }
 
 # (importer, imported) between modules of one package that lie on a circle.
@@ -52,7 +50,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/tool_calling.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/core.py',
     'ros2_ws/src/enpire_env/enpire_env/reset/routine.py',
-    'ros2_ws/src/enpire_rollout/enpire_rollout/audit_replay.py',
 }
 
 MODULES = load_modules()

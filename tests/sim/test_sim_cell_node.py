@@ -153,7 +153,7 @@ def test_placement_service_and_camera_faults(node_processes, ros_node):
         assert not bad.success and why in bad.message, bad.message
     for block, agent, name, why in [((256.0, 256.0), (80.0, 80.0), 'block', "got ['block'(2)]"),
                                     ((256.0, 256.0, 0.0), (80.0, 80.0), 'ball', "got ['ball'(3)]"),
-                                    ((256.0, 256.0, 0.0), (80.0, 80.0, 0.0), 'block', 'has 2 entries, got 3')]:
+                                    ((256.0, 256.0, 0.0), (80.0, 80.0, 0.0), 'block', 'got 3')]:
         bad = probe.call_place(block, agent, name)
         assert not bad.success and why in bad.message, bad.message
 

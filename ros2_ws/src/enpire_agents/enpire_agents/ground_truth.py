@@ -39,7 +39,7 @@ def ground_truth(bag_paths: Sequence[str], seeds: Sequence[int], k: int) -> Grou
 
     outcomes, missing, false, missed, mismatched = [], 0, 0, 0, 0
     for bag, seed in zip(bag_paths, seeds, strict=True):
-        report = replay_bag(bag, gym_check=False) if bag else None
+        report = replay_bag(bag, reference_check=False) if bag else None
         if report is None or report.error:
             missing += 1
             continue

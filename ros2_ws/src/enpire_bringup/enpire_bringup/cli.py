@@ -49,7 +49,7 @@ def _audit(sub):
     def run(args):
         if args.replay:
             from enpire_rollout.audit_replay import main_replay
-            return main_replay(args.path, gym_check=not args.no_cross_check)
+            return main_replay(args.path, reference_check=not args.no_cross_check)
         from enpire_rollout.audit import main_audit
         return main_audit(args.path, video_dir=args.video_dir, video=not args.no_video)
     p.set_defaults(func=run)

@@ -44,6 +44,8 @@ TASK = Task(
     strategies='enpire_task_pusht.strategies:LIBRARY',
     simulator='enpire_task_pusht.simulator:PushTSim',
     in_process='enpire_task_pusht.in_process:InProcessHarness',
+    extras={'replay': 'enpire_task_pusht.replay:PushTReplay',    # `enpire audit --replay`: the cell's physics
+            'reference_replay': 'enpire_task_pusht.replay:GymPushTReplay'},   # ... and gym-pusht itself
 )
 
 
