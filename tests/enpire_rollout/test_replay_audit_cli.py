@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from enpire_task_pusht import messages as pusht_msgs
-from rclpy.serialization import serialize_message
 from rosbags.rosbag2 import Writer
 
-from enpire_rollout.trial_bag import typestore
+from enpire_rollout.trial_bag import bag_cdr, typestore
 
 CELL = '/cell_0'
 CAMERA_HZ = 5.0
@@ -36,8 +35,8 @@ def write_bag(path, steps=10):
                 stamp=t['builtin_interfaces/msg/Time'](sec=time.sec, nanosec=time.nanosec), frame_id='table')
             target = (float(step), 2.0)
             cell_state = pusht_msgs.cell_state(step, target, (0.0, 0.0), target, time)
-            writer.write(state, stamp, serialize_message(cell_state))
-            writer.write(command, stamp, serialize_message(pusht_msgs.command(target, time)))
+            writer.write(state, stamp, bag_cdr(cell_state))
+            writer.write(command, stamp, bag_cdr(pusht_msgs.command(target, time)))
             if step % int(10 / CAMERA_HZ) == 0:
                 frame = t['sensor_msgs/msg/Image'](header=header, height=32, width=32, encoding='rgb8',
                                                    is_bigendian=0, step=96,
@@ -146,8 +145,7 @@ def test_replay_names_the_task_it_cannot_replay(tmp_path, task, why):
         meta = writer.add_connection(METADATA_TOPIC, 'std_msgs/msg/String', typestore=store)
         truth = writer.add_connection(f'{CELL}/privileged/ground_truth', 'enpire_interfaces/msg/GroundTruth',
                                       typestore=store)
-        writer.write(meta, 0, serialize_message(String(data=json.dumps({'task': task}))))
-        writer.write(truth, 1, serialize_message(pusht_msgs.ground_truth(0, (256.0, 256.0, 0.5), (80.0, 80.0),
-                                                                         0.3)))
+        writer.write(meta, 0, bag_cdr(String(data=json.dumps({'task': task}))))
+        writer.write(truth, 1, bag_cdr(pusht_msgs.ground_truth(0, (256.0, 256.0, 0.5), (80.0, 80.0), 0.3)))
     report = replay_bag(path)
     assert not report.ok and why in report.error, report.error

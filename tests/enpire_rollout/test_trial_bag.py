@@ -35,13 +35,14 @@ write_some({root!r}, 'killed_trial', forever=True)
 
 
 def cell_state_cdr(step: int) -> bytes:
-    """A CellState as a cell puts it on the wire (rclpy's CDR): the tool at (step, 2), a 2-vector command."""
+    """A CellState as a cell puts it on the wire: the tool at (step, 2), a 2-vector command, no joints."""
     from builtin_interfaces.msg import Time
     from enpire_task_pusht import messages as pusht_msgs
-    from rclpy.serialization import serialize_message
 
-    return serialize_message(pusht_msgs.cell_state(step, (1.0 * step, 2.0), (0.0, 0.0), (0.0, 0.0),
-                                                   Time(sec=step, nanosec=0)))
+    from enpire_rollout.trial_bag import bag_cdr
+
+    return bag_cdr(pusht_msgs.cell_state(step, (1.0 * step, 2.0), (0.0, 0.0), (0.0, 0.0),
+                                         Time(sec=step, nanosec=0)))
 
 
 def image(store, step: int):
@@ -237,3 +238,29 @@ def test_header_stamps_are_read_from_the_raw_bytes_of_every_recorded_type():
         assert 'too short' in str(exc)
     else:
         raise AssertionError('a truncated message was read as a stamp')
+
+
+def test_bag_cdr_of_empty_vectors_reads_where_rmw_serialize_does_not():
+    """rclpy's serialize_message pads after an empty float64[] (Fast-CDR) and rosbags refuses the bytes;
+    `bag_cdr` writes what the wire carries, read back field for field."""
+    import pytest
+    from builtin_interfaces.msg import Time
+    from enpire_task_pusht import messages as pusht_msgs
+    from rclpy.serialization import serialize_message
+    from rosbags.serde import SerdeError
+
+    from enpire_interfaces.msg import Command
+    from enpire_rollout.trial_bag import bag_cdr
+
+    store = typestore()
+    state = pusht_msgs.cell_state(4, (1.5, -0.0), (5e-324, 2.0), (3.0, 4.0), Time(sec=9, nanosec=7))
+    with pytest.raises(SerdeError):
+        store.deserialize_cdr(serialize_message(state), 'enpire_interfaces/msg/CellState')
+    read = store.deserialize_cdr(bag_cdr(state), 'enpire_interfaces/msg/CellState')
+    stamp = read.header.stamp
+    assert (read.step, read.header.frame_id, stamp.sec, stamp.nanosec) == (4, 'table', 9, 7)
+    pose = read.tool_pose
+    assert (pose.position.x, pose.position.y, pose.orientation.w) == (1.5, -0.0, 1.0)
+    assert read.tool_velocity.linear.x == 5e-324 and list(read.commanded) == [3.0, 4.0]
+    assert len(read.joints.position) == 0 and len(read.task_state) == 0
+    assert len(store.deserialize_cdr(bag_cdr(Command()), 'enpire_interfaces/msg/Command').values) == 0

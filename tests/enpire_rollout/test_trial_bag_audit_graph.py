@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from enpire_common import names
 from rosbags.rosbag2 import Reader, Writer
@@ -191,7 +192,7 @@ def test_audit_replay_fails_on_a_tampered_bag(verified_trial, tmp_path, capsys):
         if name.endswith('/' + names.CELL_COMMAND):
             seen.append(1)
             if len(seen) == 10:
-                msg.values[0] += 0.1
+                msg.values = np.array([msg.values[0] + 0.1, *msg.values[1:]])
                 return msg
         return None
     tampered_copy(verified_trial.bag_path, tmp_path / 'nudged', nudge)
@@ -208,7 +209,7 @@ def test_audit_replay_fails_on_a_tampered_bag(verified_trial, tmp_path, capsys):
             lost.append(1)
             if len(lost) == 5:
                 bogus = copy.deepcopy(msg)
-                bogus.values[0] = 11.0
+                bogus.values = np.array([11.0, *bogus.values[1:]])
                 return [bogus, None]
         return None
     tampered_copy(verified_trial.bag_path, tmp_path / 'lost', lose)

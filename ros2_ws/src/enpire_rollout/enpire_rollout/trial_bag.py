@@ -76,6 +76,43 @@ def typestore():
     return store
 
 
+_DTYPES = {'double': 'float64', 'float': 'float32', 'int8': 'int8', 'uint8': 'uint8', 'octet': 'uint8',
+           'int16': 'int16', 'uint16': 'uint16', 'int32': 'int32', 'uint32': 'uint32', 'int64': 'int64',
+           'uint64': 'uint64', 'boolean': 'bool'}
+
+
+def _to_typestore(store, msg):
+    """An rclpy message as the typestore's class of the same type, field by field."""
+    import numpy as np
+    cls = type(msg)
+    typename = f"{cls.__module__.split('.')[0]}/msg/{cls.__name__}"
+    fields = {}
+    for name, kind in msg.get_fields_and_field_types().items():
+        value = getattr(msg, name)
+        element = kind.removeprefix('sequence<').split(',')[0].split('[')[0].rstrip('>')
+        if hasattr(value, 'get_fields_and_field_types'):
+            fields[name] = _to_typestore(store, value)
+        elif element in _DTYPES and not isinstance(value, (int, float, bool)):
+            fields[name] = np.asarray(value, dtype=_DTYPES[element])
+        elif isinstance(value, (list, tuple)) and value and hasattr(value[0], 'get_fields_and_field_types'):
+            fields[name] = [_to_typestore(store, v) for v in value]
+        else:
+            fields[name] = list(value) if isinstance(value, (list, tuple)) else value
+    return store.types[typename](**fields)
+
+
+def bag_cdr(msg) -> bytes:
+    """A message built in Python, serialised as a bag holds it (what a DDS peer puts on the wire).
+
+    rclpy's `serialize_message` (Fast-CDR's rmw_serialize) pads after an EMPTY sequence of 8-byte values
+    even where the next field needs no alignment; the wire and rosbags do not, and rosbags refuses those
+    bytes. Messages with vectors that may be empty (CellState.joints, task_state) are written with this."""
+    store = typestore()
+    cls = type(msg)
+    typename = f"{cls.__module__.split('.')[0]}/msg/{cls.__name__}"
+    return bytes(store.serialize_cdr(_to_typestore(store, msg), typename))
+
+
 class TrialRecordConfig(BaseModel):
     cameras: list[str] = Field(default_factory=list)
     camera_period_s: float = 0.0          # 0: every frame; else at most one frame per camera per period
