@@ -60,6 +60,9 @@ def default_limits_file() -> str:
     return str(Path(__file__).resolve().parents[1] / 'config' / 'safety_limits.yaml')
 
 
+MAX_EVENT_VALUES = 64   # entries of a requested vector an event repeats
+
+
 class SafetyNode(ManagedCellNode):
     """Filters policy commands into cell commands; watchdog, latched e-stop, events, status."""
 
@@ -210,7 +213,8 @@ class SafetyNode(ManagedCellNode):
             event.header.stamp = stamp
             event.header.frame_id = self.limits.frame_id
             requested = record.requested if record.requested is not None else raw
-            event.requested = messages.floats(requested or ())
+            # what the policy sent, up to a bound (a hostile vector of any length must not flood the events)
+            event.requested = messages.floats((requested or ())[:MAX_EVENT_VALUES])
             event.applied = messages.floats(record.applied or ())
             self.event_pub.publish(event)
         if result.records:
