@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import SimpleNamespace
 
 from enpire_common import messages
 from enpire_common.task import SceneObject
@@ -114,10 +113,3 @@ def truth_of(msg) -> tuple[Block, XY, float]:
     block = _block(msg.task_state, 'ground truth task state')
     return block, _xy(msg.tool, 'ground truth tool'), float(msg.score)
 
-
-# What `Task.load('messages')` gives a framework module that must speak Push-T (the simulated cell).
-MESSAGES = SimpleNamespace(
-    scene=scene, block_of_scene=block_of_scene, place_request=place_request, placement_of=placement_of,
-    cell_state=cell_state, agent_of=agent_of, velocity_of=velocity_of, target_of=target_of,
-    command=command, target_of_command=target_of_command, ground_truth=ground_truth, truth_of=truth_of,
-    error_names=ERROR_NAMES)
