@@ -92,17 +92,18 @@ def test_coverage_agrees_with_shapely_reference():
 def test_unmodified_gym_pusht_placed_as_the_cell_places_replays_bit_for_bit():
     """`enpire audit --replay` cross-checks a bag in gym-pusht: placed angle-then-position (the cell's
     exact placement, not reset_to_state's legacy order), it must follow our simulator exactly."""
-    from enpire_rollout.audit_replay import _GymPushT
+    from enpire_task_pusht.replay import GymPushTReplay
 
     rng = np.random.default_rng(3)
     for _ in range(5):
         block = (float(rng.uniform(150, 350)), float(rng.uniform(150, 350)), float(rng.uniform(-3, 3)))
         agent = (float(rng.uniform(30, 480)), float(rng.uniform(30, 80)))
-        gym_env, sim = _GymPushT(block, agent), PushTSim()
+        gym_env, sim = GymPushTReplay(block, agent), PushTSim()
         sim.place(block, agent)
         assert sim.block_pose == tuple(gym_env.env.block.position) + (gym_env.env.block.angle,)
         for _ in range(80):
             action = np.clip(np.array(sim.block_pose[:2]) + rng.normal(0, 40, 2), 0, 512)
             sim.step(action)
-            assert gym_env.step(action) == sim.state_vector()
-            assert abs(gym_env.coverage - sim.coverage()) < COVERAGE_TOL
+            gym_env.step(action)
+            assert gym_env.state() == sim.state_vector()
+            assert abs(gym_env.score - sim.coverage()) < COVERAGE_TOL
