@@ -69,18 +69,18 @@ class BagRecorder(TrialRecorder):
         stamp = self.T['builtin_interfaces/msg/Time'](sec=sec, nanosec=nanosec)
         return self.T['std_msgs/msg/Header'](stamp=stamp, frame_id=frame_id)
 
-    def _point(self, x: float, y: float):
-        return self.T['geometry_msgs/msg/Point'](x=float(x), y=float(y), z=0.0)
-
-    def _vector3(self, x: float, y: float):
-        return self.T['geometry_msgs/msg/Vector3'](x=float(x), y=float(y), z=0.0)
+    def _vector3(self, kind: str, values=()):
+        """A geometry_msgs Point or Vector3 of up to 3 coordinates (the rest 0)."""
+        x, y, z = (*(float(v) for v in values), 0.0, 0.0, 0.0)[:3]
+        return self.T[f'geometry_msgs/msg/{kind}'](x=x, y=y, z=z)
 
     @staticmethod
     def _floats(values):
         return np.asarray([float(v) for v in values], dtype=np.float64)
 
     def _cell_state(self, ns: int, sim):
-        """The sim cell's CellState (see enpire_task_pusht.messages): no joints, the pusher as the tool."""
+        """The simulated cell's CellState, as the sim cell node publishes it: no joints, the tool's pose
+        (identity orientation) and velocity, the tracked command, no task state (the cell measures none)."""
         T, empty = self.T, np.zeros(0, dtype=np.float64)
         return T['enpire_interfaces/msg/CellState'](
             header=self._header(ns),
@@ -88,10 +88,10 @@ class BagRecorder(TrialRecorder):
             joints=T['sensor_msgs/msg/JointState'](header=self._header(ns), name=[], position=empty,
                                                    velocity=empty, effort=empty),
             tool_pose=T['geometry_msgs/msg/Pose'](
-                position=self._point(*sim.agent_position),
+                position=self._vector3('Point', sim.tool_position),
                 orientation=T['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0, w=1.0)),
-            tool_velocity=T['geometry_msgs/msg/Twist'](linear=self._vector3(*sim.agent_velocity),
-                                                       angular=self._vector3(0.0, 0.0)),
+            tool_velocity=T['geometry_msgs/msg/Twist'](linear=self._vector3('Vector3', sim.tool_velocity),
+                                                       angular=self._vector3('Vector3')),
             commanded=self._floats(sim.target),
             task_state=empty,
         )
@@ -137,14 +137,15 @@ class BagRecorder(TrialRecorder):
             )
             self.bag.write_msg(self.bag.topic(names.camera_homography(cam)), homography, ns)
         if self.debug_ground_truth:
-            score = float(sim.coverage())
+            task_state = sim.task_state()
+            score, success = cell.task.load('success_rule')(task_state)   # the task's own rule
             truth = T['enpire_interfaces/msg/GroundTruth'](
                 header=self._header(ns),
                 step=int(sim.step_count),
-                task_state=self._floats(sim.block_pose),
-                tool=self._floats(sim.agent_position),
-                score=score,
-                success=bool(pusht.is_success(score)),
+                task_state=self._floats(task_state),
+                tool=self._floats(sim.tool_position),
+                score=float(score),
+                success=bool(success),
             )
             self.bag.write_msg(self.bag.topic(GT_TOPIC), truth, ns)
 
