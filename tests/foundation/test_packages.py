@@ -21,7 +21,7 @@ IMPORT_TO_KEY = {
 }
 PIP_NAME = {'segment_anything': 'segment-anything', 'foxglove': 'foxglove-sdk'}
 # (package, imported package) not declared because declaring it would close a dependency circle colcon
-# cannot order: enpire_env and enpire_rollout still import the Push-T task (until the task registry
+# cannot order: enpire_env still imports the Push-T task (until the task registry
 # replaces those imports), and the task builds on enpire_rollout and enpire_sim, which build on enpire_env.
 # Entries may only go: one no longer needed fails the test.
 UNDECLARED_UPWARD = {('enpire_env', 'enpire_task_pusht')}
