@@ -93,9 +93,11 @@ class InitialState(Protocol):
 class ResetSpec:
     """How a reset places the scene and checks it from the cameras."""
 
-    placement: Ref                          # factory of the placement routine (see enpire_env.reset)
-    estimator: Ref                          # frames -> estimated scene (for the check after placing)
-    tolerances: Mapping[str, float] = field(default_factory=dict)
+    placement: Ref                          # the placement routine: a built-in name of the reset node
+                                            # ('mock_placement') or 'module:factory' (see enpire_env.reset)
+    estimator: Ref                          # the cameras' task-state estimates -> one fused task state
+    tolerances: Mapping[str, float] = field(default_factory=dict)   # error name -> largest allowed value
+    errors: Ref | None = None               # (target state, achieved state) -> {error name: value}
 
 
 @dataclass(frozen=True)

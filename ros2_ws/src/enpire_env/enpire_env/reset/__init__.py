@@ -1,21 +1,21 @@
-"""Auto-reset core (pure, no rclpy): goal validation, target selection, verification against a tolerance,
-retries, and the pluggable `ResetRoutine` (see `enpire_env.reset.routine` for the real-cell hook)."""
+"""Auto-reset core (pure, no rclpy): goal validation, target selection, verification against the task's
+tolerances, retries, and the pluggable `ResetRoutine` (see `enpire_env.reset.routine` for the real-cell
+hook)."""
 from enpire_env.reset.core import (
-                                   ERROR_NAMES,
-                                   CameraEstimate,
-                                   Observation,
-                                   ResetConfig,
-                                   ResetOutcome,
-                                   fuse_block_estimates,
-                                   pick_target,
-                                   pose_errors,
-                                   run_reset,
-                                   validate_goal,
-                                   within_tolerance,
+    CameraEstimate,
+    Observation,
+    ResetConfig,
+    ResetOutcome,
+    TaskReset,
+    beyond_tolerance,
+    fuse_estimates,
+    load_task_reset,
+    run_reset,
+    target_state,
+    validate_goal,
 )
 from enpire_env.reset.routine import PlacementOutcome, ResetRoutine, load_routine_factory
 
-__all__ = ['ERROR_NAMES', 'CameraEstimate', 'Observation', 'PlacementOutcome', 'ResetConfig', 'ResetOutcome',
-           'ResetRoutine',
-           'fuse_block_estimates', 'load_routine_factory', 'pick_target', 'pose_errors', 'run_reset',
-           'validate_goal', 'within_tolerance']
+__all__ = ['CameraEstimate', 'Observation', 'PlacementOutcome', 'ResetConfig', 'ResetOutcome', 'ResetRoutine',
+           'TaskReset', 'beyond_tolerance', 'fuse_estimates', 'load_routine_factory', 'load_task_reset',
+           'run_reset', 'target_state', 'validate_goal']

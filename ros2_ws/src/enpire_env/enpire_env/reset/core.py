@@ -1,48 +1,51 @@
-"""Auto-reset core (pure, no rclpy): goal validation, target selection, fusing the cameras' block
-estimates, comparison with the target within a tolerance, and the place/settle/verify/retry loop.
+"""Auto-reset core (pure, no rclpy): goal validation, target selection, fusing the cameras' estimates of
+the task state, comparison with the target within the task's tolerances, and the place/settle/verify/retry
+loop.
 
-A reset succeeds only when the cameras (at least `min_cameras` of them, not uncertain, with frames taken
-after the placement) see the block within the tolerance of the target; a reset that cannot be verified
-is a failed reset.
+Everything task-specific comes from the task (`enpire_common.task.Task`, found in the registry): the
+target is `sample_initial_state(seed, distribution)`, the cameras' task-state estimates are fused by the
+task's `ResetSpec.estimator`, the achieved state is compared with the target by its `ResetSpec.errors`
+rule and each named error must lie within its tolerance (`ResetSpec.tolerances`, overridable by name in
+config/reset.yaml). A reset succeeds only when the cameras (at least `min_cameras` of them, not
+uncertain, with frames taken after the placement) see the scene within the tolerances of the target; a
+reset that cannot be verified is a failed reset.
 """
 from __future__ import annotations
 
 import math
-import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from enpire_task_pusht.distributions import DISTRIBUTIONS, InitialState, sample_initial_state
-from enpire_task_pusht.geometry import angle_diff
+from enpire_common import task_registry
+from enpire_common.task import InitialState, Task, resolve
 from pydantic import BaseModel, ConfigDict, Field
 
-from enpire_env.request_checks import count_problem, name_problem
+from enpire_env.request_checks import count_problem, task_problem
 from enpire_env.reset.routine import PlacementOutcome, ResetRoutine
 
-Pose = tuple[float, float, float]
-ERROR_NAMES = ('position_px', 'angle_rad')   # ResetCell.Result.errors, in this order
+State = tuple[float, ...]
 
 
 class ResetConfig(BaseModel):
-    """config/reset.yaml (`reset:` mapping)."""
+    """config/reset.yaml (`reset:` mapping): the reset node's own settings, the same for every task."""
 
     model_config = ConfigDict(extra='forbid', frozen=True)
 
-    tasks: tuple[str, ...] = ('pusht',)
-    position_tolerance_px: float = Field(5.0, gt=0.0, description='block origin, workspace pixels')
-    angle_tolerance_deg: float = Field(5.0, gt=0.0, le=180.0)
+    tolerances: dict[str, float] = Field(
+        default_factory=dict, description="overrides of the task's tolerances by error name (empty: none)")
     max_tries_limit: int = Field(10, ge=1, le=1000, description='goals asking for more tries are refused')
-    min_cameras: int = Field(1, ge=1, description='cameras that must see the block after the placement')
+    min_cameras: int = Field(1, ge=1, description='cameras that must see the scene after the placement')
     pose_cameras: tuple[str, ...] = Field(
-        (), description='cameras whose pose estimates the reset trusts (empty: all); a far, foreshortened '
-                        'view measures the T too coarsely to check a 5 px tolerance')
+        (), description='cameras whose estimates the reset trusts (empty: all); a far, foreshortened view '
+                        'measures the scene too coarsely to check a tight tolerance')
     settle_time_s: float = Field(0.0, ge=0.0, le=60.0, description='wait after the placement before looking')
     frame_timeout_s: float = Field(5.0, gt=0.0, le=120.0, description='wait for frames taken after placement')
     service_timeout_s: float = Field(10.0, gt=0.0, le=120.0)
     save_evidence: bool = True
-    routine: str = Field('mock_placement', description="'mock_placement' or 'package.module:Factory'")
+    routine: str = Field('', description="'' (the task's placement), 'mock_placement' or "
+                                         "'package.module:factory'")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ResetConfig:
@@ -53,12 +56,54 @@ class ResetConfig(BaseModel):
 
 
 @dataclass(frozen=True)
+class TaskReset:
+    """What a reset needs of one task, resolved once: sampling, fusion, error rule and tolerances."""
+
+    name: str
+    distributions: tuple[str, ...]
+    state_size: int
+    sample: Callable[[int, str], InitialState]
+    fuse: Callable[[Sequence[State]], State]
+    errors: Callable[[State, State], Mapping[str, float]]
+    tolerances: Mapping[str, float]
+    placement: str
+
+    @classmethod
+    def of(cls, task: Task, config: ResetConfig) -> TaskReset:
+        """The task's reset parts; ValueError when the config overrides a tolerance the task does not have."""
+        spec = task.reset
+        if spec.errors is None:
+            raise ValueError(f'task {task.name!r} has no reset error rule (ResetSpec.errors)')
+        unknown = sorted(set(config.tolerances) - set(spec.tolerances))
+        if unknown:
+            raise ValueError(f'reset tolerances {unknown} are not errors of task {task.name!r} '
+                             f'(its errors: {sorted(spec.tolerances)})')
+        return cls(task.name, task.distributions, len(task.task_state), task.load('sample_initial_state'),
+                   resolve(spec.estimator), resolve(spec.errors), {**spec.tolerances, **config.tolerances},
+                   spec.placement)
+
+    def target(self, seed: int, distribution: str) -> InitialState:
+        """The target state: a pure function of (seed, distribution)."""
+        return self.sample(int(seed), distribution)
+
+
+def target_state(initial: InitialState) -> State:
+    """The task-state vector of a placed scene: its objects' poses, in the scene's order."""
+    return tuple(float(v) for o in initial.scene() for v in o.pose)
+
+
+def load_task_reset(name: str, config: ResetConfig) -> TaskReset:
+    """The registry's task `name` ready for resets (UnknownTask / ValueError with a reason)."""
+    return TaskReset.of(task_registry.get(name), config)
+
+
+@dataclass(frozen=True)
 class CameraEstimate:
-    """One camera's view of the block, as the verify service reports it."""
+    """One camera's view of the scene (its task-state estimate), as the verify service reports it."""
 
     camera: str
     usable: bool            # not uncertain
-    pose: Pose
+    pose: State
     fresh: bool = True      # frame taken after the placement
     reason: str = ''
 
@@ -77,81 +122,65 @@ class ResetOutcome:
     success: bool
     tries_used: int
     target: InitialState | None
-    achieved: Pose | None = None
-    position_error: float = math.nan
-    angle_error: float = math.nan   # radians, absolute
+    achieved: State | None = None
+    errors: dict[str, float] = field(default_factory=dict)   # named as the task's tolerances
     evidence_path: str = ''
     failure_reason: str = ''
     attempts: list[str] = field(default_factory=list)
 
-    @property
-    def errors(self) -> tuple[float, float]:
-        """The result's error vector, named by ERROR_NAMES."""
-        return (self.position_error, self.angle_error)
-
 
 def validate_goal(task: str, distribution: str, max_tries: int, config: ResetConfig) -> str:
     """'' when the goal is acceptable, else a clear reason (nothing is done for a refused goal)."""
-    return (name_problem(task, config.tasks, 'task')
-            or name_problem(distribution, DISTRIBUTIONS, 'distribution')
+    return (task_problem(task, distribution)
             or count_problem(max_tries, 'max_tries', 1, config.max_tries_limit))
 
 
-def pick_target(seed: int, distribution: str) -> InitialState:
-    """The target state: a pure function of (seed, distribution)."""
-    return sample_initial_state(int(seed), distribution)
-
-
-def fuse_block_estimates(estimates, min_cameras: int = 1,
-                         pose_cameras: tuple[str, ...] = ()) -> tuple[Pose | None, list[str], str]:
-    """Median of the usable, fresh, finite camera estimates: (pose or None, cameras used, reason if None)."""
+def fuse_estimates(estimates: Sequence[CameraEstimate], fuse: Callable[[Sequence[State]], State],
+                   state_size: int, min_cameras: int = 1, pose_cameras: tuple[str, ...] = ()
+                   ) -> tuple[State | None, list[str], str]:
+    """The task's fusion of the usable, fresh, finite estimates: (state or None, cameras used, why not)."""
     trusted = [e for e in estimates if not pose_cameras or e.camera in pose_cameras]
-    used = [e for e in trusted if e.usable and e.fresh and _finite_pose(e.pose)]
+    used = [e for e in trusted if e.usable and e.fresh and _finite(e.pose, state_size)]
     if len(used) < min_cameras:
-        seen = ', '.join(f'{e.camera}: {_why_unused(e) if e in trusted else "not a pose camera"}'
+        seen = ', '.join(f'{e.camera}: {_why_unused(e, state_size) if e in trusted else "not a pose camera"}'
                          for e in estimates) or 'no cameras answered'
-        why = f'{len(used)} of {min_cameras} required cameras saw the block after placement: {seen}'
+        why = f'{len(used)} of {min_cameras} required cameras saw the scene after placement: {seen}'
         return None, [], why
-    x = statistics.median(e.pose[0] for e in used)
-    y = statistics.median(e.pose[1] for e in used)
-    ref = used[0].pose[2]
-    theta = ref + statistics.median(angle_diff(e.pose[2], ref) for e in used)
-    theta = angle_diff(theta, 0.0)
-    return (float(x), float(y), float(theta)), [e.camera for e in used], ''
+    return tuple(float(v) for v in fuse([e.pose for e in used])), [e.camera for e in used], ''
 
 
-def _why_unused(e: CameraEstimate) -> str:
+def _finite(pose: State, size: int) -> bool:
+    return len(pose) == size and all(math.isfinite(v) for v in pose)
+
+
+def _why_unused(e: CameraEstimate, size: int) -> str:
     if not e.usable:
         return e.reason or 'uncertain'
     if not e.fresh:
         return 'frame older than the placement'
     if not e.pose:
         return 'no estimate'
-    if not _finite_pose(e.pose):
-        return 'non-finite estimate'
+    if not _finite(e.pose, size):
+        return f'estimate of {len(e.pose)} values, not {size} finite ones'
     return 'ok'
 
 
-def _finite_pose(pose) -> bool:
-    return len(pose) == 3 and all(math.isfinite(v) for v in pose)
+def beyond_tolerance(errors: Mapping[str, float], tolerances: Mapping[str, float]) -> list[str]:
+    """The names of the errors not within their tolerance (a missing or NaN error is not within it)."""
+    return [name for name, tol in tolerances.items() if not errors.get(name, math.nan) <= tol]
 
 
-def pose_errors(target: Pose, achieved: Pose) -> tuple[float, float]:
-    """(position error in px, absolute angle error in radians); the T has no symmetry."""
-    return (math.dist(target[:2], achieved[:2]), abs(angle_diff(achieved[2], target[2])))
-
-
-def within_tolerance(position_error: float, angle_error: float, config: ResetConfig) -> bool:
-    return (position_error <= config.position_tolerance_px
-            and math.degrees(angle_error) <= config.angle_tolerance_deg)
+def _shown(values: Mapping[str, float]) -> str:
+    return ', '.join(f'{name} {value:.4g}' for name, value in values.items())
 
 
 def run_reset(target: InitialState, max_tries: int, routine: ResetRoutine,
-              observe: Callable[[PlacementOutcome], Observation], config: ResetConfig,
+              observe: Callable[[PlacementOutcome], Observation], config: ResetConfig, task: TaskReset,
               on_phase: Callable[[str, int], None] = lambda phase, attempt: None,
               cancelled: Callable[[], bool] = lambda: False) -> ResetOutcome:
     """Place, settle, verify; retry up to max_tries. `observe` settles and verifies one placement."""
-    outcome = ResetOutcome(False, 0, target)
+    outcome = ResetOutcome(False, 0, target, errors={name: math.nan for name in task.tolerances})
+    wanted = target_state(target)
     for attempt in range(1, max_tries + 1):
         if cancelled():
             outcome.failure_reason = 'canceled'
@@ -182,24 +211,23 @@ def run_reset(target: InitialState, max_tries: int, routine: ResetRoutine,
             outcome.failure_reason = f'try {attempt}: could not verify: {observation.error}'
             outcome.attempts.append(outcome.failure_reason)
             continue
-        achieved, cameras, why = fuse_block_estimates(observation.estimates, config.min_cameras,
-                                                      config.pose_cameras)
+        achieved, cameras, why = fuse_estimates(observation.estimates, task.fuse, task.state_size,
+                                                config.min_cameras, config.pose_cameras)
         if achieved is None:
             outcome.failure_reason = f'try {attempt}: could not verify: {why}'
             outcome.attempts.append(outcome.failure_reason)
             continue
-        pos_err, ang_err = pose_errors(target.block, achieved)
-        outcome.achieved, outcome.position_error, outcome.angle_error = achieved, pos_err, ang_err
-        if within_tolerance(pos_err, ang_err, config):
+        errors = {name: float(value) for name, value in task.errors(wanted, achieved).items()}
+        outcome.achieved, outcome.errors = achieved, errors
+        beyond = beyond_tolerance(errors, task.tolerances)
+        if not beyond:
             outcome.success = True
             outcome.failure_reason = ''
-            outcome.attempts.append(f'try {attempt}: ok ({pos_err:.1f} px, {math.degrees(ang_err):.1f} deg, '
-                                    f'cameras {cameras})')
+            outcome.attempts.append(f'try {attempt}: ok ({_shown(errors)}, cameras {cameras})')
             return outcome
+        seen = ', '.join(f'{v:.4g}' for v in achieved)
         outcome.failure_reason = (
-            f'try {attempt}: block seen at ({achieved[0]:.1f}, {achieved[1]:.1f}, '
-            f'{math.degrees(achieved[2]):.1f} deg), {pos_err:.1f} px / {math.degrees(ang_err):.1f} deg '
-            f'from the target (tolerance {config.position_tolerance_px:g} px / '
-            f'{config.angle_tolerance_deg:g} deg)')
+            f'try {attempt}: scene seen at ({seen}); errors {_shown(errors)}; beyond the tolerance: '
+            f'{_shown({n: task.tolerances[n] for n in beyond})}')
         outcome.attempts.append(outcome.failure_reason)
     return outcome

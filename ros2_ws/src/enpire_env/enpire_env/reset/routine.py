@@ -6,7 +6,8 @@ Built in (in `enpire_env.reset_node`): `mock_placement`, which calls the cell's
 Hook for a real cell: write a class with a `place(target, attempt) -> PlacementOutcome` method (e.g. a
 pick-and-place script driving the robot, or a prompt to an operator that returns when confirmed) and a
 factory `factory(node, config) -> routine` taking the reset node (for clients, logging) and the
-`ResetConfig`; then set `routine: my_pkg.my_module:factory` in config/reset.yaml. The routine only moves
+`ResetConfig`; then name it in the task's `ResetSpec.placement` or, for one cell, set
+`routine: my_pkg.my_module:factory` in config/reset.yaml. The routine only moves
 things: verification from the cameras, the tolerance and the retries stay in the reset node, so a
 routine cannot declare its own success.
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from enpire_task_pusht.distributions import InitialState
+from enpire_common.task import InitialState
 
 
 @dataclass

@@ -6,6 +6,7 @@ and gym-pusht's own rule turns the score into success (coverage > 0.95).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from enpire_common.task import ActionSpec, ObservationSpec, ResetSpec, Task, VerifierSpec
@@ -27,9 +28,10 @@ TASK = Task(
     episode_steps=EPISODE_STEPS,
     sample_initial_state='enpire_task_pusht.distributions:sample_initial_state',
     success_rule='enpire_task_pusht.geometry:success_of_state',
-    reset=ResetSpec(placement='enpire_env.reset.routine:load_routine_factory',
-                    estimator='enpire_env.reset.core:fuse_block_estimates',
-                    tolerances={'position_px': 5.0, 'angle_deg': 5.0}),
+    reset=ResetSpec(placement='mock_placement',
+                    estimator='enpire_task_pusht.reset:fuse_estimates',
+                    tolerances={'position_px': 5.0, 'angle_rad': math.radians(5.0)},
+                    errors='enpire_task_pusht.reset:pose_errors'),
     verifier=VerifierSpec(judge='enpire_task_pusht.verification.judge:PushTJudge',
                           config='enpire_task_pusht.verification.config:config_path',
                           settings='enpire_task_pusht.verification.config:PushTVerifyConfig',
