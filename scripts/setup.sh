@@ -69,6 +69,9 @@ if [ "$(cat ros2_ws/install/.enpire-colcon-stamp 2>/dev/null)" != "$src_hash" ] 
     . "$venv/bin/activate"
     export AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv"
     cd ros2_ws && mkdir -p log
+    # A file moved out of a package leaves a dangling symlink in its build folder (symlink install),
+    # which setuptools then refuses to copy.
+    [ -d build ] && find build -xtype l -delete
     # shellcheck disable=SC2086
     colcon --log-base log build --symlink-install --base-paths $base_paths \
       --event-handlers console_cohesion- status- \

@@ -6,17 +6,17 @@ import time
 
 import pytest
 from enpire_common import names
+from enpire_task_pusht.distributions import sample_initial_state
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 
-from enpire_env.reset import pick_target
 from enpire_interfaces.action import ResetCell
 from enpire_interfaces.msg import CameraVerdict, CellState, FusedVerdict
 from enpire_interfaces.srv import PlaceObjects, Verify
 
 pytestmark = pytest.mark.graph
 NS = '/cell_0'
-CONFIG = ('reset:\n  position_tolerance_px: 5.0\n  angle_tolerance_deg: 5.0\n  max_tries_limit: 5\n'
+CONFIG = ('reset:\n  tolerances: {{position_px: 5.0}}\n  max_tries_limit: 5\n'
           '  frame_timeout_s: {timeout}\n  service_timeout_s: 5.0\n  save_evidence: {evidence}\n'
           '{extra}')
 
@@ -102,7 +102,8 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
     assert client.wait_for_server(timeout_sec=20), 'reset action never appeared'
 
     # malformed goals: a clear reason, nothing placed
-    malformed = [({'task': 'fold_laundry'}, 'unknown task'), ({'distribution': 'weird'}, 'distribution'),
+    malformed = [({'task': 'fold_laundry'}, "unknown task 'fold_laundry'; known tasks: pusht"),
+                 ({'distribution': 'weird'}, "unknown pusht distribution 'weird'"),
                  ({'max_tries': 0}, 'max_tries must be'), ({'max_tries': -3}, 'max_tries must be'),
                  ({'max_tries': 2**31 - 1}, 'max_tries must be')]
     for kwargs, needle in malformed:
@@ -112,7 +113,7 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
 
     # a good reset
     status, result, feedback = run_goal(ros_node, client, seed=11)
-    target = pick_target(11, 'in_distribution')
+    target = sample_initial_state(11, 'in_distribution')
     assert status == 4 and result.success and result.tries_used == 1, result.failure_reason
     assert tuple(result.target_state) == target.block and tuple(result.target_tool) == target.agent
     assert tuple(result.achieved_state) == pytest.approx(target.block)
@@ -125,7 +126,8 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
     cell.offset = (8.0, 0.0, 0.0)
     status, result, feedback = run_goal(ros_node, client, max_tries=2)
     assert status == 6 and not result.success and result.tries_used == 2
-    assert result.errors[0] == pytest.approx(8.0) and 'tolerance 5 px' in result.failure_reason
+    assert result.errors[0] == pytest.approx(8.0)
+    assert 'errors position_px 8, angle_rad 0; beyond the tolerance: position_px 5' in result.failure_reason
     assert ('retrying', 2) in feedback
     cell.offset = (0.0, 0.0, math.radians(7.0))
     status, result, _ = run_goal(ros_node, client, max_tries=1)

@@ -29,9 +29,6 @@ ALLOWED_UPWARD = {
     ('enpire_agents.regimes.dataset', 'enpire_task_pusht.policy_tools'),
     ('enpire_agents.regimes.online_rl', 'enpire_task_pusht.gym_env'),
     ('enpire_agents.regimes.online_rl', 'enpire_task_pusht.learned_policy'),
-    ('enpire_env.reset.core', 'enpire_task_pusht.distributions'),
-    ('enpire_env.reset.core', 'enpire_task_pusht.geometry'),
-    ('enpire_env.reset.routine', 'enpire_task_pusht.distributions'),
 }
 
 # (importer, imported) between modules of one package that lie on a circle.
@@ -48,8 +45,6 @@ ALLOWED_PUSHT_NAMES = {
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/online_rl.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/regime_backends.py',
     'ros2_ws/src/enpire_agents/enpire_agents/regimes/tool_calling.py',
-    'ros2_ws/src/enpire_env/enpire_env/reset/core.py',
-    'ros2_ws/src/enpire_env/enpire_env/reset/routine.py',
 }
 
 MODULES = load_modules()

@@ -1,13 +1,10 @@
 """Safety core: limits from YAML, clamping, rejections, watchdog, latched e-stop (no ROS)."""
 import math
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from enpire_env.safety import Kind, SafetyFilter, SafetyLimits
-
-CONFIG = Path(__file__).resolve().parents[3] / 'ros2_ws/src/enpire_env/config/safety_limits.yaml'
 
 
 def make(**overrides):
@@ -15,12 +12,6 @@ def make(**overrides):
                 max_command_rate_hz=50.0,
                 min_command_rate_hz=2.0, watchdog_action='stop', control_period=0.1)
     return SafetyFilter(SafetyLimits(**{**base, **overrides}))
-
-
-def test_shipped_yaml_loads():
-    limits = SafetyLimits.from_yaml(CONFIG)
-    assert limits.frame_id == 'table' and limits.size == 2 and limits.low == (20.0, 20.0)
-    assert limits.watchdog_timeout == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize('bad', [

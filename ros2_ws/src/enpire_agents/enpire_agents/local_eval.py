@@ -280,7 +280,7 @@ class TrialSettings:
         return cls(
             task=task,
             trial=TrialServerConfig(**{k: v for k, v in trial.items() if k in known}),
-            safety=SafetyLimits.from_yaml(config_file('enpire_env', 'safety_limits.yaml')),
+            safety=SafetyLimits.from_yaml(task_registry.get(task).load('safety_limits')()),
             verification=load_config(task),
             verify_cameras=tuple(verify.get('cameras', ('top', 'oblique', 'wrist'))),
             fusion_rule=str(verify.get('fusion_rule', 'unanimous')),

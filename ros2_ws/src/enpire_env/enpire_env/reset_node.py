@@ -1,13 +1,15 @@
 """The reset node: `names.RESET` (enpire_interfaces/action/ResetCell) puts the cell in a seeded initial
 state and verifies it from the cameras.
 
-For a goal (task, seed, distribution, max_tries) it validates the goal (an invalid one is aborted with a
-`failure_reason` before anything moves), picks the target with `sample_initial_state(seed, distribution)`,
-then per try: `placing` (the reset routine; mock hardware: `names.PLACE_OBJECTS`), `settling` (waits
-for camera frames taken after the placement), `verifying` (`names.VERIFY`; the median of the confident
-cameras' block estimates must lie within the tolerance of config/reset.yaml), `retrying`. A reset that
-cannot be verified is a failed reset. The result's vectors: `target_state`, `target_tool`, `achieved_state`
-and `errors` named by `error_names` (position_px, angle_rad). One reset at a time.
+For a goal (task, seed, distribution, max_tries) it validates the goal against the task registry (an
+invalid one is aborted with a `failure_reason` before anything moves), picks the target with the task's
+`sample_initial_state(seed, distribution)`, then per try: `placing` (the task's placement routine, or the
+one config/reset.yaml names; mock hardware: `names.PLACE_OBJECTS`), `settling` (waits for camera frames
+taken after the placement), `verifying` (`names.VERIFY`; the task's fusion of the confident cameras'
+task-state estimates must lie within the task's tolerances, overridable in config/reset.yaml),
+`retrying`. A reset that cannot be verified is a failed reset. The result's vectors: `target_state`,
+`target_tool`, `achieved_state` and `errors` named by `error_names` (the task's error names). One reset at
+a time.
 
 Parameters (read at start-up, changes refused): `config_file` (default share/enpire_env/config/reset.yaml).
 Run: python -m enpire_env.reset_node --ros-args -r __ns:=/cell_0
@@ -19,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from enpire_common import messages, names
+from enpire_common import messages, names, task_registry
 from enpire_common.node_main import run_node
 from enpire_common.on_demand import OnDemandSubscriptions
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -29,15 +31,16 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from enpire_env.reset import (
-    ERROR_NAMES,
     CameraEstimate,
     Observation,
     PlacementOutcome,
     ResetConfig,
     ResetOutcome,
+    TaskReset,
     load_routine_factory,
-    pick_target,
+    load_task_reset,
     run_reset,
+    target_state,
     validate_goal,
 )
 from enpire_interfaces.action import ResetCell
@@ -62,7 +65,8 @@ def _stamp(t) -> float:
 
 
 class MockPlacementRoutine:
-    """Mock hardware: ask the cell's place_objects service to put the block and agent at the target."""
+    """Mock hardware: ask the cell's place_objects service to put the scene's objects and the tool at the
+    target."""
 
     name = 'mock_placement'
 
@@ -101,13 +105,19 @@ class ResetNode(Node):
         self.sensors = OnDemandSubscriptions(self)
         self.sensors.add('state', CellState, names.CELL_STATE,
                          QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT))
-        factory = load_routine_factory(self.config.routine, {'mock_placement': MockPlacementRoutine})
-        self.routine = factory(self, self.config)
+        # The routines every installed task places with (or the one the config names), built up front.
+        self._tasks: dict[str, TaskReset | str] = {}   # task -> its reset parts, or why it has none
+        self._routines: dict[str, object] = {}         # routine spec -> routine
+        for name in task_registry.names():
+            spec = self.routine_spec(name)
+            if spec and spec not in self._routines:
+                factory = load_routine_factory(spec, {'mock_placement': MockPlacementRoutine})
+                self._routines[spec] = factory(self, self.config)
         self._busy = threading.Lock()
         self._server = ActionServer(self, ResetCell, names.RESET, execute_callback=self.execute_callback,
                                     goal_callback=self.goal_callback, cancel_callback=self.cancel_callback,
                                     callback_group=self.group)
-        self.get_logger().info(f'reset ready ({self.config.routine}) with {self.config_file}')
+        self.get_logger().info(f'reset ready (routines {sorted(self._routines)}) with {self.config_file}')
 
     # ---------------------------------------------------------------- action callbacks
     def goal_callback(self, goal_request) -> GoalResponse:
@@ -122,11 +132,14 @@ class ResetNode(Node):
         """Validate the goal, then place/settle/verify with retries."""
         goal = goal_handle.request
         error = validate_goal(goal.task, goal.distribution, goal.max_tries, self.config)
+        task = None if error else self.task_reset(goal.task)
+        if isinstance(task, str):
+            error = task
         if error or not self._busy.acquire(blocking=False):
             goal_handle.abort()
             return ResetCell.Result(success=False, failure_reason=error or 'busy: another reset is running')
         try:
-            outcome = self.reset(goal, goal_handle)
+            outcome = self.reset(goal, goal_handle, task)
         finally:
             self._busy.release()
         if goal_handle.is_cancel_requested and not outcome.success:
@@ -138,8 +151,22 @@ class ResetNode(Node):
         return self.to_result(outcome)
 
     # ---------------------------------------------------------------- the reset
-    def reset(self, goal, goal_handle) -> ResetOutcome:
-        target = pick_target(goal.seed, goal.distribution)
+    def routine_spec(self, task: str) -> str:
+        """The placement routine of `task`: the config's when it names one, else the task's own."""
+        return self.config.routine or task_registry.get(task).reset.placement
+
+    def task_reset(self, name: str) -> TaskReset | str:
+        """The task's reset parts (cached), or why the task cannot be reset here."""
+        if name not in self._tasks:
+            try:
+                self._tasks[name] = load_task_reset(name, self.config)
+            except (task_registry.UnknownTask, ValueError, ImportError, AttributeError) as exc:
+                self._tasks[name] = f'task {name!r} cannot be reset: {exc}'
+        return self._tasks[name]
+
+    def reset(self, goal, goal_handle, task: TaskReset) -> ResetOutcome:
+        target = task.target(goal.seed, goal.distribution)
+        routine = self._routines[self.routine_spec(task.name)]
 
         def on_phase(phase: str, attempt: int) -> None:
             goal_handle.publish_feedback(ResetCell.Feedback(phase=phase, try_number=attempt))
@@ -155,13 +182,13 @@ class ResetNode(Node):
                     return routine.place(tgt, attempt)
             return _Wrapped()
 
-        outcome = run_reset(target, goal.max_tries, routine_with_baseline(self.routine),
-                            lambda placement: self.observe(goal.task, placement), self.config,
+        outcome = run_reset(target, goal.max_tries, routine_with_baseline(routine),
+                            lambda placement: self.observe(goal.task, placement), self.config, task,
                             on_phase=on_phase, cancelled=lambda: goal_handle.is_cancel_requested)
+        errors = ', '.join(f'{name} {value:.4g}' for name, value in outcome.errors.items())
         self.get_logger().info(
-            f'reset seed={goal.seed} {goal.distribution}: ok={outcome.success} tries={outcome.tries_used} '
-            f'error={outcome.position_error:.2f} px / {math.degrees(outcome.angle_error):.2f} deg '
-            f'{outcome.failure_reason}')
+            f'reset {goal.task} seed={goal.seed} {goal.distribution}: ok={outcome.success} '
+            f'tries={outcome.tries_used} errors: {errors} {outcome.failure_reason}')
         return outcome
 
     def observe(self, task: str, placement: PlacementOutcome) -> Observation:
@@ -236,10 +263,10 @@ class ResetNode(Node):
     def to_result(self, outcome: ResetOutcome) -> ResetCell.Result:
         result = ResetCell.Result(success=outcome.success, tries_used=outcome.tries_used,
                                   evidence_path=outcome.evidence_path, failure_reason=outcome.failure_reason,
-                                  errors=messages.floats(outcome.errors), error_names=list(ERROR_NAMES))
+                                  errors=messages.floats(outcome.errors.values()),
+                                  error_names=list(outcome.errors))
         if outcome.target is not None:
-            # The task-state vector of a placed scene: its objects' poses, in the scene's order.
-            result.target_state = [float(v) for o in outcome.target.scene() for v in o.pose]
+            result.target_state = messages.floats(target_state(outcome.target))
             result.target_tool = messages.floats(outcome.target.tool())
         if outcome.achieved is not None:
             result.achieved_state = messages.floats(outcome.achieved)

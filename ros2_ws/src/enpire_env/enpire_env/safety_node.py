@@ -16,7 +16,8 @@ files or `-p autostart:=true` bring it there); `deactivate` commands a stop at t
 (real-time pacing) and then forwards nothing; an error transition latches the e-stop.
 
 Parameters (read at start-up; every later change is refused with a reason):
-- `limits_file`: YAML with the limits (default: share/enpire_env/config/safety_limits.yaml);
+- `task`: the task whose limits apply (a name of the task registry; '': the one installed task);
+- `limits_file`: YAML with the limits ('': the task's own, `Task.safety_limits`);
 - `pacing`: `real_time` (wall clock; the watchdog ticks every control period and may command a hold
   or stop on its own) or `as_fast` (the cell steps once per command: the filter's clock advances one
   control period per policy command, and the node never publishes on its own, since every publish
@@ -29,10 +30,9 @@ Run: python -m enpire_env.safety_node --ros-args -r __ns:=/cell_0 -p pacing:=as_
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from enpire_common import messages, names
+from enpire_common import messages, names, task_registry
 from enpire_common.executors import lean_publisher_events, lean_subscription_events
 from enpire_common.lifecycle import ManagedCellNode
 from enpire_common.node_main import run_node
@@ -48,16 +48,13 @@ from enpire_interfaces.msg import CellState, Command, SafetyEvent, SafetyStatus
 PACINGS = ('real_time', 'as_fast')
 
 
-def default_limits_file() -> str:
-    """The installed config/safety_limits.yaml, else the one in the source tree."""
+def task_limits_file(task: str) -> str:
+    """The safety-limits YAML of the task called `task` ('': the one installed task); ValueError naming the
+    installed tasks when there is no such task."""
     try:
-        from ament_index_python.packages import get_package_share_directory
-        installed = Path(get_package_share_directory('enpire_env')) / 'config' / 'safety_limits.yaml'
-        if installed.is_file():
-            return str(installed)
-    except (ImportError, LookupError, ValueError):
-        pass
-    return str(Path(__file__).resolve().parents[1] / 'config' / 'safety_limits.yaml')
+        return str(task_registry.get(task or task_registry.sole()).load('safety_limits')())
+    except task_registry.UnknownTask as exc:
+        raise ValueError(f'safety: {exc}') from None
 
 
 MAX_EVENT_VALUES = 64   # entries of a requested vector an event repeats
@@ -68,9 +65,12 @@ class SafetyNode(ManagedCellNode):
 
     def __init__(self):
         super().__init__('safety')
-        self.limits_file = self.declare_parameter('limits_file', default_limits_file(), describe(
-            'YAML file with the safety limits (workspace, step, speed, command rates, watchdog)',
+        task = self.declare_parameter('task', '', describe(
+            "the task whose safety limits apply (a name of the task registry; '': the one installed)",
             read_only=True)).value
+        self.limits_file = self.declare_parameter('limits_file', '', describe(
+            "YAML file with the safety limits (box, step, speed, command rates, watchdog); '': the task's",
+            read_only=True)).value or task_limits_file(task)
         self.pacing = self.declare_parameter('pacing', 'real_time', describe(
             'real_time: wall clock and a watchdog; as_fast: one control period per policy command',
             read_only=True, constraints=f'one of {PACINGS}')).value

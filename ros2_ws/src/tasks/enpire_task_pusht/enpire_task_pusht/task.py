@@ -46,11 +46,23 @@ TASK = Task(
     strategies='enpire_task_pusht.strategies:LIBRARY',
     simulator='enpire_task_pusht.simulator:PushTSim',
     in_process='enpire_task_pusht.in_process:InProcessHarness',
+    config_dir='enpire_task_pusht.task:config_dir',
     extras={'replay': 'enpire_task_pusht.replay:PushTReplay',    # `enpire audit --replay`: the cell's physics
             'reference_replay': 'enpire_task_pusht.replay:GymPushTReplay'},   # ... and gym-pusht itself
 )
 
 
+def config_dir() -> str:
+    """The task's config folder: the installed one (share/enpire_task_pusht/config), else the source's."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        installed = Path(get_package_share_directory('enpire_task_pusht')) / 'config'
+        if installed.is_dir():
+            return str(installed)
+    except (ImportError, LookupError, ValueError):
+        pass
+    return str(Path(__file__).resolve().parents[1] / 'config')
+
+
 def safety_limits_path() -> str:
-    from ament_index_python.packages import get_package_share_directory
-    return str(Path(get_package_share_directory('enpire_env')) / 'config' / 'safety_limits.yaml')
+    return str(Path(config_dir()) / 'safety_limits.yaml')
