@@ -20,11 +20,6 @@ IMPORT_TO_KEY = {
     'segment_anything': None, 'mcap': None, 'pyarrow': None, 'mcp': None, 'foxglove': None, 'pyseccomp': None,
 }
 PIP_NAME = {'segment_anything': 'segment-anything', 'foxglove': 'foxglove-sdk'}
-# (package, imported package) not declared because declaring it would close a dependency circle colcon
-# cannot order: enpire_env still imports the Push-T task (until the task registry
-# replaces those imports), and the task builds on enpire_rollout and enpire_sim, which build on enpire_env.
-# Entries may only go: one no longer needed fails the test.
-UNDECLARED_UPWARD = {('enpire_env', 'enpire_task_pusht')}
 # Keys looked up in ros/rosdistro (rosdep/python.yaml, rosdep/base.yaml), December 2026. Not there:
 # python3-{anthropic,rosbags,gymnasium,pyarrow,ultralytics,segment-anything,mcap,pymunk,torch}.
 ROSDEP_KEYS = {
@@ -60,9 +55,8 @@ def test_manifest_parses_and_declares_its_imports(package_dir):
     declared = {d.name for d in package.build_depends + package.exec_depends + package.build_export_depends}
     stdlib = set(sys.stdlib_module_names)
     missing = set()
-    imported = imports_of(package_dir)
-    for module in imported:
-        if module in stdlib or module == package.name or (package.name, module) in UNDECLARED_UPWARD:
+    for module in imports_of(package_dir):
+        if module in stdlib or module == package.name:
             continue
         key = IMPORT_TO_KEY.get(module, module)
         if key is None:
@@ -71,8 +65,6 @@ def test_manifest_parses_and_declares_its_imports(package_dir):
         elif key not in declared:
             missing.add(f'{module} (as {key})')
     assert not missing, f'{package.name} imports but does not declare: {sorted(missing)}'
-    stale = {m for p, m in UNDECLARED_UPWARD if p == package.name and m not in imported}
-    assert not stale, f'{package.name} no longer imports {sorted(stale)}: remove it from UNDECLARED_UPWARD'
 
 
 def _pip_listed(name: str) -> bool:
