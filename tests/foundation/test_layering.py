@@ -23,13 +23,7 @@ PUSHT = re.compile(r'pusht|push[-_]t(?![a-z])', re.IGNORECASE)
 INTERFACE_SUFFIXES = ('.msg', '.srv', '.action')
 
 # (importer, imported): a lower layer importing a higher one, or a framework module importing a task.
-ALLOWED_UPWARD = {
-    ('enpire_agents.regimes.bc', 'enpire_task_pusht.learned_policy'),
-    ('enpire_agents.regimes.dataset', 'enpire_task_pusht.learned_policy'),
-    ('enpire_agents.regimes.dataset', 'enpire_task_pusht.policy_tools'),
-    ('enpire_agents.regimes.online_rl', 'enpire_task_pusht.gym_env'),
-    ('enpire_agents.regimes.online_rl', 'enpire_task_pusht.learned_policy'),
-}
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
 
 # (importer, imported) between modules of one package that lie on a circle.
 ALLOWED_MODULE_CIRCLE: set[tuple[str, str]] = set()
@@ -38,14 +32,7 @@ ALLOWED_MODULE_CIRCLE: set[tuple[str, str]] = set()
 ALLOWED_PACKAGE_CIRCLE: set[tuple[str, str]] = set()
 
 # Files outside a task folder that name Push-T (paths relative to the repository root).
-ALLOWED_PUSHT_NAMES = {
-    'ros2_ws/src/enpire_agents/enpire_agents/regimes/__init__.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/regimes/bc.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/regimes/dataset.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/regimes/online_rl.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/regimes/regime_backends.py',
-    'ros2_ws/src/enpire_agents/enpire_agents/regimes/tool_calling.py',
-}
+ALLOWED_PUSHT_NAMES: set[str] = set()
 
 MODULES = load_modules()
 EDGES = edges(MODULES)

@@ -378,3 +378,22 @@ def test_online_rl_exported_actor_matches_torch_and_runs_in_sandbox(tmp_path, we
     assert np.all(np.abs(loaded(x)) <= 40.0 + 1e-9)
     actions = _run_in_sandbox(p.code, tmp_path, steps=3)
     assert all(a is not None and all(np.isfinite(a)) for a in actions)
+
+
+def test_task_parts_come_from_the_registry(monkeypatch):
+    """The regimes reach a task's features, templates and env only through `Task.extras['learning']`."""
+    import dataclasses
+
+    from enpire_common import task_registry
+    from enpire_common.task_registry import UnknownTask
+
+    from enpire_agents.regimes import task_learning
+    from enpire_agents.regimes.tool_calling import tool_policy_source
+
+    assert task_learning('pusht').runtime is lp and task_learning().runtime is lp
+    with pytest.raises(UnknownTask, match='no_such_task'):
+        task_learning('no_such_task')
+    bare = dataclasses.replace(task_registry.get('pusht'), extras={})
+    monkeypatch.setattr(task_registry, 'get', lambda name: bare)
+    with pytest.raises(ValueError, match='brings no learning regimes'):
+        tool_policy_source('pose', task='pusht')

@@ -3,13 +3,13 @@
     result = train_bc(build_dataset(bag_root), out_dir)       # -> BCResult(path, sha256, ...)
     code = learned_policy_source(result.path, result.sha256, regime='behaviour_cloning')
 
-The network maps the dataset's feature map (`learned_policy.feature_map(ds.feature_map)`: camera-derived
-T pose + agent position, and for 'pusht_v2' the previous command and the last step's displacements) to
-the safe command minus the agent position; the map's name is stored in the weights (`net.features`).
+The network maps the dataset's feature map (the task's `runtime.feature_map(ds.feature_map)`: camera-derived
+task state + agent position, possibly with a one-step history) to the task's action label (for a target
+task: the safe command minus the agent position); the map's name is stored in the weights (`net.features`).
 Training: inputs and outputs standardised, MSE (optionally weighted
 per sample: offline RL reuses `train_mlp` with advantage weights), Adam, full-batch epochs on shuffled
 minibatches, one torch thread. torch is imported inside the functions, so `enpire_agents` imports
-without it; inference never needs it (`enpire_task_pusht.learned_policy`).
+without it; inference never needs it (the task's numpy runtime, `task_learning(task).runtime`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from enpire_task_pusht import learned_policy as lp
+
+from enpire_agents.regimes import task_learning
 
 
 @dataclass
@@ -61,11 +62,12 @@ def to_numpy_mlp(
     meta: dict | None = None,
     out_tanh: bool = False,
     out_clip: float = 0.0,
-) -> lp.MLP:
-    """The torch Sequential of Linear layers (+ activations) as a `learned_policy.MLP`."""
+    task: str | None = None,
+):
+    """The torch Sequential of Linear layers (+ activations) as the task runtime's `MLP`."""
     torch = _torch()
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
-    return lp.MLP(
+    return task_learning(task).runtime.MLP(
         [m.weight.detach().double().numpy().T.copy() for m in linears],
         [m.bias.detach().double().numpy().copy() for m in linears],
         activation=activation,
@@ -79,7 +81,7 @@ def to_numpy_mlp(
     )
 
 
-def torch_forward(model, net: lp.MLP, x: np.ndarray) -> np.ndarray:
+def torch_forward(model, net, x: np.ndarray) -> np.ndarray:
     """The torch model's output on raw features `x`, de-normalised like the numpy runtime (for tests)."""
     torch = _torch()
     with torch.no_grad():
@@ -103,6 +105,7 @@ def train_mlp(
     weight_decay: float = 1e-5,
     seed: int = 0,
     max_seconds: float | None = None,
+    task: str | None = None,
 ):
     """(torch model, numpy MLP, final loss) fitting target ~ f(obs); MSE on standardised values."""
     torch = _torch()
@@ -133,7 +136,7 @@ def train_mlp(
         loss_value = total / len(x)
         if max_seconds is not None and time.monotonic() - t0 > max_seconds:
             break
-    net = to_numpy_mlp(model, activation, in_mean, in_std, out_mean, out_std)
+    net = to_numpy_mlp(model, activation, in_mean, in_std, out_mean, out_std, task=task)
     return model, net, loss_value
 
 
@@ -154,10 +157,12 @@ def train_bc(
     if len(ds) == 0:
         raise ValueError('empty dataset: no (successful) trial to learn from')
     t0 = time.monotonic()
+    task = getattr(ds, 'task', None)
     model, net, loss = train_mlp(
-        ds.obs, ds.act, sample_weight, hidden=hidden, epochs=epochs, seed=seed, max_seconds=max_seconds
+        ds.obs, ds.act, sample_weight, hidden=hidden, epochs=epochs, seed=seed, max_seconds=max_seconds,
+        task=task,
     )
-    net.features = getattr(ds, 'feature_map', lp.FEATURES)
+    net.features = getattr(ds, 'feature_map', None) or task_learning(task).runtime.FEATURES
     net.meta.update(
         {
             'regime': regime,
@@ -171,15 +176,15 @@ def train_bc(
             **(extra_meta or {}),
         }
     )
-    return _export(net, out_dir, name, len(ds), len(ds.trials), loss, time.monotonic() - t0)
+    return _export(net, out_dir, name, len(ds), len(ds.trials), loss, time.monotonic() - t0, task)
 
 
-def _export(net: lp.MLP, out_dir, name, samples, trials, loss, seconds) -> BCResult:
+def _export(net, out_dir, name, samples, trials, loss, seconds, task: str | None = None) -> BCResult:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o755)
     tmp = out / f'{name}_tmp.npz'
-    digest = lp.export_mlp(net, tmp)
+    digest = task_learning(task).runtime.export_mlp(net, tmp)
     path = out / f'{name}_{digest[:12]}.npz'
     tmp.replace(path)
     return BCResult(
@@ -193,54 +198,18 @@ def _export(net: lp.MLP, out_dir, name, samples, trials, loss, seconds) -> BCRes
     )
 
 
-POLICY_TEMPLATE = '''"""Learned policy ({regime}): {note}
-
-The network (weights below, pinned by their sha256) runs in enpire_task_pusht.learned_policy (numpy); its
-input is the feature map the weights name (lp.feature_map): the T pose from the cameras
-(policy_tools.locate_block), the agent position and, for pusht_v2, the previous command and step.
-"""
-from enpire_task_pusht import learned_policy as lp
-from enpire_task_pusht import policy_tools as pt
-
-REGIME = {regime!r}
-WEIGHTS = {path!r}
-WEIGHTS_SHA256 = {sha!r}
-CAMERA = {camera!r}   # the training features' camera; any other camera only when it shows no T
-
-
-class Policy:
-    def reset(self, context):
-        self.net = lp.load_mlp(WEIGHTS, sha256=WEIGHTS_SHA256)
-        self.features = lp.feature_map(self.net.features)
-        self.pose = None
-
-    def act(self, observation):
-        agent = observation.agent_position
-        seen = pt.locate_block(observation, CAMERA) or pt.locate_block(observation)
-        if seen is not None:
-            self.pose = seen
-        if self.pose is None:
-            return (float(agent[0]), float(agent[1]))
-        target = lp.pusht_target(agent, self.net(self.features(agent, self.pose)))
-        self.features.commanded(target)
-        return target
-
-    def on_attempt_failed(self, report):
-        self.pose = None
-        self.features.reset()
-'''
-
-
 def learned_policy_source(
-    path: str, sha256: str, regime: str = 'behaviour_cloning', note: str = '', camera: str = 'top'
+    path: str, sha256: str, regime: str = 'behaviour_cloning', note: str = '', camera: str = 'top',
+    task: str | None = None,
 ) -> str:
-    """A complete policy source running the exported MLP (passes code_check.check_code).
+    """A complete policy source running the exported MLP (the task's template; passes code_check.check_code).
 
-    `camera`: whose frame gives the T pose (the dataset's camera; the trial server hands the policy
-    every camera, and `locate_block` alone would take the first by name, the coarser oblique view).
+    `camera`: whose frame gives the task state (the dataset's camera; the trial server hands the policy
+    every camera, and the task's locator alone would take the first by name, the coarser oblique view).
     """
     note = (note or f'MLP from {Path(path).name}').replace('"""', "'''").replace('\n', ' ')[:300]
-    return POLICY_TEMPLATE.format(regime=regime, note=note, path=str(path), sha=sha256, camera=camera)
+    template = task_learning(task).learned_policy_template
+    return template.format(regime=regime, note=note, path=str(path), sha=sha256, camera=camera)
 
 
 __all__ = [

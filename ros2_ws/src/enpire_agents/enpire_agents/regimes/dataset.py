@@ -1,24 +1,24 @@
 """Datasets for the learning regimes, built from trial bags (MCAP rosbag2, read with rosbags; pure).
 
     ds = build_dataset('/tmp/enpire_bags', only_success=True)          # camera features (default)
-    ds.obs (N, 15) (pusht_v2; (N, 8) with feature_map='pusht_v1')
+    ds.obs (N, F)  the task's feature map (its default one unless `feature_map=` names another)
     ds.act (N, 2)  ds.trial / ds.attempt / ds.step (N,)   ds.seed / ds.policy_sha256 (N,)
     ds.reward (N,)  the verifier's reward of the attempt a step belongs to, given at its last step
     ds.attempt_score / ds.attempt_success (N,)  the verdict of that attempt, on every one of its steps
-    export_lerobot(ds, 'out/pusht_enpire', cameras=['top'])            # LeRobot v3.0 layout
+    export_lerobot(ds, 'out/enpire_dataset', cameras=['top'])          # LeRobot v3.0 layout
 
+The task's parts come from `task_learning(task)` (its `Task.extras['learning']`; default: the one task).
 Observations (`features=`):
-- 'camera' (default, what a policy gets): the T's pose from the recorded top frame through
-  `enpire_task_pusht.policy_tools.locate_block` (the same perception the sandboxed policy calls), held over
-  steps where the T is not seen, plus the agent position from CellState, mapped by
-  `enpire_task_pusht.learned_policy.feature_map(feature_map)` -- the exact class the numpy runtime uses
-  (default 'pusht_v2': v1 plus a one-step history, the previous safe command and displacements, reset
-  at each attempt's start);
-- 'debug_state' (named debug variant): the T's true pose from `/<cell>/privileged/ground_truth` at every
+- 'camera' (default, what a policy gets): the task state from the recorded top frame through the task's
+  `locate` (the same perception the sandboxed policy calls), held over steps where it is not seen, plus
+  the agent position from CellState, mapped by the task runtime's `feature_map(feature_map)` -- the exact
+  class the numpy runtime uses (default: the task's `default_feature_map`, whose history is reset at each
+  attempt's start);
+- 'debug_state' (named debug variant): the true task state from `/<cell>/privileged/ground_truth` at every
   step, which only debug recordings hold (a trial bag keeps only the initial state there, for audits).
 Actions: the safe command the cell tracked for the step (CellState.commanded of the next state,
-i.e. the policy command after the safety node), as target minus agent position
-(`learned_policy.pusht_action_label`); `act_abs` keeps the absolute target.
+i.e. the policy command after the safety node), as the task's `action_label(agent, target)`; `act_abs`
+keeps the absolute target.
 
 Alignment: CellState, image and homography of one step share a stamp (sim time, or the robot's); states
 are ordered by their `step` counter (the trial's last placement onward) and cut into attempts with the
@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 from enpire_common import messages, names
-from enpire_task_pusht import learned_policy as lp
+
+from enpire_agents.regimes import task_learning
 
 FEATURE_VARIANTS = ('camera', 'debug_state')
 
@@ -53,7 +54,7 @@ class TrialData:
     attempt_score: np.ndarray
     attempt_success: np.ndarray
     last_of_attempt: np.ndarray
-    unseen: int = 0  # steps whose frame showed no T (pose held from before)
+    unseen: int = 0  # steps whose frame did not show the task state (held from before)
     bag: str = ''  # the trial bag the steps come from
     stamp_ns: np.ndarray | None = None  # each step's cell-state stamp (for frames taken from the bag)
 
@@ -62,7 +63,11 @@ class TrialData:
 class Dataset:
     trials: list[TrialData] = field(default_factory=list)
     features: str = 'camera'
-    feature_map: str = lp.FEATURES_HIST
+    feature_map: str = ''      # '' = the task's default feature map
+    task: str | None = None    # None = the one installed task
+
+    def __post_init__(self):
+        self.feature_map = self.feature_map or task_learning(self.task).default_feature_map
 
     def _cat(self, name, dtype=None):
         parts = [getattr(t, name) for t in self.trials]
@@ -72,7 +77,9 @@ class Dataset:
 
     @property
     def obs(self):
-        return self._cat('obs') if self.trials else np.zeros((0, len(lp.FEATURE_MAPS[self.feature_map])))
+        if self.trials:
+            return self._cat('obs')
+        return np.zeros((0, len(task_learning(self.task).runtime.FEATURE_MAPS[self.feature_map])))
 
     @property
     def act(self):
@@ -161,7 +168,8 @@ def _image(msg, msgtype: str) -> np.ndarray | None:
 
 
 def read_trial(
-    bag: str | Path, features: str = 'camera', camera: str = 'top', feature_map: str = lp.FEATURES_HIST
+    bag: str | Path, features: str = 'camera', camera: str = 'top', feature_map: str = '',
+    task: str | None = None,
 ) -> TrialData | None:
     """One bag as aligned (observation, safe command) pairs; None when it holds no step."""
     from rosbags.rosbag2 import Reader
@@ -231,8 +239,8 @@ def read_trial(
     frame_stamps = np.array(sorted(frames)) if frames else np.zeros(0, dtype=np.int64)
     obs, act, act_abs, agent, att, stp, a_score, a_succ, last, stamps = ([] for _ in range(10))
     pose, unseen = None, 0
-    fmap, fmap_attempt = lp.feature_map(feature_map), None
-    from enpire_task_pusht import policy_tools
+    learning = task_learning(task)
+    fmap, fmap_attempt = learning.runtime.feature_map(feature_map or learning.default_feature_map), None
 
     for i in range(len(seq) - 1):
         step_no, stamp, agent_xy, _ = seq[i]
@@ -260,7 +268,7 @@ def read_trial(
                             frames={camera: img},
                             table_to_image={camera: h},
                         )
-                        seen = policy_tools.locate_block(o)
+                        seen = learning.locate(o)
         if seen is None:
             unseen += 1
         else:
@@ -273,7 +281,7 @@ def read_trial(
             fmap_attempt = attempt
         obs.append(fmap(agent_xy, pose))
         fmap.commanded(target)
-        act.append(lp.pusht_action_label(agent_xy, target))
+        act.append(learning.action_label(agent_xy, target))
         act_abs.append(target)
         agent.append(agent_xy)
         att.append(attempt)
@@ -311,17 +319,18 @@ def build_dataset(
     successful_attempts_only: bool = False,
     features: str = 'camera',
     camera: str = 'top',
-    feature_map: str = lp.FEATURES_HIST,
+    feature_map: str = '',
+    task: str | None = None,
 ) -> Dataset:
     """Aligned pairs from every bag (`bags`: a bag root, one bag, or a list of bag folders).
 
     only_success              keep trials whose verifier reported a success (behaviour cloning)
     successful_attempts_only  within those, keep only the steps of the successful attempt
     """
-    ds = Dataset(features=features, feature_map=feature_map)
+    ds = Dataset(features=features, feature_map=feature_map, task=task)
     for path in bag_paths(bags):
         try:
-            trial = read_trial(path, features=features, camera=camera, feature_map=feature_map)
+            trial = read_trial(path, features=features, camera=camera, feature_map=ds.feature_map, task=task)
         except Exception as exc:  # noqa: BLE001 - a broken bag is skipped with a note, never fatal
             if features == 'debug_state' and 'ground truth' in str(exc):
                 raise
@@ -350,10 +359,7 @@ def build_dataset(
 
 
 # ------------------------------------------------------------------------------------------ LeRobot
-LEROBOT_TASK = 'Push the T-shaped block onto the goal pose.'
-
-
-def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str = 'enpire_pusht',
+def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str | None = None,
                    cameras: list[str] | None = None) -> Path:
     """Write `ds` as a LeRobot dataset, format v3.0 (LeRobot >= 0.4): meta/info.json, meta/stats.json,
     meta/tasks.parquet, meta/episodes/chunk-000/file-000.parquet (one row per episode: its length, its
@@ -361,21 +367,24 @@ def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str
     frame of every episode) and, for each of `cameras`, videos/observation.images.<camera>/chunk-000/
     file-000.mp4 (the episodes' frames back to back, taken from the trial bags at each step's stamp).
 
-    One episode per trial. Columns: observation.state (agent x, y), observation.environment_state (the
-    camera-derived T pose: x, y, cos, sin), action (absolute safe command x, y, like lerobot/pusht),
+    One episode per trial; the task text, robot type and environment state come from the dataset's task
+    (`task_learning(ds.task)`). Columns: observation.state (agent x, y), observation.environment_state
+    (the task's camera-derived state), action (absolute safe command x, y, like LeRobot's datasets),
     timestamp, frame_index, episode_index, index, task_index, next.reward, next.done, next.success,
     plus enpire's attempt (int64).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    learning = task_learning(ds.task)
+    lerobot_task, env_names = learning.lerobot_task, list(learning.environment_state_names)
+    robot_type = robot_type or learning.lerobot_robot_type
     root = Path(root)
     for folder in ('meta/episodes/chunk-000', 'data/chunk-000'):
         (root / folder).mkdir(parents=True, exist_ok=True)
     features = {
         'observation.state': {'dtype': 'float32', 'shape': [2], 'names': ['x', 'y']},
-        'observation.environment_state': {
-            'dtype': 'float32', 'shape': [4], 'names': ['block_x', 'block_y', 'cos_theta', 'sin_theta']},
+        'observation.environment_state': {'dtype': 'float32', 'shape': [len(env_names)], 'names': env_names},
         'action': {'dtype': 'float32', 'shape': [2], 'names': ['x', 'y']},
         'timestamp': {'dtype': 'float32', 'shape': [1], 'names': None},
         'frame_index': {'dtype': 'int64', 'shape': [1], 'names': None},
@@ -399,7 +408,7 @@ def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str
         done[-1] = True
         cols = {
             'observation.state': t.agent.astype(np.float32),
-            'observation.environment_state': t.obs[:, 2:6].astype(np.float32),
+            'observation.environment_state': learning.environment_state(t.obs).astype(np.float32),
             'action': t.act_abs.astype(np.float32),
             'timestamp': (np.arange(n) / fps).astype(np.float32),
             'frame_index': np.arange(n, dtype=np.int64),
@@ -413,7 +422,7 @@ def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str
         }
         for k, v in cols.items():
             columns[k].append(v)
-        row = {'episode_index': ep, 'tasks': [LEROBOT_TASK], 'length': n,
+        row = {'episode_index': ep, 'tasks': [lerobot_task], 'length': n,
                'data/chunk_index': 0, 'data/file_index': 0,
                'dataset_from_index': index, 'dataset_to_index': index + n,
                'meta/episodes/chunk_index': 0, 'meta/episodes/file_index': 0}
@@ -433,7 +442,7 @@ def export_lerobot(ds: Dataset, root: str | Path, fps: int = 10, robot_type: str
                          else pa.array(v)) for k, v in merged.items()})
     pq.write_table(data, root / 'data' / 'chunk-000' / 'file-000.parquet')
     pq.write_table(pa.table(episodes), root / 'meta' / 'episodes' / 'chunk-000' / 'file-000.parquet')
-    _write_tasks(root / 'meta' / 'tasks.parquet', [LEROBOT_TASK])
+    _write_tasks(root / 'meta' / 'tasks.parquet', [lerobot_task])
     for key, video in videos.items():
         features[key] = video.close()
     (root / 'meta' / 'stats.json').write_text(json.dumps(_stats(merged) if index else {}, indent=2))

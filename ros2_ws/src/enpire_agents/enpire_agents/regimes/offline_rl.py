@@ -47,7 +47,8 @@ def advantage_weights(
 ) -> tuple[np.ndarray, dict]:
     g = returns(ds, gamma, score_weight)
     _, value, vloss = train_mlp(
-        ds.obs, g[:, None], hidden=(64, 64), epochs=value_epochs, seed=seed, max_seconds=max_seconds
+        ds.obs, g[:, None], hidden=(64, 64), epochs=value_epochs, seed=seed, max_seconds=max_seconds,
+        task=getattr(ds, 'task', None),
     )
     adv = g - value(ds.obs)[:, 0]
     w = np.minimum(np.exp(np.clip(adv / beta, -50, 50)), max_weight)
@@ -80,8 +81,9 @@ def train_awr(
     w, info = advantage_weights(
         ds, gamma=gamma, score_weight=score_weight, beta=beta, max_weight=max_weight, seed=seed
     )
+    task = getattr(ds, 'task', None)
     _, net, loss = train_mlp(
-        ds.obs, ds.act, w, hidden=hidden, epochs=epochs, seed=seed, max_seconds=max_seconds
+        ds.obs, ds.act, w, hidden=hidden, epochs=epochs, seed=seed, max_seconds=max_seconds, task=task
     )
     net.features = getattr(ds, 'feature_map', net.features)
     net.meta.update(
@@ -100,7 +102,7 @@ def train_awr(
             **info,
         }
     )
-    return _export(net, out_dir, name, len(ds), len(ds.trials), loss, time.monotonic() - t0)
+    return _export(net, out_dir, name, len(ds), len(ds.trials), loss, time.monotonic() - t0, task)
 
 
 __all__ = ['train_awr', 'advantage_weights', 'returns']

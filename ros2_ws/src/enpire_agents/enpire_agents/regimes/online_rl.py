@@ -1,4 +1,4 @@
-"""Online RL on the simulated cell: Stable-Baselines3 PPO on the Gymnasium env 'enpire/PushT-v0'.
+"""Online RL on the simulated cell: Stable-Baselines3 PPO on the task's Gymnasium env.
 
     result = train_ppo(out_dir, timesteps=30_000)      # -> BCResult(path, sha256, ...); .npz runtime
 
@@ -6,14 +6,15 @@ Why PPO (SB3): SB3 is a well-kept, tested library with a Gymnasium interface; of
 is the one that fits a small CPU budget on a shared machine -- an update costs a few epochs over a
 rollout buffer, where SAC/TD3 take a gradient step per environment step (at one torch thread, several
 times slower per sample), and PPO's deterministic actor is a plain MLP that exports exactly to the
-numpy runtime. Budgets here are small (tens of thousands of steps); Push-T's sparse 95% coverage bar
-is not reached by PPO in that budget -- the benchmark reports what it does reach.
+numpy runtime. Budgets here are small (tens of thousands of steps); a task's sparse success bar may not
+be reached by PPO in that budget -- the benchmark reports what it does reach.
 
-Observation: `learned_policy.pusht_features` of the state (agent, T pose) -- during training from the
-simulator's state, in the sandbox from the camera (`locate_block`), so the input is the same quantity.
-Action: a in [-1, 1]^2, target = agent + max_delta * a (what `pusht_target` does with the exported
-output). Reward: the env's clip(coverage / 0.95). The exported actor is mlp_extractor.policy_net +
-action_net (tanh hidden layers), with the output clipped to [-1, 1] like SB3 clips the action.
+The task's parts (`task_learning(task)`): observation = its `state_features` of the env's state (the
+learned policy's feature map without history) -- during training from the simulator's state, in the
+sandbox from the camera, so the input is the same quantity. Action: a in [-1, 1]^2, target =
+`target(agent, max_delta * a)` (what the exported policy does with the network's output). Reward: the
+env's. The exported actor is mlp_extractor.policy_net + action_net (tanh hidden layers), with the output
+clipped to [-1, 1] like SB3 clips the action.
 """
 
 from __future__ import annotations
@@ -22,16 +23,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-from enpire_task_pusht import learned_policy as lp
+
+from enpire_agents.regimes import task_learning
 
 FEATURE_MEAN = np.array([256.0, 256.0, 256.0, 256.0, 0.0, 0.0, 0.0, 0.0])
 FEATURE_STD = np.array([150.0, 150.0, 150.0, 150.0, 1.0, 1.0, 150.0, 150.0])
 
 
-def make_env(max_delta: float = 40.0, max_episode_steps: int = 300, distribution: str = 'in_distribution'):
-    """The Gymnasium env wrapped to the learned policies' features and relative actions."""
-    import enpire_task_pusht.gym_env  # noqa: F401  (registers enpire/PushT-v0)
+def make_env(max_delta: float = 40.0, max_episode_steps: int = 300, distribution: str = 'in_distribution',
+             task: str | None = None):
+    """The task's Gymnasium env wrapped to the learned policies' features and relative actions."""
     import gymnasium as gym
+
+    learning = task_learning(task)
+    lp = learning.runtime
 
     class FeatureEnv(gym.Wrapper):
         def __init__(self, env):
@@ -43,8 +48,8 @@ def make_env(max_delta: float = 40.0, max_episode_steps: int = 300, distribution
             self._agent = np.zeros(2)
 
         def _feat(self, state):
-            self._agent = np.asarray(state[:2], dtype=float)
-            f = lp.pusht_features(state[:2], state[2:5])
+            self._agent = learning.agent_of_state(state)
+            f = learning.state_features(state)
             return ((f - FEATURE_MEAN) / FEATURE_STD).astype(np.float32)
 
         def reset(self, **kw):
@@ -53,18 +58,11 @@ def make_env(max_delta: float = 40.0, max_episode_steps: int = 300, distribution
 
         def step(self, action):
             a = np.clip(np.asarray(action, dtype=float), -1.0, 1.0)
-            target = lp.pusht_target(self._agent, a * max_delta)
+            target = learning.target(self._agent, a * max_delta)
             obs, reward, terminated, truncated, info = self.env.step(np.asarray(target))
             return self._feat(obs), reward, terminated, truncated, info
 
-    env = gym.make(
-        'enpire/PushT-v0',
-        obs_type='state',
-        pacing='as_fast',
-        distribution=distribution,
-        max_episode_steps=max_episode_steps,
-    )
-    return FeatureEnv(env)
+    return FeatureEnv(learning.make_gym_env(distribution=distribution, max_episode_steps=max_episode_steps))
 
 
 def train_ppo(
@@ -76,6 +74,7 @@ def train_ppo(
     n_steps: int = 2048,
     name: str = 'ppo',
     max_seconds: float | None = None,
+    task: str | None = None,
 ) -> tuple:
     """Train PPO for `timesteps` env steps; export the deterministic actor. Returns (BCResult, stats)."""
     import torch
@@ -84,7 +83,7 @@ def train_ppo(
     from enpire_agents.regimes.bc import _export
 
     torch.set_num_threads(1)
-    env = make_env(max_delta)
+    env = make_env(max_delta, task=task)
     t0 = time.monotonic()
     stats = {'episodes': 0, 'successes': 0, 'steps': 0}
 
@@ -99,7 +98,7 @@ def train_ppo(
 
     model = make_ppo(env, seed=seed, n_steps=n_steps)
     model.learn(total_timesteps=int(timesteps), callback=Budget())
-    net = export_actor(model, max_delta)
+    net = export_actor(model, max_delta, task=task)
     net.meta.update(
         {
             'regime': 'online_rl',
@@ -108,13 +107,13 @@ def train_ppo(
             'train_episodes': stats['episodes'],
             'train_successes': stats['successes'],
             'max_delta': max_delta,
-            'env': 'enpire/PushT-v0',
+            'env': task_learning(task).gym_env,
         }
     )
     env.close()
     seconds = time.monotonic() - t0
     stats['seconds'] = round(seconds, 1)
-    return _export(net, out_dir, name, stats['steps'], stats['episodes'], float('nan'), seconds), stats
+    return _export(net, out_dir, name, stats['steps'], stats['episodes'], float('nan'), seconds, task), stats
 
 
 def make_ppo(env, *, seed: int = 0, n_steps: int = 2048):
@@ -135,7 +134,7 @@ def make_ppo(env, *, seed: int = 0, n_steps: int = 2048):
     )
 
 
-def export_actor(model, max_delta: float) -> lp.MLP:
+def export_actor(model, max_delta: float, task: str | None = None):
     """SB3 PPO's deterministic actor as a numpy MLP whose output is the target minus the agent (px)."""
     import torch
 
@@ -145,7 +144,7 @@ def export_actor(model, max_delta: float) -> lp.MLP:
         type(m).__name__ for m in model.policy.mlp_extractor.policy_net if not isinstance(m, torch.nn.Linear)
     }
     activation = 'tanh' if acts == {'Tanh'} else 'relu'
-    return lp.MLP(
+    return task_learning(task).runtime.MLP(
         [m.weight.detach().double().numpy().T.copy() for m in linears],
         [m.bias.detach().double().numpy().copy() for m in linears],
         activation=activation,

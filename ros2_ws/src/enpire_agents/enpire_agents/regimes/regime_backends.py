@@ -2,12 +2,12 @@
 
     BehaviourCloningBackend(bag_root, work_dir)   regime 'behaviour_cloning'  (successful trials' bags)
     OfflineRLBackend(bag_root, work_dir)          regime 'offline_rl'         (all bags, AWR on verdicts)
-    OnlineRLBackend(work_dir, timesteps=...)      regime 'online_rl'          (SB3 PPO on enpire/PushT-v0)
-    ToolCallingBackend()                          regime 'tool_calling'       (policy_motion_tools plans)
+    OnlineRLBackend(work_dir, timesteps=...)      regime 'online_rl'          (SB3 PPO on the task's gym env)
+    ToolCallingBackend()                          regime 'tool_calling'       (plans over the task's tools)
     RegimeChooser({'tool_calling': ..., ...})     picks the regime per hypothesis from the results so far
 
 Learned regimes write weights to `work_dir` (world-readable .npz) and return a source that loads them
-through `enpire_task_pusht.learned_policy`, pinned by sha256; every Proposal carries its `regime`, which the
+through the task's numpy runtime, pinned by sha256; every Proposal carries its `regime`, which the
 team loop records on the hypothesis-tree node. A learned regime with nothing to learn from (no bag yet)
 falls back to a tool-calling proposal and says so in the hypothesis.
 """
@@ -42,7 +42,7 @@ class ToolCallingBackend:
         if request.history:
             reasons += request.history[-1].failure_reasons
         why, plan, params = self.search.propose(best, reasons, request.agent_id, request.round)
-        code = tool_calling.tool_policy_source(plan, params)
+        code = tool_calling.tool_policy_source(plan, params, task=request.task)
         hypothesis = f'tool calling ({plan}): {why}'[:400]
         return Proposal(
             hypothesis=hypothesis,
@@ -77,7 +77,7 @@ class _LearnedBackend:
         from enpire_agents.regimes.bc import learned_policy_source
 
         self.last_result = result
-        code = learned_policy_source(result.path, result.sha256, self.regime, hypothesis)
+        code = learned_policy_source(result.path, result.sha256, self.regime, hypothesis, task=request.task)
         return Proposal(
             hypothesis=hypothesis[:400],
             code=code,
@@ -119,7 +119,8 @@ class BehaviourCloningBackend(_BagLearnedBackend):
 
         v = self.VARIANTS[request.round % len(self.VARIANTS)]
         ds = build_dataset(
-            self.bag_root, only_success=True, successful_attempts_only=v['successful_attempts_only']
+            self.bag_root, only_success=True, successful_attempts_only=v['successful_attempts_only'],
+            task=request.task,
         )
         if len(ds) == 0:
             return self._fallback(request, f'no successful trial in {self.bag_root}')
@@ -150,7 +151,7 @@ class OfflineRLBackend(_BagLearnedBackend):
         from enpire_agents.regimes.dataset import build_dataset
         from enpire_agents.regimes.offline_rl import train_awr
 
-        ds = build_dataset(self.bag_root, only_success=False)
+        ds = build_dataset(self.bag_root, only_success=False, task=request.task)
         if len(ds) == 0:
             return self._fallback(request, f'no trial bag in {self.bag_root}')
         beta = self.BETAS[request.round % len(self.BETAS)]
@@ -198,6 +199,7 @@ class OnlineRLBackend(_LearnedBackend):
             timesteps=steps,
             seed=self.seed + request.round,
             name=f'ppo_{request.agent_id}_r{request.round}',
+            task=request.task,
             max_seconds=self.max_seconds,
             n_steps=self.n_steps,
         )

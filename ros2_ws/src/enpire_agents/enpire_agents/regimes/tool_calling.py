@@ -1,10 +1,11 @@
 """Tool-calling regime (code as policy): policies that compose the cell's documented tools.
 
-The tools live in `enpire_task_pusht.policy_motion_tools` (perception: `locate`, `pose_error`,
-`coverage_estimate`; motion: `push_to`, `rotate`, `push_pose`, `go_to`, each returning the next step's
-target). A tool-calling policy is a short plan over them -- which tool to call when -- with a few
-numbers; `tool_policy_source(plan, params)` writes it, and `ToolCallingSearch` revises plan and numbers
-from the verifier's results like an agent would (an LLM backend can be given the same tool docs instead).
+The tools are the task's (perception: `locate`, `pose_error`, `coverage_estimate`; motion: `push_to`,
+`rotate`, `push_pose`, `go_to`, each returning the next step's target); the source a plan becomes is the
+task's `tool_policy_template` (`task_learning(task)`). A tool-calling policy is a short plan over the
+tools -- which tool to call when -- with a few numbers; `tool_policy_source(plan, params)` writes it, and
+`ToolCallingSearch` revises plan and numbers from the verifier's results like an agent would (an LLM
+backend can be given the same tool docs instead).
 
 Plans:
     pose            push_pose toward the goal every step (translation and rotation weighed together)
@@ -18,6 +19,8 @@ import json
 import zlib
 
 import numpy as np
+
+from enpire_agents.regimes import task_learning
 
 PLANS = ('pose', 'rotate_first', 'translate_first')
 # name -> (default, low, high)
@@ -36,71 +39,29 @@ PARAM_SPACE: dict[str, tuple[float, float, float]] = {
 }
 TOOL_OPTIONS = ('angle_scale', 'standoff', 'arrive_tol', 'gain', 'stroke_min', 'stroke_max', 'hysteresis')
 
-TEMPLATE = '''"""Tool-calling policy ({plan}): composes enpire_task_pusht.policy_motion_tools."""
-import math
-
-from enpire_task_pusht import policy_motion_tools as mt
-from enpire_task_pusht import policy_tools as pt
-
-PLAN = {plan!r}
-PARAMS = {params}
-TOOL_OPTIONS = {tool_options!r}
-CAMERA = 'top'   # the finest view of the whole table; any other camera only when it shows no T
-
-
-class Policy:
-    def reset(self, context):
-        self.memory = dict()
-        self.pose = None
-        self.scale = 1.0
-
-    def options(self):
-        opts = dict((k, PARAMS[k]) for k in TOOL_OPTIONS)
-        opts['gain'] = opts['gain'] * self.scale
-        return opts
-
-    def act(self, observation):
-        agent = observation.agent_position
-        seen = pt.locate_block(observation, CAMERA) or pt.locate_block(observation)
-        if seen is not None:
-            self.pose = seen
-        if self.pose is None:
-            return (float(agent[0]), float(agent[1]))
-        pose = self.pose
-        if mt.coverage_estimate(pose) >= PARAMS['hold_cov']:
-            return (float(agent[0]), float(agent[1]))          # done: hold still for the verifier
-        dx, dy, dth = mt.pose_error(pose)
-        if PLAN == 'rotate_first' and abs(dth) > math.radians(PARAMS['rotate_deg']):
-            return mt.rotate(agent, pose, mt.GOAL_POSE[2], self.memory, **self.options())
-        if PLAN == 'translate_first' and math.hypot(dx, dy) > PARAMS['far_px']:
-            goal_com = mt.com(mt.GOAL_POSE)
-            return mt.push_to(agent, pose, (goal_com[0], goal_com[1]), self.memory, **self.options())
-        return mt.push_pose(agent, pose, mt.GOAL_POSE, self.memory, **self.options())
-
-    def on_attempt_failed(self, report):
-        self.memory.clear()
-        if report.score > 0.8:
-            self.scale = self.scale * PARAMS['retry_gain']     # near miss: finer strokes next time
-'''
-
+TEMPLATE_TITLE = '"""Tool-calling policy ('   # how a written source begins (see the task's template)
 
 def default_params() -> dict[str, float]:
     return {k: v[0] for k, v in PARAM_SPACE.items()}
 
 
-def tool_policy_source(plan: str = 'pose', params: dict | None = None) -> str:
-    """A complete policy source composing the motion tools (passes code_check.check_code)."""
+def tool_policy_source(plan: str = 'pose', params: dict | None = None, task: str | None = None) -> str:
+    """A complete policy source composing the task's motion tools (passes code_check.check_code)."""
     if plan not in PLANS:
         raise ValueError(f'unknown plan {plan!r} (known: {PLANS})')
     p = default_params()
     p.update({k: float(v) for k, v in (params or {}).items() if k in PARAM_SPACE})
     literal = '{' + ', '.join(f'{k!r}: {round(v, 4)!r}' for k, v in sorted(p.items())) + '}'
-    return TEMPLATE.format(plan=plan, params=literal, tool_options=TOOL_OPTIONS)
+    template = task_learning(task).tool_policy_template
+    source = template.format(plan=plan, params=literal, tool_options=TOOL_OPTIONS)
+    if not source.startswith(TEMPLATE_TITLE):
+        raise ValueError(f'a tool-policy template begins with {TEMPLATE_TITLE!r} (spec_from_code reads it)')
+    return source
 
 
 def spec_from_code(code: str | None) -> tuple[str, dict] | None:
     """(plan, params) read back from a source written by `tool_policy_source`, else None."""
-    if not code or 'policy_motion_tools' not in code:
+    if not code or not code.startswith(TEMPLATE_TITLE):
         return None
     plan = params = None
     for line in code.splitlines():

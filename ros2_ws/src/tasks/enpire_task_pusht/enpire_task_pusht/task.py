@@ -48,7 +48,8 @@ TASK = Task(
     in_process='enpire_task_pusht.in_process:InProcessHarness',
     config_dir='enpire_task_pusht.task:config_dir',
     extras={'replay': 'enpire_task_pusht.replay:PushTReplay',    # `enpire audit --replay`: the cell's physics
-            'reference_replay': 'enpire_task_pusht.replay:GymPushTReplay'},   # ... and gym-pusht itself
+            'reference_replay': 'enpire_task_pusht.replay:GymPushTReplay',    # ... and gym-pusht itself
+            'learning': 'enpire_task_pusht.learning:LEARNING'},   # the learning regimes' Push-T parts
 )
 
 
