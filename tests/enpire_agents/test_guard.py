@@ -5,7 +5,7 @@ from enpire_agents import guard
 from enpire_agents.backends.base import ImprovementRequest
 from enpire_agents.backends.code_check import check_code
 from enpire_agents.experiment import load_experiment
-from enpire_rollout.policy_contract import allowed_imports
+from enpire_rollout.policy_runtime import allowed_imports
 from enpire_rollout.sandbox import static_check
 
 GOOD = '''

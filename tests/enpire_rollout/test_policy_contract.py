@@ -1,12 +1,16 @@
-"""The policy contract is the task's: its action size, its allowed imports, its action spec in the context."""
+"""The policy contract is the task's: its action size, its allowed imports, its action spec in the context;
+the contract module holds what a policy author reads, the machinery around it lives in policy_runtime."""
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
 from enpire_common import task_registry
 
-from enpire_rollout.policy_contract import BASE_IMPORTS, TrialContext, action_values, allowed_imports
+from enpire_rollout import policy_contract
+from enpire_rollout.policy_contract import TrialContext
+from enpire_rollout.policy_runtime import BASE_IMPORTS, action_values, allowed_imports
 from enpire_rollout.sandbox import _finite_action
 
 TASK = task_registry.names()[0]
@@ -44,3 +48,13 @@ def test_the_trial_context_carries_the_tasks_action_and_observation_spec():
     assert context.action_names == task.action.names and context.action_units == task.action.units
     assert context.action_frame == task.action.frame and context.action_size == task.action.size
     assert context.proprioception == task.observation.proprioception
+
+
+def test_the_contract_module_is_the_contract_only():
+    """Agents read this module's source as the contract: the three types, no framework machinery."""
+    public = {name for name, value in vars(policy_contract).items()
+              if not name.startswith('_') and getattr(value, '__module__', None) == policy_contract.__name__}
+    assert public == {'TrialContext', 'Observation', 'AttemptReport'}
+    source = inspect.getsource(policy_contract)
+    assert 'task_registry' not in source and 'def allowed_imports' not in source
+    assert 'enpire_rollout.policy_contract' in BASE_IMPORTS     # a policy may still import it

@@ -10,7 +10,7 @@ from enpire_agents.backends.prompting import (
     openai_messages,
     without_images,
 )
-from enpire_rollout.policy_contract import allowed_imports
+from enpire_rollout.policy_runtime import allowed_imports
 from enpire_rollout.trial_outcome import TrialOutcome
 from tests.enpire_agents.backends.conftest import FAILURE_REASON, PEER_FAILURE
 

@@ -7,7 +7,7 @@ from enpire_task_pusht.strategies import diagnose
 from enpire_agents import local_eval
 from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, TrialSummary
 from enpire_agents.backends.offline import OfflineBackend
-from enpire_rollout.policy_contract import allowed_imports
+from enpire_rollout.policy_runtime import allowed_imports
 
 
 def _req(**kw):

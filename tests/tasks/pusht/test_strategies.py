@@ -9,7 +9,7 @@ import pytest
 from enpire_task_pusht import strategies as S
 
 from enpire_agents import local_eval
-from enpire_rollout.policy_contract import allowed_imports
+from enpire_rollout.policy_runtime import allowed_imports
 
 
 def _all_structures():

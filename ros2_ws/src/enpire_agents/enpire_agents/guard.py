@@ -3,7 +3,7 @@
 Three checks, all in code:
 - `check_proposal`: a proposal's policy source may reach the project only through the modules the
   sandbox's policy contract allows for its task (the project's entries of
-  `policy_contract.allowed_imports(task)`); it may not import EN, the simulator, the agents, a task's
+  `policy_runtime.allowed_imports(task)`); it may not import EN, the simulator, the agents, a task's
   other modules or ROS, may not read the debug ground truth, and may not mention the held-out
   evaluation seeds.
 - `AgentView`: the only experiment facts an agent (and its backend) receives; the evaluation seeds
@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from enpire_agents.experiment import ExperimentConfig
-from enpire_rollout.policy_contract import allowed_imports
+from enpire_rollout.policy_runtime import allowed_imports
 from enpire_rollout.source_parse import parse_source
 
 FORBIDDEN_ROOTS = frozenset({'rclpy', 'rosbags', 'importlib', 'builtins'})   # and every enpire_* package

@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from enpire_rollout import policy_contract
+from enpire_rollout import policy_runtime
 from enpire_rollout.child_env import allowlisted_env
 
 SCRATCH = '/scratch'
@@ -33,12 +33,12 @@ LEASE_DIR = Path('/run/enpire_sandbox_uids' if os.access('/run', os.W_OK) else '
 SCRATCH_MB = 64
 # What the child imports before the lock-down (with every installed task's policy modules, `preload()`);
 # the probe imports the same to learn which files it needs.
-PRELOAD = ('numpy', 'numpy.fft', 'numpy.linalg', 'numpy.random', 'pyseccomp',
-           'enpire_rollout.sandbox_child', *sorted(policy_contract.BASE_IMPORTS))
+PRELOAD = ('numpy', 'numpy.fft', 'numpy.linalg', 'numpy.random', 'pyseccomp', 'enpire_rollout.sandbox_child',
+           'enpire_rollout.policy_runtime', *sorted(policy_runtime.BASE_IMPORTS))
 
 
 def preload() -> tuple[str, ...]:
-    return PRELOAD + tuple(sorted(policy_contract.installed_policy_imports()))
+    return PRELOAD + tuple(sorted(policy_runtime.installed_policy_imports()))
 
 
 @dataclass(frozen=True)

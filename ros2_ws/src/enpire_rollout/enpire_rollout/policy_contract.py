@@ -13,49 +13,16 @@ and frame (`context.action_names`, `context.action_units`, `context.action_frame
 k+1 continues from where attempt k left the cell (no reset): `on_attempt_failed` tells the policy what
 went wrong.
 
-The policy runs in a sandbox process (see `sandbox.py`): it may import only `allowed_imports(task)` (a
-generic base set plus the task's own `policy_imports`: its perception and motion tools), has a deadline
-per step, and sees what a real cell offers: camera frames with their table mappings, proprioception and
-time. Ground truth is never part of an observation except in the named debug mode, which benchmarks and
-the demo do not use.
+The policy runs in a sandbox process: it may import only the allowed modules (a small standard set, this
+module among them, plus the task's own perception and motion tools), has a deadline per step, and sees
+what a real cell offers: camera frames with their table mappings, proprioception and time. Ground truth
+is never part of an observation except in the named debug mode, which benchmarks and the demo do not use.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
-
-# What every policy may import, whatever its task; a task adds its own tools (`Task.policy_imports`).
-BASE_IMPORTS = frozenset({
-    'math', 'cmath', 'random', 'dataclasses', 'typing', 'collections', 'itertools', 'functools',
-    'heapq', 'bisect', 'enum', 'statistics', '__future__', 'numpy', 'enpire_rollout.policy_contract',
-    'enpire_rollout.learned_policy',
-})
-
-
-def allowed_imports(task: str) -> frozenset[str]:
-    """The modules a policy of `task` may import (`UnknownTask` for a task that is not installed)."""
-    from enpire_common import task_registry
-    return BASE_IMPORTS | task_registry.get(task).policy_imports
-
-
-def installed_policy_imports() -> frozenset[str]:
-    """Every installed task's policy modules: what a sandbox may have to load for any task."""
-    from enpire_common import task_registry
-    return frozenset().union(*(task_registry.get(name).policy_imports for name in task_registry.names()))
-
-
-def action_values(action, size: int) -> tuple[float, ...]:
-    """`act()`'s answer as `size` finite floats; ValueError (starting 'act() ') saying why not."""
-    if isinstance(action, (str, bytes, dict)) or action is None:
-        raise ValueError(f'act() must return {size} numbers, got {type(action).__name__}')
-    values = tuple(float(v) for v in action)      # a value that is no number raises as the policy's own error
-    if len(values) != size:
-        raise ValueError(f'act() must return {size} numbers, got {len(values)}')
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError(f'act() returned a non-finite action {values}')
-    return values
 
 
 @dataclass
@@ -66,7 +33,7 @@ class TrialContext:
     control_hz: float
     cameras: list[str]
     seed: int                     # the trial's seed, for a policy that wants reproducible randomness
-    # The task's action and observation spec (filled from the task registry when left empty).
+    # The task's action and observation spec (filled from the installed task when left empty).
     action_names: tuple[str, ...] = ()
     action_units: tuple[str, ...] = ()
     action_frame: str = ''
@@ -75,12 +42,8 @@ class TrialContext:
 
     def __post_init__(self):
         if not self.action_names:
-            from enpire_common import task_registry
-            spec = task_registry.get(self.task)
-            self.action_names, self.action_units = spec.action.names, spec.action.units
-            self.action_frame = spec.action.frame
-            self.proprioception = spec.observation.proprioception
-            self.proprioception_units = spec.observation.proprioception_units
+            from enpire_rollout.policy_runtime import fill_task_spec
+            fill_task_spec(self)
 
     @property
     def action_size(self) -> int:

@@ -41,13 +41,8 @@ from pydantic import BaseModel, field_validator
 from enpire_rollout import os_sandbox
 from enpire_rollout.answer_pipe import AnswerPipe, FrameError, RequestPipe
 from enpire_rollout.child_env import allowlisted_env
-from enpire_rollout.policy_contract import (
-    BASE_IMPORTS,
-    AttemptReport,
-    Observation,
-    TrialContext,
-    allowed_imports,
-)
+from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
+from enpire_rollout.policy_runtime import BASE_IMPORTS, allowed_imports
 from enpire_rollout.scrub import scrub
 from enpire_rollout.source_parse import parse_source
 

@@ -217,10 +217,10 @@ def main(argv: list[str]) -> int:
     import numpy.linalg  # noqa: F401
     import numpy.random  # noqa: F401
 
-    from enpire_rollout import policy_contract
+    from enpire_rollout import policy_runtime
     if limits.get('os_boundary'):
         import pyseccomp  # noqa: F401  (loads libseccomp while files and subprocesses are still allowed)
-    allowed = frozenset(limits.get('allowed_imports') or policy_contract.BASE_IMPORTS)
+    allowed = frozenset(limits.get('allowed_imports') or policy_runtime.BASE_IMPORTS)
     for name in allowed:
         try:
             __import__(name)
@@ -265,7 +265,7 @@ def main(argv: list[str]) -> int:
             return 0
         try:
             if op == 'act':
-                result = policy_contract.action_values(policy.act(request['arg']), int(limits['action_size']))
+                result = policy_runtime.action_values(policy.act(request['arg']), int(limits['action_size']))
             elif op == 'reset':
                 policy.reset(request['arg'])
                 result = None

@@ -3,7 +3,7 @@
 The check is a cheap first gate, not the security boundary: the sandbox enforces imports and
 deadlines at run time. Its job is to reject early, with a reason a model (or the agent loop) can act
 on, the code that would certainly be refused or break: bad syntax, a missing contract, imports outside
-the task's allowed imports (`policy_contract.allowed_imports`), and the usual escape hatches (dynamic
+the task's allowed imports (`policy_runtime.allowed_imports`), and the usual escape hatches (dynamic
 import/eval, file access, dunder walking).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from enpire_rollout.policy_contract import allowed_imports
+from enpire_rollout.policy_runtime import allowed_imports
 from enpire_rollout.source_parse import parse_source
 
 CheckKind = Literal['ok', 'no_code', 'syntax', 'contract', 'forbidden']

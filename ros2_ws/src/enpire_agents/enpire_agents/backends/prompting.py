@@ -13,7 +13,7 @@ from enpire_common import task_registry
 from pydantic import BaseModel, Field
 
 from enpire_agents.backends.base import ImprovementRequest, TrialSummary
-from enpire_rollout.policy_contract import allowed_imports
+from enpire_rollout.policy_runtime import allowed_imports
 from enpire_rollout.trial_outcome import TrialOutcome
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'

@@ -31,7 +31,7 @@ from enpire_agents.backends.llm_common import BackendError, classify_sdk_error, 
 from enpire_agents.backends.openai_backend import OpenAIBackend
 from enpire_agents.backends.prompting import MAX_IMAGES, SYSTEM_PROMPT, describe_task
 from enpire_agents.cell_tools import CellToolbox, ToolResult, tool_specs
-from enpire_rollout.policy_contract import allowed_imports
+from enpire_rollout.policy_runtime import allowed_imports
 
 log = logging.getLogger('enpire_agents.backends')
 

@@ -168,7 +168,7 @@ def genome_from_code(code: str | None) -> Genome | None:
 
 
 def check_imports(code: str, allowed: frozenset[str]) -> list[str]:
-    """Imports in `code` that are not in `allowed` (the task's, `policy_contract.allowed_imports`)."""
+    """Imports in `code` that are not in `allowed` (the task's, `policy_runtime.allowed_imports`)."""
     bad = []
     for node in ast.walk(parse_source(code)):
         if isinstance(node, ast.Import):
