@@ -68,11 +68,11 @@ def percentile(values: list[float], q: float) -> float:
 
 def bench_runners(policy: Path, acts: int, starts: int) -> dict:
     from enpire_rollout import os_sandbox
-    from enpire_rollout.policy_contract import TrialContext
+    from enpire_rollout.policy_runtime import trial_context
     from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
 
-    context = TrialContext(task='pusht', attempts=1, steps_per_attempt=acts, control_hz=10.0,
-                           cameras=['top', 'oblique', 'wrist'], seed=1)
+    context = trial_context('pusht', attempts=1, steps_per_attempt=acts, control_hz=10.0,
+                            cameras=['top', 'oblique', 'wrist'], seed=1)
     modes = {'os': SandboxLimits(step_deadline_s=1.0), 'python_guard': SandboxLimits(step_deadline_s=1.0,
                                                                                       os_sandbox=False)}
     support = os_sandbox.probe()

@@ -10,7 +10,7 @@ from enpire_common import task_registry
 
 from enpire_rollout import policy_contract
 from enpire_rollout.policy_contract import TrialContext
-from enpire_rollout.policy_runtime import BASE_IMPORTS, action_values, allowed_imports
+from enpire_rollout.policy_runtime import BASE_IMPORTS, action_values, allowed_imports, trial_context
 from enpire_rollout.sandbox import _finite_action
 
 TASK = task_registry.names()[0]
@@ -44,7 +44,8 @@ def test_a_policy_may_import_the_base_set_and_its_tasks_tools_only():
 
 def test_the_trial_context_carries_the_tasks_action_and_observation_spec():
     task = task_registry.get(TASK)
-    context = TrialContext(task=TASK, attempts=1, steps_per_attempt=1, control_hz=10.0, cameras=[], seed=0)
+    context = trial_context(TASK, attempts=1, steps_per_attempt=1, control_hz=10.0, cameras=[], seed=0)
+    assert isinstance(context, TrialContext)
     assert context.action_names == task.action.names and context.action_units == task.action.units
     assert context.action_frame == task.action.frame and context.action_size == task.action.size
     assert context.proprioception == task.observation.proprioception

@@ -8,7 +8,8 @@ import pytest
 from enpire_task_pusht.geometry import angle_diff
 from enpire_task_pusht.render import CameraSpec, RenderState, render
 
-from enpire_rollout.policy_contract import Observation, TrialContext
+from enpire_rollout.policy_contract import Observation
+from enpire_rollout.policy_runtime import trial_context
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
 
 # The policy reports what it located over two steps (an action is only (x, y)): (x, y), then (theta, 0).
@@ -48,8 +49,8 @@ def test_locate_block_inside_the_sandbox_on_simulated_frames(tmp_path, kind):
     policy = tmp_path / 'locator.py'
     policy.write_text(LOCATOR)
     spec = CameraSpec(name=kind, kind=kind, width=SIZE, height=SIZE)
-    context = TrialContext(task='pusht', attempts=1, steps_per_attempt=2, control_hz=10.0, cameras=[kind],
-                           seed=0)
+    context = trial_context('pusht', attempts=1, steps_per_attempt=2, control_hz=10.0, cameras=[kind],
+                            seed=0)
     runner = PolicyRunner(SandboxLimits(), scratch_dir=tmp_path / 'scratch')
     try:
         started = runner.start(policy, context)
@@ -76,8 +77,8 @@ def test_locate_block_inside_the_sandbox_reports_an_empty_table(tmp_path):
     policy = tmp_path / 'locator.py'
     policy.write_text(LOCATOR)
     spec = CameraSpec(name='top', kind='top', width=SIZE, height=SIZE)
-    context = TrialContext(task='pusht', attempts=1, steps_per_attempt=1, control_hz=10.0, cameras=['top'],
-                           seed=0)
+    context = trial_context('pusht', attempts=1, steps_per_attempt=1, control_hz=10.0, cameras=['top'],
+                            seed=0)
     _, h = render(RenderState(block_pose=POSES[0], agent_xy=(60.0, 450.0)), spec)
     blank = np.full((SIZE, SIZE, 3), 255, np.uint8)
     with PolicyRunner(SandboxLimits(), scratch_dir=tmp_path / 'scratch') as runner:

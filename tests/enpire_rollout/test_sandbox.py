@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
+from enpire_rollout.policy_contract import AttemptReport, Observation
+from enpire_rollout.policy_runtime import trial_context
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits, static_check
 
-CONTEXT = TrialContext(task='pusht', attempts=2, steps_per_attempt=10, control_hz=10.0, cameras=['top'],
-                       seed=3)
+CONTEXT = trial_context('pusht', attempts=2, steps_per_attempt=10, control_hz=10.0, cameras=['top'],
+                        seed=3)
 
 GOOD = '''
 import numpy as np

@@ -431,12 +431,12 @@ def assert_serves_a_good_trial(cell) -> None:
 @pytest.fixture(scope='module')
 def sibling(cell):
     """Another cell's sandbox on the same machine, holding a private file in its scratch."""
-    from enpire_rollout.policy_contract import TrialContext
+    from enpire_rollout.policy_runtime import trial_context
     from enpire_rollout.sandbox import PolicyRunner
     path, _ = policy_file(cell['tmp'], 'sibling.py', MOVER.replace(
         'self.failures = []', "self.failures = []\n        np.save('/scratch/private.npy', np.arange(3))"))
     runner = PolicyRunner()
-    context = TrialContext(task='pusht', attempts=1, steps_per_attempt=1, control_hz=10.0, cameras=[], seed=1)
+    context = trial_context('pusht', attempts=1, steps_per_attempt=1, control_hz=10.0, cameras=[], seed=1)
     assert runner.start(path, context).ok
     yield runner
     runner.close()

@@ -11,7 +11,8 @@ from enpire_task_pusht import learned_policy as lp
 
 from enpire_agents.backends.base import ImprovementRequest
 from enpire_agents.backends.code_check import check_code
-from enpire_rollout.policy_contract import Observation, TrialContext
+from enpire_rollout.policy_contract import Observation
+from enpire_rollout.policy_runtime import trial_context
 
 torch = pytest.importorskip('torch')
 torch.set_num_threads(1)
@@ -234,8 +235,8 @@ def _run_in_sandbox(code: str, tmp_path, steps: int = 3) -> list:
     try:
         start = runner.start(
             policy,
-            TrialContext(
-                task='pusht', attempts=2, steps_per_attempt=300, control_hz=10.0, cameras=['top'], seed=0
+            trial_context(
+                'pusht', attempts=2, steps_per_attempt=300, control_hz=10.0, cameras=['top'], seed=0
             ),
         )
         assert start.ok, start.reason

@@ -44,6 +44,7 @@ from enpire_common.task import SceneObject, Task
 
 from enpire_rollout import trial_loop
 from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
+from enpire_rollout.policy_runtime import trial_context
 from enpire_rollout.trial_loop import TrialPlan, Verdict
 from enpire_rollout.trial_outcome import TrialOutcome
 
@@ -217,8 +218,8 @@ def run_in_process(policy_cls, seed: int, cell, *, task: Task, attempts: int = 8
     """One trial of a policy class on a task harness's cell in this process (no sandbox), through the trial
     loop; the cell's verdict is checked after every step."""
     steps_per_attempt = steps_per_attempt or task.episode_steps
-    context = TrialContext(task=task.name, attempts=attempts, steps_per_attempt=steps_per_attempt,
-                           control_hz=task.control_hz, cameras=list(cameras), seed=seed)
+    context = trial_context(task.name, attempts=attempts, steps_per_attempt=steps_per_attempt,
+                            control_hz=task.control_hz, cameras=list(cameras), seed=seed)
     policy = InProcessPolicy(policy_cls, context)
     plan = TrialPlan(attempts=attempts, steps_per_attempt=steps_per_attempt, time_budget_s=math.inf,
                      verify_every_n_steps=1)
@@ -466,8 +467,8 @@ def run_trial(goal: TrialGoal, cell: SimTrialCell, recorder: TrialRecorder | Non
     if error:
         outcome.failure_reason = f'invalid goal: {error}'
         return outcome
-    context = TrialContext(task=goal.task, attempts=goal.attempts, steps_per_attempt=goal.steps_per_attempt,
-                           control_hz=cfg.control_hz, cameras=list(cfg.cameras), seed=int(goal.seed))
+    context = trial_context(goal.task, attempts=goal.attempts, steps_per_attempt=goal.steps_per_attempt,
+                            control_hz=cfg.control_hz, cameras=list(cfg.cameras), seed=int(goal.seed))
     limits = SandboxLimits(step_deadline_s=cfg.step_deadline_s, hang_timeout_s=cfg.hang_timeout_s,
                            cpu_s=cfg.policy_cpu_s, memory_mb=cfg.policy_memory_mb)
     runner = PolicyRunner(limits)

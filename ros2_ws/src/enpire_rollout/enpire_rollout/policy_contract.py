@@ -33,17 +33,12 @@ class TrialContext:
     control_hz: float
     cameras: list[str]
     seed: int                     # the trial's seed, for a policy that wants reproducible randomness
-    # The task's action and observation spec (filled from the installed task when left empty).
+    # The task's action and observation spec (the framework fills them from the task).
     action_names: tuple[str, ...] = ()
     action_units: tuple[str, ...] = ()
     action_frame: str = ''
     proprioception: tuple[str, ...] = ()
     proprioception_units: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        if not self.action_names:
-            from enpire_rollout.policy_runtime import fill_task_spec
-            fill_task_spec(self)
 
     @property
     def action_size(self) -> int:

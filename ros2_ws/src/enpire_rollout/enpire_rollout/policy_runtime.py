@@ -2,12 +2,14 @@
 
 The modules a policy may import (`allowed_imports`, `installed_policy_imports` for the sandbox's preload),
 the check of `act()`'s answer inside the sandbox child (`action_values`), and the task's action and
-observation spec in a `TrialContext` (`fill_task_spec`). Kept apart so the contract agents read stays
+observation spec in a new `TrialContext` (`trial_context`). Kept apart so the contract agents read stays
 the contract. The registry is imported lazily: the sandbox child uses `action_values` only.
 """
 from __future__ import annotations
 
 import math
+
+from enpire_rollout.policy_contract import TrialContext
 
 # What every policy may import, whatever its task; a task adds its own tools (`Task.policy_imports`).
 BASE_IMPORTS = frozenset({
@@ -41,11 +43,11 @@ def action_values(action, size: int) -> tuple[float, ...]:
     return values
 
 
-def fill_task_spec(context) -> None:
-    """Fill a `TrialContext`'s action and observation spec from its task (`UnknownTask` if not installed)."""
+def trial_context(task: str, **fields) -> TrialContext:
+    """A `TrialContext` for `task` with the task's action and observation spec (`UnknownTask` if the task
+    is not installed); `fields` are the trial's (attempts, steps_per_attempt, control_hz, cameras, seed)."""
     from enpire_common import task_registry
-    spec = task_registry.get(context.task)
-    context.action_names, context.action_units = spec.action.names, spec.action.units
-    context.action_frame = spec.action.frame
-    context.proprioception = spec.observation.proprioception
-    context.proprioception_units = spec.observation.proprioception_units
+    spec = task_registry.get(task)
+    return TrialContext(task=task, **fields, action_names=spec.action.names, action_units=spec.action.units,
+                        action_frame=spec.action.frame, proprioception=spec.observation.proprioception,
+                        proprioception_units=spec.observation.proprioception_units)

@@ -43,7 +43,8 @@ from enpire_interfaces.msg import (
 )
 from enpire_interfaces.srv import Verify
 from enpire_rollout import os_sandbox
-from enpire_rollout.policy_contract import Observation, TrialContext
+from enpire_rollout.policy_contract import Observation
+from enpire_rollout.policy_runtime import trial_context
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
 from enpire_rollout.scrub import scrub, scrub_value
 from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, compress_image_cdr, recover_unfinished
@@ -489,8 +490,8 @@ class TrialRun:
             self.event('aborted', success=False, failure_reason=outcome.failure_reason)
             self.gh.abort()
             return RunTrial.Result(success=False, failure_reason=outcome.failure_reason)
-        context = TrialContext(task=g.task, attempts=g.attempts, steps_per_attempt=g.steps_per_attempt,
-                               control_hz=cfg.control_hz, cameras=list(cfg.cameras), seed=int(g.seed))
+        context = trial_context(g.task, attempts=g.attempts, steps_per_attempt=g.steps_per_attempt,
+                                control_hz=cfg.control_hz, cameras=list(cfg.cameras), seed=int(g.seed))
         limits = SandboxLimits(step_deadline_s=cfg.step_deadline_s, hang_timeout_s=cfg.hang_timeout_s,
                                cpu_s=cfg.policy_cpu_s, memory_mb=cfg.policy_memory_mb,
                                os_sandbox=self.s.sandbox.available, data_dirs=policy_dirs(cfg))
