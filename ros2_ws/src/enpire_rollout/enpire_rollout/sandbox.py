@@ -267,8 +267,7 @@ class PolicyRunner:
     @_never_raises
     def act(self, observation: Observation) -> StepResult:
         if not self.alive:
-            return self._fail(self._dead_kind(), self.dead_reason or 'policy process is not running',
-                              fatal=True)
+            return self._not_running()
         self.steps += 1
         if self._pending is not None:
             seq, sent = self._pending
@@ -292,8 +291,7 @@ class PolicyRunner:
     @_never_raises
     def on_attempt_failed(self, report: AttemptReport) -> StepResult:
         if not self.alive:
-            return self._fail(self._dead_kind(), self.dead_reason or 'policy process is not running',
-                              fatal=True)
+            return self._not_running()
         if self._pending is not None:  # let a slow act() finish first, within the hang budget
             seq, sent = self._pending
             late = self._poll_answer(seq, max(0.0, self.limits.hang_timeout_s - (time.monotonic() - sent)))
@@ -459,6 +457,11 @@ class PolicyRunner:
         except (OSError, TypeError):
             pass
         return self._fail(kind, self.dead_reason, fatal=True)
+
+    def _not_running(self) -> StepResult:
+        if not self.dead_reason and self.proc is not None and self.proc.poll() is not None:
+            return self._died()      # it ended between calls (a CPU limit, a signal): say how, from its exit
+        return self._fail(self._dead_kind(), self.dead_reason or 'policy process is not running', fatal=True)
 
     def _dead_kind(self) -> str:
         return 'hang' if self.dead_reason.startswith('hang') else 'crash'

@@ -435,6 +435,7 @@ class TrialRun:
         self.t_start = time.monotonic()
         self.policy_source = ''
         self.hold_target: tuple[float, ...] | None = None
+        self.hold_after_ns = 0
         self.action = None                             # the task's ActionSpec, once the goal is validated
         self.unanswered_before = 0
         self.state: CellState | None = None           # the state the current step answers
@@ -627,7 +628,7 @@ class TrialRun:
         if state is not None and self.action is not None:
             stop = messages.measured_action(state, self.action.names)
             self.s.publish_command(stop, self.action.frame, state.header.stamp)
-            self.hold_target = stop
+            self.hold_target, self.hold_after_ns = stop, _stamp_ns(state.header.stamp)
 
     def verify(self, attempt: int, final: bool) -> Verdict:
         self.s.clock.switch('verifying')
@@ -652,6 +653,9 @@ class TrialRun:
         so the bag holds every command, the stop included."""
         self.s.wait_safe_commands(self.unanswered_before, self.cfg.step_timeout_s)
         if self.hold_target is not None:
+            # The state the hold produced, not an older one that already tracked the same vector (a tool
+            # pressed against a limit commands the same values step after step).
+            self.s.wait_state_after(self.hold_after_ns, self.cfg.step_timeout_s)
             self.s.wait_state_tracking(self.hold_target, self.cfg.step_timeout_s)
         self.s.drain()
 
