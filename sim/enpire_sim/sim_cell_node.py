@@ -131,8 +131,8 @@ def scene_problem(objects, tool, expected: tuple[tuple[str, int], ...], tool_siz
 
 
 class SimCellNode(Node):
-    def __init__(self):
-        super().__init__('sim_cell')
+    def __init__(self, **node_options):
+        super().__init__('sim_cell', **node_options)
         p, ro = self.declare_parameter, dict(read_only=True)
         self.task = load_task(p('task', '', describe(
             "the task whose simulated cell this is: a name of the task registry ('': the one installed)",

@@ -71,8 +71,8 @@ def run_on_graph(node: Node, config: ExperimentConfig, out_dir: Path, *,
 class AgentNode(Node):
     """Publishes the team's progress; the team runs in a worker thread while the executor spins."""
 
-    def __init__(self):
-        super().__init__('enpire_agent')
+    def __init__(self, **node_options):
+        super().__init__('enpire_agent', **node_options)
         self.experiment = self.declare_parameter('experiment', str(config_dir() / 'demo.yaml'), describe(
             'the experiment YAML (cells, backends, budgets, seeds)', read_only=True)).value
         self.output_dir = self.declare_parameter('output_dir', 'runs/agent', describe(

@@ -19,7 +19,8 @@ from rclpy.executors import (
     TimeoutException,
 )
 
-__all__ = ['SubmitOnceExecutor', 'lean_publisher_events', 'lean_subscription_events']
+__all__ = ['InlineCallbacksExecutor', 'SubmitOnceExecutor', 'lean_publisher_events',
+           'lean_subscription_events']
 
 
 class SubmitOnceExecutor(MultiThreadedExecutor):
@@ -30,6 +31,9 @@ class SubmitOnceExecutor(MultiThreadedExecutor):
             handler, _entity, _node = self.wait_for_ready_callbacks(timeout_sec, None, wait_condition)
         except (ExternalShutdownException, ShutdownException, TimeoutException, ConditionReachedException):
             return
+        self._submit(handler)
+
+    def _submit(self, handler) -> None:
         # Claimed: not yielded again while it waits for a worker. The worker clears the flag and runs
         # the task; a task that yields (a coroutine awaiting a future) is pending again and can be
         # yielded by a later pass as usual.
@@ -46,6 +50,33 @@ class SubmitOnceExecutor(MultiThreadedExecutor):
             if future.done():
                 self._futures.remove(future)
                 future.result()  # raise any exceptions from the callback here, as rclpy does
+
+
+class InlineCallbacksExecutor(SubmitOnceExecutor):
+    """Subscriptions, timers, services, clients and waitables run on the spin thread, one at a time, as on a
+    SingleThreadedExecutor; tasks (an action goal's execution, a future's done callbacks) go to the pool.
+
+    A cell's nodes wait inside their action goals (a trial waits for the cell states and the verdicts that
+    the same executor delivers; a reset for its placement and verification). On one thread that waits
+    forever; here each goal runs in a worker thread while every message, timer and reply is dispatched
+    without a thread hand-off (the MultiThreadedExecutor's per-callback cost). Workers start on demand:
+    a goal that waits for a reply needs a free one for the reply's done callback, hence a roomy pool."""
+
+    def __init__(self, num_threads: int = 8, **kwargs):
+        super().__init__(num_threads=num_threads, **kwargs)
+
+    def _spin_once_impl(self, timeout_sec=None, wait_condition=lambda: False) -> None:
+        try:
+            handler, entity, _node = self.wait_for_ready_callbacks(timeout_sec, None, wait_condition)
+        except (ExternalShutdownException, ShutdownException, TimeoutException, ConditionReachedException):
+            return
+        if entity is None:        # created by create_task: an action goal, a done callback
+            self._submit(handler)
+            return
+        handler()
+        exception = handler.exception()
+        if exception is not None:
+            raise exception
 
 
 def lean_subscription_events() -> SubscriptionEventCallbacks:

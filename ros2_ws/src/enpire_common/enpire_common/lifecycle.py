@@ -29,8 +29,8 @@ UNCONFIGURED = State.PRIMARY_STATE_UNCONFIGURED
 class ManagedCellNode(LifecycleNode):
     """A cell node under the ROS 2 lifecycle; subclasses implement configure/activate/hold/cleanup."""
 
-    def __init__(self, name: str, **kwargs):
-        super().__init__(name, **kwargs)
+    def __init__(self, name: str, **node_options):
+        super().__init__(name, **node_options)
         self.autostart = bool(self.declare_parameter('autostart', False, describe(
             'configure and activate right after start-up (no lifecycle manager); default: wait for one',
             read_only=True)).value)

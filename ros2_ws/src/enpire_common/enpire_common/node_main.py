@@ -5,23 +5,28 @@
 
 rclpy's own signal handlers turn SIGINT and SIGTERM into a shutdown of the context (the spin ends with
 ExternalShutdownException or KeyboardInterrupt): both are a clean stop, exit 0. A node that cannot be
-built from its parameters or files (`FileNotFoundError`, `ValueError`: a missing calibration, a bad
-backend choice) logs why once and exits 2, never falling back to something else. A managed node started
-with `-p autostart:=true` is configured and activated before it spins (exit 2 when that fails).
+built from its parameters or files (`FileNotFoundError`, `ValueError`, a parameter of the wrong type, bad
+`--ros-args`: a missing calibration, a bad backend choice) logs why once and exits 2, never falling back
+to something else. A managed node started with `-p autostart:=true` is configured and activated before
+it spins (exit 2 when that fails). `run_nodes` does the same for several nodes in one process on one
+executor (enpire_common.composition: a cell in one process).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import rclpy
+from rclpy.exceptions import NameValidationException, ParameterException
 from rclpy.executors import Executor, ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 
 from enpire_common.executors import SubmitOnceExecutor
 from enpire_common.lifecycle import ManagedCellNode
 
-STARTUP_ERRORS = (FileNotFoundError, ValueError)
+STARTUP_ERRORS = (FileNotFoundError, ValueError, ParameterException, NameValidationException,
+                  _rclpy.RCLInvalidROSArgsError)
 EXIT_OK, EXIT_CANNOT_START = 0, 2
 
 
@@ -33,25 +38,40 @@ def run_node(make_node: Callable[[], Node], *, args: list[str] | None = None, na
     `executor` builds the executor (the SubmitOnceExecutor unless the node wants another);
     `spin(node, executor)` replaces `executor.spin()` for a node that ends on its own (its return value is
     the exit code)."""
+    label = name or getattr(make_node, '__name__', 'node')
+    return run_nodes([(label, make_node)], args=args, executor=executor,
+                     spin=None if spin is None else (lambda nodes, spinner: spin(nodes[0], spinner)))
+
+
+def run_nodes(factories: Sequence[tuple[str, Callable[[], Node]]], *, args: list[str] | None = None,
+              executor: Callable[[], Executor] = SubmitOnceExecutor,
+              spin: Callable[[list[Node], Executor], int | None] | None = None) -> int:
+    """Build every node (label, factory) in order in one context, autostart the managed ones, spin them
+    all on one executor; a node that cannot start stops the process with exit 2 and its reason."""
     try:
         with rclpy.init(args=args):
+            nodes: list[Node] = []
+            spinner = None
             try:
-                node = make_node()
-            except STARTUP_ERRORS as exc:
-                rclpy.logging.get_logger(name or getattr(make_node, '__name__', 'node')).fatal(
-                    f'cannot start: {exc}')
-                return EXIT_CANNOT_START
-            spinner = executor()
-            try:
-                if not _autostart(node):
+                for label, make_node in factories:
+                    try:
+                        nodes.append(make_node())
+                    except STARTUP_ERRORS as exc:
+                        rclpy.logging.get_logger(label).fatal(f'cannot start: {exc}')
+                        return EXIT_CANNOT_START
+                spinner = executor()
+                if not all(_autostart(node) for node in nodes):
                     return EXIT_CANNOT_START
-                spinner.add_node(node)
+                for node in nodes:
+                    spinner.add_node(node)
                 if spin is not None:
-                    return int(spin(node, spinner) or EXIT_OK)
+                    return int(spin(nodes, spinner) or EXIT_OK)
                 spinner.spin()
             finally:
-                spinner.shutdown()
-                node.destroy_node()
+                if spinner is not None:
+                    spinner.shutdown()
+                for node in reversed(nodes):
+                    node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     return EXIT_OK

@@ -88,8 +88,8 @@ class MockPlacementRoutine:
 class ResetNode(Node):
     """Serves the ResetCell action: validate, place, settle, verify, retry."""
 
-    def __init__(self):
-        super().__init__('reset')
+    def __init__(self, **node_options):
+        super().__init__('reset', **node_options)
         self.config_file = self.declare_parameter('config_file', default_config_file(), ParameterDescriptor(
             description='reset configuration YAML (routine, tolerances, settle time), read at start-up',
             read_only=True)).value

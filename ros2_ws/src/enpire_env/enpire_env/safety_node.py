@@ -63,8 +63,8 @@ MAX_EVENT_VALUES = 64   # entries of a requested vector an event repeats
 class SafetyNode(ManagedCellNode):
     """Filters policy commands into cell commands; watchdog, latched e-stop, events, status."""
 
-    def __init__(self):
-        super().__init__('safety')
+    def __init__(self, **node_options):
+        super().__init__('safety', **node_options)
         task = self.declare_parameter('task', '', describe(
             "the task whose safety limits apply (a name of the task registry; '': the one installed)",
             read_only=True)).value

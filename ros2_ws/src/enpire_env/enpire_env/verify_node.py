@@ -111,8 +111,8 @@ class FrameBuffer:
 
 
 class VerifyNode(Node):
-    def __init__(self, **kwargs):
-        super().__init__('verify', **kwargs)
+    def __init__(self, **node_options):
+        super().__init__('verify', **node_options)
         # Perception backend: `backend` by name, or `detector` (+ `segmenter`) as a pair, e.g. detector: yolo
         # with yolo_weights: <path>. A missing weights/checkpoint file stops the node at start-up.
         # Frame age is judged on the cell's clock (its CellState stamps): an as-fast simulated cell

@@ -83,8 +83,8 @@ def _versions() -> dict[str, str]:
 
 
 class TrialServer(Node):
-    def __init__(self):
-        super().__init__('trial_server')
+    def __init__(self, **node_options):
+        super().__init__('trial_server', **node_options)
         self.config = declare_parameters(self, TrialServerConfig, RUNTIME_PARAMETERS,
                                          on_change=self._set_config)
         self.sandbox = os_sandbox.probe()

@@ -37,8 +37,8 @@ def default_calibration_dir() -> Path:
 
 
 class CameraCalibrationNode(Node):
-    def __init__(self):
-        super().__init__('camera_calibration')
+    def __init__(self, **node_options):
+        super().__init__('camera_calibration', **node_options)
         cameras = list(self.declare_parameter('cameras', ['top'], describe(
             "the cell's camera names (one <camera>.yaml each)", read_only=True)).value)
         folder = Path(self.declare_parameter('calibration_dir', '', describe(

@@ -37,8 +37,8 @@ except Exception:  # ImportError, or numpy ABI errors of a mismatched build
 
 
 class CameraRelay(ManagedCellNode):
-    def __init__(self):
-        super().__init__('camera_relay')
+    def __init__(self, **node_options):
+        super().__init__('camera_relay', **node_options)
         ro = dict(read_only=True)
         self.cameras = list(self.declare_parameter('cameras', ['top'], describe(
             "the cell's camera names (verify and the trial server use them)", **ro)).value)

@@ -69,8 +69,8 @@ def _duration(seconds: float) -> Duration:
 
 
 class CommandAdapter(ManagedCellNode):
-    def __init__(self):
-        super().__init__('command_adapter')
+    def __init__(self, **node_options):
+        super().__init__('command_adapter', **node_options)
         p, ro = self.declare_parameter, dict(read_only=True)
         default = TableToRobot()
         self.interface = p('interface', 'pose', describe(
