@@ -28,10 +28,10 @@ def _record_bag(root, trial_id, values, compression='', cameras=('top', 'oblique
         stamp = t0 + i * 100_000_000
         msg, last = _image(store, value, stamp)
         cdr = bytes(store.serialize_cdr(msg, 'sensor_msgs/msg/Image'))
-        bag.write_camera('top', cdr, None, stamp)
+        bag.write_camera('top', cdr, stamp)
         other, _ = _image(store, 250, stamp + 1)          # another camera, later: never the key frame
         other_cdr = bytes(store.serialize_cdr(other, 'sensor_msgs/msg/Image'))
-        bag.write_camera('oblique', other_cdr, None, stamp + 1)
+        bag.write_camera('oblique', other_cdr, stamp + 1)
     return bag.close('finished'), last
 
 

@@ -63,7 +63,7 @@ def write_some(root, trial_id, steps=20, forever=False, config=None):
         stamp = (step + 1) * 10**8
         bag.write_cdr(bag.topic('cell_state'), cell_state_cdr(step), stamp)
         image_cdr = bytes(store.serialize_cdr(image(store, step), 'sensor_msgs/msg/Image'))
-        bag.write_camera('top', image_cdr, None, stamp)
+        bag.write_camera('top', image_cdr, stamp)
         step += 1
         if forever:
             print(step, flush=True)
@@ -167,55 +167,26 @@ def test_sigkilled_recorder_leaves_a_readable_bag_recorded_as_aborted(tmp_path):
     assert recover_unfinished(tmp_path) == []          # recorded once, not twice
 
 
-def _write_with(writer_cls, path: Path, messages) -> Path:
-    from rosbags.rosbag2 import StoragePlugin
-    store = typestore()
-    writer = writer_cls(path, version=9, storage_plugin=StoragePlugin.MCAP)
-    writer.open()
-    conns = {name: writer.add_connection(name, msgtype, typestore=store)
-             for name, msgtype in (('/cell_0/cell_state', 'enpire_interfaces/msg/CellState'),
-                                   ('/cell_0/cameras/top/image_raw', 'sensor_msgs/msg/Image'))}
-    for name, stamp, data in messages:
-        writer.write(conns[name], stamp, data)
-    writer.close()
-    return path
+def test_chunks_are_zstd_compressed_by_mcap_and_every_reader_reads_the_bag(tmp_path):
+    """MCAP's own chunk compression (zstd), so the file stays indexed: the chunk records say `zstd`, and
+    the mcap reader (every message decoded by mcap-ros2-support), rosbags and rosbag2's metadata rules agree
+    on every topic; the cameras offer the sensor-data QoS, the metadata is latched."""
+    from mcap.records import Chunk
+    from mcap.stream_reader import StreamReader
 
-
-def test_the_lean_writer_writes_the_same_bag_as_rosbags(tmp_path):
-    """LeanWriter replaces rosbags' per-message write path; the MCAP file and metadata.yaml must not change
-    by a byte (messages out of time order, several chunks, a chunk boundary crossed by an image). Both add
-    the channels' topic_type_hash, which rosbags leaves out."""
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.rosbag2.storage_mcap import McapWriter
-
-    from enpire_rollout.trial_bag import LeanWriter, _LeanMcapWriter
-
-    class HashedMcapWriter(McapWriter):
-        add_connection = _LeanMcapWriter.add_connection
-
-    class RosbagsWithHash(Writer):
-        STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: HashedMcapWriter}
-
-    store = typestore()
-    rng = np.random.default_rng(0)
-    t = store.types
-    image = t['sensor_msgs/msg/Image'](
-        header=t['std_msgs/msg/Header'](stamp=t['builtin_interfaces/msg/Time'](sec=1, nanosec=5),
-                                        frame_id='top'),
-        height=96, width=96, encoding='rgb8', is_bigendian=0, step=288,
-        data=rng.integers(0, 255, 96 * 96 * 3, dtype=np.uint8))
-    image_cdr = bytes(store.serialize_cdr(image, 'sensor_msgs/msg/Image'))
-    messages = []
-    for step in range(120):
-        state_cdr = cell_state_cdr(step)
-        messages.append(('/cell_0/cell_state', 1_000 + 7 * step - (step % 3) * 11, state_cdr))
-        messages.append(('/cell_0/cameras/top/image_raw', 1_000 + 7 * step, image_cdr))
-    ours = _write_with(LeanWriter, tmp_path / 'a' / 'bag', messages)
-    theirs = _write_with(RosbagsWithHash, tmp_path / 'b' / 'bag', messages)
-    assert (ours / 'bag.mcap').read_bytes() == (theirs / 'bag.mcap').read_bytes()
-    assert (ours / 'metadata.yaml').read_text() == (theirs / 'metadata.yaml').read_text()
-    with Reader(ours) as reader:
-        assert sum(1 for _ in reader.messages()) == 240
+    path = write_some(tmp_path, 'z1', steps=40).close('finished')
+    with open(path / 'z1.mcap', 'rb') as f:
+        chunks = [r for r in StreamReader(f, emit_chunks=True).records if isinstance(r, Chunk)]
+    assert chunks and {c.compression for c in chunks} == {'zstd'}
+    assert sum(len(c.data) for c in chunks) < sum(c.uncompressed_size for c in chunks) / 4
+    counts = check_bag(path)
+    assert counts['/cell_0/cell_state'] == 40 and counts['/cell_0/cameras/top/image_raw'] == 40
+    topics = {t['topic_metadata']['name']: t['topic_metadata']
+              for t in check_rosbag2_metadata(path)[2]['topics_with_message_count']}
+    camera = topics['/cell_0/cameras/top/image_raw']['offered_qos_profiles'][0]
+    assert (camera['reliability'], camera['durability'], camera['depth']) == ('best_effort', 'volatile', 5)
+    assert topics['/cell_0/cameras/top/camera_info']['type'] == 'sensor_msgs/msg/CameraInfo'
+    assert topics[METADATA_TOPIC]['offered_qos_profiles'][0]['durability'] == 'transient_local'
 
 
 def test_header_stamps_are_read_from_the_raw_bytes_of_every_recorded_type():

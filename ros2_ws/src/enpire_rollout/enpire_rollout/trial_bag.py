@@ -1,42 +1,34 @@
-"""One rosbag2 folder (MCAP storage + metadata.yaml) per trial, written with rosbags while it runs (pure).
+"""One rosbag2 folder (MCAP storage + metadata.yaml) per trial, written with the `mcap` library (pure).
 
-    bag = TrialBag(bag_root, trial_id, cell='cell_0', cameras=['top'], metadata={...})
-    bag.open()
-    bag.write_cdr(bag.topic('cell_state'), cdr_bytes, stamp_ns)     # bytes from rclpy serialize_message
-    bag.write_msg('/trial/metadata', std_msgs_String(...), stamp_ns)  # or a rosbags message object
-    bag.close(status='finished')
+    bag = TrialBag(bag_root, trial_id, cell='cell_0', metadata={...}, config=TrialRecordConfig(...))
+    bag.open(stamp_ns)
+    bag.write_cdr(bag.topic('cell_state'), cdr_bytes, log_time_ns)   # raw CDR as it came off the wire
+    bag.close(status='finished', summary={...})
 
-Nothing lost: the MCAP chunk is closed and flushed to disk every `flush_period_s` (and on every
-verdict / trial event), so a recorder killed with SIGKILL leaves a file readable up to its last flushed
-chunk. A journal entry (`<bag_root>/.journal/<trial_id>.json`) exists while a trial records; on restart
-`recover_unfinished(bag_root)` turns every orphan into a proper bag annotated `status: aborted` and lists
-it in `<bag_root>/trials.jsonl`. Topic names are absolute (`/<cell>/cell_state`, ...), as on the graph.
+The recorder node (recorder_node.py) is the one writer of trial bags on a cell; this module is its disk side.
+Chunks are zstd-compressed by MCAP's own chunk compression (the file stays indexed: `ros2 bag info/play`,
+rosbags and mcap-ros2-support read it as it is). Nothing lost: the chunk in progress is closed and
+flushed every `flush_period_s`, so a recorder killed with SIGKILL leaves a file the mcap stream reader
+reads up to its last flushed chunk. A journal entry (`<bag_root>/.journal/<trial_id>.json`) exists while a
+trial records; `recover_unfinished(bag_root)` turns every orphan into a proper bag annotated
+`status: aborted` and lists it in `<bag_root>/trials.jsonl`. Topic names are absolute (`/<cell>/cell_state`).
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import struct
 import time
-from collections import defaultdict
-from functools import lru_cache, wraps
-from io import BytesIO
+from functools import lru_cache
 from pathlib import Path
 
+import yaml
 from enpire_common import names
+from mcap.records import Channel, Message, Schema
+from mcap.stream_reader import StreamReader
+from mcap.writer import CompressionType
+from mcap.writer import Writer as McapWriter
 from pydantic import BaseModel, Field
-from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
-from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.rosbag2.enums import CompressionMode
-from rosbags.rosbag2.storage_mcap import (
-    Channel,
-    McapWriter,
-    PendingChunk,
-    get_qos,
-    write_channel,
-    write_string,
-)
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 METADATA_TOPIC = '/trial/metadata'
@@ -44,17 +36,22 @@ PRIVILEGED = 'privileged/'     # topics under <cell>/privileged/: simulator trut
 JOURNAL_DIR = '.journal'
 INDEX_FILE = 'trials.jsonl'
 CUSTOM_KEY = 'enpire.trial'
+CHUNK_SIZE = 2**20             # bytes of messages per chunk before it is compressed and written
 
-_ZERO = QosTime(sec=0, nsec=0)
-_INF = QosTime(sec=2147483647, nsec=4294967295)
+_INFINITE = {'sec': 2147483647, 'nsec': 4294967295}     # rosbag2's spelling of an infinite duration
 
 
-def qos(reliable: bool = True, transient_local: bool = False, depth: int = 10) -> Qos:
-    return Qos(history=QosHistory.KEEP_LAST, depth=depth,
-               reliability=QosReliability.RELIABLE if reliable else QosReliability.BEST_EFFORT,
-               durability=QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE,
-               deadline=_INF, lifespan=_INF, liveliness=QosLiveliness.AUTOMATIC,
-               liveliness_lease_duration=_INF, avoid_ros_namespace_conventions=False)
+def qos(reliable: bool = True, transient_local: bool = False, depth: int = 10) -> dict:
+    """An offered QoS profile as rosbag2 (metadata.yaml version 9, MCAP channel metadata) writes it."""
+    return {'history': 'keep_last', 'depth': depth,
+            'reliability': 'reliable' if reliable else 'best_effort',
+            'durability': 'transient_local' if transient_local else 'volatile',
+            'deadline': dict(_INFINITE), 'lifespan': dict(_INFINITE), 'liveliness': 'automatic',
+            'liveliness_lease_duration': dict(_INFINITE), 'avoid_ros_namespace_conventions': False}
+
+
+# rclpy.qos.qos_profile_sensor_data (best effort, volatile, keep last 5): what every camera offers.
+SENSOR_DATA = qos(reliable=False, depth=5)
 
 
 def _interfaces_share() -> Path:
@@ -120,7 +117,7 @@ class TrialRecordConfig(BaseModel):
     flush_period_s: float = 0.5           # close and flush the MCAP chunk at least this often
 
 
-def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> dict[str, tuple[str, Qos]]:
+def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> dict[str, tuple[str, dict]]:
     """Absolute topic -> (message type, offered QoS) of everything a trial bag holds."""
     def n(name):
         return names.cell_name(cell, name)
@@ -130,132 +127,99 @@ def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> 
         n(names.CELL_COMMAND): ('enpire_interfaces/msg/Command', qos()),
         n(names.SAFETY_EVENTS): ('enpire_interfaces/msg/SafetyEvent', qos(depth=100)),
         n(names.TRIAL_EVENTS): ('enpire_interfaces/msg/TrialEvent', qos(depth=100)),
-        # PRIVILEGED (simulated cells only): the exact initial state after the reset, for `enpire audit
-        # --replay`; never shown to agents (PRIVILEGED_TOPICS).
+        # PRIVILEGED (simulated cells only): the exact state of each placement (step 0), the last before
+        # the first step being the trial's initial state, for `enpire audit --replay`; never shown to agents.
         n(names.GROUND_TRUTH): ('enpire_interfaces/msg/GroundTruth', qos(depth=1)),
         n('trial/verdicts'): ('enpire_interfaces/msg/FusedVerdict', qos(depth=100)),
         METADATA_TOPIC: ('std_msgs/msg/String', qos(transient_local=True, depth=1)),
         names.TF_STATIC: ('tf2_msgs/msg/TFMessage', qos(transient_local=True, depth=1)),
     }
-    for cam in cameras:
+    for cam in cameras:       # a camera and its companions offer the sensor-data profile
         if image_compression:
             topics[n(names.camera_image(cam)) + '/compressed'] = ('sensor_msgs/msg/CompressedImage',
-                                                                  qos(False, depth=5))
+                                                                  SENSOR_DATA)
         else:
-            topics[n(names.camera_image(cam))] = ('sensor_msgs/msg/Image', qos(False, depth=5))
-        topics[n(names.camera_homography(cam))] = ('enpire_interfaces/msg/TableHomography',
-                                                   qos(False, depth=5))
-        topics[n(names.camera_info(cam))] = ('sensor_msgs/msg/CameraInfo', qos(False, depth=5))
+            topics[n(names.camera_image(cam))] = ('sensor_msgs/msg/Image', SENSOR_DATA)
+        topics[n(names.camera_homography(cam))] = ('enpire_interfaces/msg/TableHomography', SENSOR_DATA)
+        topics[n(names.camera_info(cam))] = ('sensor_msgs/msg/CameraInfo', SENSOR_DATA)
     return topics
 
 
-# A 200-step trial with 3 cameras writes ~1,600 messages (16 MB of images); rosbags' generic write path
-# (an intermediate BytesIO per record, a list scan comparing Connection dataclasses, three copies of each
-# 1 MB chunk on closing it, each copy fresh memory to page in) was most of the recording's cost.
-# `_LeanMcapWriter` writes the very same MCAP bytes as rosbags' own writer (a test compares them): one
-# header pack per message, the chunk written from its buffer without a copy, and that buffer reused for
-# the next chunk. It relies on rosbags 0.11's writer internals, which requirements.txt pins.
-_MESSAGE_HEADER = struct.Struct('<BQHIQQ')    # opcode 0x05, record length, channel, sequence, log, publish
-_CHUNK_HEADER = struct.Struct('<BQQQQIIQ')    # opcode 0x06, record length, start, end, size, crc, '' , size
-_CHUNK_LIMIT = 2**20
+class McapBag:
+    """One rosbag2 folder: `<name>/<name>.mcap` (zstd chunks, ros2 profile, channels as rosbag2's MCAP
+    storage writes them) and, on close, metadata.yaml (version 9) as `ros2 bag info/play` read it."""
 
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = path / f'{path.name}.mcap'
+        self._stream = None
+        self._writer: McapWriter | None = None
+        self._schemas: dict[str, int] = {}
+        self._topics: dict[int, tuple[str, str, list[dict], str]] = {}    # channel -> topic, type, QoS, hash
+        self.counts: dict[int, int] = {}
+        self.start_ns = 2**63 - 1
+        self.end_ns = 0
 
-class _LeanMcapWriter(McapWriter):
-    def add_connection(self, connection, offered_qos_profiles: str) -> None:
-        """As rosbags, plus the channel's `topic_type_hash`: rosbag2's MCAP storage writes it and reads it
-        back as the topic's type_description_hash (a reader without metadata.yaml keeps the hash)."""
-        metadata = BytesIO()
-        entries = (('offered_qos_profiles', offered_qos_profiles), ('topic_type_hash', connection.digest))
-        for key, value in entries:
-            write_string(metadata, key)
-            write_string(metadata, value)
-        self.channels.append(Channel(connection.id, connection.msgtype, connection.topic,
-                                     connection.ext.serialization_format, metadata.getvalue()))
-        self.channel_stats[connection.id] = 0
-        write_channel(self.chunk.bio, self.channels[-1], self.schemas)
+    def open(self) -> McapBag:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._stream = open(self.file, 'wb')       # noqa: SIM115 - closed by close()
+        self._writer = McapWriter(self._stream, chunk_size=CHUNK_SIZE, compression=CompressionType.ZSTD)
+        self._writer.start(profile='ros2', library='enpire trial_bag (mcap)')
+        return self
 
-    def write(self, connection, timestamp: int, data: bytes | memoryview) -> None:
-        if timestamp < self.message_start_time:
-            self.message_start_time = timestamp
-        if timestamp > self.message_end_time:
-            self.message_end_time = timestamp
-        cid = connection.id
-        self.channel_stats[cid] += 1
-        chunk = self.chunk
-        if timestamp < chunk.message_start_time:
-            chunk.message_start_time = timestamp
-        if timestamp > chunk.message_end_time:
-            chunk.message_end_time = timestamp
-        bio = chunk.bio
-        chunk.msgs[cid].append((timestamp, bio.tell()))
-        bio.write(_MESSAGE_HEADER.pack(0x05, 22 + len(data), cid, 0, timestamp, timestamp))
-        bio.write(data)
-        if bio.tell() > _CHUNK_LIMIT:
-            self.close_chunk()
+    def add_topic(self, topic: str, msgtype: str, offered_qos: list[dict]) -> int:
+        store = typestore()
+        if msgtype not in self._schemas:
+            msgdef, _md5 = store.generate_msgdef(msgtype, ros_version=2)
+            self._schemas[msgtype] = self._writer.register_schema(msgtype, 'ros2msg', msgdef.encode())
+        type_hash = store.hash_rihs01(msgtype)
+        metadata = {'offered_qos_profiles': yaml.safe_dump(offered_qos, sort_keys=False),
+                    'topic_type_hash': type_hash}
+        channel = self._writer.register_channel(topic, 'cdr', self._schemas[msgtype], metadata)
+        self._topics[channel] = (topic, msgtype, offered_qos, type_hash)
+        self.counts[channel] = 0
+        return channel
 
-    def close_chunk(self) -> None:
-        if self.compression:
-            return super().close_chunk()
-        chunk = self.chunk
-        # The chunk buffer is reused (rewound, not truncated): its content is the part before tell().
-        size = chunk.bio.tell()
-        chunk_start = self.bio.tell()
-        self.bio.write(_CHUNK_HEADER.pack(0x06, 8 + 8 + 8 + 4 + 4 + 8 + size, chunk.message_start_time,
-                                          chunk.message_end_time, size, 0, 0, size))
-        with chunk.bio.getbuffer() as buffer:
-            self.bio.write(buffer[:size])
-        chunk_end = self.bio.tell()
-        offsets: list[tuple[int, int]] = []
-        for cid, msgs in chunk.msgs.items():    # message index records, as rosbags writes them
-            offsets.append((cid, self.bio.tell()))
-            n = 16 * len(msgs)
-            self.bio.write(struct.pack(f'<BQHI{2 * len(msgs)}Q', 0x07, 6 + n, cid, n,
-                                       *(v for pair in msgs for v in pair)))
-        rec = BytesIO()                           # the chunk index, kept for the summary section
-        rec.write(struct.pack('<QQQQI', chunk.message_start_time, chunk.message_end_time, chunk_start,
-                              chunk_end - chunk_start, len(offsets) * 10))
-        for cid, offset in offsets:
-            rec.write(struct.pack('<HQ', cid, offset))
-        rec.write(struct.pack('<QIQQ', self.bio.tell() - chunk_end, 0, size, size))
-        self.chunks.append(rec)
-        chunk.bio.seek(0)
-        self.chunk = PendingChunk(2**63 - 1, 0, chunk.bio, defaultdict(list))
+    def write(self, channel: int, log_time_ns: int, data: bytes) -> None:
+        count = self.counts[channel]
+        self._writer.add_message(channel, log_time_ns, data, log_time_ns, sequence=count)
+        self.counts[channel] = count + 1
+        self.start_ns = min(self.start_ns, log_time_ns)
+        self.end_ns = max(self.end_ns, log_time_ns)
 
+    def flush(self) -> None:
+        """Compress and write the chunk in progress: everything so far survives a kill."""
+        self._writer.flush()
 
-class LeanWriter(Writer):
-    """rosbags' Writer (MCAP storage, no compression) with a fast `write`."""
+    def close(self, custom_data: dict[str, str]) -> None:
+        info = self._information(custom_data)
+        self._writer.add_metadata('rosbag2', {'serialized_metadata': yaml.safe_dump(info, sort_keys=False)})
+        self._writer.finish()
+        self._stream.close()
+        tmp = self.path / 'metadata.yaml.tmp'
+        tmp.write_text(yaml.safe_dump({'rosbag2_bagfile_information': info}, sort_keys=False))
+        tmp.replace(self.path / 'metadata.yaml')
 
-    STORAGE_PLUGINS = {**Writer.STORAGE_PLUGINS, StoragePlugin.MCAP: _LeanMcapWriter}
-
-    def write(self, connection, timestamp: int, data: bytes | memoryview) -> None:
-        if self.storage is None or self.compression_mode == CompressionMode.MESSAGE:
-            return super().write(connection, timestamp, data)
-        if connection.owner is not self:
-            raise ValueError(f'connection {connection.topic} does not belong to this bag')
-        self.storage.write(connection, timestamp, data)
-        self.counts[connection.id] += 1
-        if timestamp < self.min_timestamp:
-            self.min_timestamp = timestamp
-        if timestamp > self.max_timestamp:
-            self.max_timestamp = timestamp
-
-
-def _busy(method):
-    """Adds the wall time of the outermost recording call to `TrialBag.busy_s` (nested calls count once)."""
-    @wraps(method)
-    def timed(self, *args, **kwargs):
-        if self._depth:
-            return method(self, *args, **kwargs)
-        self._depth, t0 = 1, time.perf_counter()
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            self._depth = 0
-            self.busy_s += time.perf_counter() - t0
-    return timed
-
+    def _information(self, custom_data: dict[str, str]) -> dict:
+        count = sum(self.counts.values())
+        start = self.start_ns if count else 0
+        span = {'starting_time': {'nanoseconds_since_epoch': start},
+                'duration': {'nanoseconds': max(0, self.end_ns - start) if count else 0}}
+        return {
+            'version': 9, 'storage_identifier': 'mcap', 'relative_file_paths': [self.file.name],
+            **span, 'message_count': count,
+            'topics_with_message_count': [
+                {'topic_metadata': {'name': topic, 'type': msgtype, 'serialization_format': 'cdr',
+                                    'offered_qos_profiles': offered, 'type_description_hash': type_hash},
+                 'message_count': self.counts[channel]}
+                for channel, (topic, msgtype, offered, type_hash) in self._topics.items()],
+            'compression_format': '', 'compression_mode': '',     # compressed inside the MCAP chunks
+            'files': [{'path': self.file.name, **span, 'message_count': count}],
+            'custom_data': dict(custom_data), 'ros_distro': os.environ.get('ROS_DISTRO') or 'kilted'}
 
 class TrialBag:
+    """One trial's bag: opened with the trial's metadata, written with raw CDR, closed with its status."""
+
     def __init__(self, bag_root: str | Path, trial_id: str, cell: str, metadata: dict,
                  config: TrialRecordConfig | None = None):
         self.root = Path(bag_root)
@@ -265,104 +229,89 @@ class TrialBag:
         self.config = config or TrialRecordConfig()
         self.path = self.root / trial_id
         self.journal = self.root / JOURNAL_DIR / f'{trial_id}.json'
-        self.writer: LeanWriter | None = None
-        self.connections: dict = {}
+        self.bag: McapBag | None = None
+        self.channels: dict[str, int] = {}
+        self.msgtypes: dict[str, str] = {}
         self._last_flush = 0.0
         self._last_camera: dict[str, int] = {}
-        self.counts: dict[str, int] = {}
         self.closed = False
-        # Time the recorder spent writing (serialising, compressing, writing, flushing, closing): the
-        # recording's own cost, stored in the bag's summary, measurable whatever the machine's load.
-        self.busy_s = 0.0
-        self._depth = 0
 
     def topic(self, name: str) -> str:
         return names.cell_name(self.cell, name)
 
-    @_busy
+    @property
+    def counts(self) -> dict[str, int]:
+        """Messages written per topic so far."""
+        if self.bag is None:
+            return {}
+        return {topic: self.bag.counts[channel] for topic, channel in self.channels.items()}
+
     def open(self, stamp_ns: int | None = None) -> TrialBag:
-        """`stamp_ns`: when the trial starts on the cell's clock (the time base of every topic)."""
+        """`stamp_ns`: when the trial starts on the recorder's clock (the log time of the metadata)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.journal.parent.mkdir(exist_ok=True)
         self.journal.write_text(json.dumps({'trial_id': self.trial_id, 'bag_path': str(self.path),
                                             'pid': os.getpid(), 'cell': self.cell,
                                             'started': time.time()}))
-        store = typestore()
-        self.writer = LeanWriter(self.path, version=9, storage_plugin=StoragePlugin.MCAP)
-        self.writer.open()
+        self.bag = McapBag(self.path).open()
         for topic, (msgtype, offered) in trial_topics(self.cell, self.config.cameras,
                                                       self.config.image_compression).items():
-            self.connections[topic] = self.writer.add_connection(topic, msgtype, typestore=store,
-                                                                 offered_qos_profiles=[offered])
-        string_type = store.types['std_msgs/msg/String']
-        self.write_msg(METADATA_TOPIC, string_type(data=json.dumps(self.metadata, default=str)),
+            self.channels[topic] = self.bag.add_topic(topic, msgtype, [offered])
+            self.msgtypes[topic] = msgtype
+        store = typestore()
+        metadata = store.types['std_msgs/msg/String'](data=json.dumps(self.metadata, default=str))
+        self.write_cdr(METADATA_TOPIC, bytes(store.serialize_cdr(metadata, 'std_msgs/msg/String')),
                        time.time_ns() if stamp_ns is None else stamp_ns)
         self.flush()
         return self
 
-    # ------------------------------------------------------------------ writing
-    @_busy
-    def write_cdr(self, topic: str, data: bytes, stamp_ns: int) -> None:
-        if self.writer is None or self.closed:
-            return
-        conn = self.connections.get(topic)
-        if conn is None:
-            return
-        self.writer.write(conn, int(stamp_ns), data)
-        self.counts[topic] = self.counts.get(topic, 0) + 1
+    def write_cdr(self, topic: str, data: bytes, stamp_ns: int) -> bool:
+        """Raw CDR on an absolute topic the bag holds, logged at `stamp_ns`; False if it holds no such."""
+        channel = self.channels.get(topic)
+        if self.bag is None or self.closed or channel is None:
+            return False
+        self.bag.write(channel, int(stamp_ns), data)
         if time.monotonic() - self._last_flush >= self.config.flush_period_s:
             self.flush()
+        return True
 
-    @_busy
     def write_msg(self, topic: str, msg, stamp_ns: int) -> None:
-        conn = self.connections.get(topic)
-        if conn is not None:
-            self.write_cdr(topic, typestore().serialize_cdr(msg, conn.msgtype), stamp_ns)
+        """A rosbags message object (tools that build bags in Python)."""
+        if topic in self.channels:
+            self.write_cdr(topic, bytes(typestore().serialize_cdr(msg, self.msgtypes[topic])), stamp_ns)
 
-    def want_camera(self, camera: str, stamp_ns: int, force: bool = False) -> bool:
-        """Rate limit per camera (the homography of a recorded frame is recorded with it); `force`: a
-        frame a verdict was judged on, kept whatever the rate. A frame already recorded is not again."""
-        last = self._last_camera.get(camera)
+    def want_camera(self, key: str, stamp_ns: int, force: bool = False) -> bool:
+        """Rate limit per camera stream `key` (header stamps); `force`: a frame a verdict was judged on,
+        kept whatever the rate. A frame already recorded is not again."""
+        last = self._last_camera.get(key)
         if last == stamp_ns or (not force and last is not None
                                 and (stamp_ns - last) < self.config.camera_period_s * 1e9):
             return False
-        self._last_camera[camera] = stamp_ns
+        self._last_camera[key] = stamp_ns
         return True
 
-    @_busy
-    def write_camera(self, camera: str, image_cdr: bytes, homography_cdr: bytes | None,
-                     stamp_ns: int) -> bool:
-        if not self.want_camera(camera, stamp_ns):
+    def write_camera(self, camera: str, image_cdr: bytes, stamp_ns: int, log_time_ns: int | None = None,
+                     force: bool = False) -> bool:
+        """A camera frame at the camera rate (PNG/JPEG if the bag compresses images)."""
+        if not self.want_camera(camera, stamp_ns, force):
             return False
         topic = self.topic(names.camera_image(camera))
         if self.config.image_compression:
             image_cdr = compress_image_cdr(image_cdr, self.config.image_compression)
             topic += '/compressed'
-        self.write_cdr(topic, image_cdr, stamp_ns)
-        if homography_cdr is not None:
-            self.write_cdr(self.topic(names.camera_homography(camera)), homography_cdr, stamp_ns)
-        return True
+        return self.write_cdr(topic, image_cdr, stamp_ns if log_time_ns is None else log_time_ns)
 
-    @_busy
     def flush(self) -> None:
-        """Close the pending MCAP chunk and push it to disk: everything so far survives a kill."""
-        if self.writer is None or self.writer.storage is None or self.closed:
+        if self.bag is None or self.closed:
             return
-        storage = self.writer.storage
-        if storage.chunk.msgs:
-            storage.close_chunk()
-        storage.bio.flush()
+        self.bag.flush()
         self._last_flush = time.monotonic()
 
-    @_busy
     def close(self, status: str = 'finished', summary: dict | None = None) -> Path:
-        if self.closed or self.writer is None:
+        if self.closed or self.bag is None:
             return self.path
-        record = {**self.metadata, 'status': status, 'summary': summary or {},
-                  'recorder_busy_s': round(self.busy_s, 4)}
-        self.writer.set_custom_data(CUSTOM_KEY, json.dumps(record, default=str))
-        self.writer.set_custom_data('enpire.status', status)
-        self.writer.close()
+        record = {**self.metadata, 'status': status, 'summary': summary or {}}
+        self.bag.close({CUSTOM_KEY: json.dumps(record, default=str), 'enpire.status': status})
         self.closed = True
         _append_index(self.root, {'trial_id': self.trial_id, 'status': status, 'bag_path': str(self.path),
                                   'cell': self.cell, 'summary': summary or {}})
@@ -401,55 +350,27 @@ def list_trials(bag_root: str | Path) -> list[dict]:
 
 
 # ---------------------------------------------------------------------- salvage
-def _iter_records(data: bytes):
-    """(opcode, body) of every complete MCAP record after the magic; stops at a truncated one."""
-    pos = 8
-    while pos + 9 <= len(data):
-        op, length = struct.unpack_from('<BQ', data, pos)
-        if pos + 9 + length > len(data):
-            return
-        yield op, data[pos + 9:pos + 9 + length]
-        pos += 9 + length
-
-
-def _string(buf: bytes, pos: int) -> tuple[str, int]:
-    (n,) = struct.unpack_from('<I', buf, pos)
-    return buf[pos + 4:pos + 4 + n].decode(), pos + 4 + n
-
-
-def read_partial_mcap(path: str | Path) -> tuple[dict[int, tuple[str, str, list[Qos]]],
+def read_partial_mcap(path: str | Path) -> tuple[dict[int, tuple[str, str, list[dict]]],
                                                   list[tuple[int, int, bytes]]]:
-    """Channels {id: (topic, schema name, offered QoS)} and messages [(channel id, log time, data)] of
-    complete chunks."""
-    data = Path(path).read_bytes()
-    schemas, channels, messages = {}, {}, []
-
-    def handle(op, body):
-        if op == 0x03:
-            sid, = struct.unpack_from('<H', body, 0)
-            name, _ = _string(body, 2)
-            schemas[sid] = name
-        elif op == 0x04:
-            cid, sid = struct.unpack_from('<HH', body, 0)
-            topic, pos = _string(body, 4)
-            _encoding, pos = _string(body, pos)
-            (size,) = struct.unpack_from('<I', body, pos)
-            channels[cid] = (topic, schemas.get(sid, ''), get_qos(body[pos + 4:pos + 4 + size]))
-        elif op == 0x05:
-            cid, _seq, log_time, _pub = struct.unpack_from('<HIQQ', body, 0)
-            messages.append((cid, log_time, body[22:]))
-
-    for op, body in _iter_records(data):
-        if op == 0x06:
-            compression, pos = _string(body, 28)  # start, end, uncompressed size, crc
-            (size,) = struct.unpack_from('<Q', body, pos)
-            payload = body[pos + 8:pos + 8 + size]
-            if compression:  # the recorder writes uncompressed chunks
-                continue
-            for inner_op, inner in _iter_records(b'\0' * 8 + payload):
-                handle(inner_op, inner)
-        else:
-            handle(op, body)
+    """Channels {id: (topic, schema name, offered QoS)} and messages [(channel id, log time, data)] of the
+    complete chunks of an MCAP file whose writer died: the mcap stream reader over its valid prefix."""
+    schemas: dict[int, str] = {}
+    channels: dict[int, tuple[str, str, list[dict]]] = {}
+    messages: list[tuple[int, int, bytes]] = []
+    with open(path, 'rb') as f:
+        try:
+            for record in StreamReader(f, skip_magic=False, validate_crcs=True).records:
+                if isinstance(record, Schema):
+                    schemas[record.id] = record.name
+                elif isinstance(record, Channel):
+                    offered = yaml.safe_load(record.metadata.get('offered_qos_profiles') or '[]') or []
+                    channels[record.id] = (record.topic, schemas.get(record.schema_id, ''), offered)
+                elif isinstance(record, Message):
+                    messages.append((record.channel_id, record.log_time, record.data))
+        # The tail a killed writer left: a record cut short (end of file, a length past it, a chunk that
+        # fails to decompress or its CRC). Every record the reader yielded before it is complete.
+        except Exception:  # noqa: BLE001
+            pass
     return channels, messages
 
 
@@ -498,27 +419,22 @@ def _salvage(root: Path, info: dict) -> dict:
     shutil.rmtree(tmp, ignore_errors=True)
     bag.rename(tmp)
     store = typestore()
+    out = McapBag(bag).open()
+    ids = {cid: out.add_topic(topic, msgtype, offered or [qos()])
+           for cid, (topic, msgtype, offered) in channels.items() if msgtype in store.types}
     metadata = {}
-    writer = LeanWriter(bag, version=9, storage_plugin=StoragePlugin.MCAP)
-    writer.open()
-    conns = {}
-    for cid, (topic, msgtype, offered) in channels.items():
-        if msgtype in store.types:      # the QoS it was recorded with (transient local, best effort, ...)
-            conns[cid] = writer.add_connection(topic, msgtype, typestore=store,
-                                               offered_qos_profiles=offered or [qos()])
     for cid, stamp, data in messages:
-        if cid in conns:
-            writer.write(conns[cid], stamp, data)
-            if conns[cid].topic == METADATA_TOPIC and not metadata:
-                try:
-                    metadata = json.loads(store.deserialize_cdr(data, 'std_msgs/msg/String').data)
-                except ValueError:
-                    pass
+        if cid not in ids:
+            continue
+        out.write(ids[cid], stamp, data)
+        if channels[cid][0] == METADATA_TOPIC and not metadata:
+            try:
+                metadata = json.loads(store.deserialize_cdr(data, 'std_msgs/msg/String').data)
+            except ValueError:
+                pass
     record['summary']['messages'] = len(messages)
-    writer.set_custom_data(CUSTOM_KEY,
-                           json.dumps({**metadata, 'status': 'aborted', 'summary': record['summary']}))
-    writer.set_custom_data('enpire.status', 'aborted')
-    writer.close()
+    out.close({CUSTOM_KEY: json.dumps({**metadata, 'status': 'aborted', 'summary': record['summary']},
+                                      default=str), 'enpire.status': 'aborted'})
     shutil.move(str(tmp / partial.name), str(bag / 'recorded_partial.mcap.orig'))
     shutil.rmtree(tmp, ignore_errors=True)
     _append_index(root, record)
@@ -536,6 +452,6 @@ def bag_custom_data(bag: str | Path) -> dict:
     return (meta.get('rosbag2_bagfile_information') or {}).get('custom_data') or {}
 
 
-__all__ = ['TrialBag', 'LeanWriter', 'TrialRecordConfig', 'typestore', 'trial_topics', 'recover_unfinished',
-           'list_trials',
-           'read_partial_mcap', 'bag_custom_data', 'is_privileged', 'METADATA_TOPIC']
+__all__ = ['TrialBag', 'McapBag', 'TrialRecordConfig', 'typestore', 'trial_topics', 'recover_unfinished',
+           'list_trials', 'read_partial_mcap', 'bag_custom_data', 'is_privileged', 'qos', 'SENSOR_DATA',
+           'METADATA_TOPIC']

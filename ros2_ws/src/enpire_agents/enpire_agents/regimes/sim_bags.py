@@ -213,7 +213,7 @@ def record_rollout(code: str, seed: int, bag_root: str | Path, **kw) -> TrialOut
 
 def _record(goal: TrialGoal, code: str, bag_root, cell: str, cameras, debug_ground_truth: bool,
             settings: TrialSettings) -> TrialOutcome:
-    from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, typestore
+    from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig
 
     trial_id = f'sim_{goal.policy_sha256[:8]}_s{goal.seed}_{time.time_ns() % 10**9:09d}'
     metadata = {
@@ -234,10 +234,6 @@ def _record(goal: TrialGoal, code: str, bag_root, cell: str, cameras, debug_grou
     bag = TrialBag(Path(bag_root) / cell, trial_id, cell, metadata,
                    TrialRecordConfig(cameras=list(cameras), flush_period_s=5.0))
     bag.open()
-    if debug_ground_truth:
-        bag.connections[bag.topic(GT_TOPIC)] = bag.writer.add_connection(
-            bag.topic(GT_TOPIC), 'enpire_interfaces/msg/GroundTruth', typestore=typestore()
-        )
     sim_cell = SimTrialCell(settings)
     outcome = None
     try:

@@ -1,0 +1,135 @@
+"""Recorder: a cell's topics as raw CDR into one rosbag2 folder per trial, as rosbag2's recorder does.
+
+python -m enpire_rollout.recorder_node --ros-args -r __ns:=/cell_0 --params-file config/recorder.yaml
+
+The trial server opens, splits and closes bags with `recorder/start`, `recorder/split` and `recorder/stop`
+(enpire_interfaces StartRecording, SplitRecording, StopRecording); it publishes what it decides (commands,
+trial events, verdicts) and the recorder records them like every other topic. Callbacks only enqueue the
+bytes with the node clock's time of receipt (the log time: sim time on a simulated cell); the writing
+(camera rate, compression, MCAP zstd chunks, flushing) runs on one writer thread (recording.py).
+Cameras are taken with the sensor-data QoS profile, as the cell offers them.
+"""
+from __future__ import annotations
+
+import json
+import time
+from functools import partial
+
+from enpire_common import names
+from enpire_common.node_main import run_node
+from enpire_common.node_parameters import declare_parameters
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image
+from tf2_msgs.msg import TFMessage
+
+from enpire_interfaces.msg import (
+    CellState,
+    Command,
+    FusedVerdict,
+    GroundTruth,
+    SafetyEvent,
+    TableHomography,
+    TrialEvent,
+)
+from enpire_interfaces.srv import SplitRecording, StartRecording, StopRecording
+from enpire_rollout.recording import BagRecorder, Mark, RecorderConfig
+
+LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def recorded_topics(cameras: list[str]) -> list[tuple[str, type, QoSProfile | int]]:
+    """(relative topic, message type, subscription QoS) of everything the recorder takes."""
+    topics = [(names.CELL_STATE, CellState, 10), (names.POLICY_COMMAND, Command, 20),
+              (names.CELL_COMMAND, Command, 20), (names.SAFETY_EVENTS, SafetyEvent, 100),
+              (names.TRIAL_EVENTS, TrialEvent, 100), (names.TRIAL_VERDICTS, FusedVerdict, 100),
+              (names.GROUND_TRUTH, GroundTruth, 10), (names.TF_STATIC, TFMessage, LATCHED)]
+    for cam in cameras:
+        topics += [(names.camera_image(cam), Image, qos_profile_sensor_data),
+                   (names.camera_info(cam), CameraInfo, qos_profile_sensor_data),
+                   (names.camera_homography(cam), TableHomography, qos_profile_sensor_data)]
+    return topics
+
+
+class Recorder(Node):
+    def __init__(self, **node_options):
+        super().__init__('recorder', **node_options)
+        self.config = declare_parameters(self, RecorderConfig)
+        self.cell = self.get_namespace().strip('/') or 'cell'
+        self.core = BagRecorder(self.cell, self.config, log=self.get_logger().warning)
+        for topic, msg_type, qos in recorded_topics(self.config.cameras):
+            self.create_subscription(msg_type, topic, partial(self._on_message, topic), qos, raw=True)
+        # Service calls wait for the writer thread (a stop for the trial's last messages): their own
+        # group, so the subscriptions keep feeding it meanwhile.
+        group = MutuallyExclusiveCallbackGroup()
+        self.create_service(StartRecording, names.RECORDER_START, self._on_start, callback_group=group)
+        self.create_service(SplitRecording, names.RECORDER_SPLIT, self._on_split, callback_group=group)
+        self.create_service(StopRecording, names.RECORDER_STOP, self._on_stop, callback_group=group)
+        self.get_logger().info(f'recorder for {self.cell}: cameras={self.config.cameras} every '
+                               f'{self.config.record_camera_period_s} s, zstd chunks')
+
+    def _on_message(self, topic: str, data: bytes) -> None:
+        t0 = time.thread_time()
+        self.core.offer(topic, data, self.get_clock().now().nanoseconds)
+        self.core.callback_cpu_s += time.thread_time() - t0
+
+    def _on_start(self, request, response):
+        """Open a trial's bag."""
+        try:
+            response.bag_path = self.core.start(request.trial_id, request.bag_dir,
+                                                _json(request.metadata_json, 'metadata_json'),
+                                                self.get_clock().now().nanoseconds).result(timeout=30.0)
+            response.ok = True
+        except Exception as exc:  # noqa: BLE001 - the caller gets the reason
+            response.ok, response.error = False, f'{type(exc).__name__}: {exc}'
+        return response
+
+    def _on_split(self, request, response):
+        """Close the open bag and open the next between two messages."""
+        try:
+            response.closed_bag_path, response.bag_path = self.core.split(
+                request.status, _json(request.summary_json, 'summary_json'), request.trial_id,
+                request.bag_dir, _json(request.metadata_json, 'metadata_json'),
+                self.get_clock().now().nanoseconds).result(timeout=30.0)
+            response.ok = True
+        except Exception as exc:  # noqa: BLE001
+            response.ok, response.error = False, f'{type(exc).__name__}: {exc}'
+        return response
+
+    def _on_stop(self, request, response):
+        """Close the open bag once it holds what the marks name (bounded by the settle timeout)."""
+        marks = [Mark(m.topic, m.stamp.sec * 1_000_000_000 + m.stamp.nanosec, m.count) for m in request.marks]
+        try:
+            future = self.core.stop(request.status, _json(request.summary_json, 'summary_json'), marks)
+            result = future.result(timeout=self.config.settle_timeout_wall_s + 30.0)
+            response.ok, response.bag_path, response.messages = True, result.bag_path, result.messages
+            response.missing, response.recorder_cpu_s = result.missing, result.cpu_s
+        except Exception as exc:  # noqa: BLE001
+            response.ok, response.error = False, f'{type(exc).__name__}: {exc}'
+        return response
+
+    def destroy_node(self):
+        self.core.shutdown()      # an open bag is closed as aborted, never left unfinished
+        return super().destroy_node()
+
+
+def _json(text: str, what: str) -> dict:
+    try:
+        value = json.loads(text or '{}')
+    except ValueError as exc:
+        raise ValueError(f'{what} is not JSON: {exc}') from None
+    if not isinstance(value, dict):
+        raise ValueError(f'{what} must be a JSON object')
+    return value
+
+
+def main(args=None) -> int:
+    return run_node(Recorder, args=args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
+
+
+__all__ = ['Recorder', 'recorded_topics', 'main']
