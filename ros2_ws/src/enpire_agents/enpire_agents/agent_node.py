@@ -46,21 +46,26 @@ def wait_for_cells(node: Node, cells: list[str], timeout_s: float = 60.0) -> lis
 def run_on_graph(node: Node, config: ExperimentConfig, out_dir: Path, *,
                  config_path: str | Path | None = None,
                  progress: Callable[[str], None] | None = None, evaluate_ood: bool = False,
-                 backends: Sequence[PolicyBackend] | None = None) -> tuple[TeamResult, report.ReportPaths]:
+                 backends: Sequence[PolicyBackend] | None = None, fleet_time: bool = False,
+                 wall_cap_s: float | None = None) -> tuple[TeamResult, report.ReportPaths]:
     """The team through FleetTrialRunner on `node` (which must be spun by the caller), then the report.
 
     `backends`: one per agent, built by the caller (e.g. wrapped to record transcripts); by default the
-    team builds them from the experiment's agent specs."""
+    team builds them from the experiment's agent specs. `fleet_time`: the team's time axis is the fleet
+    clock (`enpire_rollout.scheduler.FleetClock`: trials placed by their cell-time durations), its time
+    budget is on that clock and `wall_cap_s` bounds the run on the wall clock."""
     out_dir = Path(out_dir)
     protected = guard.ProtectedFiles(guard.default_protected_paths(config_path))
     runner = FleetTrialRunner(node, config.cells, out_dir / 'policies', task=config.task,
                               time_budget_s=config.trial_time_budget_s, record=config.record,
-                              progress=progress)
+                              progress=progress, fleet_time=fleet_time)
+    clock = {'clock': runner.clock(), 'clock_name': 'fleet'} if fleet_time else {}
     from enpire_agents.cell_link import GraphCellControl
     cell_control = GraphCellControl(node, config.cells)      # reset_cell / verify for tool-driven agents
     try:
         team = Team(config, runner, out_dir, progress=progress, protected=protected,
-                    evaluate_ood=evaluate_ood, backends=backends, cell_control=cell_control)
+                    evaluate_ood=evaluate_ood, backends=backends, cell_control=cell_control,
+                    wall_cap_s=wall_cap_s, **clock)
         result = team.run()
     finally:
         cell_control.close()

@@ -87,9 +87,12 @@ class FleetTrialRunner:
 
     def __init__(self, node, cells: Sequence[str], policy_dir: str | Path, *, task: str,
                  time_budget_s: float = 0.0, record: bool = False,
-                 progress: Callable[[str], None] | None = None):
-        from enpire_rollout.fleet_client import FleetClient
-        self.client = FleetClient(node, cells=list(cells))
+                 progress: Callable[[str], None] | None = None, fleet_time: bool = False):
+        from enpire_rollout.fleet_client import FleetClient, FleetClock
+        # fleet_time: the team's clock is the fleet clock (trials placed by their cell-time durations)
+        self.fleet_clock = FleetClock(list(cells)) if fleet_time else None
+        self.client = FleetClient(node, cells=list(cells),
+                                  **({'clock': self.fleet_clock} if fleet_time else {}))
         self.cells = list(cells)
         self.policy_dir = Path(policy_dir)
         self.policy_dir.mkdir(parents=True, exist_ok=True)
@@ -137,9 +140,14 @@ class FleetTrialRunner:
         """The cell kept free of the team's trials meanwhile (see FleetClient.holding)."""
         return self.client.holding(cell, timeout_s)
 
+    def clock(self) -> Callable[[], float] | None:
+        """The team's clock when the runner keeps fleet time (None: the team keeps wall time)."""
+        return self.fleet_clock.now if self.fleet_clock is not None else None
+
     def cell_times(self) -> list[CellTime]:
-        """Per cell, over the whole run: time in reset / executing / verifying, the rest idle."""
-        wall = time.monotonic() - self._start
+        """Per cell, over the whole run: time in reset / executing / verifying, the rest idle (on the fleet
+        clock when the runner keeps it, else on the wall clock)."""
+        wall = self.fleet_clock.elapsed() if self.fleet_clock else time.monotonic() - self._start
         with self._outcomes_lock:
             outcomes = list(self._outcomes)
         cells: list[CellTime] = []
@@ -272,6 +280,9 @@ class TeamResult(BaseModel):
     progress: list[ProgressPoint] = Field(default_factory=list)
     tokens: int = 0
     tokens_per_agent: dict[str, int] = Field(default_factory=dict)
+    clock: str = 'wall'              # what t_s, wall_s and time_to_bar_s are on: 'wall' or 'fleet'
+    run_wall_s: float = 0.0          # the run's wall-clock time, whatever `clock` says
+    thinking_wall_s: dict[str, float] = Field(default_factory=dict)   # per agent: wall time in its backend
     trials: int = 0
     robot_time_s: float = 0.0
     utilization: metrics.RobotUtilization | None = None
@@ -288,7 +299,8 @@ class Team:
                  progress: Callable[[str], None] | None = None,
                  protected: guard.ProtectedFiles | None = None,
                  evaluate_ood: bool = False,
-                 clock: Callable[[], float] = time.monotonic, cell_control=None):
+                 clock: Callable[[], float] = time.monotonic, clock_name: str = 'wall',
+                 wall_cap_s: float | None = None, cell_control=None):
         self.config = config
         self.runner = runner
         self.out_dir = Path(out_dir)
@@ -302,7 +314,9 @@ class Team:
         self.progress = progress or (lambda line: None)
         self.protected = protected
         self.evaluate_ood = evaluate_ood
-        self.clock = clock
+        # `clock` is the team's time axis (budgets.wall_clock_s and every t_s are on it); with the fleet
+        # clock that is the cells' time, and `wall_cap_s` still bounds the run on the wall clock
+        self.clock, self.clock_name, self.wall_cap_s = clock, clock_name, wall_cap_s
         self.cell_control = cell_control      # reset / verify for tool-driven agents (`cell_link`)
         self.ledger: ToolLedger | None = None
         self.tree = HypothesisTree.create(self.out_dir / 'hypothesis_tree.git', config.name,
@@ -320,6 +334,8 @@ class Team:
         self._stop_reason = ''
         self._t0 = 0.0
         self._tokens: dict[str, int] = {a: 0 for a in self.agents}
+        self._thinking_s: dict[str, float] = {a: 0.0 for a in self.agents}
+        self._wall0 = 0.0
         self._trials = 0
         self._robot_s = 0.0
         self._records: list[NodeRecord] = []
@@ -334,6 +350,7 @@ class Team:
 
     def run(self) -> TeamResult:
         self._t0 = self.clock()
+        self._wall0 = time.monotonic()
         self.ledger = ToolLedger(self.config.budgets, self.out_dir / 'tool_calls.jsonl', spent=self._spent,
                                  charge=self._charge, clock=self.clock)
         started_unix = time.time()
@@ -348,7 +365,9 @@ class Team:
                 for thread in threads:
                     thread.join(timeout=0.5)
                 if self._elapsed() > self.config.budgets.wall_clock_s:
-                    self._halt('wall-clock budget')
+                    self._halt(self._time_budget_name())
+                if self.wall_cap_s is not None and time.monotonic() - self._wall0 > self.wall_cap_s:
+                    self._halt(f'wall-clock cap of {self.wall_cap_s:.0f} s')
         except KeyboardInterrupt:
             self._halt('interrupted')
             for thread in threads:
@@ -397,7 +416,10 @@ class Team:
             stale = 0
         request = self._request(agent, round, base, images=bool(getattr(backend, 'images', False)))
         t_start = self._elapsed()
+        thinking = time.monotonic()
         proposal: Proposal = backend.propose(request)
+        with self._lock:
+            self._thinking_s[agent] += time.monotonic() - thinking
         self._add_tokens(agent, proposal.tokens_in + proposal.tokens_out)
         revises = proposal.parent if proposal.parent and self._known(proposal.parent) else (
             base.node_id if base else None)
@@ -687,10 +709,13 @@ class Team:
             reason = ('trial budget' if self._trials >= b.trials else
                       'robot-time budget' if self._robot_s >= b.robot_time_s else
                       'token budget' if sum(self._tokens.values()) >= b.tokens else
-                      'wall-clock budget' if self._elapsed() >= b.wall_clock_s else '')
+                      self._time_budget_name() if self._elapsed() >= b.wall_clock_s else '')
         if reason:
             self._halt(reason)
         return bool(reason)
+
+    def _time_budget_name(self) -> str:
+        return 'wall-clock budget' if self.clock_name == 'wall' else f'{self.clock_name}-clock time budget'
 
     def _halt(self, reason: str, overrides: bool = False) -> None:
         """Stop the team; the first reason is kept unless this one `overrides` it (a confirmation that
@@ -739,6 +764,8 @@ class Team:
             best_code=self.tree.code(final_node) if final_node else None,
             evaluation=final, confirmations=self._confirmations, ood_evaluation=ood,
             nodes=sorted(self._records, key=lambda r: r.t_end), progress=progress,
-            tokens=sum(self._tokens.values()), tokens_per_agent=dict(self._tokens), trials=self._trials,
+            tokens=sum(self._tokens.values()), tokens_per_agent=dict(self._tokens), clock=self.clock_name,
+            run_wall_s=time.monotonic() - self._wall0,
+            thinking_wall_s={a: round(t, 3) for a, t in self._thinking_s.items()}, trials=self._trials,
             robot_time_s=self._robot_s, utilization=metrics.mean_robot_utilization(cell_times),
             integrity=integrity, tree_path=str(self.tree.path), tree_log=self.tree.log_graph())

@@ -11,6 +11,11 @@ The node must be spun by an executor in another thread (e.g. a MultiThreadedExec
 thread); outcomes come back in the order of the requests. Several threads (the agents of a team) may
 call `run_trials` at once: their batches share the cells through one scheduler, so no cell idles while
 another agent's batch waits, and the report covers the client's whole life.
+
+With a `FleetClock` (`clock=`), every trial is also placed on the fleet's time: the calling thread's time
+when it asked, its cell's free time, its cell-time duration; the caller is at its batch's latest finish
+afterwards (`enpire_rollout.scheduler.FleetClock`). The waits for the graph (a server to appear, a goal
+to be answered) and `trial_timeout_s` are wall-clock limits on this process, not cell time.
 """
 from __future__ import annotations
 
@@ -23,19 +28,23 @@ from enpire_common import names
 from rclpy.action import ActionClient
 
 from enpire_interfaces.action import RunTrial
-from enpire_rollout.scheduler import Budget, Scheduler, TrialRequest
+from enpire_rollout.scheduler import Budget, FleetClock, Scheduler, TrialRequest, cell_time_s
 from enpire_rollout.trial_outcome import TrialOutcome
 
-__all__ = ['FleetClient', 'TrialRequest', 'TrialOutcome', 'Budget']
+__all__ = ['FleetClient', 'FleetClock', 'TrialRequest', 'TrialOutcome', 'Budget']
 
 
 class FleetClient:
     def __init__(self, node, cells: list[str], budget: Budget | None = None, server_timeout_s: float = 30.0,
-                 trial_timeout_s: float = 3600.0, max_refusals: int = 3, refusal_rest_s: float = 20.0):
+                 trial_timeout_s: float = 3600.0, max_refusals: int = 3, refusal_rest_s: float = 20.0,
+                 goal_answer_timeout_s: float = 60.0, clock: FleetClock | None = None):
         self.node = node
         self.cells = [c.strip('/') for c in cells]
         self.budget = budget
+        self.clock = clock
         self.server_timeout_s = server_timeout_s
+        # many cells on one loaded machine answer a goal late: generous, and the cell is only rested after
+        self.goal_answer_timeout_s = goal_answer_timeout_s
         self.trial_timeout_s = trial_timeout_s
         # A cell that refuses a goal (still busy with a trial whose goal answer was lost, no server) rests
         # and the trial is tried on another cell, so one stuck cell cannot turn a batch into failures.
@@ -49,7 +58,7 @@ class FleetClient:
     def _scheduler(self) -> Scheduler:
         with self._calls_lock:
             if self.scheduler is None:
-                self.scheduler = Scheduler(self.cells, self.budget)
+                self.scheduler = Scheduler(self.cells, self.budget, clock=self.clock)
             return self.scheduler
 
     @contextlib.contextmanager
@@ -84,11 +93,13 @@ class FleetClient:
     def _run_batch(self, scheduler: Scheduler, requests: list[TrialRequest],
                    progress: Callable[[TrialOutcome, int, int], None] | None,
                    stop: Callable[[], bool] | None) -> list[TrialOutcome]:
+        ready_s = self.clock.now() if self.clock is not None else None    # the caller's time: the idea exists
+
         def next_cell() -> tuple[str | None, str]:
             while True:
                 if stop is not None and stop():
                     return None, 'not started: the caller stopped'
-                cell = scheduler.acquire(timeout=None if stop is None else 0.25)
+                cell = scheduler.acquire(timeout=None if stop is None else 0.25, ready_s=ready_s)
                 if cell is not None:
                     return cell, ''
                 if scheduler.budget_left():
@@ -98,6 +109,7 @@ class FleetClient:
         lock = threading.Lock()
         done = [0]
         next_index = [0]
+        finishes: list[float] = []
 
         def worker():
             while True:
@@ -118,6 +130,10 @@ class FleetClient:
                         if outcome is not None and outcome.refused:
                             scheduler.refused(cell, self.refusal_rest_s)
                         else:
+                            if outcome is not None and self.clock is not None:
+                                finish = self.clock.place(cell, ready_s or 0.0, cell_time_s(outcome))
+                                with lock:
+                                    finishes.append(finish)
                             scheduler.release(cell, outcome)
                     if not outcome.refused or refusals == self.max_refusals:
                         break
@@ -140,6 +156,8 @@ class FleetClient:
             t.start()
         for t in threads:
             t.join()
+        if self.clock is not None and finishes:
+            self.clock.waited(max(finishes))
         return [o for o in outcomes if o is not None]
 
     def run_one(self, cell: str, request: TrialRequest) -> TrialOutcome:
@@ -158,18 +176,19 @@ class FleetClient:
                              policy_sha256=sha, seed=request.seed, distribution=request.distribution,
                              attempts=request.attempts, steps_per_attempt=request.steps_per_attempt,
                              time_budget_s=request.time_budget_s, record=request.record)
-        handle = self._wait(client.send_goal_async(goal), 30.0)
+        handle = self._wait(client.send_goal_async(goal), self.goal_answer_timeout_s)
         if handle is None or not handle.accepted:
             outcome.refused = True
             outcome.failure_reason = (f'goal rejected by {cell}' if handle is not None else
-                                      f'no answer from {cell} to the goal within 30 s')
+                                      f'no answer from {cell} to the goal within '
+                                      f'{self.goal_answer_timeout_s:.0f} s (wall clock)')
             return outcome
         outcome.accepted = True
         wrapped = self._wait(handle.get_result_async(), self.trial_timeout_s)
         outcome.wall_s = time.monotonic() - t0
         if wrapped is None:
             handle.cancel_goal_async()
-            outcome.failure_reason = f'no result within {self.trial_timeout_s:.0f} s'
+            outcome.failure_reason = f'no result within {self.trial_timeout_s:.0f} s (wall clock)'
             return outcome
         r = wrapped.result
         # The result names the success, not its attempt: a trial ends at its first success, so it was the

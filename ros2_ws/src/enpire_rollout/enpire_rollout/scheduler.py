@@ -3,6 +3,10 @@
 MRU (machine/robot utilisation) = per cell, time executing policy trials / wall-clock time, averaged over
 cells. Phases per cell: reset / executing / verifying / idle (the trial server reports reset_s,
 execute_s and verify_s; whatever else of a cell's wall time is idle).
+
+`FleetClock`: the time a fleet of real cells would take for the trials this one ran, built from each
+trial's cell-time durations (on the trial server's node clock: sim time on a simulated cell), so cells
+that step as fast as the machine allows still give a team an honest elapsed time.
 """
 from __future__ import annotations
 
@@ -49,13 +53,80 @@ class CellAccount(BaseModel):
     refusals: int = 0
 
 
-class Scheduler:
-    """Thread-safe: `acquire()` blocks for a free cell (or returns None when the budget is spent)."""
+class FleetClock:
+    """Elapsed time of a fleet of real cells running the trials dispatched here, in parallel.
 
-    def __init__(self, cells: list[str], budget: Budget | None = None):
+    Each cell is free from its last trial's finish. A trial asked for by a caller (an agent, in its own
+    thread) at the caller's time `t` starts at max(t, its cell's free time) and takes its cell-time
+    duration (reset + execute + verify, as the trial server measured them on the cell's clock). A caller
+    waiting on a batch is at the latest finish of its trials afterwards, one that has not waited yet at
+    0; in the thread that made the clock (the team's own) `now()` is the latest finish any caller waited
+    on: the team's elapsed time. The callers' thinking time (an LLM's answer) is not on this clock:
+    report it apart. Thread-safe.
+    """
+
+    def __init__(self, cells: list[str]):
+        self._free_at = {c: 0.0 for c in cells}
+        self._latest = 0.0
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._owner = threading.get_ident()
+
+    def now(self) -> float:
+        """The calling thread's time on the fleet clock (in the owner's thread: the team's elapsed time)."""
+        with self._lock:
+            if threading.get_ident() == self._owner:
+                return self._latest
+            return getattr(self._local, 't', 0.0)
+
+    def elapsed(self) -> float:
+        """The latest finish any caller waited on."""
+        with self._lock:
+            return self._latest
+
+    def free_at(self, cell: str) -> float:
+        with self._lock:
+            return self._free_at[cell]
+
+    def place(self, cell: str, ready_s: float, duration_s: float) -> float:
+        """A trial asked for at `ready_s` runs on `cell` for `duration_s`; returns its finish time."""
+        with self._lock:
+            start = max(ready_s, self._free_at[cell])
+            finish = start + max(0.0, duration_s)
+            self._free_at[cell] = finish
+            return finish
+
+    def waited(self, finish_s: float) -> None:
+        """The calling thread waited for a trial finishing at `finish_s`."""
+        with self._lock:
+            mine = max(getattr(self._local, 't', 0.0), finish_s)
+            self._local.t = mine
+            self._latest = max(self._latest, mine)
+
+    def report(self) -> dict:
+        with self._lock:
+            return {'elapsed_s': self._latest, 'cells_free_at_s': dict(self._free_at)}
+
+
+def cell_time_s(outcome: TrialOutcome) -> float:
+    """How long a trial held its cell on the cell's clock: reset, execution and verification."""
+    return outcome.reset_s + outcome.execute_s + outcome.verify_s
+
+
+class Scheduler:
+    """Thread-safe: `acquire()` blocks for a free cell (or returns None when the budget is spent).
+
+    With a `FleetClock`, a trial asked for at `ready_s` gets, of the free cells, the one free latest but
+    by `ready_s` on that clock (the cells free earlier stay for callers that are earlier), else the one
+    free earliest: the dispatch a real fleet would make, as far as the order of asking here allows."""
+
+    def __init__(self, cells: list[str], budget: Budget | None = None, clock: FleetClock | None = None):
         if not cells:
             raise ValueError('no cells')
+        if len(set(cells)) != len(cells):
+            raise ValueError(f'cells repeat: {sorted(c for c in set(cells) if cells.count(c) > 1)}')
         self.cells = list(cells)
+        self.clock = clock
         self.budget = budget or Budget()
         self.accounts = {c: CellAccount() for c in cells}
         self.trials_started = 0
@@ -73,19 +144,27 @@ class Scheduler:
             return f'robot-time budget of {b.max_robot_s:.0f} s spent'
         return ''
 
-    def acquire(self, timeout: float | None = None) -> str | None:
+    def _pick(self, free: list[str], ready_s: float | None) -> str:
+        if self.clock is None:
+            return free[0]
+        at = {c: self.clock.free_at(c) for c in free}
+        ready = [c for c in free if ready_s is not None and at[c] <= ready_s]
+        return max(ready, key=at.get) if ready else min(free, key=at.get)
+
+    def acquire(self, timeout: float | None = None, ready_s: float | None = None) -> str | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cv:
             while True:
                 if self.budget_left():
                     return None
                 now = time.monotonic()
-                for cell in self.cells:
-                    acc = self.accounts[cell]
-                    if not acc.busy and acc.resting_until <= now:
-                        acc.busy = True
-                        self.trials_started += 1
-                        return cell
+                free = [c for c in self.cells
+                        if not self.accounts[c].busy and self.accounts[c].resting_until <= now]
+                if free:
+                    cell = self._pick(free, ready_s)
+                    self.accounts[cell].busy = True
+                    self.trials_started += 1
+                    return cell
                 remaining = None if deadline is None else deadline - now
                 if remaining is not None and remaining <= 0:
                     return None

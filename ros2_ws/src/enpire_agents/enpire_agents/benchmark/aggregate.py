@@ -44,7 +44,9 @@ class RunRecord(BaseModel):
     error: str = ''
     replayed: bool = False
     replay: ReplayStats | None = None
-    wall_s: float = 0.0
+    wall_s: float = 0.0                  # the run's length on its time axis (spec.time_axis)
+    run_wall_s: float = 0.0              # the run's wall-clock time
+    thinking_wall_s: float = 0.0         # the agents' wall time in their backends, summed
     stop_reason: str = ''
     reached_bar: bool = False            # on improvement trials, within the cap
     time_to_success_s: float | None = None
@@ -82,6 +84,7 @@ def run_record(spec: RunSpec, result: TeamResult, bar: SuccessBar, *, replayed: 
     curve = [(round(p.t_s, 3), round(p.team_success, 4)) for p in points]
     return RunRecord(
         spec=spec, status='done', replayed=replayed, replay=replay, wall_s=result.wall_s,
+        run_wall_s=result.run_wall_s, thinking_wall_s=round(sum(result.thinking_wall_s.values()), 3),
         stop_reason=result.stop_reason, reached_bar=hit is not None,
         time_to_success_s=hit[0] if hit else None, tokens_to_success=hit[1] if hit else None,
         confirmed_held_out=result.reached_bar if bar.held_out_confirmation else None,
@@ -266,3 +269,33 @@ def trend(column: Sequence[GroupSummary]) -> str:
     if falls:
         return f'time to success falls as the team grows ({shown}).'
     return f'time to success does not fall monotonically with team size ({shown}).'
+
+
+def headline(groups: Sequence[GroupSummary]) -> dict[str, object]:
+    """The one-line figures per team size of the first task, backend and pacing in the matrix:
+    `reached_<n>` (runs that reached the bar), `median_time_to_success_s_<n>` (censored at the cap: None
+    when the median run did not reach it), `mru_<n>`, `mtu_<n>` (team sizes above 1), `tokens_<n>`
+    (median tokens to success over the runs that reached the bar), and `speedup_<a>_to_<b>` (the
+    smallest team's median time over the largest's)."""
+    if not groups:
+        return {}
+    first = groups[0]
+    column = sorted((g for g in groups if (g.task, g.backend, g.pacing) == (first.task, first.backend,
+                                                                          first.pacing)),
+                    key=lambda g: g.team_size)
+    out: dict[str, object] = {'task': first.task, 'backend': first.backend, 'pacing': first.pacing}
+    for g in column:
+        n = g.team_size
+        out[f'reached_{n}'] = g.reached.successes
+        out[f'runs_{n}'] = g.runs
+        out[f'median_time_to_success_s_{n}'] = (round(g.time_to_success_median_s, 1)
+                                                if g.time_to_success_median_s is not None else None)
+        out[f'mru_{n}'] = round(g.mru.mean, 3) if g.mru.n else None
+        if n > 1:
+            out[f'mtu_{n}'] = round(g.mtu.mean, 3) if g.mtu.n else None
+        out[f'tokens_{n}'] = round(g.tokens_to_success.median) if g.tokens_to_success.n else None
+    small, large = column[0], column[-1]
+    if small is not large:
+        a, b = small.time_to_success_median_s, large.time_to_success_median_s
+        out[f'speedup_{small.team_size}_to_{large.team_size}'] = round(a / b, 2) if a and b else None
+    return out

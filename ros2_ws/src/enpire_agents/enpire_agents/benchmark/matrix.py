@@ -10,12 +10,21 @@
     cells_per_team: paired          # team of n on n cells; or a list of cell counts crossed with the sizes
     repeats: 3
     pacing: real_time               # real_time: cells step at 10 Hz like robots; as_fast: no waiting
-    wall_clock_cap_s: 1800          # per run
+    time_axis: wall                 # what time to success is on: wall, or fleet (below)
+    time_cap_s: 3600                # per run, on the time axis (default: wall_clock_cap_s)
+    wall_clock_cap_s: 1800          # per run, on the wall clock, whatever the time axis
     held_out_confirmation: false    # the bar met on improvement trials ends a run (see below)
     record: false                   # trial bags; off whatever the base experiment says (the demo's records)
 
 Runs are ordered repeat by repeat, so a matrix cut short still has every cell of the matrix once.
 Repeat r of every configuration runs with backend seed `seed + r`.
+
+`time_axis: fleet` (with `pacing: as_fast`): the cells step in lockstep as fast as the machine allows,
+and a run's times (time to success, the curves, MRU) are on the fleet clock
+(`enpire_rollout.scheduler.FleetClock`): each trial holds its cell for its cell-time duration (reset,
+execution, verification on the cell's clock), a trial starts when its idea exists and its cell is free,
+and the team's elapsed time is the latest finish it waited on: the time a fleet of real cells would
+take for the same trials in parallel. The agents' thinking is wall time, reported apart.
 
 Held-out confirmation is off by default here: a run's time to success is when the team first holds a
 policy meeting the bar on its improvement trials (the research-progress curve), and the run stops
@@ -86,6 +95,8 @@ class MatrixConfig(_Strict):
     cells_per_team: Literal['paired'] | list[int] = 'paired'
     repeats: int = Field(default=3, ge=1)
     pacing: Literal['real_time', 'as_fast'] = 'real_time'
+    time_axis: Literal['wall', 'fleet'] = 'wall'
+    time_cap_s: float | None = Field(default=None, gt=0)     # on the time axis; None: wall_clock_cap_s
     wall_clock_cap_s: float = Field(default=1800.0, gt=0)
     held_out_confirmation: bool = False
     record: bool = False                                  # trial bags, whatever the base says: off by default
@@ -138,6 +149,13 @@ class MatrixConfig(_Strict):
             raise ValueError(f'need 0 <= low <= high <= 100, got {band}')
         return band
 
+    @model_validator(mode='after')
+    def _fleet_time_needs_lockstep(self):
+        if self.time_axis == 'fleet' and self.pacing != 'as_fast':
+            raise ValueError('time_axis: fleet places trials by their cell-time durations; it needs '
+                             'pacing: as_fast (real_time cells are read on the wall clock)')
+        return self
+
     def cell_counts(self, team_size: int) -> list[int]:
         return [team_size] if self.cells_per_team == 'paired' else list(self.cells_per_team)
 
@@ -154,8 +172,10 @@ class RunSpec(_Strict):
     repeat: int
     pacing: str
     seed: int
-    cap_s: float
+    cap_s: float                         # on the time axis
     held_out_confirmation: bool
+    time_axis: str = 'wall'
+    wall_cap_s: float | None = None      # on the wall clock (None: cap_s, the time axis being the wall)
 
     @property
     def group(self) -> tuple[str, str, int, int, str]:
@@ -191,8 +211,9 @@ class Matrix(BaseModel):
                                 run_id=f'{task}-{entry.name}-team{size}-cells{cells}-r{repeat}', task=task,
                                 backend=entry.name, agent=entry.agent, transcripts=entry.transcripts,
                                 team_size=size, cells=cells, repeat=repeat, pacing=cfg.pacing,
-                                seed=cfg.seed + repeat, cap_s=cfg.wall_clock_cap_s,
-                                held_out_confirmation=cfg.held_out_confirmation))
+                                seed=cfg.seed + repeat, cap_s=cfg.time_cap_s or cfg.wall_clock_cap_s,
+                                held_out_confirmation=cfg.held_out_confirmation, time_axis=cfg.time_axis,
+                                wall_cap_s=cfg.wall_clock_cap_s))
         return out
 
     def experiment(self, run: RunSpec) -> ExperimentConfig:

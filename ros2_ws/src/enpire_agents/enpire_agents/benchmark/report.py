@@ -53,8 +53,15 @@ def build(matrix: Matrix, records: list[RunRecord]) -> BenchResults:
     notes = [
         f'Pacing {cfg.pacing}: the simulated cells step '
         + ('at 10 Hz in real time, as robots do.' if cfg.pacing == 'real_time' else 'as fast as they can.'),
-        f'Each run is capped at {cfg.wall_clock_cap_s:.0f} s of wall clock; {cfg.repeats} repeat(s) per '
-        'configuration (repeat r uses backend seed seed + r).',
+        f'Each run is capped at {cfg.wall_clock_cap_s:.0f} s of wall clock'
+        + (f' and {cfg.time_cap_s or cfg.wall_clock_cap_s:.0f} s on the fleet clock'
+           if cfg.time_axis == 'fleet' else '')
+        + f'; {cfg.repeats} repeat(s) per configuration (repeat r uses backend seed seed + r).',
+        ('Times are on the fleet clock: each trial holds its cell for its cell-time (sim) duration, starts '
+         'when its idea exists and its cell is free, and a team\'s elapsed time is the latest finish it '
+         'waited on (a fleet of real cells running the same trials in parallel); the agents\' thinking '
+         'is wall time, reported per run apart.') if cfg.time_axis == 'fleet' else
+        'Times are on the wall clock.',
         ('Time to success is when the team first holds a policy meeting the success bar on its improvement '
          'trials; held-out confirmation is OFF (a run stops there, unconfirmed on held-out seeds).')
         if not cfg.held_out_confirmation else
@@ -171,14 +178,16 @@ def group_rows(results: BenchResults) -> list[list[str]]:
 
 
 def run_rows(results: BenchResults) -> list[list[str]]:
-    rows = [['run', 'status', 'replayed', 'wall', 'time to success', 'tokens to success', 'tokens', 'trials',
+    rows = [['run', 'status', 'replayed', 'length (time axis)', 'wall (thinking)', 'time to success',
+             'tokens to success', 'tokens', 'trials',
              'ideas', 'MRU', 'MTU', 'stop reason', 'report']]
     for r in results.runs:
         rows.append([
             r.spec.run_id, r.status + (f': {r.error}' if r.error else ''),
             'yes' + (f' ({r.replay.prompt_mismatches} prompt mismatches)' if r.replay else '') if r.replayed
             else 'no',
-            f'{r.wall_s:.0f} s', f'{r.time_to_success_s:.1f} s' if r.time_to_success_s is not None else '-',
+            f'{r.wall_s:.0f} s', f'{r.run_wall_s:.0f} s ({r.thinking_wall_s:.1f} s)',
+            f'{r.time_to_success_s:.1f} s' if r.time_to_success_s is not None else '-',
             str(r.tokens_to_success) if r.tokens_to_success is not None else '-', str(r.tokens),
             str(r.trials), str(r.ideas), f'{r.mru:.3f}' if r.mru is not None else '-',
             f'{r.mtu:.2f}' if r.mtu is not None else '-',

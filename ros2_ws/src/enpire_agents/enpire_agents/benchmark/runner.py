@@ -132,8 +132,8 @@ def run_one(matrix: Matrix, run: RunSpec, out_dir: Path, *, say: Callable[[str],
                              say=progress) as cells:
             if not cells.wait_ready(ready_s):
                 raise RuntimeError(f'the cells did not come up: {cells.problems()}')
-            result, paths = _team_on_graph(matrix, config, run_dir, int(env['ROS_DOMAIN_ID']), progress,
-                                           backends, ready_s)
+            result, paths = _team_on_graph(matrix, run, config, run_dir, int(env['ROS_DOMAIN_ID']),
+                                           progress, backends, ready_s)
         return aggregate.run_record(run, result, config.success_bar, replayed=run.transcripts == 'replay',
                                     replay=replay_stats(backends), run_dir=str(run_dir),
                                     report_html=paths.html)
@@ -146,7 +146,7 @@ def run_one(matrix: Matrix, run: RunSpec, out_dir: Path, *, say: Callable[[str],
         log.close()
 
 
-def _team_on_graph(matrix, config, run_dir, domain_id, progress, backends, ready_s):
+def _team_on_graph(matrix, run, config, run_dir, domain_id, progress, backends, ready_s):
     import rclpy
     from enpire_common.executors import SubmitOnceExecutor
 
@@ -164,7 +164,8 @@ def _team_on_graph(matrix, config, run_dir, domain_id, progress, backends, ready
             raise RuntimeError(f'the cells did not come up: missing {missing}')
         progress('graph up; the team starts')
         return run_on_graph(node, config, run_dir, config_path=matrix.experiment_path, progress=progress,
-                            backends=backends)
+                            backends=backends, fleet_time=run.time_axis == 'fleet',
+                            wall_cap_s=run.wall_cap_s)
     finally:
         executor.shutdown()
         node.destroy_node()
