@@ -59,7 +59,9 @@ def harness_mru(policy: Path, tmp: Path, trials: int, steps: int, task: str, nam
         outs = fleet.run_trials([TrialRequest(task=task, policy_path=str(policy), seed=s, attempts=1,
                                               steps_per_attempt=steps) for s in range(trials)])
         report = fleet.report()
-        log = (cells.supervisor.log_dir / f'{name}.trial_server.log').read_text().splitlines()
+        logs = cells.supervisor.log_dir   # a composed cell logs as one process, a separate node alone
+        log = next(p for p in (logs / f'{name}.log', logs / f'{name}.trial_server.log') if p.exists())
+        log = log.read_text().splitlines()
         sandbox_lines = [line for line in log if 'policy sandbox' in line]
         return {'mru': round(report['mru'], 4), 'mru_cell_seconds': report['cells'][name],
                 'mru_trials': len(outs), 'mru_steps': steps, 'mru_wall_s': round(time.monotonic() - t0, 2),

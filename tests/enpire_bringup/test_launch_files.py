@@ -95,17 +95,22 @@ def recording_launch(monkeypatch):
     return modules
 
 
+def _expand(sim_time: str, compose: str) -> list:
+    description = runpy.run_path(str(installed('sim_cells.launch.py')))['generate_launch_description']()
+    arguments = {a.args[0]: a.kwargs.get('default_value') for a in description.args[0]
+                 if type(a).__name__ == 'DeclareLaunchArgument'}
+    assert arguments['use_sim_time'] == 'false'
+    assert {'bringup', 'cells', 'only', 'skip', 'compose'} <= set(arguments)
+    expand = next(a for a in description.args[0] if type(a).__name__ == 'OpaqueFunction').kwargs['function']
+    return expand({'bringup': 'sim_cells', 'cells': '2', 'only': '', 'skip': '', 'use_sim_time': sim_time,
+                   'compose': compose})
+
+
 @pytest.mark.parametrize('sim_time', ['true', 'false'])
 def test_launch_description_builds_the_bringup_with_managed_nodes(recording_launch, sim_time):
     import lifecycle_msgs.msg
 
-    description = runpy.run_path(str(installed('sim_cells.launch.py')))['generate_launch_description']()
-    arguments = {a.args[0]: a.kwargs.get('default_value') for a in description.args[0]
-                 if type(a).__name__ == 'DeclareLaunchArgument'}
-    assert arguments['use_sim_time'] == 'false' and {'bringup', 'cells', 'only', 'skip'} <= set(arguments)
-    expand = next(a for a in description.args[0] if type(a).__name__ == 'OpaqueFunction').kwargs['function']
-    actions = expand({'bringup': 'sim_cells', 'cells': '2', 'only': '', 'skip': '', 'use_sim_time': sim_time})
-
+    actions = _expand(sim_time, 'false')
     expansion = bringup_file.expand(bringup_file.load('sim_cells'), cells=2)
     nodes = [a for a in actions if type(a).__name__ in ('Node', 'LifecycleNode')]
     assert [n.kwargs['arguments'][1] for n in nodes] == [n.module for n in expansion.nodes]
@@ -120,6 +125,29 @@ def test_launch_description_builds_the_bringup_with_managed_nodes(recording_laun
     assert [h.kwargs['goal_state'] for h in handlers] == ['inactive', 'inactive']
     activate = handlers[0].kwargs['entities'][0].kwargs['event'].kwargs['transition_id']
     assert activate == lifecycle_msgs.msg.Transition.TRANSITION_ACTIVATE
+
+
+@pytest.mark.parametrize('sim_time', ['true', 'false'])
+def test_launch_description_starts_a_composed_cell_as_one_container(recording_launch, sim_time):
+    from enpire_common.composition import parse_nodes, split_options
+
+    actions = _expand(sim_time, '')
+    expansion = bringup_file.expand(bringup_file.load('sim_cells'), cells=2)
+    # one process per cell and the agent team; no lifecycle events
+    assert [type(a).__name__ for a in actions] == ['Node', 'Node', 'Node']
+    assert actions[2].kwargs['arguments'] == ['-m', 'enpire_agents.agent_node']
+    for action, cell in zip(actions[:2], ('cell_0', 'cell_1'), strict=True):
+        arguments = action.kwargs['arguments']
+        assert arguments[:2] == ['-m', 'enpire_common.composition']
+        _executor, rest = split_options(arguments[2:])
+        _process_args, composed = parse_nodes(rest)
+        cell_nodes = [n for n in expansion.nodes if n.cell == cell]
+        assert [c.plugin for c in composed] == [n.plugin for n in cell_nodes]
+        for node, expected in zip(composed, cell_nodes, strict=True):
+            args = ' '.join(node.ros_args)
+            assert f'__ns:=/{cell}' in args and f'use_sim_time:={sim_time}' in args
+            assert ('autostart:=true' in args) is expected.lifecycle     # no lifecycle events in a container
+        assert action.kwargs['respawn'] is True
 
 
 @pytest.mark.parametrize('file', sorted(LAUNCH_FILES))
@@ -137,13 +165,15 @@ def test_launch_description_matches_the_bringup_yaml(file):
     description = get_launch_description_from_python_launch_file(str(installed(file)))
     context = LaunchContext()
     context.launch_configurations.update(
-        {'bringup': LAUNCH_FILES[file], 'cells': '2', 'only': '', 'skip': '', 'use_sim_time': 'false'})
+        {'bringup': LAUNCH_FILES[file], 'cells': '2', 'only': '', 'skip': '', 'use_sim_time': 'false',
+         'compose': ''})
     nodes = []
     for entity in description.entities:
         if isinstance(entity, OpaqueFunction):
             nodes += [a for a in (entity.execute(context) or []) if isinstance(a, Node)]
-    expansion = bringup_file.expand(bringup_file.load(LAUNCH_FILES[file]), cells=2)
-    assert len(nodes) == len(expansion.nodes)
-    for node, expected in zip(nodes, expansion.nodes, strict=True):
+    processes = bringup_file.expand(bringup_file.load(LAUNCH_FILES[file]), cells=2).processes()
+    assert len(nodes) == len(processes)
+    for node, expected in zip(nodes, processes, strict=True):
         argv = [perform_substitutions(context, part) for part in node.cmd]
-        assert argv[1:3] == ['-m', expected.module], (argv, expected.label)
+        module = 'enpire_common.composition' if expected.composed else expected.nodes[0].module
+        assert argv[1:3] == ['-m', module], (argv, expected.label)

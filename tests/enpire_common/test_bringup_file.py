@@ -104,10 +104,48 @@ def test_parameter_literal_round_trips_through_yaml(value, literal):
     ([{'name': 'a', 'module': 'm', 'cmd': ['x']}], 'exactly one of'),
     ([{'name': 'a b', 'module': 'm'}], 'letters'),
     ([{'name': 'a', 'module': 'm', 'restart': 'sometimes'}], 'policy'),
+    ([{'name': 'a', 'cmd': ['x'], 'component': 'Node'}], 'needs module:Class'),
+    ([{'name': 'a', 'cmd': ['x'], 'component': 'm:Node', 'ros_args': False}], 'takes its ROS arguments'),
 ])
 def test_bad_files_are_refused_with_a_reason(tmp_path, nodes, match):
     with pytest.raises(ValueError, match=match):
         expand(load(write(tmp_path, {'nodes': nodes})))
+
+
+COMPOSED = {
+    'name': 'composed',
+    'defaults': {'restart': 'on_failure'},
+    'cells': {'count': 2, 'compose': {'executor': 'submit_once', 'restart': 'always'}, 'nodes': [
+        {'name': 'driver', 'cmd': ['drv'], 'ros_args': False, 'ready': {'log': 'driver up'}},
+        {'name': 'sim', 'module': 'pkg.sim', 'component': 'Sim', 'ready': {'topic': 'state'},
+         'parameters': {'seed': '${index}'}, 'remaps': {'/clock': '/${cell}/clock'}},
+        {'name': 'safety', 'module': 'pkg.safety', 'component': 'other.pkg:Safety', 'lifecycle': True,
+         'after': ['sim', 'driver'], 'ready': {'service': 'estop', 'delay_s': 2.0}},
+    ]},
+    'nodes': [{'name': 'team', 'module': 'pkg.team', 'after': ['*.safety']}],
+}
+
+
+def test_a_composed_cell_is_one_process_of_its_components(tmp_path):
+    expansion = expand(load(write(tmp_path, COMPOSED)))
+    processes = expansion.processes()
+    assert [p.label for p in processes] == ['cell_0.driver', 'cell_0', 'cell_1.driver', 'cell_1', 'team']
+    cell = processes[1]
+    assert cell.composed and [n.name for n in cell.nodes] == ['sim', 'safety']
+    assert cell.after == ['cell_0.driver'] and processes[4].after == ['cell_0', 'cell_1']
+    assert cell.restart.policy == 'always' and processes[0].restart.policy == 'on_failure'
+    assert cell.managed == ['/cell_0/safety'] and cell.ready_delay_s == 2.0
+    assert cell.ready_names == [('topic', '/cell_0/state'), ('service', '/cell_0/estop')]
+    assert cell.argv('py') == [
+        'py', '-m', 'enpire_common.composition', '--executor', 'submit_once',
+        'pkg.sim:Sim', '--ros-args', '-r', '__ns:=/cell_0', '-p', 'seed:=0', '-r', '/clock:=/cell_0/clock',
+        '--',
+        'other.pkg:Safety', '--ros-args', '-r', '__ns:=/cell_0', '--']
+    # each node alone, as before, when asked
+    alone = expansion.processes(compose=False)
+    assert [p.label for p in alone] == [n.label for n in expansion.nodes]
+    assert alone[1].argv('py')[:3] == ['py', '-m', 'pkg.sim']
+    assert alone[2].after == ['cell_0.sim', 'cell_0.driver']
 
 
 def test_disabled_nodes_are_dropped(tmp_path, monkeypatch):

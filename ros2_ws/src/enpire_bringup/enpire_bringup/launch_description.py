@@ -4,8 +4,14 @@ The launch files in the repository's `launch/` folder are thin wrappers around `
 so that `ros2 launch` and `enpire up` start the very same nodes from the very same YAML. Launch
 arguments: `bringup` (path or name of a bringup file), `cells` (count; default the file's),
 `only` / `skip` (comma-separated globs of node labels or names, as `enpire up --only/--skip`),
-`use_sim_time` (every node follows /clock). Managed nodes (`lifecycle: true`) start as launch_ros
-LifecycleNodes that the launch configures and then activates (what `enpire up` does).
+`use_sim_time` (every node follows /clock), `compose` (`false`: every node alone, as
+`enpire up --separate`). Managed nodes (`lifecycle: true`) start as launch_ros LifecycleNodes that the
+launch configures and then activates (what `enpire up` does).
+
+A composed cell (the bringup file's `compose`) is one launch_ros Node running our container
+(`python -m enpire_common.composition`, its nodes and their arguments on its command line): rclpy nodes
+are not rclcpp components, so a ComposableNodeContainer cannot load them. Its managed nodes autostart
+(`autostart:=true`): launch's lifecycle events address a node process, not a node inside a container.
 
 What `ros2 launch` does not take from the file: `after` and `ready` (launch starts every node at once;
 the nodes wait for the services and actions they use), and the backoff growth and restart limit (launch
@@ -13,38 +19,48 @@ respawns after a fixed `backoff_s`). A `required` node that exits shuts the laun
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from enpire_common import bringup_file
 
 
 def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable,
-                 use_sim_time: bool = False) -> list:
-    """One launch_ros Node per expanded node (python -m modules run through the interpreter); managed
-    nodes (`lifecycle: true`) as LifecycleNode, configured once started and activated once inactive."""
+                 use_sim_time: bool = False, compose: bool | None = None) -> list:
+    """One launch_ros Node per process of the expansion (python -m modules run through the interpreter; a
+    composed cell as one container process); managed nodes alone as LifecycleNode, configured once
+    started and activated once inactive."""
     from launch.actions import Shutdown
     from launch_ros.actions import LifecycleNode, Node
 
     actions = []
-    for node in expansion.nodes:
+    for process in expansion.processes(compose):
+        respawn = process.restart.policy != 'never'
+        common = dict(respawn=respawn, respawn_delay=process.restart.backoff_s if respawn else 0.0,
+                      on_exit=([Shutdown(reason=f'required node {process.label} exited')]
+                               if process.required and not respawn else None),
+                      output='screen', emulate_tty=False)
+        if process.composed:
+            nodes = [dataclasses.replace(node, parameters={**node.parameters, 'use_sim_time': use_sim_time,
+                                                           **({'autostart': True} if node.lifecycle else {})})
+                     for node in process.nodes]
+            argv = dataclasses.replace(process, nodes=nodes).argv(python)
+            actions.append(Node(executable=argv[0], arguments=argv[1:], additional_env=process.env, **common))
+            continue
+        node = process.nodes[0]
         if node.module:
             executable, package, arguments = python, None, ['-m', node.module]
         elif node.cmd:
             executable, package, arguments = node.cmd[0], None, list(node.cmd[1:])
         else:
             executable, package, arguments = node.executable, node.package, []
-        respawn = node.restart.policy != 'never'
         overrides = {**node.parameters, 'use_sim_time': use_sim_time}
         kind = LifecycleNode if node.lifecycle else Node
         actions.append(kind(
             package=package, executable=executable, arguments=arguments,
             name=node.node_name or (node.name if node.lifecycle else None),
             namespace=node.namespace, parameters=[*node.params_files, overrides],
-            remappings=list(node.remaps.items()), additional_env=node.env,
-            respawn=respawn, respawn_delay=node.restart.backoff_s if respawn else 0.0,
-            on_exit=([Shutdown(reason=f'required node {node.label} exited')]
-                     if node.required and not respawn else None),
-            output='screen', emulate_tty=False))
+            remappings=list(node.remaps.items()), additional_env=node.env, **common))
         if node.lifecycle:
             actions += lifecycle_manager(actions[-1])
     return actions
@@ -82,8 +98,10 @@ def bringup_launch_description(default_bringup: str):
         only = [g for g in LaunchConfiguration('only').perform(context).split(',') if g]
         skip = [g for g in LaunchConfiguration('skip').perform(context).split(',') if g]
         sim_time = LaunchConfiguration('use_sim_time').perform(context).lower() in ('true', '1', 'yes')
+        compose = LaunchConfiguration('compose').perform(context).lower()
         expansion = bringup_file.expand(bringup_file.load(path), cells=int(cells) if cells else None)
-        return node_actions(expansion.select(only, skip), use_sim_time=sim_time)
+        return node_actions(expansion.select(only, skip), use_sim_time=sim_time,
+                            compose=False if compose in ('false', '0', 'no') else None)
 
     return LaunchDescription([
         DeclareLaunchArgument('bringup', default_value=default_bringup,
@@ -95,6 +113,8 @@ def bringup_launch_description(default_bringup: str):
                               description='comma-separated globs of nodes to skip'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               description='every node follows /clock (a simulator, `enpire replay --clock`)'),
+        DeclareLaunchArgument('compose', default_value='',
+                              description="false: every node alone; default: as the bringup file composes"),
         OpaqueFunction(function=expand),
     ])
 

@@ -1,16 +1,18 @@
 """`enpire up <bringup.yaml> [--cells N] [--log-dir DIR]`: start a bringup without `ros2 launch`.
 
 Reads the same bringup file as the launch files (enpire_common.bringup_file), starts every node as
-`python -m <module> --ros-args ...` under the supervisor (enpire_common.supervisor), waits for ready
-checks (log patterns; topics, services and actions through a small rclpy graph probe), brings managed
-nodes (`lifecycle: true`) to active through their lifecycle services as a lifecycle manager does,
-forwards SIGINT/SIGTERM and returns when everything has stopped (enpire_common.cells has the probe; the
-demo and the benchmark start their cells the same way). Discovery stays on loopback unless the caller's
+`python -m <module> --ros-args ...` (a composed cell's nodes as one `enpire_common.composition` process)
+under the supervisor (enpire_common.supervisor), waits for ready checks (log patterns; topics, services
+and actions through a small rclpy graph probe), brings managed nodes (`lifecycle: true`) to active
+through their lifecycle services as a lifecycle manager does, forwards SIGINT/SIGTERM and returns when
+everything has stopped (enpire_common.cells has the probe; the demo and the benchmark start their cells
+the same way). Discovery stays on loopback unless the caller's
 environment says otherwise (ROS_AUTOMATIC_DISCOVERY_RANGE defaults to LOCALHOST here).
 
     enpire up sim_cells --cells 2                 # a file of config/bringup by name, or any path
     enpire up real_cell.yaml --skip 'cell_*.agents' --log-dir runs/bringup/today
     enpire up sim_cells --print                   # show the commands, start nothing
+    enpire up sim_cells --separate                # a composed cell's nodes each in its own process
 """
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--ready-timeout', type=float, default=None, help='seconds, overrides the file')
     parser.add_argument('--grace', type=float, default=None,
                         help='seconds between the forwarded signal and SIGKILL (default: the file\'s)')
+    parser.add_argument('--separate', action='store_true',
+                        help='start every node as its own process, also those of a composed cell')
     parser.add_argument('--quiet', action='store_true', help='do not echo node output (logs are kept)')
     parser.add_argument('--print', dest='print_only', action='store_true',
                         help='print the expanded commands and exit')
@@ -58,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
         print(f'enpire up: {exc}', file=sys.stderr)
         return 2
     missing = bringup_file.missing_files(expansion)
+    compose = False if args.separate else None
     if args.print_only:
-        for node in expansion.nodes:
-            env = ' '.join(f'{k}={shlex.quote(v)}' for k, v in node.env.items())
-            print(f'{node.label}: {env + " " if env else ""}{shlex.join(node.argv(sys.executable))}')
+        for process in expansion.processes(compose):
+            env = ' '.join(f'{k}={shlex.quote(v)}' for k, v in process.env.items())
+            print(f'{process.label}: {env + " " if env else ""}{shlex.join(process.argv(sys.executable))}')
         for line in missing:
             print(f'missing parameter file: {line}', file=sys.stderr)
         return 0
@@ -74,15 +79,15 @@ def run(args: argparse.Namespace) -> int:
 
     log_dir = Path(args.log_dir) if args.log_dir else default_log_dir(bringup.name)
     probe = GraphProbe() if any(n.ready_names or n.lifecycle for n in expansion.nodes) else None
-    specs = process_specs(expansion, probe, ready_timeout_s=args.ready_timeout)
+    specs = process_specs(expansion, probe, ready_timeout_s=args.ready_timeout, compose=compose)
     grace = args.grace if args.grace is not None else bringup.defaults.shutdown_grace_s
     supervisor = Supervisor(specs, log_dir, grace_s=grace, echo=not args.quiet)
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         previous[sig] = signal.signal(sig, lambda s, _f: supervisor.request_shutdown(s))
     print(f'[enpire up] {bringup.name}: {len(expansion.cells)} cells '
-          f'({", ".join(expansion.cells) or "none"}), {len(specs)} nodes, ROS_DOMAIN_ID='
-          f'{os.environ.get("ROS_DOMAIN_ID", "0")}, discovery '
+          f'({", ".join(expansion.cells) or "none"}), {len(expansion.nodes)} nodes in {len(specs)} '
+          f'processes, ROS_DOMAIN_ID={os.environ.get("ROS_DOMAIN_ID", "0")}, discovery '
           f'{os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"]}', flush=True)
     try:
         return supervisor.run()

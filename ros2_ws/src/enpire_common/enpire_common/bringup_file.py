@@ -9,9 +9,11 @@ on lab machines) both read it through this module, so the two never drift apart.
     cells:                                             # a template, expanded once per cell
       count: 2
       namespace: cell_${index}
+      compose: true                                    # the cell's components in ONE process (below)
       nodes:
         - name: sim
-          module: enpire_sim.sim_cell_node             # started as `python -m <module> --ros-args ...`
+          module: enpire_sim.sim_cell_node             # alone: `python -m <module> --ros-args ...`
+          component: SimCellNode                       # composed: the class (`module:Class` or in `module`)
           params_files: [${share:enpire_sim}/config/sim_cell.yaml]
           parameters: {pacing: as_fast, seed: ${index}}
           remaps: {cmd/target: cmd/target}
@@ -25,6 +27,14 @@ on lab machines) both read it through this module, so the two never drift apart.
         module: enpire_agents.agent_node
         namespace: /
         parameters: {cells: ${cells}}
+
+A composed cell (`compose: true`, or `compose: {executor: inline}`) runs every node of the cell that names
+a `component` in one process (enpire_common.composition: one context, one executor, one DDS participant),
+labelled with the cell's name (its log `<cell>.log`); each node keeps its own ROS arguments. `after`
+between them is moot (all are built before the executor spins); the process is ready once every node's
+ready check holds (managed nodes activated); a restart restarts the whole cell. Nodes without a component
+run alone beside it. `processes()` turns the nodes into what is started; `compose=False` starts every
+node alone (`enpire up --separate`, the launch argument `compose:=false`).
 
 Substitutions in every string: `${index}` (cell index), `${cell}` (cell namespace without '/'),
 `${count}`, `${cells}` (list of cell names), `${share:<pkg>}` (installed share directory of a package),
@@ -46,6 +56,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PACKAGE = 'enpire_bringup'   # where the bringup files live (config/bringup)
+COMPOSITION_MODULE = 'enpire_common.composition'   # the container of a composed cell
 _SOURCE_TREE = Path(__file__).resolve().parents[2] / PACKAGE   # before a build
 _TOKEN = re.compile(r'\$\{([^{}]+)\}')   # innermost first: ${env:X:-${share:p}/f} works
 
@@ -86,8 +97,9 @@ class NodeSpec(BaseModel):
     """One process. Exactly one of `module` (python -m), `package`+`executable` (ros2 run style), `cmd`."""
     model_config = ConfigDict(extra='forbid')
 
-    name: str                                   # process label within its cell (also the log file name)
+    name: str                                   # node label within its cell (also the log file name)
     module: str | None = None
+    component: str | None = None                # node class for a composed cell: 'module:Class' or 'Class'
     package: str | None = None
     executable: str | None = None
     cmd: list[str] | None = None                # raw argv; `ros_args` still appended unless ros_args: false
@@ -125,7 +137,34 @@ class NodeSpec(BaseModel):
             raise ValueError(f'node {self.name!r}: give exactly one of module, cmd, package+executable')
         if (self.package is None) != (self.executable is None):
             raise ValueError(f'node {self.name!r}: package and executable go together')
+        if self.component is not None:
+            if ':' not in self.component and self.module is None:
+                raise ValueError(f'node {self.name!r}: component {self.component!r} needs module:Class '
+                                 '(or a module)')
+            if not self.ros_args:
+                raise ValueError(f'node {self.name!r}: a component takes its ROS arguments (ros_args: true)')
         return self
+
+    @property
+    def plugin(self) -> str | None:
+        """The component as `module:Class`."""
+        if self.component is None or ':' in self.component:
+            return self.component
+        return f'{self.module}:{self.component}'
+
+
+class ComposeSpec(BaseModel):
+    """A cell's components in one process: the executor (enpire_common.composition.EXECUTORS; default
+    the container's) and the restart policy of the whole process (default: the file's)."""
+    model_config = ConfigDict(extra='forbid')
+
+    executor: str | None = None
+    restart: RestartPolicy | None = None
+
+    @field_validator('restart', mode='before')
+    @classmethod
+    def _restart_shorthand(cls, value):
+        return {'policy': value} if isinstance(value, str) else value
 
 
 class CellsSpec(BaseModel):
@@ -134,7 +173,15 @@ class CellsSpec(BaseModel):
     count: int = Field(1, ge=0)
     first_index: int = Field(0, ge=0)
     namespace: str = 'cell_${index}'
+    compose: ComposeSpec | None = None          # the cell's components in one process
     nodes: list[dict[str, Any]] = Field(default_factory=list)   # NodeSpec templates, validated per cell
+
+    @field_validator('compose', mode='before')
+    @classmethod
+    def _compose_shorthand(cls, value):
+        if isinstance(value, bool):
+            return {} if value else None
+        return value
 
 
 class Defaults(BaseModel):
@@ -186,6 +233,7 @@ class ExpandedNode:
     required: bool
     ready_names: dict[str, str] = field(default_factory=dict)  # kind -> absolute graph name
     lifecycle: bool = False
+    plugin: str | None = None       # 'module:Class' when the node can be composed
 
     @property
     def fully_qualified_name(self) -> str:
@@ -235,6 +283,82 @@ class Expansion:
         for node in kept:
             node.after = [a for a in node.after if a in labels]
         return Expansion(self.bringup, self.cells, kept)
+
+    def processes(self, compose: bool | None = None) -> list[ExpandedProcess]:
+        """What is started, in node order: each cell's components as one process where the file composes
+        its cells (`compose`: None = as the file says, False = every node alone), every other node alone."""
+        spec = self.bringup.cells.compose if self.bringup.cells is not None else None
+        composing = spec is not None and compose is not False
+        restart = (spec.restart if spec is not None else None) or self.bringup.defaults.restart
+        processes: list[ExpandedProcess] = []
+        by_cell: dict[str, ExpandedProcess] = {}
+        owner: dict[str, str] = {}       # node label -> process label
+        for node in self.nodes:
+            if composing and node.cell is not None and node.plugin is not None:
+                if node.cell not in by_cell:
+                    by_cell[node.cell] = ExpandedProcess(node.cell, [], restart, composed=True,
+                                                         executor=spec.executor)
+                    processes.append(by_cell[node.cell])
+                by_cell[node.cell].nodes.append(node)
+                owner[node.label] = node.cell
+            else:
+                processes.append(ExpandedProcess(node.label, [node], node.restart))
+                owner[node.label] = node.label
+        for process in processes:
+            process.after = list(dict.fromkeys(owner[dep] for node in process.nodes for dep in node.after
+                                               if owner[dep] != process.label))
+        return processes
+
+
+@dataclass
+class ExpandedProcess:
+    """One process of the bringup: a node alone, or a cell's components (enpire_common.composition)."""
+    label: str                      # the node's label, or the cell's name for a composed cell
+    nodes: list[ExpandedNode]
+    restart: RestartPolicy
+    composed: bool = False
+    executor: str | None = None     # composed: the container's executor (None: its default)
+    after: list[str] = field(default_factory=list)   # process labels
+
+    def argv(self, python: str) -> list[str]:
+        if not self.composed:
+            return self.nodes[0].argv(python)
+        head = [python, '-m', COMPOSITION_MODULE] + (['--executor', self.executor] if self.executor else [])
+        return head + [token for node in self.nodes for token in [node.plugin, *node.ros_arguments(), '--']]
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {key: value for node in self.nodes for key, value in node.env.items()}
+
+    @property
+    def required(self) -> bool:
+        return any(node.required for node in self.nodes)
+
+    @property
+    def ready_names(self) -> list[tuple[str, str]]:
+        """(kind, absolute name) of every topic, service and action that must be on the graph."""
+        return [(kind, name) for node in self.nodes for kind, name in node.ready_names.items()]
+
+    @property
+    def managed(self) -> list[str]:
+        """Fully qualified names of the managed nodes that must be brought to active."""
+        return [node.fully_qualified_name for node in self.nodes if node.lifecycle]
+
+    @property
+    def ready_log(self) -> str | None:
+        patterns = [node.ready.log for node in self.nodes if node.ready and node.ready.log]
+        if len(patterns) > 1:
+            raise ValueError(f'{self.label}: a composed process takes at most one log ready check, got '
+                             f'{patterns}')
+        return patterns[0] if patterns else None
+
+    @property
+    def ready_delay_s(self) -> float:
+        return max((node.ready.delay_s for node in self.nodes if node.ready), default=0.0)
+
+    @property
+    def ready_timeout_s(self) -> float | None:
+        return max((node.ready.timeout_s for node in self.nodes if node.ready), default=None)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -376,7 +500,7 @@ def expand(bringup: BringupFile, cells: int | list[str] | None = None) -> Expans
             parameters=dict(node.parameters), remaps={str(k): str(v) for k, v in node.remaps.items()},
             env={**env, **{k: str(v) for k, v in node.env.items()}}, ros_args=node.ros_args, restart=restart,
             ready=ready, after=list(node.after), required=node.required, ready_names=ready_names,
-            lifecycle=node.lifecycle)
+            lifecycle=node.lifecycle, plugin=node.plugin)
 
     nodes: list[ExpandedNode] = []
     for index, cell in zip(indices, cell_names, strict=True):

@@ -84,23 +84,24 @@ class GraphProbe:
 
 
 def process_specs(expansion: bringup_file.Expansion, probe: GraphProbe | None = None,
-                  python: str = sys.executable, ready_timeout_s: float | None = None) -> list[ProcessSpec]:
-    """The supervisor's view of an expansion (graph ready checks go through `probe`)."""
+                  python: str = sys.executable, ready_timeout_s: float | None = None,
+                  compose: bool | None = None) -> list[ProcessSpec]:
+    """The supervisor's view of an expansion: one spec per process (a composed cell is one; `compose`
+    as in `Expansion.processes`); graph ready checks go through `probe`."""
     specs = []
-    for node in expansion.nodes:
-        ready = node.ready
+    for process in expansion.processes(compose):
         hook = None
-        if (node.ready_names or node.lifecycle) and probe is not None:
-            checks = [(getattr(probe, kind), name) for kind, name in node.ready_names.items()]
-            if node.lifecycle:   # the lifecycle manager's part: ready means configured and active
-                checks.insert(0, (probe.activate, node.fully_qualified_name))
+        if (process.ready_names or process.managed) and probe is not None:
+            # the lifecycle manager's part first: ready means configured and active
+            checks = [(probe.activate, name) for name in process.managed]
+            checks += [(getattr(probe, kind), name) for kind, name in process.ready_names]
             hook = (lambda checks=checks: all(check(name) for check, name in checks))
-        restart = Restart(**node.restart.model_dump())
-        timeout = ready_timeout_s or (ready.timeout_s if ready else 60.0)
+        restart = Restart(**process.restart.model_dump())
+        timeout = ready_timeout_s or process.ready_timeout_s or 60.0
         specs.append(ProcessSpec(
-            label=node.label, argv=node.argv(python), env=node.env, restart=restart,
-            ready_log=ready.log if ready else None, ready_delay_s=ready.delay_s if ready else 0.0,
-            ready_hook=hook, ready_timeout_s=timeout, after=node.after, required=node.required))
+            label=process.label, argv=process.argv(python), env=process.env, restart=restart,
+            ready_log=process.ready_log, ready_delay_s=process.ready_delay_s, ready_hook=hook,
+            ready_timeout_s=timeout, after=process.after, required=process.required))
     return specs
 
 
@@ -136,13 +137,13 @@ class RunningCells:
     """The supervised processes of a set of cells, run in a background thread."""
 
     def __init__(self, expansion: bringup_file.Expansion, log_dir: Path, *, ready_timeout_s: float,
-                 say: Callable[[str], None] | None, console: TextIO | None):
+                 say: Callable[[str], None] | None, console: TextIO | None, compose: bool | None = None):
         self.expansion = expansion
         self.probe = GraphProbe()
         self._say = say
         self._quiet = None if console is not None else open(os.devnull, 'w')   # events stay in the log
         self.supervisor = Supervisor(
-            process_specs(expansion, self.probe, ready_timeout_s=ready_timeout_s), log_dir,
+            process_specs(expansion, self.probe, ready_timeout_s=ready_timeout_s, compose=compose), log_dir,
             grace_s=expansion.bringup.defaults.shutdown_grace_s, echo=False,
             console=console or self._quiet, on_event=self._event)
         self._problems: list[str] = []
@@ -180,11 +181,13 @@ def simulated_cells(cells: list[str], log_dir: str | os.PathLike, *,
                     bag_dir: Callable[[str], Path] | None = None,
                     parameters: Mapping[str, Mapping[str, Any]] | None = None,
                     bringup: str | os.PathLike = SIM_CELLS, ready_timeout_s: float = 120.0,
-                    say: Callable[[str], None] | None = None,
-                    console: TextIO | None = None) -> Iterator[RunningCells]:
-    """Start the cells' nodes from the bringup file; every process is stopped on leaving the block."""
+                    say: Callable[[str], None] | None = None, console: TextIO | None = None,
+                    compose: bool | None = None) -> Iterator[RunningCells]:
+    """Start the cells' nodes from the bringup file (a composed cell as one process, unless `compose` is
+    False); every process is stopped on leaving the block."""
     running = RunningCells(cell_expansion(cells, bag_dir=bag_dir, parameters=parameters, bringup=bringup),
-                           Path(log_dir), ready_timeout_s=ready_timeout_s, say=say, console=console)
+                           Path(log_dir), ready_timeout_s=ready_timeout_s, say=say, console=console,
+                           compose=compose)
     running.start()
     try:
         yield running

@@ -1,0 +1,93 @@
+"""A simulated cell of sim_cells.yaml composed as the file says: its five nodes come up in ONE process (one
+DDS participant) under the cell's namespace, and a trial runs through it; the bringup's processes say so."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import pytest
+from enpire_common import bringup_file
+
+pytestmark = pytest.mark.graph
+
+CELL_NODES = ('sim_cell', 'safety', 'verify', 'reset', 'trial_server')
+MOVER = '''
+class Policy:
+    def reset(self, context):
+        pass
+
+    def act(self, observation):
+        x, y = observation.agent_position
+        return (min(float(x) + 5.0, 490.0), float(y))
+
+    def on_attempt_failed(self, report):
+        pass
+'''
+
+
+def participant_ids(pid: int, domain: int) -> set[int]:
+    """The DDS participants a process runs, from the unicast ports it binds: RTPS gives participant i of
+    domain d the ports 7400 + 250 d + 10 + 2 i (discovery) and + 11 + 2 i (user data)."""
+    sockets = set()
+    for fd in Path(f'/proc/{pid}/fd').iterdir():
+        try:
+            found = re.fullmatch(r'socket:\[(\d+)\]', os.readlink(fd))
+        except OSError:
+            continue
+        if found:
+            sockets.add(found.group(1))
+    base = 7400 + 250 * domain
+    ids = set()
+    for table in ('udp', 'udp6'):
+        for line in Path(f'/proc/{pid}/net/{table}').read_text().splitlines()[1:]:
+            fields = line.split()
+            port = int(fields[1].rsplit(':', 1)[1], 16)
+            if fields[9] in sockets and base + 10 <= port < base + 250:
+                ids.add((port - base - 10) // 2)
+    return ids
+
+
+def test_sim_cells_compose_each_cell_into_one_process():
+    processes = bringup_file.expand(bringup_file.load('sim_cells'), cells=2).processes()
+    assert [p.label for p in processes] == ['cell_0', 'cell_1', 'agents']
+    cell = processes[0]
+    assert cell.composed
+    assert [n.name for n in cell.nodes] == ['sim', 'safety', 'verify', 'reset', 'trial_server']
+    assert cell.managed == ['/cell_0/safety'] and processes[2].after == ['cell_0', 'cell_1']
+    separate = bringup_file.expand(bringup_file.load('sim_cells'), cells=2).processes(compose=False)
+    assert len(separate) == 11 and not any(p.composed for p in separate)
+
+
+def test_a_composed_cell_is_one_process_one_participant_and_runs_a_trial(sim_cells, ros_node, tmp_path):
+    from enpire_common import names
+    from rclpy.action import ActionClient
+
+    from enpire_interfaces.action import RunTrial
+
+    running = sim_cells(['cell_0'], bag_dir=lambda cell: tmp_path / 'bags' / cell)
+    pids = running.supervisor.pids()
+    assert list(pids) == ['cell_0']
+    pid = pids['cell_0']
+    on_graph = set(ros_node.wait_for(
+        lambda: (found := set(ros_node.node.get_node_names_and_namespaces())) >= {
+            (n, '/cell_0') for n in CELL_NODES} and found, 30, 'the cell nodes on the graph'))
+    assert {(n, '/cell_0') for n in CELL_NODES} <= on_graph
+    assert len(participant_ids(pid, int(os.environ['ROS_DOMAIN_ID']))) == 1
+    assert not Path(f'/proc/{pid}/task/{pid}/children').read_text().split()    # no node in a child
+
+    policy = tmp_path / 'mover.py'
+    policy.write_text(MOVER)
+    client = ActionClient(ros_node.node, RunTrial, names.cell_name('cell_0', names.RUN_TRIAL))
+    assert client.wait_for_server(timeout_sec=30)
+    goal = RunTrial.Goal(task='pusht', policy_path=str(policy), seed=5, distribution='in_distribution',
+                         policy_sha256=hashlib.sha256(MOVER.encode()).hexdigest(), attempts=1,
+                         steps_per_attempt=10, time_budget_s=0.0, record=True)
+    handle = ros_node.wait_future(client.send_goal_async(goal), 30, 'goal accepted')
+    assert handle.accepted
+    result = ros_node.wait_future(handle.get_result_async(), 150, 'trial result').result
+    log = (tmp_path / 'node_logs' / 'cell_0.log').read_text()[-3000:]
+    assert result.failure_reason == '', (result.failure_reason, log)
+    assert result.attempts_used == 1 and Path(result.bag_path).is_relative_to(tmp_path / 'bags' / 'cell_0')
+    assert running.supervisor.pids() == {'cell_0': pid}                    # the same process throughout
