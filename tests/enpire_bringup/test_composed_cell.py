@@ -1,4 +1,4 @@
-"""A simulated cell of sim_cells.yaml composed as the file says: its five nodes come up in ONE process (one
+"""A simulated cell of sim_cells.yaml composed as the file says: its nodes come up in ONE process (one
 DDS participant) under the cell's namespace, and a trial runs through it; the bringup's processes say so."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from enpire_common import bringup_file
 
 pytestmark = pytest.mark.graph
 
-CELL_NODES = ('sim_cell', 'safety', 'verify', 'reset', 'trial_server')
+CELL_NODES = ('sim_cell', 'safety', 'verify', 'reset', 'recorder', 'trial_server')
 MOVER = '''
 class Policy:
     def reset(self, context):
@@ -54,10 +54,10 @@ def test_sim_cells_compose_each_cell_into_one_process():
     assert [p.label for p in processes] == ['cell_0', 'cell_1', 'agents']
     cell = processes[0]
     assert cell.composed
-    assert [n.name for n in cell.nodes] == ['sim', 'safety', 'verify', 'reset', 'trial_server']
+    assert [n.name for n in cell.nodes] == ['sim', 'safety', 'verify', 'reset', 'recorder', 'trial_server']
     assert cell.managed == ['/cell_0/safety'] and processes[2].after == ['cell_0', 'cell_1']
     separate = bringup_file.expand(bringup_file.load('sim_cells'), cells=2).processes(compose=False)
-    assert len(separate) == 11 and not any(p.composed for p in separate)
+    assert len(separate) == 13 and not any(p.composed for p in separate)
 
 
 def test_a_composed_cell_is_one_process_one_participant_and_runs_a_trial(sim_cells, ros_node, tmp_path):

@@ -1,6 +1,6 @@
 """`enpire up sim_cells --cells 2` (without agents): two simulated cells with EN and rollout come up, each
 composed in one process, a trial runs on each cell, and SIGINT brings everything down cleanly with no
-process left (slow: 10 nodes)."""
+process left (slow: 12 nodes)."""
 from __future__ import annotations
 
 import hashlib
@@ -80,10 +80,10 @@ def test_up_two_sim_cells_runs_a_trial_on_each_and_stops_clean(tmp_path, ros_nod
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
     text = out_path.read_text()
-    assert '10 nodes in 2 processes' in text
+    assert '12 nodes in 2 processes' in text
     assert 'shutting down: SIGINT to 2 processes' in text and 'SIGKILL' not in text
     assert wait_no_pids(token, 10) == []
     for cell in ('cell_0', 'cell_1'):
         log = (tmp_path / 'logs' / f'{cell}.log').read_text()
-        for node in ('sim_cell', 'safety', 'verify', 'reset', 'trial_server'):
+        for node in ('sim_cell', 'safety', 'verify', 'reset', 'recorder', 'trial_server'):
             assert f'[{cell}.{node}]' in log                  # every node's output in its cell's log
