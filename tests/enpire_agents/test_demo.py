@@ -15,7 +15,8 @@ def test_the_demo_records_one_bag_per_trial_under_its_run_folder(tmp_path):
     expansion = cell_expansion(config.cells, bag_dir=lambda cell: out / 'bags' / cell,
                                parameters=cell_parameters(config))
     assert expansion.cells == ['cell_0', 'cell_1']
-    assert {n.name for n in expansion.nodes} == {'sim', 'safety', 'verify', 'reset', 'trial_server'}
+    assert {n.name for n in expansion.nodes} == {'sim', 'safety', 'verify', 'reset', 'recorder',
+                                                 'trial_server'}
     servers = {n.label: n.argv(sys.executable) for n in expansion.nodes if n.name == 'trial_server'}
     assert sorted(servers) == ['cell_0.trial_server', 'cell_1.trial_server']
     for cell in config.cells:
