@@ -15,7 +15,8 @@ os.environ.setdefault('ROS_DOMAIN_ID', str(150 + os.getpid() % 80))
 
 # The benches measure every frame and the whole attempt: no verification before the attempt's end and every
 # camera frame recorded (the bringup file's run settings thin both out), no evidence images.
-BENCH_TRIAL_SERVER = {'verify_every_n_steps': 0, 'record_camera_period_s': 0.0, 'save_evidence': False}
+BENCH_TRIAL_SERVER = {'verify_every_n_steps': 0, 'save_evidence': False}
+BENCH_RECORDER = {'record_camera_period_s': 0.0}
 
 
 def oscillating_policy(touch_frame: bool = False) -> str:
@@ -38,7 +39,8 @@ def bench_cell(name: str, pacing: str, tmp: Path) -> Iterator:
 
     with simulated_cells([name], tmp / 'logs', bag_dir=lambda cell: tmp / 'bags',
                          parameters={'sim': {'pacing': pacing}, 'safety': {'pacing': pacing},
-                                     'trial_server': BENCH_TRIAL_SERVER}) as cells:
+                                     'trial_server': BENCH_TRIAL_SERVER,
+                                     'recorder': BENCH_RECORDER}) as cells:
         if not cells.wait_ready(150.0):
             raise RuntimeError(f'the bench cell did not come up: {cells.problems()}')
         ros = RosTestNode(f'{name}_client')

@@ -56,7 +56,7 @@ from geometry_msgs.msg import TransformStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
@@ -194,10 +194,12 @@ class SimCellNode(Node):
         self.truth_pub = self.create_publisher(GroundTruth, names.GROUND_TRUTH, 10,
                                                event_callbacks=lean_publisher_events())
         lean = lean_publisher_events
+        sensor = qos_profile_sensor_data      # cameras as ROS drivers offer them: best effort, keep last 5
         self.cam_pubs = {
-            s.name: (self.create_publisher(Image, names.camera_image(s.name), 10, event_callbacks=lean()),
-                     self.create_publisher(CameraInfo, names.camera_info(s.name), 10, event_callbacks=lean()),
-                     self.create_publisher(TableHomography, names.camera_homography(s.name), 10,
+            s.name: (self.create_publisher(Image, names.camera_image(s.name), sensor, event_callbacks=lean()),
+                     self.create_publisher(CameraInfo, names.camera_info(s.name), sensor,
+                                           event_callbacks=lean()),
+                     self.create_publisher(TableHomography, names.camera_homography(s.name), sensor,
                                            event_callbacks=lean()) if self.publish_homography else None)
             for s in specs}
         self.tf_static_pub = self.create_publisher(

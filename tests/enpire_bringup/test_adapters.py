@@ -290,8 +290,9 @@ def test_camera_relay_turns_a_driver_topic_into_the_cells_rgb8_camera(node_proce
     seen = _diagnostics(ros_node)
     node = ros_node.node
     got, infos = [], []
-    node.create_subscription(Image, f'{NS}/{names.camera_image("top")}', got.append, 10)
-    node.create_subscription(CameraInfo, f'{NS}/{names.camera_info("top")}', infos.append, 10)
+    node.create_subscription(Image, f'{NS}/{names.camera_image("top")}', got.append, qos_profile_sensor_data)
+    node.create_subscription(CameraInfo, f'{NS}/{names.camera_info("top")}', infos.append,
+                             qos_profile_sensor_data)
     image_pub = node.create_publisher(Image, '/driver/color/image_raw', qos_profile_sensor_data)
     info_pub = node.create_publisher(CameraInfo, '/driver/color/camera_info', qos_profile_sensor_data)
     ros_node.wait_for(lambda: image_pub.get_subscription_count() > 0, 15, 'the relay to subscribe')

@@ -31,7 +31,8 @@ class Policy:
 
 
 # Every attempt runs its steps out and every frame is recorded (the bringup file's run settings thin both)
-SERVER = {'hang_timeout_s': 1.0, 'verify_every_n_steps': 0, 'record_camera_period_s': 0.0}
+SERVER = {'hang_timeout_s': 1.0, 'verify_every_n_steps': 0}
+RECORDER = {'record_camera_period_s': 0.0}
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def fleet_cells(tmp_path):
     try:
         for cell in CELLS:
             start_cell_nodes(procs, cell, bag_dir=tmp_path / 'bags' / cell,
-                             parameters={'trial_server': SERVER})
+                             parameters={'trial_server': SERVER, 'recorder': RECORDER})
         ros = RosTestNode('fleet_test_client')
         yield procs, ros, tmp_path
     finally:

@@ -108,8 +108,14 @@ class CellTraffic:
 
 
 def clients(ros_node):
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+
+    from enpire_interfaces.msg import BagClosed
     from enpire_interfaces.srv import SplitRecording, StartRecording, StopRecording
     node = ros_node.node
+    ros_node.closed = []
+    node.create_subscription(BagClosed, f'/{CELL}/{names.RECORDER_CLOSED}', ros_node.closed.append,
+                             QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL))
     made = {'start': node.create_client(StartRecording, f'/{CELL}/{names.RECORDER_START}'),
             'split': node.create_client(SplitRecording, f'/{CELL}/{names.RECORDER_SPLIT}'),
             'stop': node.create_client(StopRecording, f'/{CELL}/{names.RECORDER_STOP}')}
@@ -179,10 +185,14 @@ def test_start_split_stop_writes_one_complete_bag_per_trial(node_processes, ros_
     finally:
         traffic.stop()
     stop = call(ros_node, services['stop'], stop_request(traffic))
-    assert stop.ok and list(stop.missing) == [], (stop.error, stop.missing)
-    assert stop.bag_path == split.bag_path and stop.messages > 40 and stop.recorder_cpu_s > 0
+    assert stop.ok and stop.bag_path == split.bag_path, stop.error
     late = call(ros_node, services['stop'], stop_request(traffic))
     assert not late.ok and late.error                             # nothing open: a refusal with a reason
+    ros_node.wait_for(lambda: len(ros_node.closed) == 2, 60.0, 'both bags announced closed')
+    closed = {c.trial_id: c for c in ros_node.closed}
+    assert closed['trial_a'].bag_path == first.bag_path and closed['trial_b'].bag_path == stop.bag_path
+    assert closed['trial_b'].status == 'finished' and list(closed['trial_b'].missing) == []
+    assert closed['trial_b'].messages > 40 and closed['trial_b'].recorder_cpu_s > 0
 
     a, b = bags / 'trial_a', bags / 'trial_b'
     assert [t['trial_id'] for t in list_trials(bags)] == ['trial_a', 'trial_b']

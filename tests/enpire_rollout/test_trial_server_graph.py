@@ -17,7 +17,13 @@ from rosbags.rosbag2 import Reader
 
 from enpire_interfaces.action import RunTrial
 from enpire_interfaces.msg import CellState, Command, SafetyEvent
-from enpire_rollout.trial_bag import METADATA_TOPIC, bag_custom_data, list_trials, typestore
+from enpire_rollout.trial_bag import (
+    METADATA_TOPIC,
+    bag_custom_data,
+    list_trials,
+    recover_unfinished,
+    typestore,
+)
 from tests.graph_harness import NodeProcesses, RosTestNode, start_cell_nodes
 
 pytestmark = pytest.mark.graph
@@ -76,8 +82,12 @@ CANARIES = {'OPENAI_API_KEY': 'sk-proj-CANARYopenai' + 'q' * 30,
 def start_trial_server(procs, bag_dir):
     return start_cell_nodes(procs, NS, bag_dir=bag_dir, only={'trial_server'}, env=CANARIES,
                             label=lambda node: 'trial_server', parameters={'trial_server': {
-                                'hang_timeout_s': 1.0, 'verify_every_n_steps': 0,
-                                'record_camera_period_s': 0.0}})['trial_server']
+                                'hang_timeout_s': 1.0, 'verify_every_n_steps': 0}})['trial_server']
+
+
+def start_recorder(procs):
+    return start_cell_nodes(procs, NS, bag_dir=None, only={'recorder'}, label=lambda node: 'recorder',
+                            parameters={'recorder': {'record_camera_period_s': 0.0}})['recorder']
 
 
 def assert_no_canary(cell, *texts: str) -> None:
@@ -96,11 +106,12 @@ def cell(tmp_path_factory):
     procs = NodeProcesses(tmp / 'logs')
     start_cell_nodes(procs, NS, bag_dir=tmp / 'bags', only={'sim', 'safety', 'verify', 'reset'},
                      label=lambda node: node.name)
+    recorder = start_recorder(procs)
     server = start_trial_server(procs, tmp / 'bags')
     ros = RosTestNode('rollout_test_client')
     client = ActionClient(ros.node, RunTrial, names.cell_name(NS, names.RUN_TRIAL))
     assert client.wait_for_server(timeout_sec=30), 'run_trial never appeared'
-    yield {'procs': procs, 'ros': ros, 'client': client, 'tmp': tmp, 'server': server}
+    yield {'procs': procs, 'ros': ros, 'client': client, 'tmp': tmp, 'server': server, 'recorder': recorder}
     ros.close()
     procs.stop_all()
 
@@ -138,13 +149,21 @@ def topic(name: str) -> str:
 
 
 def bag_messages(bag_path: str, topics: set[str]) -> list[tuple[str, object]]:
-    """(topic, message) of the bag's messages on `topics`, in recorded time order."""
+    """(topic, message) of the bag's messages on `topics` in cell-time order: by header stamp, a trial event
+    before the commands of its stamp (the log time is when the recorder took each message, and messages of
+    different topics sent together may be taken in either order)."""
     store = typestore()
     with Reader(bag_path) as reader:
         wanted = [c for c in reader.connections if c.topic in topics]
         stamped = [(t, c.topic, store.deserialize_cdr(raw, c.msgtype))
                    for c, t, raw in reader.messages(connections=wanted)]
-    return [(name, msg) for _, name, msg in sorted(stamped, key=lambda m: m[0])]
+
+    def cell_time(item):
+        _t, name, msg = item
+        header = getattr(msg, 'header', None)
+        stamp = header.stamp.sec * 10**9 + header.stamp.nanosec if header is not None else -1
+        return stamp, name != topic(names.TRIAL_EVENTS)
+    return [(name, msg) for _, name, msg in sorted(stamped, key=cell_time)]
 
 
 def policy_commands_by_attempt(messages: list[tuple[str, object]]) -> dict[int, list[tuple[float, float]]]:
@@ -269,8 +288,8 @@ def test_full_trial_with_two_attempts_recorded(cell):
     assert counts['/cell_0/cmd/policy_target'] >= 30 and counts['/cell_0/cmd/target'] >= 30
     assert counts['/cell_0/cell_state'] >= 30 and counts['/cell_0/trial/verdicts'] == 2
     assert counts['/cell_0/cameras/top/image_raw'] >= 30 and counts['/trial/metadata'] == 1
-    # The cameras' calibration as the cell publishes it: standard TF and CameraInfo (Foxglove, audits).
-    assert counts['/tf_static'] >= 1 and counts['/cell_0/cameras/top/camera_info'] == 1
+    # The cameras' calibration as the cell publishes it: standard TF and CameraInfo with every frame.
+    assert counts['/tf_static'] >= 1 and counts['/cell_0/cameras/top/camera_info'] >= 30
     assert bag_custom_data(result.bag_path)['enpire.status'] == 'finished'
 
     messages = bag_messages(result.bag_path, {topic(names.TRIAL_EVENTS), topic(names.POLICY_COMMAND),
@@ -532,6 +551,53 @@ def test_audit_and_replay_of_a_trial_bag(cell, tmp_path):
     time.sleep(1.0)
     counts = replay(result.bag_path, rate=0.0, topics=['/cell_0/trial_events'], node=ros.node)
     ros.wait_for(lambda: len(got) >= counts['/cell_0/trial_events'] > 0, timeout=10, what='replayed events')
+
+
+def test_a_record_goal_on_a_cell_without_a_recorder_is_refused_with_the_reason(cell):
+    """No recorder on the cell: a goal with record=true is refused, never run unrecorded."""
+    procs, ros, tmp = cell['procs'], cell['ros'], cell['tmp']
+    server = procs.start('trial_server_norec', [
+        '-m', 'enpire_rollout.trial_server_node', '--ros-args', '-r', '__ns:=/cell_norec',
+        '-p', f'bag_dir:={tmp / "norec"}', '-p', 'recorder_timeout_wall_s:=1.0'])
+    client = ActionClient(ros.node, RunTrial, names.cell_name('cell_norec', names.RUN_TRIAL))
+    try:
+        assert client.wait_for_server(timeout_sec=60)
+        status, result, feedback = run({**cell, 'client': client}, goal(tmp, attempts=1, steps_per_attempt=2))
+        assert status == GoalStatus.STATUS_ABORTED and not result.success and not feedback
+        assert 'no recorder' in result.failure_reason and 'unrecorded' in result.failure_reason
+        assert result.bag_path == '' and not list_trials(tmp / 'norec')
+    finally:
+        client.destroy()
+        procs.kill(server, signal.SIGINT)
+
+
+def test_a_trial_whose_recorder_dies_is_aborted_and_its_bag_salvaged(cell):
+    """The recorder SIGKILLed mid-trial: the trial ends aborted with the reason (no success without its
+    bag), the bag is salvaged as aborted from what was flushed, and the next trial records again."""
+    from tests.enpire_rollout.third_party_readers import check_bag
+
+    procs, ros, client, tmp = cell['procs'], cell['ros'], cell['client'], cell['tmp']
+    feedback = []
+    handle = ros.wait_future(client.send_goal_async(goal(tmp, steps_per_attempt=2000, attempts=1),
+                                                    feedback_callback=lambda f: feedback.append(f.feedback)))
+    ros.wait_for(lambda: any(f.step >= 30 for f in feedback), timeout=60, what='30 steps')
+    time.sleep(0.7)                                   # past one flush period
+    procs.kill(cell['recorder'], signal.SIGKILL)
+    res = ros.wait_future(handle.get_result_async(), timeout=90, what='trial result')
+    assert res.status == GoalStatus.STATUS_ABORTED and not res.result.success
+    assert 'recording lost' in res.result.failure_reason, res.result.failure_reason
+    trial_id = Path(res.result.bag_path).name
+    assert (tmp / 'bags' / '.journal' / f'{trial_id}.json').exists()
+    recovered = recover_unfinished(tmp / 'bags')
+    assert [r['trial_id'] for r in recovered] == [trial_id]
+    salvaged = check_bag(res.result.bag_path)
+    assert salvaged[topic(names.CELL_STATE)] >= 30 and salvaged[topic(names.camera_info('top'))] >= 1
+    assert bag_custom_data(res.result.bag_path)['enpire.status'] == 'aborted'
+
+    cell['recorder'] = start_recorder(procs)
+    status, result, _ = run(cell, goal(tmp, attempts=1, steps_per_attempt=5), timeout=120)
+    assert status == GoalStatus.STATUS_SUCCEEDED and result.failure_reason == '', result.failure_reason
+    assert bag_custom_data(result.bag_path)['enpire.status'] == 'finished'
 
 
 # Last: after a SIGKILL the dead server lingers in discovery for a while.

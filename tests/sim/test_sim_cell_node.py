@@ -8,6 +8,7 @@ from enpire_common import names
 from enpire_task_pusht.render import PALETTE, project
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
 from enpire_interfaces.msg import CellState, Command, GroundTruth, ObjectPose, TableHomography
@@ -29,10 +30,11 @@ class CellProbe:
         for cam in CAMERAS:
             topics += [(Image, names.camera_image(cam)), (CameraInfo, names.camera_info(cam)),
                        (TableHomography, names.camera_homography(cam))]
+        camera_qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)   # as the sim offers
         for msg_type, name in topics:
             self.msgs[name] = []
-            self.subs.append(node.create_subscription(msg_type, names.cell_name(cell, name),
-                                                      self._keep(name), 50))
+            self.subs.append(node.create_subscription(msg_type, names.cell_name(cell, name), self._keep(name),
+                                                      camera_qos if name.startswith('cameras/') else 50))
         self.cmd = node.create_publisher(Command, names.cell_name(cell, names.CELL_COMMAND), 10)
         self.place = node.create_client(PlaceObjects, names.cell_name(cell, names.PLACE_OBJECTS))
         self.params = node.create_client(SetParameters, f'/{cell}/sim_cell/set_parameters')

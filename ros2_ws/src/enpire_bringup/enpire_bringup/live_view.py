@@ -74,14 +74,15 @@ class LiveView:
 
     def __init__(self, node, topics: list[ViewTopic], latched_period_s: float = 1.0):
         import foxglove
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 
         self.node = node
         self.channels = {}
         self._latched: dict[str, bytes] = {}
         self._lock = threading.Lock()
-        # Best effort volatile matches every writer; latched topics need a transient-local reader.
-        live = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+        # The sensor-data profile (best effort, volatile) matches every writer, the cameras' included;
+        # latched topics need a transient-local reader.
+        live = qos_profile_sensor_data
         latched = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         for t in topics:
             channel = foxglove.Channel(t.topic, schema=ros2msg_schema(t.msgtype), message_encoding='cdr')

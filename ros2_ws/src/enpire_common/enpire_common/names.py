@@ -21,6 +21,7 @@ TRIAL_VERDICTS = 'trial/verdicts'              # enpire_interfaces/FusedVerdict:
 RECORDER_START = 'recorder/start'              # enpire_interfaces/StartRecording: open a trial's bag
 RECORDER_SPLIT = 'recorder/split'              # enpire_interfaces/SplitRecording: close one, open the next
 RECORDER_STOP = 'recorder/stop'                # enpire_interfaces/StopRecording: close it with its status
+RECORDER_CLOSED = 'recorder/closed'            # enpire_interfaces/BagClosed: a bag is complete on disk
 AGENT_STATUS = 'agents/status'                 # std_msgs/String, one line per team event
 DIAGNOSTICS = '/diagnostics'                   # diagnostic_msgs/DiagnosticArray (global, by convention)
 TF_STATIC = '/tf_static'                       # tf2_msgs/TFMessage: camera poses in the table frame (latched)

@@ -143,7 +143,8 @@ class VerifyNode(Node):
         self.sensors.add('state', CellState, names.CELL_STATE, 10)
         for cam in self.cameras:
             self.sensors.add(f'image/{cam}', Image, names.camera_image(cam), qos_profile_sensor_data)
-            self.sensors.add(f'homography/{cam}', TableHomography, names.camera_homography(cam), 10)
+            self.sensors.add(f'homography/{cam}', TableHomography, names.camera_homography(cam),
+                             qos_profile_sensor_data)
             self.sensors.add(f'info/{cam}', CameraInfo, names.camera_info(cam), qos_profile_sensor_data)
         self.sensors.add('tf_static', TFMessage, names.TF_STATIC, _LATCHED)
         self.verdict_pub = self.create_publisher(FusedVerdict, names.VERDICTS, 10)   # live views, bags

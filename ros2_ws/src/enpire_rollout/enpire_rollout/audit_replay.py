@@ -100,14 +100,18 @@ def _ns(stamp) -> int:
 def read_recorded(bag: Path) -> _Recorded:
     store = typestore()
     out = _Recorded()
+    reset_done = False
     with Reader(bag) as reader:
         for conn, _t, raw in reader.messages():
             topic = conn.topic
             if topic == METADATA_TOPIC:
                 out.task = str(json.loads(store.deserialize_cdr(raw, conn.msgtype).data).get('task') or '')
-            elif topic.endswith('/' + names.GROUND_TRUTH) and out.truth is None:
+            elif topic.endswith('/' + names.GROUND_TRUTH) and not reset_done:
+                # The trial's initial state: the last placement (step 0) before the reset was done (a reset
+                # may place several times; the recorder keeps every placement's truth).
                 m = store.deserialize_cdr(raw, conn.msgtype)
-                out.truth = (_ns(m.header.stamp), messages.vector(m.task_state), messages.vector(m.tool))
+                if m.step == 0:
+                    out.truth = (_ns(m.header.stamp), messages.vector(m.task_state), messages.vector(m.tool))
             elif topic.endswith('/' + names.CELL_STATE):
                 m = store.deserialize_cdr(raw, conn.msgtype)
                 out.states.append((_ns(m.header.stamp), int(m.step),
@@ -121,6 +125,7 @@ def read_recorded(bag: Path) -> _Recorded:
                 out.verdicts.append((_ns(m.header.stamp), int(m.state), float(m.score)))
             elif topic.endswith('/' + names.TRIAL_EVENTS):
                 m = store.deserialize_cdr(raw, conn.msgtype)
+                reset_done = reset_done or m.event == 'reset_done'
                 if m.event == 'attempt_verified':
                     out.attempts.append((_ns(m.header.stamp), bool(json.loads(m.detail).get('success'))))
     return out

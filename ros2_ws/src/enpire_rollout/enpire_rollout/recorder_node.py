@@ -3,8 +3,11 @@
 python -m enpire_rollout.recorder_node --ros-args -r __ns:=/cell_0 --params-file config/recorder.yaml
 
 The trial server opens, splits and closes bags with `recorder/start`, `recorder/split` and `recorder/stop`
-(enpire_interfaces StartRecording, SplitRecording, StopRecording); it publishes what it decides (commands,
-trial events, verdicts) and the recorder records them like every other topic. Callbacks only enqueue the
+(enpire_interfaces StartRecording, SplitRecording, StopRecording); every bag closed is announced on
+`recorder/closed` (BagClosed), as rosbag2's recorder announces its splits. The trial server publishes what
+it decides (commands, trial events, verdicts) and the recorder records them like every other topic.
+Services answer without waiting for messages (a stop's wait for the trial's last ones happens on the
+writer thread), so the recorder composes into a cell's one-thread executor. Callbacks only enqueue the
 bytes with the node clock's time of receipt (the log time: sim time on a simulated cell); the writing
 (camera rate, compression, MCAP zstd chunks, flushing) runs on one writer thread (recording.py).
 Cameras are taken with the sensor-data QoS profile, as the cell offers them.
@@ -16,15 +19,16 @@ import time
 from functools import partial
 
 from enpire_common import names
+from enpire_common.executors import lean_subscription_events
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
 from enpire_interfaces.msg import (
+    BagClosed,
     CellState,
     Command,
     FusedVerdict,
@@ -34,9 +38,10 @@ from enpire_interfaces.msg import (
     TrialEvent,
 )
 from enpire_interfaces.srv import SplitRecording, StartRecording, StopRecording
-from enpire_rollout.recording import BagRecorder, Mark, RecorderConfig
+from enpire_rollout.recording import BagRecorder, ClosedBag, Mark, RecorderConfig
 
 LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+CLOSED_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)   # a late subscriber sees it
 
 
 def recorded_topics(cameras: list[str]) -> list[tuple[str, type, QoSProfile | int]]:
@@ -57,15 +62,15 @@ class Recorder(Node):
         super().__init__('recorder', **node_options)
         self.config = declare_parameters(self, RecorderConfig)
         self.cell = self.get_namespace().strip('/') or 'cell'
-        self.core = BagRecorder(self.cell, self.config, log=self.get_logger().warning)
+        self.closed_pub = self.create_publisher(BagClosed, names.RECORDER_CLOSED, CLOSED_QOS)
+        self.core = BagRecorder(self.cell, self.config, log=self.get_logger().warning,
+                                on_closed=self._publish_closed)
         for topic, msg_type, qos in recorded_topics(self.config.cameras):
-            self.create_subscription(msg_type, topic, partial(self._on_message, topic), qos, raw=True)
-        # Service calls wait for the writer thread (a stop for the trial's last messages): their own
-        # group, so the subscriptions keep feeding it meanwhile.
-        group = MutuallyExclusiveCallbackGroup()
-        self.create_service(StartRecording, names.RECORDER_START, self._on_start, callback_group=group)
-        self.create_service(SplitRecording, names.RECORDER_SPLIT, self._on_split, callback_group=group)
-        self.create_service(StopRecording, names.RECORDER_STOP, self._on_stop, callback_group=group)
+            self.create_subscription(msg_type, topic, partial(self._on_message, topic), qos, raw=True,
+                                     event_callbacks=lean_subscription_events())
+        self.create_service(StartRecording, names.RECORDER_START, self._on_start)
+        self.create_service(SplitRecording, names.RECORDER_SPLIT, self._on_split)
+        self.create_service(StopRecording, names.RECORDER_STOP, self._on_stop)
         self.get_logger().info(f'recorder for {self.cell}: cameras={self.config.cameras} every '
                                f'{self.config.record_camera_period_s} s, zstd chunks')
 
@@ -88,26 +93,31 @@ class Recorder(Node):
     def _on_split(self, request, response):
         """Close the open bag and open the next between two messages."""
         try:
-            response.closed_bag_path, response.bag_path = self.core.split(
+            closed, response.bag_path = self.core.split(
                 request.status, _json(request.summary_json, 'summary_json'), request.trial_id,
                 request.bag_dir, _json(request.metadata_json, 'metadata_json'),
                 self.get_clock().now().nanoseconds).result(timeout=30.0)
-            response.ok = True
+            response.ok, response.closed_bag_path = True, closed.bag_path
         except Exception as exc:  # noqa: BLE001
             response.ok, response.error = False, f'{type(exc).__name__}: {exc}'
         return response
 
     def _on_stop(self, request, response):
-        """Close the open bag once it holds what the marks name (bounded by the settle timeout)."""
+        """Close the open bag once it holds what the marks name; announced on recorder/closed."""
         marks = [Mark(m.topic, m.stamp.sec * 1_000_000_000 + m.stamp.nanosec, m.count) for m in request.marks]
         try:
-            future = self.core.stop(request.status, _json(request.summary_json, 'summary_json'), marks)
-            result = future.result(timeout=self.config.settle_timeout_wall_s + 30.0)
-            response.ok, response.bag_path, response.messages = True, result.bag_path, result.messages
-            response.missing, response.recorder_cpu_s = result.missing, result.cpu_s
+            response.bag_path, _closing = self.core.stop(request.status,
+                                                         _json(request.summary_json, 'summary_json'), marks)
+            response.ok = True
         except Exception as exc:  # noqa: BLE001
             response.ok, response.error = False, f'{type(exc).__name__}: {exc}'
         return response
+
+    def _publish_closed(self, closed: ClosedBag) -> None:
+        msg = BagClosed(trial_id=closed.trial_id, bag_path=closed.bag_path, status=closed.status,
+                        messages=closed.messages, recorder_cpu_s=float(closed.cpu_s), missing=closed.missing)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.closed_pub.publish(msg)
 
     def destroy_node(self):
         self.core.shutdown()      # an open bag is closed as aborted, never left unfinished

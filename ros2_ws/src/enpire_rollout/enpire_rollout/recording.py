@@ -3,7 +3,7 @@
     rec = BagRecorder(cell='cell_0', config=RecorderConfig(cameras=['top']))
     rec.offer('cell_state', data, log_time_ns)                # from a callback: an append, nothing more
     rec.start('trial_1', '/tmp/bags', {'seed': 7}).result()   # start / split / stop run on the writer
-    rec.stop('finished', {...}, [Mark('cell_state', stamp_ns=..)], 2.0).result()   # thread, in queue order
+    path, closed = rec.stop('finished', {...}, [Mark('cell_state', stamp_ns=..)])  # thread, in queue order
 
 Start, split and stop are queued behind the messages that arrived before them, so a bag holds exactly the
 messages received between its start and its end; split closes one bag and opens the next between two
@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, recover_unfinished, typestore
 from enpire_rollout.trial_core import header_stamp_ns
 
-RING = 8                               # recent frames kept per camera stream for a verdict's judged frames
+RING = 32                              # recent frames kept per camera stream for a verdict's judged frames
 
 
 class RecorderConfig(BaseModel):
@@ -56,19 +56,25 @@ class Mark:
 
 
 @dataclass
-class StopResult:
+class ClosedBag:
+    trial_id: str
     bag_path: str
+    status: str
     messages: int
     cpu_s: float                                          # the recorder's CPU time while the bag was open
     missing: list[str] = field(default_factory=list)    # marks not met when the settle timeout ran out
 
 
 class BagRecorder:
-    def __init__(self, cell: str, config: RecorderConfig, log=None):
+    def __init__(self, cell: str, config: RecorderConfig, log=None, on_closed=None):
+        """`on_closed(ClosedBag)`: called on the writer thread for every bag it closes."""
         self.cell = cell
         self.config = config
         self.log = log or (lambda _msg: None)
+        self.on_closed = on_closed or (lambda _closed: None)
         self.bag: TrialBag | None = None
+        self._open_path: str | None = None    # the open bag no stop was asked for yet (callers' view)
+        self._lock = threading.Lock()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._camera_of = {}              # camera stream topic -> camera
         for cam in config.cameras:
@@ -95,16 +101,20 @@ class BagRecorder:
 
     def split(self, status: str, summary: dict, trial_id: str, bag_dir: str, metadata: dict,
               log_time_ns: int) -> Future:
-        """Future of (closed bag's path, new bag's path)."""
+        """Future of (the closed bag, the new bag's path)."""
         return self._call(self._split, status, summary, trial_id, bag_dir, metadata, log_time_ns)
 
     def stop(self, status: str, summary: dict, marks: list[Mark], settle_timeout_s: float | None = None
-             ) -> Future:
-        """Future of a StopResult once the bag is closed."""
+             ) -> tuple[str, Future]:
+        """(the path of the bag that closes, Future of its ClosedBag); RuntimeError if none is open."""
         timeout = self.config.settle_timeout_wall_s if settle_timeout_s is None else settle_timeout_s
+        with self._lock:
+            path, self._open_path = self._open_path, None
+        if path is None:
+            raise RuntimeError('no bag is open')
         future: Future = Future()
         self._queue.put(('stop', future, (status, summary, list(marks), timeout)))
-        return future
+        return path, future
 
     def cpu_s(self) -> float:
         """The recorder's CPU time so far: its writer thread and its subscription callbacks."""
@@ -164,6 +174,8 @@ class BagRecorder:
                                    flush_period_s=self.config.flush_period_s)
         bag = TrialBag(bag_dir, trial_id, self.cell, metadata, config).open(log_time_ns)
         self.bag, self._seen = bag, {}
+        with self._lock:
+            self._open_path = str(bag.path)
         self._cpu_at_start = self.cpu_s()
         for data in self._static:       # the cell's calibration, latched: into every bag from its start
             bag.write_cdr(names.TF_STATIC, data, log_time_ns)
@@ -171,11 +183,13 @@ class BagRecorder:
             bag.write_cdr(bag.topic(names.camera_info(cam)), data, log_time_ns)
         return str(bag.path)
 
-    def _split(self, status, summary, trial_id, bag_dir, metadata, log_time_ns) -> tuple[str, str]:
-        if self.bag is None:
+    def _split(self, status, summary, trial_id, bag_dir, metadata, log_time_ns) -> tuple[ClosedBag, str]:
+        if self.bag is None or self._stopping:
             raise RuntimeError('no bag is open')
+        if (Path(bag_dir) / trial_id).exists():
+            raise FileExistsError(f'a bag of trial {trial_id} exists in {bag_dir}')
         closed = self._close(status, summary)
-        return closed.bag_path, self._start(trial_id, bag_dir, metadata, log_time_ns)
+        return closed, self._start(trial_id, bag_dir, metadata, log_time_ns)
 
     def _begin_stop(self, future: Future, args) -> None:
         if self.bag is None or self._stopping:
@@ -201,12 +215,17 @@ class BagRecorder:
         stamp, count = self._seen.get(mark.topic, (-1, 0))
         return count >= mark.count and (mark.stamp_ns <= 0 or stamp >= mark.stamp_ns)
 
-    def _close(self, status: str, summary: dict, missing: list[str] | None = None) -> StopResult:
+    def _close(self, status: str, summary: dict, missing: list[str] | None = None) -> ClosedBag:
         bag, self.bag = self.bag, None
+        with self._lock:
+            if self._open_path == str(bag.path):
+                self._open_path = None
         messages = sum(bag.counts.values())
         cpu = self.cpu_s() - self._cpu_at_start
-        bag.close(status, {**summary, 'recorder_cpu_s': round(cpu, 4)})
-        return StopResult(str(bag.path), messages, cpu, missing or [])
+        bag.close(status, {**summary, 'messages': messages, 'recorder_cpu_s': round(cpu, 4)})
+        closed = ClosedBag(bag.trial_id, str(bag.path), status, messages, cpu, missing or [])
+        self.on_closed(closed)
+        return closed
 
     def _abort_open(self, reason: str) -> None:
         if self._stopping:
@@ -291,4 +310,4 @@ def _resolve(future: Future, fn, *args) -> None:
         future.set_exception(exc)
 
 
-__all__ = ['BagRecorder', 'RecorderConfig', 'Mark', 'StopResult']
+__all__ = ['BagRecorder', 'ClosedBag', 'RecorderConfig', 'Mark']

@@ -23,11 +23,10 @@ class TrialServerConfig(BaseModel):
 
     cameras: list[str] = Field(default_factory=lambda: ['top', 'oblique', 'wrist'],
                                description='cameras whose frames the policy sees and the bag keeps')
-    bag_dir: str = Field('/tmp/enpire_bags', description='one rosbag2 folder per trial + trials.jsonl')
-    record_camera_period_s: float = Field(0.0, ge=0.0, le=3600.0,
-                                          description='seconds between recorded frames per camera (0: all)')
-    image_compression: str = Field('', description="'' raw | png | jpeg")
-    flush_period_s: float = Field(0.5, gt=0.0, le=60.0, description='MCAP chunk flushed at least this often')
+    bag_dir: str = Field('/tmp/enpire_bags', description="one rosbag2 folder per trial + trials.jsonl (the "
+                                                         "cell's recorder writes them)")
+    recorder_timeout_wall_s: float = Field(10.0, gt=0.0, le=600.0,
+                                           description="wall-clock wait for the recorder's answers, s")
     debug_ground_truth: bool = Field(False, description='ground truth in observations (never in benchmarks)')
     control_hz: float = Field(10.0, gt=0.0, le=1000.0, description='policy steps per second of cell time')
     step_deadline_s: float = Field(0.1, gt=0.0, le=10.0,

@@ -3,7 +3,11 @@
 python -m enpire_rollout.trial_server_node --ros-args -r __ns:=/cell_0 --params-file config/trial_server.yaml
 
 The policy runs in a sandbox process (sandbox.py); its commands go to the safety node on
-`cmd/policy_target`; the verify service is the only judge of success. One rosbag per trial (trial_bag.py).
+`cmd/policy_target`; the verify service is the only judge of success. The cell's recorder (recorder_node.py)
+writes one rosbag per trial: this node opens and closes it (recorder/start, recorder/stop) and publishes
+what it decides (commands, trial events, verdicts on `trial/verdicts`), which the recorder records. A goal
+with record=true is refused when the cell has no recorder, and a trial whose recorder leaves mid-trial is
+aborted with the reason (its bag is salvaged as aborted when a recorder starts again).
 """
 from __future__ import annotations
 
@@ -12,11 +16,11 @@ import hashlib
 import json
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 import rclpy
+from builtin_interfaces.msg import Time
 from enpire_common import messages, names, task_registry
 from enpire_common.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
 from enpire_common.node_main import run_node
@@ -25,29 +29,30 @@ from enpire_common.on_demand import OnDemandSubscriptions
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.serialization import deserialize_message, serialize_message
+from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
 from enpire_env.calibration.table_mapping import CalibratedCameras
 from enpire_interfaces.action import ResetCell, RunTrial
 from enpire_interfaces.msg import (
+    BagClosed,
     CellState,
     Command,
     FusedVerdict,
     GroundTruth,
-    SafetyEvent,
+    RecordingMark,
     TableHomography,
     TrialEvent,
 )
-from enpire_interfaces.srv import Verify
+from enpire_interfaces.srv import StartRecording, StopRecording, Verify
 from enpire_rollout import os_sandbox
 from enpire_rollout.policy_contract import Observation
 from enpire_rollout.policy_runtime import trial_context
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
 from enpire_rollout.scrub import scrub, scrub_value
-from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, compress_image_cdr, recover_unfinished
+from enpire_rollout.trial_bag import recover_unfinished
 from enpire_rollout.trial_core import (
     RUNTIME_PARAMETERS,
     TRIAL_ID,
@@ -67,6 +72,10 @@ from enpire_rollout.trial_outcome import TrialOutcome
 
 def _stamp_ns(stamp) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def _time(stamp_ns: int) -> Time:
+    return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
 
 
 @functools.cache
@@ -99,23 +108,24 @@ class TrialServer(Node):
         self.static_transforms: list[bytes] = []      # /tf_static messages of the cell (latched)
         self.camera_infos: dict[str, bytes] = {}      # camera -> its latest CameraInfo
         self.calibrated = CalibratedCameras(self.config.table_pixel_m)   # maps frames without a homography
-        # The last frames per camera with their homographies: a verdict's frames go into the bag by the
-        # stamps it names, whichever arrived since.
-        self.recent_frames: dict[str, deque[tuple[RawFrame, RawFrame | None]]] = {}
         # Safety answers every policy command with exactly one safe command: counted, so a trial's end
         # can wait for the answer to its last one (the hold) before the bag closes.
         self.policy_commands_sent = 0
         self.safe_commands_taken = 0
+        self.last_safe_stamp_ns = 0
+        # What this node published (the recorder's stop waits until the bag holds as many).
+        self.published = {names.TRIAL_EVENTS: 0, names.TRIAL_VERDICTS: 0, names.POLICY_COMMAND: 0}
         self.placement_truth: RawFrame | None = None    # ground truth of the cell's last placement (step 0)
         self.truth: GroundTruth | None = None
-        self.bag: TrialBag | None = None
-        self._bag_lock = threading.Lock()
+        self.closed_bags: dict[str, BagClosed] = {}     # bag path -> the recorder's announcement
+        self._closed_cv = threading.Condition()
         self._busy = threading.Lock()
         self.clock = PhaseClock()
 
         lean_pub = {'event_callbacks': lean_publisher_events()}
         self.command_pub = self.create_publisher(Command, names.POLICY_COMMAND, 10, **lean_pub)
         self.event_pub = self.create_publisher(TrialEvent, names.TRIAL_EVENTS, 100, **lean_pub)
+        self.verdict_pub = self.create_publisher(FusedVerdict, names.TRIAL_VERDICTS, 100, **lean_pub)
         self.diagnostics = TrialDiagnostics(self)     # its trials on /diagnostics
         lean = {'callback_group': self.group, 'event_callbacks': lean_subscription_events()}
         self.create_subscription(CellState, names.CELL_STATE, self._on_state, 10, **lean, raw=True)
@@ -123,14 +133,12 @@ class TrialServer(Node):
         # not delivered one callback each: an idle cell's camera streams then cost this node nothing.
         self.sensors = OnDemandSubscriptions(self)
         self.sensors.add(names.CELL_COMMAND, Command, names.CELL_COMMAND, 20, raw=True)
-        self.sensors.add(names.SAFETY_EVENTS, SafetyEvent, names.SAFETY_EVENTS, 100, raw=True)
-        # A simulated cell's truth: only its initial state goes into the bag (privileged), for audits.
+        # A simulated cell's truth: whether the placement after the reset was published (for the bag).
         self.sensors.add(names.GROUND_TRUTH, GroundTruth, names.GROUND_TRUTH, 10, raw=True)
-        camera_qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)   # 1 s at 10 Hz
-        # The cameras' calibration goes into every bag: Foxglove places the cameras from it, and
-        # `enpire audit` maps the frames of a real cell (which publishes no homography) with it.
+        # The cameras' calibration maps the frames of a real cell (which publishes no homography).
         self.sensors.add(names.TF_STATIC, TFMessage, names.TF_STATIC,
                          QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL), raw=True)
+        camera_qos = qos_profile_sensor_data
         for cam in self.config.cameras:
             self.sensors.add(names.camera_image(cam), Image, names.camera_image(cam), camera_qos, raw=True)
             self.sensors.add(names.camera_info(cam), CameraInfo, names.camera_info(cam), camera_qos, raw=True)
@@ -141,12 +149,19 @@ class TrialServer(Node):
             self.create_subscription(GroundTruth, names.GROUND_TRUTH, self._on_truth, 10, callback_group=g)
         self.reset_client = ActionClient(self, ResetCell, names.RESET, callback_group=g)
         self.verify_client = self.create_client(Verify, names.VERIFY, callback_group=g)
+        self.recorder_start = self.create_client(StartRecording, names.RECORDER_START, callback_group=g)
+        self.recorder_stop = self.create_client(StopRecording, names.RECORDER_STOP, callback_group=g)
+        self.create_subscription(BagClosed, names.RECORDER_CLOSED, self._on_bag_closed,
+                                 QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+                                 callback_group=g)
         self._server = ActionServer(self, RunTrial, names.RUN_TRIAL, execute_callback=self.execute_callback,
                                     goal_callback=self.goal_callback, cancel_callback=self.cancel_callback,
                                     callback_group=g)
-        for rec in recover_unfinished(self.config.bag_dir):
+        for rec in recover_unfinished(self.config.bag_dir):     # a recorder that died (a crashed cell)
             self.get_logger().warning(
                 f"unfinished trial {rec['trial_id']} recorded as aborted: {rec['bag_path']}")
+        # A bag the recorder still holds open is a trial of this server's previous life: closed as aborted.
+        threading.Thread(target=self._abort_orphan_bag, daemon=True).start()
         self.get_logger().info(f'trial server for {self.cell}: cameras={self.config.cameras} '
                                f'bags in {self.config.bag_dir}')
         if self.sandbox.available:
@@ -161,54 +176,55 @@ class TrialServer(Node):
     def _set_config(self, config: TrialServerConfig) -> None:
         self.config = config        # taken by the next trial
 
+    def _abort_orphan_bag(self) -> None:
+        # Holding the trial lock: a bag open now cannot be one of this server's own trials.
+        if not self.recorder_stop.wait_for_service(timeout_sec=60.0):
+            return
+        if not self._busy.acquire(blocking=False):
+            return
+        try:
+            request = StopRecording.Request(status='aborted', summary_json=json.dumps({
+                'reason': 'the trial server restarted mid-trial', 'failure_reason': 'restarted'}))
+            future = self.recorder_stop.call_async(request)
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            if done.wait(30.0) and future.result() is not None and future.result().ok:
+                self.wait_bag_closed(future.result().bag_path, 30.0)
+                self.get_logger().warning(f'a trial of before the restart recorded as aborted: '
+                                          f'{future.result().bag_path}')
+        finally:
+            self._busy.release()
+
     # ---------------------------------------------------------------- sensors
-    # Everything the bag holds arrives as raw CDR: the bytes go to the bag as they came off the wire, as
-    # `ros2 bag record` does, with no deserialise + serialise round trip; a frame is deserialised only
-    # when an observation needs it.
+    # Frames arrive as raw CDR and are deserialised only when an observation needs them.
     def _on_state(self, data: bytes) -> None:
         msg = deserialize_message(data, CellState)
-        # Into the bag before a waiter goes on (and may close the bag).
-        self._record_cdr(names.CELL_STATE, data, _stamp_ns(msg.header.stamp))
         with self._state_cv:
             self.state = msg
             self._state_cv.notify_all()
 
     def drain(self) -> None:
-        """Take what arrived since the last call: the latest frame per camera for the policy, and
-        everything the bag keeps (frames at the camera rate with their homographies, safe commands,
-        safety events)."""
-        bag = self.bag
+        """Take what arrived since the last call: the latest frame per camera for the policy, safety's
+        answers (counted), the latest placement's truth."""
         self.take_calibration()
-        for name in (names.CELL_COMMAND, names.SAFETY_EVENTS):
-            for data in self.sensors.take(name):
-                stamp_ns = header_stamp_ns(data)
-                self._record_cdr(name, data, stamp_ns)
-                if name == names.CELL_COMMAND:
-                    self.safe_commands_taken += 1
+        for data in self.sensors.take(names.CELL_COMMAND):
+            self.safe_commands_taken += 1
+            self.last_safe_stamp_ns = max(self.last_safe_stamp_ns, header_stamp_ns(data))
         for data in self.sensors.take(names.GROUND_TRUTH):
             if deserialize_message(data, GroundTruth).step == 0:
                 self.placement_truth = RawFrame(header_stamp_ns(data), data)
         for cam in self.config.cameras:
             images = [RawFrame(header_stamp_ns(d), d) for d in self.sensors.take(names.camera_image(cam))]
             homs = [RawFrame(header_stamp_ns(d), d) for d in self.sensors.take(names.camera_homography(cam))]
-            by_stamp = {h.stamp_ns: h for h in homs}
             with self._lock:
                 if images:
                     self.frames[cam] = images[-1]
                 if homs:
                     self.homographies[cam] = homs[-1]
-                recent = self.recent_frames.setdefault(cam, deque(maxlen=8))
-                for img in images:
-                    recent.append((img, by_stamp.get(img.stamp_ns)))
-            if bag is None:
-                continue
-            for img in images:
-                if bag.want_camera(cam, img.stamp_ns):
-                    self._record_frame(cam, img, by_stamp.get(img.stamp_ns))
 
     def take_calibration(self) -> None:
-        """The cell's /tf_static and each camera's latest CameraInfo: for the bag, and to map the frames
-        of a cell that publishes no homography (a real cell) for the policy."""
+        """The cell's /tf_static and each camera's latest CameraInfo: to map the frames of a cell that
+        publishes no homography (a real cell) for the policy."""
         for data in self.sensors.take(names.TF_STATIC):
             data = bytes(data)
             if data not in self.static_transforms:
@@ -223,52 +239,39 @@ class TrialServer(Node):
                 except ValueError:   # a CameraInfo without intrinsics maps nothing
                     pass
 
-    def record_calibration(self, stamp_ns: int) -> None:
-        """The cell's /tf_static and each camera's latest CameraInfo into a bag that just opened."""
-        self.take_calibration()
-        for data in self.static_transforms:
-            self._record_cdr(names.TF_STATIC, data, stamp_ns)
-        for cam, data in self.camera_infos.items():
-            self._record_cdr(names.camera_info(cam), data, stamp_ns)
-
-    def _record_frame(self, cam: str, img: RawFrame, hom: RawFrame | None) -> None:
-        self._record_cdr(names.camera_image(cam), img.data, img.stamp_ns, camera=cam)
-        if hom is not None:
-            self._record_cdr(names.camera_homography(cam), hom.data, hom.stamp_ns)
-
     def _on_truth(self, msg: GroundTruth) -> None:
         self.truth = msg
 
-    def record_judged_frames(self, verdict: FusedVerdict) -> None:
-        """Put the frames a verdict was judged on (the capture stamps it names) into the bag, even between
-        the frames the camera rate keeps, so that `enpire audit` re-judges exactly those."""
-        self.drain()
-        bag = self.bag
-        if bag is None:
-            return
-        for camera in verdict.cameras:
-            stamp_ns = _stamp_ns(camera.frame_stamp)
-            with self._lock:
-                judged = [pair for pair in self.recent_frames.get(camera.camera, ())
-                          if pair[0].stamp_ns == stamp_ns]
-            if judged and bag.want_camera(camera.camera, stamp_ns, force=True):
-                self._record_frame(camera.camera, *judged[-1])
+    def _on_bag_closed(self, msg: BagClosed) -> None:
+        with self._closed_cv:
+            self.closed_bags[msg.bag_path] = msg
+            self._closed_cv.notify_all()
+
+    def wait_bag_closed(self, bag_path: str, timeout_s: float) -> BagClosed | None:
+        """The recorder's announcement that `bag_path` is complete on disk (None: not within the wall-clock
+        timeout)."""
+        with self._closed_cv:
+            self._closed_cv.wait_for(lambda: bag_path in self.closed_bags, timeout_s)
+            return self.closed_bags.pop(bag_path, None)
+
+    def recorder_ready(self) -> bool:
+        return self.recorder_start.service_is_ready() and self.recorder_stop.service_is_ready()
 
     def cell_stamp(self):
-        """Now on the cell's clock (the stamp of its latest state): the one time base of a trial's bag."""
+        """Now on the cell's clock (the stamp of its latest state)."""
         state = self.state
         return state.header.stamp if state is not None else self.get_clock().now().to_msg()
 
-    def record_initial_truth(self, since_ns: int, timeout: float) -> bool:
-        """A simulated cell's exact state after the reset (its last placement, step 0, stamped at or after
-        `since_ns`) into the bag on its privileged topic. False on a cell without ground truth (real)."""
+    def initial_truth_published(self, since_ns: int, timeout: float) -> bool:
+        """Whether a simulated cell published its exact state after the reset (its last placement, step 0,
+        stamped at or after `since_ns`) on its privileged topic, which the recorder keeps for audits.
+        False on a cell without ground truth (real)."""
         deadline = time.monotonic() + timeout
         topic = self.resolve_topic_name(names.GROUND_TRUTH)
         while True:
             self.drain()
             truth = self.placement_truth
             if truth is not None and truth.stamp_ns >= since_ns:
-                self._record_cdr(names.GROUND_TRUTH, truth.data, truth.stamp_ns)
                 return True
             if time.monotonic() >= deadline or not self.count_publishers(topic):
                 return False
@@ -296,23 +299,6 @@ class TrialServer(Node):
             self.drain()
         return True
 
-    def _record(self, name: str, msg, stamp) -> None:
-        """A message this node built itself (commands, events, verdicts)."""
-        if self.bag is not None:
-            self._record_cdr(name, serialize_message(msg), _stamp_ns(stamp))
-
-    def _record_cdr(self, name: str, data: bytes, stamp_ns: int, camera: str | None = None) -> None:
-        bag = self.bag
-        if bag is None:
-            return
-        topic = bag.topic(name)
-        with self._bag_lock:
-            if camera is not None and bag.config.image_compression:
-                bag.write_cdr(topic + '/compressed',
-                              compress_image_cdr(data, bag.config.image_compression), stamp_ns)
-            else:
-                bag.write_cdr(topic, data, stamp_ns)
-
     # ---------------------------------------------------------------- action callbacks
     def goal_callback(self, goal_request) -> GoalResponse:
         """One trial at a time per cell; everything else is validated in execute with a clear reason."""
@@ -339,17 +325,19 @@ class TrialServer(Node):
                          detail=json.dumps(scrub_value(detail), default=str))
         msg.header.stamp = self.cell_stamp()
         self.event_pub.publish(msg)
-        self._record(names.TRIAL_EVENTS, msg, msg.header.stamp)
-        if self.bag is not None:
-            with self._bag_lock:
-                self.bag.flush()
+        self.published[names.TRIAL_EVENTS] += 1
 
     def publish_command(self, values, frame_id: str, stamp=None) -> None:
         """An action vector for the cell, stamped with the cell time of the state it answers (or latest)."""
         msg = messages.command(values, frame_id, stamp if stamp is not None else self.cell_stamp())
         self.command_pub.publish(msg)
         self.policy_commands_sent += 1
-        self._record(names.POLICY_COMMAND, msg, msg.header.stamp)
+        self.published[names.POLICY_COMMAND] += 1
+
+    def publish_verdict(self, verdict: FusedVerdict) -> None:
+        """A trial's verdict, for the bag (the recorder keeps the frames it names with it)."""
+        self.verdict_pub.publish(verdict)
+        self.published[names.TRIAL_VERDICTS] += 1
 
     def wait_state_after(self, stamp_ns: int, timeout: float) -> CellState | None:
         deadline = time.monotonic() + timeout
@@ -441,6 +429,9 @@ class TrialRun:
         self.state: CellState | None = None           # the state the current step answers
         self.attempt_t0_ns = 0
         self.timeouts = 0
+        self.bag_path = ''                             # the bag the recorder writes ('' unrecorded)
+        self.published_before: dict[str, int] = {}
+        self.recorder_checked = 0.0
 
     # ---------------------------------------------------------------- flow
     def _refusal(self) -> str:
@@ -460,6 +451,10 @@ class TrialRun:
         if not self.s.sandbox.available and not self.cfg.accept_weaker_sandbox:
             return (f'refused: no OS sandbox on this cell ({self.s.sandbox.detail}); agent code runs only '
                     'behind one unless the operator sets accept_weaker_sandbox')
+        if self.goal.record and not (self.s.recorder_start.wait_for_service(
+                timeout_sec=self.cfg.recorder_timeout_wall_s) and self.s.recorder_ready()):
+            return ('refused: record=true but this cell has no recorder (recorder/start is not on the '
+                    'graph); a trial never runs unrecorded')
         return ''
 
     def run(self) -> RunTrial.Result:
@@ -484,7 +479,12 @@ class TrialRun:
         outcome = TrialOutcome(seed=int(g.seed), task=g.task, attempts=g.attempts, cell=self.s.cell,
                                distribution=g.distribution or 'in_distribution')
         try:
-            outcome.bag_path = self._open_bag() if g.record else ''
+            outcome.bag_path = self.bag_path = self._open_bag() if g.record else ''
+        except TrialAborted as exc:
+            outcome.failure_reason = scrub(str(exc))
+            self.event('aborted', success=False, failure_reason=outcome.failure_reason)
+            self.gh.abort()
+            return RunTrial.Result(success=False, failure_reason=outcome.failure_reason)
         except Exception as exc:  # noqa: BLE001 - the node lives on; the trial ends with the reason
             self._crashed(exc)
             outcome.failure_reason = scrub(f'internal error: {type(exc).__name__}: {exc}')
@@ -512,13 +512,15 @@ class TrialRun:
             failure_reason=outcome.failure_reason, bag_path=outcome.bag_path)
         status = ('cancelled' if result.failure_reason == 'cancelled' else
                   'failed' if result.failure_reason else 'finished')
-        if self.s.bag is not None:
-            with self.s._bag_lock:
-                bag, self.s.bag = self.s.bag, None
-                bag.close(status, {k: getattr(result, k) for k in (
-                    'success', 'attempts_used', 'reset_s', 'execute_s', 'verify_s', 'failure_reason')} | {
-                    'attempt_scores': list(result.attempt_scores),
-                    'attempt_reasons': list(result.attempt_reasons)})
+        if self.bag_path:
+            lost = self._close_bag(status, {k: getattr(result, k) for k in (
+                'success', 'attempts_used', 'reset_s', 'execute_s', 'verify_s', 'failure_reason')} | {
+                'attempt_scores': list(result.attempt_scores),
+                'attempt_reasons': list(result.attempt_reasons)})
+            if lost:     # the trial's evidence is incomplete: never reported as a success
+                result.success = False
+                result.failure_reason = scrub('; '.join(r for r in (result.failure_reason, lost) if r))
+                status = 'failed'
         if status == 'cancelled':
             self.gh.canceled()
         elif result.failure_reason:
@@ -540,25 +542,53 @@ class TrialRun:
                             else 'python_guard (weaker)')}
 
     def _open_bag(self) -> str:
+        """The recorder opens this trial's bag (it then records the cell's topics until `_close_bag`)."""
         metadata = {**scrub_value(self._goal_dict()), 'cell': self.s.cell,
                     'policy_source': scrub(self.policy_source, limit=1 << 20),
                     'config': self.cfg.model_dump(), 'versions': _versions(), 'started_unix': time.time()}
-        record = TrialRecordConfig(cameras=self.cfg.cameras, camera_period_s=self.cfg.record_camera_period_s,
-                                   image_compression=self.cfg.image_compression,
-                                   flush_period_s=self.cfg.flush_period_s)
-        bag = TrialBag(self.cfg.bag_dir, self.trial_id, self.s.cell, metadata, record)
-        start_ns = _stamp_ns(self.s.cell_stamp())
-        bag.open(start_ns)
-        self.s.bag = bag
-        self.s.record_calibration(start_ns)
-        return str(bag.path)
+        self.published_before = dict(self.s.published)
+        request = StartRecording.Request(trial_id=self.trial_id, bag_dir=self.cfg.bag_dir,
+                                         metadata_json=json.dumps(metadata, default=str))
+        response = self._wait(self.s.recorder_start.call_async(request), self.cfg.recorder_timeout_wall_s,
+                              'recorder start')
+        if not response.ok:
+            raise TrialAborted(f'recording failed: the recorder did not open the bag: {response.error}')
+        return response.bag_path
+
+    def _close_bag(self, status: str, summary: dict) -> str:
+        """The recorder closes the bag once it holds what this trial saw and sent; '' when it did, else
+        why the bag is incomplete (the recorder is gone: its bag is salvaged as aborted later)."""
+        s = self.s
+        marks = [RecordingMark(topic=name, count=s.published[name] - self.published_before.get(name, 0))
+                 for name in s.published]
+        if s.state is not None:
+            marks.append(RecordingMark(topic=names.CELL_STATE, stamp=s.state.header.stamp))
+        if s.last_safe_stamp_ns:
+            marks.append(RecordingMark(topic=names.CELL_COMMAND, stamp=_time(s.last_safe_stamp_ns)))
+        request = StopRecording.Request(status=status, summary_json=json.dumps(summary, default=str),
+                                        marks=marks)
+        timeout = self.cfg.recorder_timeout_wall_s
+        future = s.recorder_stop.call_async(request)
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(timeout) or future.result() is None:
+            s.recorder_stop.remove_pending_request(future)
+            return 'recording lost: the recorder did not answer the stop (its bag is salvaged as aborted)'
+        if not future.result().ok:
+            return f'recording lost: {future.result().error}'
+        closed = s.wait_bag_closed(self.bag_path, timeout)
+        if closed is None:
+            return 'recording lost: the recorder did not close the bag (it is salvaged as aborted)'
+        if closed.missing:
+            s.get_logger().warning(f'trial {self.trial_id}: the bag closed without {list(closed.missing)}')
+        return ''
 
     def _wait(self, future, timeout: float, what: str, cancel=None):
         done = threading.Event()
         future.add_done_callback(lambda _: done.set())
         deadline = time.monotonic() + timeout
         while not done.wait(0.05):
-            self.s.drain()   # keep recording the cameras while the reset runs
+            self.s.drain()   # keep the latest frames while the reset runs
             if self.gh.is_cancel_requested:
                 if cancel is not None:
                     cancel.cancel_goal_async()
@@ -569,7 +599,7 @@ class TrialRun:
 
     # ---------------------------------------------------------------- the cell, as the trial loop drives it
     def reset(self) -> dict:
-        """The reset action, verified; the initial ground truth of a simulated cell into the bag."""
+        """The reset action, verified; whether a simulated cell's initial ground truth reached the bag."""
         self.s.clock.switch('reset')
         since_ns = _stamp_ns(self.s.cell_stamp())
         if not self.s.reset_client.wait_for_server(timeout_sec=10.0):
@@ -585,7 +615,7 @@ class TrialRun:
         outcome = wrapped.result
         if not outcome.success:
             raise TrialAborted(f'reset failed (no trial on an unverified reset): {outcome.failure_reason}')
-        truth = self.s.bag is not None and self.s.record_initial_truth(since_ns, self.cfg.step_timeout_s)
+        truth = bool(self.bag_path) and self.s.initial_truth_published(since_ns, self.cfg.step_timeout_s)
         self.s.clock.switch('executing')
         # The reset's result as the cameras saw it; the exact initial state only on the privileged topic.
         return {'tries': outcome.tries_used,
@@ -597,6 +627,11 @@ class TrialRun:
     def stop_reason(self) -> str:
         if not rclpy.ok(context=self.s.context):
             raise TrialAborted('shutting down')
+        if self.bag_path and time.monotonic() - self.recorder_checked > 1.0:   # a graph query, once a second
+            self.recorder_checked = time.monotonic()
+            if not self.s.recorder_ready():
+                raise TrialAborted('recording lost: the recorder left the graph mid-trial (its bag is '
+                                   'salvaged as aborted when a recorder starts again)')
         return 'cancelled' if self.gh.is_cancel_requested else ''
 
     def begin_attempt(self, attempt: int) -> tuple[float, ...]:
@@ -633,7 +668,7 @@ class TrialRun:
     def verify(self, attempt: int, final: bool) -> Verdict:
         self.s.clock.switch('verifying')
         state = self.s.state
-        if state is not None:   # the frames of the step to judge, here too (for the bag)
+        if state is not None:   # the frames of the step to judge
             self.s.wait_frames(_stamp_ns(state.header.stamp), self.cfg.frame_wait_s)
         verdict = self.s.call_verify(self.goal.task, final and self.cfg.save_evidence)
         if verdict is None:
@@ -641,9 +676,9 @@ class TrialRun:
                                    reason='verify service unavailable or timed out')
         if not verdict.header.stamp.sec:   # no frame judged: the cell's time of asking
             verdict.header.stamp = self.s.cell_stamp()
-        # The verify node stamps a verdict with the capture stamp of the frames it judged.
-        self.s.record_judged_frames(verdict)
-        self.s._record('trial/verdicts', verdict, verdict.header.stamp)
+        # The verify node stamps a verdict with the capture stamp of the frames it judged; the recorder
+        # keeps those frames with the verdict.
+        self.s.publish_verdict(verdict)
         self.s.clock.switch('executing')
         return Verdict(success=verdict.success, score=float(verdict.score), reason=verdict.reason,
                        evidence_path=verdict.evidence_path)

@@ -15,7 +15,7 @@ Observations (`features=`):
   class the numpy runtime uses (default: the task's `default_feature_map`, whose history is reset at each
   attempt's start);
 - 'debug_state' (named debug variant): the true task state from `/<cell>/privileged/ground_truth` at every
-  step, which only debug recordings hold (a trial bag keeps only the initial state there, for audits).
+  step, which only debug recordings hold (a trial bag keeps only the placements' states, step 0, there).
 Actions: the safe command the cell tracked for the step (CellState.commanded of the next state,
 i.e. the policy command after the safety node), as the task's `action_label(agent, target)`; `act_abs`
 keeps the absolute target.

@@ -66,13 +66,15 @@ class CameraRelay(ManagedCellNode):
         self.bridge = CvBridge() if (self.use_cv_bridge and CvBridge is not None) else None
         self._pubs = []
         for camera, source, info in zip(self.cameras, self.sources, info_sources, strict=True):
-            image_pub = self.create_lifecycle_publisher(Image, names.camera_image(camera), 10)
+            image_pub = self.create_lifecycle_publisher(Image, names.camera_image(camera),
+                                                        qos_profile_sensor_data)
             self._pubs.append(image_pub)
             self._entities.append(self.create_subscription(
                 Image, source, lambda msg, c=camera, pub=image_pub: self.on_image(c, pub, msg),
                 qos_profile_sensor_data))
             if info:
-                info_pub = self.create_lifecycle_publisher(CameraInfo, names.camera_info(camera), 10)
+                info_pub = self.create_lifecycle_publisher(CameraInfo, names.camera_info(camera),
+                                                           qos_profile_sensor_data)
                 self._pubs.append(info_pub)
                 self._entities.append(self.create_subscription(
                     CameraInfo, info, lambda msg, c=camera, pub=info_pub: self.on_info(c, pub, msg),
