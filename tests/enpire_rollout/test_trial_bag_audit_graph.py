@@ -13,7 +13,7 @@ from enpire_common import names
 from rosbags.rosbag2 import Reader, Writer
 
 from enpire_agents.ground_truth import ground_truth
-from enpire_rollout.audit_replay import main_replay, replay_bag
+from enpire_rollout.audit_replay import main_replay, read_recorded, replay_bag
 from enpire_rollout.trial_bag import METADATA_TOPIC, typestore
 from tests.enpire_rollout.test_trial_server_graph import NS, cell, goal, run, topic  # noqa: F401
 from tests.enpire_rollout.third_party_readers import check_bag, check_rosbag2_metadata
@@ -73,28 +73,41 @@ def test_a_time_budget_stop_leaves_every_command_in_the_bag(stopped_trial):
 
 
 def test_one_time_base_for_every_topic_of_a_bag(stopped_trial, verified_trial):
+    """Log times: the recorder's clock when it took each message, all within the bag (its metadata first,
+    the trial's last event last). Header stamps: the cell's clock, unchanged, on every topic of the cell."""
+    on_cell_clock = [names.CELL_STATE, names.CELL_COMMAND, names.POLICY_COMMAND, names.TRIAL_EVENTS,
+                     names.GROUND_TRUTH, names.TRIAL_VERDICTS, names.camera_image('top'),
+                     names.camera_info('top'), names.camera_homography('top')]
     for result in (stopped_trial, verified_trial):
         messages = read_bag(result.bag_path)
         events = on(messages, names.TRIAL_EVENTS)
         assert events[0][1].event == 'started' and events[-1][1].event in ('finished', 'aborted')
         start, end = next(t for n, t, _ in messages if n == METADATA_TOPIC), events[-1][0]
         assert 0 <= end - start < 3600e9
-        for name, t, msg in messages:
+        for name, t, _msg in messages:
             assert start <= t <= end, (name, t - start, end - start)
-            if hasattr(msg, 'header'):
-                assert ns(msg.header.stamp) == t, (name, t, msg.header.stamp)
-        assert {n for n, _, _ in messages} >= {topic(names.CELL_STATE), topic(names.CELL_COMMAND),
-                                               topic(names.POLICY_COMMAND), topic(names.TRIAL_EVENTS),
-                                               topic(names.GROUND_TRUTH), METADATA_TOPIC}
+        # Nothing stamped after the cell's last state; `started` may carry the state just before the bag's
+        # first one (a second of cell time at most: the cell re-publishes its state while idle).
+        states = [ns(m.header.stamp) for _, m in on(messages, names.CELL_STATE)]
+        for name in on_cell_clock:
+            stamps = [ns(m.header.stamp) for _, m in on(messages, name)] or [min(states)]
+            assert all(min(states) - 1e9 <= s <= max(states) for s in stamps), \
+                (name, min(stamps) - min(states), max(stamps) - max(states))
+        verdicts = {topic(names.TRIAL_VERDICTS)} if result is verified_trial else set()
+        assert {n for n, _, _ in messages} >= \
+            {topic(n) for n in on_cell_clock if n != names.TRIAL_VERDICTS} | verdicts | {METADATA_TOPIC}
 
 
 def test_the_reset_result_and_the_privileged_initial_state_are_in_the_bag(verified_trial):
     messages = read_bag(verified_trial.bag_path)
     reset = json.loads(next(m for _, m in on(messages, names.TRIAL_EVENTS) if m.event == 'reset_done').detail)
     assert reset['privileged_initial_state'] is True
+    # Every placement's truth (step 0) is kept; the trial's initial state is the last before reset_done.
     truth = on(messages, names.GROUND_TRUTH)
-    assert len(truth) == 1 and truth[0][1].step == 0
-    block = truth[0][1].task_state
+    reset_done = next(t for t, m in on(messages, names.TRIAL_EVENTS) if m.event == 'reset_done')
+    assert truth and all(m.step == 0 for _, m in truth)
+    block = [m for t, m in truth if t <= reset_done][-1].task_state
+    assert list(read_recorded(Path(verified_trial.bag_path)).truth[1]) == pytest.approx(list(block))
     # The cameras' estimate of the reset, beside the truth (a few table units apart at most).
     estimate = reset['estimated_state']
     assert abs(estimate[0] - block[0]) < 15 and abs(estimate[1] - block[1]) < 15
@@ -107,8 +120,8 @@ def test_every_verdict_is_stamped_with_the_frames_it_judged(verified_trial):
     verdicts = on(messages, 'trial/verdicts')
     assert len(verdicts) == verified_trial.attempts_used
     state_steps = {ns(m.header.stamp): m.step for _, m in on(messages, names.CELL_STATE)}
-    for t, verdict in verdicts:
-        assert t == ns(verdict.header.stamp)
+    for _, verdict in verdicts:
+        t = ns(verdict.header.stamp)
         judged = [c for c in verdict.cameras if ns(c.frame_stamp)]
         assert len(judged) == 3, [(c.camera, c.reason) for c in verdict.cameras]
         for camera in judged:
@@ -117,7 +130,7 @@ def test_every_verdict_is_stamped_with_the_frames_it_judged(verified_trial):
             assert any(ns(f.header.stamp) == t for _, f in frames), f'{camera.camera}: frame not in bag'
         assert t in state_steps, 'the verdict names no step of the cell'
     # A verdict at the end of an attempt judges the attempt's last step, not the one before it.
-    last_steps = [state_steps[t] for t, _ in verdicts]
+    last_steps = [state_steps[ns(v.header.stamp)] for _, v in verdicts]
     assert last_steps == [25 * a for a in range(1, len(verdicts) + 1)], last_steps
 
 

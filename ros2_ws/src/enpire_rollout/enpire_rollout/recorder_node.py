@@ -41,15 +41,18 @@ from enpire_interfaces.srv import SplitRecording, StartRecording, StopRecording
 from enpire_rollout.recording import BagRecorder, ClosedBag, Mark, RecorderConfig
 
 LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+KEEP = 1000
 CLOSED_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)   # a late subscriber sees it
 
 
 def recorded_topics(cameras: list[str]) -> list[tuple[str, type, QoSProfile | int]]:
     """(relative topic, message type, subscription QoS) of everything the recorder takes."""
-    topics = [(names.CELL_STATE, CellState, 10), (names.POLICY_COMMAND, Command, 20),
-              (names.CELL_COMMAND, Command, 20), (names.SAFETY_EVENTS, SafetyEvent, 100),
-              (names.TRIAL_EVENTS, TrialEvent, 100), (names.TRIAL_VERDICTS, FusedVerdict, 100),
-              (names.GROUND_TRUTH, GroundTruth, 10), (names.TF_STATIC, TFMessage, LATCHED)]
+    # Reliable topics keep up to KEEP messages in the reader while the recorder is busy: a lockstep cell
+    # steps faster than a loaded machine schedules the recorder, and every state and command must arrive.
+    topics = [(names.CELL_STATE, CellState, KEEP), (names.POLICY_COMMAND, Command, KEEP),
+              (names.CELL_COMMAND, Command, KEEP), (names.SAFETY_EVENTS, SafetyEvent, KEEP),
+              (names.TRIAL_EVENTS, TrialEvent, KEEP), (names.TRIAL_VERDICTS, FusedVerdict, KEEP),
+              (names.GROUND_TRUTH, GroundTruth, KEEP), (names.TF_STATIC, TFMessage, LATCHED)]
     for cam in cameras:
         topics += [(names.camera_image(cam), Image, qos_profile_sensor_data),
                    (names.camera_info(cam), CameraInfo, qos_profile_sensor_data),

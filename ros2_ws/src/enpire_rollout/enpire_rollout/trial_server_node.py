@@ -431,6 +431,7 @@ class TrialRun:
         self.timeouts = 0
         self.bag_path = ''                             # the bag the recorder writes ('' unrecorded)
         self.published_before: dict[str, int] = {}
+        self.safe_before = 0
         self.recorder_checked = 0.0
 
     # ---------------------------------------------------------------- flow
@@ -547,6 +548,7 @@ class TrialRun:
                     'policy_source': scrub(self.policy_source, limit=1 << 20),
                     'config': self.cfg.model_dump(), 'versions': _versions(), 'started_unix': time.time()}
         self.published_before = dict(self.s.published)
+        self.safe_before = self.s.safe_commands_taken
         request = StartRecording.Request(trial_id=self.trial_id, bag_dir=self.cfg.bag_dir,
                                          metadata_json=json.dumps(metadata, default=str))
         response = self._wait(self.s.recorder_start.call_async(request), self.cfg.recorder_timeout_wall_s,
@@ -563,8 +565,9 @@ class TrialRun:
                  for name in s.published]
         if s.state is not None:
             marks.append(RecordingMark(topic=names.CELL_STATE, stamp=s.state.header.stamp))
-        if s.last_safe_stamp_ns:
-            marks.append(RecordingMark(topic=names.CELL_COMMAND, stamp=_time(s.last_safe_stamp_ns)))
+        if s.last_safe_stamp_ns:     # stamps repeat (the hold answers the state the last command did)
+            marks.append(RecordingMark(topic=names.CELL_COMMAND, stamp=_time(s.last_safe_stamp_ns),
+                                       count=s.safe_commands_taken - self.safe_before))
         request = StopRecording.Request(status=status, summary_json=json.dumps(summary, default=str),
                                         marks=marks)
         timeout = self.cfg.recorder_timeout_wall_s
