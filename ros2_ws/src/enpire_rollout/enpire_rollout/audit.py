@@ -19,7 +19,7 @@ from rosbags.rosbag2 import Reader
 
 from enpire_env.calibration.table_mapping import DEFAULT_TABLE_PIXEL_M, CalibratedCameras
 from enpire_rollout.trial_bag import typestore
-from enpire_rollout.trial_core import image_to_array
+from enpire_rollout.trial_core import header_stamp_ns, image_to_array
 
 
 class AuditRow(BaseModel):
@@ -33,11 +33,12 @@ class AuditRow(BaseModel):
 
 
 def recorded_rates(reader: Reader) -> dict[str, float]:
-    """Frames per second of each recorded camera: (frames - 1) over the span of their bag time stamps."""
+    """Frames per second of cell time of each recorded camera: (frames - 1) over the span of their capture
+    stamps (the log time is when the recorder took them, which a lockstep cell compresses or stretches)."""
     stamps: dict[str, list[int]] = {}
     images = [c for c in reader.connections if c.topic.endswith('/image_raw')]
-    for conn, stamp, _ in reader.messages(connections=images):
-        stamps.setdefault(conn.topic.split('/')[-2], []).append(stamp)
+    for conn, _, raw in reader.messages(connections=images):
+        stamps.setdefault(conn.topic.split('/')[-2], []).append(header_stamp_ns(raw))
     rates = {}
     for cam, times in stamps.items():
         span = (max(times) - min(times)) * 1e-9
@@ -58,6 +59,7 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
     calibrated = CalibratedCameras(table_pixel_m)
     bag = Path(bag)
     latest: dict[str, Frame] = {}
+    by_stamp: dict[str, dict[int, Frame]] = {}    # camera -> recent frames by capture stamp
     homs: dict[str, np.ndarray] = {}
     writers: dict[str, cv2.VideoWriter] = {}
     videos: dict[str, str] = {}
@@ -79,11 +81,17 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
                 homs[cam] = np.asarray(store.deserialize_cdr(raw, conn.msgtype).table_to_image).reshape(3, 3)
                 if cam in latest:
                     latest[cam] = Frame(latest[cam].image, homs[cam], latest[cam].stamp)
+                    by_stamp[cam][round(latest[cam].stamp * 1e9)] = latest[cam]
             elif topic.endswith('/image_raw'):
                 cam = topic.split('/')[-2]
                 msg = store.deserialize_cdr(raw, conn.msgtype)
                 image = image_to_array(msg.height, msg.width, msg.encoding, msg.data)
-                latest[cam] = Frame(*calibrated.map_frame(cam, image, homs.get(cam)), stamp * 1e-9)
+                captured = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                latest[cam] = Frame(*calibrated.map_frame(cam, image, homs.get(cam)), captured * 1e-9)
+                recent = by_stamp.setdefault(cam, {})
+                recent[captured] = latest[cam]
+                if len(recent) > 64:
+                    del recent[min(recent)]
                 if video:
                     if cam not in writers:
                         out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,10 +102,14 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
             elif topic.endswith('/trial/verdicts'):
                 recorded = store.deserialize_cdr(raw, conn.msgtype)
                 cams = [c.camera for c in recorded.cameras] or list(latest)
+                # The frames the verdict names (its cameras' capture stamps), else each camera's latest.
+                named = {c.camera: c.frame_stamp.sec * 1_000_000_000 + c.frame_stamp.nanosec
+                         for c in recorded.cameras}
+                frames = {c: by_stamp.get(c, {}).get(named.get(c, -1)) or latest.get(c) for c in cams}
                 verifier = verifiers.get(recorded.task) or verifiers.setdefault(recorded.task,
                                                                                 Verifier(recorded.task))
-                fused = verifier.verify({c: latest.get(c) for c in cams}, cameras=cams, now=stamp * 1e-9,
-                                        max_age=1e9)
+                now = recorded.header.stamp.sec + recorded.header.stamp.nanosec * 1e-9 or stamp * 1e-9
+                fused = verifier.verify(frames, cameras=cams, now=now, max_age=1e9)
                 audit_success = bool(fused.state == 0)
                 score = float(getattr(fused, 'score', 0.0))
                 rows.append(AuditRow(bag=bag.name, index=len(rows), recorded_success=bool(recorded.success),
