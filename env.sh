@@ -12,6 +12,8 @@ export AMENT_PREFIX_PATH="$_enpire_root/.venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX
 # Keep DDS discovery on loopback; lab users spanning hosts set SUBNET themselves (see README).
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ENPIRE_DISCOVERY_RANGE:-LOCALHOST}"
 unset ROS_LOCALHOST_ONLY
+# MuJoCo renders offscreen on the CPU through EGL (no display); a lab machine with a GPU keeps EGL.
+export MUJOCO_GL="${MUJOCO_GL:-egl}"
 export ENPIRE_ROOT="$_enpire_root"
 export PYTHONPATH="$_enpire_root${PYTHONPATH:+:$PYTHONPATH}"
 unset _enpire_root

@@ -21,6 +21,19 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# MuJoCo (the peg-insertion task) renders its cameras headless on the CPU through EGL (MUJOCO_GL=egl in
+# env.sh): the EGL loader and Mesa's software driver (llvmpipe).
+if ! ldconfig -p 2>/dev/null | grep -q 'libEGL_mesa.so.0' || ! ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing EGL with Mesa's software renderer (MuJoCo's offscreen cameras)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 </dev/null >/dev/null
+  else
+    echo "[setup] WARNING: EGL (libegl1, libegl-mesa0, libgl1-mesa-dri) is missing: MuJoCo cameras" \
+         "(the peg-insertion task) cannot render; install them with apt-get" >&2
+  fi
+fi
+
 python_bin="${ENPIRE_PYTHON:-$(command -v python3.11 || command -v python3)}"
 if [ ! -x "$venv/bin/python" ]; then
   echo "[setup] creating venv with $python_bin"

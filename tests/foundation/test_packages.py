@@ -18,10 +18,12 @@ IMPORT_TO_KEY = {
     'stable_baselines3': 'python3-stable-baselines3-pip', 'rclpy': 'rclpy',
     'pymunk': None, 'gymnasium': None, 'rosbags': None, 'anthropic': None, 'ultralytics': None, 'torch': None,
     'segment_anything': None, 'mcap': None, 'pyarrow': None, 'mcp': None, 'foxglove': None, 'pyseccomp': None,
+    'metaworld': None, 'mujoco': None,
 }
 PIP_NAME = {'segment_anything': 'segment-anything', 'foxglove': 'foxglove-sdk'}
 # Keys looked up in ros/rosdistro (rosdep/python.yaml, rosdep/base.yaml), December 2026. Not there:
-# python3-{anthropic,rosbags,gymnasium,pyarrow,ultralytics,segment-anything,mcap,pymunk,torch}.
+# python3-{anthropic,rosbags,gymnasium,pyarrow,ultralytics,segment-anything,mcap,pymunk,torch,metaworld,
+# mujoco}.
 ROSDEP_KEYS = {
     'python3-numpy', 'python3-opencv', 'python3-yaml', 'python3-pydantic', 'python3-shapely',
     'python3-matplotlib', 'python3-pytest', 'python3-openai-pip', 'python3-stable-baselines3-pip', 'git',
