@@ -44,6 +44,7 @@ fi
 
 results=()
 failed_any=0
+export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} -rfE"    # a summary line naming every failed test
 
 # One `make test` (or, with --quick, the set-up and a `pytest -k` subset) in the clone; its log and the
 # names of the failed tests are kept.
@@ -51,7 +52,7 @@ one_run() {
   local label="$1" log="$work/$1.log" t0 rc
   t0=$(date +%s)
   if [ -n "$quick" ]; then
-    (set +u; cd "$clone" && make setup && . ./env.sh && python -m pytest tests -q -k "$quick") > "$log" 2>&1
+    (set +u; cd "$clone" && make setup && . ./env.sh && python -m pytest tests -k "$quick") > "$log" 2>&1
   else
     (set +u; cd "$clone" && make test) > "$log" 2>&1
   fi

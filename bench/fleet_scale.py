@@ -1,0 +1,345 @@
+"""How many simulated cells this machine carries: for N = 1, 2, 4, 8, 16, 32 Push-T cells (3 cameras at
+96x96, real_time pacing: 10 Hz of sim time per wall second when the machine keeps up), all running
+back-to-back recorded trials of a scripted policy.
+
+Run: `. ./env.sh && python bench/fleet_scale.py [--cells 1 2 4 8] [--idle-s 15] [--active-s 40]`.
+Per N, measured from outside the cells:
+- DDS participants: the distinct FastDDS participant ids the cells' processes hold, read from the UDP
+  ports they bind (metatraffic unicast 7400 + 250*domain + 10 + 2*participantId; /proc/<pid>/fd socket
+  inodes matched against /proc/net/udp{,6});
+- CPU cores per idle cell and per active cell: utime + stime (+ the reaped children's, so the policy
+  sandboxes count) of every process of the cells' process trees, from /proc, over a measured span
+  (idle: cells up, no trial; active: trials running), divided by the span and by N;
+- achieved real-time factor: sim time advanced on each cell's clock (its `clock` topic, or the stamps
+  of its `cell_state` where a cell publishes no clock) over the wall time between two samples;
+- trials per hour: trials finished inside the active span.
+Prints a progress line per N, writes a plot (cores per cell and RTF against N) and ends with one JSON
+line (`participants_per_cell`, `idle_cores_per_cell`, `rtf_8_cells`, `cells_up_32`, `rtf_32_cells`, ...).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._cell import BENCH_TRIAL_SERVER, oscillating_policy  # noqa: E402  (sets loopback discovery)
+
+TICKS = os.sysconf('SC_CLK_TCK')
+
+
+def process_tree(roots: list[int]) -> list[int]:
+    """`roots` and all their descendants (the cells' nodes and their sandbox children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            ppid = int(Path(f'/proc/{entry}/stat').read_text().rsplit(')', 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], list(roots)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def cpu_ticks(pids: list[int]) -> dict[int, int]:
+    """Per process: utime + stime + cutime + cstime (reaped children included), in clock ticks."""
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+            out[pid] = sum(int(x) for x in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU seconds of the processes between two samples (a process born in between counts whole)."""
+    return sum(t - before.get(pid, 0) for pid, t in after.items()) / TICKS
+
+
+def udp_ports_by_inode() -> dict[int, int]:
+    ports = {}
+    for table in ('/proc/net/udp', '/proc/net/udp6'):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            ports[int(parts[9])] = int(parts[1].rsplit(':', 1)[1], 16)
+    return ports
+
+
+def participants(pids: list[int], domain: int) -> dict[int, set[int]]:
+    """Per process, the FastDDS participant ids whose metatraffic unicast port it binds in `domain`."""
+    by_inode = udp_ports_by_inode()
+    base = 7400 + 250 * domain + 10
+    out: dict[int, set[int]] = {}
+    for pid in pids:
+        try:
+            links = [os.readlink(f'/proc/{pid}/fd/{fd}') for fd in os.listdir(f'/proc/{pid}/fd')]
+        except OSError:
+            continue
+        for link in links:
+            if not link.startswith('socket:['):
+                continue
+            port = by_inode.get(int(link[8:-1]))
+            if port is not None and base <= port < base + 240 and (port - base) % 2 == 0:
+                out.setdefault(pid, set()).add((port - base) // 2)
+    return out
+
+
+class ClockSampler:
+    """(wall, sim) samples of each cell's time: its `clock` topic, else its `cell_state` stamps."""
+
+    def __init__(self, node, cells: list[str]):
+        from enpire_common import names
+        from enpire_interfaces.msg import CellState
+        from rclpy.qos import qos_profile_sensor_data
+        from rosgraph_msgs.msg import Clock
+
+        self.node, self.cells, self.latest = node, cells, {}
+        self.source = {}
+        self._lock = threading.Lock()
+        self._subs = []
+        for cell in cells:
+            clock_topic = names.cell_name(cell, 'clock')
+            if node.count_publishers(clock_topic):
+                self.source[cell] = 'clock'
+                self._subs.append(node.create_subscription(
+                    Clock, clock_topic, lambda m, c=cell: self._take(c, m.clock), qos_profile_sensor_data))
+            else:
+                self.source[cell] = 'cell_state'
+                self._subs.append(node.create_subscription(
+                    CellState, names.cell_name(cell, names.CELL_STATE),
+                    lambda m, c=cell: self._take(c, m.header.stamp), qos_profile_sensor_data))
+
+    def _take(self, cell, stamp) -> None:
+        with self._lock:
+            self.latest[cell] = (time.monotonic(), stamp.sec + stamp.nanosec * 1e-9)
+
+    def sample(self, timeout_s: float = 20.0) -> dict[str, tuple[float, float]]:
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            self.latest.clear()
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.latest) == len(self.cells):
+                    return dict(self.latest)
+            time.sleep(0.05)
+        with self._lock:
+            return dict(self.latest)
+
+    def close(self) -> None:
+        for sub in self._subs:
+            self.node.destroy_subscription(sub)
+
+
+def rtf(first: dict, last: dict) -> list[float]:
+    return [(last[c][1] - first[c][1]) / max(1e-6, last[c][0] - first[c][0]) for c in first if c in last]
+
+
+def back_to_back(fleet, requests_for, stop: threading.Event, finished: list[float]) -> None:
+    """Keep every cell busy: batches of one trial per cell until `stop`; the finish time of each trial."""
+    def on_trial(outcome, done, total):
+        if outcome.accepted and not outcome.failure_reason:
+            finished.append(time.monotonic())
+    batch = 0
+    while not stop.is_set():
+        fleet.run_trials(requests_for(batch), progress=on_trial, stop=stop.is_set)
+        batch += 1
+
+
+def measure(n: int, args, work: Path, say) -> dict:
+    import rclpy
+    from enpire_common.cells import simulated_cells
+    from enpire_common.executors import SubmitOnceExecutor
+    from enpire_rollout.fleet_client import FleetClient, TrialRequest
+
+    cells = [f'cell_{i}' for i in range(n)]
+    policy = work / 'policy.py'
+    policy.write_text(oscillating_policy(touch_frame=True))
+    domain = int(os.environ['ROS_DOMAIN_ID'])
+    ready_s = args.ready_s + args.ready_per_cell_s * n
+    parameters = {'sim': {'pacing': 'real_time'}, 'safety': {'pacing': 'real_time'},
+                  'trial_server': BENCH_TRIAL_SERVER}
+    row: dict = {'cells': n, 'up': False}
+    t_start = time.monotonic()
+    with simulated_cells(cells, work / f'logs_{n}', bag_dir=lambda cell: work / f'bags_{n}' / cell,
+                         parameters=parameters, ready_timeout_s=ready_s) as running:
+        up = running.wait_ready(ready_s)
+        row['up_s'] = round(time.monotonic() - t_start, 1)
+        roots = list(running.supervisor.pids().values())
+        row['processes'] = len(roots)
+        if not up:
+            row['problems'] = running.problems()[:5]
+            say(f'N={n}: NOT up within {ready_s:.0f} s ({len(roots)} processes alive)')
+            return row
+        row['up'] = True
+        context = rclpy.Context()
+        rclpy.init(context=context, domain_id=domain)
+        node = rclpy.create_node('fleet_scale_bench', context=context)
+        executor = SubmitOnceExecutor(context=context)
+        executor.add_node(node)
+        threading.Thread(target=executor.spin, daemon=True).start()
+        stop = threading.Event()
+        try:
+            time.sleep(args.settle_s)
+            pids = process_tree(roots)
+            by_process = participants(pids, domain)
+            row['participants'] = len(set().union(*by_process.values())) if by_process else 0
+            row['participants_per_cell'] = round(row['participants'] / n, 2)
+            # idle: every cell up, no trial
+            before, t0 = cpu_ticks(process_tree(roots)), time.monotonic()
+            time.sleep(args.idle_s)
+            idle = cpu_seconds_between(before, cpu_ticks(process_tree(roots))) / (time.monotonic() - t0)
+            row['idle_cores_per_cell'] = round(idle / n, 4)
+            # active: back-to-back recorded trials on every cell
+            sampler = ClockSampler(node, cells)
+            row['time_source'] = sorted(set(sampler.source.values()))
+            fleet = FleetClient(node, cells, server_timeout_s=ready_s, goal_answer_timeout_s=ready_s)
+
+            def requests_for(batch):
+                return [TrialRequest(task='pusht', policy_path=str(policy), seed=batch * n + i, attempts=1,
+                                     steps_per_attempt=args.steps, record=True) for i in range(n)]
+            finished: list[float] = []
+            driver = threading.Thread(target=back_to_back, args=(fleet, requests_for, stop, finished),
+                                      daemon=True)
+            driver.start()
+            time.sleep(args.warmup_s)
+            first = sampler.sample()
+            before, t0 = cpu_ticks(process_tree(roots)), time.monotonic()
+            time.sleep(args.active_s)
+            active = cpu_seconds_between(before, cpu_ticks(process_tree(roots)))
+            span = time.monotonic() - t0
+            last = sampler.sample()
+            row['active_cores_per_cell'] = round(active / span / n, 4)
+            factors = rtf(first, last)
+            row['rtf_mean'] = round(statistics.fmean(factors), 3) if factors else None
+            row['rtf_min'] = round(min(factors), 3) if factors else None
+            row['rtf_cells_sampled'] = len(factors)
+            done = [t for t in finished if t0 <= t <= t0 + span]
+            row['trials_in_span'] = len(done)
+            row['trials_per_hour'] = round(len(done) * 3600.0 / span, 1)
+            row['load_avg_1m'] = os.getloadavg()[0]
+            stop.set()
+            sampler.close()
+            driver.join(timeout=args.steps / 10.0 * 4 + 60)
+        finally:
+            stop.set()
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown(context=context)
+    return row
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    up = [r for r in rows if r['up']]
+    fig, (ax_cpu, ax_rtf) = plt.subplots(1, 2, figsize=(11, 4))
+    ns = [r['cells'] for r in up]
+    ax_cpu.plot(ns, [r.get('idle_cores_per_cell') for r in up], 'o-', label='idle cell')
+    ax_cpu.plot(ns, [r.get('active_cores_per_cell') for r in up], 's-', label='active cell (trials)')
+    ax_cpu.set_xlabel('cells on this machine')
+    ax_cpu.set_ylabel('CPU cores per cell')
+    ax_cpu.set_xscale('log', base=2)
+    ax_cpu.legend()
+    ax_cpu.grid(alpha=0.3)
+    ax_rtf.plot(ns, [r.get('rtf_mean') for r in up], 'o-', label='mean over cells')
+    ax_rtf.plot(ns, [r.get('rtf_min') for r in up], 'v--', label='slowest cell')
+    ax_rtf.axhline(1.0, color='0.5', ls=':')
+    ax_rtf.set_xlabel('cells on this machine')
+    ax_rtf.set_ylabel('real-time factor (sim s / wall s)')
+    ax_rtf.set_xscale('log', base=2)
+    ax_rtf.set_ylim(bottom=0)
+    ax_rtf.legend()
+    ax_rtf.grid(alpha=0.3)
+    down = [r['cells'] for r in rows if not r['up']]
+    fig.suptitle('fleet scale: simulated Push-T cells, 3 cameras 96x96, 10 Hz, recorded trials'
+                 + (f' (not up: N={down})' if down else ''), fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def summary(rows: list[dict]) -> dict:
+    up = [r for r in rows if r['up']]
+    by_n = {r['cells']: r for r in rows}
+
+    def at(n, key):
+        return by_n[n].get(key) if n in by_n else None
+    return {
+        'participants_per_cell': max((r['participants_per_cell'] for r in up), default=None),
+        'idle_cores_per_cell': max((r['idle_cores_per_cell'] for r in up), default=None),
+        'active_cores_per_cell': max((r['active_cores_per_cell'] for r in up), default=None),
+        'rtf_8_cells': at(8, 'rtf_mean'), 'rtf_min_8_cells': at(8, 'rtf_min'),
+        'cells_up_32': at(32, 'up'), 'rtf_32_cells': at(32, 'rtf_mean'),
+        'trials_per_hour_8_cells': at(8, 'trials_per_hour'),
+        'trials_per_hour_32_cells': at(32, 'trials_per_hour'),
+        'per_n': rows,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--cells', type=int, nargs='+', default=[1, 2, 4, 8, 16, 32])
+    ap.add_argument('--idle-s', type=float, default=15.0, help='idle span measured per N')
+    ap.add_argument('--active-s', type=float, default=40.0, help='active span measured per N')
+    ap.add_argument('--warmup-s', type=float, default=10.0, help='trials running before the active span')
+    ap.add_argument('--settle-s', type=float, default=5.0, help='after the cells are up, before measuring')
+    ap.add_argument('--steps', type=int, default=100, help='steps per trial (10 Hz: 100 = 10 s of sim time)')
+    ap.add_argument('--ready-s', type=float, default=60.0, help='bring-up time allowed: this ...')
+    ap.add_argument('--ready-per-cell-s', type=float, default=10.0, help='... plus this per cell')
+    ap.add_argument('--out', default=None, help='output folder (default runs/fleet_scale_<time>)')
+    args = ap.parse_args()
+    out = Path(args.out or f'runs/fleet_scale_{time.strftime("%Y%m%d_%H%M%S")}').resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+
+    def say(line: str) -> None:
+        print(f'[{time.monotonic() - t0:7.1f}s] {line}', flush=True)
+
+    say(f'fleet scale: N = {args.cells} on ROS_DOMAIN_ID={os.environ["ROS_DOMAIN_ID"]}, '
+        f'{os.cpu_count()} cores, into {out}')
+    rows = []
+    for n in args.cells:
+        with tempfile.TemporaryDirectory(prefix=f'fleet_scale_{n}_') as tmp:
+            try:
+                row = measure(n, args, Path(tmp), say)
+            except Exception as exc:  # noqa: BLE001 - one N failing must not lose the others
+                row = {'cells': n, 'up': False, 'error': f'{type(exc).__name__}: {exc}'[:300]}
+        rows.append(row)
+        if row['up']:
+            say(f"N={n}: up in {row['up_s']} s, {row['processes']} processes, {row['participants']} DDS "
+                f"participants ({row['participants_per_cell']}/cell); cores per cell idle "
+                f"{row['idle_cores_per_cell']:.3f}, active {row['active_cores_per_cell']:.3f}; RTF mean "
+                f"{row['rtf_mean']} (slowest {row['rtf_min']}, from {'/'.join(row['time_source'])}); "
+                f"{row['trials_per_hour']} trials/h; load {row['load_avg_1m']:.1f}")
+        else:
+            say(f'N={n}: not up ({row.get("error") or row.get("problems")})')
+        (out / 'fleet_scale.json').write_text(json.dumps(summary(rows), indent=1))
+    plot(rows, out / 'fleet_scale.png')
+    say(f'plot: {out / "fleet_scale.png"}')
+    print(json.dumps({**summary(rows), 'bench_wall_s': round(time.monotonic() - t0, 1)}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
