@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -107,9 +108,10 @@ class ClockSampler:
 
     def __init__(self, node, cells: list[str]):
         from enpire_common import names
-        from enpire_interfaces.msg import CellState
         from rclpy.qos import qos_profile_sensor_data
         from rosgraph_msgs.msg import Clock
+
+        from enpire_interfaces.msg import CellState
 
         self.node, self.cells, self.latest = node, cells, {}
         self.source = {}
@@ -167,6 +169,8 @@ def measure(n: int, args, work: Path, say) -> dict:
     import rclpy
     from enpire_common.cells import simulated_cells
     from enpire_common.executors import SubmitOnceExecutor
+    from rclpy.signals import SignalHandlerOptions
+
     from enpire_rollout.fleet_client import FleetClient, TrialRequest
 
     cells = [f'cell_{i}' for i in range(n)]
@@ -190,7 +194,7 @@ def measure(n: int, args, work: Path, say) -> dict:
             return row
         row['up'] = True
         context = rclpy.Context()
-        rclpy.init(context=context, domain_id=domain)
+        rclpy.init(context=context, domain_id=domain, signal_handler_options=SignalHandlerOptions.NO)
         node = rclpy.create_node('fleet_scale_bench', context=context)
         executor = SubmitOnceExecutor(context=context)
         executor.add_node(node)
@@ -307,6 +311,8 @@ def main() -> int:
     ap.add_argument('--steps', type=int, default=100, help='steps per trial (10 Hz: 100 = 10 s of sim time)')
     ap.add_argument('--ready-s', type=float, default=60.0, help='bring-up time allowed: this ...')
     ap.add_argument('--ready-per-cell-s', type=float, default=10.0, help='... plus this per cell')
+    ap.add_argument('--keep-going', action='store_true',
+                    help='try the larger N after one did not come up (default: skip them)')
     ap.add_argument('--out', default=None, help='output folder (default runs/fleet_scale_<time>)')
     args = ap.parse_args()
     out = Path(args.out or f'runs/fleet_scale_{time.strftime("%Y%m%d_%H%M%S")}').resolve()
@@ -318,8 +324,15 @@ def main() -> int:
 
     say(f'fleet scale: N = {args.cells} on ROS_DOMAIN_ID={os.environ["ROS_DOMAIN_ID"]}, '
         f'{os.cpu_count()} cores, into {out}')
+    # SIGTERM and SIGINT end the bench through its `finally`s: every cell process is stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rows = []
     for n in args.cells:
+        if rows and not rows[-1]['up'] and not args.keep_going:
+            rows.append({'cells': n, 'up': False, 'skipped': f'N={rows[-1]["cells"]} did not come up'})
+            say(f'N={n}: skipped ({rows[-1]["skipped"]}; --keep-going tries it)')
+            continue
         with tempfile.TemporaryDirectory(prefix=f'fleet_scale_{n}_') as tmp:
             try:
                 row = measure(n, args, Path(tmp), say)
@@ -333,7 +346,7 @@ def main() -> int:
                 f"{row['rtf_mean']} (slowest {row['rtf_min']}, from {'/'.join(row['time_source'])}); "
                 f"{row['trials_per_hour']} trials/h; load {row['load_avg_1m']:.1f}")
         else:
-            say(f'N={n}: not up ({row.get("error") or row.get("problems")})')
+            say(f'N={n}: not up ({row.get("error") or row.get("problems") or "ready checks pending"})')
         (out / 'fleet_scale.json').write_text(json.dumps(summary(rows), indent=1))
     plot(rows, out / 'fleet_scale.png')
     say(f'plot: {out / "fleet_scale.png"}')
