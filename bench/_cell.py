@@ -50,17 +50,43 @@ def bench_cell(name: str, pacing: str, tmp: Path) -> Iterator:
             ros.close()
 
 
+def sim_time_wall_overhead(arrivals: list[tuple[float, int]], control_hz: float) -> list[float]:
+    """Per trial: how much slower than real time a real-time cell stepped, from (wall time at receipt, step)
+    of its states: the wall time from a trial's first step to its last over the steps' cell time
+    ((last - first) / control_hz), minus 1. A trial is a run of rising steps (a reset starts at 0)."""
+    runs, first_seen = [], {}
+    for wall, step in arrivals:
+        if runs and step < runs[-1][-1][1]:
+            first_seen = {}
+        if step <= 0 or step in first_seen:
+            continue
+        first_seen[step] = wall
+        if len(first_seen) == 1:
+            runs.append([])
+        runs[-1].append((wall, step))
+    return [(run[-1][0] - run[0][0]) / ((run[-1][1] - run[0][1]) / control_hz) - 1.0
+            for run in runs if len(run) >= 10]
+
+
 def harness_mru(policy: Path, tmp: Path, trials: int, steps: int, task: str, name: str = 'bench_rt') -> dict:
     """Back-to-back trials on a 10 Hz real-time cell; MRU = time executing policy steps / the cell's wall
-    time, with the cell's seconds by phase and the trial server's sandbox line."""
+    time, with the cell's seconds by phase, the trial server's sandbox line, and per trial the sim-time
+    wall overhead (wall clock of this client vs the cell's steps)."""
+    from enpire_common import names
+
+    from enpire_interfaces.msg import CellState
     from enpire_rollout.fleet_client import FleetClient, TrialRequest
 
     with bench_cell(name, 'real_time', tmp) as (cells, ros):
         fleet = FleetClient(ros.node, [name])
+        arrivals: list[tuple[float, int]] = []
+        ros.node.create_subscription(CellState, names.cell_name(name, names.CELL_STATE),
+                                     lambda msg: arrivals.append((time.monotonic(), msg.step)), 100)
         t0 = time.monotonic()
         outs = fleet.run_trials([TrialRequest(task=task, policy_path=str(policy), seed=s, attempts=1,
                                               steps_per_attempt=steps) for s in range(trials)])
         report = fleet.report()
+        overheads = sim_time_wall_overhead(list(arrivals), control_hz=10.0)
         logs = cells.supervisor.log_dir   # a composed cell logs as one process, a separate node alone
         log = next(p for p in (logs / f'{name}.log', logs / f'{name}.trial_server.log') if p.exists())
         log = log.read_text().splitlines()
@@ -68,4 +94,5 @@ def harness_mru(policy: Path, tmp: Path, trials: int, steps: int, task: str, nam
         return {'mru': round(report['mru'], 4), 'mru_cell_seconds': report['cells'][name],
                 'mru_trials': len(outs), 'mru_steps': steps, 'mru_wall_s': round(time.monotonic() - t0, 2),
                 'mru_failures': [o.failure_reason for o in outs if o.failure_reason],
+                'sim_time_wall_overhead': [round(o, 4) for o in overheads],
                 'trial_server_sandbox': sandbox_lines[-1].split(']: ')[-1] if sandbox_lines else ''}

@@ -16,6 +16,7 @@ from a short ring of recent frames per camera.
 from __future__ import annotations
 
 import queue
+import struct
 import threading
 import time
 from collections import deque
@@ -30,6 +31,8 @@ from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, recover_unfini
 from enpire_rollout.trial_core import header_stamp_ns
 
 RING = 32                              # recent frames kept per camera stream for a verdict's judged frames
+BATCH = 32                             # messages written between two hand-overs of the GIL
+IMAGE, INFO, HOMOGRAPHY = 'image', 'info', 'homography'
 
 
 class RecorderConfig(BaseModel):
@@ -48,8 +51,8 @@ class RecorderConfig(BaseModel):
 
 @dataclass(frozen=True)
 class Mark:
-    """A stop waits until the bag holds, on `topic` (relative name), a message stamped at or after
-    `stamp_ns` (header stamp) and at least `count` messages."""
+    """A stop waits until the bag holds, on `topic` (relative name; any but a camera stream), a message
+    stamped at or after `stamp_ns` (header stamp) and at least `count` messages."""
     topic: str
     stamp_ns: int = 0
     count: int = 0
@@ -76,17 +79,20 @@ class BagRecorder:
         self._open_path: str | None = None    # the open bag no stop was asked for yet (callers' view)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._camera_of = {}              # camera stream topic -> camera
+        self._camera_of = {}              # camera stream topic -> (camera, image | info | homography)
         for cam in config.cameras:
-            for topic in (names.camera_image(cam), names.camera_info(cam), names.camera_homography(cam)):
-                self._camera_of[topic] = cam
+            self._camera_of[names.camera_image(cam)] = (cam, IMAGE)
+            self._camera_of[names.camera_info(cam)] = (cam, INFO)
+            self._camera_of[names.camera_homography(cam)] = (cam, HOMOGRAPHY)
         self._rings: dict[str, deque] = {t: deque(maxlen=RING) for t in self._camera_of}
         self._latest_info: dict[str, tuple[bytes, int]] = {}
+        self._info_recorded: dict[str, bytes] = {}   # camera -> the intrinsics last put in the bag
         self._static: list[bytes] = []   # the cell's /tf_static messages (latched), into every bag
         self._seen: dict[str, tuple[int, int]] = {}          # topic -> (latest stamp, count) in this bag
         self._stopping: tuple | None = None
         self.callback_cpu_s = 0.0         # added by the node's callbacks (time.thread_time)
         self.writer_cpu_s = 0.0
+        self._cpu_at_start = (0.0, 0.0)
         self._thread = threading.Thread(target=self._run, name=f'recorder_{cell}', daemon=True)
         self._closed = False
         self._thread.start()
@@ -138,28 +144,40 @@ class BagRecorder:
         while True:
             wait = 0.02 if self._stopping else self.config.flush_period_s
             try:
-                item = self._queue.get(timeout=wait)
+                batch = [self._queue.get(timeout=wait)]
             except queue.Empty:
-                item = None
-            if item is not None and item[0] == 'shutdown' and item[1] is None:
-                self._abort_open('recorder shut down mid-trial')
-                self.writer_cpu_s = time.thread_time()
-                return
-            try:
-                if item is None:
-                    if self.bag is not None:
-                        self.bag.flush()
-                elif item[0] == 'call':
-                    fn, args = item[2]
-                    _resolve(item[1], fn, *args)
-                elif item[0] == 'stop':
-                    self._begin_stop(*item[1:])
-                else:
-                    self._write(*item)
-                self._maybe_finish_stop()
-            except Exception as exc:  # noqa: BLE001 - the recorder lives on; the bag says what happened
-                self.log(f'recorder: {type(exc).__name__}: {exc}')
+                batch = [None]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for item in batch:
+                if item is not None and item[0] == 'shutdown' and item[1] is None:
+                    self._abort_open('recorder shut down mid-trial')
+                    self.writer_cpu_s = time.thread_time()
+                    return
+                self._handle(item)
             self.writer_cpu_s = time.thread_time()
+            # Hand the GIL over after each batch: the cell's executor thread, not this one, is on the
+            # control loop (a backlog would otherwise hold it a switch interval at a time).
+            time.sleep(0)
+
+    def _handle(self, item) -> None:
+        try:
+            if item is None:
+                if self.bag is not None:
+                    self.bag.flush()
+            elif item[0] == 'call':
+                fn, args = item[2]
+                _resolve(item[1], fn, *args)
+            elif item[0] == 'stop':
+                self._begin_stop(*item[1:])
+            else:
+                self._write(*item)
+            self._maybe_finish_stop()
+        except Exception as exc:  # noqa: BLE001 - the recorder lives on; the bag says what happened
+            self.log(f'recorder: {type(exc).__name__}: {exc}')
 
     def _start(self, trial_id: str, bag_dir: str, metadata: dict, log_time_ns: int) -> str:
         if self.bag is not None or self._stopping:
@@ -176,11 +194,14 @@ class BagRecorder:
         self.bag, self._seen = bag, {}
         with self._lock:
             self._open_path = str(bag.path)
-        self._cpu_at_start = self.cpu_s()
+        self.writer_cpu_s = time.thread_time()
+        self._cpu_at_start = (self.writer_cpu_s, self.callback_cpu_s)
         for data in self._static:       # the cell's calibration, latched: into every bag from its start
             bag.write_cdr(names.TF_STATIC, data, log_time_ns)
+        self._info_recorded = {}
         for cam, (data, _stamp) in self._latest_info.items():
             bag.write_cdr(bag.topic(names.camera_info(cam)), data, log_time_ns)
+            self._info_recorded[cam] = _after_header(data)
         return str(bag.path)
 
     def _split(self, status, summary, trial_id, bag_dir, metadata, log_time_ns) -> tuple[ClosedBag, str]:
@@ -221,8 +242,13 @@ class BagRecorder:
             if self._open_path == str(bag.path):
                 self._open_path = None
         messages = sum(bag.counts.values())
-        cpu = self.cpu_s() - self._cpu_at_start
-        bag.close(status, {**summary, 'messages': messages, 'recorder_cpu_s': round(cpu, 4)})
+        writer, callbacks = (now - then for now, then in zip((time.thread_time(), self.callback_cpu_s),
+                                                             self._cpu_at_start, strict=True))
+        # In the bag: the CPU time up to its close; announced (BagClosed): with the close itself.
+        bag.close(status, {**summary, 'messages': messages, 'recorder_cpu_s': round(writer + callbacks, 4),
+                           'recorder_writer_cpu_s': round(writer, 4),
+                           'recorder_callback_cpu_s': round(callbacks, 4)})
+        cpu = time.thread_time() - self._cpu_at_start[0] + callbacks
         closed = ClosedBag(bag.trial_id, str(bag.path), status, messages, cpu, missing or [])
         self.on_closed(closed)
         return closed
@@ -236,9 +262,9 @@ class BagRecorder:
             self._close('aborted', {'reason': reason})
 
     def _write(self, topic: str, data: bytes, log_time_ns: int) -> None:
-        cam = self._camera_of.get(topic)
-        if cam is not None:
-            self._camera(cam, topic, data, log_time_ns)
+        camera = self._camera_of.get(topic)
+        if camera is not None:
+            self._camera(*camera, topic, data, log_time_ns)
             return
         if topic == names.TF_STATIC:
             data = bytes(data)
@@ -262,23 +288,28 @@ class BagRecorder:
         last, count = self._seen.get(topic, (-1, 0))
         self._seen[topic] = (max(last, stamp), count + 1)
 
-    def _camera(self, cam: str, topic: str, data: bytes, log_time_ns: int) -> None:
+    def _camera(self, cam: str, kind: str, topic: str, data: bytes, log_time_ns: int) -> None:
         stamp = header_stamp_ns(data)
-        self._rings[topic].append((stamp, data, log_time_ns))
-        if topic == names.camera_info(cam):
+        if kind == INFO:
+            # A camera's intrinsics: into the bag at its start and whenever they change (not with every
+            # frame: the same numbers ten times a second are a tenth of a trial's messages).
             self._latest_info[cam] = (bytes(data), stamp)
+            if self.bag is not None and _after_header(data) != self._info_recorded.get(cam):
+                self._info_recorded[cam] = _after_header(data)
+                self.bag.write_cdr(self.bag.topic(topic), data, log_time_ns)
+            return
+        self._rings[topic].append((stamp, data, log_time_ns))
         if self.bag is not None:
-            self._record_camera(cam, topic, stamp, data, log_time_ns, force=False)
+            self._record_camera(cam, kind, topic, stamp, data, log_time_ns, force=False)
 
-    def _record_camera(self, cam, topic, stamp, data, log_time_ns, force: bool) -> None:
-        """Frames at the camera rate; CameraInfo and homography each at the same rate (one stream each,
-        so the sim's three of one capture, which share a stamp, are kept or dropped together)."""
+    def _record_camera(self, cam, kind, topic, stamp, data, log_time_ns, force: bool) -> None:
+        """Frames at the camera rate, each homography at the same rate (its own stream: the sim's frame
+        and homography of one capture share a stamp, so they are kept or dropped together)."""
         bag = self.bag
-        if topic == names.camera_image(cam):
-            if bag.write_camera(cam, data, stamp, log_time_ns, force=force):
-                self._saw(topic, data)
-        elif bag.want_camera(topic, stamp, force) and bag.write_cdr(bag.topic(topic), data, log_time_ns):
-            self._saw(topic, data)
+        if kind == IMAGE:
+            bag.write_camera(cam, data, stamp, log_time_ns, force=force)
+        elif bag.want_camera(topic, stamp, force):
+            bag.write_cdr(bag.topic(topic), data, log_time_ns)
 
     def _judged_frames(self, verdict_cdr: bytes) -> None:
         """The frames a verdict names (its cameras' capture stamps), with their CameraInfo and homography,
@@ -289,17 +320,32 @@ class BagRecorder:
             if cam not in self.config.cameras:
                 continue
             stamp_ns = camera.frame_stamp.sec * 1_000_000_000 + camera.frame_stamp.nanosec
-            for topic in (names.camera_image(cam), names.camera_info(cam), names.camera_homography(cam)):
+            for kind, topic in ((IMAGE, names.camera_image(cam)), (HOMOGRAPHY, names.camera_homography(cam))):
                 for stamp, data, log_time_ns in self._rings[topic]:
                     if stamp == stamp_ns:
-                        self._record_camera(cam, topic, stamp, data, log_time_ns, force=True)
+                        self._record_camera(cam, kind, topic, stamp, data, log_time_ns, force=True)
+
+
+def _after_header(cdr: bytes) -> bytes:
+    """A CDR message's fields after its std_msgs/Header (stamp, frame_id): what it says, not when."""
+    try:
+        (length,) = struct.unpack_from('<I' if cdr[1:2] == b'\x01' else '>I', cdr, 12)
+    except struct.error:
+        return bytes(cdr)
+    return bytes(cdr[16 + length:])
 
 
 def _placement(truth_cdr: bytes) -> bool:
-    """A GroundTruth of a placement (step 0); one that cannot be read is kept rather than lost."""
+    """A GroundTruth of a placement (step 0: its uint64 right after the header, read from the bytes); one
+    that cannot be read is kept rather than lost."""
     try:
-        return typestore().deserialize_cdr(truth_cdr, 'enpire_interfaces/msg/GroundTruth').step == 0
-    except Exception:  # noqa: BLE001
+        little = truth_cdr[1:2] == b'\x01'
+        (length,) = struct.unpack_from('<I' if little else '>I', truth_cdr, 12)
+        offset = 16 + length
+        offset += -(offset - 4) % 8                  # CDR aligns the uint64 from the end of the encapsulation
+        (step,) = struct.unpack_from('<Q' if little else '>Q', truth_cdr, offset)
+        return step == 0
+    except struct.error:
         return True
 
 

@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 import time
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
@@ -145,6 +145,19 @@ def trial_topics(cell: str, cameras: list[str], image_compression: str = '') -> 
     return topics
 
 
+@cache
+def _schema(msgtype: str) -> tuple[bytes, str]:
+    """(ros2msg definition with its dependencies, RIHS01 type hash) of a type, as rosbag2 stores them."""
+    store = typestore()
+    msgdef, _md5 = store.generate_msgdef(msgtype, ros_version=2)
+    return msgdef.encode(), store.hash_rihs01(msgtype)
+
+
+def _yaml(value) -> str:
+    """YAML as rosbag2 reads it, with libyaml's emitter where PyYAML has it (a trial's metadata is large)."""
+    return yaml.dump(value, Dumper=getattr(yaml, 'CSafeDumper', yaml.SafeDumper), sort_keys=False)
+
+
 class McapBag:
     """One rosbag2 folder: `<name>/<name>.mcap` (zstd chunks, ros2 profile, channels as rosbag2's MCAP
     storage writes them) and, on close, metadata.yaml (version 9) as `ros2 bag info/play` read it."""
@@ -168,13 +181,10 @@ class McapBag:
         return self
 
     def add_topic(self, topic: str, msgtype: str, offered_qos: list[dict]) -> int:
-        store = typestore()
+        msgdef, type_hash = _schema(msgtype)
         if msgtype not in self._schemas:
-            msgdef, _md5 = store.generate_msgdef(msgtype, ros_version=2)
-            self._schemas[msgtype] = self._writer.register_schema(msgtype, 'ros2msg', msgdef.encode())
-        type_hash = store.hash_rihs01(msgtype)
-        metadata = {'offered_qos_profiles': yaml.safe_dump(offered_qos, sort_keys=False),
-                    'topic_type_hash': type_hash}
+            self._schemas[msgtype] = self._writer.register_schema(msgtype, 'ros2msg', msgdef)
+        metadata = {'offered_qos_profiles': _yaml(offered_qos), 'topic_type_hash': type_hash}
         channel = self._writer.register_channel(topic, 'cdr', self._schemas[msgtype], metadata)
         self._topics[channel] = (topic, msgtype, offered_qos, type_hash)
         self.counts[channel] = 0
@@ -193,11 +203,11 @@ class McapBag:
 
     def close(self, custom_data: dict[str, str]) -> None:
         info = self._information(custom_data)
-        self._writer.add_metadata('rosbag2', {'serialized_metadata': yaml.safe_dump(info, sort_keys=False)})
+        self._writer.add_metadata('rosbag2', {'serialized_metadata': _yaml(info)})
         self._writer.finish()
         self._stream.close()
         tmp = self.path / 'metadata.yaml.tmp'
-        tmp.write_text(yaml.safe_dump({'rosbag2_bagfile_information': info}, sort_keys=False))
+        tmp.write_text(_yaml({'rosbag2_bagfile_information': info}))
         tmp.replace(self.path / 'metadata.yaml')
 
     def _information(self, custom_data: dict[str, str]) -> dict:
@@ -232,12 +242,16 @@ class TrialBag:
         self.bag: McapBag | None = None
         self.channels: dict[str, int] = {}
         self.msgtypes: dict[str, str] = {}
+        self._absolute: dict[str, str] = {}       # relative name -> absolute topic (asked per message)
         self._last_flush = 0.0
         self._last_camera: dict[str, int] = {}
         self.closed = False
 
     def topic(self, name: str) -> str:
-        return names.cell_name(self.cell, name)
+        absolute = self._absolute.get(name)
+        if absolute is None:
+            absolute = self._absolute[name] = names.cell_name(self.cell, name)
+        return absolute
 
     @property
     def counts(self) -> dict[str, int]:
