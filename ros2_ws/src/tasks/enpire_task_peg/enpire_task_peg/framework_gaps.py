@@ -1,0 +1,31 @@
+"""The Task fields this task cannot fill until the framework can carry it (docs/TASKS.md, "Peg insertion:
+what the framework still lacks"). Each reference resolves to a factory that refuses with the reason, so a
+node or a backend that asks for one fails at once with a clear error instead of running half a task."""
+from __future__ import annotations
+
+
+class FrameworkGap(NotImplementedError):
+    pass
+
+
+def _gap(part: str, needs: str):
+    def refuse(*_args, **_kwargs):
+        raise FrameworkGap(f'peg_insertion: {part} is not available yet: {needs} '
+                           '(docs/TASKS.md, "Peg insertion: what the framework still lacks")')
+    refuse.__name__ = part
+    return refuse
+
+
+cell_simulator = _gap('the simulated cell', 'the sim_cell node draws frames with its 2-D table camera rig; '
+                      'a self-rendering MuJoCo simulator (enpire_task_peg.simulator + render) needs a '
+                      'CellSimulator contract that renders its own cameras and places objects in 3-D')
+reset_placement = _gap('the reset placement', "the reset node's placement and CellState carry 2-D table "
+                       'poses; the peg layout needs a 3-D place_objects and a camera-based 3-D check')
+reset_estimator = _gap('the reset estimator', 'locating peg and box in 3-D from two or more calibrated views')
+reset_errors = _gap('the reset errors', 'the 3-D reset estimator')
+verifier_judge = _gap('the verify node judge', "enpire_env's Judge protocol maps frames to a table plane "
+                      '(homographies); the peg judge needs the camera intrinsics and poses and the box '
+                      'position '
+                      '(enpire_task_peg.verification.judge.judge_frame works on frames today)')
+strategies = _gap('the strategy library', 'the offline backend and the policy contract for a 4-D '
+                  'displacement action (approach, grasp, lift, align, insert, back off)')

@@ -1,0 +1,68 @@
+"""The peg cell's command limits for a displacement action, pure (the safety node's filter bounds absolute
+commands; this one bounds where a displacement takes the hand). Every command leaving here keeps the hand
+in the workspace box, moves it at most `max_displacement` per axis and step, and keeps the gripper in range.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, model_validator
+
+ACTION_SCALE = 0.01   # metaworld: one action unit moves the hand's target 1 cm
+
+
+class ToolLimits(BaseModel):
+    model_config = ConfigDict(extra='forbid', frozen=True)
+    workspace_low: tuple[float, float, float]
+    workspace_high: tuple[float, float, float]
+    max_displacement: float
+    gripper_low: float = -1.0
+    gripper_high: float = 1.0
+
+    @model_validator(mode='after')
+    def _consistent(self) -> ToolLimits:
+        values = [*self.workspace_low, *self.workspace_high, self.max_displacement, self.gripper_low,
+                  self.gripper_high]
+        if not all(np.isfinite(values)):
+            raise ValueError('tool limits must be finite')
+        if not all(lo < hi for lo, hi in zip(self.workspace_low, self.workspace_high, strict=True)):
+            raise ValueError('every workspace_low must be below its workspace_high')
+        if not 0 < self.max_displacement <= ACTION_SCALE:
+            raise ValueError(f'max_displacement must be in (0, {ACTION_SCALE}] m')
+        if not -1.0 <= self.gripper_low < self.gripper_high <= 1.0:
+            raise ValueError('gripper limits must satisfy -1 <= low < high <= 1')
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ToolLimits:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if 'tool_limits' not in data:
+            raise ValueError(f'{path}: no tool_limits section')
+        return cls.model_validate(data['tool_limits'])
+
+
+def limit_command(action, hand, limits: ToolLimits) -> tuple[np.ndarray, str]:
+    """The command that may reach the cell for `action` with the hand at `hand` (metres), and '' or why it
+    was changed. A malformed action (wrong size, not finite) becomes a stop: zero displacement, gripper 0."""
+    action = np.asarray(action, dtype=np.float64).reshape(-1)
+    hand = np.asarray(hand, dtype=np.float64)
+    if action.shape != (4,) or not np.all(np.isfinite(action)):
+        return np.zeros(4), 'malformed action: stopped'
+    reasons = []
+    step = np.clip(action[:3], -1.0, 1.0) * ACTION_SCALE
+    step = np.clip(step, -limits.max_displacement, limits.max_displacement)
+    target = np.clip(hand + step, limits.workspace_low, limits.workspace_high)
+    out_step = (target - hand) / ACTION_SCALE
+    # a hand already outside the box may only move back in (never further out)
+    low, high = np.asarray(limits.workspace_low), np.asarray(limits.workspace_high)
+    out_step = np.where((hand < low) & (out_step < 0), 0.0, out_step)
+    out_step = np.where((hand > high) & (out_step > 0), 0.0, out_step)
+    out_step = np.clip(out_step, -1.0, 1.0)
+    if not np.allclose(out_step, action[:3]):
+        reasons.append('displacement limited to the workspace and speed')
+    gripper = float(np.clip(action[3], limits.gripper_low, limits.gripper_high))
+    if gripper != action[3]:
+        reasons.append('gripper clamped')
+    return np.array([*out_step, gripper]), '; '.join(reasons)

@@ -1,0 +1,72 @@
+"""Peg insertion (Meta-World peg-insert-side-v3) as the task contract describes it.
+
+Frame "world": metaworld's world frame, metres (x to the robot's left, y away from its base, z up). The
+action is metaworld's: a hand displacement per step (1 unit = 1 cm) and a gripper effort, each in [-1, 1].
+The task-state vector is the hand, the gripper opening, the peg's grasp point and head, and the box; the
+success rule is metaworld's own window around the hole's target point.
+
+Fields the framework cannot carry yet resolve to `framework_gaps` (they refuse with the reason); the parts
+that work today are under `extras`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from enpire_common.task import ActionSpec, ObservationSpec, ResetSpec, Task, VerifierSpec
+
+from enpire_task_peg.render import CAMERA_NAMES
+from enpire_task_peg.simulator import DISTRIBUTIONS, EPISODE_STEPS, TASK_STATE, TASK_STATE_UNITS
+
+CONTROL_HZ = 80.0       # 2.5 ms timestep x frame_skip 5
+
+TASK = Task(
+    name='peg_insertion',
+    title='Peg insertion: pick up a peg and insert it sideways into the hole of a box (Meta-World, MuJoCo)',
+    action=ActionSpec(names=('hand_dx', 'hand_dy', 'hand_dz', 'gripper'), units=('cm', 'cm', 'cm', '1'),
+                      low=(-1.0, -1.0, -1.0, -1.0), high=(1.0, 1.0, 1.0, 1.0), frame='world'),
+    observation=ObservationSpec(cameras=CAMERA_NAMES,
+                                proprioception=('hand_x', 'hand_y', 'hand_z', 'gripper_open'),
+                                proprioception_units=('m', 'm', 'm', '1'), image_size=(96, 96)),
+    task_state=TASK_STATE,
+    task_state_units=TASK_STATE_UNITS,
+    distributions=DISTRIBUTIONS,
+    control_hz=CONTROL_HZ,
+    episode_steps=EPISODE_STEPS,
+    sample_initial_state='enpire_task_peg.distributions:sample_initial_state',
+    success_rule='enpire_task_peg.simulator:success_rule',
+    reset=ResetSpec(placement='enpire_task_peg.framework_gaps:reset_placement',
+                    estimator='enpire_task_peg.framework_gaps:reset_estimator',
+                    tolerances={'peg_position_m': 0.01, 'box_position_m': 0.01},
+                    errors='enpire_task_peg.framework_gaps:reset_errors'),
+    verifier=VerifierSpec(judge='enpire_task_peg.framework_gaps:verifier_judge',
+                          fusion_rule='unanimous', min_cameras=2, success_confidence=0.5),
+    safety_limits='enpire_task_peg.task:safety_limits_path',
+    policy_imports=frozenset(),
+    empty_policy='enpire_task_peg.empty_policy:EMPTY_POLICY',
+    prompt='enpire_task_peg.prompt:PROMPT',
+    strategies='enpire_task_peg.framework_gaps:strategies',
+    simulator='enpire_task_peg.framework_gaps:cell_simulator',
+    config_dir='enpire_task_peg.task:config_dir',
+    extras={'physics': 'enpire_task_peg.simulator:PegSimulator',          # metaworld's physics, pure
+            'cameras': 'enpire_task_peg.render:CellCameras',              # the cell's cameras on that physics
+            'camera_judge': 'enpire_task_peg.verification.judge:judge_frame',
+            'fusion': 'enpire_task_peg.verification.fuse:fuse_peg',
+            'tool_limits': 'enpire_task_peg.safety:ToolLimits',
+            'limit_command': 'enpire_task_peg.safety:limit_command'},
+)
+
+
+def config_dir() -> str:
+    """The task's config folder: the installed one (share/enpire_task_peg/config), else the source's."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        installed = Path(get_package_share_directory('enpire_task_peg')) / 'config'
+        if installed.is_dir():
+            return str(installed)
+    except (ImportError, LookupError, ValueError):
+        pass
+    return str(Path(__file__).resolve().parents[1] / 'config')
+
+
+def safety_limits_path() -> str:
+    return str(Path(config_dir()) / 'safety_limits.yaml')
