@@ -19,6 +19,26 @@ BENCH_TRIAL_SERVER = {'verify_every_n_steps': 0, 'save_evidence': False}
 BENCH_RECORDER = {'record_camera_period_s': 0.0}
 
 
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) of `root` and every process below it, from /proc, with the children each
+    of them has already reaped (a sandbox that ended within the span still counts)."""
+    parents, cpu = {}, {}
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = sum(int(f) for f in fields[11:15]) / os.sysconf('SC_CLK_TCK')
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
 def oscillating_policy(touch_frame: bool = False) -> str:
     """A policy that moves between two targets every 20 steps and answers at once; with `touch_frame` it
     also reads the top camera's frame each step, as real policies do."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cell import harness_mru, oscillating_policy  # noqa: E402  (loopback discovery first)
+from bench._cell import harness_mru, oscillating_policy, tree_cpu_s  # noqa: E402  (loopback discovery first)
 
 POLICY = oscillating_policy(touch_frame=True)
 
@@ -40,25 +39,6 @@ def observation(step: int):
     return Observation(step=step, attempt=1, time_s=0.1 * step, agent_position=np.array([200.0, 200.0]),
                        agent_velocity=np.zeros(2), frames=frames,
                        table_to_image={cam: np.eye(3) for cam in frames})
-
-
-def tree_cpu_s(root: int) -> float:
-    """CPU seconds (user + system) of `root` and every process below it, from /proc."""
-    parents, cpu = {}, {}
-    for stat in Path('/proc').glob('[0-9]*/stat'):
-        try:
-            fields = stat.read_text().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        pid = int(stat.parent.name)
-        parents[pid] = int(fields[1])
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += cpu.get(pid, 0.0)
-        todo += [child for child, parent in parents.items() if parent == pid]
-    return total
 
 
 def percentile(values: list[float], q: float) -> float:

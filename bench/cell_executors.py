@@ -1,0 +1,139 @@
+"""Which executor runs a composed cell: CPU of one simulated cell (sim_cells.yaml, all its nodes in ONE
+process, enpire_common.composition) per executor, idle and running a 10 Hz trial, and whether the trial
+completes. Prints the figures per executor and ends with ONE JSON line.
+
+- idle: a lockstep (as_fast) cell that nobody commands, over `--idle-s` seconds (its cell time stands still:
+  what an idle cell of a sim-time fleet costs), and a real-time cell (10 Hz physics and cameras) likewise;
+- active: a real-time cell (10 Hz, cell time = wall time) running one trial of `--steps` steps of a scripted
+  policy with recording on, CPU over the trial from goal to result;
+- CPU: user + system time from /proc of the cell process and everything below it (the policy's sandbox,
+  reaped children included), divided by the wall time of the span: cores.
+
+    . ./env.sh && python bench/cell_executors.py [--executors inline,submit_once,single,events] [--idle-s 20]
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._cell import BENCH_TRIAL_SERVER, oscillating_policy, tree_cpu_s  # noqa: E402  (loopback first)
+
+EXECUTORS = ('inline', 'submit_once', 'single', 'events')
+
+
+def composed_cell(name: str, executor: str, pacing: str, tmp: Path):
+    """One composed cell of sim_cells.yaml on `executor`, started and ready (RunningCells)."""
+    from enpire_common.bringup_file import ComposeSpec
+    from enpire_common.cells import RunningCells, cell_expansion
+
+    expansion = cell_expansion([name], bag_dir=lambda cell: tmp / 'bags' / cell, parameters={
+        'sim': {'pacing': pacing}, 'safety': {'pacing': pacing}, 'trial_server': BENCH_TRIAL_SERVER})
+    expansion.bringup.cells.compose = ComposeSpec(executor=executor)
+    running = RunningCells(expansion, tmp / 'logs' / f'{executor}_{pacing}', ready_timeout_s=150.0, say=None,
+                           console=None).start()
+    if not running.wait_ready(150.0):
+        running.stop()
+        raise RuntimeError(f'{executor}: the cell did not come up: {running.problems()}')
+    return running
+
+
+def cores_over(pid: int, seconds: float) -> float:
+    cpu0, t0 = tree_cpu_s(pid), time.monotonic()
+    time.sleep(seconds)
+    return (tree_cpu_s(pid) - cpu0) / (time.monotonic() - t0)
+
+
+def run_trial(ros, name: str, policy: Path, steps: int, pid: int) -> dict:
+    """One recorded trial on the cell; CPU of the cell from goal to result; ok=False with the reason when
+    it failed or gave no result in time."""
+    from enpire_common import names
+    from rclpy.action import ActionClient
+
+    from enpire_interfaces.action import RunTrial
+
+    client = ActionClient(ros.node, RunTrial, names.cell_name(name, names.RUN_TRIAL))
+    if not client.wait_for_server(timeout_sec=30):
+        return {'ok': False, 'reason': 'run_trial not on the graph'}
+    source = policy.read_bytes()
+    goal = RunTrial.Goal(task='pusht', policy_path=str(policy),
+                         policy_sha256=hashlib.sha256(source).hexdigest(), seed=3,
+                         distribution='in_distribution', attempts=1, steps_per_attempt=steps,
+                         time_budget_s=0.0, record=True)
+    cpu0, t0 = tree_cpu_s(pid), time.monotonic()
+    handle = ros.wait_future(client.send_goal_async(goal), 30, 'goal accepted')
+    if not handle.accepted:
+        return {'ok': False, 'reason': 'goal refused'}
+    timeout = steps / 10.0 + 90.0
+    try:
+        result = ros.wait_future(handle.get_result_async(), timeout, 'trial result').result
+    except TimeoutError:
+        return {'ok': False, 'reason': f'no result within {timeout:.0f} s'}
+    wall = time.monotonic() - t0
+    cores = (tree_cpu_s(pid) - cpu0) / wall
+    if result.failure_reason:
+        return {'ok': False, 'reason': result.failure_reason, 'wall_s': round(wall, 1)}
+    return {'ok': True, 'cores': round(cores, 4), 'wall_s': round(wall, 1),
+            'execute_s': round(result.execute_s, 2)}
+
+
+def measure(executor: str, tmp: Path, idle_s: float, steps: int, policy: Path) -> dict:
+    from tests.graph_harness import RosTestNode
+
+    figures = {}
+    running = composed_cell('exec_fast', executor, 'as_fast', tmp)
+    try:
+        time.sleep(5.0)    # start-up settles (discovery, first frames)
+        figures['idle_cores'] = round(cores_over(running.supervisor.pids()['exec_fast'], idle_s), 4)
+    finally:
+        running.stop()
+    running = composed_cell('exec_rt', executor, 'real_time', tmp)
+    ros = RosTestNode(f'exec_{executor}_client')
+    try:
+        pid = running.supervisor.pids()['exec_rt']
+        time.sleep(5.0)
+        figures['idle_real_time_cores'] = round(cores_over(pid, idle_s), 4)
+        figures['trial'] = run_trial(ros, 'exec_rt', policy, steps, pid)
+    finally:
+        ros.close()
+        running.stop()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--executors', default=','.join(EXECUTORS))
+    parser.add_argument('--idle-s', type=float, default=20.0)
+    parser.add_argument('--steps', type=int, default=200, help='steps of the 10 Hz trial')
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix='enpire_bench_executors_'))
+    policy = tmp / 'policy.py'
+    policy.write_text(oscillating_policy(touch_frame=True))
+    results = {}
+    for executor in args.executors.split(','):
+        results[executor] = figures = measure(executor, tmp, args.idle_s, args.steps, policy)
+        trial = figures['trial']
+        active = f"{trial['cores']:.3f} cores" if trial['ok'] else f"no trial: {trial['reason']}"
+        print(f'{executor:12s} idle {figures["idle_cores"]:.3f} cores (lockstep), '
+              f'{figures["idle_real_time_cores"]:.3f} (real time); 10 Hz trial: {active}', flush=True)
+    working = {e: f for e, f in results.items() if f['trial']['ok']}
+    chosen = min(working, key=lambda e: working[e]['trial']['cores'] + working[e]['idle_cores']) if working \
+        else None
+    print(json.dumps({
+        'idle_cores_per_cell': {e: f['idle_cores'] for e, f in results.items()},
+        'idle_real_time_cores_per_cell': {e: f['idle_real_time_cores'] for e, f in results.items()},
+        'active_cores_per_cell': {e: f['trial'].get('cores') if f['trial']['ok'] else None
+                                  for e, f in results.items()},
+        'trial_ok': {e: f['trial']['ok'] for e, f in results.items()},
+        'trial_failure': {e: f['trial']['reason'] for e, f in results.items() if not f['trial']['ok']},
+        'chosen': chosen, 'idle_s': args.idle_s, 'trial_steps': args.steps}))
+
+
+if __name__ == '__main__':
+    main()
