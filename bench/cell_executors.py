@@ -7,7 +7,9 @@ completes. Prints the figures per executor and ends with ONE JSON line.
 - active: a real-time cell (10 Hz, cell time = wall time) running one trial of `--steps` steps of a scripted
   policy with recording on, CPU over the trial from goal to result;
 - CPU: user + system time from /proc of the cell process and everything below it (the policy's sandbox,
-  reaped children included), divided by the wall time of the span: cores.
+  reaped children included), divided by the wall time of the span: cores;
+- awaiting: in this process, the executor's CPU while one task awaits a future that a thread completes
+  after 3 s (what a trial rewritten as a coroutine would cost while it waits).
 
     . ./env.sh && python bench/cell_executors.py [--executors inline,submit_once,single,events] [--idle-s 20]
 """
@@ -18,6 +20,7 @@ import hashlib
 import json
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -29,7 +32,7 @@ EXECUTORS = ('inline', 'submit_once', 'single', 'events')
 
 
 def composed_cell(name: str, executor: str, pacing: str, tmp: Path):
-    """One composed cell of sim_cells.yaml on `executor`, started and ready (RunningCells)."""
+    """One composed cell of sim_cells.yaml on `executor`, started (RunningCells), and whether it came up."""
     from enpire_common.bringup_file import ComposeSpec
     from enpire_common.cells import RunningCells, cell_expansion
 
@@ -38,10 +41,7 @@ def composed_cell(name: str, executor: str, pacing: str, tmp: Path):
     expansion.bringup.cells.compose = ComposeSpec(executor=executor)
     running = RunningCells(expansion, tmp / 'logs' / f'{executor}_{pacing}', ready_timeout_s=150.0, say=None,
                            console=None).start()
-    if not running.wait_ready(150.0):
-        running.stop()
-        raise RuntimeError(f'{executor}: the cell did not come up: {running.problems()}')
-    return running
+    return running, running.wait_ready(150.0)
 
 
 def cores_over(pid: int, seconds: float) -> float:
@@ -83,26 +83,67 @@ def run_trial(ros, name: str, policy: Path, steps: int, pid: int) -> dict:
             'execute_s': round(result.execute_s, 2)}
 
 
+def awaiting_cpu_s(executor: str, wait_s: float = 3.0) -> float:
+    """CPU seconds this process spends while a task of `executor` awaits a future completed by a thread."""
+    import rclpy
+    from enpire_common.composition import EXECUTORS as FACTORIES
+    from rclpy.task import Future
+
+    rclpy.init()
+    try:
+        node = rclpy.create_node('awaiting_probe')
+        spinner = FACTORIES[executor]()
+        spinner.add_node(node)
+        done = threading.Event()
+
+        async def waiting():
+            future = Future(executor=spinner)
+            threading.Timer(wait_s, lambda: future.set_result(True)).start()
+            await future
+            done.set()
+
+        spinner.create_task(waiting)
+        cpu0 = time.process_time()
+        while not done.is_set() and time.process_time() - cpu0 < 5 * wait_s:
+            spinner.spin_once(timeout_sec=0.5)
+        cpu = time.process_time() - cpu0
+        spinner.shutdown()
+        node.destroy_node()
+        return cpu
+    finally:
+        rclpy.shutdown()
+
+
 def measure(executor: str, tmp: Path, idle_s: float, steps: int, policy: Path) -> dict:
+    """The executor's figures; a cell that does not come up (or stop on SIGINT) is a finding, not a crash."""
     from tests.graph_harness import RosTestNode
 
-    figures = {}
-    running = composed_cell('exec_fast', executor, 'as_fast', tmp)
-    try:
-        time.sleep(5.0)    # start-up settles (discovery, first frames)
-        figures['idle_cores'] = round(cores_over(running.supervisor.pids()['exec_fast'], idle_s), 4)
-    finally:
-        running.stop()
-    running = composed_cell('exec_rt', executor, 'real_time', tmp)
-    ros = RosTestNode(f'exec_{executor}_client')
-    try:
-        pid = running.supervisor.pids()['exec_rt']
-        time.sleep(5.0)
-        figures['idle_real_time_cores'] = round(cores_over(pid, idle_s), 4)
-        figures['trial'] = run_trial(ros, 'exec_rt', policy, steps, pid)
-    finally:
-        ros.close()
-        running.stop()
+    figures = {'awaiting_cpu_s': round(awaiting_cpu_s(executor), 3), 'idle_cores': None,
+               'idle_real_time_cores': None, 'trial': {'ok': False, 'reason': 'not run'}, 'came_up': True,
+               'stopped_on_sigint': True}
+    for name, pacing in (('exec_fast', 'as_fast'), ('exec_rt', 'real_time')):
+        running, ready = composed_cell(name, executor, pacing, tmp)
+        if not ready:
+            running.stop()
+            figures['stopped_on_sigint'] = running.supervisor.status()[name]['status'] == 'exited'
+            figures.update(came_up=False, trial={'ok': False, 'reason': f'the cell did not come up in 150 s '
+                                                 f'({pacing}): {running.problems()}'[-300:]})
+            return figures
+        ros = RosTestNode(f'exec_{executor}_client') if pacing == 'real_time' else None
+        try:
+            pid = running.supervisor.pids()[name]
+            time.sleep(5.0)    # start-up settles (discovery, first frames)
+            cores = round(cores_over(pid, idle_s), 4)
+            if pacing == 'as_fast':
+                figures['idle_cores'] = cores
+            else:
+                figures['idle_real_time_cores'] = cores
+                figures['trial'] = run_trial(ros, name, policy, steps, pid)
+        finally:
+            if ros is not None:
+                ros.close()
+            running.stop()
+        figures['stopped_on_sigint'] &= running.supervisor.status()[name]['status'] == 'exited'
     return figures
 
 
@@ -120,8 +161,11 @@ def main() -> None:
         results[executor] = figures = measure(executor, tmp, args.idle_s, args.steps, policy)
         trial = figures['trial']
         active = f"{trial['cores']:.3f} cores" if trial['ok'] else f"no trial: {trial['reason']}"
-        print(f'{executor:12s} idle {figures["idle_cores"]:.3f} cores (lockstep), '
-              f'{figures["idle_real_time_cores"]:.3f} (real time); 10 Hz trial: {active}', flush=True)
+        idle = (f'idle {figures["idle_cores"]:.3f} cores (lockstep), {figures["idle_real_time_cores"]:.3f} '
+                '(real time)' if figures['idle_real_time_cores'] is not None else 'the cell did not come up')
+        print(f'{executor:12s} {idle}; 10 Hz trial: {active}; a task awaiting 3 s: '
+              f'{figures["awaiting_cpu_s"]:.2f} CPU s; stopped on SIGINT: {figures["stopped_on_sigint"]}',
+              flush=True)
     working = {e: f for e, f in results.items() if f['trial']['ok']}
     chosen = min(working, key=lambda e: working[e]['trial']['cores'] + working[e]['idle_cores']) if working \
         else None
@@ -132,6 +176,8 @@ def main() -> None:
                                   for e, f in results.items()},
         'trial_ok': {e: f['trial']['ok'] for e, f in results.items()},
         'trial_failure': {e: f['trial']['reason'] for e, f in results.items() if not f['trial']['ok']},
+        'awaiting_cpu_s': {e: f['awaiting_cpu_s'] for e, f in results.items()},
+        'stopped_on_sigint': {e: f['stopped_on_sigint'] for e, f in results.items()},
         'chosen': chosen, 'idle_s': args.idle_s, 'trial_steps': args.steps}))
 
 
