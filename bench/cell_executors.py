@@ -50,15 +50,49 @@ def cores_over(pid: int, seconds: float) -> float:
     return (tree_cpu_s(pid) - cpu0) / (time.monotonic() - t0)
 
 
-def run_trial(ros, name: str, policy: Path, steps: int, pid: int) -> dict:
+class TrialClient:
+    """A run_trial client in this process: its action client exists before its executor spins (an
+    ActionClient added to a spinning node can be polled half-built)."""
+
+    def __init__(self, cell: str):
+        import rclpy
+        from enpire_common import names
+        from rclpy.action import ActionClient
+        from rclpy.executors import SingleThreadedExecutor
+
+        from enpire_interfaces.action import RunTrial
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(f'{cell}_bench_client', context=self.context)
+        self.client = ActionClient(self.node, RunTrial, names.cell_name(cell, names.RUN_TRIAL))
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def wait_future(self, future, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'no {what} within {timeout:.0f} s')
+            time.sleep(0.02)
+        return future.result()
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def run_trial(ros: TrialClient, policy: Path, steps: int, pid: int) -> dict:
     """One recorded trial on the cell; CPU of the cell from goal to result; ok=False with the reason when
     it failed or gave no result in time."""
-    from enpire_common import names
-    from rclpy.action import ActionClient
-
     from enpire_interfaces.action import RunTrial
 
-    client = ActionClient(ros.node, RunTrial, names.cell_name(name, names.RUN_TRIAL))
+    client = ros.client
     if not client.wait_for_server(timeout_sec=30):
         return {'ok': False, 'reason': 'run_trial not on the graph'}
     source = policy.read_bytes()
@@ -67,7 +101,10 @@ def run_trial(ros, name: str, policy: Path, steps: int, pid: int) -> dict:
                          distribution='in_distribution', attempts=1, steps_per_attempt=steps,
                          time_budget_s=0.0, record=True)
     cpu0, t0 = tree_cpu_s(pid), time.monotonic()
-    handle = ros.wait_future(client.send_goal_async(goal), 30, 'goal accepted')
+    try:
+        handle = ros.wait_future(client.send_goal_async(goal), 30, 'goal accepted')
+    except TimeoutError as exc:
+        return {'ok': False, 'reason': str(exc)}
     if not handle.accepted:
         return {'ok': False, 'reason': 'goal refused'}
     timeout = steps / 10.0 + 90.0
@@ -116,8 +153,6 @@ def awaiting_cpu_s(executor: str, wait_s: float = 3.0) -> float:
 
 def measure(executor: str, tmp: Path, idle_s: float, steps: int, policy: Path) -> dict:
     """The executor's figures; a cell that does not come up (or stop on SIGINT) is a finding, not a crash."""
-    from tests.graph_harness import RosTestNode
-
     figures = {'awaiting_cpu_s': round(awaiting_cpu_s(executor), 3), 'idle_cores': None,
                'idle_real_time_cores': None, 'trial': {'ok': False, 'reason': 'not run'}, 'came_up': True,
                'stopped_on_sigint': True}
@@ -129,7 +164,7 @@ def measure(executor: str, tmp: Path, idle_s: float, steps: int, policy: Path) -
             figures.update(came_up=False, trial={'ok': False, 'reason': f'the cell did not come up in 150 s '
                                                  f'({pacing}): {running.problems()}'[-300:]})
             return figures
-        ros = RosTestNode(f'exec_{executor}_client') if pacing == 'real_time' else None
+        ros = TrialClient(name) if pacing == 'real_time' else None
         try:
             pid = running.supervisor.pids()[name]
             time.sleep(5.0)    # start-up settles (discovery, first frames)
@@ -138,7 +173,7 @@ def measure(executor: str, tmp: Path, idle_s: float, steps: int, policy: Path) -
                 figures['idle_cores'] = cores
             else:
                 figures['idle_real_time_cores'] = cores
-                figures['trial'] = run_trial(ros, name, policy, steps, pid)
+                figures['trial'] = run_trial(ros, policy, steps, pid)
         finally:
             if ros is not None:
                 ros.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,23 @@ def test_sim_cells_compose_each_cell_into_one_process():
     assert cell.managed == ['/cell_0/safety'] and processes[2].after == ['cell_0', 'cell_1']
     separate = bringup_file.expand(bringup_file.load('sim_cells'), cells=2).processes(compose=False)
     assert len(separate) == 13 and not any(p.composed for p in separate)
+
+
+def test_up_prints_a_cell_as_one_container_or_with_separate_every_node_alone():
+    def printed(*extra):
+        out = subprocess.run([sys.executable, '-m', 'enpire_bringup.cli', 'up', 'sim_cells', '--cells', '2',
+                              '--skip', 'agents', '--print', *extra],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return {line.split(': ', 1)[0]: line.split(': ', 1)[1] for line in out.stdout.splitlines()}
+
+    composed = printed()
+    assert sorted(composed) == ['cell_0', 'cell_1']
+    assert ' -m enpire_common.composition ' in composed['cell_0']
+    assert composed['cell_0'].count(' -- ') + composed['cell_0'].endswith(' --') == len(CELL_NODES)
+    separate = printed('--separate')
+    assert len(separate) == 2 * len(CELL_NODES)
+    assert ' -m enpire_env.safety_node --ros-args -r __ns:=/cell_1' in separate['cell_1.safety']
 
 
 def test_a_composed_cell_is_one_process_one_participant_and_runs_a_trial(sim_cells, ros_node, tmp_path):

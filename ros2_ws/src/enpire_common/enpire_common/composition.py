@@ -14,18 +14,25 @@ autostart of managed nodes (`-p autostart:=true`), signals and exit codes are `n
 unknown class). Every node module keeps its own `main()` to run alone (a safety node beside a driver).
 No higher layer is imported: the classes are found by name.
 
-The executor (`--executor`), chosen by measurement (bench/cell_executors.py, one simulated cell of
-sim_cells.yaml composed in one process on this 2-core machine: CPU of the cell process and its sandbox
-child per second of cell time, idle and running a 10 Hz trial):
+The executor (`--executor`), chosen by measurement: `python bench/cell_executors.py` (one simulated cell of
+sim_cells.yaml composed in one process; CPU of the cell process and its sandbox child from /proc; idle:
+lockstep cell, nobody commanding it, and real-time cell; active: a recorded 200-step trial at 10 Hz).
+A cell's action goals wait inside for what the same executor delivers (a trial for the cell states, the
+reset and the verdicts; a reset for its placement and verification), so the executor must run a goal
+without blocking everything else:
 - `inline` (default, enpire_common.executors.InlineCallbacksExecutor): messages, timers and service
-  replies run on the spin thread; action goals (a trial, a reset), which wait inside for what the same
-  executor delivers, each run in a worker thread. Cheapest of the executors that run a trial.
-- `submit_once`: every callback handed to a thread pool (SubmitOnceExecutor): correct, but each callback
-  pays a thread hand-off.
-- `single` (rclpy SingleThreadedExecutor) and `events` (rclpy.experimental.EventsExecutor): one thread
-  for everything; a trial blocks that thread while it waits for the cell state it needs, so no trial
-  completes (the bench shows it) unless every waiting goal were rewritten as a coroutine, and an awaiting
-  coroutine re-runs on every pass of rclpy's wait loop (a busy spin).
+  replies on the spin thread, each goal (a task) in a worker thread. Runs the trial; the cheapest that
+  does (2026-12-07, this 2-core machine shared with other work: idle 0.021 cores
+  lockstep, 0.102 real time; trial 0.159).
+- `submit_once` (SubmitOnceExecutor): every callback handed to a thread pool. Runs the trial, but each
+  callback pays a thread hand-off (idle 0.032 / 0.141, trial 0.231).
+- `single` (rclpy SingleThreadedExecutor): idle 0.021 / 0.126, but the trial's goal blocks
+  the only thread: its reset goal is never dispatched and the trial ends "reset goal timed out". Goals
+  rewritten as coroutines awaiting worker threads would run on it (an awaiting task costs nothing
+  there), which is what `inline` does for every task without touching the nodes.
+- `events` (rclpy.experimental.EventsExecutor, this wheel): the cell never came up (its services, the
+  safety node's lifecycle services among them, went unanswered for 150 s), it ignored SIGINT (SIGKILLed
+  after the grace) and a task awaiting a future busy-spins (0.49 CPU s in 3 s; the others 0.01).
 """
 from __future__ import annotations
 
