@@ -20,16 +20,29 @@ Topics and services (names from enpire_common.names, relative to the namespace):
 - serves `mock_hardware/place_objects` (PlaceObjects: the task's scene objects, by name, and the tool).
 The CellState carries no joints (a free tool) and no task state (the cell measures none of it).
 
+The cell's clock (sim time, the ROS way): the node publishes rosgraph_msgs/Clock on `clock` (relative:
+`/<cell>/clock`), once per control tick, before the tick's state and frames. Every other node of the
+simulated cell runs with `use_sim_time: true` and `/clock` remapped to `/<cell>/clock` (bringup file
+sim_cells.yaml), so its timers, timeouts, budgets and stamps are this cell's time, and cells run
+independently. This node is the clock source: its own timers run on the steady (wall) clock, never on
+sim time. Sim time = start + one control period x control ticks since start; a placement is one tick.
+
+Sim time starts at the wall time of the node's start-up, not at 0 as Gazebo's does: a sim-time node reads
+0 until its first clock message, and 0 is also what an unset header stamp holds, so a cell whose time
+began at 0 could not be told from one with no clock yet; and stamps near the wall time keep a bag's
+times readable as dates and the bags of different runs in order.
+
 Pacing (parameter `pacing`):
 - 'as_fast': lockstep. Each accepted command advances the sim exactly one control step (one period of
-  the task's control rate in sim time), then the state and the frames of that step are published.
-  Between commands the last state is re-published at `idle_publish_hz` (same stamp, same step) so late
-  subscribers see the cell.
-- 'real_time': a wall-clock timer at the task's control rate advances the sim toward the latest
-  accepted command.
+  the task's control rate in sim time), then the clock, the state and the frames of that step are
+  published. Sim time stands still between commands: the cell's nodes see no time pass while a policy
+  thinks or a verifier judges. Between commands the clock and the last state are re-published at
+  `idle_publish_hz` (same stamp, same step) so late subscribers see the cell.
+- 'real_time': a steady-clock timer at control rate x `real_time_factor` advances the sim one control
+  period toward the latest accepted command per tick. An overloaded machine delivers ticks late, so sim
+  time slows down with it and no deadline in the cell breaks.
 
-Stamps are SIM time: stamp = (node start time on the node clock) + one control period x (control ticks
-since node start); a placement is one tick. The state, ground truth, every frame, its CameraInfo and its
+The state, ground truth, every frame, its CameraInfo and its
 TableHomography of one step carry the same stamp, so consumers match them by stamp. A camera with
 `rate_hz` below the control rate publishes on every (control rate / rate_hz)-th tick. Faults (parameter
 `camera_faults`, a YAML/JSON mapping camera -> CameraFaults fields, settable at run time): a dropped
@@ -44,6 +57,7 @@ reason.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 
 import yaml
@@ -54,10 +68,12 @@ from enpire_common.parameters import describe, refuse_non_finite
 from enpire_common.task import Task
 from geometry_msgs.msg import TransformStamped
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.time import Time
+from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image
 from tf2_msgs.msg import TFMessage
 
@@ -138,10 +154,13 @@ class SimCellNode(Node):
             "the task whose simulated cell this is: a name of the task registry ('': the one installed)",
             **ro)).value)
         self.pacing = p('pacing', 'as_fast', describe(
-            "as_fast: one physics step per command; real_time: the task's control rate on the clock",
-            constraints="'as_fast' or 'real_time'", **ro)).value
+            "as_fast: one control step per command (lockstep); real_time: control_hz x real_time_factor "
+            "steps per wall second", constraints="'as_fast' or 'real_time'", **ro)).value
         if self.pacing not in ('as_fast', 'real_time'):
             raise ValueError(f"pacing must be 'as_fast' or 'real_time', got {self.pacing!r}")
+        self.real_time_factor = float(p('real_time_factor', 1.0, describe(
+            'real_time: sim seconds per wall second (the tick timer runs at control_hz x this)',
+            low=0.01, high=100.0, **ro)).value)
         cameras_file = p('cameras_file', '', describe("camera rig YAML ('' = the three default cameras)",
                                                       **ro)).value
         faults_text = p('camera_faults', '', describe(
@@ -160,7 +179,8 @@ class SimCellNode(Node):
         # A real-time controller keeps streaming targets chosen before a placement (the safety node's
         # stop, a policy's last command); obeying them would drag the freshly placed objects away.
         self.lockout_ns = int(1e9 * p('placement_lockout_s', 0.3, describe(
-            'real_time: commands ignored this long after a placement (s)', low=0.0, high=10.0, **ro)).value)
+            'real_time: commands ignored this long (sim time) after a placement (s)', low=0.0, high=10.0,
+            **ro)).value)
         self.table_pixel_m = float(p('table_pixel_m', DEFAULT_TABLE_PIXEL_M, describe(
             'metres per table unit (for the camera models)', low=1e-5, high=0.1, **ro)).value)
         self.publish_homography = bool(p('publish_homography', True, describe(
@@ -185,10 +205,12 @@ class SimCellNode(Node):
                            for s in specs}
         self.rejected: Counter[str] = Counter()
         self._ticks = 0
-        self._start_ns = self.get_clock().now().nanoseconds
+        self._start_ns = time.time_ns()     # sim time starts at the wall time of start-up (see above)
         self._pending: tuple[float, ...] | None = None
         self._placed_at_ns = 0
 
+        self.clock_pub = self.create_publisher(ClockMsg, names.CLOCK, 10,
+                                               event_callbacks=lean_publisher_events())
         self.state_pub = self.create_publisher(CellState, names.CELL_STATE, 10,
                                                event_callbacks=lean_publisher_events())
         self.truth_pub = self.create_publisher(GroundTruth, names.GROUND_TRUTH, 10,
@@ -209,13 +231,17 @@ class SimCellNode(Node):
                                  event_callbacks=lean_subscription_events())
         self.create_service(PlaceObjects, names.PLACE_OBJECTS, self._on_place)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        steady = Clock(clock_type=ClockType.STEADY_TIME)   # the clock source never paces on its own time
         if self.pacing == 'real_time':
-            self.create_timer(1.0 / self.task.control_hz, self._on_tick)
+            self.create_timer(1.0 / (self.task.control_hz * self.real_time_factor), self._on_tick,
+                              clock=steady)
         if idle_hz > 0:
-            self.create_timer(1.0 / idle_hz, self._republish_state)
+            self.create_timer(1.0 / idle_hz, self._republish_state, clock=steady)
         self._publish_step(all_cameras=True)
         self.get_logger().info(
-            f'sim_cell up: task={self.task.name} pacing={self.pacing} cameras={[s.name for s in specs]} '
+            f'sim_cell up: task={self.task.name} pacing={self.pacing}'
+            + (f' x{self.real_time_factor:g}' if self.pacing == 'real_time' else '')
+            + f' cameras={[s.name for s in specs]} '
             f'initial=({distribution}, seed {seed}) faults={sorted(faults)}')
 
     # -- inputs --------------------------------------------------------------------------------------
@@ -228,7 +254,7 @@ class SimCellNode(Node):
                 throttle_duration_sec=1.0)
             return
         target = command_values(msg)
-        since_placement_ns = self.get_clock().now().nanoseconds - self._placed_at_ns
+        since_placement_ns = self.sim_time_ns() - self._placed_at_ns
         if self.pacing == 'real_time' and since_placement_ns < self.lockout_ns:
             self.rejected['placement_lockout'] += 1
             return
@@ -254,8 +280,8 @@ class SimCellNode(Node):
             return response
         self.sim.place_objects(objects, tool)
         self._pending = None
-        self._placed_at_ns = self.get_clock().now().nanoseconds
         self._ticks += 1
+        self._placed_at_ns = self.sim_time_ns()
         self._publish_step(all_cameras=True)
         state = ', '.join(f'{v:.4f}' for v in self.sim.task_state())
         response.success = True
@@ -278,25 +304,29 @@ class SimCellNode(Node):
                 for cam in self.rig.specs:
                     self.rig.set_faults(cam.name, faults.get(cam.name, CameraFaults()))
                 self.get_logger().info(f'camera faults now {faults}')
-            elif param.name in ('task', 'pacing', 'cameras_file'):
+            elif param.name in ('task', 'pacing', 'real_time_factor', 'cameras_file'):
                 return SetParametersResult(successful=False, reason=f'{param.name} is fixed at start')
         return SetParametersResult(successful=True)
 
     # -- outputs -------------------------------------------------------------------------------------
     def _publish_static_transforms(self) -> None:
         """The fixed cameras' poses, once and latched, as tf2's StaticTransformBroadcaster sends them."""
-        stamp = self.get_clock().now().to_msg()
+        stamp = self.stamp()
         msg = TFMessage(transforms=[
             fill_transform(TransformStamped(), names.TABLE_FRAME, names.camera_frame(s.name),
                            pinhole(s, self.sim.table, self.table_pixel_m)[1], stamp)
             for s in self.rig.specs if s.kind != 'wrist'])
         self.tf_static_pub.publish(msg)
 
+    def sim_time_ns(self) -> int:
+        return self._start_ns + self._ticks * self.tick_ns
+
     def stamp(self):
-        return Time(nanoseconds=self._start_ns + self._ticks * self.tick_ns).to_msg()
+        return Time(nanoseconds=self.sim_time_ns()).to_msg()
 
     def _publish_step(self, all_cameras: bool = False) -> None:
         stamp = self.stamp()
+        self.clock_pub.publish(ClockMsg(clock=stamp))    # first: the cell's nodes are at this step's time
         self._publish_state(stamp)
         cameras = [s.name for s in self.rig.specs if all_cameras or self._ticks % self._every[s.name] == 0]
         frames = self.rig.capture(self.sim.view(), cameras)
@@ -343,7 +373,7 @@ class SimCellNode(Node):
         # Cameras keep streaming while a lockstep cell idles, as real ones do: a subscriber that
         # joined late or dropped a best-effort frame still gets the current scene.
         if self.pacing == 'as_fast':
-            self._publish_step(all_cameras=True)
+            self._publish_step(all_cameras=True)   # the clock too (same time): a late node gets it
 
 
 def main(args=None) -> int:

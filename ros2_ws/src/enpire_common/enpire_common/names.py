@@ -24,6 +24,7 @@ RECORDER_STOP = 'recorder/stop'                # enpire_interfaces/StopRecording
 RECORDER_CLOSED = 'recorder/closed'            # enpire_interfaces/BagClosed: a bag is complete on disk
 AGENT_STATUS = 'agents/status'                 # std_msgs/String, one line per team event
 DIAGNOSTICS = '/diagnostics'                   # diagnostic_msgs/DiagnosticArray (global, by convention)
+CLOCK = 'clock'                                # rosgraph_msgs/Clock: a simulated cell's time (sim time)
 TF_STATIC = '/tf_static'                       # tf2_msgs/TFMessage: camera poses in the table frame (latched)
 # The table frame (REP 103, metres): workspace pixel (px, py) is the point (px, py, 0) * table_pixel_m.
 TABLE_FRAME = 'table'
