@@ -6,6 +6,7 @@ import time
 
 import pytest
 from enpire_common import names
+from enpire_common.cell_clock import sim_time_ros_args
 from enpire_task_pusht.distributions import sample_initial_state
 from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -153,7 +154,8 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
 
 def test_reset_end_to_end_with_sim_and_verify(node_processes, ros_node, tmp_path):
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:={NS}'])
-    node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:={NS}'])
+    node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:={NS}',
+                                    *sim_time_ros_args(NS)])
     start_reset(node_processes, tmp_path, timeout=5.0, evidence='true', extra='  pose_cameras: [top]\n')
     client = ActionClient(ros_node.node, ResetCell, names.cell_name(NS, names.RESET))
     assert client.wait_for_server(timeout_sec=30), 'reset action never appeared'

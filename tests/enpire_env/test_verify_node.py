@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import pytest
 from enpire_common import names
+from enpire_common.cell_clock import sim_time_ros_args
 from enpire_task_pusht import messages as pusht_msgs
 
 from enpire_interfaces.msg import CameraVerdict, CellState, Command, FusedVerdict
@@ -24,6 +25,7 @@ def cell(node_processes, ros_node, tmp_path):
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}',
                                  '-p', "camera_faults:='{oblique: {dropout: 1.0}}'"])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}',
+                                    *sim_time_ros_args(CELL),
                                     '-p', f'evidence_dir:={tmp_path}'])
     node = ros_node.node
     place = node.create_client(PlaceObjects, names.cell_name(CELL, names.PLACE_OBJECTS))
@@ -104,6 +106,7 @@ def test_a_stale_camera_is_explicitly_uncertain_and_the_others_decide(node_proce
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{ns}',
                                  '-p', "camera_faults:='{wrist: {stale: true}}'"])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{ns}',
+                                    *sim_time_ros_args(ns),
                                     '-p', f'evidence_dir:={tmp_path}', '-p', 'max_frame_age:=0.5'])
     node = ros_node.node
     place = node.create_client(PlaceObjects, names.cell_name(ns, names.PLACE_OBJECTS))
@@ -146,6 +149,7 @@ def test_the_sim_cell_without_homographies_is_judged_from_its_camera_info_and_tf
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{ns}',
                                  '-p', 'publish_homography:=false'])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{ns}',
+                                    *sim_time_ros_args(ns),
                                     '-p', f'evidence_dir:={tmp_path}'])
     node = ros_node.node
     place = node.create_client(PlaceObjects, names.cell_name(ns, names.PLACE_OBJECTS))

@@ -99,9 +99,9 @@ class ScriptedPolicy:
         self.closed = True
 
 
-def _run(cell, policy, clock=None, **plan):
+def _run(cell, policy, clock=None, wall=None, **plan):
     plan = TrialPlan(**{'attempts': 3, 'steps_per_attempt': 4, 'time_budget_s': 100.0} | plan)
-    extra = {'clock': clock} if clock is not None else {}
+    extra = {k: v for k, v in (('clock', clock), ('wall', wall)) if v is not None}
     outcome = TrialOutcome(seed=7, attempts=plan.attempts)
     return run_trial(cell, policy, lambda: StepResult(ok=True), plan, outcome, goal={'seed': 7}, **extra)
 
@@ -167,11 +167,45 @@ def test_the_time_budget_holds_the_cell_and_ends_the_trial():
         return now[0]
 
     cell = PointCell()
-    out = _run(cell, ScriptedPolicy(_toward_goal_after_a_report), clock=clock, time_budget_s=12.0)
-    assert out.failure_reason == 'time budget of 12.0 s exhausted'
+    out = _run(cell, ScriptedPolicy(_toward_goal_after_a_report), clock=clock, time_budget_s=8.0)
+    assert out.failure_reason == 'time budget of 8.0 s exhausted'
     assert 1 <= out.attempts_used <= 3 and len(out.attempt_scores) == out.attempts_used - 1
     assert out.ran and not out.success and cell.holds == 1 and cell.settles == 1
     assert cell.events[-1][0] == 'aborted'
+
+
+def test_the_budget_counts_cell_time_and_the_phase_timings_wall_time():
+    # A lockstep cell: 0.1 s of cell time per command, while the wall clock runs 10 s per look (a slow
+    # policy on a loaded machine). 12 steps are 1.2 s of cell time: a 2 s budget is not spent.
+    cell = PointCell()
+    cell_time, wall_time = [0.0], [0.0]
+    commands = cell.command
+
+    def command(values):
+        cell_time[0] += 0.1
+        commands(values)
+    cell.command = command
+
+    def wall():
+        wall_time[0] += 10.0
+        return wall_time[0]
+    out = _run(cell, ScriptedPolicy(lambda obs, reports: (1.0, 1.0)), clock=lambda: cell_time[0], wall=wall,
+               time_budget_s=2.0)
+    assert out.failure_reason == '' and out.attempts_used == 3 and out.steps == 12
+    assert out.reset_s == 10.0 and out.verify_s == 30.0 and out.execute_s > 10.0
+    # The same steps against a 0.95 s budget: spent after 10 commands (1 s of cell time), whatever the wall.
+    short = PointCell()
+    cell_time[0] = 0.0
+    short_commands = short.command
+
+    def command_short(values):
+        cell_time[0] += 0.1
+        short_commands(values)
+    short.command = command_short
+    out = _run(short, ScriptedPolicy(lambda obs, reports: (1.0, 1.0)), clock=lambda: cell_time[0], wall=wall,
+               time_budget_s=0.95)
+    assert out.failure_reason.startswith('time budget of') and out.attempts_used == 3
+    assert len(short.commands) == 10 + 1 and short.holds == 1     # 10 steps, then the hold
 
 
 def test_a_cancel_and_a_failed_reset_end_the_trial_with_the_reason():

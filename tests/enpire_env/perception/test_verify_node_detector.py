@@ -7,6 +7,7 @@ import time
 
 import pytest
 from enpire_common import names
+from enpire_common.cell_clock import sim_time_ros_args
 from enpire_task_pusht import messages as pusht_msgs
 
 from enpire_interfaces.srv import PlaceObjects, Verify
@@ -16,7 +17,7 @@ CELL = 'cell_0'
 
 
 def _verify_node(node_processes, name, params, env=None):
-    argv = ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}']
+    argv = ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}', *sim_time_ros_args(CELL)]
     for p in params:
         argv += ['-p', p]
     return node_processes.start(name, argv, env=env)

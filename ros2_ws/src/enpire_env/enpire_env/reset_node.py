@@ -11,6 +11,10 @@ task-state estimates must lie within the task's tolerances, overridable in confi
 `target_tool`, `achieved_state` and `errors` named by `error_names` (the task's error names). One reset at
 a time.
 
+Its waits (settle, frames after the placement, answers of place_objects and verify) count the node's
+clock: the cell's sim time under use_sim_time (`enpire_common.cell_clock`, with its wall-clock stall
+backstop `clock_stall_timeout_s`), so a loaded machine slows them down instead of failing the reset.
+
 Parameters (read at start-up, changes refused): `config_file` (default share/enpire_env/config/reset.yaml).
 Run: python -m enpire_env.reset_node --ros-args -r __ns:=/cell_0
 """
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 
 from enpire_common import messages, names, task_registry
+from enpire_common.cell_clock import CellClock
 from enpire_common.node_main import run_node
 from enpire_common.on_demand import OnDemandSubscriptions
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -94,6 +99,7 @@ class ResetNode(Node):
             description='reset configuration YAML (routine, tolerances, settle time), read at start-up',
             read_only=True)).value
         self.config = ResetConfig.from_yaml(self.config_file)
+        self.cell_clock = CellClock.of_node(self, stall_timeout_s=self.config.clock_stall_timeout_s)
         self.add_on_set_parameters_callback(self._refuse_parameter_change)
         self.group = ReentrantCallbackGroup()
         self.verify_client = self.create_client(Verify, names.VERIFY, callback_group=self.group)
@@ -193,8 +199,10 @@ class ResetNode(Node):
 
     def observe(self, task: str, placement: PlacementOutcome) -> Observation:
         """Settle, then verify until the cameras show frames taken after the placement (or time out)."""
-        time.sleep(self.config.settle_time_s)
-        deadline = time.monotonic() + self.config.frame_timeout_s
+        settled = self.cell_clock.sleep(self.config.settle_time_s)
+        if settled.stalled:
+            self.get_logger().warning(f'settling: {settled.reason}')
+        deadline = self.cell_clock.deadline(self.config.frame_timeout_s)
         while True:
             placed_stamp = self.placement_stamp()
             response, error = self.verify(task)
@@ -202,7 +210,7 @@ class ResetNode(Node):
                 return Observation(error=error)
             estimates = tuple(self.estimate(c, placed_stamp) for c in response.verdict.cameras)
             usable = sum(e.usable and e.fresh for e in estimates)
-            if usable >= self.config.min_cameras or time.monotonic() > deadline:
+            if usable >= self.config.min_cameras or deadline.expired() is not None:
                 return Observation(estimates, response.verdict.evidence_path)
             time.sleep(0.05)
 
@@ -243,11 +251,15 @@ class ResetNode(Node):
         return response, ''
 
     def call(self, client, request):
-        """Call a service from an executor thread and wait (bounded) for the answer; None on time-out."""
+        """Call a service from an executor thread and wait (bounded on the cell's clock) for the answer;
+        None on time-out or a stalled clock."""
         done = threading.Event()
         future = client.call_async(request)
         future.add_done_callback(lambda _: done.set())
-        if not done.wait(self.config.service_timeout_s):
+        answered = self.cell_clock.wait_until(done.is_set, self.config.service_timeout_s, poll_s=0.05,
+                                              sleep=done.wait)
+        if not answered:
+            self.get_logger().warning(f'{client.srv_name}: {answered.reason}')
             client.remove_pending_request(future)
             return None
         return future.result()

@@ -39,6 +39,7 @@ from enpire_common.node_main import run_node
 from enpire_common.parameters import describe, refuse_non_finite
 from enpire_common.rate_status import FrequencyStatus, diagnostic_status
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_srvs.srv import SetBool
 
@@ -108,7 +109,10 @@ class SafetyNode(ManagedCellNode):
                                      event_callbacks=lean_subscription_events()),
             self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state, best_effort,
                                      event_callbacks=lean_subscription_events())]
-        self._timers = [self.create_timer(self.status_period, lambda: self.publish_status(force=True))]
+        # Status is a heartbeat (steady clock: a lockstep cell's sim time stands still while it idles); the
+        # watchdog guards the cell's motion, so it runs on the node's clock (sim time in a simulated cell).
+        self._timers = [self.create_timer(self.status_period, lambda: self.publish_status(force=True),
+                                          clock=Clock(clock_type=ClockType.STEADY_TIME))]
         if self.pacing == 'real_time':
             self._timers.append(self.create_timer(self.limits.control_period, self.on_watchdog_tick))
         self.get_logger().info(f'limits from {self.limits_file} ({self.pacing}): {self.limits.model_dump()}')

@@ -7,8 +7,11 @@ Keeps the latest frame of every configured camera with its table-to-image mappin
 requests with the fused verdict, each camera's verdict and, on request, saved evidence. The mapping is
 the homography of the frame's stamp where one is published (the simulated cell, moving cameras), else
 derived from the camera's CameraInfo and its pose on /tf_static (a real cell; enpire_env.calibration).
-A request judges the cell's latest step: it waits (up to `step_frame_wait_s`) for each streaming
-camera's frame of that step, and the verdict is stamped with the capture stamp of the frames it judged.
+A request judges the cell's latest step: it waits (up to `step_frame_wait_s` wall seconds: their delivery)
+for each streaming camera's frame of that step, and the verdict is stamped with the capture stamp of the
+frames it judged. Frame age is judged on the node's clock: the cell's sim time in a simulated cell
+(use_sim_time, /clock remapped to its cell's clock), where an idle lockstep cell's frames do not age; wall
+time on a real cell. A sim-time node asked before its first clock message refuses with that reason.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ from enpire_env.verification.config import VERIFY_RUNTIME, VerifyNodeParameters
 from enpire_env.verification.evidence import save_evidence
 from enpire_env.verification.fusion import RULES
 from enpire_env.verification.models import CameraJudgement, FusedJudgement
-from enpire_interfaces.msg import CameraVerdict, CellState, FusedVerdict, TableHomography
+from enpire_interfaces.msg import CameraVerdict, FusedVerdict, TableHomography
 from enpire_interfaces.srv import Verify
 
 # /tf_static as tf2's static broadcaster offers it: a verify node started late still gets the poses.
@@ -115,8 +118,6 @@ class VerifyNode(Node):
         super().__init__('verify', **node_options)
         # Perception backend: `backend` by name, or `detector` (+ `segmenter`) as a pair, e.g. detector: yolo
         # with yolo_weights: <path>. A missing weights/checkpoint file stops the node at start-up.
-        # Frame age is judged on the cell's clock (its CellState stamps): an as-fast simulated cell
-        # stamps sim time, which stands still while it idles. A cell silent this long is stale.
         # Metres per workspace pixel (a camera's pose on /tf_static -> its table-to-image mapping) and the
         # wait for a step's frames are declared with the rest (verification/config.py).
         declare_parameters(self, VerifyNodeParameters, VERIFY_RUNTIME, on_change=self._set_parameters)
@@ -134,13 +135,10 @@ class VerifyNode(Node):
         self.verify_lock = threading.Lock()   # the backend caches per image: one verification at a time
         self.calibrated = CalibratedCameras(float(self.get_parameter('table_pixel_m').value))
         self.frames = FrameBuffer(calibrated=self.calibrated)
-        self.cell_silence_s = float(self.get_parameter('cell_silence_s').value)
         self.step_frame_wait_s = float(self.get_parameter('step_frame_wait_s').value)
-        self.cell_clock: tuple[float, float] | None = None   # (latest CellState stamp, its arrival, unix s)
         # The cameras are read when a verification asks, not frame by frame (on_demand.py): an idle
         # verify node then costs next to nothing whatever the camera rate.
         self.sensors = OnDemandSubscriptions(self)
-        self.sensors.add('state', CellState, names.CELL_STATE, 10)
         for cam in self.cameras:
             self.sensors.add(f'image/{cam}', Image, names.camera_image(cam), qos_profile_sensor_data)
             self.sensors.add(f'homography/{cam}', TableHomography, names.camera_homography(cam),
@@ -158,8 +156,7 @@ class VerifyNode(Node):
 
     def _set_parameters(self, params: VerifyNodeParameters) -> None:
         """A validated run-time change: taken by the next verification."""
-        self.rule, self.max_age, self.cell_silence_s = params.fusion_rule, params.max_frame_age, \
-            params.cell_silence_s
+        self.rule, self.max_age = params.fusion_rule, params.max_frame_age
         self.step_frame_wait_s = params.step_frame_wait_s
 
     def _task_configs(self) -> dict:
@@ -227,15 +224,10 @@ class VerifyNode(Node):
                 except ValueError as exc:
                     self.get_logger().warning(f'{cam}: {exc}', throttle_duration_sec=5.0)
 
-    def cell_now(self) -> float:
-        """Now on the cell's clock; the node's clock when the cell has been silent (frames then age)."""
-        states = self.sensors.take('state', with_info=True)
-        if states:
-            msg, info = states[-1]
-            self.cell_clock = (stamp_seconds(msg.header.stamp), info['received_timestamp'] * 1e-9)
-        if self.cell_clock is not None and time.time() - self.cell_clock[1] <= self.cell_silence_s:
-            return self.cell_clock[0]
-        return stamp_seconds(self.get_clock().now().to_msg())
+    def cell_now(self) -> float | None:
+        """Now on the node's clock (the cell's sim time under use_sim_time); None before its first message."""
+        now_ns = self.get_clock().now().nanoseconds
+        return now_ns * 1e-9 if now_ns > 0 else None
 
     def _on_verify(self, request: Verify.Request, response: Verify.Response) -> Verify.Response:
         task = request.task
@@ -247,8 +239,11 @@ class VerifyNode(Node):
         if error:
             response.ok, response.error = False, error
             return response
-        self.take_frames(cams)
         now = self.cell_now()
+        if now is None:
+            response.ok, response.error = False, "the cell's clock has not started (no clock message yet)"
+            return response
+        self.take_frames(cams)
         deadline = time.monotonic() + self.step_frame_wait_s
         while not all(self.frames.has_frame_since(c, now) for c in cams) and time.monotonic() < deadline:
             time.sleep(0.002)

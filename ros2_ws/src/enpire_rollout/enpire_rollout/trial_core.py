@@ -29,19 +29,30 @@ class TrialServerConfig(BaseModel):
                                            description="wall-clock wait for the recorder's answers, s")
     debug_ground_truth: bool = Field(False, description='ground truth in observations (never in benchmarks)')
     control_hz: float = Field(10.0, gt=0.0, le=1000.0, description='policy steps per second of cell time')
+    # The policy's act() limits are its compute time: wall seconds (in lockstep the cell's clock stands
+    # still while the policy thinks, so cell time could never bound it).
     step_deadline_s: float = Field(0.1, gt=0.0, le=10.0,
-                                   description='act() deadline in s; a miss holds the last command')
+                                   description='act() deadline in wall s (compute time); a miss holds the '
+                                               'last command')
     hang_timeout_s: float = Field(3.0, gt=0.0, le=600.0,
-                                  description='act() still running after this many s: the policy is killed')
+                                  description='act() still running after this many wall s: the policy is '
+                                              'killed')
     policy_cpu_s: float = Field(300.0, gt=0.0, le=86400.0, description='CPU seconds of a policy process')
     policy_memory_mb: int = Field(512, ge=64, le=65536, description='memory of a policy process, MB')
     step_timeout_s: float = Field(2.0, gt=0.0, le=600.0,
-                                  description='wait for the cell state after a command, s')
+                                  description='wait for the cell state after a command, s of cell time')
     max_step_timeouts: int = Field(5, ge=1, le=1000, description='consecutive step timeouts: cell is down')
-    frame_wait_s: float = Field(0.05, ge=0.0, le=10.0, description="wait for a step's camera frames, s")
+    frame_wait_s: float = Field(0.05, ge=0.0, le=10.0,
+                                description="wait for a step's camera frames after its state, wall s (their "
+                                            'delivery: a lockstep cell\'s clock stands still meanwhile)')
     verify_every_n_steps: int = Field(0, ge=0, le=1_000_000, description='0: verify at attempt ends only')
-    verify_timeout_s: float = Field(15.0, gt=0.0, le=3600.0, description='verify service timeout, s')
-    reset_timeout_s: float = Field(120.0, gt=0.0, le=36000.0, description='reset action timeout, s')
+    verify_timeout_s: float = Field(15.0, gt=0.0, le=3600.0,
+                                    description='verify service timeout, s of cell time')
+    reset_timeout_s: float = Field(120.0, gt=0.0, le=36000.0,
+                                   description='reset action timeout, s of cell time')
+    clock_stall_timeout_s: float = Field(60.0, gt=0.0, le=3600.0,
+                                         description="a wait on the cell's clock gives up when the clock has "
+                                                     'not moved for this many wall s (a dead lockstep cell)')
     reset_max_tries: int = Field(3, ge=1, le=100, description='reset attempts before the trial fails')
     save_evidence: bool = Field(True, description="keep the verifier's evidence images")
     table_pixel_m: float = Field(0.001, gt=0.0, le=1.0,
@@ -53,7 +64,8 @@ class TrialServerConfig(BaseModel):
     max_steps_per_attempt: int = Field(10_000, ge=1, le=10_000_000,
                                        description="upper bound of a goal's steps_per_attempt")
     max_time_budget_s: float = Field(7200.0, gt=0.0, le=7 * 86400.0,
-                                     description='upper bound of a trial in s (also when the goal gives 0)')
+                                     description='upper bound of a trial in s of cell time (also when the '
+                                                 'goal gives 0)')
     accept_weaker_sandbox: bool = Field(False, description='without an OS sandbox on this machine, run '
                                                            'agent code behind the Python guard only')
 
@@ -62,7 +74,8 @@ class TrialServerConfig(BaseModel):
 RUNTIME_PARAMETERS = frozenset({
     'step_deadline_s', 'hang_timeout_s', 'policy_cpu_s', 'policy_memory_mb', 'step_timeout_s',
     'max_step_timeouts', 'frame_wait_s', 'verify_every_n_steps', 'verify_timeout_s', 'reset_timeout_s',
-    'reset_max_tries', 'save_evidence', 'max_attempts', 'max_steps_per_attempt', 'max_time_budget_s'})
+    'reset_max_tries', 'save_evidence', 'max_attempts', 'max_steps_per_attempt', 'max_time_budget_s',
+    'clock_stall_timeout_s'})
 TRIAL_ID = re.compile(r'[A-Za-z0-9_-]{1,64}')
 MAX_POLICY_BYTES = 1 << 20
 

@@ -45,6 +45,7 @@ class TrialDiagnostics:
     def __init__(self, node, period_s: float = 1.0):
         from diagnostic_msgs.msg import DiagnosticArray
         from enpire_common import names
+        from rclpy.clock import Clock, ClockType
 
         from enpire_interfaces.msg import TrialEvent
 
@@ -52,7 +53,8 @@ class TrialDiagnostics:
         self.status = TrialStatus()
         self.pub = node.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         node.create_subscription(TrialEvent, names.TRIAL_EVENTS, self.on_event, 100)
-        node.create_timer(period_s, self.publish)
+        # A heartbeat on the steady clock: a lockstep cell's sim time stands still while it idles.
+        node.create_timer(period_s, self.publish, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def on_event(self, msg) -> None:
         self.status.on_event(msg.trial_id, msg.event, time.monotonic())

@@ -9,8 +9,11 @@ frames, the verify service, the bag); local evaluation runs it with a simulated 
   attempt ends after `steps_per_attempt` steps, or when the policy fails (raised, hung, refused, gone):
   then the cell is held, the verifier still judges, and the next attempt restarts the policy with the
   reports of the failed attempts. The verdict is the only judge of success.
-- The time budget runs on the wall clock from the trial's start; spent, the cell is held and the trial
-  ends with the reason (as a cancel does).
+- The time budget runs on the cell's clock (`clock`: sim time on a simulated cell, so a lockstep cell
+  spends 0.1 s of it per 10 Hz step however long the policy or the machine takes) from the trial's start;
+  spent, the cell is held and the trial ends with the reason (as a cancel does).
+- The outcome's reset_s / execute_s / verify_s are wall seconds (`wall`): how long the cell was occupied,
+  as the team's robot-utilization figures count it.
 - Events: started, reset_done, attempt_started, attempt_verified, finished | aborted.
 """
 from __future__ import annotations
@@ -78,9 +81,9 @@ class TrialPolicy(Protocol):
 
 class _Trial:
     def __init__(self, cell: TrialCell, policy: TrialPolicy, plan: TrialPlan, outcome: TrialOutcome,
-                 started: float, clock: Callable[[], float]):
+                 started: float, clock: Callable[[], float], wall: Callable[[], float]):
         self.cell, self.policy, self.plan, self.out = cell, policy, plan, outcome
-        self.started, self.clock = started, clock
+        self.started, self.clock, self.wall = started, clock, wall
         self.held = False        # the last command was a hold: no second one at the end
 
     def hold(self) -> None:
@@ -97,24 +100,24 @@ class _Trial:
 
     def reset(self) -> None:
         self.cell.feedback('resetting')
-        t0 = self.clock()
+        t0 = self.wall()
         try:
             detail = self.cell.reset()
         finally:
-            self.out.reset_s = self.clock() - t0
+            self.out.reset_s = self.wall() - t0
         self.cell.event('reset_done', **detail)
 
     def verify(self, attempt: int, final: bool) -> Verdict:
         self.cell.feedback('verifying', attempt)
-        t0 = self.clock()
+        t0 = self.wall()
         try:
             return self.cell.verify(attempt, final)
         finally:
-            self.out.verify_s += self.clock() - t0
+            self.out.verify_s += self.wall() - t0
 
     def attempts(self, start: Callable[[], StepResult]) -> None:
         out, plan, policy = self.out, self.plan, self.policy
-        t_exec = self.clock()
+        t_exec = self.wall()
         reports: list[AttemptReport] = []
         try:
             started = start()
@@ -147,7 +150,7 @@ class _Trial:
                 reports.append(AttemptReport(attempt=attempt, score=score, success=False, reason=reason,
                                              steps=steps, previous=list(reports)))
         finally:
-            out.execute_s = self.clock() - t_exec - out.verify_s
+            out.execute_s = self.wall() - t_exec - out.verify_s
             out.missed_deadlines = policy.missed_deadlines
 
     def steps(self, attempt: int) -> tuple[int, str, Verdict | None]:
@@ -178,11 +181,13 @@ class _Trial:
 def run_trial(cell: TrialCell, policy: TrialPolicy, start: Callable[[], StepResult], plan: TrialPlan,
               outcome: TrialOutcome, goal: dict | None = None, started: float | None = None,
               clock: Callable[[], float] = time.monotonic,
-              on_crash: Callable[[Exception], None] | None = None) -> TrialOutcome:
-    """Run one trial on `cell`, filling `outcome`. `start()` starts the policy; `started`: the trial's
-    start on `clock` (the budget's origin), default now; `goal`: the started event's detail; `on_crash`
-    hears of an unexpected exception (the trial then ends with it as its reason)."""
-    trial = _Trial(cell, policy, plan, outcome, clock() if started is None else started, clock)
+              on_crash: Callable[[Exception], None] | None = None,
+              wall: Callable[[], float] = time.monotonic) -> TrialOutcome:
+    """Run one trial on `cell`, filling `outcome`. `start()` starts the policy; `clock`: the cell's clock
+    in seconds (the budget's); `started`: the trial's start on it (the budget's origin), default now;
+    `wall`: the clock of the phase timings; `goal`: the started event's detail; `on_crash` hears of an
+    unexpected exception (the trial then ends with it as its reason)."""
+    trial = _Trial(cell, policy, plan, outcome, clock() if started is None else started, clock, wall)
     try:
         cell.event('started', goal=goal or {})
         trial.reset()

@@ -8,12 +8,18 @@ writes one rosbag per trial: this node opens and closes it (recorder/start, reco
 what it decides (commands, trial events, verdicts on `trial/verdicts`), which the recorder records. A goal
 with record=true is refused when the cell has no recorder, and a trial whose recorder leaves mid-trial is
 aborted with the reason (its bag is salvaged as aborted when a recorder starts again).
+Waits, the reset and verify timeouts and the trial's time budget count the node's clock (the cell's sim
+time under use_sim_time; `enpire_common.cell_clock`): a wait whose cell clock stood still for
+`clock_stall_timeout_s` wall seconds ends the trial with that reason. The policy's act() deadlines are
+wall time (its compute time), and so are the frames' delivery allowance, the recorder's answers
+(`recorder_timeout_wall_s`) and the phase timings.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -22,6 +28,7 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from enpire_common import messages, names, task_registry
+from enpire_common.cell_clock import CellClock, WaitResult
 from enpire_common.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
@@ -176,6 +183,18 @@ class TrialServer(Node):
     def _set_config(self, config: TrialServerConfig) -> None:
         self.config = config        # taken by the next trial
 
+    @property
+    def cell_clock(self) -> CellClock:
+        """The node's clock (the cell's sim time under use_sim_time) with the stall backstop."""
+        return CellClock.of_node(self, stall_timeout_s=self.config.clock_stall_timeout_s)
+
+    @staticmethod
+    def _unless_stalled(result: WaitResult) -> bool:
+        """A wait's outcome: True when met, False on a cell-time timeout; a stalled clock ends the trial."""
+        if result.stalled:
+            raise TrialAborted(f'cell not responding: {result.reason}')
+        return bool(result)
+
     def _abort_orphan_bag(self) -> None:
         # Holding the trial lock: a bag open now cannot be one of this server's own trials.
         if not self.recorder_stop.wait_for_service(timeout_sec=60.0):
@@ -266,38 +285,31 @@ class TrialServer(Node):
         """Whether a simulated cell published its exact state after the reset (its last placement, step 0,
         stamped at or after `since_ns`) on its privileged topic, which the recorder keeps for audits.
         False on a cell without ground truth (real)."""
-        deadline = time.monotonic() + timeout
         topic = self.resolve_topic_name(names.GROUND_TRUTH)
-        while True:
+
+        def published():
             self.drain()
             truth = self.placement_truth
-            if truth is not None and truth.stamp_ns >= since_ns:
-                return True
-            if time.monotonic() >= deadline or not self.count_publishers(topic):
-                return False
-            time.sleep(0.01)
+            return truth is not None and truth.stamp_ns >= since_ns
+        self._unless_stalled(self.cell_clock.wait_until(
+            lambda: published() or not self.count_publishers(topic), timeout, poll_s=0.01))
+        return published()
 
     def wait_state_tracking(self, target: tuple[float, ...], timeout: float) -> CellState | None:
         """Wait for a cell state whose commanded vector is `target` (the command reached the cell)."""
-        deadline = time.monotonic() + timeout
         with self._state_cv:
-            while self.state is None or messages.vector(self.state.commanded) != tuple(target):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._state_cv.wait(remaining)
-            return self.state
+            met = self._unless_stalled(self.cell_clock.wait_until(
+                lambda: self.state is not None and messages.vector(self.state.commanded) == tuple(target),
+                timeout, poll_s=0.05, sleep=self._state_cv.wait))
+            return self.state if met else None
 
     def wait_safe_commands(self, deficit: int, timeout: float) -> bool:
         """Wait until safety's answers to the policy commands sent so far are in the bag; `deficit`: the
         commands left unanswered before this trial (an answer lost then is not waited for again)."""
-        deadline = time.monotonic() + timeout
-        while self.safe_commands_taken + deficit < self.policy_commands_sent:
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.002)
+        def answered():
             self.drain()
-        return True
+            return self.safe_commands_taken + deficit >= self.policy_commands_sent
+        return self._unless_stalled(self.cell_clock.wait_until(answered, timeout))
 
     # ---------------------------------------------------------------- action callbacks
     def goal_callback(self, goal_request) -> GoalResponse:
@@ -340,17 +352,15 @@ class TrialServer(Node):
         self.published[names.TRIAL_VERDICTS] += 1
 
     def wait_state_after(self, stamp_ns: int, timeout: float) -> CellState | None:
-        deadline = time.monotonic() + timeout
         with self._state_cv:
-            while self.state is None or _stamp_ns(self.state.header.stamp) <= stamp_ns:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return None
-                self._state_cv.wait(remaining)
-            return self.state
+            met = self._unless_stalled(self.cell_clock.wait_until(
+                lambda: self.state is not None and _stamp_ns(self.state.header.stamp) > stamp_ns,
+                timeout, poll_s=0.05, sleep=self._state_cv.wait))
+            return self.state if met else None
 
     def wait_frames(self, stamp_ns: int, timeout: float) -> None:
-        """Give the step's camera frames (published right after its state) a moment to arrive."""
+        """Give the step's camera frames (published right after its state) a moment to arrive: `timeout`
+        wall s, their delivery (a lockstep cell's clock stands still while they travel)."""
         deadline = time.monotonic() + timeout
         while True:
             self.drain()
@@ -399,7 +409,8 @@ class TrialServer(Node):
             Verify.Request(task=task, cameras=[], save_evidence=save_evidence))
         done = threading.Event()
         future.add_done_callback(lambda _: done.set())
-        if not done.wait(self.config.verify_timeout_s):
+        if not self._unless_stalled(self.cell_clock.wait_until(done.is_set, self.config.verify_timeout_s,
+                                                               poll_s=0.05, sleep=done.wait)):
             future.cancel()
             return None
         response = future.result()
@@ -420,7 +431,7 @@ class TrialRun:
         self.goal = goal_handle.request
         self.cfg = server.config
         self.trial_id = new_trial_id(server.cell)     # the goal's own, once validated
-        self.t_start = time.monotonic()
+        self.t_start = 0.0                             # on the cell's clock, once it runs
         self.policy_source = ''
         self.hold_target: tuple[float, ...] | None = None
         self.hold_after_ns = 0
@@ -473,8 +484,18 @@ class TrialRun:
         if not self.s.sandbox.available:
             self.s.get_logger().warning(f'trial {self.trial_id}: NO OS SANDBOX, agent code behind the Python '
                                         f'guard only ({self.s.sandbox.detail})')
-        # The cell's clock is the bag's time base: have a state (the cell re-publishes it while idle).
-        self.s.wait_state_after(-1, cfg.step_timeout_s)
+        # The cell's clock is the budget's and the bag's time base: have it, and a state (the cell
+        # re-publishes both while idle).
+        clock = self.s.cell_clock
+        started = clock.wait_started()
+        if not started:
+            self.gh.abort()
+            return RunTrial.Result(success=False, failure_reason=f'cell not responding: {started.reason}')
+        self.t_start = clock.now_s()
+        try:
+            self.s.wait_state_after(-1, cfg.step_timeout_s)
+        except TrialAborted:
+            pass    # no state yet: the trial's first step says so
         self.s.drain()       # frames from before this trial update the latest, never reach its bag
         self.unanswered_before = max(0, self.s.policy_commands_sent - self.s.safe_commands_taken)
         outcome = TrialOutcome(seed=int(g.seed), task=g.task, attempts=g.attempts, cell=self.s.cell,
@@ -503,7 +524,8 @@ class TrialRun:
                          verify_every_n_steps=cfg.verify_every_n_steps)
         try:
             run_trial(self, runner, lambda: runner.start(g.policy_path, context, self.policy_source), plan,
-                      outcome, goal=self._goal_dict(), started=self.t_start, on_crash=self._crashed)
+                      outcome, goal=self._goal_dict(), started=self.t_start, clock=clock.now_s,
+                      on_crash=self._crashed)
         finally:
             self.s.clock.switch('idle')
         result = RunTrial.Result(  # reasons scrubbed by the loop
@@ -552,7 +574,7 @@ class TrialRun:
         request = StartRecording.Request(trial_id=self.trial_id, bag_dir=self.cfg.bag_dir,
                                          metadata_json=json.dumps(metadata, default=str))
         response = self._wait(self.s.recorder_start.call_async(request), self.cfg.recorder_timeout_wall_s,
-                              'recorder start')
+                              'recorder start', wall=True)
         if not response.ok:
             raise TrialAborted(f'recording failed: the recorder did not open the bag: {response.error}')
         return response.bag_path
@@ -586,18 +608,21 @@ class TrialRun:
             s.get_logger().warning(f'trial {self.trial_id}: the bag closed without {list(closed.missing)}')
         return ''
 
-    def _wait(self, future, timeout: float, what: str, cancel=None):
+    def _wait(self, future, timeout: float, what: str, cancel=None, wall: bool = False):
+        """The future's result within `timeout` s of cell time (`wall`: of wall time)."""
         done = threading.Event()
         future.add_done_callback(lambda _: done.set())
-        deadline = time.monotonic() + timeout
+        deadline = (CellClock(time.monotonic_ns, stall_timeout_s=math.inf) if wall
+                    else self.s.cell_clock).deadline(timeout)
         while not done.wait(0.05):
             self.s.drain()   # keep the latest frames while the reset runs
             if self.gh.is_cancel_requested:
                 if cancel is not None:
                     cancel.cancel_goal_async()
                 raise TrialAborted('cancelled')
-            if time.monotonic() > deadline:
-                raise TrialAborted(f'{what} timed out after {timeout:.0f} s')
+            ended = deadline.expired()
+            if ended is not None:
+                raise TrialAborted(f'{what}: {ended.reason}')
         return future.result()
 
     # ---------------------------------------------------------------- the cell, as the trial loop drives it
@@ -689,12 +714,15 @@ class TrialRun:
     def settle(self) -> None:
         """Keep recording until the hold has reached the cell (its safe command and the state after it),
         so the bag holds every command, the stop included."""
-        self.s.wait_safe_commands(self.unanswered_before, self.cfg.step_timeout_s)
-        if self.hold_target is not None:
-            # The state the hold produced, not an older one that already tracked the same vector (a tool
-            # pressed against a limit commands the same values step after step).
-            self.s.wait_state_after(self.hold_after_ns, self.cfg.step_timeout_s)
-            self.s.wait_state_tracking(self.hold_target, self.cfg.step_timeout_s)
+        try:
+            self.s.wait_safe_commands(self.unanswered_before, self.cfg.step_timeout_s)
+            if self.hold_target is not None:
+                # The state the hold produced, not an older one that already tracked the same vector (a
+                # tool pressed against a limit commands the same values step after step).
+                self.s.wait_state_after(self.hold_after_ns, self.cfg.step_timeout_s)
+                self.s.wait_state_tracking(self.hold_target, self.cfg.step_timeout_s)
+        except TrialAborted as exc:     # a dead cell: the bag closes with what it has
+            self.s.get_logger().warning(f'trial {self.trial_id}: settling: {exc}')
         self.s.drain()
 
     def event(self, name: str, attempt: int = 0, score: float = 0.0, **detail) -> None:

@@ -40,9 +40,17 @@ class ResetConfig(BaseModel):
     pose_cameras: tuple[str, ...] = Field(
         (), description='cameras whose estimates the reset trusts (empty: all); a far, foreshortened view '
                         'measures the scene too coarsely to check a tight tolerance')
-    settle_time_s: float = Field(0.0, ge=0.0, le=60.0, description='wait after the placement before looking')
-    frame_timeout_s: float = Field(5.0, gt=0.0, le=120.0, description='wait for frames taken after placement')
-    service_timeout_s: float = Field(10.0, gt=0.0, le=120.0)
+    # On the cell's clock (sim time on a simulated cell, whose time stands still between commands in
+    # lockstep: there a wait for a late frame or answer ends by the stall backstop, never early).
+    settle_time_s: float = Field(0.0, ge=0.0, le=60.0,
+                                 description='wait after the placement before looking, s of cell time')
+    frame_timeout_s: float = Field(5.0, gt=0.0, le=120.0,
+                                   description='wait for frames taken after placement, s of cell time')
+    service_timeout_s: float = Field(10.0, gt=0.0, le=120.0,
+                                     description='place_objects / verify answers, s of cell time')
+    clock_stall_timeout_s: float = Field(30.0, gt=0.0, le=3600.0,
+                                         description="a wait gives up when the cell's clock has not moved "
+                                                     'for this many wall s (below the trial server\'s)')
     save_evidence: bool = True
     routine: str = Field('', description="'' (the task's placement), 'mock_placement' or "
                                          "'package.module:factory'")

@@ -85,13 +85,12 @@ class VerifyNodeParameters(BaseModel):
     sam_model: str = Field('', description="'' -> $ENPIRE_SAM_MODEL -> vit_b")
     verification_config: str = Field('', description="verifier settings YAML of the one task served "
                                                      "('' : the task's own)")
-    cell_silence_s: float = Field(2.0, gt=0.0, le=3600.0,
-                                  description='a cell silent this long (wall clock) has stale frames')
     table_pixel_m: float = Field(DEFAULT_TABLE_PIXEL_M, gt=0.0, le=1.0,
                                  description="metres per workspace pixel: a camera's pose on /tf_static -> "
                                              'its table-to-image mapping')
     step_frame_wait_s: float = Field(0.3, ge=0.0, le=60.0,
-                                     description="wait for the frames of the cell's latest step, s")
+                                     description="wait for the frames of the cell's latest step, wall s "
+                                                 '(their delivery)')
 
     @field_validator('fusion_rule')
     @classmethod
@@ -102,4 +101,4 @@ class VerifyNodeParameters(BaseModel):
         return rule
 
 
-VERIFY_RUNTIME = frozenset({'fusion_rule', 'max_frame_age', 'cell_silence_s', 'step_frame_wait_s'})
+VERIFY_RUNTIME = frozenset({'fusion_rule', 'max_frame_age', 'step_frame_wait_s'})
