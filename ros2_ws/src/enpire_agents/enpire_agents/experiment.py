@@ -88,11 +88,13 @@ class TeamConfig(_Strict):
 
 
 class Budgets(_Strict):
+    """The team's budgets. Wall-clock ones say so in their names; a trial's own budget
+    (`ExperimentConfig.trial_time_budget_s`) runs on its cell's clock."""
     trials: int = Field(default=2000, ge=1)              # improvement rollouts, whole team
-    robot_time_s: float = Field(default=3600.0, gt=0)    # summed over cells
+    robot_time_s: float = Field(default=3600.0, gt=0)    # wall s the cells were busy in trials, all cells
     tokens: int = Field(default=10_000_000, ge=1)
-    wall_clock_s: float = Field(default=600.0, gt=0)
-    evaluation_wall_clock_s: float = Field(default=900.0, gt=0)   # per held-out evaluation
+    wall_clock_s: float = Field(default=600.0, gt=0)     # the whole run, agents thinking included, wall s
+    evaluation_wall_clock_s: float = Field(default=900.0, gt=0)   # per held-out evaluation, wall s
 
 
 class SuccessBar(_Strict):
@@ -128,7 +130,7 @@ class ExperimentConfig(_Strict):
     success_bar: SuccessBar = Field(default_factory=SuccessBar)
     attempts: int = Field(default=8, ge=1)               # k of every rollout
     steps_per_attempt: int = Field(default=300, ge=1)
-    trial_time_budget_s: float = Field(default=0.0, ge=0.0)
+    trial_time_budget_s: float = Field(default=0.0, ge=0.0)   # per trial, cell time (sim time); 0: the cell's
     pacing: Literal['as_fast', 'real_time'] = 'as_fast'   # how the simulated cells step (demo, bench)
     record: bool = False                                  # a bag per improvement trial
     distribution: str = 'in_distribution'                 # where improvement and evaluation starts come from

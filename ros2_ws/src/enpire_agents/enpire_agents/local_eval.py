@@ -476,8 +476,9 @@ def run_trial(goal: TrialGoal, cell: SimTrialCell, recorder: TrialRecorder | Non
                      time_budget_s=goal.time_budget_s or cfg.max_time_budget_s,
                      verify_every_n_steps=cfg.verify_every_n_steps)
     side = _SimCellSide(cell, recorder or TrialRecorder(), goal)
+    # The budget on the cell's sim time, as the trial server counts it under use_sim_time.
     return trial_loop.run_trial(side, runner, lambda: runner.start(goal.policy_path, context), plan, outcome,
-                                goal=asdict(goal))
+                                goal=asdict(goal), clock=lambda: cell.now_s)
 
 
 @contextlib.contextmanager
