@@ -99,14 +99,19 @@ def _expand(sim_time: str, compose: str) -> list:
     description = runpy.run_path(str(installed('sim_cells.launch.py')))['generate_launch_description']()
     arguments = {a.args[0]: a.kwargs.get('default_value') for a in description.args[0]
                  if type(a).__name__ == 'DeclareLaunchArgument'}
-    assert arguments['use_sim_time'] == 'false'
+    assert arguments['use_sim_time'] == ''
     assert {'bringup', 'cells', 'only', 'skip', 'compose'} <= set(arguments)
     expand = next(a for a in description.args[0] if type(a).__name__ == 'OpaqueFunction').kwargs['function']
     return expand({'bringup': 'sim_cells', 'cells': '2', 'only': '', 'skip': '', 'use_sim_time': sim_time,
                    'compose': compose})
 
 
-@pytest.mark.parametrize('sim_time', ['true', 'false'])
+def _sim_time_of(node, sim_time: str):
+    """use_sim_time a node gets: forced by the launch argument, else the bringup file's (None: unset)."""
+    return (sim_time == 'true') if sim_time else node.parameters.get('use_sim_time')
+
+
+@pytest.mark.parametrize('sim_time', ['true', 'false', ''])
 def test_launch_description_builds_the_bringup_with_managed_nodes(recording_launch, sim_time):
     import lifecycle_msgs.msg
 
@@ -116,8 +121,11 @@ def test_launch_description_builds_the_bringup_with_managed_nodes(recording_laun
     assert [n.kwargs['arguments'][1] for n in nodes] == [n.module for n in expansion.nodes]
     managed = {n.kwargs['namespace'] for n in nodes if type(n).__name__ == 'LifecycleNode'}
     assert managed == {'/cell_0', '/cell_1'}                          # each cell's safety node
-    for node in nodes:
-        assert node.kwargs['parameters'][-1]['use_sim_time'] is (sim_time == 'true')
+    for node, expected in zip(nodes, expansion.nodes, strict=True):
+        assert node.kwargs['parameters'][-1].get('use_sim_time') is _sim_time_of(expected, sim_time)
+    if not sim_time:      # the file's: a simulated cell's nodes on their cell's clock, the simulator not
+        assert {n.kwargs['parameters'][-1].get('use_sim_time') for n in nodes
+                if n.kwargs['namespace'] == '/cell_0'} == {True, None}
     transitions = [a.kwargs['event'].kwargs['transition_id'] for a in actions
                    if type(a).__name__ == 'EmitEvent']
     assert transitions.count(lifecycle_msgs.msg.Transition.TRANSITION_CONFIGURE) == 2
@@ -127,7 +135,7 @@ def test_launch_description_builds_the_bringup_with_managed_nodes(recording_laun
     assert activate == lifecycle_msgs.msg.Transition.TRANSITION_ACTIVATE
 
 
-@pytest.mark.parametrize('sim_time', ['true', 'false'])
+@pytest.mark.parametrize('sim_time', ['true', 'false', ''])
 def test_launch_description_starts_a_composed_cell_as_one_container(recording_launch, sim_time):
     from enpire_common.composition import parse_nodes, split_options
 
@@ -145,7 +153,10 @@ def test_launch_description_starts_a_composed_cell_as_one_container(recording_la
         assert [c.plugin for c in composed] == [n.plugin for n in cell_nodes]
         for node, expected in zip(composed, cell_nodes, strict=True):
             args = ' '.join(node.ros_args)
-            assert f'__ns:=/{cell}' in args and f'use_sim_time:={sim_time}' in args
+            assert f'__ns:=/{cell}' in args
+            wanted = _sim_time_of(expected, sim_time)
+            assert (f'use_sim_time:={str(wanted).lower()}' in args) if wanted is not None \
+                else 'use_sim_time' not in args
             assert ('autostart:=true' in args) is expected.lifecycle     # no lifecycle events in a container
         assert action.kwargs['respawn'] is True
 

@@ -4,7 +4,8 @@ The launch files in the repository's `launch/` folder are thin wrappers around `
 so that `ros2 launch` and `enpire up` start the very same nodes from the very same YAML. Launch
 arguments: `bringup` (path or name of a bringup file), `cells` (count; default the file's),
 `only` / `skip` (comma-separated globs of node labels or names, as `enpire up --only/--skip`),
-`use_sim_time` (every node follows /clock), `compose` (`false`: every node alone, as
+`use_sim_time` ('': as the bringup file says, e.g. a simulated cell's nodes on their cell's clock;
+true / false: every node follows /clock or not), `compose` (`false`: every node alone, as
 `enpire up --separate`). Managed nodes (`lifecycle: true`) start as launch_ros LifecycleNodes that the
 launch configures and then activates (what `enpire up` does).
 
@@ -26,13 +27,14 @@ from enpire_common import bringup_file
 
 
 def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable,
-                 use_sim_time: bool = False, compose: bool | None = None) -> list:
+                 use_sim_time: bool | None = None, compose: bool | None = None) -> list:
     """One launch_ros Node per process of the expansion (python -m modules run through the interpreter; a
     composed cell as one container process); managed nodes alone as LifecycleNode, configured once
-    started and activated once inactive."""
+    started and activated once inactive. `use_sim_time` overrides every node's (None: the file's)."""
     from launch.actions import Shutdown
     from launch_ros.actions import LifecycleNode, Node
 
+    forced = {} if use_sim_time is None else {'use_sim_time': use_sim_time}
     actions = []
     for process in expansion.processes(compose):
         respawn = process.restart.policy != 'never'
@@ -41,7 +43,7 @@ def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable
                                if process.required and not respawn else None),
                       output='screen', emulate_tty=False)
         if process.composed:
-            nodes = [dataclasses.replace(node, parameters={**node.parameters, 'use_sim_time': use_sim_time,
+            nodes = [dataclasses.replace(node, parameters={**node.parameters, **forced,
                                                            **({'autostart': True} if node.lifecycle else {})})
                      for node in process.nodes]
             argv = dataclasses.replace(process, nodes=nodes).argv(python)
@@ -54,7 +56,7 @@ def node_actions(expansion: bringup_file.Expansion, python: str = sys.executable
             executable, package, arguments = node.cmd[0], None, list(node.cmd[1:])
         else:
             executable, package, arguments = node.executable, node.package, []
-        overrides = {**node.parameters, 'use_sim_time': use_sim_time}
+        overrides = {**node.parameters, **forced}
         kind = LifecycleNode if node.lifecycle else Node
         actions.append(kind(
             package=package, executable=executable, arguments=arguments,
@@ -97,7 +99,8 @@ def bringup_launch_description(default_bringup: str):
         cells = LaunchConfiguration('cells').perform(context)
         only = [g for g in LaunchConfiguration('only').perform(context).split(',') if g]
         skip = [g for g in LaunchConfiguration('skip').perform(context).split(',') if g]
-        sim_time = LaunchConfiguration('use_sim_time').perform(context).lower() in ('true', '1', 'yes')
+        sim_time = LaunchConfiguration('use_sim_time').perform(context).lower()
+        sim_time = None if not sim_time else sim_time in ('true', '1', 'yes')
         compose = LaunchConfiguration('compose').perform(context).lower()
         expansion = bringup_file.expand(bringup_file.load(path), cells=int(cells) if cells else None)
         return node_actions(expansion.select(only, skip), use_sim_time=sim_time,
@@ -111,8 +114,10 @@ def bringup_launch_description(default_bringup: str):
                               description='comma-separated globs of nodes to start'),
         DeclareLaunchArgument('skip', default_value='',
                               description='comma-separated globs of nodes to skip'),
-        DeclareLaunchArgument('use_sim_time', default_value='false',
-                              description='every node follows /clock (a simulator, `enpire replay --clock`)'),
+        DeclareLaunchArgument('use_sim_time', default_value='',
+                              description="'': as the bringup file says (a simulated cell: its own clock); "
+                                          'true / false: every node follows /clock (`enpire replay --clock`) '
+                                          'or not'),
         DeclareLaunchArgument('compose', default_value='',
                               description="false: every node alone; default: as the bringup file composes"),
         OpaqueFunction(function=expand),
