@@ -133,6 +133,14 @@ def test_an_unbounded_wait_ends_only_on_its_predicate_or_a_stall():
     assert result and t.sleeps == 100
 
 
+def test_a_wall_clock_deadline_says_so_and_never_stalls():
+    t = FakeTime()
+    wall = CellClock(lambda: int(t.wall_s * 1e9), stall_timeout_s=math.inf, wall=lambda: t.wall_s,
+                     sleep=t.sleep, name='wall time')
+    result = wall.wait_until(lambda: False, 2.0, poll_s=0.5)
+    assert result.outcome is Waited.TIMED_OUT and result.reason == 'timed out after 2 s of wall time'
+
+
 def test_a_stall_timeout_must_be_positive():
     with pytest.raises(ValueError, match='clock_stall_timeout_s'):
         CellClock(lambda: 0, stall_timeout_s=0.0)

@@ -71,7 +71,7 @@ class CellDeadline:
         if now_ns > 0 and self._end_ns is None:
             self._end_ns = now_ns + self.timeout_s * 1e9
         if self._end_ns is not None and now_ns >= self._end_ns:
-            return WaitResult(Waited.TIMED_OUT, f'timed out after {self.timeout_s:g} s of cell time')
+            return WaitResult(Waited.TIMED_OUT, f'timed out after {self.timeout_s:g} s of {self.clock.name}')
         still = wall - self._moved_at
         if still >= self.clock.stall_timeout_s:
             detail = '' if now_ns > 0 else ' (no clock message yet)'
@@ -86,14 +86,16 @@ class CellDeadline:
 
 
 class CellClock:
-    """A cell's clock read through `now_ns` (0: not started), with the wall-clock stall backstop."""
+    """A cell's clock read through `now_ns` (0: not started), with the wall-clock stall backstop; `name`
+    says in a timeout's reason which time it counted."""
 
     def __init__(self, now_ns: Callable[[], int], *, stall_timeout_s: float = DEFAULT_CLOCK_STALL_TIMEOUT_S,
-                 wall: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] = time.sleep):
+                 wall: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] = time.sleep,
+                 name: str = 'cell time'):
         if not stall_timeout_s > 0:
             raise ValueError(f'clock_stall_timeout_s must be > 0, got {stall_timeout_s!r}')
         self.now_ns, self.stall_timeout_s = now_ns, float(stall_timeout_s)
-        self.wall, self._sleep = wall, sleep
+        self.wall, self._sleep, self.name = wall, sleep, name
 
     @classmethod
     def of_node(cls, node, **kwargs) -> CellClock:

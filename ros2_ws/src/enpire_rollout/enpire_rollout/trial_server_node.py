@@ -612,7 +612,7 @@ class TrialRun:
         """The future's result within `timeout` s of cell time (`wall`: of wall time)."""
         done = threading.Event()
         future.add_done_callback(lambda _: done.set())
-        deadline = (CellClock(time.monotonic_ns, stall_timeout_s=math.inf) if wall
+        deadline = (CellClock(time.monotonic_ns, stall_timeout_s=math.inf, name='wall time') if wall
                     else self.s.cell_clock).deadline(timeout)
         while not done.wait(0.05):
             self.s.drain()   # keep the latest frames while the reset runs
