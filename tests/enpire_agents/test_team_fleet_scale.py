@@ -45,7 +45,8 @@ def _cells(runner, used, lock):
         return TrialOutcome(seed=request.seed, cell=cell, accepted=True, attempts=request.attempts,
                             attempts_used=n, attempt_scores=[0.9] * n,
                             attempt_successes=[i + 1 == first for i in range(n)],
-                            reset_s=5.0, execute_s=20.0, verify_s=5.0, wall_s=0.01)
+                            reset_s=5.0, execute_s=20.0, verify_s=5.0,
+                            cell_time_s=30.0, wall_s=0.01)
     runner.client.run_one = run_one
 
 

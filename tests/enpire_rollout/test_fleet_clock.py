@@ -81,7 +81,8 @@ def test_eight_agents_share_32_cells_at_once_and_the_fleet_clock_is_a_parallel_f
             busy.discard(cell)
         # 30 s of cell time per trial, whatever this machine took
         return TrialOutcome(seed=request.seed, cell=cell, accepted=True, attempts_used=1,
-                            attempt_scores=[1.0], reset_s=5.0, execute_s=20.0, verify_s=5.0, wall_s=0.01)
+                            attempt_scores=[1.0], reset_s=5.0, execute_s=20.0, verify_s=5.0,
+                            cell_time_s=30.0, wall_s=0.01)
 
     fleet.run_one = run_one
     policy = tmp_path / 'p.py'

@@ -81,6 +81,8 @@ def test_two_cells_in_parallel_through_the_fleet_client(fleet_cells):
         # a failed attempt may only be the policy's own failure judged by the verifier, not the sandbox's
         assert not any('; verifier:' in r for r in o.attempt_reasons), o.attempt_reasons
         assert o.reset_s > 0 and o.execute_s > 0 and o.verify_s > 0 and o.wall_s > 0
+        # on the cell's clock: its 20 steps at 10 Hz, and the few steps of the hold after them
+        assert 1.9 <= o.cell_time_s <= 4.0, o.cell_time_s
 
     report = fleet.report()
     assert set(report['cells']) == set(CELLS) and report['trials_started'] == 4

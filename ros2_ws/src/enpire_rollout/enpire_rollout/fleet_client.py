@@ -199,6 +199,7 @@ class FleetClient:
         outcome.attempt_scores = [float(s) for s in r.attempt_scores]
         outcome.attempt_reasons = list(r.attempt_reasons)
         outcome.reset_s, outcome.execute_s, outcome.verify_s = r.reset_s, r.execute_s, r.verify_s
+        outcome.cell_time_s = r.cell_time_s
         outcome.bag_path, outcome.failure_reason = r.bag_path, r.failure_reason
         return outcome
 

@@ -5,8 +5,8 @@ cells. Phases per cell: reset / executing / verifying / idle (the trial server r
 execute_s and verify_s; whatever else of a cell's wall time is idle).
 
 `FleetClock`: the time a fleet of real cells would take for the trials this one ran, built from each
-trial's cell-time durations (on the trial server's node clock: sim time on a simulated cell), so cells
-that step as fast as the machine allows still give a team an honest elapsed time.
+trial's duration on its cell's clock (sim time on a simulated cell), so cells that step as fast as the
+machine allows still give a team an honest elapsed time.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class FleetClock:
 
     Each cell is free from its last trial's finish. A trial asked for by a caller (an agent, in its own
     thread) at the caller's time `t` starts at max(t, its cell's free time) and takes its cell-time
-    duration (reset + execute + verify, as the trial server measured them on the cell's clock). A caller
+    duration (`TrialOutcome.cell_time_s`: the trial server's measure on the cell's clock). A caller
     waiting on a batch is at the latest finish of its trials afterwards, one that has not waited yet at
     0; in the thread that made the clock (the team's own) `now()` is the latest finish any caller waited
     on: the team's elapsed time. The callers' thinking time (an LLM's answer) is not on this clock:
@@ -109,8 +109,9 @@ class FleetClock:
 
 
 def cell_time_s(outcome: TrialOutcome) -> float:
-    """How long a trial held its cell on the cell's clock: reset, execution and verification."""
-    return outcome.reset_s + outcome.execute_s + outcome.verify_s
+    """How long a trial held its cell on the cell's clock (the trial server's node clock: sim time on a
+    simulated cell, so the same whatever this machine's load)."""
+    return outcome.cell_time_s
 
 
 class Scheduler:

@@ -26,6 +26,7 @@ class TrialOutcome(BaseModel):
     reset_s: float = 0.0
     execute_s: float = 0.0
     verify_s: float = 0.0
+    cell_time_s: float = 0.0               # the trial on the cell's clock (sim time on a simulated cell)
     wall_s: float = 0.0                    # the caller's wall time for the whole trial
     cell: str = ''
     bag_path: str = ''                     # the trial's rosbag2 folder, when it was recorded

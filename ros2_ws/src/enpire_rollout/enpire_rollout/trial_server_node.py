@@ -533,6 +533,8 @@ class TrialRun:
             attempt_scores=outcome.attempt_scores, attempt_reasons=outcome.attempt_reasons,
             reset_s=outcome.reset_s, execute_s=round(outcome.execute_s, 4), verify_s=outcome.verify_s,
             failure_reason=outcome.failure_reason, bag_path=outcome.bag_path)
+        # the trial's length on the cell's clock (sim time on a simulated cell), for a fleet's timing
+        result.cell_time_s = max(0.0, clock.now_s() - self.t_start)
         status = ('cancelled' if result.failure_reason == 'cancelled' else
                   'failed' if result.failure_reason else 'finished')
         if self.bag_path:

@@ -21,10 +21,11 @@ Repeat r of every configuration runs with backend seed `seed + r`.
 
 `time_axis: fleet` (with `pacing: as_fast`): the cells step in lockstep as fast as the machine allows,
 and a run's times (time to success, the curves, MRU) are on the fleet clock
-(`enpire_rollout.scheduler.FleetClock`): each trial holds its cell for its cell-time duration (reset,
-execution, verification on the cell's clock), a trial starts when its idea exists and its cell is free,
-and the team's elapsed time is the latest finish it waited on: the time a fleet of real cells would
-take for the same trials in parallel. The agents' thinking is wall time, reported apart.
+(`enpire_rollout.scheduler.FleetClock`): each trial holds its cell for its duration on the cell's clock
+(the trial server's node clock: sim time on a simulated cell), a trial starts when its idea
+exists and its cell is free, and the team's elapsed time is the latest finish it waited on: the time
+a fleet of real cells would take for the same trials in parallel. The agents' thinking is wall time,
+reported apart.
 
 Held-out confirmation is off by default here: a run's time to success is when the team first holds a
 policy meeting the bar on its improvement trials (the research-progress curve), and the run stops
