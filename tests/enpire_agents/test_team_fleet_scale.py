@@ -69,6 +69,9 @@ def test_a_team_of_8_uses_all_32_cells_and_its_times_are_on_the_fleet_clock(node
     assert result.run_wall_s < 120 and set(result.thinking_wall_s) == {f'agent_{i}' for i in range(8)}
     util = result.utilization
     assert util is not None and len(util.cells) == 32 and 0.0 < util.mru <= 1.0
+    # on the fleet clock: each cell's trials' cell time over the team's elapsed time
+    assert util.cells[0].wall_s == pytest.approx(result.wall_s)
+    assert util.cells[0].execute_s == pytest.approx(30.0 * util.cells[0].trials)
 
 
 def test_a_larger_team_reaches_the_bar_sooner_on_the_fleet_clock(node, tmp_path):

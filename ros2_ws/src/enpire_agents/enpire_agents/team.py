@@ -155,6 +155,8 @@ class FleetTrialRunner:
             mine = [o for o in outcomes if o.cell.strip('/') == cell.strip('/')]
             busy = [sum(o.reset_s for o in mine), sum(o.execute_s for o in mine),
                     sum(o.verify_s for o in mine)]
+            if self.fleet_clock:     # one time base: the trials' cell time (a lockstep cell's clock runs
+                busy = [0.0, sum(o.cell_time_s for o in mine), 0.0]   # only while the policy acts)
             cells.append(CellTime(cell=cell, wall_s=wall, reset_s=busy[0], execute_s=busy[1],
                                   verify_s=busy[2], idle_s=max(0.0, wall - sum(busy)), trials=len(mine)))
         return cells
