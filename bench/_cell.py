@@ -51,8 +51,9 @@ def oscillating_policy(touch_frame: bool = False) -> str:
 
 
 @contextmanager
-def bench_cell(name: str, pacing: str, tmp: Path) -> Iterator:
-    """One simulated cell `name` from the bringup file, ready, and a spun client node; stopped on exit."""
+def bench_cell(name: str, pacing: str, tmp: Path, recorder: dict | None = None) -> Iterator:
+    """One simulated cell `name` from the bringup file, ready, and a spun client node; stopped on exit.
+    `recorder`: the recorder's parameters (default: every camera frame recorded)."""
     from enpire_common.cells import simulated_cells
 
     from tests.graph_harness import RosTestNode
@@ -60,7 +61,7 @@ def bench_cell(name: str, pacing: str, tmp: Path) -> Iterator:
     with simulated_cells([name], tmp / 'logs', bag_dir=lambda cell: tmp / 'bags',
                          parameters={'sim': {'pacing': pacing}, 'safety': {'pacing': pacing},
                                      'trial_server': BENCH_TRIAL_SERVER,
-                                     'recorder': BENCH_RECORDER}) as cells:
+                                     'recorder': BENCH_RECORDER if recorder is None else recorder}) as cells:
         if not cells.wait_ready(150.0):
             raise RuntimeError(f'the bench cell did not come up: {cells.problems()}')
         ros = RosTestNode(f'{name}_client')

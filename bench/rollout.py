@@ -1,8 +1,9 @@
 """Rollout benchmarks. Prints ONE final JSON line: recording_cpu_share, sim_time_wall_overhead, mru, and
 the recording overhead in wall time.
 
-- recording CPU share (CPU clocks): the same trial (same seed and policy, 3 cameras 96x96, as-fast pacing)
-  recorded; the recorder's CPU time while the bag was open (its writer thread's CPU time and its
+- recording CPU share (CPU clocks): the same trial (same seed and policy, 3 cameras 96x96 at 10 Hz, as-fast
+  pacing) recorded as the bringup file has the cell record (every second frame; --camera-period 0: every
+  frame); the recorder's CPU time while the bag was open (its writer thread's CPU time and its
   subscription callbacks' time, both measured with time.thread_time inside the recorder, in the bag's
   summary) over the CPU time of every process of the cell during the trial (the cell's process(es), the
   sandbox child and anything else they started, user + system, from /proc, goal sent to result).
@@ -16,6 +17,7 @@ the recording overhead in wall time.
   than real time the cell ran).
 
     . ./env.sh && python bench/rollout.py [--steps 200] [--repeats 20] [--mru-trials 3 --mru-steps 300]
+                                          [--camera-period 0]
 """
 from __future__ import annotations
 
@@ -65,6 +67,9 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=20)
     parser.add_argument('--mru-trials', type=int, default=3)
     parser.add_argument('--mru-steps', type=int, default=300)
+    parser.add_argument('--camera-period', type=float, default=None,
+                        help="the recorder's record_camera_period_s in the recorded trials (default: the "
+                             "bringup file's, 0.2 s: every second frame at 10 Hz; 0: every frame)")
     args = parser.parse_args()
     from enpire_common import names
     from rclpy.qos import DurabilityPolicy, QoSProfile
@@ -78,7 +83,8 @@ def main() -> None:
     policy.write_text(POLICY)
     # The real-time cell streams cameras at 10 Hz: it starts only after the overhead runs, so it cannot
     # steal their CPU.
-    with bench_cell('bench_fast', 'as_fast', tmp) as (cells, ros):
+    recorder = {} if args.camera_period is None else {'record_camera_period_s': args.camera_period}
+    with bench_cell('bench_fast', 'as_fast', tmp, recorder=recorder) as (cells, ros):
         fast = FleetClient(ros.node, ['bench_fast'])
         roots = list(cells.supervisor.pids().values())
         closed = {}     # bag path -> the recorder's announcement (its CPU time, the close included)
@@ -105,7 +111,8 @@ def main() -> None:
                 walls[record].append(round(wall, 4))
                 if record:
                     ros.wait_for(lambda path=out.bag_path: path in closed, 30.0, 'the bag announced closed')
-                    summary = json.loads(bag_custom_data(out.bag_path)['enpire.trial'])['summary']
+                    record = json.loads(bag_custom_data(out.bag_path)['enpire.trial'])
+                    summary, camera_period = record['summary'], record['recorder']['record_camera_period_s']
                     split.append((summary['recorder_writer_cpu_s'], summary['recorder_callback_cpu_s']))
                     recorder_cpu.append(round(closed[out.bag_path].recorder_cpu_s, 4))
                     cell_cpu.append(round(cpu, 3))
@@ -151,6 +158,7 @@ def main() -> None:
         'recording_overhead_paired': round(paired, 4), 'overhead_noise_iqr': round(noise, 4),
         'trial_wall_s_without_recording': walls[False], 'trial_wall_s_with_recording': walls[True],
         'steps_per_trial': args.steps, 'cameras': 3, 'camera_size': '96x96',
+        'record_camera_period_s': camera_period,
         'sim_time_wall_overhead_per_trial': lag, 'mru_steps': args.mru_steps,
         'mru_cell_seconds': cell, 'mru_trials': mru['mru_trials'], 'mru_wall_s': mru['mru_wall_s'],
         'mru_failures': mru['mru_failures'],

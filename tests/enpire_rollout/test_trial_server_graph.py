@@ -554,6 +554,17 @@ def test_audit_and_replay_of_a_trial_bag(cell, tmp_path):
     ros.wait_for(lambda: len(got) >= counts['/cell_0/trial_events'] > 0, timeout=10, what='replayed events')
 
 
+def long_trial_running(cell, steps: int):
+    """The goal handle of a long trial that has run `steps` steps, past one flush period of its bag."""
+    ros, feedback = cell['ros'], []
+    handle = ros.wait_future(cell['client'].send_goal_async(
+        goal(cell['tmp'], steps_per_attempt=2000, attempts=1),
+        feedback_callback=lambda f: feedback.append(f.feedback)))
+    ros.wait_for(lambda: any(f.step >= steps for f in feedback), timeout=60, what=f'{steps} steps')
+    time.sleep(0.7)
+    return handle
+
+
 def test_a_record_goal_on_a_cell_without_a_recorder_is_refused_with_the_reason(cell):
     """No recorder on the cell: a goal with record=true is refused, never run unrecorded."""
     procs, ros, tmp = cell['procs'], cell['ros'], cell['tmp']
@@ -577,12 +588,8 @@ def test_a_trial_whose_recorder_dies_is_aborted_and_its_bag_salvaged(cell):
     bag), the bag is salvaged as aborted from what was flushed, and the next trial records again."""
     from tests.enpire_rollout.third_party_readers import check_bag
 
-    procs, ros, client, tmp = cell['procs'], cell['ros'], cell['client'], cell['tmp']
-    feedback = []
-    handle = ros.wait_future(client.send_goal_async(goal(tmp, steps_per_attempt=2000, attempts=1),
-                                                    feedback_callback=lambda f: feedback.append(f.feedback)))
-    ros.wait_for(lambda: any(f.step >= 30 for f in feedback), timeout=60, what='30 steps')
-    time.sleep(0.7)                                   # past one flush period
+    procs, ros, tmp = cell['procs'], cell['ros'], cell['tmp']
+    handle = long_trial_running(cell, steps=30)
     procs.kill(cell['recorder'], signal.SIGKILL)
     res = ros.wait_future(handle.get_result_async(), timeout=90, what='trial result')
     assert res.status == GoalStatus.STATUS_ABORTED and not res.result.success
@@ -603,13 +610,11 @@ def test_a_trial_whose_recorder_dies_is_aborted_and_its_bag_salvaged(cell):
 
 # Last: after a SIGKILL the dead server lingers in discovery for a while.
 def test_killed_trial_server_leaves_an_aborted_bag(cell):
+    """The trial server SIGKILLed mid-trial: the recorder still holds the trial's bag open; the restarted
+    server has it closed as aborted, complete up to then and readable by every reader."""
     procs, tmp = cell['procs'], cell['tmp']
     ros, client = cell['ros'], cell['client']
-    feedback = []
-    handle = ros.wait_future(client.send_goal_async(goal(tmp, steps_per_attempt=2000, attempts=1),
-                                                    feedback_callback=lambda f: feedback.append(f.feedback)))
-    ros.wait_for(lambda: any(f.step >= 40 for f in feedback), timeout=60, what='40 steps')
-    time.sleep(0.7)                                   # past one flush period
+    handle = long_trial_running(cell, steps=40)
     procs.kill(cell['server'], signal.SIGKILL)
     journal = list((tmp / 'bags' / '.journal').glob('*.json'))
     assert len(journal) == 1

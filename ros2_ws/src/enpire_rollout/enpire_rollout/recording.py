@@ -190,6 +190,7 @@ class BagRecorder:
                                    camera_period_s=self.config.record_camera_period_s,
                                    image_compression=self.config.image_compression,
                                    flush_period_s=self.config.flush_period_s)
+        metadata = {**metadata, 'recorder': self.config.model_dump()}     # what this bag keeps, and how
         bag = TrialBag(bag_dir, trial_id, self.cell, metadata, config).open(log_time_ns)
         self.bag, self._seen = bag, {}
         with self._lock:
