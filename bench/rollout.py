@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -33,32 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cell import bench_cell, harness_mru, oscillating_policy  # noqa: E402  (loopback discovery first)
+from bench._cell import bench_cell, harness_mru, oscillating_policy, tree_cpu_s  # noqa: E402  (loopback first)
 
 POLICY = oscillating_policy(touch_frame=False)
-
-
-def tree_cpu_s(roots: list[int]) -> float:
-    """CPU seconds (user + system) so far of the processes `roots` and all their descendants: the live ones'
-    own and their reaped children's (a reaped process counts in its parent's cutime/cstime, once)."""
-    children: dict[int, list[int]] = {}
-    ticks: dict[int, int] = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f'/proc/{entry}/stat').read_text().rsplit(')', 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        pid = int(entry)
-        children.setdefault(int(fields[1]), []).append(pid)
-        ticks[pid] = sum(int(v) for v in fields[11:15])      # utime, stime, cutime, cstime
-    total, stack = 0, list(roots)
-    while stack:
-        pid = stack.pop()
-        total += ticks.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total / os.sysconf('SC_CLK_TCK')
 
 
 def main() -> None:
@@ -103,10 +79,10 @@ def main() -> None:
         for i in range(args.repeats):
             # Alternate which goes first, so a drift in machine load hits both alike.
             for record in ((False, True) if i % 2 == 0 else (True, False)):
-                cpu0, t_trial = tree_cpu_s(roots), time.monotonic()
+                cpu0, t_trial = sum(map(tree_cpu_s, roots)), time.monotonic()
                 out = fast.run_trials([TrialRequest(**request, record=record)])[0]
                 wall = time.monotonic() - t_trial   # the whole trial: goal to result, bag opened and closed
-                cpu = tree_cpu_s(roots) - cpu0
+                cpu = sum(map(tree_cpu_s, roots)) - cpu0
                 assert not out.failure_reason, out.failure_reason
                 walls[record].append(round(wall, 4))
                 if record:
