@@ -48,32 +48,34 @@ def cell(tmp_path_factory):
                                only={'sim', 'safety', 'verify', 'reset', 'recorder', 'trial_server'},
                                label=lambda node: node.name)
     ros = RosTestNode('cell_time_test_client')
-    times, lock = [], threading.Lock()
+    try:       # the nodes stop also when the set-up fails
+        times, lock = [], threading.Lock()
 
-    def keep(msg: Clock) -> None:
-        with lock:
-            times.append(_ns(msg.clock))
-    ros.node.create_subscription(Clock, names.cell_name(NS, names.CLOCK), keep, 100)
-    client = ActionClient(ros.node, RunTrial, names.cell_name(NS, names.RUN_TRIAL))
-    assert client.wait_for_server(timeout_sec=60), 'run_trial never appeared'
-    ros.wait_for(lambda: times, 30, 'the cell clock')
+        def keep(msg: Clock) -> None:
+            with lock:
+                times.append(_ns(msg.clock))
+        ros.node.create_subscription(Clock, names.cell_name(NS, names.CLOCK), keep, 100)
+        client = ActionClient(ros.node, RunTrial, names.cell_name(NS, names.RUN_TRIAL))
+        assert client.wait_for_server(timeout_sec=60), 'run_trial never appeared'
+        ros.wait_for(lambda: times, 30, 'the cell clock')
 
-    def taking_goals() -> bool:
-        """A fresh server rejects goals while it checks the recorder for a bag of its previous life; an
-        invalid goal is taken (then refused with its reason) once it is done."""
-        handle = ros.wait_future(client.send_goal_async(goal(tmp, attempts=0)), timeout=30, what='answer')
-        if handle.accepted:
-            ros.wait_future(handle.get_result_async(), timeout=30, what='the refusal')
-        return handle.accepted
-    ros.wait_for(taking_goals, 120, 'the trial server taking goals')
+        def taking_goals() -> bool:
+            """A fresh server rejects goals while it checks the recorder for a bag of its previous life; an
+            invalid goal is taken (then refused with its reason) once it is done."""
+            handle = ros.wait_future(client.send_goal_async(goal(tmp, attempts=0)), timeout=30, what='answer')
+            if handle.accepted:
+                ros.wait_future(handle.get_result_async(), timeout=30, what='the refusal')
+            return handle.accepted
+        ros.wait_for(taking_goals, 120, 'the trial server taking goals')
 
-    def clock_now() -> int:
-        with lock:
-            return times[-1]
-    yield {'procs': procs, 'ros': ros, 'client': client, 'tmp': tmp, 'clock': clock_now, 'started': started,
-           'first_clock': times[0]}
-    ros.close()
-    procs.stop_all()
+        def clock_now() -> int:
+            with lock:
+                return times[-1]
+        yield {'procs': procs, 'ros': ros, 'client': client, 'tmp': tmp, 'clock': clock_now,
+               'started': started, 'first_clock': times[0]}
+    finally:
+        ros.close()
+        procs.stop_all()
 
 
 @pytest.fixture(scope='module')
