@@ -155,6 +155,11 @@ def test_ready_hook_and_timeout(tmp_path):
     while 'not ready after' not in log.read_text() and time.monotonic() < deadline + 5:
         time.sleep(0.05)  # the supervisor's loop logs the timeout on its next pass
     assert 'not ready after' in log.read_text()
+    # A child signalled before it installs its handlers dies of the signal: wait until both serve.
+    while time.monotonic() < deadline + 30 and not all(
+            (tmp_path / f'{label}.log').exists() and 'node ready' in (tmp_path / f'{label}.log').read_text()
+            for label in ('hooked', 'never')):
+        time.sleep(0.05)
     run.sup.request_shutdown()
     assert run.join() == 0
 

@@ -23,7 +23,7 @@ def _verify_node(node_processes, name, params, env=None):
     return node_processes.start(name, argv, env=env)
 
 
-def _exit_code(proc, timeout=60.0):
+def _exit_code(proc, timeout=180.0):   # torch loads and tears down slowly on a loaded machine
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

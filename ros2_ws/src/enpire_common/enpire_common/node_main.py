@@ -57,11 +57,14 @@ def run_nodes(factories: Sequence[tuple[str, Callable[[], Node]]], *, args: list
                     try:
                         nodes.append(make_node())
                     except STARTUP_ERRORS as exc:
+                        if not rclpy.ok():
+                            return EXIT_OK       # signalled while it started: a clean stop
                         rclpy.logging.get_logger(label).fatal(f'cannot start: {exc}')
                         return EXIT_CANNOT_START
                 spinner = executor()
                 if not all(_autostart(node) for node in nodes):
-                    return EXIT_CANNOT_START
+                    # a SIGINT/SIGTERM during a managed node's configure/activate is a stop, not a fault
+                    return EXIT_CANNOT_START if rclpy.ok() else EXIT_OK
                 for node in nodes:
                     spinner.add_node(node)
                 if spin is not None:
