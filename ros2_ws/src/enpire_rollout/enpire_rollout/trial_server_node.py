@@ -296,12 +296,18 @@ class TrialServer(Node):
         return published()
 
     def wait_state_tracking(self, target: tuple[float, ...], timeout: float) -> CellState | None:
-        """Wait for a cell state whose commanded vector is `target` (the command reached the cell)."""
+        """Wait for a cell state whose commanded vector is `target` (the command reached the cell):
+        `timeout` wall s. Delivery, not cell time: a lockstep cell's clock stands still when no command
+        follows (the safety filter may have changed the hold), so a cell-time bound would wait for the
+        stall backstop instead."""
+        deadline = time.monotonic() + timeout
         with self._state_cv:
-            met = self._unless_stalled(self.cell_clock.wait_until(
-                lambda: self.state is not None and messages.vector(self.state.commanded) == tuple(target),
-                timeout, poll_s=0.05, sleep=self._state_cv.wait))
-            return self.state if met else None
+            while not (self.state is not None and messages.vector(self.state.commanded) == tuple(target)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._state_cv.wait(min(remaining, 0.05))
+            return self.state
 
     def wait_safe_commands(self, deficit: int, timeout: float) -> bool:
         """Wait until safety's answers to the policy commands sent so far are in the bag; `deficit`: the
