@@ -4,6 +4,8 @@ The camera is the simulated cell's oblique camera at 640x480 (`enpire_sim.camera
 distortion added; the views are what a person waving the board would give, the pose image the board
 lying on the table at a known place. Errors are printed (pytest -s) and asserted within bounds.
 """
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -129,12 +131,14 @@ def test_calibrate_from_a_camera_topic_in_two_steps(ros_node, tmp_path, capsys):
     on_table = render_board(board, camera, truth.inverse() @ table_from_board(0.056, 0.096))
     shown = {'images': views, 'index': 0}
     pub = ros_node.node.create_publisher(Image, '/cal_camera/color/image_raw', qos_profile_sensor_data)
+    showing = threading.Lock()     # no frame of the old scene is sent after the scene changed
 
     def publish():   # a driver streaming bgr8 frames of whatever is in front of the camera
-        grey = shown['images'][shown['index'] % len(shown['images'])]
-        shown['index'] += 1
-        bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
-        pub.publish(Image(height=240, width=320, encoding='bgr8', step=960, data=bgr.tobytes()))
+        with showing:
+            grey = shown['images'][shown['index'] % len(shown['images'])]
+            shown['index'] += 1
+            bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+            pub.publish(Image(height=240, width=320, encoding='bgr8', step=960, data=bgr.tobytes()))
     ros_node.node.create_timer(0.05, publish)
 
     board_args = ['--squares', '5', '4', '--square-m', '0.08', '--marker-m', '0.06',
@@ -147,7 +151,8 @@ def test_calibrate_from_a_camera_topic_in_two_steps(ros_node, tmp_path, capsys):
     k = calibration_file.load_intrinsics(intrinsics).matrix
     assert np.abs(np.diag(k)[:2] / 310.0 - 1.0).max() < 0.03
 
-    shown['images'] = [on_table]   # the board laid on the table at its place
+    with showing:
+        shown['images'] = [on_table]   # the board laid on the table at its place
     out = tmp_path / 'oblique.yaml'
     assert enpire(['calibrate', '--camera', 'oblique', '--topic', '/cal_camera/color/image_raw',
                    '--intrinsics', str(intrinsics), '--board-at', '0.056', '0.096', '--timeout', '60',

@@ -14,7 +14,7 @@ from enpire_env.calibration.camera_model import (
     quaternion_from_matrix,
     table_to_image,
 )
-from enpire_env.calibration.charuco import BoardSpec, detect
+from enpire_env.calibration.charuco import BoardSpec, Detection, detect, same_view
 from enpire_env.calibration.table_mapping import CalibratedCameras
 from enpire_env.calibration.transforms import StaticTransforms, TransformError
 from enpire_sim.board_views import render_board
@@ -156,3 +156,15 @@ def test_map_frame_prefers_the_frames_own_homography_else_undistorts_by_the_cali
     np.testing.assert_array_equal(mapped, Undistorter(cam)(image))
     assert not np.array_equal(mapped, image)
     assert cams.map_frame('top', image, own)[1] is own               # a per-frame homography still wins
+
+
+def test_same_view_tells_a_board_held_still_from_a_moved_one():
+    cam = Intrinsics.from_matrix(320, 240, [[300, 0, 160], [0, 300, 120], [0, 0, 1]])
+    board = BoardSpec()
+    here = detect(board, render_board(board, cam, Pose(np.eye(3), np.array([-0.14, -0.10, 0.45]))))
+    again = detect(board, render_board(board, cam, Pose(np.eye(3), np.array([-0.1395, -0.10, 0.45]))))
+    moved = detect(board, render_board(board, cam, Pose(np.eye(3), np.array([-0.11, -0.10, 0.45]))))
+    assert same_view(here, here, 1.0) and same_view(here, again, 2.0)      # 0.5 mm: under 1 px
+    assert not same_view(here, moved, 2.0)                                   # 30 mm: about 20 px
+    assert same_view(here, moved, 40.0)
+    assert not same_view(here, Detection(here.object_points[:3], here.image_points[:3]), 2.0)  # too few

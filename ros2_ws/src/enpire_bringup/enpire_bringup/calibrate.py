@@ -28,13 +28,16 @@ from enpire_env.calibration import calibration_file
 from enpire_env.calibration.camera_model import Intrinsics, Pose
 from enpire_env.calibration.charuco import (
     BoardSpec,
+    Detection,
     calibrate_camera,
     calibrate_intrinsics,
     detect,
+    same_view,
     table_from_board,
 )
 
 IMAGE_SUFFIXES = {'.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff'}
+DISTINCT_VIEW = 0.02   # a view taken from a topic moved its board by this share of the image's larger side
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,7 +82,10 @@ def folder_views(folder: Path, exclude: Path | None) -> list[np.ndarray]:
 
 
 def topic_views(topic: str, spec: BoardSpec, count: int, period: float, timeout: float) -> list[np.ndarray]:
-    """`count` frames of `topic` in which the board is seen, at least `period` s apart."""
+    """`count` frames of `topic` in which the board is seen, at least `period` s apart, each a view of its
+    own: a frame whose board moved less than DISTINCT_VIEW (of the image size) from a kept view is
+    skipped (a board held still; on a busy machine the same frame of a stream can come round twice, and
+    a calibration weighted twice on one pose is measurably worse)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
@@ -88,6 +94,7 @@ def topic_views(topic: str, spec: BoardSpec, count: int, period: float, timeout:
     from enpire_bringup.adapters.image_convert import to_rgb8
 
     views: list[np.ndarray] = []
+    kept: list[Detection] = []
     last = [-np.inf]
 
     def on_image(msg):
@@ -99,7 +106,10 @@ def topic_views(topic: str, spec: BoardSpec, count: int, period: float, timeout:
         except ValueError as exc:
             print(f'calibrate: {exc}', file=sys.stderr)
             return
-        if detect(spec, rgb) is not None:
+        found = detect(spec, rgb)
+        if found is not None and not any(same_view(found, view, DISTINCT_VIEW * max(rgb.shape[:2]))
+                                         for view in kept):
+            kept.append(found)
             views.append(rgb)
             last[0] = now
             print(f'calibrate: view {len(views)}/{count}', flush=True)
@@ -119,8 +129,8 @@ def topic_views(topic: str, spec: BoardSpec, count: int, period: float, timeout:
     finally:
         rclpy.try_shutdown(context=context)
     if len(views) < count:
-        raise ValueError(f'saw the board in {len(views)} frames of {topic} within {timeout:.0f} s, '
-                         f'wanted {count}')
+        raise ValueError(f'saw the board in {len(views)} distinct views on {topic} within {timeout:.0f} s, '
+                         f'wanted {count} (move the board between views)')
     return views
 
 

@@ -77,6 +77,17 @@ def detect(spec: BoardSpec, image: np.ndarray) -> Detection | None:
     return Detection(obj.reshape(-1, 3).astype(np.float32), img.reshape(-1, 2).astype(np.float32))
 
 
+def same_view(a: Detection, b: Detection, min_move_px: float) -> bool:
+    """Whether two detections show the board where it was: the corners both saw moved less than
+    `min_move_px` (median). A second copy of a view adds no pose to a calibration, only weight on one
+    (a board held still, or one camera frame taken twice)."""
+    seen = {tuple(o): p for o, p in zip(np.round(a.object_points, 5).tolist(), a.image_points, strict=True)}
+    moves = [np.linalg.norm(p - seen[tuple(o)])
+             for o, p in zip(np.round(b.object_points, 5).tolist(), b.image_points, strict=True)
+             if tuple(o) in seen]
+    return len(moves) >= MIN_CORNERS and float(np.median(moves)) < min_move_px
+
+
 @dataclass
 class IntrinsicsResult:
     intrinsics: Intrinsics
