@@ -68,6 +68,7 @@ class Recorder(Node):
         self.closed_pub = self.create_publisher(BagClosed, names.RECORDER_CLOSED, CLOSED_QOS)
         self.core = BagRecorder(self.cell, self.config, log=self.get_logger().warning,
                                 on_closed=self._publish_closed)
+        self._now = self.get_clock().now       # a message's log time: its receipt on the cell's clock
         for topic, msg_type, qos in recorded_topics(self.config.cameras):
             self.create_subscription(msg_type, topic, partial(self._on_message, topic), qos, raw=True,
                                      event_callbacks=lean_subscription_events())
@@ -79,7 +80,7 @@ class Recorder(Node):
 
     def _on_message(self, topic: str, data: bytes) -> None:
         t0 = time.thread_time()
-        self.core.offer(topic, data, self.get_clock().now().nanoseconds)
+        self.core.offer(topic, data, self._now().nanoseconds)
         self.core.callback_cpu_s += time.thread_time() - t0
 
     def _on_start(self, request, response):

@@ -15,7 +15,6 @@ from a short ring of recent frames per camera.
 """
 from __future__ import annotations
 
-import queue
 import struct
 import threading
 import time
@@ -32,6 +31,7 @@ from enpire_rollout.trial_core import header_stamp_ns
 
 RING = 32                              # recent frames kept per camera stream for a verdict's judged frames
 BATCH = 32                             # messages written between two hand-overs of the GIL
+DRAIN_PERIOD_S = 0.1                   # wall seconds between two passes of the writer over received messages
 IMAGE, INFO, HOMOGRAPHY = 'image', 'info', 'homography'
 
 
@@ -78,7 +78,10 @@ class BagRecorder:
         self.bag: TrialBag | None = None
         self._open_path: str | None = None    # the open bag no stop was asked for yet (callers' view)
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        # Messages and requests in arrival order. A message is a deque append (no lock, no wake-up: waking
+        # the writer per message cost more CPU than writing it); a request also sets `_wake`.
+        self._queue: deque = deque()
+        self._wake = threading.Event()
         self._camera_of = {}              # camera stream topic -> (camera, image | info | homography)
         for cam in config.cameras:
             self._camera_of[names.camera_image(cam)] = (cam, IMAGE)
@@ -99,7 +102,7 @@ class BagRecorder:
 
     # ---------------------------------------------------------------- any thread
     def offer(self, topic: str, data: bytes, log_time_ns: int) -> None:
-        self._queue.put((topic, data, log_time_ns))
+        self._queue.append((topic, data, log_time_ns))
 
     def start(self, trial_id: str, bag_dir: str, metadata: dict, log_time_ns: int) -> Future:
         """Future of the bag's path; fails if a bag is open or the folder exists."""
@@ -119,7 +122,7 @@ class BagRecorder:
         if path is None:
             raise RuntimeError('no bag is open')
         future: Future = Future()
-        self._queue.put(('stop', future, (status, summary, list(marks), timeout)))
+        self._request(('stop', future, (status, summary, list(marks), timeout)))
         return path, future
 
     def cpu_s(self) -> float:
@@ -131,43 +134,45 @@ class BagRecorder:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(('shutdown', None, None))
+        self._request(('shutdown', None, None))
         self._thread.join(timeout)
 
     # ---------------------------------------------------------------- writer thread
+    def _request(self, item) -> None:
+        self._queue.append(item)
+        self._wake.set()
+
     def _call(self, fn, *args) -> Future:
         future: Future = Future()
-        self._queue.put(('call', future, (fn, args)))
+        self._request(('call', future, (fn, args)))
         return future
 
     def _run(self) -> None:
+        """Every DRAIN_PERIOD_S (at once on a request; every 20 ms while a stop waits for its marks) write
+        what arrived, BATCH messages between two hand-overs of the GIL."""
+        items = self._queue
         while True:
-            wait = 0.02 if self._stopping else self.config.flush_period_s
-            try:
-                batch = [self._queue.get(timeout=wait)]
-            except queue.Empty:
-                batch = [None]
-            while len(batch) < BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            for item in batch:
-                if item is not None and item[0] == 'shutdown' and item[1] is None:
-                    self._abort_open('recorder shut down mid-trial')
-                    self.writer_cpu_s = time.thread_time()
-                    return
-                self._handle(item)
+            self._wake.wait(0.02 if self._stopping else DRAIN_PERIOD_S)
+            self._wake.clear()
+            while items:
+                for _ in range(min(BATCH, len(items))):
+                    item = items.popleft()
+                    if item[0] == 'shutdown' and item[1] is None:
+                        self._abort_open('recorder shut down mid-trial')
+                        self.writer_cpu_s = time.thread_time()
+                        return
+                    self._handle(item)
+                # The cell's executor thread, not this one, is on the control loop: a backlog must not
+                # hold the GIL a switch interval at a time.
+                time.sleep(0)
+            self._handle(None)
             self.writer_cpu_s = time.thread_time()
-            # Hand the GIL over after each batch: the cell's executor thread, not this one, is on the
-            # control loop (a backlog would otherwise hold it a switch interval at a time).
-            time.sleep(0)
 
     def _handle(self, item) -> None:
         try:
-            if item is None:
+            if item is None:                  # after a pass: the chunk closed if the flush period is over
                 if self.bag is not None:
-                    self.bag.flush()
+                    self.bag.maybe_flush()
             elif item[0] == 'call':
                 fn, args = item[2]
                 _resolve(item[1], fn, *args)

@@ -285,8 +285,7 @@ class TrialBag:
         if self.bag is None or self.closed or channel is None:
             return False
         self.bag.write(channel, int(stamp_ns), data)
-        if time.monotonic() - self._last_flush >= self.config.flush_period_s:
-            self.flush()
+        self.maybe_flush()
         return True
 
     def write_msg(self, topic: str, msg, stamp_ns: int) -> None:
@@ -314,6 +313,11 @@ class TrialBag:
             image_cdr = compress_image_cdr(image_cdr, self.config.image_compression)
             topic += '/compressed'
         return self.write_cdr(topic, image_cdr, stamp_ns if log_time_ns is None else log_time_ns)
+
+    def maybe_flush(self) -> None:
+        """Flush if the last flush is `flush_period_s` old."""
+        if time.monotonic() - self._last_flush >= self.config.flush_period_s:
+            self.flush()
 
     def flush(self) -> None:
         if self.bag is None or self.closed:
