@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 from mcap.reader import make_reader
 from rosbags.rosbag2 import Reader
 
@@ -235,3 +236,19 @@ def test_bag_cdr_of_empty_vectors_reads_where_rmw_serialize_does_not():
     assert read.tool_velocity.linear.x == 5e-324 and list(read.commanded) == [3.0, 4.0]
     assert len(read.joints.position) == 0 and len(read.task_state) == 0
     assert len(store.deserialize_cdr(bag_cdr(Command()), 'enpire_interfaces/msg/Command').values) == 0
+
+
+def test_metadata_yaml_says_what_the_mcap_serialized_metadata_says(tmp_path):
+    """metadata.yaml is the MCAP's rosbag2 metadata one level down, whatever the trial's summary holds
+    (long lines the emitter wraps, quotes, newlines, non-ASCII, leading spaces)."""
+    awkward = {'note': ' leading space, "quotes", \'single\', a: colon\nnew\n\n  indented ' + 'long ' * 60,
+               'name': 'Zürich — 東京', 'empty': '', 'list': ['- dash', '# hash', '']}
+    path = write_some(tmp_path, 'y1', steps=3).close('finished', awkward)
+    with open(path / 'y1.mcap', 'rb') as f:
+        serialized = {m.name: m.metadata for m in make_reader(f).iter_metadata()}['rosbag2']
+    in_mcap = yaml.safe_load(serialized['serialized_metadata'])
+    in_file = yaml.safe_load((path / 'metadata.yaml').read_text())
+    assert in_file == {'rosbag2_bagfile_information': in_mcap}
+    assert json.loads(in_file['rosbag2_bagfile_information']['custom_data']['enpire.trial'])['summary'] \
+        == awkward
+    check_rosbag2_metadata(path)

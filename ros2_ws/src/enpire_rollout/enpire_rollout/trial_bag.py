@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import textwrap
 import time
 from functools import cache, lru_cache
 from pathlib import Path
@@ -158,6 +159,17 @@ def _yaml(value) -> str:
     return yaml.dump(value, Dumper=getattr(yaml, 'CSafeDumper', yaml.SafeDumper), sort_keys=False)
 
 
+_QOS_YAML: dict[str, str] = {}      # offered QoS (repr) -> its YAML: a bag's 19 channels share three profiles
+
+
+def _qos_yaml(offered_qos: list[dict]) -> str:
+    key = repr(offered_qos)
+    text = _QOS_YAML.get(key)
+    if text is None:
+        text = _QOS_YAML[key] = _yaml(offered_qos)
+    return text
+
+
 class McapBag:
     """One rosbag2 folder: `<name>/<name>.mcap` (zstd chunks, ros2 profile, channels as rosbag2's MCAP
     storage writes them) and, on close, metadata.yaml (version 9) as `ros2 bag info/play` read it."""
@@ -184,7 +196,7 @@ class McapBag:
         msgdef, type_hash = _schema(msgtype)
         if msgtype not in self._schemas:
             self._schemas[msgtype] = self._writer.register_schema(msgtype, 'ros2msg', msgdef)
-        metadata = {'offered_qos_profiles': _yaml(offered_qos), 'topic_type_hash': type_hash}
+        metadata = {'offered_qos_profiles': _qos_yaml(offered_qos), 'topic_type_hash': type_hash}
         channel = self._writer.register_channel(topic, 'cdr', self._schemas[msgtype], metadata)
         self._topics[channel] = (topic, msgtype, offered_qos, type_hash)
         self.counts[channel] = 0
@@ -202,12 +214,13 @@ class McapBag:
         self._writer.flush()
 
     def close(self, custom_data: dict[str, str]) -> None:
-        info = self._information(custom_data)
-        self._writer.add_metadata('rosbag2', {'serialized_metadata': _yaml(info)})
+        info = _yaml(self._information(custom_data))
+        self._writer.add_metadata('rosbag2', {'serialized_metadata': info})
         self._writer.finish()
         self._stream.close()
         tmp = self.path / 'metadata.yaml.tmp'
-        tmp.write_text(_yaml({'rosbag2_bagfile_information': info}))
+        # The same YAML one level down (block style: indenting it nests it), not represented twice.
+        tmp.write_text('rosbag2_bagfile_information:\n' + textwrap.indent(info, '  '))
         tmp.replace(self.path / 'metadata.yaml')
 
     def _information(self, custom_data: dict[str, str]) -> dict:
