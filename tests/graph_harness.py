@@ -107,6 +107,29 @@ class RosTestNode:
                 if time.monotonic() >= deadline:
                     raise
 
+    def wait_taking_goals(self, client, probe_goal, timeout: float = 120.0, resend_s: float = 5.0) -> None:
+        """Wait until the action server of `client` takes goals: `probe_goal`, one it refuses with a reason
+        (an invalid goal, never run), is sent until one is accepted and its result arrives. A fresh server
+        may not be ready yet, and a request that reaches it before its reply writers have matched our
+        readers loses its answer (a discovery race, long on a busy machine): the first real goal is sent
+        only once answers have come back on the goal's and the result's paths."""
+        def taken() -> bool:
+            future = client.send_goal_async(probe_goal)
+            try:
+                handle = self.wait_future(future, resend_s, 'the probe goal answered')
+            except TimeoutError:
+                return False          # lost or not served yet: the probe is harmless, sent again
+            if not handle.accepted:
+                return False          # a server that takes no goals yet
+            for _ in range(6):
+                try:
+                    self.wait_future(handle.get_result_async(), resend_s, 'the probe goal refused')
+                    return True
+                except TimeoutError:
+                    continue          # get_result is idempotent: asked again
+            return False
+        self.wait_for(taken, timeout, f'{client._action_name} taking goals')
+
     def close(self) -> None:
         import rclpy
 

@@ -171,29 +171,24 @@ def _wait(ros_node, future, timeout=20.0):
 
 @pytest.mark.graph
 def test_managed_adapter_sends_nothing_before_activation_and_cancels_on_deactivate(node_processes, ros_node):
-    from enpire_common.lifecycle import bring_up
+    from enpire_common.lifecycle import LifecycleClient
     from lifecycle_msgs.msg import State, Transition
-    from lifecycle_msgs.srv import ChangeState
 
     controller = MockController(ros_node.node, 'follow_joint_trajectory', NS)
     start_adapter(node_processes, 'follow_joint_trajectory', 'time_from_start_s:=4.0', autostart=False)
-    change = ros_node.node.create_client(ChangeState, f'{NS}/command_adapter/change_state')
-    assert change.wait_for_service(timeout_sec=20)
-    assert _wait(ros_node, change.call_async(ChangeState.Request(
-        transition=Transition(id=Transition.TRANSITION_CONFIGURE)))).success
+    lifecycle = LifecycleClient(ros_node.node, f'{NS}/command_adapter', lambda f, t: _wait(ros_node, f, t))
+    assert lifecycle.change(Transition.TRANSITION_CONFIGURE, timeout_s=60) == State.PRIMARY_STATE_INACTIVE
     pub = _targets(ros_node)
     for _ in range(5):
         _publish_target(ros_node, pub, 200.0, 200.0)
     time.sleep(1.0)
     assert controller.received == [], 'a goal reached the controller before activation'
 
-    assert bring_up(ros_node.node, f'{NS}/command_adapter', lambda f, t: _wait(ros_node, f, t)) == \
-        State.PRIMARY_STATE_ACTIVE
+    assert lifecycle.change(Transition.TRANSITION_ACTIVATE, timeout_s=30) == State.PRIMARY_STATE_ACTIVE
     ros_node.wait_for(lambda: (_publish_target(ros_node, pub, 200.0, 200.0), controller.received)[1], 20,
                       'a goal once active')
     # a goal is in flight (4 s): deactivation cancels it and the controller holds where it is
-    assert _wait(ros_node, change.call_async(ChangeState.Request(
-        transition=Transition(id=Transition.TRANSITION_DEACTIVATE)))).success
+    assert lifecycle.change(Transition.TRANSITION_DEACTIVATE, timeout_s=30) == State.PRIMARY_STATE_INACTIVE
     ros_node.wait_for(lambda: controller.canceled >= 1, 20, 'the goal cancelled at deactivation')
     assert controller.xy == pytest.approx([0.45, 0.0])        # it never got to the target
     assert controller.problems == [], controller.problems
@@ -258,7 +253,7 @@ def test_parameter_changes_are_checked_on_the_graph(node_processes, ros_node):
         field = 'string_value' if isinstance(value, str) else 'double_value'
         request = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(
             type=kind, **{field: value}))])
-        return _wait(ros_node, client.call_async(request)).results[0]
+        return ros_node.call(client, request).results[0]
 
     read_only = set_param('interface', 'twist')
     assert not read_only.successful and 'read-only' in read_only.reason
@@ -270,8 +265,8 @@ def test_parameter_changes_are_checked_on_the_graph(node_processes, ros_node):
     assert set_param('twist_gain', 3.0).successful                 # in range: taken at run time
     describe = ros_node.node.create_client(DescribeParameters, f'{NS}/command_adapter/describe_parameters')
     assert describe.wait_for_service(timeout_sec=10)
-    found = _wait(ros_node, describe.call_async(DescribeParameters.Request(
-        names=['interface', 'max_linear_speed']))).descriptors
+    found = ros_node.call(describe, DescribeParameters.Request(
+        names=['interface', 'max_linear_speed'])).descriptors
     assert found[0].read_only and found[0].description
     assert found[1].floating_point_range[0].to_value == 2.0 and not found[1].read_only
 

@@ -86,7 +86,7 @@ def test_real_cell_verifies_driver_frames_from_calibration_alone(node_processes,
         scene_pub.publish(String(data=json.dumps({'block': block, 'agent': agent})))
 
         def judged():
-            res = ros_node.wait_future(verify.call_async(Verify.Request(task='pusht')), 30)
+            res = ros_node.call(verify, Verify.Request(task='pusht'), 30)
             cams = {c.camera: c for c in res.verdict.cameras if c.camera in cameras}
             near = all(len(c.estimate) == 3 and math.hypot(c.estimate[0] - block[0], c.estimate[1] - block[1])
                        < 10.0 for c in cams.values())

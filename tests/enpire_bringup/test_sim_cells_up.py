@@ -60,6 +60,7 @@ def test_up_two_sim_cells_runs_a_trial_on_each_and_stops_clean(tmp_path, ros_nod
         for i, cell in enumerate(('cell_0', 'cell_1')):
             client = ActionClient(ros_node.node, RunTrial, names.cell_name(cell, names.RUN_TRIAL))
             assert client.wait_for_server(timeout_sec=30), f'{cell}: run_trial not on the graph'
+            ros_node.wait_taking_goals(client, RunTrial.Goal(task='pusht', attempts=0))   # refused: invalid
             goal = RunTrial.Goal(task='pusht', policy_path=str(policy), policy_sha256=sha, seed=7 + i,
                                  distribution='in_distribution', attempts=1, steps_per_attempt=10,
                                  time_budget_s=0.0, record=True)

@@ -40,6 +40,22 @@ def _ends_with_three(node, executor):
     return 3
 
 
+def _context_gone_under_the_wait_set(node, executor):
+    """What a signal does between the executor's check of the context and its wait set (rclpy's signal
+    thread shuts the context down): rcl refuses the wait set."""
+    import rclpy
+    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+
+    rclpy.shutdown()
+    raise _rclpy.RCLError('failed to initialize wait set: the given context is not valid')
+
+
+def _rcl_error_while_running(node, executor):
+    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+
+    raise _rclpy.RCLError('a real rcl failure')
+
+
 if __name__ == '__main__':
     mode = sys.argv[1]
     if mode == 'plain':
@@ -50,3 +66,7 @@ if __name__ == '__main__':
         sys.exit(run_node(BadConfigure, args=['--ros-args', '-p', 'autostart:=true']))
     if mode == 'own_spin':
         sys.exit(run_node(Plain, spin=_ends_with_three))
+    if mode == 'signal_race':
+        sys.exit(run_node(Plain, spin=_context_gone_under_the_wait_set))
+    if mode == 'rcl_error':
+        sys.exit(run_node(Plain, spin=_rcl_error_while_running))

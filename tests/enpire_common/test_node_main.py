@@ -24,7 +24,7 @@ def test_a_signal_stops_the_node_cleanly(node_processes, sig):
     proc = node_processes.start('plain', [CHILD, 'plain'])
     _wait_log(node_processes, 'plain', 'spinning')
     proc.send_signal(sig)
-    assert proc.wait(timeout=30) == 0
+    assert proc.wait(timeout=60) == 0, node_processes.log('plain')
     assert 'destroyed' in node_processes.log('plain')
 
 
@@ -45,3 +45,12 @@ def test_a_node_with_its_own_spin_exits_with_its_code(node_processes):
     proc = node_processes.start('own', [CHILD, 'own_spin'])
     assert proc.wait(timeout=30) == 3
     assert 'destroyed' in node_processes.log('own')
+
+
+def test_a_context_shut_down_by_a_signal_under_the_wait_set_is_a_clean_stop(node_processes):
+    proc = node_processes.start('race', [CHILD, 'signal_race'])
+    assert proc.wait(timeout=60) == 0, node_processes.log('race')
+    assert 'destroyed' in node_processes.log('race')
+    other = node_processes.start('rcl', [CHILD, 'rcl_error'])     # with the context up it is a fault
+    assert other.wait(timeout=60) == 1
+    assert 'a real rcl failure' in node_processes.log('rcl') and 'destroyed' in node_processes.log('rcl')

@@ -75,7 +75,7 @@ class FakeCell:
         return tuple(self.commands[before].values)
 
     def call_estop(self, data):
-        return self.ros.wait_future(self.estop.call_async(SetBool.Request(data=data)))
+        return self.ros.call(self.estop, SetBool.Request(data=data))
 
 
 def start_safety(node_processes, tmp_path, pacing, min_rate=1.0, autostart=True):
@@ -88,13 +88,14 @@ def start_safety(node_processes, tmp_path, pacing, min_rate=1.0, autostart=True)
 
 
 def change_state(ros_node, node_name, transition):
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
+    """The transition made (the node in its goal state), robust to a lost answer (LifecycleClient)."""
+    from enpire_common.lifecycle import TRANSITIONS, LifecycleClient
 
-    client = ros_node.node.create_client(ChangeState, f'{node_name}/change_state')
-    assert client.wait_for_service(timeout_sec=20), f'no lifecycle services on {node_name}'
-    request = ChangeState.Request(transition=Transition(id=transition))
-    return ros_node.wait_future(client.call_async(request), what=f'transition {transition}').success
+    client = LifecycleClient(ros_node.node, node_name, lambda f, t: ros_node.wait_future(f, t))
+    try:
+        return client.change(transition, timeout_s=30) == TRANSITIONS[transition][1]
+    finally:
+        client.close()
 
 
 def test_managed_safety_publishes_nothing_before_activation_and_holds_when_deactivated(
@@ -180,7 +181,7 @@ def test_safety_node_filters_latches_and_refuses_changes(node_processes, ros_nod
     # parameters cannot be changed by the agent
     request = SetParameters.Request(parameters=[Parameter(name='limits_file', value=ParameterValue(
         type=ParameterType.PARAMETER_STRING, string_value='/tmp/loose.yaml'))])
-    result = ros_node.wait_future(cell.params.call_async(request)).results[0]
+    result = ros_node.call(cell.params, request).results[0]
     assert not result.successful and 'read-only' in result.reason
     assert node_processes.procs[0][1].poll() is None
     assert all(limits.in_box(c.values) for c in cell.commands)

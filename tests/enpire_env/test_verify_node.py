@@ -36,12 +36,12 @@ def cell(node_processes, ros_node, tmp_path):
 
 
 def _place(ros_node, place, block, agent):
-    res = ros_node.wait_future(place.call_async(pusht_msgs.place_request(block, agent)))
+    res = ros_node.call(place, pusht_msgs.place_request(block, agent))
     assert res.success, res.message
 
 
 def _verify(ros_node, verify, **fields):
-    return ros_node.wait_future(verify.call_async(Verify.Request(**fields)))
+    return ros_node.call(verify, Verify.Request(**fields))
 
 
 def _verdict_of(ros_node, verify, block):

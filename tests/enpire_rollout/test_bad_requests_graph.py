@@ -42,7 +42,7 @@ def call(ros, srv_type, name: str, request, timeout: float = 30.0):
     client = ros.node.create_client(srv_type, name)
     try:
         assert client.wait_for_service(timeout_sec=30), name
-        return ros.wait_future(client.call_async(request), timeout=timeout, what=name)
+        return ros.call(client, request, timeout=timeout, what=name)
     finally:
         ros.node.destroy_client(client)
 

@@ -59,14 +59,7 @@ def cell(tmp_path_factory):
         assert client.wait_for_server(timeout_sec=60), 'run_trial never appeared'
         ros.wait_for(lambda: times, 30, 'the cell clock')
 
-        def taking_goals() -> bool:
-            """A fresh server rejects goals while it checks the recorder for a bag of its previous life; an
-            invalid goal is taken (then refused with its reason) once it is done."""
-            handle = ros.wait_future(client.send_goal_async(goal(tmp, attempts=0)), timeout=30, what='answer')
-            if handle.accepted:
-                ros.wait_future(handle.get_result_async(), timeout=30, what='the refusal')
-            return handle.accepted
-        ros.wait_for(taking_goals, 120, 'the trial server taking goals')
+        ros.wait_taking_goals(client, goal(tmp, attempts=0))
 
         def clock_now() -> int:
             with lock:

@@ -111,6 +111,7 @@ def cell(tmp_path_factory):
     ros = RosTestNode('rollout_test_client')
     client = ActionClient(ros.node, RunTrial, names.cell_name(NS, names.RUN_TRIAL))
     assert client.wait_for_server(timeout_sec=30), 'run_trial never appeared'
+    ros.wait_taking_goals(client, goal(tmp, attempts=0))
     yield {'procs': procs, 'ros': ros, 'client': client, 'tmp': tmp, 'server': server, 'recorder': recorder}
     ros.close()
     procs.stop_all()
@@ -210,7 +211,7 @@ def test_parameters_refuse_nonsense_and_companions_advertise_no_services(cell):
             assert client.wait_for_service(timeout_sec=30), node_name
             request = SetParameters.Request(parameters=[ParameterMsg(
                 name=name, value=ParameterValue(type=kind, **{field: value}))])
-            return ros.wait_future(client.call_async(request), timeout=30).results[0]
+            return ros.call(client, request, timeout=30).results[0]
         finally:
             ros.node.destroy_client(client)
 
@@ -229,8 +230,8 @@ def test_parameters_refuse_nonsense_and_companions_advertise_no_services(cell):
 
     describe = ros.node.create_client(DescribeParameters, f'/{NS}/trial_server/describe_parameters')
     assert describe.wait_for_service(timeout_sec=30)
-    found = ros.wait_future(describe.call_async(DescribeParameters.Request(
-        names=['step_deadline_s', 'bag_dir'])), timeout=30).descriptors
+    found = ros.call(describe, DescribeParameters.Request(
+        names=['step_deadline_s', 'bag_dir']), timeout=30).descriptors
     ros.node.destroy_client(describe)
     assert found[0].floating_point_range and found[0].description and not found[0].read_only
     assert found[1].read_only and found[1].description
@@ -258,6 +259,7 @@ def test_without_an_os_sandbox_agent_code_is_refused_unless_the_weaker_mode_is_a
     try:
         for client in clients.values():
             assert client.wait_for_server(timeout_sec=60)
+            ros.wait_taking_goals(client, goal(tmp, attempts=0))
         refused = run({**cell, 'client': clients['cell_nobwrap']},
                       goal(tmp, attempts=1, steps_per_attempt=2))[1]
         assert 'no OS sandbox' in refused.failure_reason and 'accept_weaker_sandbox' in refused.failure_reason
@@ -574,6 +576,7 @@ def test_a_record_goal_on_a_cell_without_a_recorder_is_refused_with_the_reason(c
     client = ActionClient(ros.node, RunTrial, names.cell_name('cell_norec', names.RUN_TRIAL))
     try:
         assert client.wait_for_server(timeout_sec=60)
+        ros.wait_taking_goals(client, goal(tmp, attempts=0))
         status, result, feedback = run({**cell, 'client': client}, goal(tmp, attempts=1, steps_per_attempt=2))
         assert status == GoalStatus.STATUS_ABORTED and not result.success and not feedback
         assert 'no recorder' in result.failure_reason and 'unrecorded' in result.failure_reason
@@ -630,3 +633,4 @@ def test_killed_trial_server_leaves_an_aborted_bag(cell):
     assert salvaged[topic(names.CELL_STATE)] > 40 and sum(salvaged.values()) == record['summary']['messages']
     assert handle is not None
     assert client.wait_for_server(timeout_sec=30)
+    ros.wait_taking_goals(client, goal(tmp, attempts=0))

@@ -72,13 +72,13 @@ class CellProbe:
 
     def call_place(self, block, agent, name='block'):
         req = PlaceObjects.Request(objects=[ObjectPose(name=name, pose=list(block))], tool=list(agent))
-        return self.ros.wait_future(self.place.call_async(req))
+        return self.ros.call(self.place, req)
 
     def set_faults(self, text):
         value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=text)
         req = SetParameters.Request(parameters=[Parameter(name='camera_faults', value=value)])
         assert self.params.wait_for_service(timeout_sec=10)
-        return self.ros.wait_future(self.params.call_async(req)).results[0]
+        return self.ros.call(self.params, req).results[0]
 
 
 def _start(node_processes, cell, *params):

@@ -71,10 +71,10 @@ def test_detector_parameter_selects_yolo_with_its_weights(node_processes, ros_no
     log = node_processes.log('verify')
     assert 'backend=yolo' in log and f"yolo_weights={tiny_run['weights']}" in log, log
     req = pusht_msgs.place_request((256.0, 256.0, math.pi / 4), (80.0, 80.0))
-    assert ros_node.wait_future(place.call_async(req)).success
+    assert ros_node.call(place, req).success
 
     def answered():
-        res = ros_node.wait_future(verify.call_async(Verify.Request(task='pusht')))
+        res = ros_node.call(verify, Verify.Request(task='pusht'))
         judged = [c for c in res.verdict.cameras if c.reason != 'no_frame']
         return res if res.ok and len(judged) == 3 else None
     res = ros_node.wait_for(answered, 30, 'a verdict judged from all three cameras with the YOLO detector')

@@ -101,32 +101,95 @@ class ManagedCellNode(LifecycleNode):
         self._estop_client.call_async(SetBool.Request(data=True))
 
 
+# A transition: the primary state it starts from and the one it leads to on success.
+TRANSITIONS = {
+    Transition.TRANSITION_CONFIGURE: (UNCONFIGURED, INACTIVE),
+    Transition.TRANSITION_ACTIVATE: (INACTIVE, ACTIVE),
+    Transition.TRANSITION_DEACTIVATE: (ACTIVE, INACTIVE),
+    Transition.TRANSITION_CLEANUP: (INACTIVE, UNCONFIGURED),
+}
+_IN_TRANSITION = range(State.TRANSITION_STATE_CONFIGURING, State.TRANSITION_STATE_ERRORPROCESSING + 1)
+
+
+class LifecycleClient:
+    """The lifecycle services of the managed node `target` (fully qualified name) from client `node`.
+
+    `wait(future, timeout_s)` returns the future's result once done and raises TimeoutError otherwise (spin
+    it, or wait on a spun executor). A request that reaches the node before its reply writer has matched
+    this client's reader loses its answer (a DDS discovery race, likeliest right after start-up on a busy
+    machine), so a question (get_state) is asked again after `resend_s` of silence, and a transition's
+    outcome is read from the node's state, never from its answer alone: a transition whose answer was
+    lost while the node still is where it started is requested again (a repeat of one the node already
+    made is refused as invalid, harmlessly).
+    """
+
+    def __init__(self, node, target: str, wait: Callable, resend_s: float = 2.0):
+        self.node, self.target, self._wait, self.resend_s = node, target, wait, resend_s
+        self._get = node.create_client(GetState, f'{target}/get_state')
+        self._change = node.create_client(ChangeState, f'{target}/change_state')
+
+    def close(self) -> None:
+        self.node.destroy_client(self._get)
+        self.node.destroy_client(self._change)
+
+    def _ask(self, client, request, deadline: float, once: bool = False):
+        """The answer to `request`, asked again after `resend_s` of silence until `deadline` (TimeoutError);
+        `once`: asked once, None when no answer came within `resend_s`."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f'{self.target}: no answer from {client.srv_name}')
+            future = client.call_async(request)
+            try:
+                return self._wait(future, min(self.resend_s, remaining))
+            except TimeoutError:
+                client.remove_pending_request(future)
+                if once:
+                    return None
+
+    def _ready(self, deadline: float) -> None:
+        for client in (self._get, self._change):
+            if not client.wait_for_service(timeout_sec=max(0.1, deadline - time.monotonic())):
+                raise TimeoutError(f'{self.target}: no lifecycle services ({client.srv_name}) after waiting')
+
+    def state(self, timeout_s: float = 10.0) -> int:
+        """The node's current state id (primary, or a transition state while one runs)."""
+        deadline = time.monotonic() + timeout_s
+        self._ready(deadline)
+        return self._ask(self._get, GetState.Request(), deadline).current_state.id
+
+    def change(self, transition: int, timeout_s: float = 10.0) -> int:
+        """Make `transition` (a lifecycle_msgs Transition id of TRANSITIONS) if the node is in the state it
+        starts from; returns the primary state reached (the transition's goal when it succeeded, where it
+        was when it failed, UNCONFIGURED after an error). TimeoutError when the node does not answer."""
+        deadline = time.monotonic() + timeout_s
+        self._ready(deadline)
+        start, _goal = TRANSITIONS[transition]
+        request = ChangeState.Request(transition=Transition(id=transition))
+        answered = False
+        while True:
+            current = self._ask(self._get, GetState.Request(), deadline).current_state.id
+            if current in _IN_TRANSITION:
+                time.sleep(0.05)
+                continue
+            if current != start or answered:       # made, or tried and refused/failed with an answer
+                return current
+            answered = self._ask(self._change, request, deadline, once=True) is not None
+
+
 def bring_up(node, target: str, wait: Callable, timeout_s: float = 10.0) -> int:
     """Configure and activate the lifecycle node `target` (fully qualified name) from client `node`.
 
-    `wait(future, timeout_s)` returns the future's result once done (spin it, or wait on a spun executor).
-    Returns the primary state id reached (ACTIVE on success); raises TimeoutError when the node's
-    lifecycle services do not answer.
+    `wait(future, timeout_s)` as for LifecycleClient. Returns the primary state id reached (ACTIVE on
+    success); raises TimeoutError when the node's lifecycle services do not answer.
     """
-    get_state = node.create_client(GetState, f'{target}/get_state')
-    change = node.create_client(ChangeState, f'{target}/change_state')
+    client = LifecycleClient(node, target, wait)
     try:
         deadline = time.monotonic() + timeout_s
-        if not get_state.wait_for_service(timeout_sec=timeout_s):
-            raise TimeoutError(f'{target}: no lifecycle services after {timeout_s:.0f} s')
-        state = wait(get_state.call_async(GetState.Request()), max(0.1, deadline - time.monotonic()))
-        current = state.current_state.id
-        for from_state, transition in ((UNCONFIGURED, Transition.TRANSITION_CONFIGURE),
-                                       (INACTIVE, Transition.TRANSITION_ACTIVATE)):
-            if current != from_state:
-                continue
-            if not change.wait_for_service(timeout_sec=max(0.1, deadline - time.monotonic())):
-                raise TimeoutError(f'{target}: no change_state service')
-            request = ChangeState.Request(transition=Transition(id=transition))
-            wait(change.call_async(request), max(0.1, deadline - time.monotonic()))
-            reply = wait(get_state.call_async(GetState.Request()), max(0.1, deadline - time.monotonic()))
-            current = reply.current_state.id
+        current = client.state(timeout_s)
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            if current == TRANSITIONS[transition][0]:
+                current = client.change(transition, max(0.1, deadline - time.monotonic()))
         return current
     finally:
-        node.destroy_client(get_state)
-        node.destroy_client(change)
+        client.close()

@@ -67,9 +67,15 @@ def run_nodes(factories: Sequence[tuple[str, Callable[[], Node]]], *, args: list
                     return EXIT_CANNOT_START if rclpy.ok() else EXIT_OK
                 for node in nodes:
                     spinner.add_node(node)
-                if spin is not None:
-                    return int(spin(nodes, spinner) or EXIT_OK)
-                spinner.spin()
+                try:
+                    if spin is not None:
+                        return int(spin(nodes, spinner) or EXIT_OK)
+                    spinner.spin()
+                except _rclpy.RCLError:
+                    if rclpy.ok():
+                        raise
+                    # rclpy's signal thread shut the context down while the executor built its wait set
+                    # (rcl: "the given context is not valid"): the signal's clean stop, as below
             finally:
                 if spinner is not None:
                     spinner.shutdown()
