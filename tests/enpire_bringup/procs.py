@@ -29,7 +29,7 @@ def pids_with_token(token: str) -> list[int]:
     return found
 
 
-def wait_no_pids(token: str, timeout: float = 5.0) -> list[int]:
+def wait_no_pids(token: str, timeout: float = 30.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         left = pids_with_token(token)

@@ -68,7 +68,7 @@ def test_up_forwards_sigint_and_leaves_nothing(tmp_path):
         wait_text(tmp_path / 'up.out', 'all 4 processes ready')
         assert len(pids_with_token(token)) == 6            # 4 nodes, 2 grandchildren
         up.send_signal(signal.SIGINT)
-        assert up.wait(20) == 0
+        assert up.wait(60) == 0
     finally:
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
@@ -89,7 +89,7 @@ def test_up_sigterm_and_print(tmp_path):
         out = wait_text(tmp_path / 'up.out', 'all 2 processes ready')
         assert '[cell_0.server] node ready' not in out      # --quiet: node output only in the logs
         up.send_signal(signal.SIGTERM)
-        assert up.wait(20) == 0
+        assert up.wait(60) == 0
     finally:
         if up.poll() is None:
             os.killpg(up.pid, signal.SIGKILL)
@@ -103,10 +103,10 @@ def test_killed_supervisor_takes_its_nodes_along(tmp_path):
     try:
         wait_text(tmp_path / 'up.out', 'all 4 processes ready')
         up.kill()                                           # SIGKILL: no chance to forward anything
-        up.wait(10)
+        up.wait(30)
         # the nodes get SIGTERM from the kernel (PR_SET_PDEATHSIG) and exit; what they started is left to
         # them (here: grandchildren in the node's group, which a real node would stop itself)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while node_pids(token) and time.monotonic() < deadline:
             time.sleep(0.05)
         nodes_left = node_pids(token)

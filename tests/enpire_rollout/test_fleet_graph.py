@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from enpire_interfaces.action import RunTrial
 from enpire_rollout.fleet_client import FleetClient, TrialRequest
 from enpire_rollout.trial_bag import bag_custom_data
 from tests.graph_harness import NodeProcesses, RosTestNode, start_cell_nodes
@@ -60,6 +61,7 @@ def test_two_cells_in_parallel_through_the_fleet_client(fleet_cells):
     fleet = FleetClient(ros.node, cells=CELLS, server_timeout_s=45.0, trial_timeout_s=90.0)
     for cell, client in fleet.clients.items():       # startup of 10 nodes is not part of the fleet's time
         assert client.wait_for_server(timeout_sec=45), f'run_trial of {cell} never appeared'
+        ros.wait_taking_goals(client, RunTrial.Goal(task='pusht', attempts=0))    # refused: invalid
     progress = []
     t0 = time.monotonic()
     outcomes = fleet.run_trials(requests,
