@@ -10,11 +10,12 @@ cameras at 96 px; each camera judges alone, the verdicts are fused. Counted:
   camera in turn (must be 0);
 - recall_clear: clear successes (metaworld's scaled distance <= 0.05, 2 cm inside the 0.07 window) judged
   SUCCESS; recall_all over every success beside it;
-- near_edge states: |distance - 0.07| <= 0.02.
+- near_edge states: |distance - 0.07| <= 0.02;
+- clear_missed_by: the fused verdict's reasons on the clear successes it missed.
 
 128 and 480 px run on a subset beside it. Prints one JSON line at the end.
 
-    python bench/peg_verification.py [--states 3000] [--seed 0]
+    python bench/peg_verification.py [--states 3000] [--seed 0] [--subset 300] [--sizes 128 480]
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from enpire_task_peg.render import CAMERAS, CellCameras  # noqa: E402
 from enpire_task_peg.simulator import BOX, PEG_HEAD, PegSimulator, obj_to_target, sample_layout  # noqa: E402
 from enpire_task_peg.verification.fuse import fuse_peg  # noqa: E402
 from enpire_task_peg.verification.judge import judge_frame  # noqa: E402
+from enpire_task_peg.verification.locate import View  # noqa: E402
 from metaworld.policies.sawyer_peg_insertion_side_v3_policy import SawyerPegInsertionSideV3Policy  # noqa: E402
 
 from enpire_env.verification.models import VerdictState  # noqa: E402
@@ -94,13 +96,18 @@ def judge_all(frames: dict, box) -> dict:
     return {c.name: judge_frame(frames.get(c.name), c, box) for c in CAMERAS}
 
 
+def fused(judged, views, box):
+    return fuse_peg(judged.values(), expected=[c.name for c in CAMERAS], views=views, box=box)
+
+
 def run(sim, snapshots, size: int, degraded: bool, seed: int) -> dict:
     cams = CellCameras(sim.model, size, size)
+    views = {name: View.from_camera_info(cams.camera_info(name)) for name in cams.names}
     rng = np.random.default_rng(seed + size)
     n = false_strict = false_degraded = clear = clear_hit = succ = succ_hit = edge = 0
     uncertain = 0
     latencies, render_s = [], 0.0
-    kinds = {}
+    kinds, missed = {}, {}
     for snapshot, kind in snapshots:
         sim.restore(snapshot)
         state = sim.task_state()
@@ -111,13 +118,13 @@ def run(sim, snapshots, size: int, degraded: bool, seed: int) -> dict:
         render_s += time.perf_counter() - t0
         t0 = time.perf_counter()
         judged = judge_all(frames, state[BOX])
-        fused = fuse_peg(judged.values(), expected=[c.name for c in CAMERAS])
+        verdict = fused(judged, views, state[BOX])
         latencies.append((time.perf_counter() - t0) * 1e3)
-        said = fused.state == VerdictState.SUCCESS
+        said = verdict.state == VerdictState.SUCCESS
         n += 1
         kinds[kind] = kinds.get(kind, 0) + 1
         edge += abs(distance - RADIUS) <= EDGE_BAND
-        uncertain += fused.state == VerdictState.UNCERTAIN
+        uncertain += verdict.state == VerdictState.UNCERTAIN
         false_strict += said and not truth
         if truth:
             succ += 1
@@ -125,13 +132,15 @@ def run(sim, snapshots, size: int, degraded: bool, seed: int) -> dict:
             if distance <= CLEAR:
                 clear += 1
                 clear_hit += said
+                if not said:
+                    missed[verdict.reason] = missed.get(verdict.reason, 0) + 1
         if degraded:
             for camera in CAMERAS:
                 dropped = {k: v for k, v in judged.items() if k != camera.name}
                 occluded = dict(judged, **{camera.name: judge_frame(occlude(frames[camera.name], rng), camera,
                                                                      state[BOX])})
                 for variant in (dropped, occluded):
-                    f = fuse_peg(variant.values(), expected=[c.name for c in CAMERAS])
+                    f = fused(variant, views, state[BOX])
                     false_degraded += f.state == VerdictState.SUCCESS and not truth
     cams.close()
     return dict(n_states=n, near_edge=int(edge), successes=succ, clear_successes=clear, kinds=kinds,
@@ -140,6 +149,7 @@ def run(sim, snapshots, size: int, degraded: bool, seed: int) -> dict:
                 recall_clear=round(clear_hit / clear, 4) if clear else None,
                 recall_all=round(succ_hit / succ, 4) if succ else None,
                 uncertain_rate=round(uncertain / n, 4),
+                clear_missed_by=dict(sorted(missed.items(), key=lambda kv: -kv[1])[:5]),
                 p95_latency_ms=round(float(np.percentile(latencies, 95)), 3),
                 render_fps_3cams=round(n / render_s, 1))
 
@@ -149,6 +159,7 @@ def main() -> None:
     parser.add_argument('--states', type=int, default=3000)
     parser.add_argument('--subset', type=int, default=300, help='states for the 128 and 480 px runs')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--sizes', type=int, nargs='*', default=[128, 480], help='image sizes beside 96 px')
     args = parser.parse_args()
     t0 = time.perf_counter()
     sim, snapshots = states(args.states, args.seed)
@@ -163,7 +174,7 @@ def main() -> None:
     main_run = run(sim, snapshots, 96, degraded=True, seed=args.seed)
     print(json.dumps({'size': 96, **main_run}), flush=True)
     beside = {}
-    for size in (128, 480):
+    for size in args.sizes:
         beside[size] = run(sim, snapshots[:args.subset], size, degraded=False, seed=args.seed)
         print(json.dumps({'size': size, **beside[size]}), flush=True)
     sim.close()

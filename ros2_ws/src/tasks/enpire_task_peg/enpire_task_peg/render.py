@@ -69,11 +69,14 @@ class CameraPlacement:
 
 
 # Box positions span x -0.40..-0.20, y 0.35..0.75 (the wide distribution); the mouth sits 0.096 m in +x
-# from the box's origin at 0.13 m height. The views aim at the middle of the mouths' region.
-MOUTH_REGION = (-0.22, 0.57, 0.12)
+# from the box's origin at 0.13 m height, the peg's far end up to 0.3 m beyond it. The mouth cameras stand
+# back and high enough that the whole peg stays in view over that region (its far end 4 px or more inside
+# the frame), and high enough that their views of the insertion axis cross at ~70 degrees (the planes
+# through the axis that locate it in 3-D: see verification/locate.py).
+VIEWED_REGION = (-0.10, 0.57, 0.12)
 CAMERAS = (
-    CameraPlacement('mouth_left', position=(0.18, 0.18, 0.34), look_at=MOUTH_REGION),
-    CameraPlacement('mouth_right', position=(0.18, 1.00, 0.34), look_at=MOUTH_REGION),
+    CameraPlacement('mouth_left', position=(0.30, 0.05, 0.50), look_at=VIEWED_REGION),
+    CameraPlacement('mouth_right', position=(0.30, 1.09, 0.50), look_at=VIEWED_REGION),
     CameraPlacement('behind_arm', position=(0.45, 0.60, 0.30), look_at=(-0.25, 0.57, 0.13)),
 )
 CAMERA_NAMES = tuple(c.name for c in CAMERAS)

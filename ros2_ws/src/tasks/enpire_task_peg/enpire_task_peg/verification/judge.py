@@ -11,6 +11,11 @@ mouth, nothing that could hide its end (the arm, the fingers) touches that end, 
 lies well inside metaworld's window; FAILURE when it clearly lies outside; UNCERTAIN otherwise (peg not
 found, end occluded or cut off, axis seen end-on, near the window's edge).
 
+Beside its own verdict, a camera reports its measurement of the peg (`locate.PegImage`: the centreline and
+the far end's reach, in pixels) when its far end is clearly the peg's own; an end-on camera reports where
+the peg sits across the axis when nothing touches the peg. The fusion locates the head in 3-D from those
+(`fuse.fuse_peg`): one view alone must assume the peg lies on the axis, two do not.
+
 Why the window shrinks to `success_dx` (0.056 m) along the axis: with the head inside the hole, the hole's
 walls keep its y and z within 0.015 m of the axis, which costs up to 2 x 0.021 of the 0.07 radius; the rest,
 sqrt(0.07^2 - 0.042^2), is what x may use.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 from pydantic import BaseModel
 
@@ -26,10 +32,9 @@ from enpire_env.verification.models import CameraJudgement, VerdictState
 from enpire_task_peg.render import CameraPlacement
 from enpire_task_peg.simulator import SUCCESS_RADIUS, TARGET_OFFSET
 from enpire_task_peg.verification.colour import ColourConfig, hsv, occluder_mask, peg_mask
+from enpire_task_peg.verification.locate import HEAD_TO_FAR_END, PEG_HALF_WIDTH, PegImage, measure_peg
 
-HEAD_TO_FAR_END = 0.22      # the peg geom's half-length 0.12 beyond its centre, the head site 0.1 before it
 MOUTH_FROM_TARGET = 0.066   # the hole's mouth (box + 0.096 in x) from the target point (box + 0.03)
-PEG_HALF_WIDTH = 0.015
 
 
 class JudgeConfig(BaseModel):
@@ -67,6 +72,25 @@ def _far_end_reading(placement: CameraPlacement, target: np.ndarray, origin_uv: 
 DEFAULT_CONFIG = JudgeConfig()
 
 
+def _touches_border(mask: np.ndarray) -> bool:
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
+def _end_is_clear(measured: PegImage, occluders: np.ndarray, reach: int) -> bool:
+    """The measured far end is the peg's own: inside the image, no arm or finger right beyond it."""
+    height, width = occluders.shape
+    normal = np.array([-measured.direction[1], measured.direction[0]])
+    end_uv = measured.centre + measured.t_far * measured.direction
+    if not (1.0 <= end_uv[0] < width - 1.0 and 1.0 <= end_uv[1] < height - 1.0):
+        return False
+    for step in range(1, reach + 1):
+        for side in (-2.0, -1.0, 0.0, 1.0, 2.0):
+            u, v = end_uv + step * measured.direction + side * normal
+            if 0 <= u < width and 0 <= v < height and occluders[int(v), int(u)]:
+                return False
+    return True
+
+
 def judge_frame(frame: np.ndarray, placement: CameraPlacement, box, config: JudgeConfig = DEFAULT_CONFIG,
                 stamp: float | None = None) -> CameraJudgement:
     """The camera's verdict on one RGB frame (row 0 at the top) given the box's position (world frame)."""
@@ -93,10 +117,17 @@ def judge_frame(frame: np.ndarray, placement: CameraPlacement, box, config: Judg
         return verdict(VerdictState.UNCERTAIN, 'axis_behind_camera')
     along = ends[1] - ends[0]
     pixels_per_cm = float(np.linalg.norm(along)) / 10.0
-    if pixels_per_cm < config.min_axis_pixels_per_cm:
-        return verdict(VerdictState.UNCERTAIN, 'axis_end_on', pixels_per_cm=pixels_per_cm)
     direction = along / np.linalg.norm(along)
     normal = np.array([-direction[1], direction[0]])
+    occluders = occluder_mask(frame_hsv, config.colour)
+    if pixels_per_cm < config.min_axis_pixels_per_cm:
+        # End-on the view cannot judge depth; its reading of where the peg sits across the axis helps the
+        # 3-D location when nothing that could hide part of the peg touches it.
+        measured = measure_peg(peg, direction, reads_depth=False)
+        ring = cv2.dilate(peg.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~peg
+        clean = measured is not None and not (ring & occluders).any() and not _touches_border(peg)
+        return verdict(VerdictState.UNCERTAIN, 'axis_end_on', pixels_per_cm=pixels_per_cm,
+                       **(measured.details() if clean else {}))
 
     rows, cols = np.nonzero(peg)
     pixels = np.column_stack([cols + 0.5, rows + 0.5]) - ends[0]
@@ -109,7 +140,6 @@ def judge_frame(frame: np.ndarray, placement: CameraPlacement, box, config: Judg
     # The end must be the peg's own end: inside the image, with no arm or finger right beyond it.
     if not (1.0 <= end_uv[0] < width - 1.0 and 1.0 <= end_uv[1] < height - 1.0):
         return verdict(VerdictState.UNCERTAIN, 'peg_cut_off')
-    occluders = occluder_mask(frame_hsv, config.colour)
     for step in range(1, config.occluder_pixels + 1):
         for side in (-1.0, 0.0, 1.0):
             u, v = end_uv + step * direction + side * normal
@@ -132,6 +162,9 @@ def judge_frame(frame: np.ndarray, placement: CameraPlacement, box, config: Judg
     reaches_mouth = float(np.min(t)) <= t_mouth + config.mouth_gap_pixels
     details = dict(dx=dx, dx_lo=dx_lo, dx_hi=dx_hi, off_axis_px=off_axis, mouth_off_axis_px=mouth_off_axis,
                    pixels_per_cm=pixels_per_cm, t_min=float(np.min(t)), t_mouth=t_mouth)
+    measured = measure_peg(peg, direction)
+    if measured is not None and _end_is_clear(measured, occluders, config.occluder_pixels):
+        details.update(measured.details())
     mouth_tolerance = config.hole_clearance * 100 * pixels_per_cm + config.max_off_axis_pixels
     aligned = mouth_off_axis <= mouth_tolerance and off_axis <= config.max_end_off_axis_pixels
     if aligned and reaches_mouth and -config.success_dx <= dx_lo and dx_hi <= config.success_dx:
