@@ -3,7 +3,8 @@
 States come from metaworld's scripted expert (SawyerPegInsertionSideV3Policy) on seeded layouts, and from
 perturbations of its successful states: the peg pulled back out through the window's edge at random speeds
 with small sideways and vertical jitter, and random actions. Every state is rendered by the cell's three
-cameras at 96 px; each camera judges alone, the verdicts are fused. Counted:
+cameras at 96 px; each camera judges alone and measures the peg in its image, the fusion locates the head
+in 3-D from the calibrated views' measurements (`verification/locate.py`). Counted:
 
 - false_successes_strict: fused SUCCESS where metaworld's rule says no (must be 0);
 - false_successes_strict_degraded: the same with one camera dropped, or its view of the box occluded, each
