@@ -36,7 +36,7 @@ def test_a_queued_callback_is_submitted_once_and_still_runs():
             executor.spin_once(timeout_sec=0.05)
         slow_timer.cancel()
         release.set()
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + 30.0
         while time.monotonic() < deadline and ran['fast'] == 0:
             executor.spin_once(timeout_sec=0.05)
     finally:

@@ -17,7 +17,7 @@ from tests.graph_harness import RosTestNode
 pytestmark = pytest.mark.graph
 
 
-def _take_within(sensors, key, timeout=5.0) -> list:
+def _take_within(sensors, key, timeout=30.0) -> list:
     """Take until something has arrived (or the timeout passes)."""
     deadline = time.monotonic() + timeout
     while not (got := sensors.take(key)) and time.monotonic() < deadline:

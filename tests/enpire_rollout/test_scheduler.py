@@ -17,7 +17,7 @@ def test_cells_are_handed_out_once_and_freed():
     assert {s.acquire(), s.acquire()} == {'a', 'b'}
     assert s.acquire(timeout=0.05) is None
     threading.Timer(0.1, lambda: s.release('b', outcome(1.0))).start()
-    assert s.acquire(timeout=2) == 'b'
+    assert s.acquire(timeout=30) == 'b'
 
 
 def test_a_held_cell_waits_for_its_trial_and_is_not_handed_out():
@@ -25,10 +25,10 @@ def test_a_held_cell_waits_for_its_trial_and_is_not_handed_out():
     assert s.acquire() == 'a'
     assert not s.hold('a', timeout=0.05)                 # a trial runs on it: no reset meanwhile
     threading.Timer(0.1, lambda: s.release('a', outcome(1.0))).start()
-    assert s.hold('a', timeout=2)
+    assert s.hold('a', timeout=30)
     assert s.acquire(timeout=0.05) is None and s.trials_started == 1
     s.release('a')
-    assert s.acquire(timeout=1) == 'a'
+    assert s.acquire(timeout=30) == 'a'
 
 
 def test_trial_and_robot_time_budgets():
@@ -60,4 +60,4 @@ def test_a_cell_that_refused_rests_while_the_others_take_trials():
     assert s.trials_started == 0 and s.accounts['a'].refusals == 1
     assert s.acquire(timeout=0.1) == 'b'                     # 'a' rests: 'b' is handed out
     assert s.acquire(timeout=0.05) is None                   # 'a' still resting, 'b' busy
-    assert s.acquire(timeout=2.0) == 'a'                     # back after its rest (the wait wakes for it)
+    assert s.acquire(timeout=30.0) == 'a'                     # back after its rest (the wait wakes for it)

@@ -129,7 +129,7 @@ def test_lockstep_commands_stamps_and_bad_input(node_processes, ros_node):
     assert state.step == 2
     with probe.lock:
         assert max(m.step for m in probe.msgs[names.CELL_STATE]) == 2
-    ros_node.wait_for(lambda: 'rejected command' in node_processes.log('cell_a'), 5, 'the rejection log')
+    ros_node.wait_for(lambda: 'rejected command' in node_processes.log('cell_a'), 30, 'the rejection log')
     assert node_processes.procs[0][1].poll() is None
 
 
