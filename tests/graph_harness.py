@@ -24,12 +24,24 @@ class NodeProcesses:
         log = open(self.log_dir / f'{name}.log', 'w')
         proc = subprocess.Popen(
             [sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})}, start_new_session=True)
+            env={**os.environ, 'PYTHONUNBUFFERED': '1', 'PYTHONFAULTHANDLER': '1', **(env or {})},
+            start_new_session=True)
         self.procs.append((name, proc))
         return proc
 
     def log(self, name: str) -> str:
         return (self.log_dir / f'{name}.log').read_text()
+
+    def wait_exit(self, name: str, proc: subprocess.Popen, timeout: float = 60.0) -> int:
+        """The exit code of `proc`; one still running after `timeout` s is aborted (SIGABRT: the fault
+        handler writes every thread's stack to its log) and the test fails with that log."""
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(timeout=30)
+            stacks = self.log(name)[-6000:]
+            raise AssertionError(f'{name} still ran {timeout:.0f} s later; its stacks:\n{stacks}') from None
 
     def kill(self, proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
         try:
@@ -134,5 +146,6 @@ class RosTestNode:
         import rclpy
 
         self.executor.shutdown()
+        self._thread.join(timeout=30)    # its spin ends before the node and the context go under it
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)

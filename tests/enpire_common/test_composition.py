@@ -83,4 +83,4 @@ def test_nodes_of_one_container_share_its_process_and_stop_on_sigterm(node_proce
     assert wanted <= set(ros_node.node.get_node_names_and_namespaces())
     assert pids_with_token(token) == [proc.pid]     # both nodes in the one process
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 0, node_processes.log("pair")
+    assert node_processes.wait_exit('pair', proc) == 0, node_processes.log('pair')

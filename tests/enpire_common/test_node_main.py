@@ -24,7 +24,7 @@ def test_a_signal_stops_the_node_cleanly(node_processes, sig):
     proc = node_processes.start('plain', [CHILD, 'plain'])
     _wait_log(node_processes, 'plain', 'spinning')
     proc.send_signal(sig)
-    assert proc.wait(timeout=60) == 0, node_processes.log('plain')
+    assert node_processes.wait_exit('plain', proc) == 0, node_processes.log('plain')
     assert 'destroyed' in node_processes.log('plain')
 
 
