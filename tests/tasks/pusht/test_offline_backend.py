@@ -83,4 +83,10 @@ def test_a_team_spreads_its_first_ideas_over_the_library():
     assert genomes[1].slots['approach'] == 'graph' and 'team start 1' in firsts[1].hypothesis
     for g in genomes[1:7]:                                          # one structural move off the naive start
         assert sum(g.slots[k] != v for k, v in S.seed_genome().slots.items()) == 1
+    # beyond the library's 6 first moves: a pair of them, one level deeper into the tree
+    assert sum(genomes[7].slots[k] != v for k, v in S.seed_genome().slots.items()) == 2
+    assert 'team start 7' in firsts[7].hypothesis
+    big = {S.genome_from_code(OfflineBackend(seed=0).propose(_req(agent_id=f'agent_{i}')).code).key()
+           for i in range(16)}
+    assert len(big) == 16                                           # a team of 16 too
     assert all(S.check_imports(p.code, allowed_imports('pusht')) == [] for p in firsts)

@@ -557,7 +557,7 @@ class CellToolbox:
 def _node_line(node: TreeNode) -> dict[str, Any]:
     r = node.result
     line = {'node_id': node.node_id, 'agent': node.agent, 'hypothesis': node.hypothesis,
-            'revises': node.revises, 'reused_from': node.reused_from,
+            'revises': node.revises, 'reused_from': node.reused_from, 'code_sha256': node.code_sha256,
             'result': r.line() if r else 'not evaluated', 'score': round(node.score, 6),
             'pruned': node.pruned}
     if r is not None and r.status == 'evaluated':

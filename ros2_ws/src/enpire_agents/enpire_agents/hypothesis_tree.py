@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from enpire_agents.backends.base import code_sha256
 from enpire_rollout.child_env import allowlisted_env
 from enpire_rollout.trial_outcome import TrialOutcome
 
@@ -85,6 +86,7 @@ class TreeNode(BaseModel):
     regime: str = 'heuristic_code'
     backend: str = ''
     pruned: str | None = None            # the reason, when pruned
+    code_sha256: str = ''                # the policy's fingerprint (`code_sha256`)
 
     @property
     def score(self) -> float:
@@ -168,7 +170,7 @@ class HypothesisTree:
             node = TreeNode(node_id=sha, agent=agent, round=round, hypothesis=hypothesis, parent=head,
                             reused_from=reused_from, revises=revises, result=result, t_start=t_start,
                             t_end=t_end, tokens_in=tokens_in, tokens_out=tokens_out, regime=regime,
-                            backend=backend)
+                            backend=backend, code_sha256=code_sha256(code))
             self._write_note(node)
             return node
 

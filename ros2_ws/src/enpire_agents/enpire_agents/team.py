@@ -23,7 +23,14 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 
 from enpire_agents import bag_evidence, guard, metrics
-from enpire_agents.backends.base import ImprovementRequest, PolicyBackend, Proposal, TrialSummary
+from enpire_agents.backends.base import (
+    ImprovementRequest,
+    PolicyBackend,
+    Proposal,
+    TeamIdea,
+    TrialSummary,
+    code_sha256,
+)
 from enpire_agents.backends.prompting import contract_text
 from enpire_agents.cell_tools import CellToolbox, Spent, ToolLedger
 from enpire_agents.experiment import AgentSpec, ExperimentConfig
@@ -347,6 +354,7 @@ class Team:
         self._confirmed_at: ProgressPoint | None = None
         self._seed_cursor = 0
         self._errors: list[str] = []
+        self._claims: dict[str, TeamIdea] = {}    # per agent: the idea on the cells now, not yet committed
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -416,13 +424,39 @@ class Team:
             self._prune_since(agent, base, f'abandoned: {stale} ideas after {base.node_id[:7]} did not '
                               'improve it')
             stale = 0
-        request = self._request(agent, round, base, images=bool(getattr(backend, 'images', False)))
         t_start = self._elapsed()
-        thinking = time.monotonic()
-        proposal: Proposal = backend.propose(request)
-        with self._lock:
-            self._thinking_s[agent] += time.monotonic() - thinking
-        self._add_tokens(agent, proposal.tokens_in + proposal.tokens_out)
+        proposal = self._claimed_proposal(agent, backend, round, base)
+        try:
+            return self._test_idea(agent, backend, round, base, stale, proposal, t_start)
+        finally:
+            with self._lock:        # committed by now (or failed): the tree holds it, the claim ends
+                self._claims.pop(agent, None)
+
+    def _claimed_proposal(self, agent: str, backend, round: int, base: TreeNode | None) -> Proposal:
+        """The agent's next idea, claimed at once so that its peers steer clear of it while it is tested.
+        An idea a peer claimed between this agent's look at the tree and its answer (the same code) is
+        asked for again with the tree as it is now, up to twice."""
+        for attempt in range(3):
+            request = self._request(agent, round, base, images=bool(getattr(backend, 'images', False)))
+            thinking = time.monotonic()
+            proposal: Proposal = backend.propose(request)
+            with self._lock:
+                self._thinking_s[agent] += time.monotonic() - thinking
+            self._add_tokens(agent, proposal.tokens_in + proposal.tokens_out)
+            sha = code_sha256(proposal.code)
+            seen = {i.code_sha256 for i in request.team_ideas}
+            with self._lock:
+                now = {i.code_sha256 for i in self._team_ideas(agent)}
+                if sha not in now - seen or attempt == 2:
+                    self._claims[agent] = TeamIdea(agent=agent, hypothesis=proposal.hypothesis,
+                                                   code_sha256=sha)
+                    return proposal
+            self.progress(f'{agent} #{round}: a peer has just claimed the same idea; asking again')
+        raise AssertionError('unreachable')
+
+    def _test_idea(self, agent, backend, round, base, stale, proposal: Proposal, t_start: float):
+        """Check, score on improvement seeds and commit one claimed idea; keep, revise or abandon."""
+        cfg = self.config
         revises = proposal.parent if proposal.parent and self._known(proposal.parent) else (
             base.node_id if base else None)
         reused_from = revises if revises and self.tree.node(revises).agent != agent else None
@@ -547,7 +581,17 @@ class Team:
             history=[self._summary(n) for n in own],
             peer_best=[self._summary(n) for n in peers],
             peer_code={n.node_id: self.tree.code(n.node_id) for n in peers}, key_frames_png=frames,
+            team_ideas=self._team_ideas(agent),
             seed=self.config.seed * 100_003 + self.agents.index(agent) * 1009 + round)
+
+    def _team_ideas(self, agent: str) -> list[TeamIdea]:
+        """The shared tree as an agent sees it before its next idea: every committed idea (pruned ones too:
+        a dead end is not worth testing again) and the ideas its peers are testing now."""
+        ideas = [TeamIdea(agent=n.agent, hypothesis=n.hypothesis, code_sha256=n.code_sha256,
+                          result=self._summary(n).model_copy(update={'rollouts': []}))
+                 for n in self.tree.nodes() if n.code_sha256]
+        with self._lock:
+            return ideas + [c for a, c in self._claims.items() if a != agent]
 
     @staticmethod
     def _summary(node: TreeNode) -> TrialSummary:

@@ -1,6 +1,7 @@
 """What every backend takes and gives: a request describing the state of the search, a proposal back."""
 from __future__ import annotations
 
+import hashlib
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -20,6 +21,19 @@ class TrialSummary(BaseModel):
     rollouts: list[TrialOutcome] = Field(default_factory=list)  # each rollout's attempt scores and reasons
 
 
+def code_sha256(code: str) -> str:
+    """The fingerprint of a policy source: two ideas with the same code are the same idea."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+class TeamIdea(BaseModel):
+    """An idea in the team's shared tree: tested, or claimed (an agent is testing it right now)."""
+    agent: str
+    hypothesis: str
+    code_sha256: str
+    result: TrialSummary | None = None   # None: claimed, its trials are still running
+
+
 class ImprovementRequest(BaseModel):
     task: str
     contract: str                        # the policy contract text the code must satisfy
@@ -31,6 +45,7 @@ class ImprovementRequest(BaseModel):
     peer_best: list[TrialSummary] = Field(default_factory=list) # other agents' best nodes
     peer_code: dict[str, str] = Field(default_factory=dict)     # node_id -> code, for reuse
     key_frames_png: list[bytes] = Field(default_factory=list)   # for backends that take images (bag_evidence)
+    team_ideas: list[TeamIdea] = Field(default_factory=list)    # every idea of the team, tested or claimed
     seed: int = 0
 
 

@@ -5,7 +5,7 @@ searches that space structurally (which variant fills each slot) and numerically
 by what the request reports:
 
 - no best code yet (an empty policy): the library's naive start (`seed_genome`), or for agent i of a
-  team the naive start with the playbook's i-th structural move;
+  team the naive start with the playbook's i-th structural move (beyond the moves: a pair of them);
 - a peer's best beats this agent's best: reuse the peer's policy (its genome is read back from the
   `# GENOME:` line of its code) and revise it -- `parent` is then the peer's node;
 - otherwise revise this agent's best: the library's `diagnose` turns the failure reasons and scores
@@ -16,8 +16,12 @@ A strategy library (a module or namespace) gives: `Genome`, `SLOTS`, `SLOT_ORDER
 `compose(genome)`, `genome_from_code(code)`, `mutate_param(name, value, rng, scale)`, `PLAYBOOK`,
 `START_ISSUE`, `START_TEXT` and `diagnose(summary)`.
 
-Every proposal is remembered (by genome hash) and not proposed twice. Randomness comes from one
-generator seeded with (seed, agent_id, round), so a run replays exactly. Token counts are the length
+Every proposal is remembered (by genome hash) and not proposed twice, and neither is an idea the team
+already holds (`request.team_ideas`: tested, or claimed by a peer whose trials are running; compared by
+the code's hash). A structural move a peer has taken is not repeated but built on: the agent stacks one
+more move of the library on it, so a team's agents test different ideas in the same round and a lone
+agent searches as before. Randomness comes from one generator seeded with (seed, agent_id, round), so a
+run replays exactly. Token counts are the length
 of the backend's own prompt and response text divided by 4, so token metrics stay comparable.
 """
 
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 from enpire_common import task_registry
 
-from enpire_agents.backends.base import ImprovementRequest, Proposal, TrialSummary
+from enpire_agents.backends.base import ImprovementRequest, Proposal, TrialSummary, code_sha256
 
 
 def strategy_library(task: str) -> Any:
@@ -37,19 +41,20 @@ def strategy_library(task: str) -> Any:
     return task_registry.get(task).load('strategies')
 
 
-def _first_moves(lib) -> list[tuple[str, str]]:
-    """The playbook's structural moves in order, once each, that change the naive start."""
-    naive, moves = lib.seed_genome(), []
+def _first_moves(lib, base=None) -> list[tuple[str, str]]:
+    """The playbook's structural moves in order, once each, that change `base` (the naive start)."""
+    base, moves = base or lib.seed_genome(), []
     for structural, _ in lib.PLAYBOOK.values():
-        moves += [m for m in structural if m not in moves and naive.slots[m[0]] != m[1]]
+        moves += [m for m in structural if m not in moves and base.slots[m[0]] != m[1]]
     return moves
 
 
 def _team_start(lib, agent_id: str):
-    """Where an agent starts from the empty policy. A team spreads its first ideas: agent 0 starts from
-    the naive start, agent i from the naive start with the playbook's i-th structural move, so the
-    team's first round covers the library's main branches instead of testing one idea n times; agents
-    beyond the moves start from a numeric mutation of the naive start."""
+    """Where an agent starts from the empty policy. A team spreads its first ideas over the library's
+    branches: agent 0 starts from the naive start, agent i from the naive start with the playbook's i-th
+    structural move, the agents beyond the moves from a pair of them (in playbook order), so the team's
+    first round covers the library's main branches, one level deeper as the team grows, instead of
+    testing one idea n times; agents beyond the pairs start from a numeric mutation of the naive start."""
     naive = lib.seed_genome()
     text = lib.START_TEXT
     try:
@@ -57,13 +62,15 @@ def _team_start(lib, agent_id: str):
     except ValueError:
         index = 0
     moves = _first_moves(lib)
+    pairs = [(a, b) for i, a in enumerate(moves) for b in moves[i + 1:] if a[0] != b[0]]
     if index <= 0:
         return naive, text
-    if index > len(moves):
+    if index > len(moves) + len(pairs):
         return naive, f'{text} (team start: mutated)'
-    slot, variant = moves[index - 1]
-    genome = lib.Genome({**naive.slots, slot: variant}, dict(naive.params)).full()
-    return genome, f'{text}, but {slot} -> {variant} (team start {index})'
+    chosen = [moves[index - 1]] if index <= len(moves) else list(pairs[index - 1 - len(moves)])
+    genome = lib.Genome({**naive.slots, **dict(chosen)}, dict(naive.params)).full()
+    change = ' and '.join(f'{slot} -> {variant}' for slot, variant in chosen)
+    return genome, f'{text}, but {change} (team start {index})'
 
 
 def rate(summary: TrialSummary | None) -> tuple[float, float, float]:
@@ -93,17 +100,18 @@ class OfflineBackend:
         lib = strategy_library(request.task)
         prompt = self._prompt(request)
         base, parent, reuse = self._base(lib, request)
+        taken = {idea.code_sha256 for idea in request.team_ideas}     # the team's ideas, tested or claimed
         if base is None:
             genome, hypothesis = _team_start(lib, request.agent_id)
-            if hypothesis.endswith('(team start: mutated)'):     # more agents than first moves
+            if hypothesis.endswith('(team start: mutated)'):     # more agents than first moves and pairs
                 genome = self._numeric(lib, genome, [lib.START_ISSUE], rng)
-            if genome.key() in self.tried:
-                genome = self._numeric(lib, genome, [lib.START_ISSUE], rng)
-                hypothesis = 'restart: mutated naive pusher'
+            if not self._free(lib, genome, taken):
+                genome, why = self._revise(lib, lib.seed_genome(), [lib.START_ISSUE], rng, taken)
+                hypothesis = f'restart: {why}'
         else:
             summary = self._summary_of(request, parent, reuse)
             issues = lib.diagnose(summary)
-            genome, why = self._revise(lib, base, issues, rng)
+            genome, why = self._revise(lib, base, issues, rng, taken)
             prefix = f'reuse {parent} and ' if reuse else ''
             hypothesis = f'{prefix}{why} [{", ".join(issues)}]: {genome.describe_diff(base)}'
         self.tried.add(genome.key())
@@ -145,18 +153,33 @@ class OfflineBackend:
             reasons += [r for r in request.history[-1].failure_reasons if r not in reasons]
         return best.model_copy(update={'failure_reasons': reasons})
 
-    def _revise(self, lib, base, issues: list[str], rng) -> tuple[Any, str]:
+    def _revise(self, lib, base, issues: list[str], rng, taken: frozenset[str] | set[str] = frozenset()
+                ) -> tuple[Any, str]:
+        """The next idea from `base`: the diagnosed structural moves in playbook order; a move the team
+        already holds gets one more library move stacked on it (the peer tests the move, this agent the
+        move and the next); then 1-3 parameter mutations; then a structural jump at random. Nothing the
+        agent proposed before or the team holds (`taken`: code hashes) is proposed."""
         base = base.full()
+        held = []                                           # moves a peer has taken: build on them
         for issue in issues:
             for slot, variant in lib.PLAYBOOK[issue][0]:
                 if base.slots[slot] == variant:
                     continue
                 cand = lib.Genome({**base.slots, slot: variant}, dict(base.params)).full()
-                if cand.key() not in self.tried:
+                if self._free(lib, cand, taken):
                     return cand, f'{slot} -> {variant} for {issue}'
+                if cand.key() not in self.tried and (slot, variant, issue) not in held:
+                    held.append((slot, variant, issue))
+        for slot, variant, issue in held:
+            for slot2, variant2 in _first_moves(lib, base):
+                if slot2 == slot:
+                    continue
+                cand = lib.Genome({**base.slots, slot: variant, slot2: variant2}, dict(base.params)).full()
+                if self._free(lib, cand, taken):
+                    return cand, f'{slot} -> {variant} for {issue} (a peer\'s) and {slot2} -> {variant2}'
         for _ in range(20):
             cand = self._numeric(lib, base, issues, rng)
-            if cand.key() not in self.tried:
+            if self._free(lib, cand, taken):
                 return cand, 'tune parameters'
         # everything nearby was tried: a structural jump at random
         slot_names = list(lib.SLOT_ORDER)
@@ -164,6 +187,10 @@ class OfflineBackend:
         variants = list(lib.SLOTS[slot])
         cand = lib.Genome({**base.slots, slot: variants[int(rng.integers(len(variants)))]}, dict(base.params))
         return self._numeric(lib, cand.full(), issues, rng, scale=1.5), f'explore {slot}'
+
+    def _free(self, lib, genome, taken) -> bool:
+        """Neither proposed by this agent before nor held by the team (tested, or claimed by a peer)."""
+        return genome.key() not in self.tried and (not taken or code_sha256(lib.compose(genome)) not in taken)
 
     def _numeric(self, lib, base, issues: list[str], rng, scale: float = 1.0):
         base = base.full()
@@ -187,5 +214,8 @@ class OfflineBackend:
             parts.append(request.best_code)
         parts += ['history: ' + h.model_dump_json() for h in request.history]
         parts += ['peer: ' + p.model_dump_json() for p in request.peer_best]
+        parts += [f'team: {i.agent}: {i.hypothesis} -> '
+                  f'{"testing" if i.result is None else f"{i.result.successes_at_k}/{i.result.trials}"}'
+                  for i in request.team_ideas]
         return '\n'.join(parts)
 

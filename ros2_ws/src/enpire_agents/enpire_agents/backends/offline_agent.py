@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from enpire_agents import metrics
-from enpire_agents.backends.base import ImprovementRequest, TrialSummary
+from enpire_agents.backends.base import ImprovementRequest, TeamIdea, TrialSummary
 from enpire_agents.backends.offline import OfflineBackend
 from enpire_agents.cell_tools import CellToolbox, ToolResult
 
@@ -47,7 +47,11 @@ class OfflineToolAgent:
         request = ImprovementRequest(
             task=budget['task'], contract='', agent_id=me, round=round, best_code=base_code,
             best=_summary(self.base) if self.base else None, history=[_summary(n) for n in own],
-            peer_best=[_summary(p) for p in peers], peer_code=peer_code, seed=self.seed * 100_003 + round)
+            peer_best=[_summary(p) for p in peers], peer_code=peer_code, seed=self.seed * 100_003 + round,
+            # the shared tree: every idea, tested or proposed and under test by its agent (a claim)
+            team_ideas=[TeamIdea(agent=n['agent'], hypothesis=n['hypothesis'], code_sha256=n['code_sha256'],
+                                 result=_summary(n) if 'trials' in n else None)
+                        for n in tree['nodes'] if n.get('code_sha256')])
         proposal = self.writer.propose(request)
         tools.spend_tokens(read.tokens_since() + proposal.tokens_in, proposal.tokens_out)
         committed = tools.propose_policy(proposal.code, proposal.hypothesis, parent=proposal.parent)
