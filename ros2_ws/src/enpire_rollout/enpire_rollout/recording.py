@@ -30,7 +30,7 @@ from enpire_rollout.trial_bag import TrialBag, TrialRecordConfig, recover_unfini
 from enpire_rollout.trial_core import header_stamp_ns
 
 RING = 32                              # recent frames kept per camera stream for a verdict's judged frames
-BATCH = 32                             # messages written between two hand-overs of the GIL
+HOLD_S = 0.001                         # wall seconds of writing between two hand-overs of the GIL
 DRAIN_PERIOD_S = 0.1                   # wall seconds between two passes of the writer over received messages
 IMAGE, INFO, HOMOGRAPHY = 'image', 'info', 'homography'
 
@@ -149,22 +149,23 @@ class BagRecorder:
 
     def _run(self) -> None:
         """Every DRAIN_PERIOD_S (at once on a request; every 20 ms while a stop waits for its marks) write
-        what arrived, BATCH messages between two hand-overs of the GIL."""
+        what arrived, handing the GIL over after each HOLD_S of writing: the cell's executor thread, not
+        this one, is on the control loop. Each hand-over costs this thread CPU time, so not per message."""
         items = self._queue
         while True:
             self._wake.wait(0.02 if self._stopping else DRAIN_PERIOD_S)
             self._wake.clear()
+            until = time.perf_counter() + HOLD_S
             while items:
-                for _ in range(min(BATCH, len(items))):
-                    item = items.popleft()
-                    if item[0] == 'shutdown' and item[1] is None:
-                        self._abort_open('recorder shut down mid-trial')
-                        self.writer_cpu_s = time.thread_time()
-                        return
-                    self._handle(item)
-                # The cell's executor thread, not this one, is on the control loop: a backlog must not
-                # hold the GIL a switch interval at a time.
-                time.sleep(0)
+                item = items.popleft()
+                if item[0] == 'shutdown' and item[1] is None:
+                    self._abort_open('recorder shut down mid-trial')
+                    self.writer_cpu_s = time.thread_time()
+                    return
+                self._handle(item)
+                if time.perf_counter() > until and items:
+                    time.sleep(0)
+                    until = time.perf_counter() + HOLD_S
             self._handle(None)
             self.writer_cpu_s = time.thread_time()
 
