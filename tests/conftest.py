@@ -49,5 +49,25 @@ def sim_cells(tmp_path):
                 cells, tmp_path / 'node_logs', bag_dir=bag_dir, ready_timeout_s=ready_timeout_s,
                 parameters={'sim': {'pacing': pacing}, 'safety': {'pacing': pacing}}))
             assert running.wait_ready(ready_timeout_s), running.problems()
+            trial_servers_take_goals(cells, ready_timeout_s)
             return running
         yield start
+
+
+def trial_servers_take_goals(cells, timeout: float) -> None:
+    """Ready on the graph is not yet taking goals: a fresh trial server first checks its recorder for a bag
+    of its previous life. Returns once each cell's run_trial has refused an invalid goal with its reason."""
+    from enpire_common import names
+    from rclpy.action import ActionClient
+
+    from enpire_interfaces.action import RunTrial
+
+    probe = RosTestNode('enpire_test_cells_probe')
+    try:
+        for cell in cells:
+            client = ActionClient(probe.node, RunTrial, names.cell_name(cell, names.RUN_TRIAL))
+            assert client.wait_for_server(timeout_sec=timeout), f'{cell}: no run_trial server'
+            probe.wait_taking_goals(client, RunTrial.Goal(task='pusht', attempts=0), timeout)
+            client.destroy()
+    finally:
+        probe.close()

@@ -100,7 +100,6 @@ def test_a_composed_cell_is_one_process_one_participant_and_runs_a_trial(sim_cel
     policy.write_text(MOVER)
     client = ActionClient(ros_node.node, RunTrial, names.cell_name('cell_0', names.RUN_TRIAL))
     assert client.wait_for_server(timeout_sec=30)
-    ros_node.wait_taking_goals(client, RunTrial.Goal(task='pusht', attempts=0))     # refused: invalid
     goal = RunTrial.Goal(task='pusht', policy_path=str(policy), seed=5, distribution='in_distribution',
                          policy_sha256=hashlib.sha256(MOVER.encode()).hexdigest(), attempts=1,
                          steps_per_attempt=10, time_budget_s=0.0, record=True)
