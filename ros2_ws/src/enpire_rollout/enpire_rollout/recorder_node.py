@@ -69,14 +69,30 @@ class Recorder(Node):
         self.core = BagRecorder(self.cell, self.config, log=self.get_logger().warning,
                                 on_closed=self._publish_closed)
         self._now = self.get_clock().now       # a message's log time: its receipt on the cell's clock
-        for topic, msg_type, qos in recorded_topics(self.config.cameras):
-            self.create_subscription(msg_type, topic, partial(self._on_message, topic), qos, raw=True,
-                                     event_callbacks=lean_subscription_events())
+        # Cameras (~90 msg/s) are subscribed only while a bag is open: an idle cell's recorder pays
+        # nothing for them. A start comes before the trial's reset, so the trial's frames all arrive.
+        self._camera_topics = recorded_topics(self.config.cameras)[len(recorded_topics([])):]
+        self._camera_subs: list = []
+        for topic, msg_type, qos in recorded_topics([]):
+            self._subscribe(topic, msg_type, qos)
+        self._unsubscribe_cameras = self.create_guard_condition(self._drop_cameras_if_idle)
         self.create_service(StartRecording, names.RECORDER_START, self._on_start)
         self.create_service(SplitRecording, names.RECORDER_SPLIT, self._on_split)
         self.create_service(StopRecording, names.RECORDER_STOP, self._on_stop)
         self.get_logger().info(f'recorder for {self.cell}: cameras={self.config.cameras} every '
                                f'{self.config.record_camera_period_s} s, zstd chunks')
+
+    def _subscribe(self, topic, msg_type, qos):
+        return self.create_subscription(msg_type, topic, partial(self._on_message, topic), qos, raw=True,
+                                        event_callbacks=lean_subscription_events())
+
+    def _drop_cameras_if_idle(self) -> None:
+        """On the executor thread, after a bag closed: no bag open, no camera subscriptions."""
+        if self.core.is_open() or not self._camera_subs:
+            return
+        for sub in self._camera_subs:
+            self.destroy_subscription(sub)
+        self._camera_subs = []
 
     def _on_message(self, topic: str, data: bytes) -> None:
         t0 = time.thread_time()
@@ -85,6 +101,8 @@ class Recorder(Node):
 
     def _on_start(self, request, response):
         """Open a trial's bag."""
+        if not self._camera_subs:
+            self._camera_subs = [self._subscribe(*t) for t in self._camera_topics]
         try:
             response.bag_path = self.core.start(request.trial_id, request.bag_dir,
                                                 _json(request.metadata_json, 'metadata_json'),
@@ -110,8 +128,10 @@ class Recorder(Node):
         """Close the open bag once it holds what the marks name; announced on recorder/closed."""
         marks = [Mark(m.topic, m.stamp.sec * 1_000_000_000 + m.stamp.nanosec, m.count) for m in request.marks]
         try:
-            response.bag_path, _closing = self.core.stop(request.status,
-                                                         _json(request.summary_json, 'summary_json'), marks)
+            response.bag_path, closing = self.core.stop(request.status,
+                                                        _json(request.summary_json, 'summary_json'), marks)
+            # Once the bag closed (writer thread), the executor drops the camera subscriptions.
+            closing.add_done_callback(lambda _closed: self._unsubscribe_cameras.trigger())
             response.ok = True
         except Exception as exc:  # noqa: BLE001
             response.ok, response.error = False, f'{type(exc).__name__}: {exc}'

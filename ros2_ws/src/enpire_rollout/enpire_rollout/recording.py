@@ -125,6 +125,10 @@ class BagRecorder:
         self._request(('stop', future, (status, summary, list(marks), timeout)))
         return path, future
 
+    def is_open(self) -> bool:
+        """A bag is open or closing (started and not yet closed)."""
+        return self.bag is not None or self._stopping is not None or self._open_path is not None
+
     def cpu_s(self) -> float:
         """The recorder's CPU time so far: its writer thread and its subscription callbacks."""
         return self.writer_cpu_s + self.callback_cpu_s
