@@ -69,6 +69,7 @@ from enpire_common.task import Task
 from geometry_msgs.msg import TransformStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
@@ -215,14 +216,20 @@ class SimCellNode(Node):
                                                event_callbacks=lean_publisher_events())
         self.truth_pub = self.create_publisher(GroundTruth, names.GROUND_TRUTH, 10,
                                                event_callbacks=lean_publisher_events())
-        lean = lean_publisher_events
         sensor = qos_profile_sensor_data      # cameras as ROS drivers offer them: best effort, keep last 5
+
+        def camera_pub(msg_type, topic, cam):
+            # A lockstep cell's time stands still between commands: a consumer that just subscribed gets the
+            # current frame at once (image_transport's connect callback), not at the next idle re-publish.
+            events = (PublisherEventCallbacks(matched=lambda info: self._on_camera_matched(cam, info),
+                                              use_default_callbacks=False)
+                      if self.pacing == 'as_fast' else lean_publisher_events())
+            return self.create_publisher(msg_type, topic, sensor, event_callbacks=events)
         self.cam_pubs = {
-            s.name: (self.create_publisher(Image, names.camera_image(s.name), sensor, event_callbacks=lean()),
-                     self.create_publisher(CameraInfo, names.camera_info(s.name), sensor,
-                                           event_callbacks=lean()),
-                     self.create_publisher(TableHomography, names.camera_homography(s.name), sensor,
-                                           event_callbacks=lean()) if self.publish_homography else None)
+            s.name: (camera_pub(Image, names.camera_image(s.name), s.name),
+                     camera_pub(CameraInfo, names.camera_info(s.name), s.name),
+                     camera_pub(TableHomography, names.camera_homography(s.name), s.name)
+                     if self.publish_homography else None)
             for s in specs}
         self.tf_static_pub = self.create_publisher(
             TFMessage, names.TF_STATIC, QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
@@ -235,7 +242,7 @@ class SimCellNode(Node):
         if self.pacing == 'real_time':
             self.create_timer(1.0 / (self.task.control_hz * self.real_time_factor), self._on_tick,
                               clock=steady)
-        if idle_hz > 0:
+        if idle_hz > 0 and self.pacing == 'as_fast':
             self.create_timer(1.0 / idle_hz, self._republish_state, clock=steady)
         self._publish_step(all_cameras=True)
         self.get_logger().info(
@@ -328,7 +335,24 @@ class SimCellNode(Node):
         stamp = self.stamp()
         self.clock_pub.publish(ClockMsg(clock=stamp))    # first: the cell's nodes are at this step's time
         self._publish_state(stamp)
-        cameras = [s.name for s in self.rig.specs if all_cameras or self._ticks % self._every[s.name] == 0]
+        self._publish_frames(stamp, [s.name for s in self.rig.specs
+                                     if all_cameras or self._ticks % self._every[s.name] == 0])
+
+    def watched(self, cam: str) -> bool:
+        """Whether anyone subscribes to the camera's image, CameraInfo or homography (matched readers)."""
+        return any(pub is not None and pub.get_subscription_count() > 0 for pub in self.cam_pubs[cam])
+
+    def _on_camera_matched(self, cam: str, info) -> None:
+        if info.current_count_change > 0:
+            self._publish_frames(self.stamp(), [cam])
+
+    def _publish_frames(self, stamp, cameras: list[str]) -> None:
+        """The cameras' frames of this step, each with its CameraInfo and homography. A camera nobody
+        subscribes to is neither rendered nor published (most of an idle cell's cost): its consumers
+        subscribe while they need frames (enpire_common.on_demand)."""
+        cameras = [cam for cam in cameras if self.watched(cam)]
+        if not cameras:
+            return
         frames = self.rig.capture(self.sim.view(), cameras)
         for spec in self.rig.specs:
             frame = frames.get(spec.name)

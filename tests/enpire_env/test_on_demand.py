@@ -62,3 +62,37 @@ def test_messages_are_taken_in_order_when_asked_and_only_then():
         publisher_side.close()
         parent.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_lazy_subscriptions_exist_only_while_open_and_open_waits_for_the_match():
+    """A lazy key is no subscription until `open`; `open` returns once it matched the topic's publisher
+    (a message published right after reaches it); `close_later` unsubscribes unless opened again."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    parent = rclpy.create_node('lazy_parent', namespace='/cell_8', context=context)
+    publisher_side = RosTestNode('lazy_publisher')
+    try:
+        sensors = OnDemandSubscriptions(parent)
+        sensors.add('frames', String, 'frames', QoSProfile(depth=5), lazy=True)
+        sensors.add('unpublished', String, 'nobody_publishes', QoSProfile(depth=5), lazy=True)
+        pub = publisher_side.node.create_publisher(String, '/cell_8/frames', 5)
+        publisher_side.wait_for(lambda: sensors.node.count_publishers('/cell_8/frames') > 0, what='discovery')
+        assert pub.get_subscription_count() == 0 and sensors.take('frames') == []
+        t0 = time.monotonic()
+        assert sensors.open(timeout_s=30.0) == {'frames'}       # the unpublished topic is not waited for
+        assert time.monotonic() - t0 < 30.0
+        publisher_side.wait_for(lambda: pub.get_subscription_count() == 1, what='the publisher side matched')
+        pub.publish(String(data='first'))
+        assert [m.data for m in _take_within(sensors, 'frames')] == ['first']
+        sensors.close_later(0.3)
+        sensors.open(['frames'], timeout_s=30.0)              # opened again: the close is called off
+        time.sleep(0.6)
+        assert sensors.matched('frames') and pub.get_subscription_count() == 1
+        sensors.close_later(0.2)
+        publisher_side.wait_for(lambda: pub.get_subscription_count() == 0, what='unsubscribed')
+        assert not sensors.matched('frames') and sensors.take('frames') == []
+        sensors.destroy()
+    finally:
+        publisher_side.close()
+        parent.destroy_node()
+        rclpy.shutdown(context=context)

@@ -10,6 +10,7 @@ yielded once and the spin thread goes back to waiting on the graph.
 """
 from __future__ import annotations
 
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.executors import (
     ConditionReachedException,
@@ -19,8 +20,14 @@ from rclpy.executors import (
     TimeoutException,
 )
 
-__all__ = ['InlineCallbacksExecutor', 'SubmitOnceExecutor', 'lean_publisher_events',
+__all__ = ['InlineCallbacksExecutor', 'SubmitOnceExecutor', 'WaitingCallbackGroup', 'lean_publisher_events',
            'lean_subscription_events']
+
+
+class WaitingCallbackGroup(MutuallyExclusiveCallbackGroup):
+    """A mutually exclusive group whose callbacks wait for what the same executor delivers (a verification
+    waiting for the frames its fresh camera subscriptions bring): the InlineCallbacksExecutor runs them
+    in its pool, not on the spin thread (every other executor as any mutually exclusive group)."""
 
 
 class SubmitOnceExecutor(MultiThreadedExecutor):
@@ -54,7 +61,8 @@ class SubmitOnceExecutor(MultiThreadedExecutor):
 
 class InlineCallbacksExecutor(SubmitOnceExecutor):
     """Subscriptions, timers, services, clients and waitables run on the spin thread, one at a time, as on a
-    SingleThreadedExecutor; tasks (an action goal's execution, a future's done callbacks) go to the pool.
+    SingleThreadedExecutor; tasks (an action goal's execution, a future's done callbacks) and the callbacks
+    of a WaitingCallbackGroup go to the pool.
 
     A cell's nodes wait inside their action goals (a trial waits for the cell states and the verdicts that
     the same executor delivers; a reset for its placement and verification). On one thread that waits
@@ -70,7 +78,8 @@ class InlineCallbacksExecutor(SubmitOnceExecutor):
             handler, entity, _node = self.wait_for_ready_callbacks(timeout_sec, None, wait_condition)
         except (ExternalShutdownException, ShutdownException, TimeoutException, ConditionReachedException):
             return
-        if entity is None:        # created by create_task: an action goal, a done callback
+        # created by create_task (an action goal, a done callback), or a callback that waits
+        if entity is None or isinstance(getattr(entity, 'callback_group', None), WaitingCallbackGroup):
             self._submit(handler)
             return
         handler()

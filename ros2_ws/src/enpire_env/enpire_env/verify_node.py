@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 from enpire_common import names, task_registry
+from enpire_common.executors import WaitingCallbackGroup
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
 from enpire_common.on_demand import OnDemandSubscriptions
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from rclpy.time import Time
@@ -44,6 +44,10 @@ from enpire_interfaces.srv import Verify
 # /tf_static as tf2's static broadcaster offers it: a verify node started late still gets the poses.
 # Deep enough to keep every publisher's latched message until the next verification takes them.
 _LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Wall seconds: a verification waits this long at most for fresh camera subscriptions to match and bring
+# their first frames; the cameras stay subscribed this long after a verification.
+CAMERA_OPEN_WALL_S = 2.0
+CAMERA_HOLD_WALL_S = 10.0
 _CHANNELS = {'rgb8': 3, 'bgr8': 3, 'rgba8': 4, 'bgra8': 4, 'mono8': 1}
 
 
@@ -104,11 +108,12 @@ class FrameBuffer:
         image, h = self.calibrated.map_frame(cam, image)
         return None if h is None else Frame(image, h, stamp)
 
-    def has_frame_since(self, cam: str, stamp: float) -> bool:
-        """False only for a camera that streams but has no judgeable frame (with its mapping) from `stamp`
-        on yet."""
-        with self._lock:
-            streaming = bool(self._images.get(cam))
+    def has_frame_since(self, cam: str, stamp: float, streaming: bool | None = None) -> bool:
+        """False only for a camera that streams (`streaming`; None: it has sent an image) but has no
+        judgeable frame (with its mapping) from `stamp` on yet."""
+        if streaming is None:
+            with self._lock:
+                streaming = bool(self._images.get(cam))
         frame = self.latest(cam) if streaming else None
         return not streaming or (frame is not None and frame.stamp >= stamp - 1e-6)
 
@@ -136,18 +141,19 @@ class VerifyNode(Node):
         self.calibrated = CalibratedCameras(float(self.get_parameter('table_pixel_m').value))
         self.frames = FrameBuffer(calibrated=self.calibrated)
         self.step_frame_wait_s = float(self.get_parameter('step_frame_wait_s').value)
-        # The cameras are read when a verification asks, not frame by frame (on_demand.py): an idle
-        # verify node then costs next to nothing whatever the camera rate.
+        # The cameras are read when a verification asks, not frame by frame (on_demand.py), and subscribed
+        # only around verifications (lazy): an idle verify node costs next to nothing, and a simulated cell
+        # renders no frame nobody subscribes to.
         self.sensors = OnDemandSubscriptions(self)
         for cam in self.cameras:
-            self.sensors.add(f'image/{cam}', Image, names.camera_image(cam), qos_profile_sensor_data)
-            self.sensors.add(f'homography/{cam}', TableHomography, names.camera_homography(cam),
-                             qos_profile_sensor_data)
-            self.sensors.add(f'info/{cam}', CameraInfo, names.camera_info(cam), qos_profile_sensor_data)
+            camera = {'qos': qos_profile_sensor_data, 'lazy': True}
+            self.sensors.add(f'image/{cam}', Image, names.camera_image(cam), **camera)
+            self.sensors.add(f'homography/{cam}', TableHomography, names.camera_homography(cam), **camera)
+            self.sensors.add(f'info/{cam}', CameraInfo, names.camera_info(cam), **camera)
         self.sensors.add('tf_static', TFMessage, names.TF_STATIC, _LATCHED)
         self.verdict_pub = self.create_publisher(FusedVerdict, names.VERDICTS, 10)   # live views, bags
-        self.create_service(Verify, names.VERIFY, self._on_verify,
-                            callback_group=MutuallyExclusiveCallbackGroup())
+        # Off a composed cell's spin thread: a verification waits for frames its cell publishes meanwhile.
+        self.create_service(Verify, names.VERIFY, self._on_verify, callback_group=WaitingCallbackGroup())
         own = "each task's"
         self.get_logger().info(f'verify ready: tasks={list(self.verifiers)} cameras={self.cameras} '
                                f'rule={self.rule or own} max_age={self.max_age}s '
@@ -243,11 +249,21 @@ class VerifyNode(Node):
         if now is None:
             response.ok, response.error = False, "the cell's clock has not started (no clock message yet)"
             return response
-        self.take_frames(cams)
-        deadline = time.monotonic() + self.step_frame_wait_s
-        while not all(self.frames.has_frame_since(c, now) for c in cams) and time.monotonic() < deadline:
-            time.sleep(0.002)
+        keys = [f'{kind}/{c}' for c in cams for kind in ('image', 'homography', 'info')]
+        opening = not all(self.sensors.matched(k) for k in keys)
+        streaming = self.sensors.open(keys, timeout_s=CAMERA_OPEN_WALL_S)
+        try:
             self.take_frames(cams)
+            # Freshly subscribed cameras send their first frames within a control period (a lockstep cell
+            # re-sends its current ones on the match): allowed more than a step's delivery.
+            wait = max(self.step_frame_wait_s, CAMERA_OPEN_WALL_S if opening else 0.0)
+            deadline = time.monotonic() + wait
+            while not all(self.frames.has_frame_since(c, now, f'image/{c}' in streaming) for c in cams) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.002)
+                self.take_frames(cams)
+        finally:
+            self.sensors.close_later(CAMERA_HOLD_WALL_S)     # kept while verifications follow each other
         frames = {c: self.frames.latest(c) for c in cams}
         # Stamped with the capture stamp of the frames judged (on the cell's clock): a bag pairs the
         # verdict with exactly those frames and the cell state of their step.

@@ -22,6 +22,7 @@ from enpire_common import names
 from enpire_common.executors import lean_subscription_events
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
+from enpire_common.on_demand import wait_matched
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -42,6 +43,7 @@ from enpire_rollout.recording import BagRecorder, ClosedBag, Mark, RecorderConfi
 
 LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 KEEP = 1000
+CAMERA_MATCH_WALL_S = 5.0     # a start waits this long at most for the camera subscriptions to match
 CLOSED_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)   # a late subscriber sees it
 
 
@@ -103,6 +105,11 @@ class Recorder(Node):
         """Open a trial's bag."""
         if not self._camera_subs:
             self._camera_subs = [self._subscribe(*t) for t in self._camera_topics]
+            # Matched before the start is acknowledged: every frame the cell publishes from then on reaches
+            # the bag (the trial's reset comes after; a lockstep cell re-sends its frames on the match).
+            if not wait_matched(self, self._camera_subs, CAMERA_MATCH_WALL_S):
+                self.get_logger().warning('the camera subscriptions did not match the cell\'s cameras within '
+                                          f'{CAMERA_MATCH_WALL_S} s: the bag may miss the first frames')
         try:
             response.bag_path = self.core.start(request.trial_id, request.bag_dir,
                                                 _json(request.metadata_json, 'metadata_json'),

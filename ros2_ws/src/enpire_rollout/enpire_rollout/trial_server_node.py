@@ -76,6 +76,11 @@ from enpire_rollout.trial_diagnostics import TrialDiagnostics
 from enpire_rollout.trial_loop import TrialAborted, TrialPlan, Verdict, run_trial
 from enpire_rollout.trial_outcome import TrialOutcome
 
+# Wall seconds: a trial waits this long at most for its camera subscriptions to match the cell's cameras
+# (discovery, not cell time); the cameras stay subscribed this long after a trial (the next one keeps them).
+CAMERA_MATCH_WALL_S = 5.0
+CAMERA_LINGER_WALL_S = 10.0
+
 
 def _stamp_ns(stamp) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
@@ -145,12 +150,13 @@ class TrialServer(Node):
         # The cameras' calibration maps the frames of a real cell (which publishes no homography).
         self.sensors.add(names.TF_STATIC, TFMessage, names.TF_STATIC,
                          QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL), raw=True)
-        camera_qos = qos_profile_sensor_data
+        # The cameras only while trials run (lazy): a simulated cell renders no frame nobody subscribes to.
+        camera_qos = {'qos': qos_profile_sensor_data, 'raw': True, 'lazy': True}
         for cam in self.config.cameras:
-            self.sensors.add(names.camera_image(cam), Image, names.camera_image(cam), camera_qos, raw=True)
-            self.sensors.add(names.camera_info(cam), CameraInfo, names.camera_info(cam), camera_qos, raw=True)
+            self.sensors.add(names.camera_image(cam), Image, names.camera_image(cam), **camera_qos)
+            self.sensors.add(names.camera_info(cam), CameraInfo, names.camera_info(cam), **camera_qos)
             self.sensors.add(names.camera_homography(cam), TableHomography, names.camera_homography(cam),
-                             camera_qos, raw=True)
+                             **camera_qos)
         g = self.group
         if self.config.debug_ground_truth:
             self.create_subscription(GroundTruth, names.GROUND_TRUTH, self._on_truth, 10, callback_group=g)
@@ -334,6 +340,8 @@ class TrialServer(Node):
             return TrialRun(self, goal_handle).run()
         finally:
             self.clock.switch('idle')
+            # Back-to-back trials keep the cameras; an idle cell drops them.
+            self.sensors.close_later(CAMERA_LINGER_WALL_S)
             self._busy.release()
 
     # ---------------------------------------------------------------- helpers used by TrialRun
@@ -486,6 +494,7 @@ class TrialRun:
             return RunTrial.Result(success=False, failure_reason=scrub(error))
         self.trial_id = g.trial_id or self.trial_id
         self.s.used_trial_ids.add(self.trial_id)
+        self.s.sensors.open(timeout_s=CAMERA_MATCH_WALL_S)     # the cameras, from before the reset on
         self.action = task_registry.get(g.task).action
         if not self.s.sandbox.available:
             self.s.get_logger().warning(f'trial {self.trial_id}: NO OS SANDBOX, agent code behind the Python '
