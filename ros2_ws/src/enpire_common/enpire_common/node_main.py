@@ -9,7 +9,8 @@ built from its parameters or files (`FileNotFoundError`, `ValueError`, a paramet
 `--ros-args`: a missing calibration, a bad backend choice) logs why once and exits 2, never falling back
 to something else. A managed node started with `-p autostart:=true` is configured and activated before
 it spins (exit 2 when that fails). `run_nodes` does the same for several nodes in one process on one
-executor (enpire_common.composition: a cell in one process).
+executor (enpire_common.composition: a cell in one process), whose sim-time nodes share one clock
+subscription per clock topic (enpire_common.shared_clock).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from rclpy.node import Node
 
 from enpire_common.executors import SubmitOnceExecutor
 from enpire_common.lifecycle import ManagedCellNode
+from enpire_common.shared_clock import share_clock_subscriptions
 
 STARTUP_ERRORS = (FileNotFoundError, ValueError, ParameterException, NameValidationException,
                   _rclpy.RCLInvalidROSArgsError)
@@ -61,6 +63,8 @@ def run_nodes(factories: Sequence[tuple[str, Callable[[], Node]]], *, args: list
                             return EXIT_OK       # signalled while it started: a clean stop
                         rclpy.logging.get_logger(label).fatal(f'cannot start: {exc}')
                         return EXIT_CANNOT_START
+                if len(nodes) > 1:
+                    share_clock_subscriptions(nodes)    # one clock take per tick, not one per node
                 spinner = executor()
                 if not all(_autostart(node) for node in nodes):
                     # a SIGINT/SIGTERM during a managed node's configure/activate is a stop, not a fault

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rclpy.node import Node
@@ -124,20 +125,23 @@ class OnDemandSubscriptions:
             if sub is not None:
                 self.node.destroy_subscription(sub)
 
-    def close_later(self, delay_s: float) -> None:
-        """`close()` every lazy key in `delay_s` wall seconds, unless `open` comes first."""
+    def close_later(self, delay_s: float, then: Callable[[], None] | None = None) -> None:
+        """`close()` every lazy key in `delay_s` wall seconds, unless `open` comes first; `then()` right
+        after that close, before any `open` can run (the parent's own subscriptions that go with them)."""
         with self._lock:
             if self._close_timer is not None:
                 self._close_timer.cancel()
-            timer = self._close_timer = threading.Timer(delay_s, lambda: self._close_if_unused(timer))
+            timer = self._close_timer = threading.Timer(delay_s, lambda: self._close_if_unused(timer, then))
             timer.daemon = True
             timer.start()
 
-    def _close_if_unused(self, timer: threading.Timer) -> None:
+    def _close_if_unused(self, timer: threading.Timer, then: Callable[[], None] | None) -> None:
         with self._lock:
             if self._close_timer is timer:      # not opened again (nor rescheduled) since
                 self._close_timer = None
                 self._unsubscribe(self.lazy_keys())
+                if then is not None:
+                    then()
 
     def take(self, key: str, with_info: bool = False) -> list:
         """Every message of `key` held since the last take, oldest first (raw CDR bytes if raw); with_info:

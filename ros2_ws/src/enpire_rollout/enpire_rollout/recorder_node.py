@@ -43,7 +43,8 @@ from enpire_rollout.recording import BagRecorder, ClosedBag, Mark, RecorderConfi
 
 LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 KEEP = 1000
-CAMERA_MATCH_WALL_S = 5.0     # a start waits this long at most for the camera subscriptions to match
+MATCH_WALL_S = 5.0            # a start waits this long at most for the stream subscriptions to match
+BAG_TIME_TOPICS = (names.CELL_STATE, names.GROUND_TRUTH)    # with the cameras: subscribed while a bag is open
 CLOSED_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)   # a late subscriber sees it
 
 
@@ -71,13 +72,18 @@ class Recorder(Node):
         self.core = BagRecorder(self.cell, self.config, log=self.get_logger().warning,
                                 on_closed=self._publish_closed)
         self._now = self.get_clock().now       # a message's log time: its receipt on the cell's clock
-        # Cameras (~90 msg/s) are subscribed only while a bag is open: an idle cell's recorder pays
-        # nothing for them. A start comes before the trial's reset, so the trial's frames all arrive.
-        self._camera_topics = recorded_topics(self.config.cameras)[len(recorded_topics([])):]
-        self._camera_subs: list = []
-        for topic, msg_type, qos in recorded_topics([]):
-            self._subscribe(topic, msg_type, qos)
-        self._unsubscribe_cameras = self.create_guard_condition(self._drop_cameras_if_idle)
+        # The streams (cameras ~90 msg/s, the cell's state and truth 10 each) are subscribed only while a
+        # bag is open: an idle cell's recorder takes nothing, and its cell renders no frame for it. A start
+        # comes before the trial's reset, so the trial's messages all arrive. The rest (commands, events,
+        # verdicts, /tf_static) is quiet while no trial runs and stays subscribed.
+        topics = recorded_topics(self.config.cameras)
+        cameras = topics[len(recorded_topics([])):]
+        self._stream_topics = [t for t in topics if t[0] in BAG_TIME_TOPICS] + cameras
+        self._stream_subs: list = []
+        for topic in topics:
+            if topic not in self._stream_topics:
+                self._subscribe(*topic)
+        self._unsubscribe_streams = self.create_guard_condition(self._drop_streams_if_idle)
         self.create_service(StartRecording, names.RECORDER_START, self._on_start)
         self.create_service(SplitRecording, names.RECORDER_SPLIT, self._on_split)
         self.create_service(StopRecording, names.RECORDER_STOP, self._on_stop)
@@ -88,13 +94,13 @@ class Recorder(Node):
         return self.create_subscription(msg_type, topic, partial(self._on_message, topic), qos, raw=True,
                                         event_callbacks=lean_subscription_events())
 
-    def _drop_cameras_if_idle(self) -> None:
-        """On the executor thread, after a bag closed: no bag open, no camera subscriptions."""
-        if self.core.is_open() or not self._camera_subs:
+    def _drop_streams_if_idle(self) -> None:
+        """On the executor thread, after a bag closed: no bag open, no stream subscriptions."""
+        if self.core.is_open() or not self._stream_subs:
             return
-        for sub in self._camera_subs:
+        for sub in self._stream_subs:
             self.destroy_subscription(sub)
-        self._camera_subs = []
+        self._stream_subs = []
 
     def _on_message(self, topic: str, data: bytes) -> None:
         t0 = time.thread_time()
@@ -103,13 +109,13 @@ class Recorder(Node):
 
     def _on_start(self, request, response):
         """Open a trial's bag."""
-        if not self._camera_subs:
-            self._camera_subs = [self._subscribe(*t) for t in self._camera_topics]
-            # Matched before the start is acknowledged: every frame the cell publishes from then on reaches
+        if not self._stream_subs:
+            self._stream_subs = [self._subscribe(*t) for t in self._stream_topics]
+            # Matched before the start is acknowledged: every message the cell publishes from then on reaches
             # the bag (the trial's reset comes after; a lockstep cell re-sends its frames on the match).
-            if not wait_matched(self, self._camera_subs, CAMERA_MATCH_WALL_S):
-                self.get_logger().warning('the camera subscriptions did not match the cell\'s cameras within '
-                                          f'{CAMERA_MATCH_WALL_S} s: the bag may miss the first frames')
+            if not wait_matched(self, self._stream_subs, MATCH_WALL_S):
+                self.get_logger().warning('the state and camera subscriptions did not match the cell\'s '
+                                          f'publishers within {MATCH_WALL_S} s: the bag may miss the first')
         try:
             response.bag_path = self.core.start(request.trial_id, request.bag_dir,
                                                 _json(request.metadata_json, 'metadata_json'),
@@ -137,8 +143,8 @@ class Recorder(Node):
         try:
             response.bag_path, closing = self.core.stop(request.status,
                                                         _json(request.summary_json, 'summary_json'), marks)
-            # Once the bag closed (writer thread), the executor drops the camera subscriptions.
-            closing.add_done_callback(lambda _closed: self._unsubscribe_cameras.trigger())
+            # Once the bag closed (writer thread), the executor drops the stream subscriptions.
+            closing.add_done_callback(lambda _closed: self._unsubscribe_streams.trigger())
             response.ok = True
         except Exception as exc:  # noqa: BLE001
             response.ok, response.error = False, f'{type(exc).__name__}: {exc}'

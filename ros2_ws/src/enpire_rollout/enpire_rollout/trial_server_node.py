@@ -32,7 +32,7 @@ from enpire_common.cell_clock import CellClock, WaitResult
 from enpire_common.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
-from enpire_common.on_demand import OnDemandSubscriptions
+from enpire_common.on_demand import OnDemandSubscriptions, wait_matched
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -76,10 +76,10 @@ from enpire_rollout.trial_diagnostics import TrialDiagnostics
 from enpire_rollout.trial_loop import TrialAborted, TrialPlan, Verdict, run_trial
 from enpire_rollout.trial_outcome import TrialOutcome
 
-# Wall seconds: a trial waits this long at most for its camera subscriptions to match the cell's cameras
-# (discovery, not cell time); the cameras stay subscribed this long after a trial (the next one keeps them).
-CAMERA_MATCH_WALL_S = 5.0
-CAMERA_LINGER_WALL_S = 10.0
+# Wall seconds: a trial waits this long at most for its state and camera subscriptions to match the cell's
+# publishers (discovery, not cell time); they stay subscribed this long after a trial (for the next one).
+STREAMS_MATCH_WALL_S = 5.0
+STREAMS_LINGER_WALL_S = 10.0
 
 
 def _stamp_ns(stamp) -> int:
@@ -139,18 +139,19 @@ class TrialServer(Node):
         self.event_pub = self.create_publisher(TrialEvent, names.TRIAL_EVENTS, 100, **lean_pub)
         self.verdict_pub = self.create_publisher(FusedVerdict, names.TRIAL_VERDICTS, 100, **lean_pub)
         self.diagnostics = TrialDiagnostics(self)     # its trials on /diagnostics
-        lean = {'callback_group': self.group, 'event_callbacks': lean_subscription_events()}
-        self.create_subscription(CellState, names.CELL_STATE, self._on_state, 10, **lean, raw=True)
+        # The cell's state (10 Hz) is subscribed while trials run, with the cameras (`open_streams`).
+        self._state_sub = None
         # Frames, the safe command and safety events are taken when a trial needs them (on_demand.py),
         # not delivered one callback each: an idle cell's camera streams then cost this node nothing.
         self.sensors = OnDemandSubscriptions(self)
         self.sensors.add(names.CELL_COMMAND, Command, names.CELL_COMMAND, 20, raw=True)
         # A simulated cell's truth: whether the placement after the reset was published (for the bag).
-        self.sensors.add(names.GROUND_TRUTH, GroundTruth, names.GROUND_TRUTH, 10, raw=True)
+        self.sensors.add(names.GROUND_TRUTH, GroundTruth, names.GROUND_TRUTH, 10, raw=True, lazy=True)
         # The cameras' calibration maps the frames of a real cell (which publishes no homography).
         self.sensors.add(names.TF_STATIC, TFMessage, names.TF_STATIC,
                          QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL), raw=True)
-        # The cameras only while trials run (lazy): a simulated cell renders no frame nobody subscribes to.
+        # The cameras only while trials run (lazy, `open_streams`): a simulated cell renders no frame nobody
+        # subscribes to.
         camera_qos = {'qos': qos_profile_sensor_data, 'raw': True, 'lazy': True}
         for cam in self.config.cameras:
             self.sensors.add(names.camera_image(cam), Image, names.camera_image(cam), **camera_qos)
@@ -340,9 +341,25 @@ class TrialServer(Node):
             return TrialRun(self, goal_handle).run()
         finally:
             self.clock.switch('idle')
-            # Back-to-back trials keep the cameras; an idle cell drops them.
-            self.sensors.close_later(CAMERA_LINGER_WALL_S)
+            # Back-to-back trials keep the streams; an idle cell drops them.
+            self.sensors.close_later(STREAMS_LINGER_WALL_S, then=self._drop_state_subscription)
             self._busy.release()
+
+    def open_streams(self) -> None:
+        """Subscribe the cell's state and cameras for a trial; wait (wall s) until they match the cell."""
+        self.sensors.open(timeout_s=STREAMS_MATCH_WALL_S)
+        if self._state_sub is None:
+            self._state_sub = self.create_subscription(
+                CellState, names.CELL_STATE, self._on_state, 10, callback_group=self.group,
+                event_callbacks=lean_subscription_events(), raw=True)
+            wait_matched(self, [self._state_sub], STREAMS_MATCH_WALL_S)
+
+    def _drop_state_subscription(self) -> None:
+        if self._state_sub is not None:
+            self.destroy_subscription(self._state_sub)
+            self._state_sub = None
+        with self._state_cv:
+            self.state = None       # the next trial waits for a fresh one
 
     # ---------------------------------------------------------------- helpers used by TrialRun
     def publish_event(self, trial_id: str, event: str, attempt: int = 0, score: float = 0.0,
@@ -494,7 +511,7 @@ class TrialRun:
             return RunTrial.Result(success=False, failure_reason=scrub(error))
         self.trial_id = g.trial_id or self.trial_id
         self.s.used_trial_ids.add(self.trial_id)
-        self.s.sensors.open(timeout_s=CAMERA_MATCH_WALL_S)     # the cameras, from before the reset on
+        self.s.open_streams()        # the state and the cameras, from before the reset on
         self.action = task_registry.get(g.task).action
         if not self.s.sandbox.available:
             self.s.get_logger().warning(f'trial {self.trial_id}: NO OS SANDBOX, agent code behind the Python '

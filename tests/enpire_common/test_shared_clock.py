@@ -1,0 +1,48 @@
+"""One clock subscription per clock topic for the sim-time nodes of one process (enpire_common.shared_clock):
+the graph shows one reader of the cell's clock, and every node's clock reads what the cell publishes."""
+from __future__ import annotations
+
+import rclpy
+import rclpy.executors
+from builtin_interfaces.msg import Time
+from enpire_common.shared_clock import share_clock_subscriptions
+from rosgraph_msgs.msg import Clock
+
+from tests.graph_harness import RosTestNode
+
+
+def test_sim_time_nodes_of_one_process_share_one_clock_subscription_and_all_follow_it():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    sim_args = ['--ros-args', '-p', 'use_sim_time:=true', '-r', '/clock:=/cell_5/clock']
+    nodes = [rclpy.create_node(name, namespace='/cell_5', context=context, cli_args=sim_args)
+             for name in ('a', 'b', 'c')]
+    wall = rclpy.create_node('wall_node', namespace='/cell_5', context=context)     # not on sim time
+    publisher_side = RosTestNode('shared_clock_publisher')
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    try:
+        graph = publisher_side.node
+        graph_readers = lambda: graph.count_subscribers('/cell_5/clock')   # noqa: E731
+        publisher_side.wait_for(lambda: graph_readers() == 3, what='three clock readers')
+        holders = share_clock_subscriptions([*nodes, wall])
+        assert list(holders) == ['/cell_5/clock'] and holders['/cell_5/clock'] is nodes[0]
+        publisher_side.wait_for(lambda: graph_readers() == 1, what='one clock reader left')
+        for node in nodes:
+            executor.add_node(node)
+        pub = graph.create_publisher(Clock, '/cell_5/clock', 10)
+        publisher_side.wait_for(lambda: pub.get_subscription_count() == 1, what='match')
+
+        def all_at(sec):
+            pub.publish(Clock(clock=Time(sec=sec)))
+            executor.spin_once(timeout_sec=0.05)
+            return all(n.get_clock().now().nanoseconds == sec * 1_000_000_000 for n in nodes)
+        publisher_side.wait_for(lambda: all_at(1234), what='every node at the published time')
+        publisher_side.wait_for(lambda: all_at(1240), what='every node follows the clock')
+        assert wall.get_clock().now().nanoseconds > 1_700_000_000 * 10**9      # still wall time
+        assert share_clock_subscriptions([wall]) == {}
+    finally:
+        executor.shutdown()
+        publisher_side.close()
+        for node in [*nodes, wall]:
+            node.destroy_node()
+        rclpy.shutdown(context=context)
