@@ -46,3 +46,28 @@ def test_sim_time_nodes_of_one_process_share_one_clock_subscription_and_all_foll
         for node in [*nodes, wall]:
             node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_default_qos_event_handlers_go_and_asked_for_ones_stay():
+    from enpire_common.executors import drop_default_event_handlers
+    from rclpy.event_handler import PublisherEventCallbacks
+    from std_msgs.msg import String
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node('lean_cell_node', context=context)
+    try:
+        matched = []
+        asked = node.create_publisher(String, 'asked', 1,
+                                      event_callbacks=PublisherEventCallbacks(matched=matched.append))
+        plain = node.create_subscription(String, 'plain', lambda _m: None, 1)
+        before = len(list(node.waitables))
+        assert plain.event_handlers and len(asked.event_handlers) == 3      # 2 defaults + matched
+        dropped = drop_default_event_handlers([node])
+        # the defaults of the parameter_events publisher, `plain` and `asked` (2 each)
+        assert dropped == 6 and len(list(node.waitables)) == before - 6
+        assert plain.event_handlers == [] and [h.callback for h in asked.event_handlers] == [matched.append]
+        assert node.destroy_subscription(plain) and node.destroy_publisher(asked)   # destroyable as before
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)

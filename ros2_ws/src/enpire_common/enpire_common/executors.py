@@ -20,8 +20,8 @@ from rclpy.executors import (
     TimeoutException,
 )
 
-__all__ = ['InlineCallbacksExecutor', 'SubmitOnceExecutor', 'WaitingCallbackGroup', 'lean_publisher_events',
-           'lean_subscription_events']
+__all__ = ['InlineCallbacksExecutor', 'SubmitOnceExecutor', 'WaitingCallbackGroup',
+           'drop_default_event_handlers', 'lean_publisher_events', 'lean_subscription_events']
 
 
 class WaitingCallbackGroup(MutuallyExclusiveCallbackGroup):
@@ -101,3 +101,23 @@ def lean_subscription_events() -> SubscriptionEventCallbacks:
 def lean_publisher_events() -> PublisherEventCallbacks:
     """No default QoS-event handlers on a publisher (see `lean_subscription_events`)."""
     return PublisherEventCallbacks(use_default_callbacks=False)
+
+
+def drop_default_event_handlers(nodes) -> int:
+    """Remove rclpy's default QoS-event handlers (they only log an incompatible QoS or type) from every
+    publisher and subscription of `nodes`, those rclpy makes itself (each node's /parameter_events
+    publisher) included; handlers a node asked for stay. Each is a waitable that every wake-up of the
+    executor adds to its wait set again (see `lean_subscription_events`). Returns how many went."""
+    dropped = 0
+    for node in nodes:
+        for entity in [*node.publishers, *node.subscriptions]:
+            keep = []
+            for handler in entity.event_handlers:
+                if getattr(handler.callback, '__name__', '').startswith('_default_'):
+                    node.remove_waitable(handler)
+                    handler.destroy()
+                    dropped += 1
+                else:
+                    keep.append(handler)
+            entity.event_handlers = keep
+    return dropped

@@ -10,7 +10,8 @@ built from its parameters or files (`FileNotFoundError`, `ValueError`, a paramet
 to something else. A managed node started with `-p autostart:=true` is configured and activated before
 it spins (exit 2 when that fails). `run_nodes` does the same for several nodes in one process on one
 executor (enpire_common.composition: a cell in one process), whose sim-time nodes share one clock
-subscription per clock topic (enpire_common.shared_clock).
+subscription per clock topic (enpire_common.shared_clock) and whose publishers and subscriptions keep no
+default QoS-event handler (`drop_default_event_handlers`): both shrink what every wake-up costs.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 
-from enpire_common.executors import SubmitOnceExecutor
+from enpire_common.executors import SubmitOnceExecutor, drop_default_event_handlers
 from enpire_common.lifecycle import ManagedCellNode
 from enpire_common.shared_clock import share_clock_subscriptions
 
@@ -69,6 +70,8 @@ def run_nodes(factories: Sequence[tuple[str, Callable[[], Node]]], *, args: list
                 if not all(_autostart(node) for node in nodes):
                     # a SIGINT/SIGTERM during a managed node's configure/activate is a stop, not a fault
                     return EXIT_CANNOT_START if rclpy.ok() else EXIT_OK
+                if len(nodes) > 1:
+                    drop_default_event_handlers(nodes)   # a smaller wait set for every wake-up of the cell
                 for node in nodes:
                     spinner.add_node(node)
                 try:

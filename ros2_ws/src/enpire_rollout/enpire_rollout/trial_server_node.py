@@ -80,6 +80,7 @@ from enpire_rollout.trial_outcome import TrialOutcome
 # publishers (discovery, not cell time); they stay subscribed this long after a trial (for the next one).
 STREAMS_MATCH_WALL_S = 5.0
 STREAMS_LINGER_WALL_S = 10.0
+ORPHAN_CHECK_WALL_S = 65.0       # a goal waits this long at most for the start-up's orphan-bag check
 
 
 def _stamp_ns(stamp) -> int:
@@ -132,6 +133,7 @@ class TrialServer(Node):
         self.closed_bags: dict[str, BagClosed] = {}     # bag path -> the recorder's announcement
         self._closed_cv = threading.Condition()
         self._busy = threading.Lock()
+        self._checking_orphan = False
         self.clock = PhaseClock()
 
         lean_pub = {'event_callbacks': lean_publisher_events()}
@@ -206,7 +208,9 @@ class TrialServer(Node):
         # Holding the trial lock: a bag open now cannot be one of this server's own trials.
         if not self.recorder_stop.wait_for_service(timeout_sec=60.0):
             return
+        self._checking_orphan = True
         if not self._busy.acquire(blocking=False):
+            self._checking_orphan = False
             return
         try:
             request = StopRecording.Request(status='aborted', summary_json=json.dumps({
@@ -219,6 +223,7 @@ class TrialServer(Node):
                 self.get_logger().warning(f'a trial of before the restart recorded as aborted: '
                                           f'{future.result().bag_path}')
         finally:
+            self._checking_orphan = False
             self._busy.release()
 
     # ---------------------------------------------------------------- sensors
@@ -327,13 +332,16 @@ class TrialServer(Node):
     # ---------------------------------------------------------------- action callbacks
     def goal_callback(self, goal_request) -> GoalResponse:
         """One trial at a time per cell; everything else is validated in execute with a clear reason."""
-        return GoalResponse.REJECT if self._busy.locked() else GoalResponse.ACCEPT
+        busy = self._busy.locked() and not self._checking_orphan
+        return GoalResponse.REJECT if busy else GoalResponse.ACCEPT
 
     def cancel_callback(self, goal_handle) -> CancelResponse:
         return CancelResponse.ACCEPT
 
     def execute_callback(self, goal_handle) -> RunTrial.Result:
-        if not self._busy.acquire(blocking=False):
+        # The start-up's check for an orphan bag holds the lock for one recorder call: a goal waits for it.
+        if not (self._busy.acquire(timeout=ORPHAN_CHECK_WALL_S) if self._checking_orphan
+                else self._busy.acquire(blocking=False)):
             goal_handle.abort()
             return RunTrial.Result(success=False,
                                    failure_reason='busy: another trial is running on this cell')
