@@ -43,12 +43,16 @@ Pacing (parameter `pacing`):
   time slows down with it and no deadline in the cell breaks.
 
 The state, ground truth, every frame, its CameraInfo and its
-TableHomography of one step carry the same stamp, so consumers match them by stamp. A camera with
-`rate_hz` below the control rate publishes on every (control rate / rate_hz)-th tick. Faults (parameter
-`camera_faults`, a YAML/JSON mapping camera -> CameraFaults fields, settable at run time): a dropped
-frame is not published at all; a stale camera re-sends its frozen frame with the stamp it was captured
-at, as a hung camera pipeline re-sending its last message does (so the verifier's frame-age check can
-see it).
+TableHomography of one step carry the same stamp, so consumers match them by stamp. A camera is rendered
+and published only while someone subscribes to its image, CameraInfo or homography, and the ground truth
+only while someone subscribes to it (the cell's consumers subscribe while they need them: a trial, a
+verification, an open bag), so an idle cell draws nothing; a lockstep cell re-sends a camera's current
+frame when a new subscriber matches (image_transport's connect callback), since its time stands still.
+A camera with `rate_hz` below the control rate publishes on every (control rate / rate_hz)-th tick.
+Faults (parameter `camera_faults`, a YAML/JSON mapping camera -> CameraFaults fields, settable at run
+time): a dropped frame is not published at all; a stale camera re-sends its frozen frame with the stamp it
+was captured at, as a hung camera pipeline re-sending its last message does (so the verifier's frame-age
+check can see it).
 
 Bad commands (non-finite, outside the task's action bounds, wrong frame_id) are rejected, counted per
 reason and logged (throttled); they never advance the sim. Bad placements return success=false with a

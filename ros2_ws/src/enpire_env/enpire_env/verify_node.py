@@ -12,6 +12,9 @@ for each streaming camera's frame of that step, and the verdict is stamped with 
 frames it judged. Frame age is judged on the node's clock: the cell's sim time in a simulated cell
 (use_sim_time, /clock remapped to its cell's clock), where an idle lockstep cell's frames do not age; wall
 time on a real cell. A sim-time node asked before its first clock message refuses with that reason.
+The cameras are subscribed around verifications (from the first request until `CAMERA_HOLD_WALL_S` after
+the last): a request that opens them waits for the match and the cameras' first frames of the step. The
+service runs off a composed cell's spin thread (WaitingCallbackGroup), so the cell publishes meanwhile.
 """
 from __future__ import annotations
 

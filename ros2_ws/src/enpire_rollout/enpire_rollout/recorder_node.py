@@ -10,7 +10,9 @@ Services answer without waiting for messages (a stop's wait for the trial's last
 writer thread), so the recorder composes into a cell's one-thread executor. Callbacks only enqueue the
 bytes with the node clock's time of receipt (the log time: sim time on a simulated cell); the writing
 (camera rate, compression, MCAP zstd chunks, flushing) runs on one writer thread (recording.py).
-Cameras are taken with the sensor-data QoS profile, as the cell offers them.
+Cameras are taken with the sensor-data QoS profile, as the cell offers them. The streams (cameras, the cell's
+state and truth) are subscribed only while a bag is open: a start subscribes them and waits until they
+match the cell's publishers before it answers, so the bag holds everything published after the start.
 """
 from __future__ import annotations
 

@@ -13,6 +13,9 @@ time under use_sim_time; `enpire_common.cell_clock`): a wait whose cell clock st
 `clock_stall_timeout_s` wall seconds ends the trial with that reason. The policy's act() deadlines are
 wall time (its compute time), and so are the frames' delivery allowance, the recorder's answers
 (`recorder_timeout_wall_s`) and the phase timings.
+The cell's state, truth and cameras are subscribed from a trial's start (matched before its reset) until
+`STREAMS_LINGER_WALL_S` after its end: an idle cell streams nothing to this node, and a simulated cell
+renders no frame for it.
 """
 from __future__ import annotations
 
