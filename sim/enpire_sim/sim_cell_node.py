@@ -216,10 +216,14 @@ class SimCellNode(Node):
 
         self.clock_pub = self.create_publisher(ClockMsg, names.CLOCK, 10,
                                                event_callbacks=lean_publisher_events())
+        # A lockstep cell re-sends its state to a new subscriber (its time stands still between commands).
+        def state_events():
+            return (PublisherEventCallbacks(matched=self._on_state_matched, use_default_callbacks=False)
+                    if self.pacing == 'as_fast' else lean_publisher_events())
         self.state_pub = self.create_publisher(CellState, names.CELL_STATE, 10,
-                                               event_callbacks=lean_publisher_events())
+                                               event_callbacks=state_events())
         self.truth_pub = self.create_publisher(GroundTruth, names.GROUND_TRUTH, 10,
-                                               event_callbacks=lean_publisher_events())
+                                               event_callbacks=state_events())
         sensor = qos_profile_sensor_data      # cameras as ROS drivers offer them: best effort, keep last 5
 
         def camera_pub(msg_type, topic, cam):
@@ -345,6 +349,10 @@ class SimCellNode(Node):
     def watched(self, cam: str) -> bool:
         """Whether anyone subscribes to the camera's image, CameraInfo or homography (matched readers)."""
         return any(pub is not None and pub.get_subscription_count() > 0 for pub in self.cam_pubs[cam])
+
+    def _on_state_matched(self, info) -> None:
+        if info.current_count_change > 0:
+            self._publish_state()
 
     def _on_camera_matched(self, cam: str, info) -> None:
         if info.current_count_change > 0:

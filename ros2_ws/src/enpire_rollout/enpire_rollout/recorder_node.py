@@ -17,11 +17,12 @@ match the cell's publishers before it answers, so the bag holds everything publi
 from __future__ import annotations
 
 import json
+import threading
 import time
 from functools import partial
 
 from enpire_common import names
-from enpire_common.executors import lean_subscription_events
+from enpire_common.executors import WaitingCallbackGroup, lean_subscription_events
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
 from enpire_common.on_demand import wait_matched
@@ -45,7 +46,8 @@ from enpire_rollout.recording import BagRecorder, ClosedBag, Mark, RecorderConfi
 
 LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 KEEP = 1000
-MATCH_WALL_S = 5.0            # a start waits this long at most for the stream subscriptions to match
+MATCH_WALL_S = 5.0            # a start waits this long at most for the stream subscriptions to match ...
+FIRST_MESSAGE_WALL_S = 2.0    # ... and this long for a first message on each (the cell's side matched too)
 BAG_TIME_TOPICS = (names.CELL_STATE, names.GROUND_TRUTH)    # with the cameras: subscribed while a bag is open
 CLOSED_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)   # a late subscriber sees it
 
@@ -86,7 +88,10 @@ class Recorder(Node):
             if topic not in self._stream_topics:
                 self._subscribe(*topic)
         self._unsubscribe_streams = self.create_guard_condition(self._drop_streams_if_idle)
-        self.create_service(StartRecording, names.RECORDER_START, self._on_start)
+        self._streams_lock = threading.Lock()
+        self._heard: set[str] = set()      # stream topics heard from since they were subscribed
+        self.create_service(StartRecording, names.RECORDER_START, self._on_start,
+                            callback_group=WaitingCallbackGroup())
         self.create_service(SplitRecording, names.RECORDER_SPLIT, self._on_split)
         self.create_service(StopRecording, names.RECORDER_STOP, self._on_stop)
         self.get_logger().info(f'recorder for {self.cell}: cameras={self.config.cameras} every '
@@ -97,34 +102,55 @@ class Recorder(Node):
                                         event_callbacks=lean_subscription_events())
 
     def _drop_streams_if_idle(self) -> None:
-        """On the executor thread, after a bag closed: no bag open, no stream subscriptions."""
-        if self.core.is_open() or not self._stream_subs:
+        """On the executor thread, after a bag closed: no bag open, no stream subscriptions (a start that is
+        subscribing them keeps them)."""
+        if not self._streams_lock.acquire(blocking=False):
             return
-        for sub in self._stream_subs:
-            self.destroy_subscription(sub)
-        self._stream_subs = []
+        try:
+            if self.core.is_open() or not self._stream_subs:
+                return
+            for sub in self._stream_subs:
+                self.destroy_subscription(sub)
+            self._stream_subs = []
+        finally:
+            self._streams_lock.release()
 
     def _on_message(self, topic: str, data: bytes) -> None:
         t0 = time.thread_time()
         self.core.offer(topic, data, self._now().nanoseconds)
+        self._heard.add(topic)
         self.core.callback_cpu_s += time.thread_time() - t0
 
+    def _subscribe_streams(self) -> None:
+        """Subscribe the streams and wait (wall s) until they match the cell's publishers and each stream
+        that has one delivered a message: the reader side matches at once, the publisher's side when its
+        discovery gets round to it (another process, a loaded machine), and only then does the cell send.
+        A lockstep cell re-sends its state and frames on a new match; a real-time one streams anyway."""
+        self._heard = set()
+        self._stream_subs = [self._subscribe(*t) for t in self._stream_topics]
+        matched = wait_matched(self, self._stream_subs, MATCH_WALL_S)
+        published = {sub.topic_name for sub in self._stream_subs if self.count_publishers(sub.topic_name)}
+        expected = {topic for topic, _type, _qos in self._stream_topics
+                    if self.resolve_topic_name(topic) in published}
+        deadline = time.monotonic() + FIRST_MESSAGE_WALL_S
+        while not expected <= self._heard and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if not matched or not expected <= self._heard:
+            self.get_logger().warning(f'bag start: no message yet on {sorted(expected - self._heard)} after '
+                                      f'{FIRST_MESSAGE_WALL_S} s: the bag may miss their first ones')
+
     def _on_start(self, request, response):
-        """Open a trial's bag."""
-        if not self._stream_subs:
-            self._stream_subs = [self._subscribe(*t) for t in self._stream_topics]
-            # Matched before the start is acknowledged: every message the cell publishes from then on reaches
-            # the bag (the trial's reset comes after; a lockstep cell re-sends its frames on the match).
-            if not wait_matched(self, self._stream_subs, MATCH_WALL_S):
-                self.get_logger().warning('the state and camera subscriptions did not match the cell\'s '
-                                          f'publishers within {MATCH_WALL_S} s: the bag may miss the first')
-        try:
-            response.bag_path = self.core.start(request.trial_id, request.bag_dir,
-                                                _json(request.metadata_json, 'metadata_json'),
-                                                self.get_clock().now().nanoseconds).result(timeout=30.0)
-            response.ok = True
-        except Exception as exc:  # noqa: BLE001 - the caller gets the reason
-            response.ok, response.error = False, f'{type(exc).__name__}: {exc}'
+        """Open a trial's bag (off a composed cell's spin thread: it waits for the cell's messages)."""
+        with self._streams_lock:
+            try:
+                if not self._stream_subs:
+                    self._subscribe_streams()
+                response.bag_path = self.core.start(request.trial_id, request.bag_dir,
+                                                    _json(request.metadata_json, 'metadata_json'),
+                                                    self.get_clock().now().nanoseconds).result(timeout=30.0)
+                response.ok = True
+            except Exception as exc:  # noqa: BLE001 - the caller gets the reason
+                response.ok, response.error = False, f'{type(exc).__name__}: {exc}'
         return response
 
     def _on_split(self, request, response):
