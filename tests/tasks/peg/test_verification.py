@@ -7,14 +7,7 @@ from enpire_task_peg.render import CAMERA_NAMES, CAMERAS, CellCameras, camera
 from enpire_task_peg.simulator import BOX, PEG_HEAD, PegSimulator, obj_to_target, sample_layout
 from enpire_task_peg.verification.fuse import fuse_peg
 from enpire_task_peg.verification.judge import judge_frame
-from enpire_task_peg.verification.locate import (
-    HEAD_TO_FAR_END,
-    PegImage,
-    View,
-    locate_head,
-    measure_peg,
-    scaled_distance,
-)
+from enpire_task_peg.verification.locate import HEAD_TO_FAR_END, PegImage, View, locate_head, scaled_distance
 from metaworld.policies.sawyer_peg_insertion_side_v3_policy import SawyerPegInsertionSideV3Policy
 
 from enpire_env.verification.models import CameraJudgement, VerdictState
@@ -194,28 +187,3 @@ def test_fusion_in_3d_success_inside_failure_outside_uncertain_at_the_edge():
     hidden = fuse_peg(judged_hid, views=views_hid, box=box)
     assert hidden.state == U and 'disagree' in hidden.reason
     assert fuse_peg([], expected=list(CAMERA_NAMES), views=views, box=box).state == U
-
-
-def test_centreline_is_fitted_through_the_full_slices_of_a_cut_and_capped_bar():
-    """A bar 7 px wide from (10, 40) to (80, 54), a slanted finger across it, another over half its width
-    and a cap of its end's face on one side: the measured centreline lies within 0.3 px of the bar's axis at
-    both ends, its far end at the bar's far end."""
-    import cv2
-    mask = np.zeros((96, 96), np.uint8)
-    start, end = np.array([10.0, 40.0]), np.array([80.0, 54.0])
-    along = (end - start) / np.linalg.norm(end - start)
-    across = np.array([-along[1], along[0]])
-    bar = np.array([start + 3.5 * across, end + 3.5 * across, end - 3.5 * across, start - 3.5 * across])
-    cv2.fillPoly(mask, [np.round((bar - 0.5) * 16).astype(np.int32)], 1, shift=4)   # centres at .5
-    cap = np.array([end + 3.5 * across, end + 3.5 * across + 3 * across - 2 * along, end - 2 * along])
-    cv2.fillPoly(mask, [np.round((cap - 0.5) * 16).astype(np.int32)], 1, shift=4)
-    finger = np.array([[40, 30], [46, 30], [52, 70], [46, 70]], np.int32)
-    cv2.fillPoly(mask, [finger], 0)
-    half = np.array([start + 25 * along, start + 50 * along, start + 50 * along + 5 * across,
-                     start + 25 * along + 5 * across])    # a finger over half the bar's width
-    cv2.fillPoly(mask, [np.round((half - 0.5) * 16).astype(np.int32)], 0, shift=4)
-    peg = measure_peg(mask.astype(bool), along)
-    normal = np.array([-peg.direction[1], peg.direction[0]])
-    for point in (start, end):
-        assert abs((point - peg.centre) @ normal) < 0.3, point
-    assert abs(peg.centre[0] + peg.t_far * peg.direction[0] - end[0]) < 1.5

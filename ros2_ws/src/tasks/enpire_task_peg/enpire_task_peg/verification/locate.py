@@ -30,9 +30,6 @@ class LocateConfig(BaseModel):
     min_plane_angle_deg: float = 20.0   # views whose planes meet at a smaller angle do not fix the axis
     max_axis_tilt_deg: float = 25.0     # an axis further from the hole's (+x) is not a peg being inserted
     margin: float = 0.0             # asked of the upper bound below the window's radius
-    # What no pixel count removes (the colour mask's edge, the model of the peg): the head may lie this far
-    # off its nominal place on each axis, so the distance's bound is never tighter than 3 x this either way.
-    model_error: float = 0.003
 
 
 DEFAULT_LOCATE = LocateConfig()
@@ -139,57 +136,21 @@ _S_GRID = np.arange(-0.25, 0.70, 0.005)
 
 
 def measure_peg(peg: np.ndarray, axis_direction, reads_depth: bool = True) -> PegImage | None:
-    """A view's measurement of the peg from its mask: its centreline (pointed along the hole's projected axis
-    `axis_direction`) and the extremes of its pixels along it (the outer edges of the last pixels); a view
-    that sees the axis end-on (`reads_depth` False) takes the projected axis's direction through the pixels'
-    centre. None when the mask does not show enough of the bar.
-
-    A square bar's silhouette is symmetric about its axis's projection, but the peg's is cut by what hides
-    part of it (the fingers across it, the box at the mouth) and capped by its end's face seen at an angle:
-    the centreline is fitted through the middles of the slices across the silhouette that show its full
-    width, not through all its pixels (whose principal axis those cuts tilt)."""
+    """A view's measurement of the peg from its mask: the centreline of its pixels (their principal axis,
+    pointed along the hole's projected axis `axis_direction`) and the extremes along it (the outer edges of
+    the last pixels); a view that sees the axis end-on (`reads_depth` False) takes the projected axis's
+    direction through the pixels' centre. None with fewer than three pixels."""
     rows, cols = np.nonzero(peg)
     pixels = np.column_stack([cols + 0.5, rows + 0.5])
     if len(pixels) < 3:
         return None
     if reads_depth:
         centre, direction = _principal_axis(pixels, axis_direction)
-        for _ in range(2):
-            fitted = _fit_full_slices(pixels, centre, direction)
-            if fitted is None:
-                return None
-            centre, direction = fitted
     else:
         centre = pixels.mean(axis=0)
         direction = np.asarray(axis_direction, float) / np.linalg.norm(axis_direction)
     t = (pixels - centre) @ direction
     return PegImage(centre, direction, float(t.max()) + 0.5, float(t.min()) - 0.5, reads_depth)
-
-
-MIN_FULL_SLICES = 4
-
-
-def _fit_full_slices(pixels: np.ndarray, centre: np.ndarray, direction: np.ndarray):
-    """The line through the middles of the one-pixel slices across the bar that show its whole width (the
-    widest slices, give or take a pixel, with no gap)."""
-    normal = np.array([-direction[1], direction[0]])
-    t = (pixels - centre) @ direction
-    n = (pixels - centre) @ normal
-    slices = np.round(t).astype(int)
-    order = np.argsort(slices, kind='stable')
-    keys, starts = np.unique(slices[order], return_index=True)
-    low = np.minimum.reduceat(n[order], starts)
-    high = np.maximum.reduceat(n[order], starts)
-    counts = np.diff(np.append(starts, len(order)))
-    widths = high - low
-    full = widths >= np.percentile(widths, 75) - 1.0
-    full &= counts >= 0.5 * (widths + 1.0)       # no hole across the slice (a finger in front)
-    if full.sum() < MIN_FULL_SLICES:
-        return None
-    b, a = np.polyfit(keys[full].astype(float), ((low + high) / 2)[full], 1)
-    direction = direction + b * normal
-    direction /= np.linalg.norm(direction)
-    return centre + a * normal, direction
 
 
 def _principal_axis(pixels: np.ndarray, towards) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +244,5 @@ def locate_head(observed: dict[str, tuple[View, PegImage]], box, config: LocateC
             moved.append(found)
         lo -= max(0.0, lo0 - min(m[1] for m in moved))
         hi += max(0.0, max(m[2] for m in moved) - hi0)
-    nominal = scaled_distance(head, box)
-    floor = config.model_error * float(np.linalg.norm(SUCCESS_SCALE))
-    return Located(head=head, distance=nominal, distance_lo=float(max(min(lo, nominal - floor), 0.0)),
-                   distance_hi=float(max(hi, nominal + floor)))
+    return Located(head=head, distance=scaled_distance(head, box), distance_lo=float(max(lo, 0.0)),
+                   distance_hi=float(hi))
