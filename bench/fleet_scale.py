@@ -15,6 +15,19 @@ Per N, measured from outside the cells:
 - trials per hour: trials finished inside the active span.
 Prints a progress line per N, writes a plot (cores per cell and RTF against N) and ends with one JSON
 line (`participants_per_cell`, `idle_cores_per_cell`, `rtf_8_cells`, `cells_up_32`, `rtf_32_cells`, ...).
+
+What an idle real-time cell costs is its executor's wake-ups (rclpy rebuilds its wait set of every entity
+of the cell, ~60 of them, each time) and the sim's tick. What keeps it low: the sim renders and publishes
+a camera, and computes the ground truth, only for matched subscribers; the trial server subscribes the
+cell's state, truth and cameras per trial, the verify node its cameras around verifications, the recorder
+the state, truth and cameras while a bag is open; a composed cell's sim-time nodes share one clock
+subscription and its entities carry no default QoS-event handler. Measured on this 2-core machine shared
+with other work (`nice -n 10 python bench/fleet_scale.py --cells 1 4 8`, 2026-12-07), idle cores per
+real-time cell at N = 1 / 4 / 8: 0.083 / 0.089 / 0.084 with the cameras always subscribed (load 4.8-16.5),
+0.043 / 0.045 / 0.053 with the above (load 3.0-9.2); active 0.155 / 0.159 / 0.131 before, 0.206 / 0.163 /
+0.188 after (trials in the 40 s span are few, so these move with where the trials fall); RTF with 8
+cells 0.991 before, 0.986 after; one DDS participant per cell. Most of what is left is the executor's
+wait-set rebuild on the ~4 wake-ups per tick (tick timer, clock, safety's state and watchdog).
 """
 from __future__ import annotations
 
