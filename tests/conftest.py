@@ -17,7 +17,13 @@ _domain_base = int(os.environ.get('ENPIRE_TEST_DOMAIN_BASE', '1'))
 _domain_span = int(os.environ.get('ENPIRE_TEST_DOMAIN_SPAN', '100'))
 os.environ['ROS_DOMAIN_ID'] = str(_domain_base + (os.getpid() * 7 + _worker_index) % _domain_span)
 
+from hypothesis import settings  # noqa: E402
+
 from tests.graph_harness import NodeProcesses, RosTestNode  # noqa: E402
+
+# No per-example wall-clock deadline: on a loaded machine one example can take 10x its usual time.
+settings.register_profile('enpire', deadline=None)
+settings.load_profile('enpire')
 
 
 @pytest.fixture
