@@ -48,7 +48,10 @@ def _verdict_of(ros_node, verify, block):
     """Verify until the top camera judges a frame showing the placed block (frames arrive async)."""
     def seen():
         res = _verify(ros_node, verify, task='pusht')
-        top = next(c for c in res.verdict.cameras if c.camera == 'top')
+        if not res.ok:      # a transient refusal, e.g. the cell's clock not yet heard after start-up
+            return None
+        top = next((c for c in res.verdict.cameras if c.camera == 'top'), None)
+        assert top is not None, f'an answered verification lacks the top camera: {res.verdict}'
         est = top.estimate
         near = len(est) == 3 and math.hypot(est[0] - block[0], est[1] - block[1]) < 8.0
         return res if (res.ok and top.state != CameraVerdict.UNCERTAIN and near) else None
