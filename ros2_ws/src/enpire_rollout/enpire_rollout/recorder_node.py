@@ -48,6 +48,7 @@ LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 KEEP = 1000
 MATCH_WALL_S = 5.0            # a start waits this long at most for the stream subscriptions to match ...
 FIRST_MESSAGE_WALL_S = 2.0    # ... and this long for a first message on each (the cell's side matched too)
+CLOCK_WALL_S = 15.0           # ... and this long for the cell's clock (no bag is logged at time 0)
 BAG_TIME_TOPICS = (names.CELL_STATE, names.GROUND_TRUTH)    # with the cameras: subscribed while a bag is open
 CLOSED_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)   # a late subscriber sees it
 
@@ -145,6 +146,13 @@ class Recorder(Node):
             try:
                 if not self._stream_subs:
                     self._subscribe_streams()
+                # On sim time the node's clock reads 0 until its clock subscription hears the cell (late
+                # discovery on a loaded machine): a bag opened then would be logged at time 0.
+                deadline = time.monotonic() + CLOCK_WALL_S
+                while self.get_clock().now().nanoseconds == 0 and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                if self.get_clock().now().nanoseconds == 0:
+                    raise RuntimeError(f"the cell's clock has not started ({CLOCK_WALL_S} s)")
                 response.bag_path = self.core.start(request.trial_id, request.bag_dir,
                                                     _json(request.metadata_json, 'metadata_json'),
                                                     self.get_clock().now().nanoseconds).result(timeout=30.0)
