@@ -57,7 +57,7 @@ class TrialClient:
     def __init__(self, cell: str):
         import rclpy
         from enpire_common import names
-        from rclpy.action import ActionClient
+        from enpire_common.action_client import ActionClient
         from rclpy.executors import SingleThreadedExecutor
 
         from enpire_interfaces.action import RunTrial

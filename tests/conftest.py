@@ -64,7 +64,7 @@ def trial_servers_take_goals(cells, timeout: float) -> None:
     """Ready on the graph is not yet taking goals: a fresh trial server first checks its recorder for a bag
     of its previous life. Returns once each cell's run_trial has refused an invalid goal with its reason."""
     from enpire_common import names
-    from rclpy.action import ActionClient
+    from enpire_common.action_client import ActionClient
 
     from enpire_interfaces.action import RunTrial
 

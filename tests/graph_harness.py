@@ -89,8 +89,16 @@ class RosTestNode:
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = SubmitOnceExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spin_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except BaseException as exc:  # noqa: BLE001 - kept, and raised by the next wait
+            self.spin_error = exc
+            raise
 
     def wait_for(self, predicate, timeout: float = 30.0, what: str = 'condition'):
         deadline = time.monotonic() + timeout
@@ -98,6 +106,9 @@ class RosTestNode:
             value = predicate()
             if value:
                 return value
+            if self.spin_error is not None:     # nothing reaches this node any more: no use waiting
+                raise RuntimeError(f'waiting for {what}: the test node stopped spinning: '
+                                   f'{self.spin_error!r}') from self.spin_error
             time.sleep(0.02)
         raise TimeoutError(f'timed out after {timeout:.0f}s waiting for {what}')
 

@@ -81,7 +81,7 @@ def test_up_prints_a_cell_as_one_container_or_with_separate_every_node_alone():
 
 def test_a_composed_cell_is_one_process_one_participant_and_runs_a_trial(sim_cells, ros_node, tmp_path):
     from enpire_common import names
-    from rclpy.action import ActionClient
+    from enpire_common.action_client import ActionClient
 
     from enpire_interfaces.action import RunTrial
 

@@ -33,7 +33,7 @@ class Policy:
 
 def test_up_two_sim_cells_runs_a_trial_on_each_and_stops_clean(tmp_path, ros_node):
     from enpire_common import names
-    from rclpy.action import ActionClient
+    from enpire_common.action_client import ActionClient
 
     from enpire_interfaces.action import RunTrial
 

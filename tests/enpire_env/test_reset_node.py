@@ -6,9 +6,9 @@ import time
 
 import pytest
 from enpire_common import names
+from enpire_common.action_client import ActionClient
 from enpire_common.cell_clock import sim_time_ros_args
 from enpire_task_pusht.distributions import sample_initial_state
-from rclpy.action import ActionClient
 from rclpy.callback_groups import ReentrantCallbackGroup
 
 from enpire_interfaces.action import ResetCell

@@ -8,13 +8,13 @@ import math
 import pytest
 from action_msgs.msg import GoalStatus
 from enpire_common import names
+from enpire_common.action_client import ActionClient
 from enpire_task_pusht import messages as pusht_msgs
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from rclpy.action import ActionClient
 
 from enpire_interfaces.action import ResetCell
 from enpire_interfaces.msg import CellState, Command, ObjectPose, SafetyEvent

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from enpire_common import names
+from enpire_common.action_client import ActionClient
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
-from rclpy.action import ActionClient
 from rosgraph_msgs.msg import Clock
 
 from enpire_interfaces.action import RunTrial

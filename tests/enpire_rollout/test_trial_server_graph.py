@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from action_msgs.msg import GoalStatus
 from enpire_common import names
-from rclpy.action import ActionClient
+from enpire_common.action_client import ActionClient
 from rosbags.rosbag2 import Reader
 
 from enpire_interfaces.action import RunTrial

@@ -5,7 +5,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from rclpy.action import ActionClient
+from enpire_common.action_client import ActionClient
 
 from enpire_interfaces.action import RunTrial
 from enpire_interfaces.msg import CellState, Command, FusedVerdict, GroundTruth, ObjectPose

@@ -29,7 +29,7 @@ from enpire_agents.team import FleetTrialRunner, Team, TeamResult
 
 def wait_for_cells(node: Node, cells: list[str], timeout_s: float = 60.0) -> list[str]:
     """Wait until every cell's run_trial action server is on the graph; returns the cells still missing."""
-    from rclpy.action import ActionClient
+    from enpire_common.action_client import ActionClient
 
     from enpire_interfaces.action import RunTrial
     clients = {c: ActionClient(node, RunTrial, names.cell_name(c, names.RUN_TRIAL)) for c in cells}

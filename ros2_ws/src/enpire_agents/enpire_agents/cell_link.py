@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from enpire_common import names
-from rclpy.action import ActionClient
+from enpire_common.action_client import ActionClient
 
 from enpire_agents.cell_tools import CellUnreachable, ResetReport, VerifyReport
 from enpire_interfaces.action import ResetCell, RunTrial

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from enpire_common import names
-from rclpy.action import ActionClient
+from enpire_common.action_client import ActionClient
 
 from enpire_interfaces.action import RunTrial
 from enpire_rollout.scheduler import Budget, FleetClock, Scheduler, TrialRequest, cell_time_s

@@ -31,12 +31,13 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from enpire_common import messages, names, task_registry
+from enpire_common.action_client import ActionClient
 from enpire_common.cell_clock import CellClock, WaitResult
 from enpire_common.executors import SubmitOnceExecutor, lean_publisher_events, lean_subscription_events
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
 from enpire_common.on_demand import OnDemandSubscriptions, wait_matched
-from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data

@@ -37,12 +37,12 @@ import time
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from enpire_common import messages, names
+from enpire_common.action_client import ActionClient
 from enpire_common.lifecycle import ManagedCellNode
 from enpire_common.node_main import run_node
 from enpire_common.parameters import describe, refuse_non_finite
 from enpire_common.rate_status import FrequencyStatus, diagnostic_status
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.action import ActionClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
