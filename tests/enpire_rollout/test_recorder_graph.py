@@ -243,3 +243,45 @@ def test_a_sigkilled_recorders_bag_is_salvaged_by_the_mcap_reader(node_processes
     steps = bag_steps(bag)[state]
     assert steps == list(range(steps[0], steps[0] + len(steps)))      # nothing lost before the last flush
     assert recover_unfinished(bags) == []
+
+
+def test_on_sim_time_a_bag_starts_on_the_cells_clock_and_never_before_it(node_processes, ros_node, tmp_path):
+    """A start before the recorder heard the cell's clock is refused with that reason (no bag at time 0);
+    once the clock runs, the bag's metadata is logged at the cell's time."""
+    from builtin_interfaces.msg import Time
+    from rosgraph_msgs.msg import Clock
+
+    from enpire_interfaces.srv import StopRecording
+
+    node_processes.start('recorder', [
+        '-m', 'enpire_rollout.recorder_node', '--ros-args', '-r', f'__ns:=/{CELL}',
+        '-r', f'/clock:=/{CELL}/clock', '-p', 'use_sim_time:=true', '-p', 'cameras:=[top]',
+        '-p', 'start_wait_wall_s:=2.0'])
+    services = clients(ros_node)
+    bags = tmp_path / 'bags'
+    early = call(ros_node, services['start'], start_request('trial_early', bags))
+    assert not early.ok and early.error == ("RuntimeError: not ready to record after 2.0 s (wall), still "
+                                            "missing: the cell's clock (not heard yet)")
+    assert not (bags / 'trial_early').exists()
+
+    clock = ros_node.node.create_publisher(Clock, f'/{CELL}/clock', 10)
+    timer = ros_node.node.create_timer(0.05, lambda: clock.publish(Clock(clock=Time(sec=5000))))
+
+    def start_on_time():
+        answer = call(ros_node, services['start'], start_request('trial_on_time', bags))
+        return answer if answer.ok else None
+    try:
+        started = ros_node.wait_for(start_on_time, 120.0, 'a start once the recorder hears the clock')
+        stop = call(ros_node, services['stop'], StopRecording.Request(status='finished', summary_json='{}'))
+        assert stop.ok and stop.bag_path == started.bag_path, stop.error
+        ros_node.wait_for(lambda: ros_node.closed, 60.0, 'the bag announced closed')
+    finally:
+        timer.cancel()
+    metadata_times = [t for c, t in _log_times(started.bag_path) if c == METADATA_TOPIC]
+    assert metadata_times == [5000 * 1_000_000_000]
+
+
+def _log_times(bag) -> list[tuple[str, int]]:
+    from rosbags.rosbag2 import Reader
+    with Reader(bag) as reader:
+        return [(conn.topic, t) for conn, t, _raw in reader.messages()]

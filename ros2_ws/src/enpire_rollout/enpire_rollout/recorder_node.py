@@ -25,7 +25,6 @@ from enpire_common import names
 from enpire_common.executors import WaitingCallbackGroup, lean_subscription_events
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
-from enpire_common.on_demand import wait_matched
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
@@ -46,9 +45,7 @@ from enpire_rollout.recording import BagRecorder, ClosedBag, Mark, RecorderConfi
 
 LATCHED = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 KEEP = 1000
-MATCH_WALL_S = 5.0            # a start waits this long at most for the stream subscriptions to match ...
-FIRST_MESSAGE_WALL_S = 2.0    # ... and this long for a first message on each (the cell's side matched too)
-CLOCK_WALL_S = 15.0           # ... and this long for the cell's clock (no bag is logged at time 0)
+NO_CLOCK = "the cell's clock (not heard yet)"
 BAG_TIME_TOPICS = (names.CELL_STATE, names.GROUND_TRUTH)    # with the cameras: subscribed while a bag is open
 CLOSED_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL)   # a late subscriber sees it
 
@@ -91,6 +88,7 @@ class Recorder(Node):
         self._unsubscribe_streams = self.create_guard_condition(self._drop_streams_if_idle)
         self._streams_lock = threading.Lock()
         self._heard: set[str] = set()      # stream topics heard from since they were subscribed
+        self._arrived = threading.Event()  # a stream's first message since then (a start waits for them)
         self.create_service(StartRecording, names.RECORDER_START, self._on_start,
                             callback_group=WaitingCallbackGroup())
         self.create_service(SplitRecording, names.RECORDER_SPLIT, self._on_split)
@@ -119,40 +117,52 @@ class Recorder(Node):
     def _on_message(self, topic: str, data: bytes) -> None:
         t0 = time.thread_time()
         self.core.offer(topic, data, self._now().nanoseconds)
-        self._heard.add(topic)
+        if topic not in self._heard:
+            self._heard.add(topic)
+            self._arrived.set()
         self.core.callback_cpu_s += time.thread_time() - t0
 
-    def _subscribe_streams(self) -> None:
-        """Subscribe the streams and wait (wall s) until they match the cell's publishers and each stream
-        that has one delivered a message: the reader side matches at once, the publisher's side when its
-        discovery gets round to it (another process, a loaded machine), and only then does the cell send.
-        A lockstep cell re-sends its state and frames on a new match; a real-time one streams anyway."""
-        self._heard = set()
-        self._stream_subs = [self._subscribe(*t) for t in self._stream_topics]
-        matched = wait_matched(self, self._stream_subs, MATCH_WALL_S)
-        published = {sub.topic_name for sub in self._stream_subs if self.count_publishers(sub.topic_name)}
-        expected = {topic for topic, _type, _qos in self._stream_topics
-                    if self.resolve_topic_name(topic) in published}
-        deadline = time.monotonic() + FIRST_MESSAGE_WALL_S
-        while not expected <= self._heard and time.monotonic() < deadline:
-            time.sleep(0.005)
-        if not matched or not expected <= self._heard:
-            self.get_logger().warning(f'bag start: no message yet on {sorted(expected - self._heard)} after '
-                                      f'{FIRST_MESSAGE_WALL_S} s: the bag may miss their first ones')
+    def _wait_ready_to_record(self, timeout_s: float) -> list[str]:
+        """Subscribe the streams if need be and wait (wall s) until a bag can start; what is still missing
+        (empty: ready). Ready is: the cell's clock heard (on sim time the node's clock reads 0 until its
+        clock subscription hears the cell, and a bag opened then would be logged at time 0), the stream
+        subscriptions matched to the cell's publishers, and a first message from each stream that has one
+        (the reader matches at once, the publisher's side when its discovery gets round to it, and only
+        then does the cell send; a lockstep cell re-sends its state and frames on a new match)."""
+        if not self._stream_subs:
+            self._heard = set()
+            self._stream_subs = [self._subscribe(*t) for t in self._stream_topics]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            missing = []
+            if self.get_clock().now().nanoseconds == 0:
+                missing.append(NO_CLOCK)
+            for sub, (topic, _type, _qos) in zip(self._stream_subs, self._stream_topics, strict=True):
+                if not self.count_publishers(sub.topic_name):
+                    continue             # nobody publishes it (a real cell has no truth): not waited for
+                if not sub.get_publisher_count():
+                    missing.append(f'{topic} (not matched)')
+                elif topic not in self._heard:
+                    missing.append(f'{topic} (no message)')
+            if not missing or time.monotonic() >= deadline:
+                return missing
+            self._arrived.wait(0.05)     # a stream's message wakes it; the clock and matching are polled
+            self._arrived.clear()
 
     def _on_start(self, request, response):
-        """Open a trial's bag (off a composed cell's spin thread: it waits for the cell's messages)."""
+        """Open a trial's bag (off a composed cell's spin thread: it waits for the cell's messages). Without
+        the cell's clock it refuses; a stream still silent is only warned about (its first messages may be
+        missing from the bag; the stop's marks say whether its last ones made it)."""
         with self._streams_lock:
             try:
-                if not self._stream_subs:
-                    self._subscribe_streams()
-                # On sim time the node's clock reads 0 until its clock subscription hears the cell (late
-                # discovery on a loaded machine): a bag opened then would be logged at time 0.
-                deadline = time.monotonic() + CLOCK_WALL_S
-                while self.get_clock().now().nanoseconds == 0 and time.monotonic() < deadline:
-                    time.sleep(0.005)
-                if self.get_clock().now().nanoseconds == 0:
-                    raise RuntimeError(f"the cell's clock has not started ({CLOCK_WALL_S} s)")
+                wait_s = self.config.start_wait_wall_s      # discovery, not cell time: wall s
+                missing = self._wait_ready_to_record(wait_s)
+                if NO_CLOCK in missing:
+                    raise RuntimeError(f'not ready to record after {wait_s} s (wall), still '
+                                       f'missing: {", ".join(missing)}')
+                if missing:
+                    self.get_logger().warning(f'bag start after {wait_s} s (wall) without '
+                                              f'{", ".join(missing)}: the bag may miss their first messages')
                 response.bag_path = self.core.start(request.trial_id, request.bag_dir,
                                                     _json(request.metadata_json, 'metadata_json'),
                                                     self.get_clock().now().nanoseconds).result(timeout=30.0)

@@ -47,6 +47,10 @@ class RecorderConfig(BaseModel):
     flush_period_s: float = Field(0.5, gt=0.0, le=60.0, description='MCAP chunk flushed at least this often')
     settle_timeout_wall_s: float = Field(5.0, gt=0.0, le=600.0,
                                          description='wall-clock bound of a stop waiting for marked messages')
+    start_wait_wall_s: float = Field(20.0, gt=0.0, le=600.0,
+                                     description="wall-clock bound of a start waiting for the cell's clock "
+                                                 "and streams (under the trial server's "
+                                                 'recorder_timeout_wall_s)')
 
 
 @dataclass(frozen=True)
