@@ -586,6 +586,56 @@ def test_a_record_goal_on_a_cell_without_a_recorder_is_refused_with_the_reason(c
         procs.kill(server, signal.SIGINT)
 
 
+def test_a_bag_start_answered_after_the_trial_gave_up_is_closed_as_aborted(cell):
+    """A recorder whose start answers (ok) only after the trial server stopped waiting for it: the trial
+    ends with the reason, and the bag that opened late is closed as aborted at once, not left open to
+    refuse the cell's next trials."""
+    import threading
+
+    from rclpy.callback_groups import ReentrantCallbackGroup
+
+    from enpire_interfaces.srv import StartRecording, StopRecording
+
+    procs, ros, tmp = cell['procs'], cell['ros'], cell['tmp']
+    stops, answer_start = [], threading.Event()
+
+    def late_start(request, response):
+        answer_start.wait(60.0)           # answered once the trial gave up on it
+        response.ok, response.bag_path = True, str(tmp / 'late' / request.trial_id)
+        return response
+
+    def stop(request, response):
+        stops.append(request)
+        response.ok, response.error = False, 'no bag is open'
+        return response
+    group = ReentrantCallbackGroup()
+    services = [ros.node.create_service(StartRecording, names.cell_name('cell_late', names.RECORDER_START),
+                                        late_start, callback_group=group),
+                ros.node.create_service(StopRecording, names.cell_name('cell_late', names.RECORDER_STOP),
+                                        stop, callback_group=group)]
+    server = procs.start('trial_server_late', [
+        '-m', 'enpire_rollout.trial_server_node', '--ros-args', '-r', '__ns:=/cell_late',
+        '-p', f'bag_dir:={tmp / "late"}', '-p', 'recorder_timeout_wall_s:=1.0'])
+    client = ActionClient(ros.node, RunTrial, names.cell_name('cell_late', names.RUN_TRIAL))
+    try:
+        assert client.wait_for_server(timeout_sec=60)
+        ros.wait_taking_goals(client, goal(tmp, attempts=0))
+        handle = ros.wait_future(client.send_goal_async(goal(tmp, attempts=1, steps_per_attempt=2)))
+        res = ros.wait_future(handle.get_result_async(), timeout=90, what='trial result')
+        assert res.status == GoalStatus.STATUS_ABORTED and not res.result.success
+        assert res.result.failure_reason.startswith('recorder start: '), res.result.failure_reason
+        answer_start.set()
+        late = ros.wait_for(lambda: [json.loads(r.summary_json) for r in stops if r.status == 'aborted'
+                                     and 'never ran' in r.summary_json], 60.0, 'the late bag stopped')
+        assert late[0]['failure_reason'].startswith('the trial never ran: recorder start: '), late
+    finally:
+        answer_start.set()
+        client.destroy()
+        procs.kill(server, signal.SIGINT)
+        for service in services:
+            ros.node.destroy_service(service)
+
+
 def test_a_trial_whose_recorder_dies_is_aborted_and_its_bag_salvaged(cell):
     """The recorder SIGKILLed mid-trial: the trial ends aborted with the reason (no success without its
     bag), the bag is salvaged as aborted from what was flushed, and the next trial records again."""

@@ -25,8 +25,9 @@ class TrialServerConfig(BaseModel):
                                description='cameras whose frames the policy sees and the bag keeps')
     bag_dir: str = Field('/tmp/enpire_bags', description="one rosbag2 folder per trial + trials.jsonl (the "
                                                          "cell's recorder writes them)")
-    recorder_timeout_wall_s: float = Field(10.0, gt=0.0, le=600.0,
-                                           description="wall-clock wait for the recorder's answers, s")
+    recorder_timeout_wall_s: float = Field(30.0, gt=0.0, le=600.0,
+                                           description="wall-clock wait for the recorder's answers, s (a "
+                                                       "bag start waits up to 20 s for the cell's streams)")
     debug_ground_truth: bool = Field(False, description='ground truth in observations (never in benchmarks)')
     control_hz: float = Field(10.0, gt=0.0, le=1000.0, description='policy steps per second of cell time')
     # The policy's act() limits are its compute time: wall seconds (in lockstep the cell's clock stands

@@ -619,11 +619,27 @@ class TrialRun:
         self.safe_before = self.s.safe_commands_taken
         request = StartRecording.Request(trial_id=self.trial_id, bag_dir=self.cfg.bag_dir,
                                          metadata_json=json.dumps(metadata, default=str))
-        response = self._wait(self.s.recorder_start.call_async(request), self.cfg.recorder_timeout_wall_s,
-                              'recorder start', wall=True)
+        future = self.s.recorder_start.call_async(request)
+        try:
+            response = self._wait(future, self.cfg.recorder_timeout_wall_s, 'recorder start', wall=True)
+        except TrialAborted as exc:
+            # The start may still succeed after the trial ended (a slow recorder): that bag is closed as
+            # aborted at once, never left open to refuse the cell's next trials.
+            future.add_done_callback(functools.partial(self._close_late_bag, str(exc)))
+            raise
         if not response.ok:
             raise TrialAborted(f'recording failed: the recorder did not open the bag: {response.error}')
         return response.bag_path
+
+    def _close_late_bag(self, why: str, future) -> None:
+        response = future.result()
+        if response is None or not response.ok:
+            return
+        self.s.get_logger().warning(f'trial {self.trial_id}: its bag opened after the trial ended ({why}): '
+                                    f'closed as aborted: {response.bag_path}')
+        reason = f'the trial never ran: {why}'
+        self.s.recorder_stop.call_async(StopRecording.Request(status='aborted', summary_json=json.dumps(
+            {'reason': reason, 'failure_reason': reason})))
 
     def _close_bag(self, status: str, summary: dict) -> str:
         """The recorder closes the bag once it holds what this trial saw and sent; '' when it did, else
