@@ -80,7 +80,8 @@ def main() -> int:
     if args.local:
         from enpire_agents.team import LocalTrialRunner, Team
         protected = guard.ProtectedFiles(guard.default_protected_paths(args.config))
-        result = Team(config, LocalTrialRunner(perception='noisy_gt'), out, progress=say, protected=protected,
+        runner = LocalTrialRunner(perception='noisy_gt', task=config.task)
+        result = Team(config, runner, out, progress=say, protected=protected,
                       evaluate_ood=True).run()
         paths = report.write(result, out)
     else:

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from enpire_common.task import Task
 from enpire_task_peg.framework_gaps import FrameworkGap
+from enpire_task_peg.paths import safety_limits_path
 from enpire_task_peg.safety import ACTION_SCALE, ToolLimits, limit_command
 from enpire_task_peg.simulator import PegSimulator, sample_layout
-from enpire_task_peg.task import TASK, safety_limits_path
+from enpire_task_peg.task import TASK
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,7 +63,7 @@ def test_policy_prompt_and_limits_load():
     assert ToolLimits.from_yaml(safety_limits_path()).max_displacement == ACTION_SCALE
 
 
-@pytest.mark.parametrize('part', ['simulator', 'strategies'])
+@pytest.mark.parametrize('part', ['simulator'])
 def test_what_the_framework_lacks_refuses_with_a_reason(part):
     with pytest.raises(FrameworkGap, match='framework still lacks'):
         TASK.load(part)()

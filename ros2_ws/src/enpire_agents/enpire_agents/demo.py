@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         from enpire_agents import guard, report
         from enpire_agents.team import LocalTrialRunner, Team
         protected = guard.ProtectedFiles(guard.default_protected_paths(args.config))
-        result = Team(config, LocalTrialRunner(perception='noisy_gt'), out, progress=say,
+        result = Team(config, LocalTrialRunner(perception='noisy_gt', task=config.task), out, progress=say,
                       protected=protected).run()
         paths = report.write(result, out)
         return _finish(result, paths, t0)

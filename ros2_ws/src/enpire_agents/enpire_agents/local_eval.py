@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import math
 import sys
@@ -44,7 +45,7 @@ from enpire_common.task import SceneObject, Task
 
 from enpire_rollout import trial_loop
 from enpire_rollout.policy_contract import AttemptReport, Observation, TrialContext
-from enpire_rollout.policy_runtime import trial_context
+from enpire_rollout.policy_runtime import action_values, trial_context
 from enpire_rollout.trial_loop import TrialPlan, Verdict
 from enpire_rollout.trial_outcome import TrialOutcome
 
@@ -152,13 +153,10 @@ class InProcessPolicy:
     def act(self, observation: Observation) -> StepResult:
         from enpire_rollout.sandbox import StepResult
         try:
-            target = self.policy.act(observation)
-            tx, ty = float(target[0]), float(target[1])
-            if not (math.isfinite(tx) and math.isfinite(ty)):
-                raise ValueError('non-finite action')
+            action = action_values(self.policy.act(observation), self.context.action_size)
         except Exception as exc:  # the sandbox would report this as the attempt's reason
             return StepResult(ok=False, kind='exception', reason=f'exception: {type(exc).__name__}: {exc}')
-        return StepResult(ok=True, action=(tx, ty))
+        return StepResult(ok=True, action=action)
 
     def on_attempt_failed(self, report: AttemptReport) -> StepResult:
         from enpire_rollout.sandbox import StepResult
@@ -509,10 +507,15 @@ def _trial_worker(args) -> list[TrialOutcome]:
 
 
 def in_process_harness(task: Task, perception: str, **options):
-    """The task's harness for evaluating a policy class in this process (`Task.in_process`)."""
+    """The task's harness for evaluating a policy class in this process (`Task.in_process`), given the
+    options its signature takes (a task's perception has its own knobs: noise in px, in metres, ...)."""
     if task.in_process is None:
         raise ValueError(f'task {task.name!r} has no in-process harness: use mode="trial"')
-    return task.load('in_process')(perception, **options)
+    harness = task.load('in_process')
+    taken = inspect.signature(harness).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in taken.values()):
+        options = {k: v for k, v in options.items() if k in taken}
+    return harness(perception, **options)
 
 
 def _worker(args):

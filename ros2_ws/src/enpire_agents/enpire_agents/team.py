@@ -53,8 +53,9 @@ class TrialRunner(Protocol):
 class LocalTrialRunner:
     """Rollouts in this process on the pure simulator (`enpire_agents.local_eval`); one virtual cell."""
 
-    def __init__(self, perception: str = 'auto', procs: int = 1):
+    def __init__(self, perception: str = 'auto', procs: int = 1, task: str | None = None):
         self.perception = perception
+        self.task = task          # None: the one installed task
         self.procs = procs
         self._lock = threading.Lock()
         self._start = time.monotonic()
@@ -67,7 +68,7 @@ class LocalTrialRunner:
         with self._lock:   # one simulated cell: rollouts take turns, like trials on one robot
             result = local_eval.evaluate(code, list(seeds), attempts=attempts, distribution=distribution,
                                          perception=self.perception, procs=self.procs,
-                                         steps_per_attempt=steps_per_attempt)
+                                         steps_per_attempt=steps_per_attempt, task=self.task)
             self._execute_s += result.seconds
             self._trials += len(result.records)
         share = result.seconds / max(1, len(result.records))

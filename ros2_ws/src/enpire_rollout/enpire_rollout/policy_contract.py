@@ -15,8 +15,9 @@ went wrong.
 
 The policy runs in a sandbox process: it may import only the allowed modules (a small standard set, this
 module among them, plus the task's own perception and motion tools), has a deadline per step, and sees
-what a real cell offers: camera frames with their table mappings, proprioception and time. Ground truth
-is never part of an observation except in the named debug mode, which benchmarks and the demo do not use.
+what a real cell offers: camera frames with their table mappings, proprioception and time, and the scene
+as the cell's verified reset located it (an estimate from its cameras, not ground truth). Ground truth is
+never part of an observation except in the named debug mode, which benchmarks and the demo do not use.
 """
 from __future__ import annotations
 
@@ -50,11 +51,16 @@ class Observation:
     step: int                     # control step within the attempt
     attempt: int                  # 1-based
     time_s: float                 # seconds since the attempt started (cell clock)
-    agent_position: np.ndarray    # (2,) workspace pixels
-    agent_velocity: np.ndarray    # (2,)
+    agent_position: np.ndarray    # the tool's position in the task frame (table: (2,) px; arm: (3,) m)
+    agent_velocity: np.ndarray    # its velocity, same units per second
     frames: dict[str, np.ndarray]          # camera -> HxWx3 uint8 RGB
     table_to_image: dict[str, np.ndarray]  # camera -> 3x3 homography of the table plane into that image
     frame_age_s: dict[str, float] = field(default_factory=dict)
+    # The values named by `context.proprioception` (in its units), for a task that has more than a position.
+    proprioception: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # object -> pose vector in the task frame, as the reset's cameras located it before attempt 1 (not
+    # updated while the policy moves things; empty when the cell has no located scene).
+    scene: dict[str, np.ndarray] = field(default_factory=dict)
     debug_ground_truth: dict | None = None  # only in debug mode: the task state and score
 
 

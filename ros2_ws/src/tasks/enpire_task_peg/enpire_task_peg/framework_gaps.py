@@ -27,5 +27,3 @@ verifier_judge = _gap('the verify node judge', "enpire_env's Judge protocol maps
                       '(homographies); the peg judge needs the camera intrinsics and poses and the box '
                       'position '
                       '(enpire_task_peg.verification.judge.judge_frame works on frames today)')
-strategies = _gap('the strategy library', 'the offline backend and the policy contract for a 4-D '
-                  'displacement action (approach, grasp, lift, align, insert, back off)')

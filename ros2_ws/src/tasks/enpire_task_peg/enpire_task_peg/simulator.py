@@ -175,6 +175,14 @@ class PegSimulator:
         self.last_obs, self.last_info = obs, info
         return obs, info
 
+    def next_episode(self) -> None:
+        """Restart metaworld's 500-step episode counter where the physics stands, without a reset: the next
+        attempt of a k-attempt trial continues from where the last one left the arm (the counter only
+        bounds an episode; nothing in the physics reads it)."""
+        if self.layout is None:
+            raise RuntimeError('reset the simulator to a layout first')
+        self.env.curr_path_length = 0
+
     def task_state(self) -> np.ndarray:
         env = self.env
         return np.concatenate([

@@ -10,8 +10,6 @@ that work today are under `extras`.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from enpire_common.task import ActionSpec, ObservationSpec, ResetSpec, Task, VerifierSpec
 
 from enpire_task_peg.render import CAMERA_NAMES
@@ -40,13 +38,14 @@ TASK = Task(
                     errors='enpire_task_peg.framework_gaps:reset_errors'),
     verifier=VerifierSpec(judge='enpire_task_peg.framework_gaps:verifier_judge',
                           fusion_rule='unanimous', min_cameras=2, success_confidence=0.5),
-    safety_limits='enpire_task_peg.task:safety_limits_path',
-    policy_imports=frozenset(),
+    safety_limits='enpire_task_peg.paths:safety_limits_path',
+    policy_imports=frozenset({'enpire_task_peg.policy_tools'}),
     empty_policy='enpire_task_peg.empty_policy:EMPTY_POLICY',
     prompt='enpire_task_peg.prompt:PROMPT',
-    strategies='enpire_task_peg.framework_gaps:strategies',
+    strategies='enpire_task_peg.strategies:LIBRARY',
     simulator='enpire_task_peg.framework_gaps:cell_simulator',
-    config_dir='enpire_task_peg.task:config_dir',
+    in_process='enpire_task_peg.in_process:InProcessHarness',
+    config_dir='enpire_task_peg.paths:config_dir',
     extras={'physics': 'enpire_task_peg.simulator:PegSimulator',          # metaworld's physics, pure
             'cameras': 'enpire_task_peg.render:CellCameras',              # the cell's cameras on that physics
             'camera_judge': 'enpire_task_peg.verification.judge:judge_frame',
@@ -55,18 +54,3 @@ TASK = Task(
             'limit_command': 'enpire_task_peg.safety:limit_command'},
 )
 
-
-def config_dir() -> str:
-    """The task's config folder: the installed one (share/enpire_task_peg/config), else the source's."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        installed = Path(get_package_share_directory('enpire_task_peg')) / 'config'
-        if installed.is_dir():
-            return str(installed)
-    except (ImportError, LookupError, ValueError):
-        pass
-    return str(Path(__file__).resolve().parents[1] / 'config')
-
-
-def safety_limits_path() -> str:
-    return str(Path(config_dir()) / 'safety_limits.yaml')
