@@ -187,6 +187,33 @@ def test_safety_node_filters_latches_and_refuses_changes(node_processes, ros_nod
     assert all(limits.in_box(c.values) for c in cell.commands)
 
 
+def test_watchdog_stops_every_stalled_stream_and_stays_quiet_in_between(node_processes, ros_node, tmp_path):
+    """The watchdog sleeps while no stream is live (no output before the first command, none after a trip)
+    and still stops each stream that stalls, in time: min rate 2 Hz -> within 0.5 s plus a control period
+    (generous margins for a loaded machine)."""
+    start_safety(node_processes, tmp_path, 'real_time', min_rate=2.0)
+    cell = FakeCell(ros_node)
+    cell.connect()
+    time.sleep(1.0)                       # longer than the watchdog timeout, before any command
+    assert cell.commands == [] and cell.events == [], 'the safety node commanded the cell on its own'
+    for stream in range(2):
+        cell.set_agent(100.0 + stream, 100.0)
+        ros_node.wait_for(lambda s=stream: cell.send(100.0 + s, 100.0) == (100.0 + s, 100.0),
+                          what=f'stream {stream}: agent position known')
+        for _ in range(5):               # a live stream at ~10 Hz
+            cell.send(100.0 + stream, 100.0)
+            time.sleep(0.1)
+        n_commands, stalled = len(cell.commands), time.monotonic()
+        ros_node.wait_for(lambda s=stream: sum(e.kind == SafetyEvent.WATCHDOG_STOP for e in cell.events) > s,
+                          timeout=20, what=f'stream {stream}: the watchdog stop')
+        assert time.monotonic() - stalled < 5.0, 'the watchdog stopped the stalled stream late'
+        ros_node.wait_for(lambda n=n_commands: len(cell.commands) > n, what='the stop command')
+        assert tuple(cell.commands[n_commands].values) == (100.0 + stream, 100.0)
+        time.sleep(1.0)                   # tripped: the watchdog sleeps until the next stream
+        assert len(cell.commands) == n_commands + 1, 'commands after the watchdog stop'
+    ros_node.wait_for(lambda: cell.statuses[-1].watchdog_trips == 2, what='two trips in the status')
+
+
 def test_as_fast_exactly_one_command_per_policy_command(node_processes, ros_node, tmp_path):
     limits = start_safety(node_processes, tmp_path, 'as_fast', min_rate=0.5)
     cell = FakeCell(ros_node)

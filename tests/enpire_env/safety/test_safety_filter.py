@@ -150,3 +150,23 @@ def test_wrong_length_or_not_a_vector_is_rejected_with_the_reason(values):
 def test_wrong_length_measurement_is_ignored():
     f = make()
     assert not f.update_agent((1.0, 2.0, 3.0)) and f.agent is None
+
+
+def test_watching_only_while_a_stream_is_live_or_the_estop_latched():
+    """What the node's watchdog timer runs on: a live stream and a latched e-stop need ticks; before the
+    first command and after a trip nothing new comes of them."""
+    f = make()
+    f.update_agent((100.0, 100.0))
+    assert not f.watching                                   # no command yet
+    f.filter((110.0, 100.0), 'table', now=0.0)
+    assert f.watching                                       # a live stream
+    tripped = f.tick(0.6)
+    assert tripped.command == (100.0, 100.0) and not f.watching   # stopped: the stream is over
+    f.filter((105.0, 100.0), 'table', now=1.0)
+    assert f.watching                                       # a new stream
+    f.latch_estop('operator', now=1.05)
+    f.tick(2.0)
+    assert f.watching                                       # the e-stop's heartbeat of stops
+    f.release_estop(now=3.0)
+    assert f.watching                                       # a release re-arms the watchdog
+    assert f.tick(3.6).command is not None and not f.watching

@@ -19,6 +19,7 @@ from rclpy.executors import (
     ShutdownException,
     TimeoutException,
 )
+from rclpy.task import Task
 
 __all__ = ['InlineCallbacksExecutor', 'SubmitOnceExecutor', 'WaitingCallbackGroup',
            'drop_default_event_handlers', 'lean_publisher_events', 'lean_subscription_events']
@@ -73,19 +74,57 @@ class InlineCallbacksExecutor(SubmitOnceExecutor):
     def __init__(self, num_threads: int = 8, **kwargs):
         super().__init__(num_threads=num_threads, **kwargs)
 
+    @staticmethod
+    def _in_pool(entity) -> bool:
+        """Created by create_task (an action goal, a done callback), or a callback that waits."""
+        return entity is None or isinstance(getattr(entity, 'callback_group', None), WaitingCallbackGroup)
+
     def _spin_once_impl(self, timeout_sec=None, wait_condition=lambda: False) -> None:
         try:
             handler, entity, _node = self.wait_for_ready_callbacks(timeout_sec, None, wait_condition)
         except (ExternalShutdownException, ShutdownException, TimeoutException, ConditionReachedException):
             return
-        # created by create_task (an action goal, a done callback), or a callback that waits
-        if entity is None or isinstance(getattr(entity, 'callback_group', None), WaitingCallbackGroup):
+        if self._in_pool(entity):
             self._submit(handler)
             return
         handler()
         exception = handler.exception()
         if exception is not None:
             raise exception
+
+    def _make_handler(self, entity, node, take_from_wait_list) -> Task:
+        """rclpy's handler, without its two triggers of the executor's guard condition for a callback run
+        on the spin thread.
+
+        rclpy's handler triggers the guard when it has taken the entity's work and again when the callback
+        is done, so that a spin thread waiting while a pool thread runs the callback puts the entity back
+        into its wait set. A callback run here is done before this thread waits again, and the next wait
+        set is built afresh anyway; the triggers only woke that next wait at once, to rebuild the wait set
+        of every entity of the cell once more and find nothing to do (a fifth of an idle real-time cell's
+        wake-ups). Callbacks handed to the pool keep rclpy's handler."""
+        if self._in_pool(entity):
+            return super()._make_handler(entity, node, take_from_wait_list)
+        entity._executor_event = True      # out of the wait sets until its work is taken, as in rclpy
+        is_shutdown, work_tracker = self._is_shutdown, self._work_tracker
+
+        async def handler() -> None:
+            group = entity.callback_group
+            if is_shutdown or group is not None and not group.beginning_execution(entity):
+                entity._executor_event = False
+                return
+            with work_tracker:
+                call_coroutine = take_from_wait_list(entity)
+                entity._executor_event = False
+                try:
+                    if call_coroutine is not None:
+                        await call_coroutine()
+                finally:
+                    if group is not None:
+                        group.ending_execution(entity)
+        task = Task(handler, executor=self)
+        with self._tasks_lock:
+            self._tasks.append((task, entity, node))
+        return task
 
 
 def lean_subscription_events() -> SubscriptionEventCallbacks:

@@ -11,6 +11,12 @@ and counters) on `names.SAFETY_STATUS` (transient local, on change and every `st
 Commands and events are stamped on the cell's clock (one time base with its states and frames in a bag):
 the answer to a policy command carries that command's stamp, anything else the last cell state's.
 
+What an idle cell costs is its executor's wake-ups, so the node wakes only for work: the cell's states
+are taken when they are needed (a policy command, a watchdog tick, an e-stop request: every state received
+since, in order, enpire_common.on_demand), not dispatched one callback each; the watchdog timer sleeps
+while `SafetyFilter.watching` is false (no command accepted yet, or a stalled stream already stopped) and
+is started again by the next accepted command or latch.
+
 A managed node (enpire_common.lifecycle): nothing is published before `activate` (`enpire up`, the launch
 files or `-p autostart:=true` bring it there); `deactivate` commands a stop at the agent's position
 (real-time pacing) and then forwards nothing; an error transition latches the e-stop.
@@ -18,10 +24,11 @@ files or `-p autostart:=true` bring it there); `deactivate` commands a stop at t
 Parameters (read at start-up; every later change is refused with a reason):
 - `task`: the task whose limits apply (a name of the task registry; '': the one installed task);
 - `limits_file`: YAML with the limits ('': the task's own, `Task.safety_limits`);
-- `pacing`: `real_time` (wall clock; the watchdog ticks every control period and may command a hold
-  or stop on its own) or `as_fast` (the cell steps once per command: the filter's clock advances one
-  control period per policy command, and the node never publishes on its own, since every publish
-  would step the cell; rate and watchdog limits are then moot);
+- `pacing`: `real_time` (the node's clock, sim time in a simulated cell; the watchdog ticks every control
+  period while a command stream is live or the e-stop is latched, and may command a hold or stop on its
+  own) or `as_fast` (the cell steps once per command: the filter's clock advances one control period per
+  policy command, and the node never publishes on its own, since every publish would step the cell; rate
+  and watchdog limits are then moot);
 - `status_period`: seconds between periodic status messages;
 - `autostart`: configure and activate at start-up (no lifecycle manager).
 
@@ -36,6 +43,7 @@ from enpire_common import messages, names, task_registry
 from enpire_common.executors import lean_publisher_events, lean_subscription_events
 from enpire_common.lifecycle import ManagedCellNode
 from enpire_common.node_main import run_node
+from enpire_common.on_demand import OnDemandSubscriptions
 from enpire_common.parameters import describe, refuse_non_finite
 from enpire_common.rate_status import FrequencyStatus, diagnostic_status
 from rcl_interfaces.msg import SetParametersResult
@@ -84,6 +92,8 @@ class SafetyNode(ManagedCellNode):
         self._virtual_time = 0.0
         self._cell_stamp = None      # the latest CellState stamp: the cell's clock
         self._last_status = None
+        self._states: OnDemandSubscriptions | None = None
+        self._watchdog = None
         self.command_rate = FrequencyStatus(min_hz=0.0)
         # The e-stop is served from start-up on: a latch requested before activation is kept.
         self.create_service(SetBool, names.ESTOP, self.on_estop)
@@ -104,25 +114,25 @@ class SafetyNode(ManagedCellNode):
         self.event_pub = self.create_lifecycle_publisher(SafetyEvent, names.SAFETY_EVENTS, 100)
         self.status_pub = self.create_lifecycle_publisher(SafetyStatus, names.SAFETY_STATUS, latched)
         self.diag_pub = self.create_lifecycle_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
-        self._subs = [
-            self.create_subscription(Command, names.POLICY_COMMAND, self.on_policy_command, 100,
-                                     event_callbacks=lean_subscription_events()),
-            self.create_subscription(CellState, names.CELL_STATE, self.on_cell_state, best_effort,
-                                     event_callbacks=lean_subscription_events())]
+        self._subs = [self.create_subscription(Command, names.POLICY_COMMAND, self.on_policy_command, 100,
+                                               event_callbacks=lean_subscription_events())]
+        self._states = OnDemandSubscriptions(self)
+        self._states.add('state', CellState, names.CELL_STATE, best_effort)
         # Status is a heartbeat (steady clock: a lockstep cell's sim time stands still while it idles); the
-        # watchdog guards the cell's motion, so it runs on the node's clock (sim time in a simulated cell).
+        # watchdog guards the cell's motion, so it runs on the node's clock (sim time in a simulated cell),
+        # from the first accepted command on (none until then: see _watch).
         self._timers = [self.create_timer(self.status_period, lambda: self.publish_status(force=True),
                                           clock=Clock(clock_type=ClockType.STEADY_TIME))]
-        if self.pacing == 'real_time':
-            self._timers.append(self.create_timer(self.limits.control_period, self.on_watchdog_tick))
         self.get_logger().info(f'limits from {self.limits_file} ({self.pacing}): {self.limits.model_dump()}')
 
     def activate(self) -> None:
         self.active = True
+        self._watch()
         self.publish_status(force=True)
 
     def hold(self, why: str) -> None:
         """Deactivated or shutting down: the cell holds at the agent's position (a stop), then silence."""
+        self.take_cell_states()
         stop = self.filter.stop_point() if self.filter is not None else None
         if stop is not None and self.pacing == 'real_time':   # as_fast: a cell without commands stands still
             self._publish_command(stop, self._cell_stamp)
@@ -131,8 +141,14 @@ class SafetyNode(ManagedCellNode):
     def cleanup(self) -> None:
         for timer in self._timers:
             self.destroy_timer(timer)
+        if self._watchdog is not None:
+            self.destroy_timer(self._watchdog)
+            self._watchdog = None
         for sub in self._subs:
             self.destroy_subscription(sub)
+        if self._states is not None:
+            self._states.destroy()
+            self._states = None
         for pub in (self.cell_pub, self.event_pub, self.status_pub, self.diag_pub):
             self.destroy_lifecycle_publisher(pub)
         self.filter = None
@@ -142,6 +158,7 @@ class SafetyNode(ManagedCellNode):
         self._pending_estop = reason
         if self.filter is not None:
             self.filter.latch_estop(reason, self.now())
+            self._watch()
 
     # ---------------------------------------------------------------- callbacks
     def on_policy_command(self, msg: Command) -> None:
@@ -152,8 +169,16 @@ class SafetyNode(ManagedCellNode):
         if self.pacing == 'as_fast':
             self._virtual_time += self.limits.control_period
         raw = messages.vector(msg.values)
+        self.take_cell_states()
         result = self.filter.filter(raw, msg.header.frame_id, self.now())
         self.apply(result, raw=raw, stamp=msg.header.stamp)
+
+    def take_cell_states(self) -> None:
+        """Every cell state received since the last take, in order (the newest valid one is where the
+        cell is)."""
+        if self._states is not None:
+            for msg in self._states.take('state'):
+                self.on_cell_state(msg)
 
     def on_cell_state(self, msg: CellState) -> None:
         """Track the cell's measured position (in the action's coordinates) and the cell's clock."""
@@ -168,6 +193,7 @@ class SafetyNode(ManagedCellNode):
         """Every control period: watchdog hold/stop and the e-stop heartbeat."""
         if not self.active:
             return
+        self.take_cell_states()
         self.apply(self.filter.tick(self.now()))
 
     def on_estop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
@@ -177,6 +203,7 @@ class SafetyNode(ManagedCellNode):
             response.success = True
             response.message = 'e-stop latched (before configure)' if request.data else 'e-stop released'
             return response
+        self.take_cell_states()
         if request.data:
             was = self.filter.estopped
             result = self.filter.latch_estop('e-stop service', self.now())
@@ -207,7 +234,20 @@ class SafetyNode(ManagedCellNode):
             return self._virtual_time
         return self.get_clock().now().nanoseconds * 1e-9
 
+    def _watch(self) -> None:
+        """The watchdog timer exists while the filter is watching (a live command stream, a latched e-stop;
+        real-time pacing), first firing a control period after it is made. Not merely cancelled otherwise:
+        a cancelled timer on sim time still wakes the executor at every clock message."""
+        if self.filter is None or self.pacing != 'real_time':
+            return
+        if self.filter.watching and self._watchdog is None:
+            self._watchdog = self.create_timer(self.limits.control_period, self.on_watchdog_tick)
+        elif not self.filter.watching and self._watchdog is not None:
+            self.destroy_timer(self._watchdog)
+            self._watchdog = None
+
     def apply(self, result: FilterResult, raw: tuple[float, ...] | None = None, stamp=None) -> None:
+        self._watch()
         if stamp is None:
             stamp = self._cell_stamp if self._cell_stamp is not None else self.get_clock().now().to_msg()
         if result.command is not None:

@@ -114,6 +114,14 @@ class SafetyFilter:
         self.agent = values
         return True
 
+    @property
+    def watching(self) -> bool:
+        """Whether `tick` has work: the e-stop is latched (its heartbeat of stops) or a command stream is
+        live (a command accepted and the watchdog not tripped since). Otherwise `tick` returns nothing new
+        until the next accepted command or latch: before the first command, and once the watchdog has
+        stopped (or held) a stalled stream, after which it only repeats that hold or stop."""
+        return self.estopped or (self.last_feed_time is not None and not self.watchdog_tripped)
+
     def stop_point(self) -> Vector | None:
         """Where a stop commands the cell to: where it is (clamped into the box), else the last command."""
         if self.agent is not None:
