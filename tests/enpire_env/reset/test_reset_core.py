@@ -163,3 +163,23 @@ def test_load_routine_factory():
     for bad in ('nope', 'no_such_module_x:f', 'math:no_such_attr', 'math:pi'):
         with pytest.raises(ValueError):
             load_routine_factory(bad, builtins)
+
+
+def test_a_multi_view_task_compares_the_located_scene_not_per_camera_estimates():
+    """A 3-D task (ResetSpec.multi_view): the verify service located the scene from all views at once; the
+    per-camera estimates are not fused (the toy's fuse would say 99), and an unlocated or malformed scene
+    is a failed try with the reason."""
+    from dataclasses import replace
+    located = replace(TOY, multi_view=True, fuse=lambda states: (99.0, 99.0))
+    x, y = target_state(located.target(3, 'near'))
+    scenes = [(None, 'box: seen by 1 calibrated view(s) (mouth_left), need 2'), ((x, y, 1.0), ''),
+              ((x + 5.0, y), ''), ((x + 1.0, y), '')]
+
+    def observe(placement):
+        scene, problem = scenes[int(placement.stamp) - 1]
+        return Observation((est('top', (99.0, 99.0)),), '', scene=scene, scene_problem=problem)
+    outcome = run_reset(located.target(3, 'near'), 4, Scripted(), observe, CFG, located)
+    assert outcome.success and outcome.tries_used == 4 and outcome.achieved == (x + 1.0, y)
+    assert 'not located from the views: box: seen by 1' in outcome.attempts[0]
+    assert 'has 3 values, not 2' in outcome.attempts[1]
+    assert 'beyond the tolerance: offset 2' in outcome.attempts[2]

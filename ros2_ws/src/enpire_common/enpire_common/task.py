@@ -98,6 +98,10 @@ class ResetSpec:
     estimator: Ref                          # the cameras' task-state estimates -> one fused task state
     tolerances: Mapping[str, float] = field(default_factory=dict)   # error name -> largest allowed value
     errors: Ref | None = None               # (target state, achieved state) -> {error name: value}
+    # A 3-D scene is located from every calibrated view at once, not fused from per-camera estimates: then
+    # `estimator` is `(images: {camera: RGB}, cameras: {camera: CameraModel}) -> (state | None, why not)`,
+    # run where the frames and calibrations are (the verify service, asked with `locate_scene`).
+    multi_view: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,9 @@ class VerifierSpec:
     # Fusion: the rule, the fewest usable cameras, the confidence a fused success needs, and how far a lone
     # camera's lower bound must clear the threshold (in its own margins) beside uncertain ones.
     fusion_rule: str = 'unanimous'
+    # A task's own fusion in place of the rule: (judgements, expected=, cameras=, layout=) -> FusedJudgement,
+    # given every camera's calibrated model and the placed layout (a 3-D task locates what it judges).
+    fusion: Ref | None = None
     min_cameras: int = 1
     success_confidence: float = 0.4
     lone_margin_factor: float = 1.25

@@ -8,7 +8,9 @@ task's `ResetSpec.estimator`, the achieved state is compared with the target by 
 rule and each named error must lie within its tolerance (`ResetSpec.tolerances`, overridable by name in
 config/reset.yaml). A reset succeeds only when the cameras (at least `min_cameras` of them, not
 uncertain, with frames taken after the placement) see the scene within the tolerances of the target; a
-reset that cannot be verified is a failed reset.
+reset that cannot be verified is a failed reset. A 3-D task's estimator locates the scene from every
+calibrated view at once (`ResetSpec.multi_view`): the verify service runs it on frames taken after the
+placement and answers the located scene (`Observation.scene`), which is compared with the target alike.
 """
 from __future__ import annotations
 
@@ -75,6 +77,7 @@ class TaskReset:
     errors: Callable[[State, State], Mapping[str, float]]
     tolerances: Mapping[str, float]
     placement: str
+    multi_view: bool = False    # the scene comes located from all views (Observation.scene), not fused here
 
     @classmethod
     def of(cls, task: Task, config: ResetConfig) -> TaskReset:
@@ -88,7 +91,7 @@ class TaskReset:
                              f'(its errors: {sorted(spec.tolerances)})')
         return cls(task.name, task.distributions, len(task.task_state), task.load('sample_initial_state'),
                    resolve(spec.estimator), resolve(spec.errors), {**spec.tolerances, **config.tolerances},
-                   spec.placement)
+                   spec.placement, spec.multi_view)
 
     def target(self, seed: int, distribution: str) -> InitialState:
         """The target state: a pure function of (seed, distribution)."""
@@ -123,6 +126,8 @@ class Observation:
     estimates: tuple[CameraEstimate, ...] = ()
     evidence_path: str = ''
     error: str = ''
+    scene: State | None = None      # a multi-view task: the scene located from all views (None: not located)
+    scene_problem: str = ''         # why it was not located
 
 
 @dataclass
@@ -155,6 +160,18 @@ def fuse_estimates(estimates: Sequence[CameraEstimate], fuse: Callable[[Sequence
         why = f'{len(used)} of {min_cameras} required cameras saw the scene after placement: {seen}'
         return None, [], why
     return tuple(float(v) for v in fuse([e.pose for e in used])), [e.camera for e in used], ''
+
+
+def located_scene(observation: Observation, size: int) -> tuple[State | None, list[str], str]:
+    """A multi-view task's located scene: (state or None, cameras used, why not)."""
+    scene = observation.scene
+    if scene is None:
+        why = observation.scene_problem or 'no answer'
+        return None, [], f'the scene was not located from the views: {why}'
+    if not _finite(scene, size):
+        return None, [], f'the located scene has {len(scene)} values, not {size} finite ones'
+    used = [e.camera for e in observation.estimates if e.fresh] or ['all calibrated views']
+    return tuple(float(v) for v in scene), used, ''
 
 
 def _finite(pose: State, size: int) -> bool:
@@ -219,8 +236,11 @@ def run_reset(target: InitialState, max_tries: int, routine: ResetRoutine,
             outcome.failure_reason = f'try {attempt}: could not verify: {observation.error}'
             outcome.attempts.append(outcome.failure_reason)
             continue
-        achieved, cameras, why = fuse_estimates(observation.estimates, task.fuse, task.state_size,
-                                                config.min_cameras, config.pose_cameras)
+        if task.multi_view:
+            achieved, cameras, why = located_scene(observation, len(wanted))
+        else:
+            achieved, cameras, why = fuse_estimates(observation.estimates, task.fuse, task.state_size,
+                                                    config.min_cameras, config.pose_cameras)
         if achieved is None:
             outcome.failure_reason = f'try {attempt}: could not verify: {why}'
             outcome.attempts.append(outcome.failure_reason)

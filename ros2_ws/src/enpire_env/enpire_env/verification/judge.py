@@ -2,12 +2,18 @@
 
 A task brings its judge (`Task.verifier.judge`, a factory `(config, detector, segmenter) -> Judge`); the
 framework asks it camera by camera and fuses the answers (fusion.py). Every judge starts with the same
-checks (`check_frame`): no image, no table mapping, a stale or a blank frame are UNCERTAIN, never a guess.
+checks (`check_frame`): no image, no table mapping (a table task) or no camera calibration (a 3-D task), a
+stale or a blank frame are UNCERTAIN, never a guess.
+
+A frame carries what a judge may need beside the image: its table-to-image homography (a table task such as
+Push-T), its camera's calibrated model (intrinsics and pose in the task's frame: a 3-D task locates objects
+from several views with it) and the scene as the reset placed it (`layout`: object name -> its pose vector,
+e.g. where the box with the hole stands).
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,12 +23,33 @@ from enpire_env.verification import preprocess
 from enpire_env.verification.models import CameraJudgement, VerdictState
 
 
+@dataclass(frozen=True)
+class CameraModel:
+    """A calibrated camera: K (3x3, CameraInfo's), its centre and the rotation task-frame-from-optical-frame
+    (columns: x right, y down, z forward), as CameraInfo and /tf_static (or a calibration file) give them."""
+    k: np.ndarray
+    position: np.ndarray
+    rotation: np.ndarray
+    width: int
+    height: int
+
+    def valid(self) -> bool:
+        k, r = np.asarray(self.k, float), np.asarray(self.rotation, float)
+        return (k.shape == (3, 3) and r.shape == (3, 3) and np.shape(self.position) == (3,)
+                and bool(np.all(np.isfinite(k)) and np.all(np.isfinite(r)))
+                and bool(np.all(np.isfinite(self.position))) and abs(np.linalg.det(k)) > 1e-12
+                and abs(np.linalg.det(r) - 1.0) < 1e-3 and self.width > 0 and self.height > 0)
+
+
 @dataclass
 class Frame:
-    """One camera frame: RGB uint8 HxWx3, its table->image homography (3x3) and its stamp (seconds)."""
+    """One camera frame: RGB uint8 HxWx3, its table->image homography (3x3) and its stamp (seconds); for a
+    3-D task its camera's model and the placed layout."""
     image: np.ndarray | None
     table_to_image: np.ndarray | None
     stamp: float | None = None
+    camera: CameraModel | None = None
+    layout: Mapping[str, tuple[float, ...]] | None = None
 
 
 @dataclass
@@ -69,14 +96,19 @@ def valid_homography(h) -> bool:
     return h.shape == (3, 3) and bool(np.all(np.isfinite(h))) and abs(np.linalg.det(h)) > 1e-12
 
 
-def check_frame(camera: str, frame: Frame, now: float | None, max_age: float, t0: float
-                ) -> JudgedFrame | None:
-    """The UNCERTAIN verdict on a frame nothing can be judged from, else None."""
+def check_frame(camera: str, frame: Frame, now: float | None, max_age: float, t0: float,
+                needs: str = 'homography') -> JudgedFrame | None:
+    """The UNCERTAIN verdict on a frame nothing can be judged from, else None. `needs`: what the judge
+    maps the image with, 'homography' (a table task) or 'camera' (its calibrated model: a 3-D task)."""
     image = frame.image
     if image is None or image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
         return uncertain(camera, 'no_frame', frame.stamp, t0)
-    if not valid_homography(frame.table_to_image):
+    if needs == 'homography' and not valid_homography(frame.table_to_image):
         return uncertain(camera, 'no_homography', frame.stamp, t0)
+    model = frame.camera
+    if needs == 'camera' and (model is None or not model.valid()
+                              or (model.width, model.height) != (image.shape[1], image.shape[0])):
+        return uncertain(camera, 'no_calibration', frame.stamp, t0)
     if now is not None and frame.stamp is not None and now - frame.stamp > max_age:
         return uncertain(camera, 'stale_frame', frame.stamp, t0)
     if preprocess.is_blank(image):

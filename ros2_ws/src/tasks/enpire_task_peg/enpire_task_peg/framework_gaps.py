@@ -21,9 +21,3 @@ cell_simulator = _gap('the simulated cell', 'the sim_cell node draws frames with
                       'CellSimulator contract that renders its own cameras and places objects in 3-D')
 reset_placement = _gap('the reset placement', "the reset node's placement and CellState carry 2-D table "
                        'poses; the peg layout needs a 3-D place_objects and a camera-based 3-D check')
-reset_estimator = _gap('the reset estimator', 'locating peg and box in 3-D from two or more calibrated views')
-reset_errors = _gap('the reset errors', 'the 3-D reset estimator')
-verifier_judge = _gap('the verify node judge', "enpire_env's Judge protocol maps frames to a table plane "
-                      '(homographies); the peg judge needs the camera intrinsics and poses and the box '
-                      'position '
-                      '(enpire_task_peg.verification.judge.judge_frame works on frames today)')

@@ -18,3 +18,7 @@ def config_dir() -> str:
 
 def safety_limits_path() -> str:
     return str(Path(config_dir()) / 'safety_limits.yaml')
+
+
+def verification_config_path() -> str:
+    return str(Path(config_dir()) / 'verify.yaml')

@@ -32,11 +32,15 @@ TASK = Task(
     episode_steps=EPISODE_STEPS,
     sample_initial_state='enpire_task_peg.distributions:sample_initial_state',
     success_rule='enpire_task_peg.simulator:success_rule',
+    # The reset locates peg and box from every calibrated view at once (reset.py), the verifier's fusion
+    # locates the peg's head in 3-D from the cameras' models and the placed box (verification/verifier.py).
     reset=ResetSpec(placement='enpire_task_peg.framework_gaps:reset_placement',
-                    estimator='enpire_task_peg.framework_gaps:reset_estimator',
+                    estimator='enpire_task_peg.reset:reset_estimator', multi_view=True,
                     tolerances={'peg_position_m': 0.01, 'box_position_m': 0.01},
-                    errors='enpire_task_peg.framework_gaps:reset_errors'),
-    verifier=VerifierSpec(judge='enpire_task_peg.framework_gaps:verifier_judge',
+                    errors='enpire_task_peg.reset:reset_errors'),
+    verifier=VerifierSpec(judge='enpire_task_peg.verification.verifier:PegJudge',
+                          fusion='enpire_task_peg.verification.verifier:fuse_cameras',
+                          config='enpire_task_peg.paths:verification_config_path',
                           fusion_rule='unanimous', min_cameras=2, success_confidence=0.5),
     safety_limits='enpire_task_peg.paths:safety_limits_path',
     policy_imports=frozenset({'enpire_task_peg.policy_tools'}),
@@ -53,4 +57,3 @@ TASK = Task(
             'tool_limits': 'enpire_task_peg.safety:ToolLimits',
             'limit_command': 'enpire_task_peg.safety:limit_command'},
 )
-

@@ -13,7 +13,7 @@ class ColourConfig(BaseModel):
     peg_min_saturation: int = 90
     peg_min_value: int = 60
     wood_hue: tuple[int, int] = (5, 20)
-    wood_min_saturation: int = 60
+    wood_min_saturation: int = 120    # the box's wood (130-140); the table's darker wood stays <= 110
     # The arm (red), the fingers (white, cyan): things that may sit in front of the peg's far end.
     arm_red_hue: tuple[int, int] = (170, 4)     # wraps around 0
     arm_min_saturation: int = 120

@@ -32,7 +32,7 @@ from enpire_env.verification.models import CameraJudgement, VerdictState
 from enpire_task_peg.render import CameraPlacement
 from enpire_task_peg.simulator import SUCCESS_RADIUS, TARGET_OFFSET
 from enpire_task_peg.verification.colour import ColourConfig, hsv, occluder_mask, peg_mask
-from enpire_task_peg.verification.locate import HEAD_TO_FAR_END, PEG_HALF_WIDTH, PegImage, measure_peg
+from enpire_task_peg.verification.locate import HEAD_TO_FAR_END, PEG_HALF_WIDTH, PegImage, View, measure_peg
 
 MOUTH_FROM_TARGET = 0.066   # the hole's mouth (box + 0.096 in x) from the target point (box + 0.03)
 
@@ -54,13 +54,13 @@ _CORNERS = (-PEG_HALF_WIDTH, PEG_HALF_WIDTH)
 _FACE = np.array([[0.0, dy, dz] for dy in _CORNERS for dz in _CORNERS])
 
 
-def _far_end_reading(placement: CameraPlacement, target: np.ndarray, origin_uv: np.ndarray,
+def _far_end_reading(view: View, target: np.ndarray, origin_uv: np.ndarray,
                      direction: np.ndarray, t_observed: float, width: int, height: int) -> float:
     """Where along the axis (metres from the target) the peg's far end lies when the farthest peg pixel along
     the projected axis is at `t_observed`: the far end's face (a 3 cm square) on the axis, its farthest
     corner in the image predicted for every position on a 0.5 mm grid, the observed one interpolated."""
     points = target + _S_GRID[:, None, None] * np.array([1.0, 0.0, 0.0]) + _FACE[None]
-    uv = placement.project(points.reshape(-1, 3), width, height).reshape(len(_S_GRID), len(_FACE), 2)
+    uv = view.project(points.reshape(-1, 3)).reshape(len(_S_GRID), len(_FACE), 2)
     t_pred = np.max((uv - origin_uv) @ direction, axis=1)
     good = np.isfinite(t_pred)
     s_grid, t_pred = _S_GRID[good], t_pred[good]
@@ -91,11 +91,13 @@ def _end_is_clear(measured: PegImage, occluders: np.ndarray, reach: int) -> bool
     return True
 
 
-def judge_frame(frame: np.ndarray, placement: CameraPlacement, box, config: JudgeConfig = DEFAULT_CONFIG,
-                stamp: float | None = None) -> CameraJudgement:
-    """The camera's verdict on one RGB frame (row 0 at the top) given the box's position (world frame)."""
+def judge_frame(frame: np.ndarray, placement: CameraPlacement | View, box,
+                config: JudgeConfig = DEFAULT_CONFIG, stamp: float | None = None, name: str = ''
+                ) -> CameraJudgement:
+    """The camera's verdict on one RGB frame (row 0 at the top) given the box's position (world frame); the
+    camera is a placement of the simulated cell or a calibrated `View` (then `name` names it)."""
     t0 = time.perf_counter()
-    name = placement.name
+    name = name or getattr(placement, 'name', '')
 
     def verdict(state: VerdictState, reason: str, confidence: float = 0.0, **details) -> CameraJudgement:
         return CameraJudgement(camera=name, state=state, reason=reason, confidence=confidence,
@@ -105,14 +107,14 @@ def judge_frame(frame: np.ndarray, placement: CameraPlacement, box, config: Judg
     if frame is None or frame.ndim != 3 or frame.shape[2] != 3 or frame.size == 0:
         return verdict(VerdictState.UNCERTAIN, 'no_frame')
     height, width = frame.shape[:2]
+    view = placement if isinstance(placement, View) else View.of_placement(placement, width, height)
     frame_hsv = hsv(frame)
     peg = peg_mask(frame_hsv, config.colour)
     if int(peg.sum()) < config.colour.min_peg_pixels:
         return verdict(VerdictState.UNCERTAIN, 'peg_not_found')
 
     target = np.asarray(box, float) + TARGET_OFFSET
-    ends = placement.project([target, target + [0.1, 0.0, 0.0], target + [MOUTH_FROM_TARGET, 0.0, 0.0]],
-                             width, height)
+    ends = view.project([target, target + [0.1, 0.0, 0.0], target + [MOUTH_FROM_TARGET, 0.0, 0.0]])
     if not np.all(np.isfinite(ends)):
         return verdict(VerdictState.UNCERTAIN, 'axis_behind_camera')
     along = ends[1] - ends[0]
@@ -146,7 +148,7 @@ def judge_frame(frame: np.ndarray, placement: CameraPlacement, box, config: Judg
             if 0 <= u < width and 0 <= v < height and occluders[int(v), int(u)]:
                 return verdict(VerdictState.UNCERTAIN, 'far_end_occluded')
 
-    s_far, s_lo, s_hi = (_far_end_reading(placement, target, ends[0], direction, t_far + shift, width, height)
+    s_far, s_lo, s_hi = (_far_end_reading(view, target, ends[0], direction, t_far + shift, width, height)
                          for shift in (0.0, -config.end_pixels, config.end_pixels))
     if not np.all(np.isfinite([s_far, s_lo, s_hi])):
         return verdict(VerdictState.UNCERTAIN, 'axis_end_on')

@@ -49,6 +49,18 @@ class View:
         return cls(np.asarray(info['k'], float).reshape(3, 3), np.asarray(info['position'], float),
                    np.asarray(info['rotation'], float))
 
+    @classmethod
+    def of_model(cls, model) -> View:
+        """From the framework's calibrated camera (`enpire_env.verification.CameraModel`)."""
+        return cls(np.asarray(model.k, float), np.asarray(model.position, float),
+                   np.asarray(model.rotation, float))
+
+    @classmethod
+    def of_placement(cls, placement, width: int, height: int) -> View:
+        """From a camera mounted in the simulated cell (`render.CameraPlacement`) at an image size."""
+        return cls(placement.intrinsics(width, height), np.asarray(placement.position, float),
+                   placement.rotation())
+
     def ray(self, uv) -> np.ndarray:
         """World direction of the ray through pixel coordinates uv (pixel centres at .5)."""
         return self.rotation @ np.linalg.solve(self.k, [uv[0], uv[1], 1.0])

@@ -1,0 +1,60 @@
+"""The peg task's verifier as the framework runs it (`Task.verifier`): a judge per camera that takes the
+frame's calibrated camera model and the placed box from the frame (`enpire_env.verification.Frame`), and a
+fusion that locates the peg's head in 3-D from the cameras' models. No calibration, no placed box: the judge
+says UNCERTAIN ('no_calibration', 'no_layout') and the fusion never says SUCCESS. No rclpy here."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+from enpire_env.verification.judge import CameraModel, Frame, JudgedFrame, check_frame, uncertain
+from enpire_env.verification.models import CameraJudgement, FusedJudgement
+from enpire_task_peg.verification.colour import hsv, occluder_mask, peg_mask, wood_mask
+from enpire_task_peg.verification.fuse import fuse_peg
+from enpire_task_peg.verification.judge import DEFAULT_CONFIG, JudgeConfig, judge_frame
+from enpire_task_peg.verification.locate import View
+
+
+def placed_box(layout: Mapping[str, Sequence[float]] | None):
+    """The box's position from the placed layout (None when the layout does not hold a 3-D one)."""
+    box = (layout or {}).get('box')
+    return None if box is None or len(box) < 3 else tuple(float(v) for v in box[:3])
+
+
+class PegJudge:
+    """`Task.verifier.judge`: (settings, detector, segmenter) -> the per-camera judge. The colour judge reads
+    its own colour ranges (verification/colour.py), so the backend is not used."""
+
+    threshold = None    # the fusion decides from the 3-D location, not from a lone camera's score
+
+    def __init__(self, settings, detector=None, segmenter=None, judge: JudgeConfig = DEFAULT_CONFIG):
+        self.settings, self.judge = settings, judge
+
+    def __call__(self, camera: str, frame: Frame, now: float | None = None,
+                 max_age: float | None = None) -> JudgedFrame:
+        t0 = time.perf_counter()
+        max_age = self.settings.max_age_s if max_age is None else max_age
+        unjudgeable = check_frame(camera, frame, now, max_age, t0, needs='camera')
+        if unjudgeable is not None:
+            return unjudgeable
+        box = placed_box(frame.layout)
+        if box is None:
+            return uncertain(camera, 'no_layout', frame.stamp, t0)
+        image = frame.image
+        judgement = judge_frame(image, View.of_model(frame.camera), box, self.judge, stamp=frame.stamp,
+                                name=camera)
+
+        def masks():
+            frame_hsv = hsv(image)
+            colour = self.judge.colour
+            return {'peg': peg_mask(frame_hsv, colour), 'box': wood_mask(frame_hsv, colour),
+                    'occluders': occluder_mask(frame_hsv, colour)}
+        return JudgedFrame(judgement, _make_masks=masks)
+
+
+def fuse_cameras(judgements: Iterable[CameraJudgement], expected: Sequence[str] | None = None,
+                 cameras: Mapping[str, CameraModel] | None = None,
+                 layout: Mapping[str, Sequence[float]] | None = None) -> FusedJudgement:
+    """`Task.verifier.fusion`: `fuse_peg` over the calibrated cameras' views and the placed box."""
+    views = {name: View.of_model(model) for name, model in (cameras or {}).items() if model.valid()}
+    return fuse_peg(judgements, expected=expected, views=views or None, box=placed_box(layout))
