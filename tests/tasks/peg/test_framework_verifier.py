@@ -53,8 +53,8 @@ def world():
 
 
 def frames_of(sim, cams, stamp=10.0, calibrated=True):
-    return {name: Frame(cams.rgb(sim.data, name), None, stamp, camera_model(cams, name) if calibrated else None)
-            for name in cams.names}
+    return {name: Frame(cams.rgb(sim.data, name), None, stamp,
+                        camera_model(cams, name) if calibrated else None) for name in cams.names}
 
 
 def layout_of(sim):
