@@ -71,3 +71,33 @@ def test_default_qos_event_handlers_go_and_asked_for_ones_stay():
     finally:
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_a_clock_published_in_the_process_sets_its_sim_time_nodes_directly():
+    """The simulator composed with its cell's nodes: each Clock it publishes sets their clocks as it goes
+    out (no clock subscription left in the process), and still reaches readers in other processes."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    sim_args = ['--ros-args', '-p', 'use_sim_time:=true', '-r', '/clock:=/cell_6/clock']
+    nodes = [rclpy.create_node(name, namespace='/cell_6', context=context, cli_args=sim_args)
+             for name in ('a', 'b')]
+    sim = rclpy.create_node('sim', namespace='/cell_6', context=context)
+    clock_pub = sim.create_publisher(Clock, 'clock', 10)
+    other_process = RosTestNode('in_process_clock_reader')
+    heard = []
+    try:
+        holders = share_clock_subscriptions([sim, *nodes])
+        assert list(holders) == ['/cell_6/clock']
+        graph = other_process.node
+        graph.create_subscription(Clock, '/cell_6/clock', heard.append, 10)
+        other_process.wait_for(lambda: graph.count_subscribers('/cell_6/clock') == 1
+                               and clock_pub.get_subscription_count() == 1, what='only the outside reader')
+        clock_pub.publish(Clock(clock=Time(sec=4321)))       # no executor spins this process
+        assert all(n.get_clock().now().nanoseconds == 4321 * 10**9 for n in nodes)
+        assert sim.get_clock().now().nanoseconds > 1_700_000_000 * 10**9      # the publisher keeps wall time
+        other_process.wait_for(lambda: heard and heard[-1].clock.sec == 4321, what='the clock on the topic')
+    finally:
+        other_process.close()
+        for node in [*nodes, sim]:
+            node.destroy_node()
+        rclpy.shutdown(context=context)

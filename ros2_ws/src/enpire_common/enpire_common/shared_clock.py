@@ -7,6 +7,11 @@ nodes whose clock subscriptions name the same topic keep one subscription (witho
 handlers) that sets every one of their clocks, as each TimeSource did. `use_sim_time` is then fixed for
 the life of the process (a composed cell's nodes are built with it and keep it).
 
+When the clock's publisher is one of the process's nodes (the simulator of a composed cell), its clock
+messages reach the others in the process directly: each publish sets their clocks as it goes out on the
+topic (the intra-process delivery rclcpp's composition has and rclpy lacks), so no subscription wakes the
+executor once more per tick, and the cell's nodes are at a step's time before its state and frames go out.
+
 rclpy has no public accessor for a node's TimeSource; this reaches `node._time_source` (rclpy 9).
 """
 from __future__ import annotations
@@ -28,7 +33,8 @@ CLOCK_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 def share_clock_subscriptions(nodes: Sequence[Node]) -> dict[str, Node]:
     """Replace the clock subscriptions of the sim-time `nodes` by one per clock topic, held by the first
-    node on it; returns clock topic -> that node (empty when no node runs on sim time)."""
+    node on it, or by none where one of `nodes` publishes that clock (delivered in the process); returns
+    clock topic -> the node whose clocks that topic sets first (empty when no node runs on sim time)."""
     by_topic: dict[str, list[Node]] = {}
     for node in nodes:
         source = getattr(node, '_time_source', None)
@@ -41,11 +47,25 @@ def share_clock_subscriptions(nodes: Sequence[Node]) -> dict[str, Node]:
         for node in group:
             node._time_source.detach_node()       # its subscription goes; its clock stays on sim time
 
-        def on_clock(msg: Clock, clocks=clocks) -> None:
-            now = Time.from_msg(msg.clock)
+        def set_clocks(stamp, clocks=clocks) -> None:
+            now = Time.from_msg(stamp)
             for clock in clocks:
                 clock.set_ros_time_override(now)
-        group[0].create_subscription(Clock, topic, on_clock, CLOCK_QOS,
-                                     event_callbacks=lean_subscription_events())
+        publisher = next((pub for node in nodes for pub in node.publishers
+                          if pub.topic_name == topic and pub.msg_type is Clock), None)
+        if publisher is not None:
+            publisher.publish = _publishing_in_process(publisher.publish, set_clocks)
+        else:
+            group[0].create_subscription(Clock, topic, lambda msg, to=set_clocks: to(msg.clock), CLOCK_QOS,
+                                         event_callbacks=lean_subscription_events())
         holders[topic] = group[0]
     return holders
+
+
+def _publishing_in_process(publish, set_clocks):
+    """`publish` that also sets the process's sim-time clocks to each Clock it sends."""
+    def publish_and_set(msg) -> None:
+        publish(msg)
+        if isinstance(msg, Clock):
+            set_clocks(msg.clock)
+    return publish_and_set
