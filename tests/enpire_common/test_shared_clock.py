@@ -2,6 +2,7 @@
 the graph shows one reader of the cell's clock, and every node's clock reads what the cell publishes."""
 from __future__ import annotations
 
+import pytest
 import rclpy
 import rclpy.executors
 from builtin_interfaces.msg import Time
@@ -101,3 +102,30 @@ def test_a_clock_published_in_the_process_sets_its_sim_time_nodes_directly():
         for node in [*nodes, sim]:
             node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+@pytest.fixture
+def sim_time_nodes():
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    sim_args = ['--ros-args', '-p', 'use_sim_time:=true', '-r', '/clock:=/cell_6/clock']
+    nodes = [rclpy.create_node(name, namespace='/cell_6', context=context, cli_args=sim_args)
+             for name in ('a', 'b')]
+    yield nodes
+    for node in nodes:
+        node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def test_an_rclpy_that_keeps_no_time_source_where_expected_fails_loudly(sim_time_nodes):
+    """rclpy has no public way to this (module docstring); another rclpy stops the cell's start."""
+    del sim_time_nodes[1]._time_source
+    with pytest.raises(RuntimeError, match=r'does not fit this rclpy: node b keeps no TimeSource at '
+                                           r'Node._time_source'):
+        share_clock_subscriptions(sim_time_nodes)
+
+
+def test_a_detach_that_leaves_the_clock_subscription_fails_loudly(sim_time_nodes, monkeypatch):
+    monkeypatch.setattr(sim_time_nodes[0]._time_source, 'detach_node', lambda: None)
+    with pytest.raises(RuntimeError, match=r'detach_node\(\) left node a subscribed to /cell_6/clock'):
+        share_clock_subscriptions(sim_time_nodes)
