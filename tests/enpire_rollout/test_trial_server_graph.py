@@ -134,10 +134,14 @@ def goal(tmp, source=MOVER, name='mover.py', **kw):
 def run(cell, g, timeout=90, cancel_after_step=None):
     ros, client = cell['ros'], cell['client']
     feedback = []
-    handle = ros.wait_future(
-        client.send_goal_async(g, feedback_callback=lambda f: feedback.append(f.feedback)),
-        timeout=30, what='goal accepted')
-    assert handle.accepted
+
+    def accepted():
+        # A goal refused as busy never ran: sent again (a start-up probe may hold the cell a moment).
+        handle = ros.wait_future(
+            client.send_goal_async(g, feedback_callback=lambda f: feedback.append(f.feedback)),
+            timeout=30, what='goal answered')
+        return handle if handle.accepted else None
+    handle = ros.wait_for(accepted, 60, 'goal accepted')
     if cancel_after_step is not None:
         ros.wait_for(lambda: any(f.step >= cancel_after_step for f in feedback), timeout=60, what='steps')
         ros.wait_future(handle.cancel_goal_async())

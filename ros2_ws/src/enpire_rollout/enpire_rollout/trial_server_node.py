@@ -85,6 +85,7 @@ from enpire_rollout.trial_outcome import TrialOutcome
 STREAMS_MATCH_WALL_S = 5.0
 STREAMS_LINGER_WALL_S = 10.0
 ORPHAN_CHECK_WALL_S = 65.0       # a goal waits this long at most for the start-up's orphan-bag check
+COMMAND_PATH_WALL_S = 30.0       # an attempt waits this long at most for its commands' path to safety
 
 
 def _stamp_ns(stamp) -> int:
@@ -336,8 +337,9 @@ class TrialServer(Node):
     # ---------------------------------------------------------------- action callbacks
     def goal_callback(self, goal_request) -> GoalResponse:
         """One trial at a time per cell; everything else is validated in execute with a clear reason."""
-        busy = self._busy.locked() and not self._checking_orphan
-        return GoalResponse.REJECT if busy else GoalResponse.ACCEPT
+        # Read before the lock: a check that ends in between leaves the lock free, never a goal refused.
+        checking = self._checking_orphan
+        return GoalResponse.REJECT if self._busy.locked() and not checking else GoalResponse.ACCEPT
 
     def cancel_callback(self, goal_handle) -> CancelResponse:
         return CancelResponse.ACCEPT
@@ -365,6 +367,23 @@ class TrialServer(Node):
                 CellState, names.CELL_STATE, self._on_state, 10, callback_group=self.group,
                 event_callbacks=lean_subscription_events(), raw=True)
             wait_matched(self, [self._state_sub], STREAMS_MATCH_WALL_S)
+
+    def wait_command_path(self, timeout_s: float) -> bool:
+        """Wait (wall s) until this node's policy commands reach the cell's safety node: the graph shows the
+        node that publishes the cell's safe commands reading them, and the command publisher matched every
+        reader the graph shows. A command sent before that match is lost (late discovery on a loaded
+        machine), and a lockstep cell, which steps once per command, would stand still waiting for it."""
+        deadline = time.monotonic() + timeout_s
+        safe_topic = self.resolve_topic_name(names.CELL_COMMAND)
+        while True:
+            readers = self.get_subscriptions_info_by_topic(self.command_pub.topic_name)
+            safety = {(i.node_namespace, i.node_name) for i in self.get_publishers_info_by_topic(safe_topic)}
+            if (any((r.node_namespace, r.node_name) in safety for r in readers)
+                    and self.command_pub.get_subscription_count() >= len(readers)):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
     def _drop_state_subscription(self) -> None:
         if self._state_sub is not None:
@@ -725,6 +744,9 @@ class TrialRun:
         return 'cancelled' if self.gh.is_cancel_requested else ''
 
     def begin_attempt(self, attempt: int) -> tuple[float, ...]:
+        if not self.s.wait_command_path(COMMAND_PATH_WALL_S):
+            raise TrialAborted(f'cell not responding: no safety node takes the policy commands '
+                               f'({names.POLICY_COMMAND} not matched to one after {COMMAND_PATH_WALL_S} s)')
         state = self.s.state or self.s.wait_state_after(-1, self.cfg.step_timeout_s)
         if state is None:
             raise TrialAborted('no cell state: is the cell running?')
