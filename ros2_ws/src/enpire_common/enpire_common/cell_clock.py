@@ -26,10 +26,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import Field
+
 from enpire_common import names
 
 # Wall seconds a cell clock may stand still before a wait gives up on the cell (the liveness backstop).
 DEFAULT_CLOCK_STALL_TIMEOUT_S = 60.0
+
+
+def cell_time_field(default: float, what: str, *, le: float, zero_allowed: bool = False):
+    """A node parameter (pydantic field) counted on the cell's clock: `what`, in s of cell time."""
+    return Field(default, ge=0.0 if zero_allowed else None, gt=None if zero_allowed else 0.0, le=le,
+                 description=f'{what}, s of cell time')
+
+
+def stall_timeout_field(default: float, why: str):
+    """A node parameter (pydantic field): the liveness backstop of its waits on the cell's clock."""
+    return Field(default, gt=0.0, le=3600.0, description="a wait on the cell's clock gives up when the clock "
+                                                         f'has not moved for this many wall s ({why})')
 
 
 class Waited(enum.Enum):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from enpire_common.cell_clock import cell_time_field, stall_timeout_field
 from pydantic import BaseModel, ConfigDict, Field
 
 from enpire_env.request_checks import count_problem, number_problem, task_problem
@@ -40,20 +41,15 @@ class TrialServerConfig(BaseModel):
                                               'killed')
     policy_cpu_s: float = Field(300.0, gt=0.0, le=86400.0, description='CPU seconds of a policy process')
     policy_memory_mb: int = Field(512, ge=64, le=65536, description='memory of a policy process, MB')
-    step_timeout_s: float = Field(2.0, gt=0.0, le=600.0,
-                                  description='wait for the cell state after a command, s of cell time')
+    step_timeout_s: float = cell_time_field(2.0, 'wait for the cell state after a command', le=600.0)
     max_step_timeouts: int = Field(5, ge=1, le=1000, description='consecutive step timeouts: cell is down')
     frame_wait_s: float = Field(0.05, ge=0.0, le=10.0,
                                 description="wait for a step's camera frames after its state, wall s (their "
                                             'delivery: a lockstep cell\'s clock stands still meanwhile)')
     verify_every_n_steps: int = Field(0, ge=0, le=1_000_000, description='0: verify at attempt ends only')
-    verify_timeout_s: float = Field(15.0, gt=0.0, le=3600.0,
-                                    description='verify service timeout, s of cell time')
-    reset_timeout_s: float = Field(120.0, gt=0.0, le=36000.0,
-                                   description='reset action timeout, s of cell time')
-    clock_stall_timeout_s: float = Field(60.0, gt=0.0, le=3600.0,
-                                         description="a wait on the cell's clock gives up when the clock has "
-                                                     'not moved for this many wall s (a dead lockstep cell)')
+    verify_timeout_s: float = cell_time_field(15.0, 'verify service timeout', le=3600.0)
+    reset_timeout_s: float = cell_time_field(120.0, 'reset action timeout', le=36000.0)
+    clock_stall_timeout_s: float = stall_timeout_field(60.0, 'a dead lockstep cell')
     reset_max_tries: int = Field(3, ge=1, le=100, description='reset attempts before the trial fails')
     save_evidence: bool = Field(True, description="keep the verifier's evidence images")
     table_pixel_m: float = Field(0.001, gt=0.0, le=1.0,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 from enpire_common import task_registry
+from enpire_common.cell_clock import cell_time_field, stall_timeout_field
 from enpire_common.task import InitialState, Task, resolve
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,15 +45,11 @@ class ResetConfig(BaseModel):
                         'measures the scene too coarsely to check a tight tolerance')
     # On the cell's clock (sim time on a simulated cell, whose time stands still between commands in
     # lockstep: there a wait for a late frame or answer ends by the stall backstop, never early).
-    settle_time_s: float = Field(0.0, ge=0.0, le=60.0,
-                                 description='wait after the placement before looking, s of cell time')
-    frame_timeout_s: float = Field(5.0, gt=0.0, le=120.0,
-                                   description='wait for frames taken after placement, s of cell time')
-    service_timeout_s: float = Field(10.0, gt=0.0, le=120.0,
-                                     description='place_objects / verify answers, s of cell time')
-    clock_stall_timeout_s: float = Field(30.0, gt=0.0, le=3600.0,
-                                         description="a wait gives up when the cell's clock has not moved "
-                                                     'for this many wall s (below the trial server\'s)')
+    settle_time_s: float = cell_time_field(0.0, 'wait after the placement before looking', le=60.0,
+                                           zero_allowed=True)
+    frame_timeout_s: float = cell_time_field(5.0, 'wait for frames taken after placement', le=120.0)
+    service_timeout_s: float = cell_time_field(10.0, 'place_objects / verify answers', le=120.0)
+    clock_stall_timeout_s: float = stall_timeout_field(30.0, "below the trial server's")
     save_evidence: bool = True
     routine: str = Field('', description="'' (the task's placement), 'mock_placement' or "
                                          "'package.module:factory'")
