@@ -2,7 +2,6 @@
 DDS participant) under the cell's namespace, and a trial runs through it; the bringup's processes say so."""
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
@@ -12,21 +11,11 @@ from pathlib import Path
 import pytest
 from enpire_common import bringup_file
 
+from tests.enpire_bringup.policies import mover_goal
+
 pytestmark = pytest.mark.graph
 
 CELL_NODES = ('sim_cell', 'safety', 'verify', 'reset', 'recorder', 'trial_server')
-MOVER = '''
-class Policy:
-    def reset(self, context):
-        pass
-
-    def act(self, observation):
-        x, y = observation.agent_position
-        return (min(float(x) + 5.0, 490.0), float(y))
-
-    def on_attempt_failed(self, report):
-        pass
-'''
 
 
 def participant_ids(pid: int, domain: int) -> set[int]:
@@ -96,14 +85,9 @@ def test_a_composed_cell_is_one_process_one_participant_and_runs_a_trial(sim_cel
     assert len(participant_ids(pid, int(os.environ['ROS_DOMAIN_ID']))) == 1
     assert not Path(f'/proc/{pid}/task/{pid}/children').read_text().split()    # no node in a child
 
-    policy = tmp_path / 'mover.py'
-    policy.write_text(MOVER)
     client = ActionClient(ros_node.node, RunTrial, names.cell_name('cell_0', names.RUN_TRIAL))
     assert client.wait_for_server(timeout_sec=30)
-    goal = RunTrial.Goal(task='pusht', policy_path=str(policy), seed=5, distribution='in_distribution',
-                         policy_sha256=hashlib.sha256(MOVER.encode()).hexdigest(), attempts=1,
-                         steps_per_attempt=10, time_budget_s=0.0, record=True)
-    handle = ros_node.wait_future(client.send_goal_async(goal), 30, 'goal accepted')
+    handle = ros_node.wait_future(client.send_goal_async(mover_goal(tmp_path, seed=5)), 30, 'goal accepted')
     assert handle.accepted
     result = ros_node.wait_future(handle.get_result_async(), 150, 'trial result').result
     log = (tmp_path / 'node_logs' / 'cell_0.log').read_text()[-3000:]

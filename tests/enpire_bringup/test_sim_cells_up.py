@@ -3,7 +3,6 @@ composed in one process, a trial runs on each cell, and SIGINT brings everything
 process left (slow: 12 nodes)."""
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -13,22 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.enpire_bringup.policies import mover_goal
 from tests.enpire_bringup.procs import new_token, pids_with_token, wait_no_pids
 
 pytestmark = [pytest.mark.graph, pytest.mark.slow]
 
-MOVER = '''
-class Policy:
-    def reset(self, context):
-        pass
-
-    def act(self, observation):
-        x, y = observation.agent_position
-        return (min(float(x) + 5.0, 490.0), float(y))
-
-    def on_attempt_failed(self, report):
-        pass
-'''
 
 
 def test_up_two_sim_cells_runs_a_trial_on_each_and_stops_clean(tmp_path, ros_node):
@@ -53,18 +41,13 @@ def test_up_two_sim_cells_runs_a_trial_on_each_and_stops_clean(tmp_path, ros_nod
             assert time.monotonic() < deadline, out_path.read_text()[-3000:]
             time.sleep(0.2)
 
-        policy = tmp_path / 'mover.py'
-        policy.write_text(MOVER)
-        sha = hashlib.sha256(MOVER.encode()).hexdigest()
         handles = {}
         for i, cell in enumerate(('cell_0', 'cell_1')):
             client = ActionClient(ros_node.node, RunTrial, names.cell_name(cell, names.RUN_TRIAL))
             assert client.wait_for_server(timeout_sec=30), f'{cell}: run_trial not on the graph'
             ros_node.wait_taking_goals(client, RunTrial.Goal(task='pusht', attempts=0))   # refused: invalid
-            goal = RunTrial.Goal(task='pusht', policy_path=str(policy), policy_sha256=sha, seed=7 + i,
-                                 distribution='in_distribution', attempts=1, steps_per_attempt=10,
-                                 time_budget_s=0.0, record=True)
-            handle = ros_node.wait_future(client.send_goal_async(goal), 30, f'{cell} goal accepted')
+            handle = ros_node.wait_future(client.send_goal_async(mover_goal(tmp_path, seed=7 + i)), 30,
+                                          f'{cell} goal accepted')
             assert handle.accepted
             handles[cell] = handle
         for cell, handle in handles.items():
