@@ -1,6 +1,7 @@
 """The run_trial action on the simulated cell (sim + safety + verify + reset + trial server, as-fast)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -573,18 +574,27 @@ def long_trial_running(cell, steps: int):
 
 def test_a_record_goal_on_a_cell_without_a_recorder_is_refused_with_the_reason(cell):
     """No recorder on the cell: a goal with record=true is refused, never run unrecorded."""
-    procs, ros, tmp = cell['procs'], cell['ros'], cell['tmp']
-    server = procs.start('trial_server_norec', [
-        '-m', 'enpire_rollout.trial_server_node', '--ros-args', '-r', '__ns:=/cell_norec',
-        '-p', f'bag_dir:={tmp / "norec"}', '-p', 'recorder_timeout_wall_s:=1.0'])
-    client = ActionClient(ros.node, RunTrial, names.cell_name('cell_norec', names.RUN_TRIAL))
-    try:
-        assert client.wait_for_server(timeout_sec=60)
-        ros.wait_taking_goals(client, goal(tmp, attempts=0))
+    tmp = cell['tmp']
+    with lone_trial_server(cell, 'cell_norec', tmp / 'norec') as client:
         status, result, feedback = run({**cell, 'client': client}, goal(tmp, attempts=1, steps_per_attempt=2))
         assert status == GoalStatus.STATUS_ABORTED and not result.success and not feedback
         assert 'no recorder' in result.failure_reason and 'unrecorded' in result.failure_reason
         assert result.bag_path == '' and not list_trials(tmp / 'norec')
+
+
+@contextlib.contextmanager
+def lone_trial_server(cell, ns: str, bag_dir):
+    """A trial server alone in namespace `ns` (its recorder answers within 1 s, or not at all), taking
+    goals; yields its run_trial client."""
+    procs, ros = cell['procs'], cell['ros']
+    server = procs.start(f'trial_server_{ns}', [
+        '-m', 'enpire_rollout.trial_server_node', '--ros-args', '-r', f'__ns:=/{ns}',
+        '-p', f'bag_dir:={bag_dir}', '-p', 'recorder_timeout_wall_s:=1.0'])
+    client = ActionClient(ros.node, RunTrial, names.cell_name(ns, names.RUN_TRIAL))
+    try:
+        assert client.wait_for_server(timeout_sec=60)
+        ros.wait_taking_goals(client, goal(cell['tmp'], attempts=0))
+        yield client
     finally:
         client.destroy()
         procs.kill(server, signal.SIGINT)
@@ -600,7 +610,7 @@ def test_a_bag_start_answered_after_the_trial_gave_up_is_closed_as_aborted(cell)
 
     from enpire_interfaces.srv import StartRecording, StopRecording
 
-    procs, ros, tmp = cell['procs'], cell['ros'], cell['tmp']
+    ros, tmp = cell['ros'], cell['tmp']
     stops, answer_start = [], threading.Event()
 
     def late_start(request, response):
@@ -617,25 +627,18 @@ def test_a_bag_start_answered_after_the_trial_gave_up_is_closed_as_aborted(cell)
                                         late_start, callback_group=group),
                 ros.node.create_service(StopRecording, names.cell_name('cell_late', names.RECORDER_STOP),
                                         stop, callback_group=group)]
-    server = procs.start('trial_server_late', [
-        '-m', 'enpire_rollout.trial_server_node', '--ros-args', '-r', '__ns:=/cell_late',
-        '-p', f'bag_dir:={tmp / "late"}', '-p', 'recorder_timeout_wall_s:=1.0'])
-    client = ActionClient(ros.node, RunTrial, names.cell_name('cell_late', names.RUN_TRIAL))
     try:
-        assert client.wait_for_server(timeout_sec=60)
-        ros.wait_taking_goals(client, goal(tmp, attempts=0))
-        handle = ros.wait_future(client.send_goal_async(goal(tmp, attempts=1, steps_per_attempt=2)))
-        res = ros.wait_future(handle.get_result_async(), timeout=90, what='trial result')
-        assert res.status == GoalStatus.STATUS_ABORTED and not res.result.success
-        assert res.result.failure_reason.startswith('recorder start: '), res.result.failure_reason
-        answer_start.set()
-        late = ros.wait_for(lambda: [json.loads(r.summary_json) for r in stops if r.status == 'aborted'
-                                     and 'never ran' in r.summary_json], 60.0, 'the late bag stopped')
-        assert late[0]['failure_reason'].startswith('the trial never ran: recorder start: '), late
+        with lone_trial_server(cell, 'cell_late', tmp / 'late') as client:
+            handle = ros.wait_future(client.send_goal_async(goal(tmp, attempts=1, steps_per_attempt=2)))
+            res = ros.wait_future(handle.get_result_async(), timeout=90, what='trial result')
+            assert res.status == GoalStatus.STATUS_ABORTED and not res.result.success
+            assert res.result.failure_reason.startswith('recorder start: '), res.result.failure_reason
+            answer_start.set()
+            late = ros.wait_for(lambda: [json.loads(r.summary_json) for r in stops if r.status == 'aborted'
+                                         and 'never ran' in r.summary_json], 60.0, 'the late bag stopped')
+            assert late[0]['failure_reason'].startswith('the trial never ran: recorder start: '), late
     finally:
         answer_start.set()
-        client.destroy()
-        procs.kill(server, signal.SIGINT)
         for service in services:
             ros.node.destroy_service(service)
 
