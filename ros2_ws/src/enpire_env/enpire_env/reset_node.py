@@ -7,9 +7,12 @@ invalid one is aborted with a `failure_reason` before anything moves), picks the
 one config/reset.yaml names; mock hardware: `names.PLACE_OBJECTS`), `settling` (waits for camera frames
 taken after the placement), `verifying` (`names.VERIFY`; the task's fusion of the confident cameras'
 task-state estimates must lie within the task's tolerances, overridable in config/reset.yaml),
-`retrying`. A reset that cannot be verified is a failed reset. The result's vectors: `target_state`,
-`target_tool`, `achieved_state` and `errors` named by `error_names` (the task's error names). One reset at
-a time.
+`retrying`. A reset that cannot be verified is a failed reset. A 3-D task (`ResetSpec.multi_view`) is
+located from every calibrated view at once by the verify service (`locate_scene`), and after a verified
+reset its placed objects are published on /tf_static as frames `placed/<object>` in the task's frame (the
+verify node's judge of such a task needs where the box with the hole stands). The result's vectors:
+`target_state`, `target_tool`, `achieved_state` and `errors` named by `error_names` (the task's error
+names). One reset at a time.
 
 Its waits (settle, frames after the placement, answers of place_objects and verify) count the node's
 clock: the cell's sim time under use_sim_time (`enpire_common.cell_clock`, with its wall-clock stall
@@ -25,16 +28,22 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from enpire_common import messages, names, task_registry
 from enpire_common.cell_clock import CellClock
 from enpire_common.node_main import run_node
 from enpire_common.on_demand import OnDemandSubscriptions
+from geometry_msgs.msg import TransformStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from tf2_msgs.msg import TFMessage
 
+from enpire_env.calibration.camera_model import Pose
+from enpire_env.calibration.table_mapping import PLACED_PREFIX
+from enpire_env.calibration.transforms import fill_transform
 from enpire_env.reset import (
     CameraEstimate,
     Observation,
@@ -119,6 +128,9 @@ class ResetNode(Node):
             if spec and spec not in self._routines:
                 factory = load_routine_factory(spec, {'mock_placement': MockPlacementRoutine})
                 self._routines[spec] = factory(self, self.config)
+        # Where the last verified reset placed a 3-D task's objects: latched, as tf2's static broadcaster.
+        self.placed_pub = self.create_publisher(TFMessage, names.TF_STATIC, QoSProfile(
+            depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
         self._busy = threading.Lock()
         self._server = ActionServer(self, ResetCell, names.RESET, execute_callback=self.execute_callback,
                                     goal_callback=self.goal_callback, cancel_callback=self.cancel_callback,
@@ -191,11 +203,23 @@ class ResetNode(Node):
         outcome = run_reset(target, goal.max_tries, routine_with_baseline(routine),
                             lambda placement: self.observe(goal.task, placement), self.config, task,
                             on_phase=on_phase, cancelled=lambda: goal_handle.is_cancel_requested)
+        if outcome.success and task.multi_view:
+            self.publish_placed(goal.task, target)
         errors = ', '.join(f'{name} {value:.4g}' for name, value in outcome.errors.items())
         self.get_logger().info(
             f'reset {goal.task} seed={goal.seed} {goal.distribution}: ok={outcome.success} '
             f'tries={outcome.tries_used} errors: {errors} {outcome.failure_reason}')
         return outcome
+
+    def publish_placed(self, task: str, target) -> None:
+        """The placed objects' positions (their poses' first three entries) as static frames."""
+        frame = task_registry.get(task).action.frame
+        msg = TFMessage()
+        for obj in target.scene():
+            pose = Pose(np.eye(3), np.asarray(obj.pose[:3], dtype=float))
+            msg.transforms.append(fill_transform(TransformStamped(), frame, PLACED_PREFIX + obj.name, pose,
+                                                 self.get_clock().now().to_msg()))
+        self.placed_pub.publish(msg)
 
     def observe(self, task: str, placement: PlacementOutcome) -> Observation:
         """Settle, then verify until the cameras show frames taken after the placement (or time out)."""
@@ -203,12 +227,23 @@ class ResetNode(Node):
         if settled.stalled:
             self.get_logger().warning(f'settling: {settled.reason}')
         deadline = self.cell_clock.deadline(self.config.frame_timeout_s)
+        multi_view = task_registry.get(task).reset.multi_view
         while True:
             placed_stamp = self.placement_stamp()
-            response, error = self.verify(task)
+            response, error = self.verify(task, locate_scene=multi_view)
             if error:
                 return Observation(error=error)
             estimates = tuple(self.estimate(c, placed_stamp) for c in response.verdict.cameras)
+            if multi_view:
+                # located from every view: all of them must show the scene after the placement
+                fresh = all(e.fresh for e in estimates)
+                if fresh or deadline.expired() is not None:
+                    scene = tuple(response.scene) if fresh and len(response.scene) else None
+                    problem = response.scene_problem if fresh else 'a camera has no frame since the placement'
+                    return Observation(estimates, response.verdict.evidence_path, scene=scene,
+                                       scene_problem=problem)
+                time.sleep(0.05)
+                continue
             usable = sum(e.usable and e.fresh for e in estimates)
             if usable >= self.config.min_cameras or deadline.expired() is not None:
                 return Observation(estimates, response.verdict.evidence_path)
@@ -239,11 +274,12 @@ class ResetNode(Node):
                     return stamp
         return None
 
-    def verify(self, task: str, save_evidence: bool | None = None):
+    def verify(self, task: str, save_evidence: bool | None = None, locate_scene: bool = False):
         if not self.verify_client.wait_for_service(timeout_sec=self.config.service_timeout_s):
             return None, f'service {self.verify_client.srv_name} not available'
         save = self.config.save_evidence if save_evidence is None else save_evidence
-        response = self.call(self.verify_client, Verify.Request(task=task, cameras=[], save_evidence=save))
+        response = self.call(self.verify_client, Verify.Request(task=task, cameras=[], save_evidence=save,
+                                                                locate_scene=locate_scene))
         if response is None:
             return None, f'{self.verify_client.srv_name} did not answer'
         if not response.ok:

@@ -6,7 +6,10 @@ against the task registry, and is judged with that task's own judge and settings
 Keeps the latest frame of every configured camera with its table-to-image mapping, and answers Verify
 requests with the fused verdict, each camera's verdict and, on request, saved evidence. The mapping is
 the homography of the frame's stamp where one is published (the simulated cell, moving cameras), else
-derived from the camera's CameraInfo and its pose on /tf_static (a real cell; enpire_env.calibration).
+derived from the camera's CameraInfo and its pose on /tf_static (a real cell; enpire_env.calibration). A
+3-D task's judge (`needs = 'camera'`) gets instead each frame's calibrated camera model in the task's frame
+(CameraInfo's K, the optical frame's pose on /tf_static) and the scene as the reset placed it (the static
+frames `placed/<object>`); a camera not yet calibrated is judged 'no_calibration', never guessed.
 A request judges the cell's latest step: it waits (up to `step_frame_wait_s` wall seconds: their delivery)
 for each streaming camera's frame of that step, and the verdict is stamped with the capture stamp of the
 frames it judged. Frame age is judged on the node's clock: the cell's sim time in a simulated cell
@@ -96,11 +99,14 @@ class FrameBuffer:
             q.append((stamp, h))
             del q[:-self.keep]
 
-    def latest(self, cam: str) -> Frame | None:
-        """Newest image that has a homography with its stamp (fixed cameras: within 1 ms)."""
+    def latest(self, cam: str, mapped: bool = True) -> Frame | None:
+        """Newest image that has a homography with its stamp (fixed cameras: within 1 ms); `mapped` False
+        (a 3-D task's judge maps with the camera's model): the newest image."""
         with self._lock:
             images = list(self._images.get(cam, []))
             homs = list(self._homographies.get(cam, []))
+        if not mapped:
+            return Frame(images[-1][1], None, images[-1][0]) if images else None
         for stamp, image in reversed(images):
             for h_stamp, h in reversed(homs):
                 if abs(h_stamp - stamp) < 1e-3:
@@ -111,13 +117,14 @@ class FrameBuffer:
         image, h = self.calibrated.map_frame(cam, image)
         return None if h is None else Frame(image, h, stamp)
 
-    def has_frame_since(self, cam: str, stamp: float, streaming: bool | None = None) -> bool:
+    def has_frame_since(self, cam: str, stamp: float, streaming: bool | None = None, mapped: bool = True
+                        ) -> bool:
         """False only for a camera that streams (`streaming`; None: it has sent an image) but has no
-        judgeable frame (with its mapping) from `stamp` on yet."""
+        judgeable frame (with its mapping, when `mapped`) from `stamp` on yet."""
         if streaming is None:
             with self._lock:
                 streaming = bool(self._images.get(cam))
-        frame = self.latest(cam) if streaming else None
+        frame = self.latest(cam, mapped) if streaming else None
         return not streaming or (frame is not None and frame.stamp >= stamp - 1e-6)
 
 
@@ -233,6 +240,26 @@ class VerifyNode(Node):
                 except ValueError as exc:
                     self.get_logger().warning(f'{cam}: {exc}', throttle_duration_sec=5.0)
 
+    def calibrated_frames(self, frames: dict, task_frame: str) -> tuple[dict, dict | None]:
+        """A 3-D task's frames with their cameras' models in the task's frame (undistorted first where the
+        lens distorts), and the placed layout in that frame (None when the reset published none)."""
+        out = {}
+        for cam, frame in frames.items():
+            calibrated = self.calibrated.camera_model(cam, task_frame) if frame is not None else None
+            if calibrated is None:
+                out[cam] = frame        # judged 'no_calibration' (or 'no_frame')
+                continue
+            model, undistort = calibrated
+            image = frame.image
+            if undistort is not None:
+                try:
+                    image = undistort(image)
+                except ValueError:      # a frame of another size than its calibration: no calibration
+                    out[cam] = frame
+                    continue
+            out[cam] = Frame(image, None, frame.stamp, model)
+        return out, self.calibrated.placed(task_frame) or None
+
     def cell_now(self) -> float | None:
         """Now on the node's clock (the cell's sim time under use_sim_time); None before its first message."""
         now_ns = self.get_clock().now().nanoseconds
@@ -252,7 +279,10 @@ class VerifyNode(Node):
         if now is None:
             response.ok, response.error = False, "the cell's clock has not started (no clock message yet)"
             return response
-        keys = [f'{kind}/{c}' for c in cams for kind in ('image', 'homography', 'info')]
+        verifier = self.verifiers[task]
+        mapped = getattr(verifier.judge_frame, 'needs', 'homography') == 'homography'
+        kinds = ('image', 'homography', 'info') if mapped else ('image', 'info')   # no homography in 3-D
+        keys = [f'{kind}/{c}' for c in cams for kind in kinds]
         opening = not all(self.sensors.matched(k) for k in keys)
         streaming = self.sensors.open(keys, timeout_s=CAMERA_OPEN_WALL_S)
         try:
@@ -261,21 +291,27 @@ class VerifyNode(Node):
             # re-sends its current ones on the match): allowed more than a step's delivery.
             wait = max(self.step_frame_wait_s, CAMERA_OPEN_WALL_S if opening else 0.0)
             deadline = time.monotonic() + wait
-            while not all(self.frames.has_frame_since(c, now, f'image/{c}' in streaming) for c in cams) \
-                    and time.monotonic() < deadline:
+            while not all(self.frames.has_frame_since(c, now, f'image/{c}' in streaming, mapped)
+                          for c in cams) and time.monotonic() < deadline:
                 time.sleep(0.002)
                 self.take_frames(cams)
         finally:
             self.sensors.close_later(CAMERA_HOLD_WALL_S)     # kept while verifications follow each other
-        frames = {c: self.frames.latest(c) for c in cams}
+        frames = {c: self.frames.latest(c, mapped) for c in cams}
+        layout = None
+        if not mapped:
+            frames, layout = self.calibrated_frames(frames, verifier.task.action.frame)
         # Stamped with the capture stamp of the frames judged (on the cell's clock): a bag pairs the
         # verdict with exactly those frames and the cell state of their step.
         judged = [f.stamp for f in frames.values() if f is not None]
         now_msg = (self.frames.exact.get(max(judged)) if judged else None) \
             or Time(nanoseconds=round(now * 1e9)).to_msg()
         with self.verify_lock:
-            fused, judged_frames = self.verifiers[task].verify_frames(
-                frames, cameras=cams, now=now, rule=self.rule or None, max_age=self.max_age)
+            fused, judged_frames = verifier.verify_frames(
+                frames, cameras=cams, now=now, rule=self.rule or None, max_age=self.max_age, layout=layout)
+            if request.locate_scene:
+                scene, response.scene_problem = verifier.locate_scene(frames, now=now, max_age=self.max_age)
+                response.scene = [] if scene is None else [float(v) for v in scene]
         response.ok = True
         response.verdict = to_msg(fused, task, self.frames.exact)
         response.verdict.header.stamp = now_msg

@@ -179,3 +179,21 @@ class Undistorter:
             raise ValueError(f'frame is {image.shape[1]}x{image.shape[0]}, calibration is for '
                              f'{self.camera.width}x{self.camera.height}')
         return cv2.remap(image, *self._maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """A calibrated camera: K (3x3, CameraInfo's), its centre and the rotation task-frame-from-optical-frame
+    (columns: x right, y down, z forward), as CameraInfo and /tf_static (or a calibration file) give them."""
+    k: np.ndarray
+    position: np.ndarray
+    rotation: np.ndarray
+    width: int
+    height: int
+
+    def valid(self) -> bool:
+        k, r = np.asarray(self.k, float), np.asarray(self.rotation, float)
+        return (k.shape == (3, 3) and r.shape == (3, 3) and np.shape(self.position) == (3,)
+                and bool(np.all(np.isfinite(k)) and np.all(np.isfinite(r)))
+                and bool(np.all(np.isfinite(self.position))) and abs(np.linalg.det(k)) > 1e-12
+                and abs(np.linalg.det(r) - 1.0) < 1e-3 and self.width > 0 and self.height > 0)

@@ -1,4 +1,5 @@
-"""Each camera's table-to-image mapping from its CameraInfo and the static transforms. Pure.
+"""Each camera's table-to-image mapping (a table task) or its calibrated model in a task's frame (a 3-D
+task), from its CameraInfo and the static transforms. Pure.
 
 What a real cell's verify node judges frames with: nothing publishes a per-frame homography there, so
 the mapping is derived from the camera's intrinsics (CameraInfo) and its pose in the table frame
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from enpire_env.calibration.calibration_file import TABLE_FRAME, optical_frame
-from enpire_env.calibration.camera_model import Intrinsics, Undistorter, table_to_image
+from enpire_env.calibration.camera_model import CameraModel, Intrinsics, Undistorter, table_to_image
 from enpire_env.calibration.transforms import StaticTransforms, TransformError
 
 DEFAULT_TABLE_PIXEL_M = 0.001   # metres per unit of the task's table frame (a millimetre)
+PLACED_PREFIX = 'placed/'       # /tf_static frames of the objects where the reset placed them
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,35 @@ class CalibratedCameras:
         if mapping is None:
             return image, None
         return mapping.rectify(image), mapping.table_to_image
+
+    def camera_model(self, camera: str, frame: str) -> tuple[CameraModel, Undistorter | None] | None:
+        """The camera's calibrated model in `frame` (K and its optical frame's pose there) and the
+        undistortion its frames need first (None without distortion); None while either is unknown."""
+        with self._lock:
+            known = self._cameras.get(camera)
+        if known is None:
+            return None
+        intrinsics, optical = known
+        try:
+            pose = self.transforms.lookup(frame, optical)
+        except TransformError:
+            return None
+        model = CameraModel(intrinsics.matrix, pose.translation, pose.rotation, intrinsics.width,
+                            intrinsics.height)
+        return model, (Undistorter(intrinsics) if intrinsics.distorted else None)
+
+    def placed(self, frame: str, prefix: str = PLACED_PREFIX) -> dict[str, tuple[float, ...]]:
+        """The scene as the reset placed it: every static frame `<prefix><object>`, its position in
+        `frame` (the object's origin, metres)."""
+        placed = {}
+        for child in self.transforms.frames():
+            if child.startswith(prefix):
+                try:
+                    placed[child[len(prefix):]] = tuple(float(v) for v in
+                                                        self.transforms.lookup(frame, child).translation)
+                except TransformError:
+                    continue
+        return placed
 
     def mapping(self, camera: str) -> TableMapping | None:
         with self._lock:

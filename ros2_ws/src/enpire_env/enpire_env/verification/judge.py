@@ -19,26 +19,9 @@ from typing import Protocol
 
 import numpy as np
 
+from enpire_env.calibration.camera_model import CameraModel
 from enpire_env.verification import preprocess
 from enpire_env.verification.models import CameraJudgement, VerdictState
-
-
-@dataclass(frozen=True)
-class CameraModel:
-    """A calibrated camera: K (3x3, CameraInfo's), its centre and the rotation task-frame-from-optical-frame
-    (columns: x right, y down, z forward), as CameraInfo and /tf_static (or a calibration file) give them."""
-    k: np.ndarray
-    position: np.ndarray
-    rotation: np.ndarray
-    width: int
-    height: int
-
-    def valid(self) -> bool:
-        k, r = np.asarray(self.k, float), np.asarray(self.rotation, float)
-        return (k.shape == (3, 3) and r.shape == (3, 3) and np.shape(self.position) == (3,)
-                and bool(np.all(np.isfinite(k)) and np.all(np.isfinite(r)))
-                and bool(np.all(np.isfinite(self.position))) and abs(np.linalg.det(k)) > 1e-12
-                and abs(np.linalg.det(r) - 1.0) < 1e-3 and self.width > 0 and self.height > 0)
 
 
 @dataclass
@@ -77,6 +60,8 @@ class Judge(Protocol):
     # The task's success threshold on the score (fusion asks a camera deciding alone to clear it by its
     # own margin); None when the task's score has no threshold.
     threshold: float | None
+    # What the judge maps the image with (optional, default 'homography'): 'camera' for a 3-D task's judge,
+    # whose frames then carry their camera's calibrated model and the placed layout instead.
 
     def __call__(self, camera: str, frame: Frame, now: float | None = None,
                  max_age: float | None = None) -> JudgedFrame: ...

@@ -26,6 +26,7 @@ class PegJudge:
     its own colour ranges (verification/colour.py), so the backend is not used."""
 
     threshold = None    # the fusion decides from the 3-D location, not from a lone camera's score
+    needs = 'camera'    # frames come with their camera's calibrated model, not a table homography
 
     def __init__(self, settings, detector=None, segmenter=None, judge: JudgeConfig = DEFAULT_CONFIG):
         self.settings, self.judge = settings, judge
