@@ -5,8 +5,8 @@ framework asks it camera by camera and fuses the answers (fusion.py). Every judg
 checks (`check_frame`): no image, no table mapping (a table task) or no camera calibration (a 3-D task), a
 stale or a blank frame are UNCERTAIN, never a guess.
 
-A frame carries what a judge may need beside the image: its table-to-image homography (a table task such as
-Push-T), its camera's calibrated model (intrinsics and pose in the task's frame: a 3-D task locates objects
+A frame carries what a judge may need beside the image: its table-to-image homography (a task on the table
+plane), its camera's calibrated model (intrinsics and pose in the task's frame: a 3-D task locates objects
 from several views with it) and the scene as the reset placed it (`layout`: object name -> its pose vector,
 e.g. where the box with the hole stands).
 """
