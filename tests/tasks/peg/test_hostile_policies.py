@@ -14,7 +14,9 @@ from enpire_task_peg.safety import ToolLimits, limit_command
 from enpire_rollout import os_sandbox
 from enpire_rollout.policy_contract import Observation
 from enpire_rollout.policy_runtime import trial_context
-from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
+from tests.enpire_rollout import test_sandbox
+
+runner = test_sandbox.runner      # the sandbox tests' fixture: every runner closed, none left running
 
 
 @pytest.fixture
@@ -26,20 +28,6 @@ def context(peg_task):
                         seed=1)
     for cached in (os_sandbox.runtime_view, os_sandbox.probe):
         cached.cache_clear()
-
-
-@pytest.fixture
-def runner(tmp_path):
-    runners = []
-
-    def make(**limits):
-        made = PolicyRunner(SandboxLimits(**limits), scratch_dir=tmp_path / f'scratch{len(runners)}')
-        runners.append(made)
-        return made
-    yield make
-    for made in runners:
-        made.close()
-        assert made.proc is None or made.proc.poll() is not None, 'sandbox process left running'
 
 
 def observation(step: int = 0) -> Observation:

@@ -167,3 +167,16 @@ class Task:
         if self.config_dir is None:
             raise ValueError(f'task {self.name!r} has no config folder')
         return Path(resolve(self.config_dir)) / name
+
+
+def config_dir_of(package: str, source_config: str | Path) -> str:
+    """A task package's config folder: the installed one (share/<package>/config), else `source_config`
+    (the source tree's, for a package used from its folder)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        installed = Path(get_package_share_directory(package)) / 'config'
+        if installed.is_dir():
+            return str(installed)
+    except (ImportError, LookupError, ValueError):
+        pass
+    return str(source_config)

@@ -3,17 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from enpire_common.task import config_dir_of
+
 
 def config_dir() -> str:
-    """The task's config folder: the installed one (share/enpire_task_peg/config), else the source's."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        installed = Path(get_package_share_directory('enpire_task_peg')) / 'config'
-        if installed.is_dir():
-            return str(installed)
-    except (ImportError, LookupError, ValueError):
-        pass
-    return str(Path(__file__).resolve().parents[1] / 'config')
+    return config_dir_of('enpire_task_peg', Path(__file__).resolve().parents[1] / 'config')
 
 
 def safety_limits_path() -> str:

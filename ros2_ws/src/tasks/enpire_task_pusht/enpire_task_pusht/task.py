@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from enpire_common.task import ActionSpec, ObservationSpec, ResetSpec, Task, VerifierSpec
+from enpire_common.task import ActionSpec, ObservationSpec, ResetSpec, Task, VerifierSpec, config_dir_of
 
 from enpire_task_pusht.geometry import CONTROL_HZ, EPISODE_STEPS, WORKSPACE_SIZE
 
@@ -55,14 +55,7 @@ TASK = Task(
 
 def config_dir() -> str:
     """The task's config folder: the installed one (share/enpire_task_pusht/config), else the source's."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        installed = Path(get_package_share_directory('enpire_task_pusht')) / 'config'
-        if installed.is_dir():
-            return str(installed)
-    except (ImportError, LookupError, ValueError):
-        pass
-    return str(Path(__file__).resolve().parents[1] / 'config')
+    return config_dir_of('enpire_task_pusht', Path(__file__).resolve().parents[1] / 'config')
 
 
 def safety_limits_path() -> str:

@@ -10,12 +10,9 @@ offline` documents.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import sys
-from dataclasses import dataclass, field
 
+from enpire_agents.backends.strategy_genome import StrategyGenome, StrategySpace
 from enpire_task_peg.strategies import pieces
 from enpire_task_peg.strategies.playbook import PLAYBOOK, START_ISSUE, START_TEXT, diagnose  # noqa: F401
 
@@ -28,59 +25,18 @@ SLOTS: dict[str, dict[str, str]] = {
 }
 SLOT_ORDER = ('approach', 'grasp', 'transport', 'insert', 'feedback')
 PARAM_SPECS = pieces.PARAMS
-GENOME_TAG = '# GENOME: '
+SPACE = StrategySpace(SLOTS, SLOT_ORDER, PARAM_SPECS, pieces.SLOT_PARAMS, pieces.ALWAYS_LIVE)
 
 
-@dataclass
-class Genome:
+class Genome(StrategyGenome):
     """A point in the strategy space: a variant per slot and the numeric parameters."""
 
-    slots: dict[str, str] = field(default_factory=dict)
-    params: dict[str, float] = field(default_factory=dict)
-
-    def full(self) -> Genome:
-        slots = {s: self.slots.get(s, next(iter(SLOTS[s]))) for s in SLOT_ORDER}
-        params = {k: clamp_param(k, self.params.get(k, spec[0])) for k, spec in PARAM_SPECS.items()}
-        return Genome(slots, params)
-
-    def live_params(self) -> list[str]:
-        g = self.full()
-        names = list(pieces.ALWAYS_LIVE)
-        for slot, variant in g.slots.items():
-            names += [p for p in pieces.SLOT_PARAMS.get(slot, {}).get(variant, ()) if p not in names]
-        return names
-
-    def to_json(self) -> str:
-        g = self.full()
-        return json.dumps({'slots': g.slots, 'params': g.params}, sort_keys=True, separators=(',', ':'))
-
-    def key(self) -> str:
-        return hashlib.sha1(self.to_json().encode()).hexdigest()[:10]
-
-    def describe_diff(self, other: Genome | None) -> str:
-        a = self.full()
-        if other is None:
-            return ', '.join(f'{s}={v}' for s, v in a.slots.items())
-        b = other.full()
-        parts = [f'{s}: {b.slots[s]}->{a.slots[s]}' for s in SLOT_ORDER if a.slots[s] != b.slots[s]]
-        parts += [f'{k}: {b.params[k]:.4g}->{a.params[k]:.4g}' for k in PARAM_SPECS
-                  if a.params[k] != b.params[k]]
-        return '; '.join(parts) or 'no change'
+    space = SPACE
 
 
-def clamp_param(name: str, value) -> float | int:
-    _, low, high, kind, _ = PARAM_SPECS[name]
-    v = min(max(float(value), low), high)
-    return int(round(v)) if kind == 'int' else float(f'{v:.5g}')
-
-
-def mutate_param(name: str, value, rng, scale: float = 1.0):
-    """A random step for one parameter within its range (log-normal for 'log', normal otherwise)."""
-    _, low, high, kind, _ = PARAM_SPECS[name]
-    if kind == 'log':
-        return clamp_param(name, float(value) * math.exp(rng.normal(0.0, 0.35 * scale)))
-    spread = max(1.0, 0.25 * (high - low) * scale) if kind == 'int' else 0.2 * (high - low) * scale
-    return clamp_param(name, float(value) + rng.normal(0.0, spread))
+clamp_param = SPACE.clamp
+mutate_param = SPACE.mutate
+genome_from_code = Genome.from_code
 
 
 def seed_genome() -> Genome:
@@ -100,27 +56,13 @@ def compose(genome: Genome) -> str:
     """The complete policy source for a genome."""
     g = genome.full()
     lines = [pieces.HEADER.format(pieces=', '.join(f'{s}={g.slots[s]}' for s in SLOT_ORDER)),
-             GENOME_TAG + g.to_json() + '\n', 'PARAMS = {\n']
+             g.tag_line(), 'PARAMS = {\n']
     lines += [f'    {k!r}: {g.params[k]!r},\n' for k in sorted(g.params)]
     lines.append('}\n')
     source = ''.join(lines) + pieces.CORE
     for slot in SLOT_ORDER:
         source += f'\n# ---- piece: {slot} = {g.slots[slot]}\n' + SLOTS[slot][g.slots[slot]]
     return source
-
-
-def genome_from_code(code: str | None) -> Genome | None:
-    """The genome of a source written by `compose` (None for foreign code)."""
-    for line in (code or '').splitlines():
-        if line.startswith(GENOME_TAG):
-            try:
-                data = json.loads(line[len(GENOME_TAG):])
-                slots = {s: v for s, v in data.get('slots', {}).items() if s in SLOTS and v in SLOTS[s]}
-                params = {k: v for k, v in data.get('params', {}).items() if k in PARAM_SPECS}
-                return Genome(slots, params).full()
-            except (ValueError, TypeError, AttributeError):
-                return None
-    return None
 
 
 # The library the offline backend searches is this module (what `Task.strategies` resolves to).
