@@ -23,15 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
-ROOT = Path(__file__).resolve().parents[1]
-for extra in (ROOT / 'ros2_ws/src/tasks/enpire_task_peg',):   # not installed by default (COLCON_IGNORE)
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
 
 import numpy as np  # noqa: E402
 from enpire_task_peg.render import CAMERAS, CellCameras  # noqa: E402

@@ -103,7 +103,8 @@ def _on_graph(config, config_path, out, say):
     isolated_graph_env()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # SystemExit runs the finally: nodes stopped
     with simulated_cells(config.cells, out / 'node_logs', bag_dir=lambda cell: out / 'bags',
-                         parameters=cell_parameters(config), ready_timeout_s=150.0, say=say) as cells:
+                         parameters=cell_parameters(config), task=config.task, ready_timeout_s=150.0,
+                         say=say) as cells:
         if not cells.wait_ready(150.0):
             return None, f'the cells did not come up: {cells.problems()}'
         import rclpy

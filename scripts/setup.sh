@@ -64,9 +64,10 @@ fi
 if [ ! -f "$venv/share/control_msgs/package.xml" ]; then
   base_paths="$base_paths compat/control_msgs"
 fi
-# Rebuild when a package's metadata, interfaces or installed data change; Python sources are symlinked.
+# Rebuild when a package's metadata, interfaces or installed data change, or a package is (un)ignored;
+# Python sources are symlinked.
 src_hash=$( (echo "$base_paths"; find ros2_ws/src ros2_ws/compat sim -path '*/__pycache__' -prune -o -type f \
-  \( -name package.xml -o -name setup.py -o -name setup.cfg -o -name CMakeLists.txt \
+  \( -name package.xml -o -name setup.py -o -name setup.cfg -o -name CMakeLists.txt -o -name COLCON_IGNORE \
      -o -name '*.msg' -o -name '*.srv' -o -name '*.action' -o -path '*/config/*' -o -path '*/resource/*' \
      -o -path '*/launch/*' \) \
   -print | sort | xargs sha256sum) | sha256sum | cut -d' ' -f1)

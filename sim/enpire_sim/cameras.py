@@ -426,12 +426,45 @@ def render(state: ViewState, spec: CameraSpec, scene: Scene, faults: CameraFault
 
 @dataclass
 class Frame:
-    """One delivered frame. `state_step` is the step whose state the image shows (older when stale)."""
+    """One delivered frame. `state_step` is the step whose state the image shows (older when stale);
+    `table_to_image` is None for a self-rendered 3-D camera (no table plane)."""
 
     camera: str
     image: np.ndarray
-    table_to_image: np.ndarray
+    table_to_image: np.ndarray | None
     state_step: int
+
+
+class FaultyCameras:
+    """The fault knobs of a set of cameras: `deliver` turns a camera's clean frame into what it delivers
+    (noise, occlusion, colour shift, dropout: None; stale: the frame of the switch-on, again)."""
+
+    def __init__(self, names: Sequence[str], faults: dict[str, CameraFaults] | None = None, seed: int = 0):
+        self.names = tuple(names)
+        self.faults = dict(faults or {})
+        self.rng = np.random.default_rng(seed)
+        self._frozen: dict[str, Frame] = {}
+
+    def set_faults(self, camera: str, faults: CameraFaults) -> None:
+        if camera not in self.names:
+            raise KeyError(f'no camera {camera!r}')
+        self.faults[camera] = faults
+        if not faults.stale:
+            self._frozen.pop(camera, None)
+
+    def deliver(self, camera: str, step: int, clean: Callable[[], tuple[np.ndarray, np.ndarray | None]]
+                ) -> Frame | None:
+        """The camera's frame of `step`; `clean()` draws it (not called for a frozen camera)."""
+        faults = self.faults.get(camera, _NO_FAULTS)
+        if faults.stale and camera in self._frozen:
+            return self._frozen[camera]
+        img, h = clean()
+        if faults.any:
+            img = apply_faults(img, faults, self.rng)
+        frame = None if img is None else Frame(camera, img, h, step)
+        if faults.stale and frame is not None:
+            self._frozen[camera] = frame
+        return frame
 
 
 @dataclass
@@ -446,28 +479,48 @@ class CameraRig:
     def __post_init__(self):
         if self.scene is None:
             raise ValueError("a camera rig needs the task's scene to draw")
-        self.rng = np.random.default_rng(self.seed)
-        self._frozen: dict[str, Frame] = {}
+        self._cameras = FaultyCameras([s.name for s in self.specs], self.faults, self.seed)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self._cameras.names
 
     def set_faults(self, camera: str, faults: CameraFaults) -> None:
-        if camera not in {s.name for s in self.specs}:
-            raise KeyError(f'no camera {camera!r}')
-        self.faults[camera] = faults
-        if not faults.stale:
-            self._frozen.pop(camera, None)
+        self._cameras.set_faults(camera, faults)
 
     def capture(self, state: ViewState, cameras: Sequence[str] | None = None) -> dict[str, Frame | None]:
-        frames = {}
-        for spec in self.specs:
-            if cameras is not None and spec.name not in cameras:
-                continue
-            faults = self.faults.get(spec.name, _NO_FAULTS)
-            if faults.stale and spec.name in self._frozen:
-                frames[spec.name] = self._frozen[spec.name]
-                continue
-            img, h = render(state, spec, self.scene, faults, self.rng)
-            frame = None if img is None else Frame(spec.name, img, h, state.step)
-            if faults.stale and frame is not None:
-                self._frozen[spec.name] = frame
-            frames[spec.name] = frame
-        return frames
+        return {spec.name: self._cameras.deliver(spec.name, state.step,
+                                                 lambda spec=spec: draw(state, spec, self.scene))
+                for spec in self.specs if cameras is None or spec.name in cameras}
+
+
+class RenderedRig:
+    """The fixed cameras of a self-rendering simulator (`enpire_sim.simulator.SelfRenderingSimulator`)
+    with the same fault knobs as `CameraRig`: the simulator draws, the faults are applied here."""
+
+    def __init__(self, sim, faults: dict[str, CameraFaults] | None = None, seed: int = 0):
+        self.sim = sim
+        self._cameras = FaultyCameras(sim.cameras, faults, seed)
+        self._clean: dict[str, tuple[object, np.ndarray]] = {}   # camera -> (state key, its clean frame)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self._cameras.names
+
+    def set_faults(self, camera: str, faults: CameraFaults) -> None:
+        self._cameras.set_faults(camera, faults)
+
+    def capture(self, step: int, cameras: Sequence[str] | None = None, key: object = None
+                ) -> dict[str, Frame | None]:
+        """The cameras' frames of the simulator's current state (`step` is its step count). A camera already
+        rendered for the same `key` (a state that has not changed since: a lockstep cell re-sending its
+        frames while it idles) is not rendered again."""
+        return {name: self._cameras.deliver(name, step, lambda name=name: (self._render(name, key), None))
+                for name in self.names if cameras is None or name in cameras}
+
+    def _render(self, camera: str, key: object) -> np.ndarray:
+        cached = self._clean.get(camera)
+        if key is None or cached is None or cached[0] != key:
+            cached = (key, self.sim.render(camera))
+            self._clean[camera] = cached
+        return cached[1].copy()     # faults draw into the frame they are given

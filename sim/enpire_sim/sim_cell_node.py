@@ -4,19 +4,21 @@
         --params-file sim/config/sim_cell.yaml
 
 The node is task-free: parameter `task` names a task of the registry (`enpire_common.task_registry`);
-its `simulator` reference builds the physics and the scene the cameras draw (an
-`enpire_sim.simulator.CellSimulator`), its `sample_initial_state` gives the start, its `action` spec
-bounds the commands, and its `success_rule` judges the ground truth. An unknown task or distribution
-is a clear error at start-up.
+its `simulator` reference builds the physics: a 2-D table scene the node's camera rig draws
+(`enpire_sim.simulator.CellSimulator`) or a 3-D simulator that renders its own fixed cameras
+(`SelfRenderingSimulator`, e.g. MuJoCo); its `sample_initial_state` gives the start, its `action` spec
+bounds the commands (in its frame), and its `success_rule` judges the ground truth. An unknown task or
+distribution is a clear error at start-up.
 
 Topics and services (names from enpire_common.names, relative to the namespace):
 - publishes `cell_state` (CellState) and, per camera, `cameras/<cam>/image_raw` (Image, rgb8, frame_id
   `<cam>_optical_frame`), `camera_info` (CameraInfo: every camera as the pinhole `cameras.pinhole`
   gives) and `table_homography` (TableHomography; off with `publish_homography: false`, as in a real
   cell); the fixed cameras' poses in the `table` frame on /tf_static (tf2_msgs/TFMessage, latched, in
-  metres with `table_pixel_m` metres per table unit);
+  metres with `table_pixel_m` metres per table unit). A self-rendering simulator's cameras: its frames,
+  its CameraInfo and its cameras' poses in its frame (the task's, e.g. `world`), no homography;
   `privileged/ground_truth` (GroundTruth: the task state and the task's score) for tests and audits only;
-- subscribes `cmd/target` (Command in frame `table`: the task's action vector, in its units);
+- subscribes `cmd/target` (Command in the task's action frame: its action vector, in its units);
 - serves `mock_hardware/place_objects` (PlaceObjects: the task's scene objects, by name, and the tool).
 The CellState carries no joints (a free tool) and no task state (the cell measures none of it).
 
@@ -87,8 +89,8 @@ from enpire_env.calibration.transforms import fill_transform
 from enpire_env.request_checks import name_problem, names_problem
 from enpire_interfaces.msg import CellState, Command, GroundTruth, TableHomography
 from enpire_interfaces.srv import PlaceObjects
-from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, load_cameras, pinhole
-from enpire_sim.simulator import CellSimulator
+from enpire_sim.cameras import DEFAULT_CAMERAS, CameraFaults, CameraRig, RenderedRig, load_cameras, pinhole
+from enpire_sim.simulator import CellSimulator, SelfRenderingSimulator
 
 
 def parse_faults(text: str) -> dict[str, CameraFaults]:
@@ -100,25 +102,27 @@ def parse_faults(text: str) -> dict[str, CameraFaults]:
 
 
 def load_task(name: str) -> Task:
-    """The task called `name` ('': the one installed task); ValueError naming the installed tasks."""
+    """The task called `name` ('': the one installed task, where only one is); ValueError naming the
+    installed tasks."""
     try:
         return task_registry.get(name or task_registry.sole())
     except task_registry.UnknownTask as exc:
         raise ValueError(f'sim_cell: {exc}') from None
 
 
-def build_simulator(task: Task) -> CellSimulator:
+def build_simulator(task: Task) -> CellSimulator | SelfRenderingSimulator:
     """The task's simulator, checked against what the node needs of it."""
     sim = task.load('simulator')()
-    if not isinstance(sim, CellSimulator):
-        raise TypeError(f'task {task.name!r}: its simulator {task.simulator!r} is not a CellSimulator')
+    if not isinstance(sim, (SelfRenderingSimulator, CellSimulator)):
+        raise TypeError(f'task {task.name!r}: its simulator {task.simulator!r} is neither a CellSimulator '
+                        'nor a SelfRenderingSimulator')
     return sim
 
 
 def check_command(msg: Command, task: Task) -> tuple[str, str] | None:
     """(reason key, detail) of a refused command, or None when it is fine."""
-    if msg.header.frame_id != names.TABLE_FRAME:
-        return 'wrong_frame', f'frame_id {msg.header.frame_id!r} is not {names.TABLE_FRAME!r}'
+    if msg.header.frame_id != task.action.frame:
+        return 'wrong_frame', f'frame_id {msg.header.frame_id!r} is not {task.action.frame!r}'
     if len(msg.values) != task.action.size:
         return 'wrong_size', f'{len(msg.values)} values, the action has {task.action.size}'
     values = command_values(msg)
@@ -156,7 +160,8 @@ class SimCellNode(Node):
         super().__init__('sim_cell', **node_options)
         p, ro = self.declare_parameter, dict(read_only=True)
         self.task = load_task(p('task', '', describe(
-            "the task whose simulated cell this is: a name of the task registry ('': the one installed)",
+            "the task whose simulated cell this is: a name of the task registry ('': the one installed, "
+            'where only one is; bringup files name it)',
             **ro)).value)
         self.pacing = p('pacing', 'as_fast', describe(
             "as_fast: one control step per command (lockstep); real_time: control_hz x real_time_factor "
@@ -172,8 +177,9 @@ class SimCellNode(Node):
             'injected camera faults, e.g. "top:occlusion=0.3" (may change at run time)')).value
         seed = p('initial_seed', 0, describe('seed of the initial state', low=0, high=2**31 - 1,
                                              integer=True, **ro)).value
-        distribution = p('initial_distribution', self.task.distributions[0], describe(
-            f'initial state distribution (one of {", ".join(self.task.distributions)})', **ro)).value
+        distribution = p('initial_distribution', '', describe(
+            f"initial state distribution (one of {', '.join(self.task.distributions)}; '': the first)",
+            **ro)).value or self.task.distributions[0]
         problem = name_problem(distribution, self.task.distributions, f'{self.task.name} distribution')
         if problem:
             raise ValueError(problem)
@@ -192,22 +198,39 @@ class SimCellNode(Node):
             'also publish each camera\'s TableHomography (older consumers)', **ro)).value)
 
         self.sim = build_simulator(self.task)
+        self.self_rendering = isinstance(self.sim, SelfRenderingSimulator)
         self.success_rule = self.task.load('success_rule')
         self.tick_ns = round(1e9 / self.task.control_hz)
-        specs, file_faults = (load_cameras(cameras_file) if cameras_file else (DEFAULT_CAMERAS, {}))
+        if self.self_rendering:
+            if cameras_file:
+                raise ValueError(f'task {self.task.name!r} renders its own cameras: leave cameras_file empty')
+            specs, file_faults, self.frame_id = (), {}, self.sim.frame_id
+            self.publish_homography = False        # no table plane: CameraInfo and /tf_static say it all
+            self.rig = RenderedRig(self.sim, seed=fault_seed)
+            self._every = {cam: 1 for cam in self.rig.names}     # a frame per control step
+        else:
+            specs, file_faults = (load_cameras(cameras_file) if cameras_file else (DEFAULT_CAMERAS, {}))
+            self.frame_id = names.TABLE_FRAME
+            self.rig = CameraRig(specs, {}, seed=fault_seed, scene=self.sim.scene)
+            self._every = {s.name: max(1, round(self.task.control_hz / s.rate_hz)) for s in specs}
+        self.camera_names = self.rig.names
         faults = {**file_faults, **parse_faults(faults_text)}
-        self.rig = CameraRig(specs, {}, seed=fault_seed, scene=self.sim.scene)
+        unknown = names_problem(list(faults), list(self.camera_names), 'camera')
+        if unknown:
+            raise ValueError(f'camera_faults: {unknown}')
         for cam, fault in faults.items():
             self.rig.set_faults(cam, fault)
-        self._every = {s.name: max(1, round(self.task.control_hz / s.rate_hz)) for s in specs}
         self._frame_stamps: dict[str, tuple] = {}   # camera -> (last frame sent, its capture stamp)
 
         initial = self.task.load('sample_initial_state')(seed, distribution)
         self.scene_shape = tuple((o.name, len(o.pose)) for o in initial.scene())
         self.sim.place_objects(initial.scene(), initial.tool())
         # Intrinsics stay fixed, even for the wrist camera whose pose moves with the tool.
-        self.intrinsics = {s.name: pinhole(s, self.sim.table, self.table_pixel_m, self.sim.view())[0]
-                           for s in specs}
+        if self.self_rendering:
+            self.intrinsics = {cam: self.sim.camera_info(cam) for cam in self.camera_names}
+        else:
+            self.intrinsics = {s.name: pinhole(s, self.sim.table, self.table_pixel_m, self.sim.view())[0]
+                               for s in specs}
         self.rejected: Counter[str] = Counter()
         self._ticks = 0
         self._start_ns = time.time_ns()     # sim time starts at the wall time of start-up (see above)
@@ -234,11 +257,11 @@ class SimCellNode(Node):
                       if self.pacing == 'as_fast' else lean_publisher_events())
             return self.create_publisher(msg_type, topic, sensor, event_callbacks=events)
         self.cam_pubs = {
-            s.name: (camera_pub(Image, names.camera_image(s.name), s.name),
-                     camera_pub(CameraInfo, names.camera_info(s.name), s.name),
-                     camera_pub(TableHomography, names.camera_homography(s.name), s.name)
-                     if self.publish_homography else None)
-            for s in specs}
+            cam: (camera_pub(Image, names.camera_image(cam), cam),
+                  camera_pub(CameraInfo, names.camera_info(cam), cam),
+                  camera_pub(TableHomography, names.camera_homography(cam), cam)
+                  if self.publish_homography else None)
+            for cam in self.camera_names}
         self.tf_static_pub = self.create_publisher(
             TFMessage, names.TF_STATIC, QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))
         self._publish_static_transforms()
@@ -256,7 +279,7 @@ class SimCellNode(Node):
         self.get_logger().info(
             f'sim_cell up: task={self.task.name} pacing={self.pacing}'
             + (f' x{self.real_time_factor:g}' if self.pacing == 'real_time' else '')
-            + f' cameras={[s.name for s in specs]} '
+            + f' cameras={list(self.camera_names)} '
             f'initial=({distribution}, seed {seed}) faults={sorted(faults)}')
 
     # -- inputs --------------------------------------------------------------------------------------
@@ -281,7 +304,13 @@ class SimCellNode(Node):
             self._pending = target
 
     def _on_tick(self) -> None:
-        self.sim.step(self._pending if self._pending is not None else self.sim.target)
+        if self._pending is not None:
+            command = self._pending
+            if self.self_rendering:
+                self._pending = None     # a command is applied once; idle ticks hold the cell
+        else:
+            command = self.sim.idle_command() if self.self_rendering else self.sim.target
+        self.sim.step(command)
         self._ticks += 1
         self._publish_step()
 
@@ -311,13 +340,13 @@ class SimCellNode(Node):
             if param.name == 'camera_faults':
                 try:
                     faults = parse_faults(param.value)
-                    unknown = names_problem(list(faults), [s.name for s in self.rig.specs], 'camera')
+                    unknown = names_problem(list(faults), list(self.camera_names), 'camera')
                     if unknown:
                         raise ValueError(unknown)
                 except Exception as exc:  # noqa: BLE001 - any bad value is refused, the node lives on
                     return SetParametersResult(successful=False, reason=f'bad camera_faults: {exc}')
-                for cam in self.rig.specs:
-                    self.rig.set_faults(cam.name, faults.get(cam.name, CameraFaults()))
+                for cam in self.camera_names:
+                    self.rig.set_faults(cam, faults.get(cam, CameraFaults()))
                 self.get_logger().info(f'camera faults now {faults}')
             elif param.name in ('task', 'pacing', 'real_time_factor', 'cameras_file'):
                 return SetParametersResult(successful=False, reason=f'{param.name} is fixed at start')
@@ -327,10 +356,12 @@ class SimCellNode(Node):
     def _publish_static_transforms(self) -> None:
         """The fixed cameras' poses, once and latched, as tf2's StaticTransformBroadcaster sends them."""
         stamp = self.stamp()
+        poses = ({cam: self.sim.camera_pose(cam) for cam in self.camera_names} if self.self_rendering
+                 else {s.name: pinhole(s, self.sim.table, self.table_pixel_m)[1]
+                       for s in self.rig.specs if s.kind != 'wrist'})
         msg = TFMessage(transforms=[
-            fill_transform(TransformStamped(), names.TABLE_FRAME, names.camera_frame(s.name),
-                           pinhole(s, self.sim.table, self.table_pixel_m)[1], stamp)
-            for s in self.rig.specs if s.kind != 'wrist'])
+            fill_transform(TransformStamped(), self.frame_id, names.camera_frame(cam), pose, stamp)
+            for cam, pose in poses.items()])
         self.tf_static_pub.publish(msg)
 
     def sim_time_ns(self) -> int:
@@ -343,8 +374,8 @@ class SimCellNode(Node):
         stamp = self.stamp()
         self.clock_pub.publish(ClockMsg(clock=stamp))    # first: the cell's nodes are at this step's time
         self._publish_state(stamp)
-        self._publish_frames(stamp, [s.name for s in self.rig.specs
-                                     if all_cameras or self._ticks % self._every[s.name] == 0])
+        self._publish_frames(stamp, [cam for cam in self.camera_names
+                                     if all_cameras or self._ticks % self._every[cam] == 0])
 
     def watched(self, cam: str) -> bool:
         """Whether anyone subscribes to the camera's image, CameraInfo or homography (matched readers)."""
@@ -365,17 +396,18 @@ class SimCellNode(Node):
         cameras = [cam for cam in cameras if self.watched(cam)]
         if not cameras:
             return
-        frames = self.rig.capture(self.sim.view(), cameras)
-        for spec in self.rig.specs:
-            frame = frames.get(spec.name)
+        frames = (self.rig.capture(self.sim.step_count, cameras, key=self._ticks) if self.self_rendering
+                  else self.rig.capture(self.sim.view(), cameras))
+        for cam in self.camera_names:
+            frame = frames.get(cam)
             if frame is None:
                 continue
-            image_pub, info_pub, homography_pub = self.cam_pubs[spec.name]
-            frame_id = names.camera_frame(spec.name)
-            last = self._frame_stamps.get(spec.name)
+            image_pub, info_pub, homography_pub = self.cam_pubs[cam]
+            frame_id = names.camera_frame(cam)
+            last = self._frame_stamps.get(cam)
             # A frozen (stale) frame is the same object again: it keeps the stamp of its capture.
             frame_stamp = last[1] if last is not None and last[0] is frame else stamp
-            self._frame_stamps[spec.name] = (frame, frame_stamp)
+            self._frame_stamps[cam] = (frame, frame_stamp)
             img = Image()
             img.header.stamp, img.header.frame_id = frame_stamp, frame_id
             img.height, img.width = frame.image.shape[:2]
@@ -383,7 +415,7 @@ class SimCellNode(Node):
             img.data = frame.image.tobytes()
             info = CameraInfo()
             info.header = img.header
-            self.intrinsics[spec.name].fill_camera_info(info)
+            self.intrinsics[cam].fill_camera_info(info)
             image_pub.publish(img)
             info_pub.publish(info)
             if homography_pub is not None:
@@ -395,7 +427,7 @@ class SimCellNode(Node):
     def _publish_state(self, stamp=None) -> None:
         stamp = stamp or self.stamp()
         state = CellState(step=self.sim.step_count, commanded=messages.floats(self.sim.target))
-        state.header.stamp, state.header.frame_id = stamp, names.TABLE_FRAME
+        state.header.stamp, state.header.frame_id = stamp, self.frame_id
         messages.set_tool(state, self.sim.tool_position, self.sim.tool_velocity)
         self.state_pub.publish(state)
         if not self.truth_pub.get_subscription_count():

@@ -16,7 +16,7 @@ PACING = os.environ.get('ENPIRE_TEST_PACING', 'as_fast')
 
 
 def _tiny(tmp_path, **over):
-    data = {'name': 'graph_team', 'cells': ['cell_0'], 'team': {'size': 1}, 'pacing': PACING,
+    data = {'name': 'graph_team', 'task': 'pusht', 'cells': ['cell_0'], 'team': {'size': 1}, 'pacing': PACING,
             'budgets': {'wall_clock_s': 120, 'trials': 10},   # stops the team; generous for a loaded CI
             'success_bar': {'k': 2, 'pass_at_k': 0.99, 'n_eval': 1, 'max_confirmations': 1},
             'attempts': 2, 'steps_per_attempt': 15,

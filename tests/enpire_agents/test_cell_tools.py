@@ -26,7 +26,7 @@ def record(tmp_path):
 
     def toolbox(agent='agent_0', max_calls=10_000):
         ledger = ToolLedger(cfg.budgets, tmp_path / 'tool_calls.jsonl', max_calls=max_calls)
-        return CellToolbox(agent, cfg, tree, LocalTrialRunner(perception='noisy_gt'), ledger)
+        return CellToolbox(agent, cfg, tree, LocalTrialRunner(perception='noisy_gt', task='pusht'), ledger)
     return toolbox
 
 

@@ -5,6 +5,7 @@ from enpire_agents.experiment import ExperimentConfigError, config_dir, load_exp
 
 BASE = {
     'name': 'unit',
+    'task': 'pusht',
     'improvement': {'seeds': {'start': 0, 'count': 50}},
     'evaluation': {'seeds': {'start': 1000, 'count': 20}},
     'success_bar': {'n_eval': 20},

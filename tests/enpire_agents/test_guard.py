@@ -62,7 +62,7 @@ def _regimes_proposals():
     from enpire_agents.regimes.bc import learned_policy_source
     request = ImprovementRequest(task='pusht', contract='', agent_id='agent_0', round=1)
     tool_calling = regime_backends.ToolCallingBackend(seed=0).propose(request)
-    learned = learned_policy_source('/tmp/weights.npz', '0' * 64, 'behaviour_cloning')
+    learned = learned_policy_source('/tmp/weights.npz', '0' * 64, 'behaviour_cloning', task='pusht')
     return {'tool_calling': tool_calling.code, 'behaviour_cloning': learned}
 
 
@@ -89,7 +89,8 @@ def test_small_constants_that_happen_to_equal_a_seed_are_not_leaks():
 
 
 def test_agent_view_has_no_evaluation_seeds(tmp_path):
-    config = load_experiment({'name': 'g', 'improvement': {'seeds': {'start': 0, 'count': 10}},
+    config = load_experiment({'name': 'g', 'task': 'pusht',
+                              'improvement': {'seeds': {'start': 0, 'count': 10}},
                               'evaluation': {'seeds': {'start': 5000, 'count': 5}},
                               'success_bar': {'n_eval': 5}})
     view = guard.agent_view(config, 'agent_0')

@@ -19,7 +19,8 @@ TOOLS = {'run_trial', 'get_trial', 'list_trials', 'reset_cell', 'verify', 'propo
 
 
 def experiment_file(tmp_path: Path) -> Path:
-    data = {'name': 'mcp_test', 'cells': ['cell_0'], 'team': {'size': 1}, 'pacing': 'as_fast', 'record': True,
+    data = {'name': 'mcp_test', 'task': 'pusht', 'cells': ['cell_0'],
+            'team': {'size': 1}, 'pacing': 'as_fast', 'record': True,
             'budgets': {'wall_clock_s': 3600, 'trials': 3},
             'success_bar': {'k': 2, 'pass_at_k': 0.99, 'n_eval': 2},
             'attempts': 2, 'steps_per_attempt': 20, 'trial_time_budget_s': 60,

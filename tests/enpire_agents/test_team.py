@@ -73,7 +73,7 @@ class ScriptedRunner:
 
 
 def _config(**over):
-    data = {'name': 'team_unit', 'team': {'size': 2, 'patience': 2},
+    data = {'name': 'team_unit', 'task': 'pusht', 'team': {'size': 2, 'patience': 2},
             'budgets': {'wall_clock_s': 60, 'trials': 400},
             'success_bar': {'k': 8, 'pass_at_k': 0.95, 'pass_at_1': 0.5, 'n_eval': 20,
                             'max_confirmations': 3},
@@ -152,7 +152,7 @@ def test_changed_protected_file_invalidates_the_run(tmp_path):
 
 
 def test_local_runner_runs_rollouts_on_the_simulator():
-    runner = LocalTrialRunner(perception='noisy_gt')
+    runner = LocalTrialRunner(perception='noisy_gt', task='pusht')
     outcomes = runner.run(POLICY.format(q=0), [1, 2], distribution='in_distribution', attempts=2,
                           steps_per_attempt=5, label='t')
     assert [o.seed for o in outcomes] == [1, 2] and all(len(o.attempt_scores) == 2 for o in outcomes)

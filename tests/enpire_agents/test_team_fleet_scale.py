@@ -26,7 +26,7 @@ def node():
 
 def _config(team_size):
     return load_experiment({
-        'name': 'fleet_scale', 'cells': CELLS, 'team': {'size': team_size, 'patience': 2},
+        'name': 'fleet_scale', 'task': 'pusht', 'cells': CELLS, 'team': {'size': team_size, 'patience': 2},
         'budgets': {'wall_clock_s': 3600, 'trials': 2000, 'robot_time_s': 1e6},
         'success_bar': {'k': 8, 'pass_at_k': 0.95, 'pass_at_1': 0.5, 'held_out_confirmation': False},
         'improvement': {'seeds': {'start': 0, 'count': 500}, 'trials_per_node': 8, 'max_rounds': 30},

@@ -100,10 +100,10 @@ def _expand(sim_time: str, compose: str) -> list:
     arguments = {a.args[0]: a.kwargs.get('default_value') for a in description.args[0]
                  if type(a).__name__ == 'DeclareLaunchArgument'}
     assert arguments['use_sim_time'] == ''
-    assert {'bringup', 'cells', 'only', 'skip', 'compose'} <= set(arguments)
+    assert {'bringup', 'cells', 'task', 'only', 'skip', 'compose'} <= set(arguments)
     expand = next(a for a in description.args[0] if type(a).__name__ == 'OpaqueFunction').kwargs['function']
-    return expand({'bringup': 'sim_cells', 'cells': '2', 'only': '', 'skip': '', 'use_sim_time': sim_time,
-                   'compose': compose})
+    return expand({'bringup': 'sim_cells', 'cells': '2', 'task': '', 'only': '', 'skip': '',
+                   'use_sim_time': sim_time, 'compose': compose})
 
 
 def _sim_time_of(node, sim_time: str):
@@ -176,8 +176,8 @@ def test_launch_description_matches_the_bringup_yaml(file):
     description = get_launch_description_from_python_launch_file(str(installed(file)))
     context = LaunchContext()
     context.launch_configurations.update(
-        {'bringup': LAUNCH_FILES[file], 'cells': '2', 'only': '', 'skip': '', 'use_sim_time': 'false',
-         'compose': ''})
+        {'bringup': LAUNCH_FILES[file], 'cells': '2', 'task': '', 'only': '', 'skip': '',
+         'use_sim_time': 'false', 'compose': ''})
     nodes = []
     for entity in description.entities:
         if isinstance(entity, OpaqueFunction):

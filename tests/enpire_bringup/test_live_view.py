@@ -28,9 +28,10 @@ def test_a_foxglove_client_receives_every_channel_of_a_running_cell(node_process
     from enpire_interfaces.msg import TrialEvent
     from enpire_interfaces.srv import Verify
 
-    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}'])
+    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}',
+                                 '-p', 'task:=pusht'])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}',
-                                    *sim_time_ros_args(CELL)])
+                                    *sim_time_ros_args(CELL), '-p', 'task:=pusht'])
     node_processes.start('view', ['-m', 'enpire_bringup.cli', 'view', '--cell', CELL, '--port', '0'])
 
     def served():

@@ -175,3 +175,27 @@ def test_shipped_bringup_files_expand(name):
         assert {'enpire_bringup.adapters.command_adapter_node',
                 'enpire_bringup.adapters.camera_relay_node'} <= modules
         assert labels['cell_0.safety'].required
+
+
+TASK_NODES = ('enpire_sim.sim_cell_node', 'enpire_env.safety_node', 'enpire_env.verify_node')
+
+
+@pytest.mark.parametrize('name', ['sim_cells', 'real_cell'])
+def test_every_node_that_serves_a_task_is_given_the_bringups_task(name):
+    """Nothing shipped falls back on "the one installed task": each cell's sim, safety and verify node is
+    given the file's task, or the one the caller names."""
+    from enpire_common import task_registry
+    for task, expected in ((None, load(name).task), ('peg_insertion', 'peg_insertion')):
+        nodes = [n for n in expand(load(name), cells=2, task=task).nodes if n.module in TASK_NODES]
+        assert len(nodes) == 2 * (3 if name == 'sim_cells' else 2)
+        assert all(n.parameters['task'] == expected for n in nodes), [(n.label, n.parameters) for n in nodes]
+    assert load(name).task in task_registry.names()
+
+
+def test_a_task_substitution_without_a_task_is_refused_with_the_reason(tmp_path):
+    data = {'cells': {'count': 1, 'nodes': [{'name': 'sim', 'module': 'pkg.sim',
+                                              'parameters': {'task': '${task}'}}]}}
+    path = write(tmp_path, data)
+    with pytest.raises(KeyError, match='the bringup names no task'):
+        expand(load(path))
+    assert expand(load(path), task='pusht').nodes[0].parameters == {'task': 'pusht'}

@@ -60,9 +60,11 @@ def _container(node_processes, name, nodes, env=None):
 
 def test_a_node_that_cannot_start_stops_the_container_with_exit_2_and_the_reason(node_processes):
     proc = _container(node_processes, 'bad', [
-        ComposedNode('enpire_env.safety_node:SafetyNode', ['--ros-args', '-r', '__ns:=/bad_cell']),
+        ComposedNode('enpire_env.safety_node:SafetyNode', ['--ros-args', '-r', '__ns:=/bad_cell',
+                                                           '-p', 'task:=pusht']),
         ComposedNode('enpire_sim.sim_cell_node:SimCellNode',
-                     ['--ros-args', '-r', '__ns:=/bad_cell', '-p', 'initial_seed:=abc'])])
+                     ['--ros-args', '-r', '__ns:=/bad_cell', '-p', 'task:=pusht',
+                      '-p', 'initial_seed:=abc'])])
     assert proc.wait(timeout=60) == 2
     log = node_processes.log('bad')
     assert 'cannot start' in log and "'initial_seed'" in log and 'INTEGER' in log
@@ -71,10 +73,11 @@ def test_a_node_that_cannot_start_stops_the_container_with_exit_2_and_the_reason
 def test_nodes_of_one_container_share_its_process_and_stop_on_sigterm(node_processes, ros_node):
     token = new_token()
     proc = _container(node_processes, 'pair', [
-        ComposedNode('enpire_env.safety_node:SafetyNode', ['--ros-args', '-r', '__ns:=/pair_cell']),
+        ComposedNode('enpire_env.safety_node:SafetyNode', ['--ros-args', '-r', '__ns:=/pair_cell',
+                                                           '-p', 'task:=pusht']),
         ComposedNode('enpire_env.safety_node:SafetyNode',
                      ['--ros-args', '-r', '__ns:=/pair_cell', '-r', '__node:=safety_b',
-                      '-p', 'autostart:=true'])],
+                      '-p', 'task:=pusht', '-p', 'autostart:=true'])],
         env={'ENPIRE_TEST_TOKEN': token})
     wanted = {('safety', '/pair_cell'), ('safety_b', '/pair_cell')}
     deadline = time.monotonic() + 60

@@ -153,9 +153,10 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
 
 
 def test_reset_end_to_end_with_sim_and_verify(node_processes, ros_node, tmp_path):
-    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:={NS}'])
+    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:={NS}',
+                                 '-p', 'task:=pusht'])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:={NS}',
-                                    *sim_time_ros_args(NS)])
+                                    *sim_time_ros_args(NS), '-p', 'task:=pusht'])
     start_reset(node_processes, tmp_path, timeout=5.0, evidence='true', extra='  pose_cameras: [top]\n')
     client = ActionClient(ros_node.node, ResetCell, names.cell_name(NS, names.RESET))
     assert client.wait_for_server(timeout_sec=30), 'reset action never appeared'

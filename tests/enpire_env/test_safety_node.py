@@ -249,7 +249,8 @@ def test_bad_limits_file_fails_closed(node_processes, tmp_path):
                     reason='sim_cell not available')
 def test_lockstep_with_sim_cell(node_processes, ros_node, tmp_path):
     """as-fast sim + safety: every policy command (even NaN or huge) steps the sim exactly once, in limits."""
-    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:={NS}'])
+    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:={NS}',
+                                 '-p', 'task:=pusht'])
     limits = start_safety(node_processes, tmp_path, 'as_fast', min_rate=0.5)
     cell = FakeCell(ros_node)
     states = []

@@ -23,7 +23,7 @@ def cell(node_processes, ros_node, tmp_path):
     # The oblique camera drops every frame from the start. In 'as_fast' pacing the sim's clock advances
     # 0.1 s per step, not with the wall clock, so frame age is not what this test is about.
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}',
-                                 '-p', "camera_faults:='{oblique: {dropout: 1.0}}'"])
+                                 '-p', "camera_faults:='{oblique: {dropout: 1.0}}'", '-p', 'task:=pusht'])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}',
                                     *sim_time_ros_args(CELL),
                                     '-p', f'evidence_dir:={tmp_path}'])
@@ -107,7 +107,7 @@ def test_a_stale_camera_is_explicitly_uncertain_and_the_others_decide(node_proce
     ns = 'cell_stale'
     # The wrist camera freezes on its first frame and keeps re-sending it with that frame's stamp.
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{ns}',
-                                 '-p', "camera_faults:='{wrist: {stale: true}}'"])
+                                 '-p', "camera_faults:='{wrist: {stale: true}}'", '-p', 'task:=pusht'])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{ns}',
                                     *sim_time_ros_args(ns),
                                     '-p', f'evidence_dir:={tmp_path}', '-p', 'max_frame_age:=0.5'])
@@ -150,7 +150,7 @@ def test_the_sim_cell_without_homographies_is_judged_from_its_camera_info_and_tf
     # As a real cell: no table_homography; the fixed cameras' CameraInfo and poses on /tf_static only.
     ns = 'cell_calibrated'
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{ns}',
-                                 '-p', 'publish_homography:=false'])
+                                 '-p', 'publish_homography:=false', '-p', 'task:=pusht'])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{ns}',
                                     *sim_time_ros_args(ns),
                                     '-p', f'evidence_dir:={tmp_path}'])

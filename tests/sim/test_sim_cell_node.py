@@ -82,7 +82,7 @@ class CellProbe:
 
 
 def _start(node_processes, cell, *params):
-    args = ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{cell}']
+    args = ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{cell}', '-p', 'task:=pusht']
     for p in params:
         args += ['-p', p]
     return node_processes.start(cell, args)
@@ -206,6 +206,14 @@ def test_an_unknown_task_or_distribution_is_refused_at_start_with_a_clear_error(
         assert 'pusht' in log.split(expected, 1)[1].splitlines()[0]   # the error lists the installed tasks
 
 
-def test_an_empty_task_is_the_one_installed_task():
+def test_an_empty_task_is_refused_where_several_tasks_are_installed(node_processes):
+    """'' names the one installed task only where there is one; with Push-T and peg insertion installed
+    the node asks for a name (bringup files always give one)."""
     from enpire_common import task_registry
-    assert task_registry.names() == ('pusht',) and task_registry.sole() == 'pusht'
+    assert {'pusht', 'peg_insertion'} <= set(task_registry.names())
+    with pytest.raises(task_registry.UnknownTask, match='name the task'):
+        task_registry.sole()
+    proc = node_processes.start('cell_unnamed', ['-m', 'enpire_sim.sim_cell_node', '--ros-args',
+                                                 '-r', '__ns:=/cell_unnamed'])
+    assert proc.wait(timeout=60) != 0
+    assert 'name the task (parameter `task`)' in node_processes.log('cell_unnamed')

@@ -36,7 +36,7 @@ class BaggedLocalRunner(LocalTrialRunner):
     """The in-process simulator, each rollout given a bag folder holding one frame (the image path)."""
 
     def __init__(self, bag_dir: Path):
-        super().__init__(perception='noisy_gt')
+        super().__init__(perception='noisy_gt', task='pusht')
         self.bag_dir = bag_dir
 
     def run(self, code, seeds, **kwargs):

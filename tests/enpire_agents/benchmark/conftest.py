@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 TINY_EXPERIMENT = {
-    'name': 'tiny', 'cells': ['cell_0'], 'team': {'size': 1}, 'pacing': 'as_fast',
+    'name': 'tiny', 'task': 'pusht', 'cells': ['cell_0'], 'team': {'size': 1}, 'pacing': 'as_fast',
     'budgets': {'wall_clock_s': 60, 'trials': 10},
     'success_bar': {'k': 2, 'pass_at_k': 0.99, 'n_eval': 1, 'max_confirmations': 1},
     'attempts': 2, 'steps_per_attempt': 15,

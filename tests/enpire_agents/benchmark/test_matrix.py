@@ -82,8 +82,9 @@ def test_replay_switches_llm_backends_only(write_matrix, tmp_path):
     assert replay.config.transcript_dir == str((tmp_path / 'published').resolve())
 
 
-def test_the_tasks_are_the_installed_ones(write_matrix):
-    from enpire_common import task_registry
-    installed = list(task_registry.names())
-    assert load_matrix(write_matrix()).config.tasks == installed
-    assert load_matrix(write_matrix(tasks=installed[:1])).config.tasks == installed[:1]
+def test_the_tasks_are_the_base_experiments_unless_the_matrix_names_them(write_matrix):
+    assert load_matrix(write_matrix()).tasks == ['pusht']
+    assert {r.task for r in load_matrix(write_matrix()).runs()} == {'pusht'}
+    assert load_matrix(write_matrix(tasks=['pusht'])).tasks == ['pusht']
+    with pytest.raises(MatrixConfigError, match="unknown task"):
+        load_matrix(write_matrix(tasks=['fold_laundry']))

@@ -30,11 +30,13 @@ def bags(tmp_path_factory):
     truth): seeds 3 (a success, true coverage 0.974) and 1 (a failure), in `<root>/cell_0/<trial>/` as
     the sim bringup's trial server lays them out. (Seed 0 ends at 0.960: too near the threshold for the
     verifier to prove, so UNCERTAIN.)"""
+    from enpire_agents.local_eval import TrialSettings
     from enpire_agents.regimes.sim_bags import record_rollouts
 
     root = tmp_path_factory.mktemp('bags')
     outs = record_rollouts(
-        _expert_code(), [3, 1], root, attempts=1, steps_per_attempt=150, debug_ground_truth=True
+        _expert_code(), [3, 1], root, attempts=1, steps_per_attempt=150, debug_ground_truth=True,
+        settings=TrialSettings.from_config('pusht'),
     )
     return root, outs
 
@@ -43,16 +45,16 @@ def test_dataset_from_bag(bags):
     from enpire_agents.regimes.dataset import build_dataset, export_lerobot
 
     root, outs = bags
-    ds = build_dataset(root, only_success=False)
+    ds = build_dataset(root, only_success=False, task='pusht')
     assert ds.feature_map == lp.FEATURES_HIST and ds.obs.shape[1] == len(lp.HIST_FEATURE_NAMES)
     assert len(ds.trials) == 2 and ds.act.shape == (len(ds), 2)
-    v1 = build_dataset(root, only_success=False, feature_map=lp.FEATURES)
+    v1 = build_dataset(root, only_success=False, feature_map=lp.FEATURES, task='pusht')
     assert v1.obs.shape == (len(ds), len(lp.FEATURE_NAMES)) and np.allclose(v1.obs, ds.obs[:, :8])
     assert sorted({t.seed for t in ds.trials}) == [1, 3]
     assert all(len(t.policy_sha256) == 64 for t in ds.trials)
     assert len(ds) == sum(o.steps for o in outs)  # one pair per control step
     # camera features agree with the recorded ground truth (the named debug variant) to a few px
-    gt = build_dataset(root, only_success=False, features='debug_state')
+    gt = build_dataset(root, only_success=False, features='debug_state', task='pusht')
     assert len(gt) == len(ds)
     assert np.abs(ds.obs[:, 2:4] - gt.obs[:, 2:4]).max() < 12.0
     # the action is the safe command the cell then tracked, relative to the agent
@@ -114,8 +116,8 @@ def test_bc_export_matches_torch_and_runs_in_sandbox(bags, tmp_path, weights_dir
     from enpire_agents.regimes.bc import learned_policy_source, torch_forward, train_mlp
     from enpire_agents.regimes.dataset import build_dataset
 
-    ds = build_dataset(bags[0], only_success=False)
-    model, net, loss = train_mlp(ds.obs, ds.act, hidden=(32, 32), epochs=20, seed=0)
+    ds = build_dataset(bags[0], only_success=False, task='pusht')
+    model, net, loss = train_mlp(ds.obs, ds.act, hidden=(32, 32), epochs=20, seed=0, task='pusht')
     assert np.isfinite(loss)
     net.features = ds.feature_map  # what train_bc records: the policy picks its feature map by this name
     path = weights_dir / 'w.npz'
@@ -125,7 +127,7 @@ def test_bc_export_matches_torch_and_runs_in_sandbox(bags, tmp_path, weights_dir
     assert np.allclose(loaded(ds.obs[0]), loaded(ds.obs[:1])[0])
     with pytest.raises(ValueError):
         lp.load_mlp(str(path), sha256='0' * 64)
-    code = learned_policy_source(str(path), sha, 'behaviour_cloning')
+    code = learned_policy_source(str(path), sha, 'behaviour_cloning', task='pusht')
     assert check_code(code, 'pusht').ok, check_code(code, 'pusht').reason
     actions = _run_in_sandbox(code, tmp_path, steps=4)
     f = lp.feature_map(loaded.features)
@@ -139,7 +141,7 @@ def test_history_features_are_the_same_in_the_dataset_and_at_run_time(bags):
     """pusht_v2 in a dataset: the previous step's safe command and displacements, zero at each start."""
     from enpire_agents.regimes.dataset import build_dataset
 
-    ds = build_dataset(bags[0], only_success=False)
+    ds = build_dataset(bags[0], only_success=False, task='pusht')
     names = lp.HIST_FEATURE_NAMES
     for t in ds.trials:
         first = np.r_[True, t.attempt[1:] != t.attempt[:-1]]
@@ -166,7 +168,7 @@ def test_v1_weights_and_sources_keep_working(tmp_path, weights_dir):
     net = lp.MLP([rng.normal(size=(8, 4)), rng.normal(size=(4, 2))], [np.zeros(4), np.zeros(2)])
     assert lp.feature_map(net.features).name == lp.FEATURES and lp.feature_map(net.features).n == 8
     sha = lp.export_mlp(net, weights_dir / 'v1.npz')
-    code = learned_policy_source(str(weights_dir / 'v1.npz'), sha)
+    code = learned_policy_source(str(weights_dir / 'v1.npz'), sha, task='pusht')
     assert all(np.all(np.isfinite(a)) for a in _run_in_sandbox(code, tmp_path, steps=3))
     old = code.replace(
         'self.net(self.features(agent, self.pose))', 'self.net(lp.pusht_features(agent, self.pose))'
@@ -254,10 +256,10 @@ def test_tool_calling_policy_runs_in_sandbox(tmp_path):
     from enpire_agents.regimes.tool_calling import PLANS, spec_from_code, tool_policy_source
 
     for plan in PLANS:
-        code = tool_policy_source(plan, {'gain': 0.6})
+        code = tool_policy_source(plan, {'gain': 0.6}, task='pusht')
         assert check_code(code, 'pusht').ok, check_code(code, 'pusht').reason
         assert spec_from_code(code)[0] == plan and spec_from_code(code)[1]['gain'] == 0.6
-    actions = _run_in_sandbox(tool_policy_source('rotate_first'), tmp_path, steps=3)
+    actions = _run_in_sandbox(tool_policy_source('rotate_first', task='pusht'), tmp_path, steps=3)
     assert all(a is not None and all(np.isfinite(a)) for a in actions)
     assert actions[0] != (100.0, 100.0)  # it moves toward a contact of the T it located
 
@@ -335,7 +337,7 @@ def test_offline_rl_learns_from_the_verifiers_reward_and_runs_in_sandbox(bags, t
     from enpire_agents.regimes.dataset import build_dataset
     from enpire_agents.regimes.offline_rl import advantage_weights, returns, train_awr
 
-    ds = build_dataset(bags[0], only_success=False)
+    ds = build_dataset(bags[0], only_success=False, task='pusht')
     flipped = _flipped(ds)
     assert not np.allclose(returns(ds), returns(flipped))
     w, _ = advantage_weights(ds, value_epochs=20, seed=0)
@@ -348,7 +350,7 @@ def test_offline_rl_learns_from_the_verifiers_reward_and_runs_in_sandbox(bags, t
     b = lp.load_mlp(res_flipped.path, sha256=res_flipped.sha256)(ds.obs)
     assert np.abs(a - b).mean() > 1e-3
     assert res.info['regime'] == 'offline_rl' and res.info['algorithm'] == 'awr'
-    code = learned_policy_source(res.path, res.sha256, 'offline_rl')
+    code = learned_policy_source(res.path, res.sha256, 'offline_rl', task='pusht')
     assert check_code(code, 'pusht').ok, check_code(code, 'pusht').reason
     actions = _run_in_sandbox(code, tmp_path, steps=3)
     assert all(a is not None and all(np.isfinite(a)) for a in actions)
@@ -359,10 +361,10 @@ def test_online_rl_exported_actor_matches_torch_and_runs_in_sandbox(tmp_path, we
     from enpire_agents.regimes.online_rl import FEATURE_MEAN, FEATURE_STD, export_actor, make_env, make_ppo
     from enpire_agents.regimes.regime_backends import OnlineRLBackend
 
-    env = make_env()
+    env = make_env(task='pusht')
     model = make_ppo(env, seed=0, n_steps=128)
     model.learn(total_timesteps=256)
-    net = export_actor(model, max_delta=40.0)
+    net = export_actor(model, max_delta=40.0, task='pusht')
     rng = np.random.default_rng(0)
     poses = [(*rng.uniform(100, 400, 2), rng.uniform(-np.pi, np.pi)) for _ in range(64)]
     x = np.stack([lp.pusht_features(rng.uniform(50, 460, 2), pose) for pose in poses])
@@ -391,7 +393,9 @@ def test_task_parts_come_from_the_registry(monkeypatch):
     from enpire_agents.regimes import task_learning
     from enpire_agents.regimes.tool_calling import tool_policy_source
 
-    assert task_learning('pusht').runtime is lp and task_learning().runtime is lp
+    assert task_learning('pusht').runtime is lp
+    with pytest.raises(UnknownTask, match='name the task'):      # two tasks installed: no default
+        task_learning()
     with pytest.raises(UnknownTask, match='no_such_task'):
         task_learning('no_such_task')
     bare = dataclasses.replace(task_registry.get('pusht'), extras={})

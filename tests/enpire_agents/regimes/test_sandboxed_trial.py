@@ -91,13 +91,14 @@ class GoalCell(le.SimTrialCell):
 
 @pytest.fixture(scope='module')
 def settings():
-    return le.TrialSettings.from_config()
+    return le.TrialSettings.from_config('pusht')
 
 
 def _goal(tmp_path, code, **kw) -> le.TrialGoal:
     path = tmp_path / 'policy.py'
     path.write_text(code)
-    return le.TrialGoal(policy_path=str(path), policy_sha256=hashlib.sha256(code.encode()).hexdigest(), **kw)
+    return le.TrialGoal(policy_path=str(path), policy_sha256=hashlib.sha256(code.encode()).hexdigest(),
+                        **{'task': 'pusht', **kw})
 
 
 def test_settings_are_the_bringups(settings):
@@ -155,10 +156,10 @@ def test_sandbox_failures_end_the_attempt_with_a_reason(tmp_path, settings):
 
 
 def test_evaluate_in_trial_mode(settings):
-    res = le.evaluate(HOLD, [0, 1], attempts=2, steps_per_attempt=4, mode='trial')
+    res = le.evaluate(HOLD, [0, 1], attempts=2, steps_per_attempt=4, mode='trial', task='pusht')
     assert res.n == 2 and res.pass_at(2) == 0.0 and all(r.steps == 8 for r in res.records)
     assert res.summary()['missed_deadlines'] >= 0
     with pytest.raises(ValueError, match='invalid goal'):
-        le.evaluate(HOLD, [0], attempts=0, mode='trial')
+        le.evaluate(HOLD, [0], attempts=0, mode='trial', task='pusht')
     with pytest.raises(ValueError, match='unknown mode'):
-        le.evaluate(HOLD, [0], mode='ros')
+        le.evaluate(HOLD, [0], mode='ros', task='pusht')

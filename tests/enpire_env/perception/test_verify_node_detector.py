@@ -17,7 +17,8 @@ CELL = 'cell_0'
 
 
 def _verify_node(node_processes, name, params, env=None):
-    argv = ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}', *sim_time_ros_args(CELL)]
+    argv = ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}', *sim_time_ros_args(CELL),
+            '-p', 'task:=pusht']
     for p in params:
         argv += ['-p', p]
     return node_processes.start(name, argv, env=env)
@@ -57,7 +58,8 @@ def test_contradicting_backend_and_detector_is_an_error(node_processes):
 
 
 def test_detector_parameter_selects_yolo_with_its_weights(node_processes, ros_node, tiny_run, tmp_path):
-    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}'])
+    node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}',
+                                 '-p', 'task:=pusht'])
     # ENPIRE_YOLO_WEIGHTS points nowhere: only the parameter can make this node start.
     proc = _verify_node(node_processes, 'verify', ['detector:=yolo', f"yolo_weights:={tiny_run['weights']}",
                                                    f'evidence_dir:={tmp_path}'],

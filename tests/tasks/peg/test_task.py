@@ -1,8 +1,6 @@
 """The peg-insertion Task object: its fields resolve, its specs match metaworld, its limits load, and no
 command through its limits leaves the workspace (property-tested); the parts the framework cannot carry
 yet refuse with a reason."""
-import configparser
-
 import numpy as np
 import pytest
 from enpire_common.task import Task
@@ -15,13 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enpire_env.safety.limits import SafetyLimits
-from tests.tasks.peg.conftest import PACKAGE_ROOT
 
 
-def test_the_entry_point_names_this_task():
-    cfg = configparser.ConfigParser()
-    cfg.read(PACKAGE_ROOT / 'setup.cfg')
-    assert cfg['options.entry_points']['enpire.tasks'].strip() == 'peg_insertion = enpire_task_peg.task:TASK'
+def test_the_installed_entry_point_names_this_task():
+    from enpire_common import task_registry
+    assert task_registry.get('peg_insertion') is TASK
     assert isinstance(TASK, Task) and TASK.name == 'peg_insertion'
 
 
@@ -63,10 +59,10 @@ def test_policy_prompt_and_limits_load():
     assert ToolLimits.from_yaml(safety_limits_path()).max_displacement == ACTION_SCALE
 
 
-@pytest.mark.parametrize('part', ['simulator'])
-def test_what_the_framework_lacks_refuses_with_a_reason(part):
+def test_what_the_framework_lacks_refuses_with_a_reason():
+    from enpire_common.task import resolve
     with pytest.raises(FrameworkGap, match='framework still lacks'):
-        TASK.load(part)()
+        resolve(TASK.reset.placement)()
 
 
 LIMITS = ToolLimits.from_yaml(safety_limits_path())

@@ -69,7 +69,7 @@ def test_never_proposes_the_same_genome_twice():
 
 def test_search_improves_over_rounds_on_a_tiny_budget():
     out = local_eval.run_search(OfflineBackend(seed=0), rounds=3, seeds=range(200, 206), attempts=2,
-                                perception='gt')
+                                perception='gt', task='pusht')
     first, last = out['rounds'][0], out['rounds'][-1]
     assert last['best_pass_at_k'] > first['pass_at_k']
     assert last['best_pass_at_1'] >= 0.5

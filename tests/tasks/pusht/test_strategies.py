@@ -44,20 +44,22 @@ def test_parameters_are_clamped_to_their_ranges():
 
 def test_policy_follows_the_contract_in_the_sim():
     code = S.compose(S.default_genome())
-    res = local_eval.evaluate(code, [3], attempts=2, perception='gt')
+    res = local_eval.evaluate(code, [3], attempts=2, perception='gt', task='pusht')
     assert res.n == 1 and res.records[0].attempt_scores
 
 
 @pytest.mark.parametrize('perception', ['noisy_gt'])
 def test_tuned_policy_solves_a_few_seeds(perception):
     code = S.compose(S.default_genome())
-    res = local_eval.evaluate(code, range(100, 106), attempts=8, perception=perception)
+    res = local_eval.evaluate(code, range(100, 106), attempts=8, perception=perception, task='pusht')
     assert res.successes_at(8) >= 5, res.summary()
     assert res.successes_at(1) >= 4, res.summary()
 
 
 def test_naive_start_is_clearly_worse():
     seeds = range(100, 106)
-    naive = local_eval.evaluate(S.compose(S.seed_genome()), seeds, attempts=1, perception='gt')
-    tuned = local_eval.evaluate(S.compose(S.default_genome()), seeds, attempts=1, perception='gt')
+    naive = local_eval.evaluate(S.compose(S.seed_genome()), seeds, attempts=1, perception='gt',
+                                task='pusht')
+    tuned = local_eval.evaluate(S.compose(S.default_genome()), seeds, attempts=1, perception='gt',
+                                task='pusht')
     assert tuned.successes_at(1) > naive.successes_at(1)

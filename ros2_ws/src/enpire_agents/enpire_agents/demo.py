@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         say(f'starting simulated cell(s) {config.cells} on ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]}')
         with simulated_cells(config.cells, out / 'node_logs', bag_dir=lambda cell: out / 'bags' / cell,
-                             parameters=cell_parameters(config), ready_timeout_s=READY_TIMEOUT_S,
-                             say=say) as cells:
+                             parameters=cell_parameters(config), task=config.task,
+                             ready_timeout_s=READY_TIMEOUT_S, say=say) as cells:
             return _run_graph(config, args.config, out, cells, say, t0)
     except KeyboardInterrupt:
         say('interrupted: stopping the nodes')

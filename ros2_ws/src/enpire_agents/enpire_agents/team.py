@@ -51,7 +51,8 @@ class TrialRunner(Protocol):
 
 
 class LocalTrialRunner:
-    """Rollouts in this process on the pure simulator (`enpire_agents.local_eval`); one virtual cell."""
+    """Rollouts in this process on the pure simulator (`enpire_agents.local_eval`) of `task` (None: the one
+    installed task, where only one is); one virtual cell."""
 
     def __init__(self, perception: str = 'auto', procs: int = 1, task: str | None = None):
         self.perception = perception

@@ -102,7 +102,9 @@ def bringup_launch_description(default_bringup: str):
         sim_time = LaunchConfiguration('use_sim_time').perform(context).lower()
         sim_time = None if not sim_time else sim_time in ('true', '1', 'yes')
         compose = LaunchConfiguration('compose').perform(context).lower()
-        expansion = bringup_file.expand(bringup_file.load(path), cells=int(cells) if cells else None)
+        task = LaunchConfiguration('task').perform(context) or None
+        expansion = bringup_file.expand(bringup_file.load(path), cells=int(cells) if cells else None,
+                                        task=task)
         return node_actions(expansion.select(only, skip), use_sim_time=sim_time,
                             compose=False if compose in ('false', '0', 'no') else None)
 
@@ -110,6 +112,8 @@ def bringup_launch_description(default_bringup: str):
         DeclareLaunchArgument('bringup', default_value=default_bringup,
                               description='bringup YAML: a path or a name of config/bringup'),
         DeclareLaunchArgument('cells', default_value='', description="number of cells (default: the file's)"),
+        DeclareLaunchArgument('task', default_value='',
+                              description="the task the cells run (default: the file's)"),
         DeclareLaunchArgument('only', default_value='',
                               description='comma-separated globs of nodes to start'),
         DeclareLaunchArgument('skip', default_value='',

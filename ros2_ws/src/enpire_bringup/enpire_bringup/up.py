@@ -10,6 +10,7 @@ the same way). Discovery stays on loopback unless the caller's
 environment says otherwise (ROS_AUTOMATIC_DISCOVERY_RANGE defaults to LOCALHOST here).
 
     enpire up sim_cells --cells 2                 # a file of config/bringup by name, or any path
+    enpire up sim_cells --task peg_insertion      # the cells run another task than the file's
     enpire up real_cell.yaml --skip 'cell_*.agents' --log-dir runs/bringup/today
     enpire up sim_cells --print                   # show the commands, start nothing
     enpire up sim_cells --separate                # a composed cell's nodes each in its own process
@@ -32,6 +33,8 @@ from enpire_common.supervisor import Supervisor
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('bringup', help='bringup YAML: a path, or a name of enpire_bringup/config/bringup')
     parser.add_argument('--cells', type=int, default=None, help='number of cells (default: the file\'s)')
+    parser.add_argument('--task', default=None,
+                        help="the task the cells run (${task} in the file; default: the file's `task`)")
     parser.add_argument('--log-dir', default=None,
                         help='per-node logs (default: runs/bringup/<name>-<time> under $ENPIRE_ROOT or .)')
     parser.add_argument('--only', action='append', default=[], metavar='GLOB',
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     try:
         bringup = bringup_file.load(args.bringup)
-        expansion = bringup_file.expand(bringup, cells=args.cells).select(args.only, args.skip)
+        expansion = bringup_file.expand(bringup, cells=args.cells, task=args.task)
+        expansion = expansion.select(args.only, args.skip)
     except (FileNotFoundError, ValueError, KeyError, LookupError) as exc:
         print(f'enpire up: {exc}', file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@
 on lab machines) both read it through this module, so the two never drift apart. Pure: no rclpy.
 
     name: sim_cells
+    task: stack_cubes                                  # the task the cells run: ${task} (`enpire up --task`)
     env: {ROS_AUTOMATIC_DISCOVERY_RANGE: LOCALHOST}     # for every process (the caller's env wins, see up.py)
     defaults: {restart: {policy: on_failure}}          # any node field, applied where a node leaves it unset
     cells:                                             # a template, expanded once per cell
@@ -15,7 +16,7 @@ on lab machines) both read it through this module, so the two never drift apart.
           module: enpire_sim.sim_cell_node             # alone: `python -m <module> --ros-args ...`
           component: SimCellNode                       # composed: the class (`module:Class` or in `module`)
           params_files: [${share:enpire_sim}/config/sim_cell.yaml]
-          parameters: {pacing: as_fast, seed: ${index}}
+          parameters: {task: '${task}', pacing: as_fast, seed: ${index}}
           remaps: {cmd/target: cmd/target}
           ready: {topic: cell_state}
         - name: safety
@@ -37,7 +38,9 @@ run alone beside it. `processes()` turns the nodes into what is started; `compos
 node alone (`enpire up --separate`, the launch argument `compose:=false`).
 
 Substitutions in every string: `${index}` (cell index), `${cell}` (cell namespace without '/'),
-`${count}`, `${cells}` (list of cell names), `${share:<pkg>}` (installed share directory of a package),
+`${count}`, `${cells}` (list of cell names), `${task}` (the file's `task`, or the one `expand` is given:
+every node that serves a task names it, so nothing started from a bringup depends on which tasks are
+installed), `${share:<pkg>}` (installed share directory of a package),
 `${here}` (directory of the bringup file), `${env:VAR}` / `${env:VAR:-default}`. A string that is
 exactly one of `${index}`, `${count}`, `${cells}` becomes an int / list, so parameters keep their types.
 """
@@ -202,6 +205,7 @@ class BringupFile(BaseModel):
 
     name: str = 'bringup'
     description: str = ''
+    task: str | None = None       # the task its cells run (${task}); `enpire up --task` overrides it
     env: dict[str, str] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     cells: CellsSpec | None = None
@@ -417,6 +421,8 @@ def _substitute(value: Any, variables: dict[str, Any], here: str) -> Any:
             return here
         if key.startswith('share:'):
             return share_directory(key.split(':', 1)[1])
+        if key == 'task':
+            raise KeyError(f'${{task}} in {value!r}: the bringup names no task (give it `task:`, or --task)')
         if key.startswith('env:'):
             name, has_default, default = key[4:].partition(':-')
             if name not in os.environ and not has_default:
@@ -465,15 +471,17 @@ def load(name_or_path: str | os.PathLike) -> BringupFile:
     return bringup
 
 
-def expand(bringup: BringupFile, cells: int | list[str] | None = None) -> Expansion:
+def expand(bringup: BringupFile, cells: int | list[str] | None = None, task: str | None = None) -> Expansion:
     """Every node of every cell, substituted and checked; `cells` overrides the file's count, or names
-    the cells (their namespaces) in place of the file's namespace pattern."""
+    the cells (their namespaces) in place of the file's namespace pattern; `task` overrides the file's."""
     here = str(Path(bringup.source).parent) if bringup.source else os.getcwd()
     spec = bringup.cells or CellsSpec(count=0)
     named = list(cells) if isinstance(cells, (list, tuple)) else None
     count = len(named) if named is not None else spec.count if cells is None else cells
     indices = list(range(spec.first_index, spec.first_index + count))
-    base = {'count': count}
+    base: dict[str, Any] = {'count': count}
+    if task or bringup.task:
+        base['task'] = task or bringup.task
     cell_names = [name.strip('/') for name in named] if named is not None else [
         str(_substitute(spec.namespace, {**base, 'index': i}, here)).strip('/') for i in indices]
     base['cells'] = cell_names

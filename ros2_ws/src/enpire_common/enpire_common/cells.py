@@ -121,10 +121,12 @@ def isolated_graph_env() -> dict[str, str]:
 
 def cell_expansion(cells: list[str], *, bag_dir: Callable[[str], Path] | None = None,
                    parameters: Mapping[str, Mapping[str, Any]] | None = None,
-                   bringup: str | os.PathLike = SIM_CELLS) -> bringup_file.Expansion:
+                   bringup: str | os.PathLike = SIM_CELLS,
+                   task: str | None = None) -> bringup_file.Expansion:
     """The bringup file's cell nodes for `cells` (its global nodes, such as the agent team, left out),
-    each trial server's bags in `bag_dir(cell)`, and run-specific parameters by node name."""
-    expansion = bringup_file.expand(bringup_file.load(bringup), cells=cells)
+    running `task` (None: the file's), each trial server's bags in `bag_dir(cell)`, and run-specific
+    parameters by node name."""
+    expansion = bringup_file.expand(bringup_file.load(bringup), cells=cells, task=task)
     expansion = expansion.select(skip=[n.label for n in expansion.nodes if n.cell is None])
     for node in expansion.nodes:
         node.parameters.update((parameters or {}).get(node.name, {}))
@@ -182,10 +184,11 @@ def simulated_cells(cells: list[str], log_dir: str | os.PathLike, *,
                     parameters: Mapping[str, Mapping[str, Any]] | None = None,
                     bringup: str | os.PathLike = SIM_CELLS, ready_timeout_s: float = 120.0,
                     say: Callable[[str], None] | None = None, console: TextIO | None = None,
-                    compose: bool | None = None) -> Iterator[RunningCells]:
-    """Start the cells' nodes from the bringup file (a composed cell as one process, unless `compose` is
-    False); every process is stopped on leaving the block."""
-    running = RunningCells(cell_expansion(cells, bag_dir=bag_dir, parameters=parameters, bringup=bringup),
+                    compose: bool | None = None, task: str | None = None) -> Iterator[RunningCells]:
+    """Start the cells' nodes from the bringup file, running `task` (None: the file's; a composed cell as
+    one process, unless `compose` is False); every process is stopped on leaving the block."""
+    running = RunningCells(cell_expansion(cells, bag_dir=bag_dir, parameters=parameters, bringup=bringup,
+                                          task=task),
                            Path(log_dir), ready_timeout_s=ready_timeout_s, say=say, console=console,
                            compose=compose)
     running.start()

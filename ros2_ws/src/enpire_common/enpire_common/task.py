@@ -148,6 +148,8 @@ class Task:
     simulator: Ref                          # factory of the simulated cell's physics and cameras
     config_dir: Ref | None = None           # -> the task's config folder
     in_process: Ref | None = None           # -> a harness evaluating a policy class in one process (dev tool)
+    command_filter: Ref | None = None       # (limits file) -> the task's own CommandRule for the safety node
+                                            # (enpire_env.safety.filter; a displacement action's workspace)
     extras: Mapping[str, Ref] = field(default_factory=dict)   # task-specific references by name
 
     def __post_init__(self):

@@ -120,14 +120,18 @@ class ResetNode(Node):
         self.sensors = OnDemandSubscriptions(self)
         self.sensors.add('state', CellState, names.CELL_STATE,
                          QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT))
-        # The routines every installed task places with (or the one the config names), built up front.
+        # The routines every installed task places with (or the one the config names), built up front; a
+        # task whose routine cannot be built here is refused with the reason (the others are still served).
         self._tasks: dict[str, TaskReset | str] = {}   # task -> its reset parts, or why it has none
         self._routines: dict[str, object] = {}         # routine spec -> routine
         for name in task_registry.names():
             spec = self.routine_spec(name)
             if spec and spec not in self._routines:
                 factory = load_routine_factory(spec, {'mock_placement': MockPlacementRoutine})
-                self._routines[spec] = factory(self, self.config)
+                try:
+                    self._routines[spec] = factory(self, self.config)
+                except NotImplementedError as exc:
+                    self._tasks[name] = f'task {name!r} cannot be reset here: {exc}'
         # Where the last verified reset placed a 3-D task's objects: latched, as tf2's static broadcaster.
         self.placed_pub = self.create_publisher(TFMessage, names.TF_STATIC, QoSProfile(
             depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL))

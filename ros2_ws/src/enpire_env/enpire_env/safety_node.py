@@ -22,8 +22,10 @@ files or `-p autostart:=true` bring it there); `deactivate` commands a stop at t
 (real-time pacing) and then forwards nothing; an error transition latches the e-stop.
 
 Parameters (read at start-up; every later change is refused with a reason):
-- `task`: the task whose limits apply (a name of the task registry; '': the one installed task);
-- `limits_file`: YAML with the limits ('': the task's own, `Task.safety_limits`);
+- `task`: the task whose limits apply (a name of the task registry; '': the one installed task, where only
+  one is: bringup files name it);
+- `limits_file`: YAML with the limits ('': the task's own, `Task.safety_limits`); a task with its own
+  command rule (`Task.command_filter`, e.g. a displacement action's workspace) reads it from there too;
 - `pacing`: `real_time` (the node's clock, sim time in a simulated cell; the watchdog ticks every control
   period while a command stream is live or the e-stop is latched, and may command a hold or stop on its
   own) or `as_fast` (the cell steps once per command: the filter's clock advances one control period per
@@ -57,13 +59,25 @@ from enpire_interfaces.msg import CellState, Command, SafetyEvent, SafetyStatus
 PACINGS = ('real_time', 'as_fast')
 
 
-def task_limits_file(task: str) -> str:
-    """The safety-limits YAML of the task called `task` ('': the one installed task); ValueError naming the
+def load_task(task: str):
+    """The task called `task` ('': the one installed task, where only one is); ValueError naming the
     installed tasks when there is no such task."""
     try:
-        return str(task_registry.get(task or task_registry.sole()).load('safety_limits')())
+        return task_registry.get(task or task_registry.sole())
     except task_registry.UnknownTask as exc:
         raise ValueError(f'safety: {exc}') from None
+
+
+def task_limits_file(task: str) -> str:
+    """The safety-limits YAML of the task called `task` ('': the one installed task)."""
+    return str(load_task(task).load('safety_limits')())
+
+
+def task_command_rule(task: str, limits_file: str):
+    """The task's own command rule (`Task.command_filter`) built from `limits_file`, or None: the generic
+    limits alone (absolute commands)."""
+    found = load_task(task)
+    return None if found.command_filter is None else found.load('command_filter')(limits_file)
 
 
 MAX_EVENT_VALUES = 64   # entries of a requested vector an event repeats
@@ -74,12 +88,16 @@ class SafetyNode(ManagedCellNode):
 
     def __init__(self, **node_options):
         super().__init__('safety', **node_options)
-        task = self.declare_parameter('task', '', describe(
+        self.task = self.declare_parameter('task', '', describe(
             "the task whose safety limits apply (a name of the task registry; '': the one installed)",
             read_only=True)).value
-        self.limits_file = self.declare_parameter('limits_file', '', describe(
+        limits_file = self.declare_parameter('limits_file', '', describe(
             "YAML file with the safety limits (box, step, speed, command rates, watchdog); '': the task's",
-            read_only=True)).value or task_limits_file(task)
+            read_only=True)).value
+        self.limits_file = limits_file or task_limits_file(self.task)
+        # A limits file with no task named: the generic limits alone (no task's rule is looked up).
+        self.ruled = bool(self.task or not limits_file)
+        self.rule = None
         self.pacing = self.declare_parameter('pacing', 'real_time', describe(
             'real_time: wall clock and a watchdog; as_fast: one control period per policy command',
             read_only=True, constraints=f'one of {PACINGS}')).value
@@ -102,7 +120,9 @@ class SafetyNode(ManagedCellNode):
         if self.pacing not in PACINGS:
             raise ValueError(f'pacing must be one of {PACINGS}, got {self.pacing!r}')
         self.limits = SafetyLimits.from_yaml(self.limits_file)
-        self.filter = SafetyFilter(self.limits)
+        # A task with an action that is not an absolute target (a displacement) brings its own rule.
+        self.rule = task_command_rule(self.task, self.limits_file) if self.ruled else None
+        self.filter = SafetyFilter(self.limits, self.rule)
         if self._pending_estop:
             self.filter.latch_estop(self._pending_estop, 0.0)
         self.command_rate = FrequencyStatus(min_hz=self.limits.min_command_rate_hz,
@@ -123,7 +143,9 @@ class SafetyNode(ManagedCellNode):
         # from the first accepted command on (none until then: see _watch).
         self._timers = [self.create_timer(self.status_period, lambda: self.publish_status(force=True),
                                           clock=Clock(clock_type=ClockType.STEADY_TIME))]
-        self.get_logger().info(f'limits from {self.limits_file} ({self.pacing}): {self.limits.model_dump()}')
+        rule = f' and the task\'s rule {type(self.rule).__name__}' if self.rule is not None else ''
+        self.get_logger().info(f'limits from {self.limits_file}{rule} ({self.pacing}): '
+                               f'{self.limits.model_dump()}')
 
     def activate(self) -> None:
         self.active = True
@@ -181,8 +203,11 @@ class SafetyNode(ManagedCellNode):
                 self.on_cell_state(msg)
 
     def on_cell_state(self, msg: CellState) -> None:
-        """Track the cell's measured position (in the action's coordinates) and the cell's clock."""
-        if self.filter is not None:
+        """Track the cell's measured position (in the action's coordinates; the tool's for a task's rule)
+        and the cell's clock."""
+        if self.filter is not None and self.rule is not None:
+            self.filter.update_tool(messages.tool_position(msg))
+        elif self.filter is not None:
             try:
                 self.filter.update_agent(messages.measured_action(msg, self.limits.entry_names))
             except ValueError as exc:

@@ -2,7 +2,7 @@
 
     experiment: ../ros2_ws/src/enpire_agents/config/demo.yaml   # the base experiment, relative to this file
     overrides: {trial_time_budget_s: 120}                        # dotted keys, applied to every run
-    tasks: [<task>]                 # installed tasks (default: every installed task)
+    tasks: [<task>]                 # installed tasks (default: the base experiment's task)
     backends:
       - {name: offline, agent: {backend: offline}}
       - {name: gpt, agent: {backend: openai, model: gpt-5.1}, transcripts: record}
@@ -90,7 +90,7 @@ class MatrixConfig(_Strict):
     name: str = Field(default='autoenvbench', pattern=r'^[A-Za-z0-9_.-]+$')
     experiment: str                                       # base experiment YAML (relative to the matrix file)
     overrides: dict[str, object] = Field(default_factory=dict)
-    tasks: list[str] = Field(default_factory=lambda: list(task_registry.names()))
+    tasks: list[str] | None = None                        # None: the base experiment's task
     backends: list[BackendEntry]
     team_sizes: list[int] = Field(default_factory=lambda: [1, 4, 8])
     cells_per_team: Literal['paired'] | list[int] = 'paired'
@@ -120,6 +120,8 @@ class MatrixConfig(_Strict):
     @field_validator('tasks')
     @classmethod
     def _tasks(cls, tasks):
+        if tasks is None:
+            return tasks
         known = task_registry.names()
         unknown = [t for t in tasks if t not in known]
         if unknown:
@@ -136,6 +138,8 @@ class MatrixConfig(_Strict):
     @field_validator('backends', 'tasks')
     @classmethod
     def _unique(cls, items):
+        if items is None:
+            return items
         names = [getattr(i, 'name', i) for i in items]
         if not names:
             raise ValueError('at least one entry')
@@ -200,11 +204,22 @@ class Matrix(BaseModel):
     def experiment_path(self) -> Path:
         return (self.path.parent / self.config.experiment).resolve()
 
+    @property
+    def tasks(self) -> list[str]:
+        """The tasks run: the matrix's, else the base experiment's (its `task`)."""
+        if self.config.tasks is not None:
+            return self.config.tasks
+        data = yaml.safe_load(self.experiment_path.read_text()) or {}
+        try:
+            return [load_experiment(data).task]
+        except ExperimentConfigError as exc:
+            raise MatrixConfigError(f'{self.path}: base experiment: {exc}') from None
+
     def runs(self) -> list[RunSpec]:
         cfg = self.config
         out = []
         for repeat in range(cfg.repeats):
-            for task in cfg.tasks:
+            for task in self.tasks:
                 for entry in cfg.backends:
                     for size in cfg.team_sizes:
                         for cells in cfg.cell_counts(size):

@@ -128,7 +128,7 @@ def run_one(matrix: Matrix, run: RunSpec, out_dir: Path, *, say: Callable[[str],
         # took 215 s on 2 cores until every run_trial server was matched; not part of the measured time
         ready_s = 90.0 + 45.0 * len(config.cells)
         with simulated_cells(config.cells, run_dir / 'node_logs', bag_dir=lambda cell: run_dir / 'bags',
-                             parameters=cell_parameters(config), ready_timeout_s=ready_s,
+                             parameters=cell_parameters(config), task=config.task, ready_timeout_s=ready_s,
                              say=progress) as cells:
             if not cells.wait_ready(ready_s):
                 raise RuntimeError(f'the cells did not come up: {cells.problems()}')

@@ -19,12 +19,20 @@ Guarantees (checked by the property tests in tests/enpire_env/safety):
   1/`min_command_rate_hz`, `tick` holds the last safe command or stops (`watchdog_action`).
 When a command is rejected the filter offers the held command (the last safe one, or a stop) so a
 lock-stepped cell still gets exactly one command per policy command.
+
+A task whose action is not an absolute target (a displacement: metaworld's hand moves by the command) brings
+its own `CommandRule` (`Task.command_filter`): it then replaces the step and speed limits, which bound
+absolute commands. Given the tool's measured position (`update_tool`), every command that comes out is the
+rule's `limit` of the boxed command (e.g. where the displacement takes the hand stays in a workspace box);
+while the tool's position is unknown, and for every stop, hold, e-stop and watchdog action, the rule's
+`stop` comes out (a displacement is never repeated: holding means not moving).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Protocol
 
 from enpire_env.request_checks import shown
 from enpire_env.safety.limits import SafetyLimits
@@ -73,6 +81,18 @@ class Counters:
     watchdog_trips: int = 0
 
 
+class CommandRule(Protocol):
+    """A task's own bound on its commands beyond the per-entry box (see the module's docstring)."""
+
+    def limit(self, command: Vector, tool: Vector) -> tuple[Vector, str]:
+        """The command that may reach the cell with the tool at `tool`, and '' or why it was changed."""
+        ...
+
+    def stop(self, last: Vector | None) -> Vector:
+        """The command that holds the cell where it is, after `last` (the last command sent, if any)."""
+        ...
+
+
 def _finite(*values: float) -> bool:
     try:
         return all(math.isfinite(float(v)) for v in values)
@@ -93,10 +113,12 @@ def _as_vector(values) -> Vector | None:
 class SafetyFilter:
     """Stateful filter: feed it the measured position (`update_agent`), commands (`filter`), time (`tick`)."""
 
-    def __init__(self, limits: SafetyLimits):
+    def __init__(self, limits: SafetyLimits, rule: CommandRule | None = None):
         self.limits = limits
+        self.rule = rule
         self.counters = Counters()
         self.agent: Vector | None = None
+        self.tool: Vector | None = None          # with a rule: the tool's measured position
         self.last_output: Vector | None = None
         self.last_output_time: float | None = None
         self.last_pass_time: float | None = None
@@ -122,8 +144,19 @@ class SafetyFilter:
         stopped (or held) a stalled stream, after which it only repeats that hold or stop."""
         return self.estopped or (self.last_feed_time is not None and not self.watchdog_tripped)
 
+    def update_tool(self, position) -> bool:
+        """The tool's measured position (for a task's rule); non-finite ones are ignored."""
+        values = _as_vector(position)
+        if values is None or not values or not _finite(*values):
+            return False
+        self.tool = values
+        return True
+
     def stop_point(self) -> Vector | None:
-        """Where a stop commands the cell to: where it is (clamped into the box), else the last command."""
+        """Where a stop commands the cell to: where it is (clamped into the box), else the last command; with
+        a task's rule, its stop."""
+        if self.rule is not None:
+            return self._clamp_box(tuple(float(v) for v in self.rule.stop(self.last_output)))
         if self.agent is not None:
             return self._clamp_box(self.agent)
         return self.last_output
@@ -208,8 +241,9 @@ class SafetyFilter:
         return tuple(c + (v - c) * s for v, c in zip(p, centre, strict=True))
 
     def _hold_is_safe(self) -> bool:
-        """Holding the last safe command is allowed while it is within a step of the measured position."""
-        if self.last_output is None:
+        """Holding the last safe command is allowed while it is within a step of the measured position (never
+        for a task's rule: a repeated displacement moves on)."""
+        if self.last_output is None or self.rule is not None:
             return False
         if self.agent is None:
             return True
@@ -223,6 +257,8 @@ class SafetyFilter:
             outside = [i for i, (v, q) in enumerate(zip(requested, p, strict=True)) if v != q]
             reason = f'entries {outside} outside the box [low, high]'
             records.append(SafetyRecord(Kind.CLAMPED_WORKSPACE, reason, requested, p, now))
+        if self.rule is not None:
+            return self._pass_ruled(requested, p, records, now)
         reference = self._clamp_box(self.agent) if self.agent is not None else self.last_output
         is_stop = False
         if reference is not None:
@@ -246,6 +282,34 @@ class SafetyFilter:
             is_stop = True
             reason = 'cell too far from the last command for the step and speed limits together: stop'
             records.append(SafetyRecord(Kind.CLAMPED_STEP, reason, requested, p, now))
+        self.last_pass_time = now
+        self.last_feed_time = now
+        self.watchdog_tripped = False
+        if records:
+            self.counters.modified += 1
+        else:
+            self.counters.passed += 1
+        return self._emit(p, now, records, is_stop=is_stop)
+
+    def _pass_ruled(self, requested: Vector, p: Vector, records: list[SafetyRecord], now: float
+                    ) -> FilterResult:
+        """The task's rule on a boxed command, given the tool's measured position (a stop while unknown)."""
+        is_stop = self.tool is None
+        if is_stop:
+            p = self.stop_point()
+            records.append(SafetyRecord(Kind.CLAMPED_WORKSPACE, "the tool's position is not known yet: stop",
+                                        requested, p, now))
+        else:
+            limited, why = self.rule.limit(p, self.tool)
+            limited = _as_vector(limited)
+            if limited is None or len(limited) != self.limits.size or not _finite(*limited):
+                limited, is_stop = self.stop_point(), True
+                why = "the task's rule gave no usable command: stop"
+            limited = self._clamp_box(limited)
+            if limited != p:
+                records.append(SafetyRecord(Kind.CLAMPED_WORKSPACE, why or "limited by the task's rule",
+                                            requested, limited, now))
+                p = limited
         self.last_pass_time = now
         self.last_feed_time = now
         self.watchdog_tripped = False

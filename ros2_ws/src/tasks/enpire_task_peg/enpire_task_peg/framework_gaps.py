@@ -16,8 +16,5 @@ def _gap(part: str, needs: str):
     return refuse
 
 
-cell_simulator = _gap('the simulated cell', 'the sim_cell node draws frames with its 2-D table camera rig; '
-                      'a self-rendering MuJoCo simulator (enpire_task_peg.simulator + render) needs a '
-                      'CellSimulator contract that renders its own cameras and places objects in 3-D')
 reset_placement = _gap('the reset placement', "the reset node's placement and CellState carry 2-D table "
                        'poses; the peg layout needs a 3-D place_objects and a camera-based 3-D check')

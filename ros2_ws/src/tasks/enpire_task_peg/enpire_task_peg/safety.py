@@ -1,6 +1,8 @@
 """The peg cell's command limits for a displacement action, pure (the safety node's filter bounds absolute
 commands; this one bounds where a displacement takes the hand). Every command leaving here keeps the hand
 in the workspace box, moves it at most `max_displacement` per axis and step, and keeps the gripper in range.
+`command_rule(limits_file)` is the task's `command_filter`: the safety node applies it to every command
+(enpire_env.safety.filter.CommandRule), with the hand's measured position from the cell's state.
 """
 from __future__ import annotations
 
@@ -66,3 +68,30 @@ def limit_command(action, hand, limits: ToolLimits) -> tuple[np.ndarray, str]:
     if gripper != action[3]:
         reasons.append('gripper clamped')
     return np.array([*out_step, gripper]), '; '.join(reasons)
+
+
+OPEN_GRIPPER = -1.0     # metaworld's reset opens the gripper: the stop before any command keeps it so
+
+
+class DisplacementRule:
+    """The safety node's rule for the peg's action (enpire_env.safety.filter.CommandRule): `limit_command`,
+    and a stop that does not move the hand and keeps the gripper as last commanded."""
+
+    def __init__(self, limits: ToolLimits):
+        self.limits = limits
+
+    def limit(self, command, tool) -> tuple[tuple[float, ...], str]:
+        if len(tool) != 3:
+            return self.stop(None), f'the hand position has 3 coordinates, got {len(tool)}: stopped'
+        out, reason = limit_command(command, tool, self.limits)
+        return tuple(float(v) for v in out), reason
+
+    def stop(self, last) -> tuple[float, ...]:
+        known = last is not None and len(last) == 4 and np.isfinite(last[3])
+        gripper = float(last[3]) if known else OPEN_GRIPPER
+        return 0.0, 0.0, 0.0, float(np.clip(gripper, self.limits.gripper_low, self.limits.gripper_high))
+
+
+def command_rule(limits_file: str | Path) -> DisplacementRule:
+    """The task's `command_filter`: its `tool_limits` from the safety-limits YAML the safety node uses."""
+    return DisplacementRule(ToolLimits.from_yaml(limits_file))

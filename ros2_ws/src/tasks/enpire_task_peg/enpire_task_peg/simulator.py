@@ -125,11 +125,15 @@ _STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 
 class PegSimulator:
     """One peg-insertion cell's physics. `reset(layout)`, `step(action)`, `task_state()`, `snapshot()`,
-    `restore(snapshot)`; `env` is metaworld's environment itself (model and data for the cameras)."""
+    `restore(snapshot)`; `env` is metaworld's environment itself (model and data for the cameras).
+    `max_steps`: metaworld's episode length (its `max_path_length`, a benchmark's cap that changes no
+    physics); a cell whose k attempts continue from where the last one left the arm sets it longer."""
 
-    def __init__(self):
+    def __init__(self, max_steps: int = EPISODE_STEPS):
         from metaworld.envs.sawyer_peg_insertion_side_v3 import SawyerPegInsertionSideEnvV3
         self.env = SawyerPegInsertionSideEnvV3()
+        self.max_steps = int(max_steps)
+        self.env.max_path_length = self.max_steps
         self.layout: Layout | None = None
         self.last_obs: np.ndarray | None = None
         self.last_info: dict = {}
@@ -161,16 +165,16 @@ class PegSimulator:
         return obs
 
     def step(self, action) -> tuple[np.ndarray, dict]:
-        """One control step (metaworld clips the action to [-1, 1]); the episode ends at 500 steps. The action
-        is taken as metaworld's action space holds it, float32 (its policies' and `sample()`'s dtype): the
-        same float32 action gives the same state here and in plain metaworld."""
+        """One control step (metaworld clips the action to [-1, 1]); the episode ends at `max_steps`. The
+        action is taken as metaworld's action space holds it, float32 (its policies' and `sample()`'s dtype):
+        the same float32 action gives the same state here and in plain metaworld."""
         if self.layout is None:
             raise RuntimeError('reset the simulator to a layout before stepping it')
         action = np.asarray(action, dtype=np.float32)
         if action.shape != (ACTION_SIZE,) or not np.all(np.isfinite(action)):
             raise ValueError(f'an action is {ACTION_SIZE} finite numbers, got {action.tolist()!r}')
-        if self.steps >= EPISODE_STEPS:
-            raise RuntimeError(f'the episode is over ({EPISODE_STEPS} steps): reset')
+        if self.steps >= self.max_steps:
+            raise RuntimeError(f'the episode is over ({self.max_steps} steps): reset')
         obs, _, _, _, info = self.env.step(action)
         self.last_obs, self.last_info = obs, info
         return obs, info

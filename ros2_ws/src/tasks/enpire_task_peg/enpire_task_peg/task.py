@@ -43,11 +43,12 @@ TASK = Task(
                           config='enpire_task_peg.paths:verification_config_path',
                           fusion_rule='unanimous', min_cameras=2, success_confidence=0.5),
     safety_limits='enpire_task_peg.paths:safety_limits_path',
+    command_filter='enpire_task_peg.safety:command_rule',
     policy_imports=frozenset({'enpire_task_peg.policy_tools'}),
     empty_policy='enpire_task_peg.empty_policy:EMPTY_POLICY',
     prompt='enpire_task_peg.prompt:PROMPT',
     strategies='enpire_task_peg.strategies:LIBRARY',
-    simulator='enpire_task_peg.framework_gaps:cell_simulator',
+    simulator='enpire_task_peg.cell:PegCell',
     in_process='enpire_task_peg.in_process:InProcessHarness',
     config_dir='enpire_task_peg.paths:config_dir',
     extras={'physics': 'enpire_task_peg.simulator:PegSimulator',          # metaworld's physics, pure

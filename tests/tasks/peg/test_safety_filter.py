@@ -1,0 +1,101 @@
+"""Safety for the peg's displacement action through the safety node's filtering code: the node's own loaders
+(the task's limits file and command rule) and its SafetyFilter, fed arbitrary streams of commands, hand
+positions, e-stops and watchdog ticks. Nothing outside the limits comes out: every command is in the action's
+box, moves the hand at most one step per axis, keeps a hand inside the workspace inside it (one outside
+never goes further out), keeps the gripper in range; stops (e-stop, watchdog, unknown hand) never move it."""
+import math
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from enpire_env.safety import Kind, SafetyFilter, SafetyLimits
+from enpire_env.safety_node import task_command_rule, task_limits_file
+
+LIMITS_FILE = task_limits_file('peg_insertion')
+LIMITS = SafetyLimits.from_yaml(LIMITS_FILE)
+TOOL = task_command_rule('peg_insertion', LIMITS_FILE).limits
+LOW, HIGH = np.array(TOOL.workspace_low), np.array(TOOL.workspace_high)
+SCALE = 0.01                 # metres per action unit
+TOL = 1e-9
+
+value = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-3.0, 3.0),
+                  st.sampled_from([math.nan, math.inf, -math.inf, 1e308, -1.0, 1.0, 0.0]))
+position = st.tuples(*(st.one_of(st.floats(lo - 0.2, hi + 0.2), st.sampled_from([lo, hi]))
+                       for lo, hi in zip(LOW, HIGH, strict=True)))
+gap = st.one_of(st.just(0.0125), st.floats(0.0, 0.05), st.floats(0.0, 1.0))
+event = st.one_of(
+    st.tuples(st.just('cmd'), st.lists(value, min_size=4, max_size=4),
+              st.sampled_from(['world'] * 6 + ['table', '']), gap),
+    st.tuples(st.just('odd'), st.lists(value, max_size=6).filter(lambda v: len(v) != 4), gap),
+    st.tuples(st.just('hand'), position),
+    st.tuples(st.just('bad_hand'), st.sampled_from([(math.nan, 0.5, 0.2), (math.inf, 0.0, 0.0)])),
+    st.tuples(st.just('tick'), gap),
+    st.tuples(st.just('estop'), gap),
+    st.tuples(st.just('release'), gap))
+
+
+def test_the_node_loads_the_peg_rule_from_the_task():
+    rule = task_command_rule('peg_insertion', LIMITS_FILE)
+    assert type(rule).__name__ == 'DisplacementRule' and TOOL.max_displacement == 0.01
+    assert task_command_rule('pusht', task_limits_file('pusht')) is None     # absolute commands: none
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(event, max_size=60), st.sampled_from(['hold', 'stop']))
+def test_no_command_outside_the_peg_limits_reaches_the_cell(events, watchdog_action):
+    limits = LIMITS.model_copy(update={'watchdog_action': watchdog_action})
+    f = SafetyFilter(limits, task_command_rule('peg_insertion', LIMITS_FILE))
+    now, hand, estopped, gripper = 0.0, None, False, -1.0
+
+    def check(result):
+        nonlocal gripper
+        cmd = result.command
+        if cmd is None:
+            return
+        out = np.array(cmd)
+        assert out.shape == (4,) and np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1.0 + TOL), cmd
+        assert TOOL.gripper_low - TOL <= out[3] <= TOOL.gripper_high + TOL
+        step = out[:3] * SCALE
+        assert np.all(np.abs(step) <= TOOL.max_displacement + TOL)
+        if estopped or result.is_stop or hand is None:
+            assert not np.any(out[:3]), f'a stop that moves the hand: {cmd}'
+            assert out[3] == gripper, 'a stop keeps the gripper as it was'
+        else:
+            inside = (hand >= LOW) & (hand <= HIGH)
+            target = hand + step
+            assert np.all(~inside | ((target >= LOW - TOL) & (target <= HIGH + TOL))), (hand, cmd)
+            outside_by = np.abs(hand - np.clip(hand, LOW, HIGH))
+            further = np.abs(target - np.clip(target, LOW, HIGH)) > outside_by + TOL
+            assert not np.any(further), (hand, cmd)
+        gripper = float(out[3])
+
+    for ev in events:
+        kind = ev[0]
+        if kind == 'cmd':
+            now += ev[3]
+            result = f.filter(ev[1], ev[2], now)
+            if result.records and result.records[0].kind in (Kind.REJECTED_RATE, Kind.REJECTED_FRAME,
+                                                             Kind.REJECTED_NONFINITE, Kind.REJECTED_ESTOP):
+                assert result.command is None or not np.any(result.command[:3]), 'a rejection never moves'
+            check(result)
+        elif kind == 'odd':
+            now += ev[2]
+            result = f.filter(ev[1], 'world', now)
+            check(result)
+        elif kind in ('hand', 'bad_hand'):
+            if f.update_tool(ev[1]):
+                hand = np.array(ev[1])
+            else:
+                assert kind == 'bad_hand'
+        elif kind == 'tick':
+            now += ev[1]
+            check(f.tick(now))
+        elif kind == 'estop':
+            now += ev[1]
+            estopped = True
+            check(f.latch_estop('test', now))
+        else:
+            now += ev[1]
+            estopped = False
+            check(f.release_estop(now))
