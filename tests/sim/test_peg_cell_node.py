@@ -175,3 +175,25 @@ def test_the_same_layout_and_actions_give_the_same_states_as_plain_metaworld(nod
     plain.close()
     assert successes > 0, 'the expert never succeeded: parity was only seen on failures'
     print(f'{steps} lockstep steps through the node in {elapsed:.2f} s ({steps / elapsed:.0f} steps/s)')
+
+
+def test_a_real_time_peg_cell_applies_a_displacement_once_then_holds(node_processes, ros_node):
+    """Real-time pacing steps the cell on its own clock: a displacement command is applied on one tick, the
+    ticks after it hold the hand (zero displacement, the gripper as commanded), never repeat the move."""
+    _start(node_processes, 'peg_c', 'pacing:=real_time', 'placement_lockout_s:=0.0')
+    probe = PegProbe(ros_node, 'peg_c', cameras=False)
+    probe.wait_connected()
+
+    def state_where(predicate, what):
+        def found():
+            with probe.lock:
+                return next((m for m in probe.msgs[names.CELL_STATE] if predicate(m)), None)
+        return ros_node.wait_for(found, 30, what)
+    probe.send((1.0, 0.0, 0.0, 0.5))
+    moved = state_where(lambda m: list(m.commanded) == [1.0, 0.0, 0.0, 0.5], 'the displacement applied')
+    held = state_where(lambda m: m.step > moved.step and list(m.commanded) == [0.0, 0.0, 0.0, 0.5],
+                       'the next tick holding')
+    assert held.step == moved.step + 1
+    with probe.lock:
+        moves = [m for m in probe.msgs[names.CELL_STATE] if list(m.commanded)[:3] == [1.0, 0.0, 0.0]]
+    assert len({m.step for m in moves}) == 1, 'the displacement was applied more than once'
