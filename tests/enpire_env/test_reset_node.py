@@ -103,7 +103,8 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
     assert client.wait_for_server(timeout_sec=20), 'reset action never appeared'
 
     # malformed goals: a clear reason, nothing placed
-    malformed = [({'task': 'fold_laundry'}, "unknown task 'fold_laundry'; known tasks: pusht"),
+    malformed = [({'task': 'fold_laundry'},
+                  "unknown task 'fold_laundry'; known tasks: peg_insertion, pusht"),
                  ({'distribution': 'weird'}, "unknown pusht distribution 'weird'"),
                  ({'max_tries': 0}, 'max_tries must be'), ({'max_tries': -3}, 'max_tries must be'),
                  ({'max_tries': 2**31 - 1}, 'max_tries must be')]

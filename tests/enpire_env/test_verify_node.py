@@ -25,6 +25,7 @@ def cell(node_processes, ros_node, tmp_path):
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{CELL}',
                                  '-p', "camera_faults:='{oblique: {dropout: 1.0}}'", '-p', 'task:=pusht'])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{CELL}',
+                                    '-p', 'task:=pusht',
                                     *sim_time_ros_args(CELL),
                                     '-p', f'evidence_dir:={tmp_path}'])
     node = ros_node.node
@@ -93,9 +94,9 @@ def test_verify_node_judges_the_sim_cell(cell, ros_node, tmp_path):
     # Malformed requests: a clear error, nothing judged, the node stays up.
     bad = _verify(ros_node, verify, task='fold_laundry')
     assert not bad.ok and 'fold_laundry' in bad.error and not bad.verdict.cameras
-    assert 'known tasks: pusht' in bad.error, bad.error          # the installed tasks, from the registry
+    assert 'known tasks: peg_insertion, pusht' in bad.error, bad.error    # from the registry
     bad = _verify(ros_node, verify, task='')
-    assert not bad.ok and 'known tasks: pusht' in bad.error and not bad.verdict.cameras
+    assert not bad.ok and 'known tasks: peg_insertion, pusht' in bad.error and not bad.verdict.cameras
     bad = _verify(ros_node, verify, task='pusht', cameras=['top', 'thermal'])
     assert not bad.ok and 'thermal' in bad.error
     bad = _verify(ros_node, verify, task='pusht', cameras=['top', 'top'])
@@ -109,6 +110,7 @@ def test_a_stale_camera_is_explicitly_uncertain_and_the_others_decide(node_proce
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{ns}',
                                  '-p', "camera_faults:='{wrist: {stale: true}}'", '-p', 'task:=pusht'])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{ns}',
+                                    '-p', 'task:=pusht',
                                     *sim_time_ros_args(ns),
                                     '-p', f'evidence_dir:={tmp_path}', '-p', 'max_frame_age:=0.5'])
     node = ros_node.node
@@ -152,6 +154,7 @@ def test_the_sim_cell_without_homographies_is_judged_from_its_camera_info_and_tf
     node_processes.start('sim', ['-m', 'enpire_sim.sim_cell_node', '--ros-args', '-r', f'__ns:=/{ns}',
                                  '-p', 'publish_homography:=false', '-p', 'task:=pusht'])
     node_processes.start('verify', ['-m', 'enpire_env.verify_node', '--ros-args', '-r', f'__ns:=/{ns}',
+                                    '-p', 'task:=pusht',
                                     *sim_time_ros_args(ns),
                                     '-p', f'evidence_dir:={tmp_path}'])
     node = ros_node.node
@@ -196,4 +199,5 @@ def test_a_verify_node_for_an_unknown_task_does_not_start(node_processes):
                                                    '-r', '__ns:=/cell_unknown', '-p', 'task:=fold_laundry'])
     assert exit_code(proc) not in (None, 0)
     log = node_processes.log('verify_unknown')
-    assert 'cannot start' in log and "unknown task 'fold_laundry'" in log and 'known tasks: pusht' in log, log
+    assert 'cannot start' in log and "unknown task 'fold_laundry'" in log, log
+    assert 'known tasks: peg_insertion, pusht' in log, log
