@@ -59,10 +59,14 @@ def test_policy_prompt_and_limits_load():
     assert ToolLimits.from_yaml(safety_limits_path()).max_displacement == ACTION_SCALE
 
 
-def test_what_the_framework_lacks_refuses_with_a_reason():
-    from enpire_common.task import resolve
+def test_a_part_the_framework_lacks_refuses_with_a_reason():
+    from enpire_task_peg.framework_gaps import _gap
     with pytest.raises(FrameworkGap, match='framework still lacks'):
-        resolve(TASK.reset.placement)()
+        _gap('a part', 'something')()
+
+
+def test_the_reset_places_through_the_cell_and_locates_from_the_views():
+    assert TASK.reset.placement == 'mock_placement' and TASK.reset.multi_view
 
 
 LIMITS = ToolLimits.from_yaml(safety_limits_path())

@@ -14,7 +14,3 @@ def _gap(part: str, needs: str):
                            '(docs/TASKS.md, "Peg insertion: what the framework still lacks")')
     refuse.__name__ = part
     return refuse
-
-
-reset_placement = _gap('the reset placement', "the reset node's placement and CellState carry 2-D table "
-                       'poses; the peg layout needs a 3-D place_objects and a camera-based 3-D check')
