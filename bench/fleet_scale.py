@@ -4,9 +4,12 @@ back-to-back recorded trials of a scripted policy.
 
 Run: `. ./env.sh && python bench/fleet_scale.py [--cells 1 2 4 8] [--idle-s 15] [--active-s 40]`.
 Per N, measured from outside the cells:
-- DDS participants: the distinct FastDDS participant ids the cells' processes hold, read from the UDP
-  ports they bind (metatraffic unicast 7400 + 250*domain + 10 + 2*participantId; /proc/<pid>/fd socket
-  inodes matched against /proc/net/udp{,6});
+- DDS participants: the distinct DDS participants (GUID prefixes) behind the endpoints of each cell's
+  topics, as the bench's node discovers them (`participants_per_cell`); beside them the FastDDS participant
+  ids the cells' processes hold, read from the UDP ports they bind (metatraffic unicast 7400 + 250*domain +
+  10 + 2*participantId; /proc/<pid>/fd socket inodes matched against /proc/net/udp{,6}): `participant_ports`,
+  a cross-check from outside DDS that has counted one id too many twice (2 for one cell at N=1, 17 for
+  16 cells at N=16, in runs whose other N counted one per cell);
 - CPU cores per idle cell and per active cell: utime + stime (+ the reaped children's, so the policy
   sandboxes count) of every process of the cells' process trees, from /proc, over a measured span
   (idle: cells up, no trial; active: trials running), divided by the span and by N;
@@ -17,17 +20,26 @@ Prints a progress line per N, writes a plot (cores per cell and RTF against N) a
 line (`participants_per_cell`, `idle_cores_per_cell`, `rtf_8_cells`, `cells_up_32`, `rtf_32_cells`, ...).
 
 What an idle real-time cell costs is its executor's wake-ups (rclpy rebuilds its wait set of every entity
-of the cell, ~60 of them, each time) and the sim's tick. What keeps it low: the sim renders and publishes
-a camera, and computes the ground truth, only for matched subscribers; the trial server subscribes the
-cell's state, truth and cameras per trial, the verify node its cameras around verifications, the recorder
-the state, truth and cameras while a bag is open; a composed cell's sim-time nodes share one clock
-subscription and its entities carry no default QoS-event handler. Measured on this 2-core machine shared
-with other work (`nice -n 10 python bench/fleet_scale.py --cells 1 4 8`, 2026-12-07), idle cores per
-real-time cell at N = 1 / 4 / 8: 0.083 / 0.089 / 0.084 with the cameras always subscribed (load 4.8-16.5),
-0.043 / 0.045 / 0.053 with the above (load 3.0-9.2); active 0.155 / 0.159 / 0.131 before, 0.206 / 0.163 /
-0.188 after (trials in the 40 s span are few, so these move with where the trials fall); RTF with 8
-cells 0.991 before, 0.986 after; one DDS participant per cell. Most of what is left is the executor's
-wait-set rebuild on the ~4 wake-ups per tick (tick timer, clock, safety's state and watchdog).
+of the cell, ~90 of them, each time: ~0.5 ms of Python) and the sim's tick. What keeps it low: the sim
+renders and publishes a camera, and computes the ground truth, only for matched subscribers; the trial
+server subscribes the cell's state, truth and cameras per trial, the verify node its cameras around
+verifications, the recorder the state, truth and cameras while a bag is open; a composed cell's entities
+carry no default QoS-event handler; the sim's clock messages set the composed cell's clocks in the process
+(no clock subscription); the safety node takes the cell states when a command, a watchdog tick or an
+e-stop needs them and has a watchdog timer only while a command stream is live or the e-stop is latched;
+callbacks run on the spin thread no longer trigger the executor's guard condition (a wake-up that found
+nothing). Wake-ups of one idle real-time cell per 10 Hz tick: 4.4 before these last four, 2 after (the
+tick, and one that finds nothing: the action servers' result-expiry timers on the cell's clock are
+cancelled, and rcl still wakes a wait set for a cancelled timer at every clock jump).
+
+Measured on this 2-core machine shared with other work (`nice -n 10 python bench/fleet_scale.py`, CPU from
+/proc), idle cores per real-time cell, 2026-12-07:
+- cameras always subscribed (`--cells 1 4 8`, load 4.8-16.5): 0.083 / 0.089 / 0.084 at N = 1 / 4 / 8;
+- cameras, truth and state on demand (`--cells 1 4 8`, load 3.0-9.2): 0.043 / 0.045 / 0.053;
+- and the wake-ups above (all N, load 2.2-97.8): 0.023 / 0.023 / 0.022 / 0.023 / 0.022 / 0.027 at
+  N = 1 / 2 / 4 / 8 / 16 / 32; active 0.135 / 0.120 / 0.121 / 0.116 / 0.084 / 0.055 (trials in the 40 s
+  span are few, and at N = 32 none finished: the machine is saturated); RTF 1.01 / 1.01 / 1.01 / 1.006 /
+  0.86 / 0.366; trials per hour 360 / 720 / 1440 / 2160 / 1707 / 0. One DDS participant per cell.
 """
 from __future__ import annotations
 
@@ -82,6 +94,20 @@ def cpu_ticks(pids: list[int]) -> dict[int, int]:
 def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
     """CPU seconds of the processes between two samples (a process born in between counts whole)."""
     return sum(t - before.get(pid, 0) for pid, t in after.items()) / TICKS
+
+
+def graph_participants(node, cells: list[str]) -> dict[str, set[bytes]]:
+    """Per cell, the GUID prefixes (the participant part of an endpoint's GID, its first 12 bytes) of the
+    publishers and subscriptions of the cell's topics that `node` has discovered."""
+    out: dict[str, set[bytes]] = {cell: set() for cell in cells}
+    for topic, _types in node.get_topic_names_and_types():
+        cell = topic.split('/')[1] if topic.count('/') >= 2 else ''
+        if cell not in out:
+            continue
+        for info in [*node.get_publishers_info_by_topic(topic), *node.get_subscriptions_info_by_topic(topic)]:
+            if info.node_name != node.get_name():
+                out[cell].add(bytes(info.endpoint_gid[:12]))
+    return out
 
 
 def udp_ports_by_inode() -> dict[int, int]:
@@ -215,10 +241,12 @@ def measure(n: int, args, work: Path, say) -> dict:
         stop = threading.Event()
         try:
             time.sleep(args.settle_s)
-            pids = process_tree(roots)
-            by_process = participants(pids, domain)
-            row['participants'] = len(set().union(*by_process.values())) if by_process else 0
+            by_cell = graph_participants(node, cells)
+            row['participants'] = len(set().union(*by_cell.values()))
             row['participants_per_cell'] = round(row['participants'] / n, 2)
+            row['cells_with_one_participant'] = sum(len(prefixes) == 1 for prefixes in by_cell.values())
+            by_process = participants(process_tree(roots), domain)
+            row['participant_ports'] = len(set().union(*by_process.values())) if by_process else 0
             # idle: every cell up, no trial
             before, t0 = cpu_ticks(process_tree(roots)), time.monotonic()
             time.sleep(args.idle_s)
@@ -354,7 +382,8 @@ def main() -> int:
         rows.append(row)
         if row['up']:
             say(f"N={n}: up in {row['up_s']} s, {row['processes']} processes, {row['participants']} DDS "
-                f"participants ({row['participants_per_cell']}/cell); cores per cell idle "
+                f"participants ({row['participants_per_cell']}/cell; ids by ports "
+                f"{row['participant_ports']}); cores per cell idle "
                 f"{row['idle_cores_per_cell']:.3f}, active {row['active_cores_per_cell']:.3f}; RTF mean "
                 f"{row['rtf_mean']} (slowest {row['rtf_min']}, from {'/'.join(row['time_source'])}); "
                 f"{row['trials_per_hour']} trials/h; load {row['load_avg_1m']:.1f}")
