@@ -157,6 +157,17 @@ def _targets(ros_node):
     return pub
 
 
+def _wait_active(ros_node):
+    """Until the autostarted adapter is active: it drops targets while inactive (activation waits for the
+    controller's action server, which under load can outlast the subscription's match)."""
+    from enpire_common.lifecycle import LifecycleClient
+    from lifecycle_msgs.msg import State
+
+    lifecycle = LifecycleClient(ros_node.node, f'{NS}/command_adapter', lambda f, t: _wait(ros_node, f, t))
+    ros_node.wait_for(lambda: lifecycle.state(timeout_s=20) == State.PRIMARY_STATE_ACTIVE, 60,
+                      'the adapter to be active')
+
+
 def _diagnostics(ros_node):
     from diagnostic_msgs.msg import DiagnosticArray
 
@@ -204,7 +215,7 @@ def test_trajectory_error_codes_reach_the_diagnostics(node_processes, ros_node):
     seen = _diagnostics(ros_node)
     start_adapter(node_processes, 'follow_joint_trajectory', 'diagnostics_period_s:=0.2')
     pub = _targets(ros_node)
-
+    _wait_active(ros_node)
     _publish_target(ros_node, pub, 300.0, 100.0)       # one goal: a stream would preempt it each time
 
     def reported():
