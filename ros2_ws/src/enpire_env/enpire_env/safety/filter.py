@@ -282,14 +282,7 @@ class SafetyFilter:
             is_stop = True
             reason = 'cell too far from the last command for the step and speed limits together: stop'
             records.append(SafetyRecord(Kind.CLAMPED_STEP, reason, requested, p, now))
-        self.last_pass_time = now
-        self.last_feed_time = now
-        self.watchdog_tripped = False
-        if records:
-            self.counters.modified += 1
-        else:
-            self.counters.passed += 1
-        return self._emit(p, now, records, is_stop=is_stop)
+        return self._accept(p, now, records, is_stop)
 
     def _pass_ruled(self, requested: Vector, p: Vector, records: list[SafetyRecord], now: float
                     ) -> FilterResult:
@@ -310,6 +303,10 @@ class SafetyFilter:
                 records.append(SafetyRecord(Kind.CLAMPED_WORKSPACE, why or "limited by the task's rule",
                                             requested, limited, now))
                 p = limited
+        return self._accept(p, now, records, is_stop)
+
+    def _accept(self, p: Vector, now: float, records: list[SafetyRecord], is_stop: bool) -> FilterResult:
+        """A command let through (as asked, or limited when `records` say why): it feeds the watchdog."""
         self.last_pass_time = now
         self.last_feed_time = now
         self.watchdog_tripped = False
