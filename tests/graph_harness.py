@@ -118,17 +118,12 @@ class RosTestNode:
 
     def call(self, client, request, timeout: float = 30.0, what: str = 'service answer',
              resend_s: float = 5.0):
-        """Call an idempotent service, sending again while no answer comes: a request that reaches the
-        server before its reply writer has matched our reader loses its answer (a discovery race)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            future = client.call_async(request)
-            try:
-                return self.wait_future(future, min(resend_s, max(deadline - time.monotonic(), 0.1)), what)
-            except TimeoutError:
-                client.remove_pending_request(future)
-                if time.monotonic() >= deadline:
-                    raise
+        """Call an idempotent service, sending again while no answer comes (enpire_common.service_call: the
+        first request to a server that has just started can lose itself or its answer)."""
+        from enpire_common.service_call import call_resending
+
+        return self.wait_future(call_resending(client, request, resend_s=resend_s, give_up_s=timeout),
+                                timeout, what)
 
     def wait_taking_goals(self, client, probe_goal, timeout: float = 120.0, resend_s: float = 5.0) -> None:
         """Wait until the action server of `client` takes goals: `probe_goal`, one it refuses with a reason

@@ -3,6 +3,7 @@ included) in it, zstd chunks, readable by rosbags and by mcap-ros2-support, and 
 salvaged by the mcap reader."""
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -128,10 +129,15 @@ def call(ros_node, client, request, timeout=60.0):
     return ros_node.wait_future(client.call_async(request), timeout, 'recorder answer')
 
 
-def start_request(trial_id, bag_dir):
+def start(ros_node, client, request, timeout=60.0):
+    """A start re-sent while unanswered, as the trial server sends it (a fresh recorder can lose it)."""
+    return ros_node.call(client, request, timeout, 'recorder answer')
+
+
+def start_request(trial_id, bag_dir, **metadata):
     from enpire_interfaces.srv import StartRecording
     return StartRecording.Request(trial_id=trial_id, bag_dir=str(bag_dir),
-                                  metadata_json=json.dumps({'trial_id': trial_id, 'seed': 3}))
+                                  metadata_json=json.dumps({'trial_id': trial_id, 'seed': 3, **metadata}))
 
 
 def stop_request(traffic, status='finished'):
@@ -166,9 +172,9 @@ def test_start_split_stop_writes_one_complete_bag_per_trial(node_processes, ros_
     traffic.run()
     try:
         ros_node.wait_for(lambda: traffic.step > 20, 30.0, 'traffic')
-        first = call(ros_node, services['start'], start_request('trial_a', bags))
+        first = start(ros_node, services['start'], start_request('trial_a', bags))
         assert first.ok, first.error
-        again = call(ros_node, services['start'], start_request('trial_x', bags))
+        again = start(ros_node, services['start'], start_request('trial_x', bags))
         assert not again.ok and 'open' in again.error             # one bag at a time, with a reason
         traffic.event('started')
         ros_node.wait_for(lambda: traffic.step > 60, 30.0, 'traffic')
@@ -223,7 +229,7 @@ def test_a_sigkilled_recorders_bag_is_salvaged_by_the_mcap_reader(node_processes
     bags = tmp_path / 'bags'
     traffic.run()
     try:
-        started = call(ros_node, services['start'], start_request('trial_k', bags))
+        started = start(ros_node, services['start'], start_request('trial_k', bags))
         assert started.ok, started.error
         begin = traffic.step
         ros_node.wait_for(lambda: traffic.step > begin + 80, 30.0, 'traffic')
@@ -259,7 +265,7 @@ def test_on_sim_time_a_bag_starts_on_the_cells_clock_and_never_before_it(node_pr
         '-p', 'start_wait_wall_s:=2.0'])
     services = clients(ros_node)
     bags = tmp_path / 'bags'
-    early = call(ros_node, services['start'], start_request('trial_early', bags))
+    early = start(ros_node, services['start'], start_request('trial_early', bags))
     assert not early.ok and early.error == ("RuntimeError: not ready to record after 2.0 s (wall), still "
                                             "missing: the cell's clock (not heard yet)")
     assert not (bags / 'trial_early').exists()
@@ -267,8 +273,10 @@ def test_on_sim_time_a_bag_starts_on_the_cells_clock_and_never_before_it(node_pr
     clock = ros_node.node.create_publisher(Clock, f'/{CELL}/clock', 10)
     timer = ros_node.node.create_timer(0.05, lambda: clock.publish(Clock(clock=Time(sec=5000))))
 
-    def start_on_time():
-        answer = call(ros_node, services['start'], start_request('trial_on_time', bags))
+    tries = itertools.count()
+
+    def start_on_time():     # each try a new request (a copy of a refused one gets the same refusal)
+        answer = start(ros_node, services['start'], start_request('trial_on_time', bags, attempt=next(tries)))
         return answer if answer.ok else None
     try:
         started = ros_node.wait_for(start_on_time, 120.0, 'a start once the recorder hears the clock')
@@ -285,3 +293,30 @@ def _log_times(bag) -> list[tuple[str, int]]:
     from rosbags.rosbag2 import Reader
     with Reader(bag) as reader:
         return [(conn.topic, t) for conn, t, _raw in reader.messages()]
+
+
+def test_a_restarted_recorder_answers_the_client_that_saw_it_die(node_processes, ros_node, tmp_path):
+    """The recorder SIGKILLed and started again beside the same client: its first start is answered
+    (sent again while unanswered; the client still sees the dead recorder, and a request it wrote before
+    the new one matched never arrives: without the copies 7 of 7 went unanswered for 40 s), and each
+    copy of a start gets the first one's answer, never a second bag."""
+    traffic = CellTraffic(ros_node)
+    bags = tmp_path / 'bags'
+    traffic.run()
+    try:
+        recorder = start_recorder(node_processes)
+        services = clients(ros_node)
+        for round_ in range(3):
+            request = start_request(f'trial_{round_}', bags)
+            started = start(ros_node, services['start'], request, timeout=90.0)
+            assert started.ok, started.error
+            copy = call(ros_node, services['start'], request)
+            assert copy.ok and copy.bag_path == started.bag_path, copy.error
+            node_processes.kill(recorder)
+            recorder = start_recorder(node_processes)
+        late_copy = start(ros_node, services['start'], start_request('trial_2', bags), timeout=90.0)
+    finally:
+        traffic.stop()
+    assert late_copy.ok is False and 'exists' in late_copy.error      # a new recorder: a new request
+    assert sorted(p.name for p in bags.iterdir() if not p.name.startswith('.')) == \
+        ['trial_0', 'trial_1', 'trial_2', 'trials.jsonl']

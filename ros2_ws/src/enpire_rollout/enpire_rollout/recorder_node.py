@@ -89,6 +89,10 @@ class Recorder(Node):
         self._streams_lock = threading.Lock()
         self._heard: set[str] = set()      # stream topics heard from since they were subscribed
         self._arrived = threading.Event()  # a stream's first message since then (a start waits for them)
+        # The trial server re-sends a start until it is answered; a copy (the same request: its metadata
+        # carries the time it was made) gets the first one's answer, never opening a second bag, nor a bag
+        # after the trial server was told no and moved on.
+        self._starts_answered: dict[tuple[str, str, str], tuple[bool, str, str]] = {}
         self.create_service(StartRecording, names.RECORDER_START, self._on_start,
                             callback_group=WaitingCallbackGroup())
         self.create_service(SplitRecording, names.RECORDER_SPLIT, self._on_split)
@@ -153,7 +157,11 @@ class Recorder(Node):
         """Open a trial's bag (off a composed cell's spin thread: it waits for the cell's messages). Without
         the cell's clock it refuses; a stream still silent is only warned about (its first messages may be
         missing from the bag; the stop's marks say whether its last ones made it)."""
+        key = (request.trial_id, request.bag_dir, request.metadata_json)
         with self._streams_lock:
+            if key in self._starts_answered:    # a copy (re-sent, service_call): the first one's answer
+                response.ok, response.bag_path, response.error = self._starts_answered[key]
+                return response
             try:
                 wait_s = self.config.start_wait_wall_s      # discovery, not cell time: wall s
                 missing = self._wait_ready_to_record(wait_s)
@@ -169,6 +177,9 @@ class Recorder(Node):
                 response.ok = True
             except Exception as exc:  # noqa: BLE001 - the caller gets the reason
                 response.ok, response.error = False, f'{type(exc).__name__}: {exc}'
+            self._starts_answered[key] = (response.ok, response.bag_path, response.error)
+            while len(self._starts_answered) > 16:
+                del self._starts_answered[next(iter(self._starts_answered))]
         return response
 
     def _on_split(self, request, response):

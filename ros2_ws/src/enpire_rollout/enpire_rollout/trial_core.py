@@ -29,6 +29,9 @@ class TrialServerConfig(BaseModel):
     recorder_timeout_wall_s: float = Field(30.0, gt=0.0, le=600.0,
                                            description="wall-clock wait for the recorder's answers, s (a "
                                                        "bag start waits up to 20 s for the cell's streams)")
+    recorder_resend_wall_s: float = Field(5.0, gt=0.0, le=600.0,
+                                          description='wall s between copies of an unanswered bag start (the '
+                                                      'first request to a restarted recorder can be lost)')
     debug_ground_truth: bool = Field(False, description='ground truth in observations (never in benchmarks)')
     control_hz: float = Field(10.0, gt=0.0, le=1000.0, description='policy steps per second of cell time')
     # The policy's act() limits are its compute time: wall seconds (in lockstep the cell's clock stands

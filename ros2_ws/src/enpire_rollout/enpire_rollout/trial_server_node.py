@@ -37,6 +37,7 @@ from enpire_common.executors import SubmitOnceExecutor, lean_publisher_events, l
 from enpire_common.node_main import run_node
 from enpire_common.node_parameters import declare_parameters
 from enpire_common.on_demand import OnDemandSubscriptions, wait_matched
+from enpire_common.service_call import call_resending
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
@@ -293,6 +294,16 @@ class TrialServer(Node):
     def recorder_ready(self) -> bool:
         return self.recorder_start.service_is_ready() and self.recorder_stop.service_is_ready()
 
+    def wait_recorder_ready(self, timeout_wall_s: float) -> bool:
+        """Both recorder services on the graph within `timeout_wall_s` (a restarted recorder's come one by
+        one, and a killed one's go when its lease runs out: one at a time, polled together)."""
+        deadline = time.monotonic() + timeout_wall_s
+        while not self.recorder_ready():
+            if time.monotonic() >= deadline or not rclpy.ok(context=self.context):
+                return False
+            time.sleep(0.05)
+        return True
+
     def cell_stamp(self):
         """Now on the cell's clock (the stamp of its latest state)."""
         state = self.state
@@ -525,8 +536,7 @@ class TrialRun:
         if not self.s.sandbox.available and not self.cfg.accept_weaker_sandbox:
             return (f'refused: no OS sandbox on this cell ({self.s.sandbox.detail}); agent code runs only '
                     'behind one unless the operator sets accept_weaker_sandbox')
-        if self.goal.record and not (self.s.recorder_start.wait_for_service(
-                timeout_sec=self.cfg.recorder_timeout_wall_s) and self.s.recorder_ready()):
+        if self.goal.record and not self.s.wait_recorder_ready(self.cfg.recorder_timeout_wall_s):
             return ('refused: record=true but this cell has no recorder (recorder/start is not on the '
                     'graph); a trial never runs unrecorded')
         return ''
@@ -638,7 +648,10 @@ class TrialRun:
         self.safe_before = self.s.safe_commands_taken
         request = StartRecording.Request(trial_id=self.trial_id, bag_dir=self.cfg.bag_dir,
                                          metadata_json=json.dumps(metadata, default=str))
-        future = self.s.recorder_start.call_async(request)
+        # Re-sent while unanswered: the first request to a recorder that has just restarted can be lost
+        # (enpire_common.service_call); the recorder answers a copy with the bag the first one opened.
+        future = call_resending(self.s.recorder_start, request, resend_s=self.cfg.recorder_resend_wall_s,
+                                give_up_s=self.cfg.recorder_timeout_wall_s)
         try:
             response = self._wait(future, self.cfg.recorder_timeout_wall_s, 'recorder start', wall=True)
         except TrialAborted as exc:
