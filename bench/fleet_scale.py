@@ -5,11 +5,13 @@ back-to-back recorded trials of a scripted policy.
 Run: `. ./env.sh && python bench/fleet_scale.py [--cells 1 2 4 8] [--idle-s 15] [--active-s 40]`.
 Per N, measured from outside the cells:
 - DDS participants: the distinct DDS participants (GUID prefixes) behind the endpoints of each cell's
-  topics, as the bench's node discovers them (`participants_per_cell`); beside them the FastDDS participant
-  ids the cells' processes hold, read from the UDP ports they bind (metatraffic unicast 7400 + 250*domain +
-  10 + 2*participantId; /proc/<pid>/fd socket inodes matched against /proc/net/udp{,6}): `participant_ports`,
-  a cross-check from outside DDS that has counted one id too many twice (2 for one cell at N=1, 17 for
-  16 cells at N=16, in runs whose other N counted one per cell);
+  topics, as the bench's node discovers them; `participants_per_cell` is the most any one cell has (over
+  all N in the summary), and a cell with more names the nodes behind each (`extra_participants`);
+  beside them the FastDDS participant ids the cells' processes hold, read from the UDP ports they bind
+  (metatraffic unicast 7400 + 250*domain + 10 + 2*participantId; /proc/<pid>/fd socket inodes matched
+  against /proc/net/udp{,6}): `participant_ports`, a cross-check from outside DDS that has counted one id
+  too many twice (2 for one cell at N=1, 17 for 16 cells at N=16, in runs whose other N counted one per
+  cell);
 - CPU cores per idle cell and per active cell: utime + stime (+ the reaped children's, so the policy
   sandboxes count) of every process of the cells' process trees, from /proc, over a measured span
   (idle: cells up, no trial; active: trials running), divided by the span and by N;
@@ -96,18 +98,48 @@ def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
     return sum(t - before.get(pid, 0) for pid, t in after.items()) / TICKS
 
 
-def graph_participants(node, cells: list[str]) -> dict[str, set[bytes]]:
-    """Per cell, the GUID prefixes (the participant part of an endpoint's GID, its first 12 bytes) of the
-    publishers and subscriptions of the cell's topics that `node` has discovered."""
-    out: dict[str, set[bytes]] = {cell: set() for cell in cells}
+def graph_participants(node, cells: list[str]) -> dict[str, dict[str, set[str]]]:
+    """Per cell, the GUID prefixes (the participant part of an endpoint's GID, its first 12 bytes, in hex)
+    of the publishers and subscriptions of the cell's topics that `node` has discovered, each with the
+    nodes whose endpoints carry it (so a second participant in a cell names its owner)."""
+    out: dict[str, dict[str, set[str]]] = {cell: {} for cell in cells}
     for topic, _types in node.get_topic_names_and_types():
         cell = topic.split('/')[1] if topic.count('/') >= 2 else ''
         if cell not in out:
             continue
         for info in [*node.get_publishers_info_by_topic(topic), *node.get_subscriptions_info_by_topic(topic)]:
             if info.node_name != node.get_name():
-                out[cell].add(bytes(info.endpoint_gid[:12]))
+                owner = f'{info.node_namespace.rstrip("/")}/{info.node_name}'
+                out[cell].setdefault(bytes(info.endpoint_gid[:12]).hex(), set()).add(owner)
     return out
+
+
+def wait_discovered(node, cells: list[str], timeout_s: float) -> int:
+    """Wait until `node` has discovered endpoints of every cell and every cell's clock publisher (a loaded
+    machine discovers 32 cells in minutes: counted earlier, a cell not yet seen would count no
+    participant); the number of cells discovered."""
+    from enpire_common import names
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen = sum(bool(prefixes) and node.count_publishers(names.cell_name(cell, 'clock')) > 0
+                   for cell, prefixes in graph_participants(node, cells).items())
+        if seen == len(cells) or time.monotonic() >= deadline:
+            return seen
+        time.sleep(1.0)
+
+
+def participant_figures(by_cell: dict[str, dict[str, set[str]]]) -> dict:
+    """`participants_per_cell`: the most participants any one cell has; the cells with exactly one; and
+    for each cell with more, its participants and the nodes behind each."""
+    counts = [len(prefixes) for prefixes in by_cell.values()]
+    return {
+        'participants': len({prefix for prefixes in by_cell.values() for prefix in prefixes}),
+        'participants_per_cell': max(counts, default=0),
+        'cells_with_one_participant': counts.count(1),
+        'extra_participants': {cell: {prefix: sorted(nodes) for prefix, nodes in prefixes.items()}
+                               for cell, prefixes in by_cell.items() if len(prefixes) > 1},
+    }
 
 
 def udp_ports_by_inode() -> dict[int, int]:
@@ -237,14 +269,16 @@ def measure(n: int, args, work: Path, say) -> dict:
         node = rclpy.create_node('fleet_scale_bench', context=context)
         executor = SubmitOnceExecutor(context=context)
         executor.add_node(node)
-        threading.Thread(target=executor.spin, daemon=True).start()
+        spin = threading.Thread(target=executor.spin, daemon=True)
+        spin.start()
         stop = threading.Event()
+        fleet = sampler = driver = None
         try:
-            time.sleep(args.settle_s)
-            by_cell = graph_participants(node, cells)
-            row['participants'] = len(set().union(*by_cell.values()))
-            row['participants_per_cell'] = round(row['participants'] / n, 2)
-            row['cells_with_one_participant'] = sum(len(prefixes) == 1 for prefixes in by_cell.values())
+            t_seen = time.monotonic()
+            row['cells_discovered'] = wait_discovered(node, cells, ready_s)
+            row['discovered_s'] = round(time.monotonic() - t_seen, 1)
+            time.sleep(args.settle_s)      # a second participant of a cell would be discovered meanwhile
+            row.update(participant_figures(graph_participants(node, cells)))
             by_process = participants(process_tree(roots), domain)
             row['participant_ports'] = len(set().union(*by_process.values())) if by_process else 0
             # idle: every cell up, no trial
@@ -280,12 +314,19 @@ def measure(n: int, args, work: Path, say) -> dict:
             row['trials_in_span'] = len(done)
             row['trials_per_hour'] = round(len(done) * 3600.0 / span, 1)
             row['load_avg_1m'] = os.getloadavg()[0]
-            stop.set()
-            sampler.close()
-            driver.join(timeout=args.steps / 10.0 * 4 + 60)
         finally:
+            # While the node still spins: the trials on the cells cancelled, the driver back, the action
+            # clients and subscriptions destroyed; then the spin ends before the node and the context go.
             stop.set()
+            if fleet is not None:
+                row['fleet_closed'] = fleet.close(timeout_s=fleet.cancel_timeout_s * 2 + 30)
+            if driver is not None:
+                driver.join(timeout=30)
+                row['driver_returned'] = not driver.is_alive()
+            if sampler is not None:
+                sampler.close()
             executor.shutdown()
+            spin.join(timeout=30)
             node.destroy_node()
             rclpy.try_shutdown(context=context)
     return row
@@ -332,6 +373,9 @@ def summary(rows: list[dict]) -> dict:
         return by_n[n].get(key) if n in by_n else None
     return {
         'participants_per_cell': max((r['participants_per_cell'] for r in up), default=None),
+        # every cell of every N discovered, each with exactly one participant
+        'one_participant_every_cell': bool(up) and all(r['cells_with_one_participant'] == r['cells']
+                                                       for r in up),
         'idle_cores_per_cell': max((r['idle_cores_per_cell'] for r in up), default=None),
         'active_cores_per_cell': max((r['active_cores_per_cell'] for r in up), default=None),
         'rtf_8_cells': at(8, 'rtf_mean'), 'rtf_min_8_cells': at(8, 'rtf_min'),
@@ -368,32 +412,49 @@ def main() -> int:
     # SIGTERM and SIGINT end the bench through its `finally`s: every cell process is stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    rows = []
+    rows, interrupted = [], ''
     for n in args.cells:
         if rows and not rows[-1]['up'] and not args.keep_going:
             rows.append({'cells': n, 'up': False, 'skipped': f'N={rows[-1]["cells"]} did not come up'})
             say(f'N={n}: skipped ({rows[-1]["skipped"]}; --keep-going tries it)')
             continue
-        with tempfile.TemporaryDirectory(prefix=f'fleet_scale_{n}_') as tmp:
-            try:
-                row = measure(n, args, Path(tmp), say)
-            except Exception as exc:  # noqa: BLE001 - one N failing must not lose the others
-                row = {'cells': n, 'up': False, 'error': f'{type(exc).__name__}: {exc}'[:300]}
+        try:
+            with tempfile.TemporaryDirectory(prefix=f'fleet_scale_{n}_') as tmp:
+                try:
+                    row = measure(n, args, Path(tmp), say)
+                except Exception as exc:  # noqa: BLE001 - one N failing must not lose the others
+                    row = {'cells': n, 'up': False, 'error': f'{type(exc).__name__}: {exc}'[:300]}
+        except (KeyboardInterrupt, SystemExit) as exc:   # the cells are stopped: what was measured stays
+            interrupted = f'interrupted at N={n} ({type(exc).__name__})'
+            say(interrupted)
+            break
         rows.append(row)
         if row['up']:
             say(f"N={n}: up in {row['up_s']} s, {row['processes']} processes, {row['participants']} DDS "
-                f"participants ({row['participants_per_cell']}/cell; ids by ports "
+                f"participants (at most {row['participants_per_cell']} in a cell, "
+                f"{row['cells_with_one_participant']}/{n} cells with one; ids by ports "
                 f"{row['participant_ports']}); cores per cell idle "
                 f"{row['idle_cores_per_cell']:.3f}, active {row['active_cores_per_cell']:.3f}; RTF mean "
                 f"{row['rtf_mean']} (slowest {row['rtf_min']}, from {'/'.join(row['time_source'])}); "
-                f"{row['trials_per_hour']} trials/h; load {row['load_avg_1m']:.1f}")
+                f"{row['trials_per_hour']} trials/h; load {row['load_avg_1m']:.1f}"
+                + (f"; cells with more than one participant: {row['extra_participants']}"
+                   if row['extra_participants'] else '')
+                + ('' if row.get('fleet_closed', True) and row.get('driver_returned', True) else
+                   f"; trials still in flight after the stop (fleet closed {row.get('fleet_closed')}, "
+                   f"driver returned {row.get('driver_returned')})"))
         else:
             say(f'N={n}: not up ({row.get("error") or row.get("problems") or "ready checks pending"})')
         (out / 'fleet_scale.json').write_text(json.dumps(summary(rows), indent=1))
-    plot(rows, out / 'fleet_scale.png')
-    say(f'plot: {out / "fleet_scale.png"}')
-    print(json.dumps({**summary(rows), 'bench_wall_s': round(time.monotonic() - t0, 1)}))
-    return 0
+    final = {**summary(rows), 'bench_wall_s': round(time.monotonic() - t0, 1),
+             **({'interrupted': interrupted} if interrupted else {})}
+    (out / 'fleet_scale.json').write_text(json.dumps(final, indent=1))
+    try:
+        plot(rows, out / 'fleet_scale.png')
+        say(f'plot: {out / "fleet_scale.png"}')
+    except Exception as exc:  # noqa: BLE001 - the figures are in the JSON either way
+        say(f'no plot: {type(exc).__name__}: {exc}')
+    print(json.dumps(final), flush=True)
+    return 143 if interrupted else 0
 
 
 if __name__ == '__main__':

@@ -16,6 +16,12 @@ With a `FleetClock` (`clock=`), every trial is also placed on the fleet's time: 
 when it asked, its cell's free time, its cell-time duration; the caller is at its batch's latest finish
 afterwards (`enpire_rollout.scheduler.FleetClock`). The waits for the graph (a server to appear, a goal
 to be answered) and `trial_timeout_s` are wall-clock limits on this process, not cell time.
+
+`close()` ends the client while its node still spins: it cancels the trials on the cells (their goals),
+drops the ones not started, returns once every `run_trials` call has (within `cancel_timeout_s` per trial)
+and destroys the action clients. A client left to the garbage collector instead has its handles freed
+whenever a collection runs, after its node's context has shut down, and that fini can deadlock in
+Fast DDS with the interpreter lock held (a process that hangs and ignores SIGTERM).
 """
 from __future__ import annotations
 
@@ -37,7 +43,8 @@ __all__ = ['FleetClient', 'FleetClock', 'TrialRequest', 'TrialOutcome', 'Budget'
 class FleetClient:
     def __init__(self, node, cells: list[str], budget: Budget | None = None, server_timeout_s: float = 30.0,
                  trial_timeout_s: float = 3600.0, max_refusals: int = 3, refusal_rest_s: float = 20.0,
-                 goal_answer_timeout_s: float = 60.0, clock: FleetClock | None = None):
+                 goal_answer_timeout_s: float = 60.0, clock: FleetClock | None = None,
+                 cancel_timeout_s: float = 10.0):
         self.node = node
         self.cells = [c.strip('/') for c in cells]
         self.budget = budget
@@ -46,6 +53,8 @@ class FleetClient:
         # many cells on one loaded machine answer a goal late: generous, and the cell is only rested after
         self.goal_answer_timeout_s = goal_answer_timeout_s
         self.trial_timeout_s = trial_timeout_s
+        # on close: how long a trial on a cell may take to answer its goal, and then its cancel, each
+        self.cancel_timeout_s = cancel_timeout_s
         # A cell that refuses a goal (still busy with a trial whose goal answer was lost, no server) rests
         # and the trial is tried on another cell, so one stuck cell cannot turn a batch into failures.
         self.max_refusals, self.refusal_rest_s = max_refusals, refusal_rest_s
@@ -54,6 +63,9 @@ class FleetClient:
         self.scheduler: Scheduler | None = None    # one for the client's life: concurrent batches share it
         self._calls_lock = threading.Lock()
         self._active_calls = 0
+        self._calls_done = threading.Condition(self._calls_lock)
+        self._closing = threading.Event()
+        self._waiters: set[threading.Event] = set()    # woken by close()
 
     def _scheduler(self) -> Scheduler:
         with self._calls_lock:
@@ -80,6 +92,8 @@ class FleetClient:
         outcomes say so); trials already on a cell run to their end."""
         scheduler = self._scheduler()
         with self._calls_lock:
+            if self._closing.is_set():
+                raise RuntimeError('the fleet client is closed')
             scheduler.t_end = None
             self._active_calls += 1
         try:
@@ -89,6 +103,28 @@ class FleetClient:
                 self._active_calls -= 1
                 if self._active_calls == 0:
                     scheduler.finish()
+                    self._calls_done.notify_all()
+
+    def close(self, timeout_s: float = 60.0) -> bool:
+        """Cancel the trials on the cells, drop the ones not started, wait up to `timeout_s` for every
+        `run_trials` call to return and destroy the action clients (call it while the node spins, before
+        its context shuts down). True when every call returned in time; the clients of a call that did not
+        stay, so the caller can tell."""
+        self._closing.set()
+        with self._calls_lock:
+            waiters = list(self._waiters)
+        for event in waiters:
+            event.set()
+        deadline = time.monotonic() + timeout_s
+        with self._calls_lock:
+            while self._active_calls and self._calls_done.wait(max(0.0, deadline - time.monotonic())):
+                pass
+            returned = self._active_calls == 0
+        if returned:
+            for client in self.clients.values():
+                client.destroy()
+            self.clients = {}
+        return returned
 
     def _run_batch(self, scheduler: Scheduler, requests: list[TrialRequest],
                    progress: Callable[[TrialOutcome, int, int], None] | None,
@@ -99,7 +135,9 @@ class FleetClient:
             while True:
                 if stop is not None and stop():
                     return None, 'not started: the caller stopped'
-                cell = scheduler.acquire(timeout=None if stop is None else 0.25, ready_s=ready_s)
+                if self._closing.is_set():
+                    return None, 'not started: the fleet client closed'
+                cell = scheduler.acquire(timeout=0.25, ready_s=ready_s)
                 if cell is not None:
                     return cell, ''
                 if scheduler.budget_left():
@@ -150,8 +188,8 @@ class FleetClient:
                     except Exception as exc:  # noqa: BLE001 - a caller's callback never stops the fleet
                         self.node.get_logger().warning(f'progress callback failed: {exc!r}')
 
-        threads = [threading.Thread(target=worker, daemon=True)
-                   for _ in range(min(len(self.cells), len(requests)))]
+        threads = [threading.Thread(target=worker, name=f'fleet-worker-{i}', daemon=True)
+                   for i in range(min(len(self.cells), len(requests)))]
         for t in threads:
             t.start()
         for t in threads:
@@ -169,14 +207,22 @@ class FleetClient:
         except OSError as exc:
             outcome.failure_reason = f'policy file unreadable: {exc}'
             return outcome
-        if not client.wait_for_server(timeout_sec=self.server_timeout_s):
-            outcome.failure_reason, outcome.refused = f'no run_trial server on {cell}', True
+        if not self._wait_for_server(client):
+            outcome.failure_reason, outcome.refused = (
+                ('not started: the fleet client closed', False) if self._closing.is_set()
+                else (f'no run_trial server on {cell}', True))
             return outcome
         goal = RunTrial.Goal(trial_id=request.trial_id, task=request.task, policy_path=request.policy_path,
                              policy_sha256=sha, seed=request.seed, distribution=request.distribution,
                              attempts=request.attempts, steps_per_attempt=request.steps_per_attempt,
                              time_budget_s=request.time_budget_s, record=request.record)
-        handle = self._wait(client.send_goal_async(goal), self.goal_answer_timeout_s)
+        sent = client.send_goal_async(goal)
+        handle = self._wait(sent, self.goal_answer_timeout_s)
+        if handle is None and self._closing.is_set():   # closed while the goal was on its way: cancelled
+            handle = self._wait(sent, self.cancel_timeout_s, on_close=False)
+            if handle is None or not handle.accepted:
+                outcome.failure_reason = 'not started: the fleet client closed'
+                return outcome
         if handle is None or not handle.accepted:
             outcome.refused = True
             outcome.failure_reason = (f'goal rejected by {cell}' if handle is not None else
@@ -184,11 +230,16 @@ class FleetClient:
                                       f'{self.goal_answer_timeout_s:.0f} s (wall clock)')
             return outcome
         outcome.accepted = True
-        wrapped = self._wait(handle.get_result_async(), self.trial_timeout_s)
-        outcome.wall_s = time.monotonic() - t0
+        result = handle.get_result_async()
+        wrapped = self._wait(result, self.trial_timeout_s)
         if wrapped is None:
             handle.cancel_goal_async()
-            outcome.failure_reason = f'no result within {self.trial_timeout_s:.0f} s (wall clock)'
+            if self._closing.is_set():     # the cell ends the trial (its bag closed) and answers
+                wrapped = self._wait(result, self.cancel_timeout_s, on_close=False)
+        outcome.wall_s = time.monotonic() - t0
+        if wrapped is None:
+            outcome.failure_reason = ('cancelled: the fleet client closed' if self._closing.is_set() else
+                                      f'no result within {self.trial_timeout_s:.0f} s (wall clock)')
             return outcome
         r = wrapped.result
         # The result names the success, not its attempt: a trial ends at its first success, so it was the
@@ -203,11 +254,31 @@ class FleetClient:
         outcome.bag_path, outcome.failure_reason = r.bag_path, r.failure_reason
         return outcome
 
-    @staticmethod
-    def _wait(future, timeout: float):
+    def _wait(self, future, timeout: float, on_close: bool = True):
+        """The future's result, or None after `timeout` s (or at once when the client closes, unless
+        `on_close` is False)."""
         event = threading.Event()
-        future.add_done_callback(lambda _: event.set())
-        return future.result() if event.wait(timeout) else None
+        if on_close:
+            with self._calls_lock:
+                self._waiters.add(event)
+            if self._closing.is_set():
+                event.set()
+        try:
+            if not future.done():
+                future.add_done_callback(lambda _: event.set())
+                event.wait(timeout)
+        finally:
+            with self._calls_lock:
+                self._waiters.discard(event)
+        return future.result() if future.done() else None
+
+    def _wait_for_server(self, client) -> bool:
+        """rclpy's wait_for_server, ended at once by close()."""
+        deadline = time.monotonic() + self.server_timeout_s
+        while not client.server_is_ready():
+            if self._closing.wait(0.25) or time.monotonic() >= deadline:
+                return False
+        return True
 
     def report(self) -> dict:
         return self.scheduler.report() if self.scheduler else {}
