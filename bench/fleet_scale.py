@@ -18,8 +18,12 @@ Per N, measured from outside the cells:
 - achieved real-time factor: sim time advanced on each cell's clock (its `clock` topic, or the stamps
   of its `cell_state` where a cell publishes no clock) over the wall time between two samples;
 - trials per hour: trials finished inside the active span.
-Prints a progress line per N, writes a plot (cores per cell and RTF against N) and ends with one JSON
-line (`participants_per_cell`, `idle_cores_per_cell`, `rtf_8_cells`, `cells_up_32`, `rtf_32_cells`, ...).
+Each N ends by closing its fleet client while its node still spins: the trials on the cells are
+cancelled, the client returns within a bounded time (`fleet_closed`, `driver_returned`) and its action
+clients are destroyed before the context shuts down. Prints a progress line per N, writes the JSON after
+each N, a plot (cores per cell and RTF against N) and ends with one JSON line (`participants_per_cell`,
+`idle_cores_per_cell`, `rtf_8_cells`, `cells_up_32`, `rtf_32_cells`, ...), also when an N finished no
+trial, could not come up, or the bench was stopped by SIGTERM/SIGINT (`interrupted`, exit code 143).
 
 What an idle real-time cell costs is its executor's wake-ups (rclpy rebuilds its wait set of every entity
 of the cell, ~90 of them, each time: ~0.5 ms of Python) and the sim's tick. What keeps it low: the sim
@@ -46,6 +50,7 @@ Measured on this 2-core machine shared with other work (`nice -n 10 python bench
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import signal
@@ -409,7 +414,9 @@ def main() -> int:
 
     say(f'fleet scale: N = {args.cells} on ROS_DOMAIN_ID={os.environ["ROS_DOMAIN_ID"]}, '
         f'{os.cpu_count()} cores, into {out}')
-    # SIGTERM and SIGINT end the bench through its `finally`s: every cell process is stopped
+    # SIGTERM and SIGINT end the bench through its `finally`s: every cell process is stopped; SIGUSR1
+    # prints every thread's stack (`kill -USR1 <pid>`: where a bench that seems stuck is)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     rows, interrupted = [], ''
