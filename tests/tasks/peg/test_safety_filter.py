@@ -99,3 +99,74 @@ def test_no_command_outside_the_peg_limits_reaches_the_cell(events, watchdog_act
             now += ev[1]
             estopped = False
             check(f.release_estop(now))
+
+
+# metaworld's hand follows a mocap target that each displacement moves (`set_xyz_action`: the target plus
+# action x 0.01 as float32, clipped to mocap_low..mocap_high); a blocked hand lets the target run ahead.
+MOCAP_LOW, MOCAP_HIGH = np.array([-0.5, 0.40, 0.05]), np.array([0.5, 1.0, 0.5])
+outward = st.tuples(*(st.sampled_from([-1.0, 0.0, 1.0]) for _ in range(3)))
+inside = st.tuples(*(st.floats(lo, hi) for lo, hi in zip(LOW, HIGH, strict=True)))
+push = st.one_of(
+    st.tuples(st.just('push'), outward, st.integers(1, 80)),            # the same push, repeated
+    st.tuples(st.just('random'), st.lists(st.floats(-1.5, 1.5), min_size=4, max_size=4), st.just(1)),
+    st.tuples(st.just('place'), inside, st.just(0)))                    # a new placement: the hand there
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inside, st.lists(push, min_size=1, max_size=12), st.lists(st.floats(0.0, 1.0), min_size=1, max_size=8))
+def test_a_blocked_hand_never_lets_pushes_carry_the_commanded_target_out_of_the_box(start, pushes, follow):
+    """The hand follows the target only partly (`follow` of the way each step, 0: fully blocked) while the
+    same outward push repeats: the target metaworld moves never leaves the workspace box (bounding only the
+    measured hand lets it run to metaworld's reach, up to 5 cm past the box)."""
+    f = SafetyFilter(LIMITS, task_command_rule('peg_insertion', LIMITS_FILE))
+    hand = target = np.array(start)
+    step, now, k = 0, 0.0, 0
+    f.update_tool(tuple(hand), step=0)
+    for kind, values, repeat in pushes:
+        if kind == 'place':
+            hand = target = np.array(values)
+            step = 0
+            f.update_tool(tuple(hand), step=0)
+            continue
+        command = [*values, 1.0] if kind == 'push' else values
+        for _ in range(repeat):
+            now += 0.0125
+            result = f.filter(command, 'world', now)
+            if result.command is not None:
+                move = np.asarray(result.command[:3], dtype=np.float32) * np.float32(SCALE)
+                target = np.clip(target + move, MOCAP_LOW, MOCAP_HIGH)
+            assert np.all(target >= LOW - 1e-6) and np.all(target <= HIGH + 1e-6), (target, hand)
+            hand = hand + follow[k % len(follow)] * (target - hand)
+            k += 1
+            step += 1
+            f.update_tool(tuple(hand), step=step)
+
+
+def test_on_metaworlds_physics_a_peg_jammed_in_the_hole_keeps_the_target_in_the_box():
+    """The expert inserts the peg, then the policy pushes on along -x: the jammed peg blocks the hand ~0.22 m
+    inside the box's -x face while, unfiltered, metaworld's target runs on to its reach (-0.5, past -0.45).
+    Through the safety filter (fed the hand and the cell's step, as the safety node is) the target stops at
+    the box. The hand sits ~5 mm from the target at rest (the weld's offset): that is the tolerance."""
+    from enpire_task_peg.simulator import PegSimulator, sample_layout
+    from metaworld.policies.sawyer_peg_insertion_side_v3_policy import SawyerPegInsertionSideV3Policy
+
+    def run(filtered: bool) -> tuple[np.ndarray, np.ndarray]:
+        sim = PegSimulator()
+        obs = sim.reset(sample_layout(2))
+        f = SafetyFilter(LIMITS, task_command_rule('peg_insertion', LIMITS_FILE))
+        expert, lowest, now = SawyerPegInsertionSideV3Policy(), np.array(HIGH), 0.0
+        for step in range(300):
+            f.update_tool(tuple(sim.env.get_endeff_pos()), step=sim.steps)
+            action = expert.get_action(obs) if step < 140 else np.array([-1.0, 0.0, 0.0, 1.0])
+            now += 0.0125
+            command = f.filter(action, 'world', now).command if filtered else action
+            obs, _ = sim.step(command)
+            lowest = np.minimum(lowest, sim.data.mocap_pos[0])
+        hand = sim.env.get_endeff_pos().copy()
+        sim.close()
+        return lowest, hand
+
+    lowest, hand = run(filtered=False)
+    assert lowest[0] < LOW[0] - 0.04 and hand[0] > LOW[0] + 0.1   # the premise: blocked, the target ran on
+    lowest, hand = run(filtered=True)
+    assert hand[0] > LOW[0] + 0.1 and np.all(lowest >= LOW - 0.006), lowest

@@ -206,7 +206,7 @@ class SafetyNode(ManagedCellNode):
         """Track the cell's measured position (in the action's coordinates; the tool's for a task's rule)
         and the cell's clock."""
         if self.filter is not None and self.rule is not None:
-            self.filter.update_tool(messages.tool_position(msg))
+            self.filter.update_tool(messages.tool_position(msg), step=int(msg.step))
         elif self.filter is not None:
             try:
                 self.filter.update_agent(messages.measured_action(msg, self.limits.entry_names))

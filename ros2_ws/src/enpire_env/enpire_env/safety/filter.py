@@ -92,6 +92,9 @@ class CommandRule(Protocol):
         """The command that holds the cell where it is, after `last` (the last command sent, if any)."""
         ...
 
+    # A rule may also define `placed(tool)`: the cell reports a fresh placement (step 0, nothing commanded
+    # since) with the tool at `tool`; a rule that tracks what the cell was commanded re-anchors there.
+
 
 def _finite(*values: float) -> bool:
     try:
@@ -144,12 +147,16 @@ class SafetyFilter:
         stopped (or held) a stalled stream, after which it only repeats that hold or stop."""
         return self.estopped or (self.last_feed_time is not None and not self.watchdog_tripped)
 
-    def update_tool(self, position) -> bool:
-        """The tool's measured position (for a task's rule); non-finite ones are ignored."""
+    def update_tool(self, position, step: int | None = None) -> bool:
+        """The tool's measured position (for a task's rule); non-finite ones are ignored. `step`: the cell's
+        control steps since its last placement (0: just placed, the rule's `placed` hears of it)."""
         values = _as_vector(position)
         if values is None or not values or not _finite(*values):
             return False
         self.tool = values
+        placed = getattr(self.rule, 'placed', None)
+        if step == 0 and placed is not None:
+            placed(values)
         return True
 
     def stop_point(self) -> Vector | None:

@@ -75,15 +75,36 @@ OPEN_GRIPPER = -1.0     # metaworld's reset opens the gripper: the stop before a
 
 class DisplacementRule:
     """The safety node's rule for the peg's action (enpire_env.safety.filter.CommandRule): `limit_command`,
-    and a stop that does not move the hand and keeps the gripper as last commanded."""
+    and a stop that does not move the hand and keeps the gripper as last commanded.
+
+    metaworld moves a mocap target by each displacement and the hand follows it through a weld, so a hand
+    blocked (by the box, the table, a jammed peg) lets the target run ahead of it; bounding the measured
+    hand alone would let repeated pushes carry the target out of the box. So the rule also tracks that
+    target: where the cell's last placement put it (metaworld's reset puts it on the hand: `placed`), moved
+    by every command the rule let through; both the hand and the target stay in the box. Before any
+    placement is seen the target is taken where the hand is."""
 
     def __init__(self, limits: ToolLimits):
         self.limits = limits
+        self.target: np.ndarray | None = None
+
+    def placed(self, tool) -> None:
+        """The cell reports a fresh placement (nothing commanded since): the target is where the hand is."""
+        tool = np.asarray(tool, dtype=np.float64).reshape(-1)
+        if tool.shape == (3,) and np.all(np.isfinite(tool)):
+            self.target = tool.copy()
 
     def limit(self, command, tool) -> tuple[tuple[float, ...], str]:
         if len(tool) != 3:
             return self.stop(None), f'the hand position has 3 coordinates, got {len(tool)}: stopped'
-        out, reason = limit_command(command, tool, self.limits)
+        hand = np.asarray(tool, dtype=np.float64)
+        target = hand if self.target is None else self.target
+        out, reason = limit_command(command, hand, self.limits)
+        # The second bound only shrinks each step towards zero, so the hand's bound still holds.
+        out, target_reason = limit_command(out, target, self.limits)
+        if target_reason and not reason:
+            reason = 'displacement limited: the commanded target, ahead of the blocked hand, stays in the box'
+        self.target = target + out[:3] * ACTION_SCALE
         return tuple(float(v) for v in out), reason
 
     def stop(self, last) -> tuple[float, ...]:
