@@ -19,11 +19,12 @@ Per N, measured from outside the cells:
   of its `cell_state` where a cell publishes no clock) over the wall time between two samples;
 - trials per hour: trials finished inside the active span.
 Each N ends by closing its fleet client while its node still spins: the trials on the cells are
-cancelled, the client returns within a bounded time (`fleet_closed`, `driver_returned`) and its action
-clients are destroyed before the context shuts down. Prints a progress line per N, writes the JSON after
-each N, a plot (cores per cell and RTF against N) and ends with one JSON line (`participants_per_cell`,
-`idle_cores_per_cell`, `rtf_8_cells`, `cells_up_32`, `rtf_32_cells`, ...), also when an N finished no
-trial, could not come up, or the bench was stopped by SIGTERM/SIGINT (`interrupted`, exit code 143).
+cancelled and the client returns within a bounded time (`fleet_closed`, `driver_returned`); its action
+clients are destroyed once the spin has ended, before the context shuts down. Prints a progress line
+per N, writes the JSON after each N, a plot (cores per cell and RTF against N) and ends with one JSON
+line (`participants_per_cell`, `idle_cores_per_cell`, `rtf_8_cells`, `cells_up_32`, `rtf_32_cells`, ...),
+also when an N finished no trial, could not come up, or the bench was stopped by SIGTERM/SIGINT
+(`interrupted`, exit code 143).
 
 What an idle real-time cell costs is its executor's wake-ups (rclpy rebuilds its wait set of every entity
 of the cell, ~90 of them, each time: ~0.5 ms of Python) and the sim's tick. What keeps it low: the sim
@@ -280,7 +281,8 @@ def measure(n: int, args, work: Path, say) -> dict:
         fleet = sampler = driver = None
         try:
             t_seen = time.monotonic()
-            row['cells_discovered'] = wait_discovered(node, cells, ready_s)
+            # healthy cells are discovered within seconds (6 s for 16); one missing after minutes stays so
+            row['cells_discovered'] = wait_discovered(node, cells, 60.0 + 2.0 * n)
             row['discovered_s'] = round(time.monotonic() - t_seen, 1)
             time.sleep(args.settle_s)      # a second participant of a cell would be discovered meanwhile
             row.update(participant_figures(graph_participants(node, cells)))
@@ -320,8 +322,8 @@ def measure(n: int, args, work: Path, say) -> dict:
             row['trials_per_hour'] = round(len(done) * 3600.0 / span, 1)
             row['load_avg_1m'] = os.getloadavg()[0]
         finally:
-            # While the node still spins: the trials on the cells cancelled, the driver back, the action
-            # clients and subscriptions destroyed; then the spin ends before the node and the context go.
+            # While the node still spins: the trials on the cells cancelled, the driver back; then the spin
+            # ends, and the action clients go before the node and the context (FleetClient.destroy).
             stop.set()
             if fleet is not None:
                 row['fleet_closed'] = fleet.close(timeout_s=fleet.cancel_timeout_s * 2 + 30)
@@ -332,6 +334,8 @@ def measure(n: int, args, work: Path, say) -> dict:
                 sampler.close()
             executor.shutdown()
             spin.join(timeout=30)
+            if fleet is not None:
+                fleet.destroy()
             node.destroy_node()
             rclpy.try_shutdown(context=context)
     return row

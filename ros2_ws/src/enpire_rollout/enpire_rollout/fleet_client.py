@@ -17,11 +17,13 @@ when it asked, its cell's free time, its cell-time duration; the caller is at it
 afterwards (`enpire_rollout.scheduler.FleetClock`). The waits for the graph (a server to appear, a goal
 to be answered) and `trial_timeout_s` are wall-clock limits on this process, not cell time.
 
-`close()` ends the client while its node still spins: it cancels the trials on the cells (their goals),
-drops the ones not started, returns once every `run_trials` call has (within `cancel_timeout_s` per trial)
-and destroys the action clients. A client left to the garbage collector instead has its handles freed
-whenever a collection runs, after its node's context has shut down, and that fini can deadlock in
-Fast DDS with the interpreter lock held (a process that hangs and ignores SIGTERM).
+`close()` ends the client's runs while its node still spins: it cancels the trials on the cells (their
+goals), drops the ones not started and returns once every `run_trials` call has (within `cancel_timeout_s`
+per trial). `destroy()` then, once no executor spins the node and before its context shuts down, destroys
+the action clients: rclpy's executor dies adding a client destroyed under it to its wait set ("action
+client pointer is invalid"), and a client left to the garbage collector has its handles freed whenever
+a collection runs, after the context has shut down, a fini that can deadlock in Fast DDS with the
+interpreter lock held (a process that hangs and ignores SIGTERM).
 """
 from __future__ import annotations
 
@@ -106,10 +108,9 @@ class FleetClient:
                     self._calls_done.notify_all()
 
     def close(self, timeout_s: float = 60.0) -> bool:
-        """Cancel the trials on the cells, drop the ones not started, wait up to `timeout_s` for every
-        `run_trials` call to return and destroy the action clients (call it while the node spins, before
-        its context shuts down). True when every call returned in time; the clients of a call that did not
-        stay, so the caller can tell."""
+        """Cancel the trials on the cells, drop the ones not started and wait up to `timeout_s` for every
+        `run_trials` call to return (the node must still spin: the cancels and their answers go through
+        it). True when every call returned in time. Later calls of `run_trials` raise."""
         self._closing.set()
         with self._calls_lock:
             waiters = list(self._waiters)
@@ -119,12 +120,15 @@ class FleetClient:
         with self._calls_lock:
             while self._active_calls and self._calls_done.wait(max(0.0, deadline - time.monotonic())):
                 pass
-            returned = self._active_calls == 0
-        if returned:
-            for client in self.clients.values():
-                client.destroy()
-            self.clients = {}
-        return returned
+            return self._active_calls == 0
+
+    def destroy(self) -> None:
+        """Destroy the action clients: after `close()`, once no executor spins the node, before its context
+        shuts down (see the module's docstring)."""
+        self._closing.set()
+        for client in self.clients.values():
+            client.destroy()
+        self.clients = {}
 
     def _run_batch(self, scheduler: Scheduler, requests: list[TrialRequest],
                    progress: Callable[[TrialOutcome, int, int], None] | None,
