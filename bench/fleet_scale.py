@@ -120,18 +120,18 @@ def graph_participants(node, cells: list[str]) -> dict[str, dict[str, set[str]]]
     return out
 
 
-def wait_discovered(node, cells: list[str], timeout_s: float) -> int:
+def wait_discovered(node, cells: list[str], timeout_s: float) -> list[str]:
     """Wait until `node` has discovered endpoints of every cell and every cell's clock publisher (a loaded
     machine discovers 32 cells in minutes: counted earlier, a cell not yet seen would count no
-    participant); the number of cells discovered."""
+    participant); the cells still not discovered."""
     from enpire_common import names
 
     deadline = time.monotonic() + timeout_s
     while True:
-        seen = sum(bool(prefixes) and node.count_publishers(names.cell_name(cell, 'clock')) > 0
-                   for cell, prefixes in graph_participants(node, cells).items())
-        if seen == len(cells) or time.monotonic() >= deadline:
-            return seen
+        missing = [cell for cell, prefixes in graph_participants(node, cells).items()
+                   if not prefixes or node.count_publishers(names.cell_name(cell, 'clock')) == 0]
+        if not missing or time.monotonic() >= deadline:
+            return missing
         time.sleep(1.0)
 
 
@@ -282,7 +282,10 @@ def measure(n: int, args, work: Path, say) -> dict:
         try:
             t_seen = time.monotonic()
             # healthy cells are discovered within seconds (6 s for 16); one missing after minutes stays so
-            row['cells_discovered'] = wait_discovered(node, cells, 60.0 + 2.0 * n)
+            missing = wait_discovered(node, cells, 60.0 + 2.0 * n)
+            row['cells_discovered'] = n - len(missing)
+            if missing:
+                row['cells_not_discovered'] = missing
             row['discovered_s'] = round(time.monotonic() - t_seen, 1)
             time.sleep(args.settle_s)      # a second participant of a cell would be discovered meanwhile
             row.update(participant_figures(graph_participants(node, cells)))
@@ -450,6 +453,8 @@ def main() -> int:
                 f"{row['trials_per_hour']} trials/h; load {row['load_avg_1m']:.1f}"
                 + (f"; cells with more than one participant: {row['extra_participants']}"
                    if row['extra_participants'] else '')
+                + (f"; not discovered by the bench's node: {row['cells_not_discovered']}"
+                   if row.get('cells_not_discovered') else '')
                 + ('' if row.get('fleet_closed', True) and row.get('driver_returned', True) else
                    f"; trials still in flight after the stop (fleet closed {row.get('fleet_closed')}, "
                    f"driver returned {row.get('driver_returned')})"))
