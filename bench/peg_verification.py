@@ -1,22 +1,27 @@
-"""Peg insertion: the fused camera verdict against metaworld's own success rule.
+"""Peg insertion: the fused camera verdict against metaworld's own success rule, through the verify node's
+code path.
 
-States come from metaworld's scripted expert (SawyerPegInsertionSideV3Policy) on seeded layouts, and from
-perturbations of its successful states: the peg pulled back out through the window's edge at random speeds
-with small sideways and vertical jitter, and random actions. Every state is rendered by the cell's three
-cameras at 96 px; each camera judges alone and measures the peg in its image, the fusion locates the head
-in 3-D from the calibrated views' measurements (`verification/locate.py`). Counted:
+States (`enpire_task_peg.verification.states`) come from metaworld's scripted expert on seeded layouts and
+from perturbations of its successful states: the peg pulled back out through the window's edge, held in
+the hole under small pushes (the clear successes), and random actions. Every state is rendered by the
+cell's three cameras; the frames go to `Verifier.verify_frames` as the verify node hands them over: each
+with its camera's calibrated model (CameraInfo K, the /tf_static pose) and the placed layout; the task's
+judge (`PegJudge`) and fusion (`fuse_cameras`: the head located in 3-D from two or more views) decide.
+Counted:
 
 - false_successes_strict: fused SUCCESS where metaworld's rule says no (must be 0);
-- false_successes_strict_degraded: the same with one camera dropped, or its view of the box occluded, each
-  camera in turn (must be 0);
+- false_successes_strict_degraded: the same with one camera dropped (no frame), or a grey occluder over a
+  quarter of its frame, each camera in turn (must be 0); false_successes_by says where any came from;
 - recall_clear: clear successes (metaworld's scaled distance <= 0.05, 2 cm inside the 0.07 window) judged
   SUCCESS; recall_all over every success beside it;
 - near_edge states: |distance - 0.07| <= 0.02;
 - clear_missed_by: the fused verdict's reasons on the clear successes it missed.
 
-128 and 480 px run on a subset beside it. Prints one JSON line at the end.
+Other image sizes (--sizes) run on the first --subset states, without the degraded variants. --backend
+yolo_seg (with --yolo-weights) judges with the trained YOLO-seg detector's peg masks. Prints one JSON line
+per size and a summary line at the end.
 
-    python bench/peg_verification.py [--states 3000] [--seed 0] [--subset 300] [--sizes 128 480]
+    python bench/peg_verification.py [--states 3000] [--seed 0] [--sizes 128 480] [--subset 300 [100]]
 """
 from __future__ import annotations
 
@@ -28,54 +33,17 @@ import time
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
 import numpy as np  # noqa: E402
-from enpire_task_peg.render import CAMERAS, CellCameras  # noqa: E402
-from enpire_task_peg.simulator import BOX, PEG_HEAD, PegSimulator, obj_to_target, sample_layout  # noqa: E402
-from enpire_task_peg.verification.fuse import fuse_peg  # noqa: E402
-from enpire_task_peg.verification.judge import judge_frame  # noqa: E402
-from enpire_task_peg.verification.locate import View  # noqa: E402
-from metaworld.policies.sawyer_peg_insertion_side_v3_policy import SawyerPegInsertionSideV3Policy  # noqa: E402
+from enpire_task_peg.render import CAMERA_NAMES, CellCameras  # noqa: E402
+from enpire_task_peg.simulator import BOX, PEG_HEAD, obj_to_target, sample_layout  # noqa: E402
+from enpire_task_peg.task import TASK  # noqa: E402
+from enpire_task_peg.verification.states import states  # noqa: E402
 
+from enpire_env.verification import Frame, Verifier, load_config  # noqa: E402
 from enpire_env.verification.models import VerdictState  # noqa: E402
 
 CLEAR = 0.05
 EDGE_BAND = 0.02
 RADIUS = 0.07
-
-
-def states(n_states: int, seed: int):
-    """(simulator snapshot, kind) for n_states states: expert trajectories and perturbations near success."""
-    sim = PegSimulator()
-    rng = np.random.default_rng(seed)
-    out = []
-    layout_seed = 10_000 * (seed + 1)
-    while len(out) < n_states:
-        layout_seed += 1
-        obs = sim.reset(sample_layout(layout_seed))
-        expert = SawyerPegInsertionSideV3Policy()
-        successes = []
-        for step in range(220):
-            obs, info = sim.step(expert.get_action(obs))
-            if step % 6 == 0:
-                out.append((sim.snapshot(), 'expert'))
-            if info['success']:
-                successes.append(sim.snapshot())
-        # the first success (the head just in) and a few later ones (pushed deeper)
-        picks = [0, *rng.choice(len(successes), min(len(successes), 3), replace=False)] if successes else []
-        for start in (successes[i] for i in picks):
-            sim.restore(start)
-            speed = rng.uniform(0.05, 0.5)
-            jitter = rng.normal(0.0, 0.15, 2)
-            for _ in range(min(60, 499 - sim.steps)):
-                # back out along +x, gripper closed on the peg, small sideways/vertical drift
-                sim.step(np.array([speed, jitter[0], jitter[1], 0.6]) + rng.normal(0, 0.05, 4))
-                out.append((sim.snapshot(), 'pull_back'))
-            sim.restore(start)
-            for step in range(min(30, 499 - sim.steps)):
-                sim.step(rng.uniform(-1, 1, 4))
-                if step % 3 == 0:
-                    out.append((sim.snapshot(), 'random'))
-    rng.shuffle(out)
-    return sim, out[:n_states]
 
 
 def occlude(frame: np.ndarray, rng) -> np.ndarray:
@@ -87,33 +55,39 @@ def occlude(frame: np.ndarray, rng) -> np.ndarray:
     return out
 
 
-def judge_all(frames: dict, box) -> dict:
-    return {c.name: judge_frame(frames.get(c.name), c, box) for c in CAMERAS}
+def layout_of(sim) -> dict:
+    """The scene as the reset placed it (what the verify node passes on from the reset)."""
+    return {'peg': tuple(sim.layout.peg), 'box': tuple(sim.layout.box)}
 
 
-def fused(judged, views, box):
-    return fuse_peg(judged.values(), expected=[c.name for c in CAMERAS], views=views, box=box)
-
-
-def run(sim, snapshots, size: int, degraded: bool, seed: int) -> dict:
+def run(sim, snapshots, size: int, degraded: bool, seed: int, verifier: Verifier) -> dict:
+    """Every state through the verify node's code path: `Verifier.verify_frames` on frames that carry their
+    camera's calibrated model (CameraInfo K and the /tf_static pose) and the placed layout."""
     cams = CellCameras(sim.model, size, size)
-    views = {name: View.from_camera_info(cams.camera_info(name)) for name in cams.names}
+    models = {name: cams.camera_model(name) for name in cams.names}
     rng = np.random.default_rng(seed + size)
     n = false_strict = false_degraded = clear = clear_hit = succ = succ_hit = edge = 0
     uncertain = 0
     latencies, render_s = [], 0.0
-    kinds, missed = {}, {}
+    kinds, missed, false_by = {}, {}, {}
+    stamp = 100.0
+
+    def verify(frames, layout):
+        return verifier.verify_frames({k: None if v is None else Frame(v, None, stamp, models[k])
+                                       for k, v in frames.items()}, cameras=CAMERA_NAMES, now=stamp,
+                                      layout=layout)[0]
+
     for snapshot, kind in snapshots:
         sim.restore(snapshot)
         state = sim.task_state()
+        layout = layout_of(sim)
         distance = obj_to_target(state[PEG_HEAD], state[BOX])
         truth = distance <= RADIUS
         t0 = time.perf_counter()
         frames = cams.render_all(sim.data)
         render_s += time.perf_counter() - t0
         t0 = time.perf_counter()
-        judged = judge_all(frames, state[BOX])
-        verdict = fused(judged, views, state[BOX])
+        verdict = verify(frames, layout)
         latencies.append((time.perf_counter() - t0) * 1e3)
         said = verdict.state == VerdictState.SUCCESS
         n += 1
@@ -121,6 +95,8 @@ def run(sim, snapshots, size: int, degraded: bool, seed: int) -> dict:
         edge += abs(distance - RADIUS) <= EDGE_BAND
         uncertain += verdict.state == VerdictState.UNCERTAIN
         false_strict += said and not truth
+        if said and not truth:
+            false_by[f'full:{kind}'] = false_by.get(f'full:{kind}', 0) + 1
         if truth:
             succ += 1
             succ_hit += said
@@ -130,17 +106,18 @@ def run(sim, snapshots, size: int, degraded: bool, seed: int) -> dict:
                 if not said:
                     missed[verdict.reason] = missed.get(verdict.reason, 0) + 1
         if degraded:
-            for camera in CAMERAS:
-                dropped = {k: v for k, v in judged.items() if k != camera.name}
-                occluded = dict(judged, **{camera.name: judge_frame(occlude(frames[camera.name], rng), camera,
-                                                                     state[BOX])})
-                for variant in (dropped, occluded):
-                    f = fused(variant, views, state[BOX])
-                    false_degraded += f.state == VerdictState.SUCCESS and not truth
+            for camera in CAMERA_NAMES:
+                for how, variant in (('dropped', dict(frames, **{camera: None})),
+                                     ('occluded', dict(frames, **{camera: occlude(frames[camera], rng)}))):
+                    wrong = verify(variant, layout).state == VerdictState.SUCCESS and not truth
+                    false_degraded += wrong
+                    if wrong:
+                        false_by[f'{how}:{camera}'] = false_by.get(f'{how}:{camera}', 0) + 1
     cams.close()
     return dict(n_states=n, near_edge=int(edge), successes=succ, clear_successes=clear, kinds=kinds,
                 false_successes_strict=int(false_strict),
                 false_successes_strict_degraded=int(false_degraded) if degraded else None,
+                false_successes_by=false_by,
                 recall_clear=round(clear_hit / clear, 4) if clear else None,
                 recall_all=round(succ_hit / succ, 4) if succ else None,
                 uncertain_rate=round(uncertain / n, 4),
@@ -152,9 +129,12 @@ def run(sim, snapshots, size: int, degraded: bool, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--states', type=int, default=3000)
-    parser.add_argument('--subset', type=int, default=300, help='states for the 128 and 480 px runs')
+    parser.add_argument('--subset', type=int, nargs='*', default=[300],
+                        help='states for the runs of --sizes (one number for all, or one per size)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--sizes', type=int, nargs='*', default=[128, 480], help='image sizes beside 96 px')
+    parser.add_argument('--backend', default='classical', help="the verifier's perception backend")
+    parser.add_argument('--yolo-weights', default='', help='the yolo backend: its weights file')
     args = parser.parse_args()
     t0 = time.perf_counter()
     sim, snapshots = states(args.states, args.seed)
@@ -166,11 +146,16 @@ def main() -> None:
         sim.step(np.zeros(4))
         steps += 1
     sim_steps_per_s = steps / (time.perf_counter() - t1)
-    main_run = run(sim, snapshots, 96, degraded=True, seed=args.seed)
+    verifier = Verifier(TASK, load_config(TASK), backend=args.backend,
+                        **({'yolo_weights': args.yolo_weights} if args.yolo_weights else {}))
+    main_run = run(sim, snapshots, 96, degraded=True, seed=args.seed, verifier=verifier)
     print(json.dumps({'size': 96, **main_run}), flush=True)
     beside = {}
+    subsets = dict(zip(args.sizes, args.subset * len(args.sizes) if len(args.subset) == 1 else args.subset,
+                       strict=True))
     for size in args.sizes:
-        beside[size] = run(sim, snapshots[:args.subset], size, degraded=False, seed=args.seed)
+        beside[size] = run(sim, snapshots[:subsets[size]], size, degraded=False, seed=args.seed,
+                           verifier=verifier)
         print(json.dumps({'size': size, **beside[size]}), flush=True)
     sim.close()
     result = {
@@ -178,7 +163,7 @@ def main() -> None:
         'false_successes_strict': main_run['false_successes_strict'],
         'false_successes_strict_degraded': main_run['false_successes_strict_degraded'],
         'recall_clear': main_run['recall_clear'], 'recall_all': main_run['recall_all'],
-        'p95_latency_ms': main_run['p95_latency_ms'], 'cameras': len(CAMERAS), 'image_px': 96,
+        'p95_latency_ms': main_run['p95_latency_ms'], 'cameras': len(CAMERA_NAMES), 'image_px': 96,
         'render_fps_3cams': main_run['render_fps_3cams'], 'sim_steps_per_s': round(sim_steps_per_s, 1),
         **{f'{key}_{size}px': beside[size][key] for size in beside
            for key in ('n_states', 'false_successes_strict', 'recall_clear', 'p95_latency_ms',

@@ -3,7 +3,6 @@ frame carries its camera's calibrated model (`CameraModel`, as CameraInfo and /t
 placed layout. Rendered frames of real simulator states: the verdicts equal the task's own path (the bench's),
 without calibration or without the placed box it never says SUCCESS, and a dropped camera never makes a
 false success."""
-import numpy as np
 import pytest
 from enpire_common.task import resolve
 from enpire_task_peg.render import CAMERA_NAMES, CAMERAS, CellCameras
@@ -18,13 +17,6 @@ from enpire_env.verification import CameraModel, Frame, Verifier, load_config
 from enpire_env.verification.models import VerdictState
 
 S, F, U = VerdictState.SUCCESS, VerdictState.FAILURE, VerdictState.UNCERTAIN
-
-
-def camera_model(cams: CellCameras, name: str) -> CameraModel:
-    """What a verify node makes of the camera's CameraInfo (K) and its /tf_static pose."""
-    info = cams.camera_info(name)
-    return CameraModel(np.reshape(info['k'], (3, 3)), np.asarray(info['position']),
-                       np.asarray(info['rotation']), info['width'], info['height'])
 
 
 @pytest.fixture(scope='module')
@@ -54,7 +46,7 @@ def world():
 
 def frames_of(sim, cams, stamp=10.0, calibrated=True):
     return {name: Frame(cams.rgb(sim.data, name), None, stamp,
-                        camera_model(cams, name) if calibrated else None) for name in cams.names}
+                        cams.camera_model(name) if calibrated else None) for name in cams.names}
 
 
 def layout_of(sim):

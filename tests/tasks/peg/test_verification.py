@@ -74,6 +74,23 @@ def test_inserted_is_located_in_3d_and_fused_success(world):
     assert sum(f.state == S for f in verdicts) >= 0.8 * len(verdicts), [f.reason for f in verdicts]
 
 
+def test_a_view_that_sees_the_peg_off_the_holes_axis_keeps_the_fusion_from_success(world):
+    """A state fused SUCCESS becomes UNCERTAIN ('cameras_disagree') when one measuring view says the peg
+    enters off the hole's axis (found by the bench: a peg 2 cm above the axis, located 1.8 cm low from the
+    views' skewed silhouettes, fused SUCCESS at 0.075 from the target)."""
+    sim, cams, inserted, pulled = world
+    for snapshot in [inserted, *pulled]:
+        judged, _, state = _judge(sim, cams, snapshot)
+        if _fused(cams, judged, state).state == S:
+            break
+    else:
+        pytest.fail('no state fused SUCCESS')
+    measuring = next(n for n, j in judged.items() if PegImage.from_details(j.details) is not None)
+    judged[measuring] = judged[measuring].model_copy(update={'state': U, 'reason': 'off_axis'})
+    fused = _fused(cams, judged, state)
+    assert fused.state == U and fused.reason.startswith('cameras_disagree') and measuring in fused.reason
+
+
 def test_never_success_outside_the_window_incl_its_edge(world):
     sim, cams, _, pulled = world
     outside = near_edge = 0

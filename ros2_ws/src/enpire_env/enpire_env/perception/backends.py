@@ -3,6 +3,7 @@
 
     yolo       YOLO boxes + the classical colour segmentation inside each box
     yolo_sam   YOLO boxes + SAM masks from a checkpoint
+    yolo_seg   a YOLO-seg model's own boxes and masks (`enpire-yolo-seg-p2-p4` weights)
     sam        classical boxes + SAM masks from a checkpoint (no YOLO weights needed)
     sam_small  classical boxes + an UNTRAINED small SAM: plumbing and latency only, its masks mean nothing
 
@@ -59,6 +60,13 @@ def _sam_checkpoint(sam_checkpoint, sam_model):
 
 def make_yolo(config: VerifyConfig, yolo_weights: str | None = None):
     return _detector(config, yolo_weights), ClassicalBackend(config)
+
+
+def make_yolo_seg(config: VerifyConfig, yolo_weights: str | None = None):
+    from enpire_env.perception.train import default_weights
+    from enpire_env.perception.yolo_backend import YoloMasks
+    model = YoloMasks(yolo_weights or default_weights(), labels=config.labels)
+    return model, model
 
 
 def make_yolo_sam(config: VerifyConfig, yolo_weights: str | None = None, sam_checkpoint: str | None = None,

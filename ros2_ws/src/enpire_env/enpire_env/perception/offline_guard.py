@@ -91,6 +91,10 @@ def import_ultralytics(threads: int | None = None):
     """`configure()`, then import ultralytics; `threads` sets torch's intra-op threads."""
     configure(threads=threads)
     import torch
+
+    # Before any EGL context: importing torch._inductor (training imports it) after MuJoCo has rendered
+    # through EGL in the same process crashed it (segmentation fault, torch 2.14, Mesa EGL).
+    import torch._inductor  # noqa: F401
     import ultralytics
     if threads:
         torch.set_num_threads(int(threads))

@@ -144,7 +144,13 @@ head:
   - [-1, 1, C2f, [64]]             # 19 P4 out
   - [[13, 16, 19], 1, Detect, [nc]]
 """
-ARCHS = {TINY_ARCH: _TINY_YAML, P2P4_ARCH: _P2P4_YAML, P2P5_ARCH: _P2P5_YAML}
+SEG_P2P4_ARCH = 'enpire-yolo-seg-p2-p4'
+# enpire-yolo-p2-p4 with YOLOv8's Segment head (16 mask coefficients, 32 prototypes). The prototypes come
+# from the head's first input, upsampled 2x, and ultralytics' mask training and validation take them at
+# stride 4: so the stride-8 level comes first (detection is still at strides 4, 8 and 16).
+_SEG_P2P4_YAML = (_P2P4_YAML.replace('# enpire-yolo-p2-p4:', '# enpire-yolo-seg-p2-p4:', 1)
+                  .replace('[[13, 16, 19], 1, Detect, [nc]]', '[[16, 13, 19], 1, Segment, [nc, 16, 32]]'))
+ARCHS = {TINY_ARCH: _TINY_YAML, P2P4_ARCH: _P2P4_YAML, P2P5_ARCH: _P2P5_YAML, SEG_P2P4_ARCH: _SEG_P2P4_YAML}
 # Augmentation for flat-coloured synthetic frames: mild colour jitter (objects may share a hue
 # and differ in saturation), mosaic for the small objects, no rotation (the cameras are upright).
 # No validation pass after each epoch (it cost about a tenth of the time); the last epoch is validated.
@@ -196,18 +202,27 @@ def dataset_writer(task: str | None = None):
     return task, resolve(ref)
 
 
-def class_metrics(metrics, classes) -> dict:
-    """Per-class mAP50 and mAP50-95 from an ultralytics DetMetrics (classes absent from the set: None)."""
+def class_metrics(metrics, classes, kind: str = 'box') -> dict:
+    """Per-class mAP50 and mAP50-95 from ultralytics' metrics (classes absent from the set: None); `kind`
+    'seg': of a segmentation model's masks."""
     out = {}
-    index = list(metrics.box.ap_class_index)
+    index = list(metrics.ap_class_index)
+    of = getattr(metrics, kind)
     for cid, name in enumerate(classes):
         if cid in index:
             k = index.index(cid)
-            out[name] = dict(map50=round(float(metrics.box.ap50[k]), 4),
-                             map50_95=round(float(metrics.box.ap[k]), 4))
+            out[name] = dict(map50=round(float(of.ap50[k]), 4), map50_95=round(float(of.ap[k]), 4))
         else:
             out[name] = dict(map50=None, map50_95=None)
-    out['all'] = dict(map50=round(float(metrics.box.map50), 4), map50_95=round(float(metrics.box.map), 4))
+    out['all'] = dict(map50=round(float(of.map50), 4), map50_95=round(float(of.map), 4))
+    return out
+
+
+def all_metrics(metrics, classes) -> dict:
+    """Boxes, and masks too for a segmentation model."""
+    out = {'val': class_metrics(metrics, classes)}
+    if hasattr(metrics, 'seg'):
+        out['val_masks'] = class_metrics(metrics, classes, 'seg')
     return out
 
 
@@ -259,7 +274,7 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
         dataset_cpu_seconds=round(c_data, 1), train_cpu_seconds=round(c_train, 1),
         total_cpu_seconds=round(_cpu_seconds() - c0, 1),
         load_average_start=round(load0, 1), load_average_end=round(os.getloadavg()[0], 1),
-        sizes=list(sizes), fault_fraction=fault_fraction, val=class_metrics(val, card['classes']),
+        sizes=list(sizes), fault_fraction=fault_fraction, **all_metrics(val, card['classes']),
         parameters=int(sum(p.numel() for p in best.model.parameters())), weights=str(weights))
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     model_card = dict(
@@ -295,7 +310,9 @@ def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int | 
                     project=str(out), name='val', exist_ok=True, verbose=False,
                     **offline_guard.TRAIN_OFFLINE_ARGS)
     result = dict(weights=str(weights), frames=card['counts']['frames'], seed=seed, imgsz=imgsz,
-                  per_class=class_metrics(val, card['classes']), per_camera=card['counts']['per_camera'])
+                  per_camera=card['counts']['per_camera'],
+                  **{key.replace('val', 'per_class'): value
+                     for key, value in all_metrics(val, card['classes']).items()})
     (out / 'metrics.json').write_text(json.dumps(result, indent=2) + '\n')
     return result
 

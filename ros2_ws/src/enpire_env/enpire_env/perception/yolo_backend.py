@@ -23,6 +23,8 @@ from enpire_env.verification.models import Box
 
 
 class YoloDetector:
+    task = 'detect'
+
     def __init__(self, weights: str | Path, labels: tuple[str, ...] = (), conf: float = 0.25,
                  imgsz: int | None = None, pad_fraction: float = 0.1, pad_px: int = 2,
                  threads: int | None = 2):
@@ -36,7 +38,7 @@ class YoloDetector:
         offline_guard.import_ultralytics(threads=threads)
         from ultralytics import YOLO
         try:
-            self.model = YOLO(str(path), task='detect')
+            self.model = YOLO(str(path), task=self.task)
         except Exception as exc:        # a truncated or foreign file: say which, never fall back
             raise ValueError(f'YOLO weights {path} could not be loaded ({type(exc).__name__}: {exc}); '
                              'train them with `enpire perception train`') from exc
@@ -81,3 +83,68 @@ class YoloDetector:
             if bx1 > bx0 and by1 > by0:
                 boxes.append(Box(label=label, x0=bx0, y0=by0, x1=bx1, y1=by1, score=score))
         return boxes
+
+
+class YoloMasks(YoloDetector):
+    """A YOLO-seg model as both the Detector and the Segmenter (the 'yolo_seg' backend): its own masks, at the
+    frame's resolution. One inference per frame: the segmenter reuses the detector's result for the same
+    image object. Every instance of a label counts (an arm across an object splits it in two): a label's box
+    bounds all its instances, its mask is their union."""
+
+    task = 'segment'
+
+    def __init__(self, weights: str | Path, labels: tuple[str, ...] = (), conf: float = 0.25, **options):
+        super().__init__(weights, labels, conf, **options)
+        if self.model.task != 'segment':
+            raise ValueError(f'{self.weights}: a detection model, not a segmentation one (no masks)')
+        self._last: tuple[np.ndarray, object] | None = None
+
+    def raw(self, image: np.ndarray):
+        if self._last is None or self._last[0] is not image:
+            bgr = np.ascontiguousarray(image[..., ::-1])
+            result = self.model.predict(bgr, imgsz=self.imgsz, conf=self.conf, device='cpu', verbose=False,
+                                        max_det=30, retina_masks=True)[0]
+            self._last = (image, result)
+        return self._last[1]
+
+    def _instances(self, image: np.ndarray) -> dict[str, list[tuple[float, np.ndarray, np.ndarray]]]:
+        """label -> [(confidence, xyxy, mask HxW bool)] of every instance found."""
+        res = self.raw(image)
+        out: dict[str, list] = {}
+        if res.boxes is None or not len(res.boxes) or res.masks is None:
+            return out
+        masks = res.masks.data.cpu().numpy() > 0.5
+        for b, c, k, m in zip(res.boxes.xyxy.cpu().numpy(), res.boxes.conf.cpu().numpy(),
+                              res.boxes.cls.cpu().numpy().astype(int), masks, strict=True):
+            label = self.labels.get(int(k))
+            if label is not None:
+                out.setdefault(label, []).append((float(c), b, m))
+        return out
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        height, width = image.shape[:2]
+        boxes = []
+        for label, found in self._instances(image).items():
+            xyxy = np.array([b for _, b, _ in found])
+            x0, y0 = xyxy[:, :2].min(axis=0)
+            x1, y1 = xyxy[:, 2:].max(axis=0)
+            pad_x = max(self.pad_px, self.pad_fraction * (x1 - x0))
+            pad_y = max(self.pad_px, self.pad_fraction * (y1 - y0))
+            bx0, by0 = max(0, math.floor(x0 - pad_x)), max(0, math.floor(y0 - pad_y))
+            bx1, by1 = min(width, math.ceil(x1 + pad_x)), min(height, math.ceil(y1 + pad_y))
+            if bx1 > bx0 and by1 > by0:
+                boxes.append(Box(label=label, x0=bx0, y0=by0, x1=bx1, y1=by1,
+                                 score=max(c for c, _, _ in found)))
+        return boxes
+
+    def segment(self, image: np.ndarray, boxes: list[Box]) -> dict[str, np.ndarray]:
+        found = self._instances(image)
+        out = {}
+        for box in boxes:
+            mask = np.zeros(image.shape[:2], np.float32)
+            for _, _, m in found.get(box.label, ()):
+                mask[m[:image.shape[0], :image.shape[1]]] = 1.0
+            inside = np.zeros_like(mask)
+            inside[box.y0:box.y1, box.x0:box.x1] = 1.0
+            out[box.label] = mask * inside
+        return out

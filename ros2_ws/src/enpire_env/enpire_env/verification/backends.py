@@ -37,6 +37,7 @@ _REGISTRY: dict[str, Ref | Factory] = {
     # The learned backends (see enpire_env.perception.backends).
     'yolo': 'enpire_env.perception.backends:make_yolo',
     'yolo_sam': 'enpire_env.perception.backends:make_yolo_sam',
+    'yolo_seg': 'enpire_env.perception.backends:make_yolo_seg',
     'sam': 'enpire_env.perception.backends:make_sam',
     'sam_small': 'enpire_env.perception.backends:make_sam_small',
 }

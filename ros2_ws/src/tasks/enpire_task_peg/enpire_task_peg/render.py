@@ -151,6 +151,13 @@ class CellCameras:
                 'p': p.ravel().tolist(),
                 'position': list(placement.position), 'rotation': placement.rotation().tolist()}
 
+    def camera_model(self, name: str):
+        """What a verify node makes of the camera's CameraInfo (K) and its /tf_static pose."""
+        from enpire_env.calibration.camera_model import CameraModel
+        info = self.camera_info(name)
+        return CameraModel(np.reshape(info['k'], (3, 3)), np.asarray(info['position']),
+                           np.asarray(info['rotation']), info['width'], info['height'])
+
     def close(self) -> None:
         self._renderer.close()
 

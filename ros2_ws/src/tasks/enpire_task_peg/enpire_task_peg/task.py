@@ -41,6 +41,7 @@ TASK = Task(
     verifier=VerifierSpec(judge='enpire_task_peg.verification.verifier:PegJudge',
                           fusion='enpire_task_peg.verification.verifier:fuse_cameras',
                           config='enpire_task_peg.paths:verification_config_path',
+                          dataset='enpire_task_peg.perception.dataset:write_dataset',
                           fusion_rule='unanimous', min_cameras=2, success_confidence=0.5),
     safety_limits='enpire_task_peg.paths:safety_limits_path',
     command_filter='enpire_task_peg.safety:command_rule',

@@ -40,6 +40,7 @@ MOUTH_FROM_TARGET = 0.066   # the hole's mouth (box + 0.096 in x) from the targe
 class JudgeConfig(BaseModel):
     colour: ColourConfig = ColourConfig()
     end_pixels: float = 1.5         # how far (pixels along the axis) the found end may lie from the true one
+    learned_end_pixels: float = 3.0  # the same for a learned segmenter's mask (measured: docs, bench)
     min_axis_pixels_per_cm: float = 0.8   # below this the camera sees the axis end-on: it cannot judge depth
     max_off_axis_pixels: float = 1.0      # the peg's centreline at the mouth off the projected axis, beyond
     hole_clearance: float = 0.015         # how far the hole lets the peg's axis stray (opening - peg)
@@ -92,10 +93,11 @@ def _end_is_clear(measured: PegImage, occluders: np.ndarray, reach: int) -> bool
 
 
 def judge_frame(frame: np.ndarray, placement: CameraPlacement | View, box,
-                config: JudgeConfig = DEFAULT_CONFIG, stamp: float | None = None, name: str = ''
-                ) -> CameraJudgement:
+                config: JudgeConfig = DEFAULT_CONFIG, stamp: float | None = None, name: str = '',
+                peg: np.ndarray | None = None) -> CameraJudgement:
     """The camera's verdict on one RGB frame (row 0 at the top) given the box's position (world frame); the
-    camera is a placement of the simulated cell or a calibrated `View` (then `name` names it)."""
+    camera is a placement of the simulated cell or a calibrated `View` (then `name` names it). `peg`: a
+    learned segmenter's mask of the peg in place of the colour one."""
     t0 = time.perf_counter()
     name = name or getattr(placement, 'name', '')
 
@@ -109,7 +111,7 @@ def judge_frame(frame: np.ndarray, placement: CameraPlacement | View, box,
     height, width = frame.shape[:2]
     view = placement if isinstance(placement, View) else View.of_placement(placement, width, height)
     frame_hsv = hsv(frame)
-    peg = peg_mask(frame_hsv, config.colour)
+    peg = peg_mask(frame_hsv, config.colour) if peg is None else np.asarray(peg, bool)
     if int(peg.sum()) < config.colour.min_peg_pixels:
         return verdict(VerdictState.UNCERTAIN, 'peg_not_found')
 

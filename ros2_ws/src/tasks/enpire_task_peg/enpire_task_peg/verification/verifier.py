@@ -7,6 +7,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
+
+from enpire_env.verification.classical import ClassicalBackend
 from enpire_env.verification.judge import CameraModel, Frame, JudgedFrame, check_frame, uncertain
 from enpire_env.verification.models import CameraJudgement, FusedJudgement
 from enpire_task_peg.verification.colour import hsv, occluder_mask, peg_mask, wood_mask
@@ -22,14 +25,25 @@ def placed_box(layout: Mapping[str, Sequence[float]] | None):
 
 
 class PegJudge:
-    """`Task.verifier.judge`: (settings, detector, segmenter) -> the per-camera judge. The colour judge reads
-    its own colour ranges (verification/colour.py), so the backend is not used."""
+    """`Task.verifier.judge`: (settings, detector, segmenter) -> the per-camera judge. With the classical
+    backend the judge reads its own colour ranges (verification/colour.py); with a learned one (the
+    `yolo_seg` backend, trained on the cell's frames) the peg's mask is the segmenter's, and the far end's
+    reading is trusted to `learned_end_pixels` (a learned mask's edge is less sharp than a colour's)."""
 
     threshold = None    # the fusion decides from the 3-D location, not from a lone camera's score
     needs = 'camera'    # frames come with their camera's calibrated model, not a table homography
 
     def __init__(self, settings, detector=None, segmenter=None, judge: JudgeConfig = DEFAULT_CONFIG):
         self.settings, self.judge = settings, judge
+        self.learned = segmenter is not None and not isinstance(segmenter, ClassicalBackend)
+        self.detector, self.segmenter = detector, segmenter
+        if self.learned:
+            self.judge = judge.model_copy(update={'end_pixels': judge.learned_end_pixels})
+
+    def learned_peg(self, image) -> np.ndarray:
+        """The learned segmenter's peg mask (empty when the detector finds no peg)."""
+        masks = self.segmenter.segment(image, [b for b in self.detector.detect(image) if b.label == 'peg'])
+        return masks['peg'] > 0.5 if 'peg' in masks else np.zeros(image.shape[:2], bool)
 
     def __call__(self, camera: str, frame: Frame, now: float | None = None,
                  max_age: float | None = None) -> JudgedFrame:
@@ -42,14 +56,15 @@ class PegJudge:
         if box is None:
             return uncertain(camera, 'no_layout', frame.stamp, t0)
         image = frame.image
+        peg = self.learned_peg(image) if self.learned else None
         judgement = judge_frame(image, View.of_model(frame.camera), box, self.judge, stamp=frame.stamp,
-                                name=camera)
+                                name=camera, peg=peg)
 
         def masks():
             frame_hsv = hsv(image)
             colour = self.judge.colour
-            return {'peg': peg_mask(frame_hsv, colour), 'box': wood_mask(frame_hsv, colour),
-                    'occluders': occluder_mask(frame_hsv, colour)}
+            return {'peg': peg_mask(frame_hsv, colour) if peg is None else peg,
+                    'box': wood_mask(frame_hsv, colour), 'occluders': occluder_mask(frame_hsv, colour)}
         return JudgedFrame(judgement, _make_masks=masks)
 
 
