@@ -19,6 +19,10 @@ from enpire_env.verification.models import CameraJudgement, FusedJudgement, Verd
 from enpire_task_peg.simulator import SUCCESS_RADIUS
 from enpire_task_peg.verification.locate import DEFAULT_LOCATE, LocateConfig, PegImage, View, locate_head
 
+# A learned segmenter's mask edge is less sharp than a colour threshold's: its centrelines and far ends are
+# trusted to twice the pixels.
+LEARNED_LOCATE = DEFAULT_LOCATE.model_copy(update={'line_pixels': 1.5, 'end_pixels': 1.5})
+
 
 def fuse_peg(judgements: Iterable[CameraJudgement], expected: Sequence[str] | None = None,
              views: Mapping[str, View] | None = None, box=None,
@@ -26,6 +30,8 @@ def fuse_peg(judgements: Iterable[CameraJudgement], expected: Sequence[str] | No
     """One verdict from the cameras' judgements; `views` (camera -> calibration) and the box's position (the
     reset placed and checked it) let the fusion locate the head in 3-D, without them it never says SUCCESS."""
     cams = list(judgements)
+    if any(c.details.get('learned_mask') for c in cams) and config is DEFAULT_LOCATE:
+        config = LEARNED_LOCATE
     voted = fuse(cams, rule='unanimous', expected=expected, min_cameras=1, success_confidence=0.0)
     failing = [c.camera for c in cams if c.state == VerdictState.FAILURE]
     # A view that sees the peg where it enters off the hole's projected axis (beyond the hole's clearance)

@@ -59,6 +59,8 @@ class PegJudge:
         peg = self.learned_peg(image) if self.learned else None
         judgement = judge_frame(image, View.of_model(frame.camera), box, self.judge, stamp=frame.stamp,
                                 name=camera, peg=peg)
+        if self.learned:    # the fusion then allows a learned mask's wider pixel errors (fuse.LEARNED_LOCATE)
+            judgement.details['learned_mask'] = 1.0
 
         def masks():
             frame_hsv = hsv(image)
