@@ -11,7 +11,9 @@ Counted:
 
 - false_successes_strict: fused SUCCESS where metaworld's rule says no (must be 0);
 - false_successes_strict_degraded: the same with one camera dropped (no frame), or a grey occluder over a
-  quarter of its frame, each camera in turn (must be 0); false_successes_by says where any came from;
+  quarter of its frame, each camera in turn (must be 0); false_successes_by says where any came from.
+  Only the changed camera is judged again (the others' judgements are the same: a judge sees its own frame
+  only), then the task's fusion runs as verify_frames runs it;
 - recall_clear: clear successes (metaworld's scaled distance <= 0.05, 2 cm inside the 0.07 window) judged
   SUCCESS; recall_all over every success beside it;
 - near_edge states: |distance - 0.07| <= 0.02;
@@ -73,9 +75,21 @@ def run(sim, snapshots, size: int, degraded: bool, seed: int, verifier: Verifier
     stamp = 100.0
 
     def verify(frames, layout):
-        return verifier.verify_frames({k: None if v is None else Frame(v, None, stamp, models[k])
-                                       for k, v in frames.items()}, cameras=CAMERA_NAMES, now=stamp,
-                                      layout=layout)[0]
+        return verifier.verify_frames({k: Frame(v, None, stamp, models[k]) for k, v in frames.items()},
+                                      cameras=CAMERA_NAMES, now=stamp, layout=layout)
+
+    def degraded_verdicts(frames, judged, layout):
+        """One camera dropped or occluded, each in turn: what verify_frames gives for those frames, with the
+        other cameras' judgements reused (a judge sees only its own frame) and only the changed camera
+        judged again, then the task's fusion over the cameras whose frames carry a model."""
+        base = {name: j.judgement for name, j in judged.items()}
+        for camera in CAMERA_NAMES:
+            occluded = Frame(occlude(frames[camera], rng), None, stamp, models[camera], layout=layout)
+            for how, frame in (('dropped', None), ('occluded', occluded)):
+                variant = dict(base, **{camera: verifier.judge(camera, frame, now=stamp).judgement})
+                cameras = {k: m for k, m in models.items() if frame is not None or k != camera}
+                yield f'{how}:{camera}', verifier.fusion(list(variant.values()), expected=list(CAMERA_NAMES),
+                                                         cameras=cameras, layout=layout)
 
     for snapshot, kind in snapshots:
         sim.restore(snapshot)
@@ -87,7 +101,7 @@ def run(sim, snapshots, size: int, degraded: bool, seed: int, verifier: Verifier
         frames = cams.render_all(sim.data)
         render_s += time.perf_counter() - t0
         t0 = time.perf_counter()
-        verdict = verify(frames, layout)
+        verdict, judged = verify(frames, layout)
         latencies.append((time.perf_counter() - t0) * 1e3)
         said = verdict.state == VerdictState.SUCCESS
         n += 1
@@ -106,13 +120,11 @@ def run(sim, snapshots, size: int, degraded: bool, seed: int, verifier: Verifier
                 if not said:
                     missed[verdict.reason] = missed.get(verdict.reason, 0) + 1
         if degraded:
-            for camera in CAMERA_NAMES:
-                for how, variant in (('dropped', dict(frames, **{camera: None})),
-                                     ('occluded', dict(frames, **{camera: occlude(frames[camera], rng)}))):
-                    wrong = verify(variant, layout).state == VerdictState.SUCCESS and not truth
-                    false_degraded += wrong
-                    if wrong:
-                        false_by[f'{how}:{camera}'] = false_by.get(f'{how}:{camera}', 0) + 1
+            for where, fused_variant in degraded_verdicts(frames, judged, layout):
+                wrong = fused_variant.state == VerdictState.SUCCESS and not truth
+                false_degraded += wrong
+                if wrong:
+                    false_by[where] = false_by.get(where, 0) + 1
     cams.close()
     return dict(n_states=n, near_edge=int(edge), successes=succ, clear_successes=clear, kinds=kinds,
                 false_successes_strict=int(false_strict),
