@@ -47,6 +47,13 @@ Measured on this 2-core machine shared with other work (`nice -n 10 python bench
   N = 1 / 2 / 4 / 8 / 16 / 32; active 0.135 / 0.120 / 0.121 / 0.116 / 0.084 / 0.055 (trials in the 40 s
   span are few, and at N = 32 none finished: the machine is saturated); RTF 1.01 / 1.01 / 1.01 / 1.006 /
   0.86 / 0.366; trials per hour 360 / 720 / 1440 / 2160 / 1707 / 0. One DDS participant per cell.
+  That run hung after N = 32, before its plot: each N's action clients were left to the garbage collector
+  (see enpire_rollout.fleet_client), its workers still waiting for the trials in flight.
+- after the fix, short windows (`--cells 8 32 --idle-s 5 --warmup-s 5 --active-s 10 --settle-s 2`, load
+  up to 93): the final line in 480 s, every trial in flight cancelled (`fleet_closed`); idle 0.024 /
+  0.023 at N = 8 / 32, RTF 0.979 / 0.294; at most one participant in any cell, but at N = 32 one cell
+  (cell_29; another run: 1 of 32 too) was never discovered by the bench's node, created after the cells
+  were up, though the cells' ready checks had seen it and its process held its participant port.
 """
 from __future__ import annotations
 
