@@ -20,7 +20,8 @@ Topics and services (names from enpire_common.names, relative to the namespace):
   `privileged/ground_truth` (GroundTruth: the task state and the task's score) for tests and audits only;
 - subscribes `cmd/target` (Command in the task's action frame: its action vector, in its units);
 - serves `mock_hardware/place_objects` (PlaceObjects: the task's scene objects, by name, and the tool).
-The CellState carries no joints (a free tool) and no task state (the cell measures none of it).
+The CellState carries no task state (the cell measures none of it), and joints only where the simulator
+measures some beside the tool (an optional `joints()`: name -> position, e.g. an arm's gripper opening).
 
 The cell's clock (sim time, the ROS way): the node publishes rosgraph_msgs/Clock on `clock` (relative:
 `/<cell>/clock`), once per control tick, before the tick's state and frames. Every other node of the
@@ -429,6 +430,8 @@ class SimCellNode(Node):
         state = CellState(step=self.sim.step_count, commanded=messages.floats(self.sim.target))
         state.header.stamp, state.header.frame_id = stamp, self.frame_id
         messages.set_tool(state, self.sim.tool_position, self.sim.tool_velocity)
+        joints = self.sim.joints() if hasattr(self.sim, 'joints') else {}
+        state.joints.name, state.joints.position = list(joints), messages.floats(list(joints.values()))
         self.state_pub.publish(state)
         if not self.truth_pub.get_subscription_count():
             return          # the task's rule is a tenth of a tick's work: not for nobody

@@ -105,6 +105,9 @@ class SelfRenderingSimulator(Protocol):
         """The task-state vector (`Task.task_state` names its entries)."""
         ...
 
+    # Optional: `joints() -> {name: position}`, what the cell measures of itself beside the tool (e.g. a
+    # gripper's opening), published in CellState.joints (the task's proprioception names them).
+
     def render(self, camera: str) -> np.ndarray:
         """The camera's clean frame of the current state: height x width x 3, uint8 RGB, row 0 at the top."""
         ...

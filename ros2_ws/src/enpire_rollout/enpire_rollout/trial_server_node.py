@@ -64,6 +64,7 @@ from enpire_rollout.policy_contract import Observation
 from enpire_rollout.policy_runtime import trial_context
 from enpire_rollout.sandbox import PolicyRunner, SandboxLimits
 from enpire_rollout.scrub import scrub, scrub_value
+from enpire_rollout.state_reading import StateReading
 from enpire_rollout.trial_bag import recover_unfinished
 from enpire_rollout.trial_core import (
     RUNTIME_PARAMETERS,
@@ -277,7 +278,18 @@ class TrialServer(Node):
                     pass
 
     def _on_truth(self, msg: GroundTruth) -> None:
-        self.truth = msg
+        with self._state_cv:
+            self.truth = msg
+            self._state_cv.notify_all()
+
+    def truth_of(self, stamp_ns: int, timeout_s: float) -> GroundTruth | None:
+        """Debug mode: the ground truth of the state stamped `stamp_ns` (published with it), waited for
+        `timeout_s` wall s (delivery); None when it did not come."""
+        with self._state_cv:
+            self._state_cv.wait_for(lambda: self.truth is not None
+                                    and _stamp_ns(self.truth.header.stamp) >= stamp_ns, timeout_s)
+            truth = self.truth
+        return truth if truth is not None and _stamp_ns(truth.header.stamp) >= stamp_ns else None
 
     def _on_bag_closed(self, msg: BagClosed) -> None:
         with self._closed_cv:
@@ -445,7 +457,8 @@ class TrialServer(Node):
                 return
             time.sleep(0.0005)
 
-    def observation(self, state: CellState, step: int, attempt: int, t0_ns: int, action) -> Observation:
+    def observation(self, state: CellState, step: int, attempt: int, t0_ns: int, reading: StateReading,
+                    scene: dict) -> Observation:
         now_ns = _stamp_ns(state.header.stamp)
         with self._lock:
             frames, homs = dict(self.frames), dict(self.homographies)
@@ -465,14 +478,14 @@ class TrialServer(Node):
                 mappings[cam] = mapping
             ages[cam] = max(0.0, (now_ns - raw.stamp_ns) * 1e-9)
         truth = None
-        if self.config.debug_ground_truth and self.truth is not None:
-            t = self.truth
+        t = self.truth_of(now_ns, self.config.step_timeout_s) if self.config.debug_ground_truth else None
+        if t is not None:
             truth = {'task_state': messages.vector(t.task_state), 'tool': messages.vector(t.tool),
                      'score': float(t.score), 'success': bool(t.success)}
         return Observation(
             step=step, attempt=attempt, time_s=(now_ns - t0_ns) * 1e-9,
-            agent_position=np.array(messages.measured_action(state, action.names)),
-            agent_velocity=np.array(messages.measured_velocity(state, action.names)),
+            agent_position=reading.position(state), agent_velocity=reading.velocity(state),
+            proprioception=reading.proprioception(state), scene={k: v.copy() for k, v in scene.items()},
             frames=images, table_to_image=mappings, frame_age_s=ages, debug_ground_truth=truth)
 
     def call_verify(self, task: str, save_evidence: bool) -> FusedVerdict | None:
@@ -509,6 +522,9 @@ class TrialRun:
         self.hold_target: tuple[float, ...] | None = None
         self.hold_after_ns = 0
         self.action = None                             # the task's ActionSpec, once the goal is validated
+        self.reading: StateReading | None = None       # how the task reads the cell's state
+        self.scene: dict = {}                          # the scene as the verified reset located it
+        self.distribution = ''                         # the goal's, or the task's first
         self.unanswered_before = 0
         self.state: CellState | None = None           # the state the current step answers
         self.attempt_t0_ns = 0
@@ -553,7 +569,9 @@ class TrialRun:
         self.trial_id = g.trial_id or self.trial_id
         self.s.used_trial_ids.add(self.trial_id)
         self.s.open_streams()        # the state and the cameras, from before the reset on
-        self.action = task_registry.get(g.task).action
+        task = task_registry.get(g.task)
+        self.action, self.reading = task.action, StateReading(task)
+        self.distribution = g.distribution or task.distributions[0]    # '': the task's in-distribution one
         if not self.s.sandbox.available:
             self.s.get_logger().warning(f'trial {self.trial_id}: NO OS SANDBOX, agent code behind the Python '
                                         f'guard only ({self.s.sandbox.detail})')
@@ -572,7 +590,7 @@ class TrialRun:
         self.s.drain()       # frames from before this trial update the latest, never reach its bag
         self.unanswered_before = max(0, self.s.policy_commands_sent - self.s.safe_commands_taken)
         outcome = TrialOutcome(seed=int(g.seed), task=g.task, attempts=g.attempts, cell=self.s.cell,
-                               distribution=g.distribution or 'in_distribution')
+                               distribution=self.distribution)
         try:
             outcome.bag_path = self.bag_path = self._open_bag() if g.record else ''
         except TrialAborted as exc:
@@ -727,7 +745,7 @@ class TrialRun:
         if not self.s.reset_client.wait_for_server(timeout_sec=10.0):
             raise TrialAborted('reset failed: no reset action server')
         goal = ResetCell.Goal(task=self.goal.task, seed=self.goal.seed,
-                              distribution=self.goal.distribution or 'in_distribution',
+                              distribution=self.distribution,
                               max_tries=self.cfg.reset_max_tries)
         result = self._wait(self.s.reset_client.send_goal_async(goal), 10.0, 'reset goal')
         if not result.accepted:
@@ -739,6 +757,7 @@ class TrialRun:
             raise TrialAborted(f'reset failed (no trial on an unverified reset): {outcome.failure_reason}')
         truth = bool(self.bag_path) and self.s.initial_truth_published(since_ns, self.cfg.step_timeout_s)
         self.s.clock.switch('executing')
+        self.scene = self.reading.scene(self.goal.seed, goal.distribution, outcome.achieved_state)
         # The reset's result as the cameras saw it; the exact initial state only on the privileged topic.
         return {'tries': outcome.tries_used,
                 'errors': dict(zip(outcome.error_names, (float(e) for e in outcome.errors), strict=False)),
@@ -764,11 +783,11 @@ class TrialRun:
         if state is None:
             raise TrialAborted('no cell state: is the cell running?')
         self.state, self.attempt_t0_ns, self.timeouts = state, _stamp_ns(state.header.stamp), 0
-        return messages.measured_action(state, self.action.names)
+        return self.reading.hold(state)
 
     def observe(self, step: int, attempt: int) -> Observation:
         self.s.wait_frames(_stamp_ns(self.state.header.stamp), self.cfg.frame_wait_s)
-        return self.s.observation(self.state, step, attempt, self.attempt_t0_ns, self.action)
+        return self.s.observation(self.state, step, attempt, self.attempt_t0_ns, self.reading, self.scene)
 
     def command(self, values) -> None:
         """The command answers the step's state (its stamp); the next step answers the state after it."""
@@ -785,8 +804,8 @@ class TrialRun:
     def hold(self) -> None:
         """Leave the cell safe: command where the cell is now (a stop)."""
         state = self.s.state
-        if state is not None and self.action is not None:
-            stop = messages.measured_action(state, self.action.names)
+        if state is not None and self.reading is not None:
+            stop = self.reading.hold(state)
             self.s.publish_command(stop, self.action.frame, state.header.stamp)
             self.hold_target, self.hold_after_ns = stop, _stamp_ns(state.header.stamp)
 

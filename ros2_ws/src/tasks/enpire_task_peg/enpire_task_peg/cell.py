@@ -109,6 +109,11 @@ class PegCell:
     def task_state(self) -> tuple[float, ...]:
         return tuple(float(v) for v in self.physics.task_state())
 
+    def joints(self) -> dict[str, float]:
+        """What the arm measures of itself beside the hand: the gripper's opening (metaworld's finger
+        distance / 0.1 in [0, 1]), named as the task's proprioception names it."""
+        return {'gripper_open': float(self.physics.task_state()[3])}
+
     # -- cameras -------------------------------------------------------------------------------------
     def render(self, camera: str) -> np.ndarray:
         if camera not in self._placements:
