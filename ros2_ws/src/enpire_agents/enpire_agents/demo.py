@@ -1,7 +1,8 @@
 """`make demo`: simulated cell(s) of the experiment's task, EN and rollout nodes, and an offline agent
 team, end to end.
 
-    python -m enpire_agents.demo [--config demo.yaml] [--out runs/demo] [--team-size N] [--wall-clock S]
+    python -m enpire_agents.demo [--task T | --config demo.yaml] [--out runs/demo] [--team-size N]
+        [--wall-clock S]
 
 The cells are the bringup file's (`sim_cells` of enpire_bringup, the one description of a cell), started
 under the supervisor (`enpire_common.cells`) on a fresh ROS_DOMAIN_ID with loopback discovery: per cell
@@ -27,18 +28,27 @@ READY_TIMEOUT_S = 150.0
 
 
 def cell_parameters(config) -> dict[str, dict]:
-    """What the experiment sets on the bringup file's cell nodes: its pacing."""
-    return {'sim': {'pacing': config.pacing}, 'safety': {'pacing': config.pacing}}
+    """What the experiment sets on the bringup file's cell nodes: its pacing, and the task's own node
+    parameters where it has some (`Task.extras['cell_parameters']`: e.g. a cell's own cameras)."""
+    from enpire_common import task_registry
+    task = task_registry.get(config.task)
+    own = task.load('cell_parameters')() if 'cell_parameters' in task.extras else {}
+    pacing = {'sim': {'pacing': config.pacing}, 'safety': {'pacing': config.pacing}}
+    return {node: {**own.get(node, {}), **pacing.get(node, {})} for node in {*own, *pacing}}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description='ENPIRE-ROS demo: an offline agent team on simulated cells')
-    ap.add_argument('--config', default=str(config_dir() / 'demo.yaml'))
+    ap.add_argument('--config', help="the experiment (default: the task's demo, config/demo.yaml for "
+                                     "Push-T, config/demo_<task>.yaml for another)")
+    ap.add_argument('--task', default='', help='an installed task whose demo runs (default: Push-T)')
     ap.add_argument('--out', default=f'runs/demo_{time.strftime("%Y%m%d_%H%M%S")}')
     ap.add_argument('--team-size', type=int)
     ap.add_argument('--wall-clock', type=float, help='team wall-clock budget, seconds')
     ap.add_argument('--local', action='store_true', help='no ROS graph: the in-process simulator (dev aid)')
     args = ap.parse_args(argv)
+    named = f'demo_{args.task}.yaml' if args.task not in ('', 'pusht') else 'demo.yaml'
+    args.config = args.config or str(config_dir() / named)
     overrides = {}
     if args.team_size:
         overrides['team.size'] = args.team_size

@@ -57,5 +57,6 @@ TASK = Task(
             'camera_judge': 'enpire_task_peg.verification.judge:judge_frame',
             'fusion': 'enpire_task_peg.verification.fuse:fuse_peg',
             'tool_limits': 'enpire_task_peg.safety:ToolLimits',
-            'limit_command': 'enpire_task_peg.safety:limit_command'},
+            'limit_command': 'enpire_task_peg.safety:limit_command',
+            'cell_parameters': 'enpire_task_peg.cell_nodes:node_parameters'},   # beside the bringup file's
 )
