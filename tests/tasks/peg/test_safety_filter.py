@@ -170,3 +170,24 @@ def test_on_metaworlds_physics_a_peg_jammed_in_the_hole_keeps_the_target_in_the_
     assert lowest[0] < LOW[0] - 0.04 and hand[0] > LOW[0] + 0.1   # the premise: blocked, the target ran on
     lowest, hand = run(filtered=True)
     assert hand[0] > LOW[0] + 0.1 and np.all(lowest >= LOW - 0.006), lowest
+
+
+def test_a_hand_resting_off_the_tool_start_anchors_the_target_on_metaworlds_start():
+    """metaworld's reset puts its target on the tool start and the hand settles ~5 mm off (the weld): the rule
+    tracks the real target from there (anchored on the hand it would bound the real one 5 mm short, and the
+    expert never reached the peg's grasp height: 0 of 24 seeds inserted through the cell). A placement away
+    from the start anchors on the hand."""
+    from enpire_task_peg.distributions import HAND_START
+    from enpire_task_peg.simulator import PegSimulator, sample_layout
+
+    sim = PegSimulator()
+    sim.reset(sample_layout(1))
+    rest, mocap = sim.env.get_endeff_pos().copy(), sim.data.mocap_pos[0].copy()
+    sim.close()
+    assert 0.002 < np.max(np.abs(rest - mocap)) < 0.01       # the premise: the hand rests off its target
+    rule = task_command_rule('peg_insertion', LIMITS_FILE)
+    rule.placed(tuple(rest))
+    assert rule.target.tolist() == list(HAND_START) == mocap.tolist()
+    away = (0.2, 0.7, 0.3)
+    rule.placed(away)
+    assert rule.target.tolist() == list(away)

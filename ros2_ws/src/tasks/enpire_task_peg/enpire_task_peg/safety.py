@@ -12,6 +12,8 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from enpire_task_peg.distributions import HAND_START
+
 ACTION_SCALE = 0.01   # metaworld: one action unit moves the hand's target 1 cm
 
 
@@ -70,6 +72,7 @@ def limit_command(action, hand, limits: ToolLimits) -> tuple[np.ndarray, str]:
     return np.array([*out_step, gripper]), '; '.join(reasons)
 
 
+REST_OFFSET_M = 0.01    # a placed hand rests this close to metaworld's target (the weld's offset, ~5 mm)
 OPEN_GRIPPER = -1.0     # metaworld's reset opens the gripper: the stop before any command keeps it so
 
 
@@ -89,10 +92,14 @@ class DisplacementRule:
         self.target: np.ndarray | None = None
 
     def placed(self, tool) -> None:
-        """The cell reports a fresh placement (nothing commanded since): the target is where the hand is."""
+        """The cell reports a fresh placement (nothing commanded since): the target is where the hand is,
+        or exactly the task's tool start when the hand rests within the weld's offset of it (metaworld's
+        reset puts the target there and the hand settles ~5 mm away: anchoring on the hand would bound the
+        real target 5 mm short, below the peg's grasp height)."""
         tool = np.asarray(tool, dtype=np.float64).reshape(-1)
         if tool.shape == (3,) and np.all(np.isfinite(tool)):
-            self.target = tool.copy()
+            start = np.asarray(HAND_START, dtype=np.float64)
+            self.target = start if np.max(np.abs(tool - start)) <= REST_OFFSET_M else tool.copy()
 
     def limit(self, command, tool) -> tuple[tuple[float, ...], str]:
         if len(tool) != 3:
