@@ -8,7 +8,7 @@ test: setup
 	@. ./env.sh && ruff check . && python -m pytest tests
 
 demo: setup
-	@. ./env.sh && python -m enpire_agents.demo
+	@. ./env.sh && python -m enpire_agents.demo $(if $(TASK),--task $(TASK))
 
 lint: setup
 	@. ./env.sh && ruff check .
