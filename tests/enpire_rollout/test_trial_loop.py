@@ -249,3 +249,17 @@ def test_a_policy_that_never_starts_is_judged_each_attempt():
 def test_one_entry_per_verified_attempt(field):
     out = _run(PointCell(), ScriptedPolicy(_toward_goal_after_a_report))
     assert len(getattr(out, field)) == out.attempts_used == 3
+
+
+def test_a_missed_deadline_sends_the_last_command_or_the_actions_own_stop():
+    """An absolute action holds by sending its last target again; a displacement action says its stop
+    (its last displacement sent again would keep moving the tool while the policy is late)."""
+    misses = {(1, 1): 'deadline', (1, 2): 'deadline'}
+    step_of = (lambda obs, reports: (1.0, 2.0))
+    cell = PointCell()
+    _run(cell, ScriptedPolicy(step_of, fail_at=misses), attempts=1, steps_per_attempt=4)
+    assert cell.commands[:4] == [(1.0, 2.0)] * 4
+    cell = PointCell()
+    _run(cell, ScriptedPolicy(step_of, fail_at=misses), attempts=1, steps_per_attempt=4,
+         on_missed_deadline=lambda last: (0.0, last[1]))
+    assert cell.commands[:4] == [(1.0, 2.0), (0.0, 2.0), (0.0, 2.0), (1.0, 2.0)]

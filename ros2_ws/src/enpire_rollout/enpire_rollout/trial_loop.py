@@ -42,6 +42,9 @@ class TrialPlan:
     time_budget_s: float
     verify_every_n_steps: int = 0          # 0: verify at the attempts' ends only
     feedback_every_n_steps: int = 5
+    # What a missed deadline sends, from the last command: None sends it again (an absolute target holds
+    # there); a displacement action gives its stop (sent again, a displacement would keep moving the tool).
+    on_missed_deadline: Callable[[Sequence[float]], Sequence[float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,9 @@ class _Trial:
                 return step, result.reason, None
             if result.action is not None:
                 last = result.action
-            cell.command(last)
+                cell.command(last)
+            else:                       # the policy missed its deadline: the cell holds
+                cell.command(last if plan.on_missed_deadline is None else plan.on_missed_deadline(last))
             self.held = False
             if step % plan.feedback_every_n_steps == 0:
                 cell.feedback('executing', attempt, step)

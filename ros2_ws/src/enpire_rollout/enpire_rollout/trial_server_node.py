@@ -612,7 +612,8 @@ class TrialRun:
         runner = PolicyRunner(limits)
         plan = TrialPlan(attempts=g.attempts, steps_per_attempt=g.steps_per_attempt,
                          time_budget_s=g.time_budget_s or cfg.max_time_budget_s,
-                         verify_every_n_steps=cfg.verify_every_n_steps)
+                         verify_every_n_steps=cfg.verify_every_n_steps,
+                         on_missed_deadline=None if self.reading.rule is None else self.reading.rule.stop)
         try:
             run_trial(self, runner, lambda: runner.start(g.policy_path, context, self.policy_source), plan,
                       outcome, goal=self._goal_dict(), started=self.t_start, clock=clock.now_s,

@@ -57,13 +57,12 @@ def limit_command(action, hand, limits: ToolLimits) -> tuple[np.ndarray, str]:
     reasons = []
     step = np.clip(action[:3], -1.0, 1.0) * ACTION_SCALE
     step = np.clip(step, -limits.max_displacement, limits.max_displacement)
-    target = np.clip(hand + step, limits.workspace_low, limits.workspace_high)
-    out_step = (target - hand) / ACTION_SCALE
-    # a hand already outside the box may only move back in (never further out)
+    # Per axis, the step may only shrink towards zero, never grow or change sign: inside the box it stops
+    # at the wall, outside it may only come back in (never further out), and a still command stays still
+    # (a filter that moved the hand by itself to correct a position would move it where nobody asked).
     low, high = np.asarray(limits.workspace_low), np.asarray(limits.workspace_high)
-    out_step = np.where((hand < low) & (out_step < 0), 0.0, out_step)
-    out_step = np.where((hand > high) & (out_step > 0), 0.0, out_step)
-    out_step = np.clip(out_step, -1.0, 1.0)
+    step = np.clip(step, np.minimum(0.0, low - hand), np.maximum(0.0, high - hand))
+    out_step = np.clip(step / ACTION_SCALE, -1.0, 1.0)
     if not np.allclose(out_step, action[:3]):
         reasons.append('displacement limited to the workspace and speed')
     gripper = float(np.clip(action[3], limits.gripper_low, limits.gripper_high))
