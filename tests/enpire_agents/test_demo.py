@@ -26,3 +26,14 @@ def test_the_demo_records_one_bag_per_trial_under_its_run_folder(tmp_path):
         assert node.namespace in ('/cell_0', '/cell_1')
         if node.name in ('sim', 'safety'):
             assert 'pacing:=real_time' in node.argv(sys.executable)
+
+
+def test_the_demo_of_a_task_is_its_own_config_or_the_default_that_runs_it():
+    from enpire_agents.demo import demo_config
+    from enpire_agents.experiment import config_dir, load_experiment
+
+    default = config_dir() / 'demo.yaml'
+    assert demo_config('') == default and demo_config(load_experiment(default).task) == default
+    assert demo_config('peg_insertion') == config_dir() / 'demo_peg_insertion.yaml'
+    assert load_experiment(demo_config('peg_insertion')).task == 'peg_insertion'
+    assert not demo_config('no_such_task').exists()       # named, so the error says which file is missing

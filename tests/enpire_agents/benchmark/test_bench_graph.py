@@ -16,7 +16,8 @@ def _bench(*args, timeout=150):
 
 
 def test_enpire_bench_runs_a_tiny_matrix_and_resumes(write_matrix, tmp_path):
-    matrix = write_matrix(team_sizes=[1], repeats=1, pacing='as_fast', wall_clock_cap_s=25)
+    matrix = write_matrix(team_sizes=[1], repeats=1, pacing='as_fast', wall_clock_cap_s=25,
+                          article={'speedup_1_to_8': 2.37})
     out = tmp_path / 'out'
     first = _bench(str(matrix), '--out', str(out))
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -30,6 +31,9 @@ def test_enpire_bench_runs_a_tiny_matrix_and_resumes(write_matrix, tmp_path):
     assert 'data:image/png;base64,' in page and 'pusht-offline-team1-cells1-r0' in page
     assert (out / 'runs' / run['spec']['run_id'] / 'hypothesis_tree.git').is_dir()
     assert 'time to success' in first.stdout and 'report:' in first.stdout
+    final = json.loads(first.stdout.strip().splitlines()[-1])       # the article's figure beside ours
+    assert final['article_speedup_1_to_8'] == 2.37 and 'speedup_1_to_8: None here, 2.37 in the article' \
+        in first.stdout
 
     again = _bench(str(matrix), '--out', str(out), timeout=60)
     assert again.returncode == 0 and 'resuming: 1 of 1 runs already finished' in again.stdout

@@ -37,18 +37,30 @@ def cell_parameters(config) -> dict[str, dict]:
     return {node: {**own.get(node, {}), **pacing.get(node, {})} for node in {*own, *pacing}}
 
 
+def demo_config(task: str) -> Path:
+    """The demo experiment of `task`: config/demo_<task>.yaml, else config/demo.yaml when it runs that task
+    (no task: config/demo.yaml)."""
+    default = config_dir() / 'demo.yaml'
+    if not task:
+        return default
+    own = config_dir() / f'demo_{task}.yaml'
+    if own.exists() or load_experiment(default).task != task:
+        return own                 # a task with no demo: load_experiment names the missing file
+    return default
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description='ENPIRE-ROS demo: an offline agent team on simulated cells')
-    ap.add_argument('--config', help="the experiment (default: the task's demo, config/demo.yaml for "
-                                     "Push-T, config/demo_<task>.yaml for another)")
-    ap.add_argument('--task', default='', help='an installed task whose demo runs (default: Push-T)')
+    ap.add_argument('--config', help="the experiment (default: the task's demo, config/demo_<task>.yaml, "
+                                     "or config/demo.yaml when it names that task)")
+    ap.add_argument('--task', default='',
+                    help="an installed task whose demo runs (default: config/demo.yaml's)")
     ap.add_argument('--out', default=f'runs/demo_{time.strftime("%Y%m%d_%H%M%S")}')
     ap.add_argument('--team-size', type=int)
     ap.add_argument('--wall-clock', type=float, help='team wall-clock budget, seconds')
     ap.add_argument('--local', action='store_true', help='no ROS graph: the in-process simulator (dev aid)')
     args = ap.parse_args(argv)
-    named = f'demo_{args.task}.yaml' if args.task not in ('', 'pusht') else 'demo.yaml'
-    args.config = args.config or str(config_dir() / named)
+    args.config = args.config or str(demo_config(args.task))
     overrides = {}
     if args.team_size:
         overrides['team.size'] = args.team_size

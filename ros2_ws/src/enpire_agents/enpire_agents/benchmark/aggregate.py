@@ -250,11 +250,6 @@ def closing_note(groups: Sequence[GroupSummary]) -> list[str]:
         replayed = ' (replayed)' if any(g.replayed for g in column) else ''
         lines.append(f'{task} / {backend} / {pacing}{replayed}: ' + '; '.join(parts) + '.')
         lines.append(f'{task} / {backend}: {trend(column)}')
-        sizes = (column[0].team_size, column[-1].team_size)
-        a, b = column[0].time_to_success_median_s, column[-1].time_to_success_median_s
-        if (task, *sizes) in ARTICLE_SPEEDUP and a and b:
-            lines.append(f'{task} / {backend}: speedup {sizes[0]} -> {sizes[1]} agents {a / b:.2f}x; the '
-                         f'article\'s {ARTICLE_SPEEDUP[(task, *sizes)]:.2f}x (4.7 h -> 1.98 h on real cells)')
     return lines
 
 
@@ -276,18 +271,12 @@ def trend(column: Sequence[GroupSummary]) -> str:
     return f'time to success does not fall monotonically with team size ({shown}).'
 
 
-# The article's time to success with one agent and with eight (ENPIRE, Push-T: 4.7 h and 1.98 h), set
-# beside ours: our clock is a simulated fleet's, theirs real robots', so the ratio is what compares.
-ARTICLE_SPEEDUP = {('pusht', 1, 8): round(4.7 / 1.98, 2)}
-
-
 def headline(groups: Sequence[GroupSummary]) -> dict[str, object]:
     """The one-line figures per team size of the first task, backend and pacing in the matrix:
     `reached_<n>` (runs that reached the bar), `median_time_to_success_s_<n>` (censored at the cap: None
     when the median run did not reach it), `mru_<n>`, `mtu_<n>` (team sizes above 1), `tokens_<n>`
     (median tokens to success over the runs that reached the bar), and `speedup_<a>_to_<b>` (the
-    smallest team's median time over the largest's), with `article_speedup_<a>_to_<b>` beside it where
-    the article reports one."""
+    smallest team's median time over the largest's)."""
     if not groups:
         return {}
     first = groups[0]
@@ -309,7 +298,4 @@ def headline(groups: Sequence[GroupSummary]) -> dict[str, object]:
     if small is not large:
         a, b = small.time_to_success_median_s, large.time_to_success_median_s
         out[f'speedup_{small.team_size}_to_{large.team_size}'] = round(a / b, 2) if a and b else None
-        article = ARTICLE_SPEEDUP.get((first.task, small.team_size, large.team_size))
-        if article is not None:
-            out[f'article_speedup_{small.team_size}_to_{large.team_size}'] = article
     return out

@@ -80,7 +80,11 @@ def run(args: argparse.Namespace) -> int:
     where = report.paths(results, out)
     print(f'\njson:   {where.json_path}\nplot:   {where.png}\nreport: {where.html}')
     from enpire_agents.benchmark.aggregate import headline
-    line = {**headline(results.groups), 'time_axis': matrix.config.time_axis,
+    ours = headline(results.groups)
+    for key, value in matrix.config.article.items():
+        print(f'{key}: {ours.get(key)} here, {value} in the article')
+    line = {**ours, **{f'article_{k}': v for k, v in matrix.config.article.items()},
+            'time_axis': matrix.config.time_axis,
             'runs_failed': sum(r.status != 'done' for r in results.runs),
             'bench_wall_s': round(time.monotonic() - t0, 1), 'results': where.json_path}
     print(json.dumps(line))

@@ -104,6 +104,8 @@ class MatrixConfig(_Strict):
     transcript_dir: str | None = None                     # default: <output>/transcripts
     seed: int = 0
     band_percentiles: tuple[float, float] = (0.0, 100.0)  # the curves' band over repeats (min..max)
+    # Published figures set beside ours in the final JSON as `article_<key>` (e.g. speedup_1_to_8)
+    article: dict[str, float] = Field(default_factory=dict)
 
     @field_validator('team_sizes')
     @classmethod

@@ -4,7 +4,7 @@ the task's control rate. For `enpire_common.cells.simulated_cells(..., parameter
 from __future__ import annotations
 
 from enpire_task_peg.render import CAMERA_NAMES
-from enpire_task_peg.task import CONTROL_HZ
+from enpire_task_peg.simulator import CONTROL_HZ
 
 
 def node_parameters(trial_server: dict | None = None, recorder: dict | None = None) -> dict[str, dict]:

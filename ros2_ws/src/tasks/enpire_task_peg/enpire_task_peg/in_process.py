@@ -26,10 +26,9 @@ from enpire_task_peg.distributions import sample_initial_state
 from enpire_task_peg.paths import safety_limits_path
 from enpire_task_peg.policy_tools import HOLE_MOUTH
 from enpire_task_peg.safety import ToolLimits, limit_command
-from enpire_task_peg.simulator import BOX, EPISODE_STEPS, PEG_HEAD, PegSimulator, success_rule
+from enpire_task_peg.simulator import BOX, CONTROL_HZ, EPISODE_STEPS, PEG_HEAD, PegSimulator, success_rule
 
 PERCEPTIONS = ('auto', 'reset', 'exact_reset', 'gt')
-CONTROL_HZ = 80.0
 RESET_TOLERANCE_M = 0.01          # the task's reset tolerance (TASK.reset.tolerances)
 GRASP_HELD = 0.12                 # gripper opening above this with the peg lifted: the peg is in the hand
 

@@ -28,6 +28,7 @@ TARGET_OFFSET = np.array([0.03, 0.0, 0.13])   # the hole's target point from the
 SUCCESS_SCALE = np.array([1.0, 2.0, 2.0])
 SUCCESS_RADIUS = 0.07           # SawyerPegInsertionSideEnvV3.TARGET_RADIUS
 EPISODE_STEPS = 500             # SawyerXYZEnv.max_path_length
+CONTROL_HZ = 80.0               # one step: 2.5 ms timestep x frame_skip 5
 ACTION_SIZE = 4
 
 TASK_STATE = ('hand_x', 'hand_y', 'hand_z', 'gripper_open', 'peg_x', 'peg_y', 'peg_z',

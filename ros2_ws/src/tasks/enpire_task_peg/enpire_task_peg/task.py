@@ -13,9 +13,7 @@ from __future__ import annotations
 from enpire_common.task import ActionSpec, ObservationSpec, ResetSpec, Task, VerifierSpec
 
 from enpire_task_peg.render import CAMERA_NAMES
-from enpire_task_peg.simulator import DISTRIBUTIONS, EPISODE_STEPS, TASK_STATE, TASK_STATE_UNITS
-
-CONTROL_HZ = 80.0       # 2.5 ms timestep x frame_skip 5
+from enpire_task_peg.simulator import CONTROL_HZ, DISTRIBUTIONS, EPISODE_STEPS, TASK_STATE, TASK_STATE_UNITS
 
 TASK = Task(
     name='peg_insertion',
