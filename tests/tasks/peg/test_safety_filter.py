@@ -1,11 +1,13 @@
 """Safety for the peg's displacement action through the safety node's filtering code: the node's own loaders
 (the task's limits file and command rule) and its SafetyFilter, fed arbitrary streams of commands, hand
 positions, e-stops and watchdog ticks. Nothing outside the limits comes out: every command is in the action's
-box, moves the hand at most one step per axis, keeps a hand inside the workspace inside it (one outside
-never goes further out), keeps the gripper in range; stops (e-stop, watchdog, unknown hand) never move it."""
+box, moves the hand at most one step per axis, keeps the commanded target inside the workspace and a hand
+inside the box grown by the hand's margin inside that (one outside never goes further out), keeps the gripper
+in range; stops (e-stop, watchdog, unknown hand) never move it."""
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +18,7 @@ LIMITS_FILE = task_limits_file('peg_insertion')
 LIMITS = SafetyLimits.from_yaml(LIMITS_FILE)
 TOOL = task_command_rule('peg_insertion', LIMITS_FILE).limits
 LOW, HIGH = np.array(TOOL.workspace_low), np.array(TOOL.workspace_high)
+MARGIN = TOOL.hand_margin
 SCALE = 0.01                 # metres per action unit
 TOL = 1e-9
 
@@ -62,16 +65,21 @@ def test_no_command_outside_the_peg_limits_reaches_the_cell(events, watchdog_act
             assert not np.any(out[:3]), f'a stop that moves the hand: {cmd}'
             assert out[3] == gripper, 'a stop keeps the gripper as it was'
         else:
-            inside = (hand >= LOW) & (hand <= HIGH)
-            target = hand + step
-            assert np.all(~inside | ((target >= LOW - TOL) & (target <= HIGH + TOL))), (hand, cmd)
-            outside_by = np.abs(hand - np.clip(hand, LOW, HIGH))
-            further = np.abs(target - np.clip(target, LOW, HIGH)) > outside_by + TOL
-            assert not np.any(further), (hand, cmd)
+            # the hand: within the box grown by its margin (it may lag its target); the tracked target (the
+            # rule's, moved by every command let through): within the box itself, never further out
+            for where, low, high in ((hand, LOW - MARGIN, HIGH + MARGIN), (before, LOW, HIGH)):
+                inside = (where >= low) & (where <= high)
+                moved = where + step
+                assert np.all(~inside | ((moved >= low - TOL) & (moved <= high + TOL))), (where, cmd)
+                outside_by = np.abs(where - np.clip(where, low, high))
+                further = np.abs(moved - np.clip(moved, low, high)) > outside_by + TOL
+                assert not np.any(further), (where, cmd)
         gripper = float(out[3])
 
     for ev in events:
         kind = ev[0]
+        # the rule's commanded target before this event (the hand, until the rule tracks one)
+        before = hand if f.rule.target is None or hand is None else np.array(f.rule.target)
         if kind == 'cmd':
             now += ev[3]
             result = f.filter(ev[1], ev[2], now)
@@ -191,3 +199,44 @@ def test_a_hand_resting_off_the_tool_start_anchors_the_target_on_metaworlds_star
     away = (0.2, 0.7, 0.3)
     rule.placed(away)
     assert rule.target.tolist() == list(away)
+
+
+def test_a_hand_lagging_under_the_floor_lets_its_target_reach_the_floor():
+    """Pressed on the table, metaworld's hand sags ~1 mm under the box's floor while its target is still 2 mm
+    above it: the target may go down to the floor (metaworld would take it there), not be held above it."""
+    rule = task_command_rule('peg_insertion', LIMITS_FILE)
+    rule.placed((0.2, 0.7, 0.3))
+    rule.target = np.array([0.0, 0.6, LOW[2] + 0.002])
+    out, _ = rule.limit((0.0, 0.0, -1.0, 0.6), (0.0, 0.6, LOW[2] - 0.001))
+    assert out[2] == pytest.approx(-0.2)            # 2 mm: to the floor, and no further
+    out, _ = rule.limit((0.0, 0.0, -1.0, 0.6), (0.0, 0.6, LOW[2] - MARGIN - 0.001))
+    assert out[2] == 0.0                            # a hand beyond its margin goes no further out
+
+
+def test_on_metaworlds_physics_the_expert_grasps_a_peg_on_the_floor_through_the_rule():
+    """Seed 900009: metaworld's expert pushes the peg along the table, the hand pressed 1 mm under the box's
+    floor, until the fingers catch it. A rule bounding that hand by the box itself held its target 2 mm high
+    and the peg was never grasped (metaworld alone inserts it at step 188); with the hand's margin the rule
+    follows metaworld."""
+    from enpire_task_peg.distributions import sample_initial_state
+    from enpire_task_peg.simulator import PegSimulator
+    from metaworld.policies.sawyer_peg_insertion_side_v3_policy import SawyerPegInsertionSideV3Policy
+
+    sim = PegSimulator()
+    obs = sim.reset(sample_initial_state(900009, 'metaworld').layout)
+    f = SafetyFilter(LIMITS, task_command_rule('peg_insertion', LIMITS_FILE))
+    expert, now, inserted = SawyerPegInsertionSideV3Policy(), 0.0, None
+    try:
+        for step in range(500):
+            f.update_tool(tuple(sim.env.get_endeff_pos()), step=sim.steps)
+            now += 0.0125
+            command = f.filter(expert.get_action(obs), 'world', now).command
+            obs, _ = sim.step(command)
+            target = sim.data.mocap_pos[0]
+            assert np.all(target >= LOW - 1e-6) and np.all(target <= HIGH + 1e-6)
+            if sim.success()[1]:
+                inserted = step
+                break
+    finally:
+        sim.close()
+    assert inserted is not None

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.graph
 NS = '/peg_safety'
 TOOL = task_command_rule('peg_insertion', task_limits_file('peg_insertion')).limits
 LOW, HIGH = np.array(TOOL.workspace_low), np.array(TOOL.workspace_high)
+MARGIN = TOOL.hand_margin
 
 
 def test_no_hostile_command_leaves_the_peg_limits_through_the_safety_node(node_processes, ros_node):
@@ -59,12 +60,18 @@ def test_no_hostile_command_leaves_the_peg_limits_through_the_safety_node(node_p
         hand_at(hand)
         return send((-1.0, 0.0, 0.0, 0.0))[0][0] == -1.0
     ros_node.wait_for(heard, 60, 'the safety node to hear the hand')
+    # The rule tracks the commanded target from the hand, moved by every command it let through (the first
+    # was the move away): the target keeps the box, the hand (held still here) the box grown by its margin.
+    target = hand + np.array([-0.01, 0.0, 0.0])
     for i in range(60):
         hostile = rng.choice([-1e9, 1e9, 5.0, -5.0, 1.0, float('nan')], size=4) if i % 4 else (1, 1, 1, 9)
         out, _ = send(hostile)
         assert out.shape == (4,) and np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1.0)
         assert np.all(np.abs(out[:3]) * 0.01 <= TOOL.max_displacement + 1e-12)
-        assert np.all(hand + out[:3] * 0.01 <= HIGH + 1e-9) and np.all(hand + out[:3] * 0.01 >= LOW - 1e-9)
+        moved = hand + out[:3] * 0.01
+        assert np.all(moved <= HIGH + MARGIN + 1e-9) and np.all(moved >= LOW - MARGIN - 1e-9)
+        target = target + out[:3] * 0.01
+        assert np.all(target <= HIGH + 1e-9) and np.all(target >= LOW - 1e-9), target
         assert TOOL.gripper_low <= out[3] <= TOOL.gripper_high
     gripper = out[3]
     assert ros_node.call(estop, SetBool.Request(data=True)).success

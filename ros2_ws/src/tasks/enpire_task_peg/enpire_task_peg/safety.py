@@ -1,6 +1,8 @@
 """The peg cell's command limits for a displacement action, pure (the safety node's filter bounds absolute
 commands; this one bounds where a displacement takes the hand). Every command leaving here keeps the hand
 in the workspace box, moves it at most `max_displacement` per axis and step, and keeps the gripper in range.
+The box bounds the commanded tool target; the measured hand, which lags its target when it presses on
+something (metaworld's weld, a real arm's compliant controller), is bounded by the box grown by `hand_margin`.
 `command_rule(limits_file)` is the task's `command_filter`: the safety node applies it to every command
 (enpire_env.safety.filter.CommandRule), with the hand's measured position from the cell's state.
 """
@@ -24,6 +26,7 @@ class ToolLimits(BaseModel):
     max_displacement: float
     gripper_low: float = -1.0
     gripper_high: float = 1.0
+    hand_margin: float = 0.0     # metres: how far beyond the box the measured hand may lag its target
 
     @model_validator(mode='after')
     def _consistent(self) -> ToolLimits:
@@ -33,6 +36,8 @@ class ToolLimits(BaseModel):
             raise ValueError('tool limits must be finite')
         if not all(lo < hi for lo, hi in zip(self.workspace_low, self.workspace_high, strict=True)):
             raise ValueError('every workspace_low must be below its workspace_high')
+        if not 0.0 <= self.hand_margin <= 0.02:
+            raise ValueError('hand_margin must be in [0, 0.02] m')
         if not 0 < self.max_displacement <= ACTION_SCALE:
             raise ValueError(f'max_displacement must be in (0, {ACTION_SCALE}] m')
         if not -1.0 <= self.gripper_low < self.gripper_high <= 1.0:
@@ -88,6 +93,10 @@ class DisplacementRule:
 
     def __init__(self, limits: ToolLimits):
         self.limits = limits
+        margin = limits.hand_margin
+        self.hand_limits = limits.model_copy(update={
+            'workspace_low': tuple(v - margin for v in limits.workspace_low),
+            'workspace_high': tuple(v + margin for v in limits.workspace_high)})
         self.target: np.ndarray | None = None
 
     def placed(self, tool) -> None:
@@ -104,8 +113,13 @@ class DisplacementRule:
         if len(tool) != 3:
             return self.stop(None), f'the hand position has 3 coordinates, got {len(tool)}: stopped'
         hand = np.asarray(tool, dtype=np.float64)
-        target = hand if self.target is None else self.target
-        out, reason = limit_command(command, hand, self.limits)
+        if self.target is None:
+            target, hand_limits = hand, self.limits
+        else:
+            # The target is tracked: it keeps the box, and the hand may lag it by the margin (a hand resting
+            # 1 mm under the floor while its target sits on it must not stop the target reaching the floor).
+            target, hand_limits = self.target, self.hand_limits
+        out, reason = limit_command(command, hand, hand_limits)
         # The second bound only shrinks each step towards zero, so the hand's bound still holds.
         out, target_reason = limit_command(out, target, self.limits)
         if target_reason and not reason:
