@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import signal
 import textwrap
 import time
@@ -278,6 +279,52 @@ def test_without_an_os_sandbox_agent_code_is_refused_unless_the_weaker_mode_is_a
             client.destroy()
         for proc in servers.values():
             procs.kill(proc, signal.SIGINT)
+
+
+BROKEN_TASK = '''"""Push-T under another name, with a command rule whose settings do not load."""
+import dataclasses
+
+from enpire_task_pusht.task import TASK as PUSHT
+
+
+def command_filter(limits_file):
+    raise ValueError('tool_limits: every workspace_low must be below its workspace_high')
+
+
+TASK = dataclasses.replace(PUSHT, name='broken_settings', command_filter='enpire_broken_task:command_filter')
+'''
+
+
+def test_a_task_whose_settings_do_not_load_is_refused_with_the_reason(cell):
+    """A trial whose task cannot be set up on the cell (here its command rule's settings do not load: a lab's
+    broken limits file) ends refused with the reason, not as a goal ended with none; the server carries on."""
+    procs, ros, tmp = cell['procs'], cell['ros'], cell['tmp']
+    package = tmp / 'broken_task'
+    (package / 'enpire_broken_task-0.0.dist-info').mkdir(parents=True)
+    (package / 'enpire_broken_task.py').write_text(BROKEN_TASK)
+    (package / 'enpire_broken_task-0.0.dist-info/METADATA').write_text(
+        'Metadata-Version: 2.1\nName: enpire-broken-task\nVersion: 0.0\n')
+    (package / 'enpire_broken_task-0.0.dist-info/entry_points.txt').write_text(
+        '[enpire.tasks]\nbroken_settings = enpire_broken_task:TASK\n')
+    ns = 'cell_broken_task'
+    server = procs.start(f'trial_server_{ns}', [
+        '-m', 'enpire_rollout.trial_server_node', '--ros-args', '-r', f'__ns:=/{ns}',
+        '-p', f'bag_dir:={tmp / ns}'],
+        env={**CANARIES, 'PYTHONPATH': os.pathsep.join([str(package), os.environ.get('PYTHONPATH', '')])})
+    client = ActionClient(ros.node, RunTrial, names.cell_name(ns, names.RUN_TRIAL))
+    try:
+        assert client.wait_for_server(timeout_sec=60)
+        ros.wait_taking_goals(client, goal(tmp, attempts=0))
+        for _ in range(2):    # and again: the server carries on
+            status, result, _ = run({**cell, 'client': client},
+                                    goal(tmp, task='broken_settings', attempts=1, steps_per_attempt=2,
+                                         record=False), timeout=120)
+            assert not result.success and status == GoalStatus.STATUS_ABORTED
+            assert "task 'broken_settings' cannot be set up" in result.failure_reason, result.failure_reason
+            assert 'workspace_low' in result.failure_reason
+    finally:
+        client.destroy()
+        procs.kill(server, signal.SIGINT)
 
 
 def test_full_trial_with_two_attempts_recorded(cell):

@@ -19,12 +19,14 @@ renders no frame for it.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import math
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -376,6 +378,12 @@ class TrialServer(Node):
                                    failure_reason='busy: another trial is running on this cell')
         try:
             return TrialRun(self, goal_handle).run()
+        except Exception as exc:  # noqa: BLE001 - never a goal ended with no reason; the node lives on
+            self.get_logger().error(f'trial failed: {type(exc).__name__}: {exc}\n{traceback.format_exc()}')
+            with contextlib.suppress(Exception):     # the trial may have ended its goal before failing
+                goal_handle.abort()
+            return RunTrial.Result(success=False,
+                                   failure_reason=scrub(f'internal error: {type(exc).__name__}: {exc}'))
         finally:
             self.clock.switch('idle')
             # Back-to-back trials keep the streams; an idle cell drops them.
@@ -570,7 +578,12 @@ class TrialRun:
         self.s.used_trial_ids.add(self.trial_id)
         self.s.open_streams()        # the state and the cameras, from before the reset on
         task = task_registry.get(g.task)
-        self.action, self.reading = task.action, StateReading(task)
+        try:
+            self.action, self.reading = task.action, StateReading(task)
+        except Exception as exc:  # noqa: BLE001 - a task whose settings do not load runs no trial
+            self.gh.abort()
+            return RunTrial.Result(success=False, failure_reason=scrub(
+                f'refused: task {g.task!r} cannot be set up on this cell: {type(exc).__name__}: {exc}'))
         self.distribution = g.distribution or task.distributions[0]    # '': the task's in-distribution one
         if not self.s.sandbox.available:
             self.s.get_logger().warning(f'trial {self.trial_id}: NO OS SANDBOX, agent code behind the Python '
