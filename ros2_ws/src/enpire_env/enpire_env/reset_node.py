@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +163,11 @@ class ResetNode(Node):
             return ResetCell.Result(success=False, failure_reason=error or 'busy: another reset is running')
         try:
             outcome = self.reset(goal, goal_handle, task)
+        except Exception as exc:  # noqa: BLE001 - never a goal ended with no reason; the node lives on
+            reason = f'internal error: {type(exc).__name__}: {exc}'
+            self.get_logger().error(f'reset failed: {reason}\n{traceback.format_exc()}')
+            goal_handle.abort()
+            return ResetCell.Result(success=False, failure_reason=reason)
         finally:
             self._busy.release()
         if goal_handle.is_cancel_requested and not outcome.success:
