@@ -55,6 +55,14 @@ def test_the_dataset_is_written_in_ultralytics_layout_with_a_card(dataset):
             assert all(0.0 <= float(v) <= 1.0 for v in xy)
 
 
+def test_a_state_pool_draws_the_frames_from_more_layouts(dataset, tmp_path):
+    # the fixture's 8 states come from a pool of 64, within the first layout's ~140; a pool 40 times the
+    # states spans three layouts
+    assert dataset[1]['state_pool'] == 8 and dataset[1]['counts']['layouts'] == 1
+    card = write_dataset(tmp_path / 'pooled', n_images=30, seed=5, fault_fraction=0.0, state_pool=40)
+    assert card['state_pool'] == 40 and card['counts']['layouts'] >= 2
+
+
 def labelled(mask):
     """The pieces of a mask a label is written for (3 pixels or more)."""
     count, pieces = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)

@@ -35,6 +35,12 @@ def test_training_reports_box_and_mask_metrics_of_the_tasks_classes(probe):
     assert set(probe['val']) == set(probe['val_masks']) == {'peg', 'box', 'all'}
 
 
+def test_the_masks_come_at_half_the_input_size_and_are_trained_at_full_size(probe):
+    # enpire-yolo-seg-p2: prototypes from the stride-4 level, upsampled 2x (48 x 48 for a 96 px input; the
+    # stride-8 layout gave 24 x 24), supervised against full-size label masks (mask_ratio 1)
+    assert probe['proto_shapes'] == [[48, 48]] and probe['mask_ratio'] == 1
+
+
 def test_the_yolo_seg_backend_is_detector_and_segmenter_from_one_inference(probe):
     assert probe['one_backend'] and probe['protocols'] and probe['inferences'] == 1
     assert len(set(probe['labels'])) == len(probe['labels']) and set(probe['labels']) <= {'peg', 'box'}

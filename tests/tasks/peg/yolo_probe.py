@@ -20,7 +20,7 @@ def main(out: str) -> dict:
     from enpire_env.verification import Frame, Verifier, load_config
     from enpire_env.verification.backends import Detector, Segmenter, make_backend
 
-    metrics = train.train(out, images=24, epochs=2, imgsz=96, arch=train.SEG_P2P4_ARCH, batch=8, sizes=(96,),
+    metrics = train.train(out, images=24, epochs=2, imgsz=96, arch=train.SEG_P2_ARCH, batch=8, sizes=(96,),
                           task='peg_insertion')
     detector, segmenter = make_backend('yolo_seg', load_config(TASK), yolo_weights=metrics['weights'])
     detector.conf = 0.001            # an almost untrained model: take whatever it finds
@@ -30,10 +30,13 @@ def main(out: str) -> dict:
     sim.reset(sample_layout(3))
     cams = CellCameras(sim.model, 96, 96)
     image = cams.rgb(sim.data, CAMERA_NAMES[0])
-    calls = []
+    calls, protos = [], []
     predict = detector.model.predict
     detector.model.predict = lambda *a, **k: calls.append(1) or predict(*a, **k)
+    head = detector.model.model.model[-1]
+    hook = head.proto.register_forward_hook(lambda _m, _i, output: protos.append(list(output.shape[-2:])))
     boxes = detector.detect(image)
+    hook.remove()
     masks = segmenter.segment(image, boxes)
     outside = 0.0
     for box in boxes:
@@ -48,6 +51,7 @@ def main(out: str) -> dict:
     sim.close()
     return dict(
         metrics_keys=sorted(metrics), val=metrics['val'], val_masks=metrics['val_masks'],
+        mask_ratio=metrics['mask_ratio'], proto_shapes=protos,
         one_backend=detector is segmenter, protocols=isinstance(detector, Detector) and
         isinstance(segmenter, Segmenter), inferences=len(calls), labels=[b.label for b in boxes],
         mask_dtypes=sorted({str(m.dtype) for m in masks.values()}),

@@ -150,7 +150,19 @@ SEG_P2P4_ARCH = 'enpire-yolo-seg-p2-p4'
 # stride 4: so the stride-8 level comes first (detection is still at strides 4, 8 and 16).
 _SEG_P2P4_YAML = (_P2P4_YAML.replace('# enpire-yolo-p2-p4:', '# enpire-yolo-seg-p2-p4:', 1)
                   .replace('[[13, 16, 19], 1, Detect, [nc]]', '[[16, 13, 19], 1, Segment, [nc, 16, 32]]'))
-ARCHS = {TINY_ARCH: _TINY_YAML, P2P4_ARCH: _P2P4_YAML, P2P5_ARCH: _P2P5_YAML, SEG_P2P4_ARCH: _SEG_P2P4_YAML}
+SEG_P2_ARCH = 'enpire-yolo-seg-p2'
+# enpire-yolo-p2-p4 with the Segment head's prototypes taken from the stride-4 level, upsampled 2x: masks at
+# stride 2 (48 x 48 for a 96 px input, where enpire-yolo-seg-p2-p4 gives 24 x 24; the peg seen from the side
+# is 3-5 px thick at 96 px and its far end is what the judge reads). Train it with mask_ratio 1 or 2
+# (`SEG_MASK_RATIO`): ultralytics resizes the prototypes to the label masks' size in the loss, so the default
+# 4 would throw the finer prototypes away.
+_SEG_P2_YAML = (_P2P4_YAML.replace('# enpire-yolo-p2-p4:', '# enpire-yolo-seg-p2:', 1)
+                .replace('[[13, 16, 19], 1, Detect, [nc]]', '[[13, 16, 19], 1, Segment, [nc, 16, 32]]'))
+ARCHS = {TINY_ARCH: _TINY_YAML, P2P4_ARCH: _P2P4_YAML, P2P5_ARCH: _P2P5_YAML, SEG_P2P4_ARCH: _SEG_P2P4_YAML,
+         SEG_P2_ARCH: _SEG_P2_YAML}
+# Label masks' downsampling in training, per architecture (ultralytics' default 4 otherwise): 1 supervises
+# the prototypes bilinearly upsampled to the input, as `retina_masks` inference uses them.
+SEG_MASK_RATIO = {SEG_P2_ARCH: 1}
 # Augmentation for flat-coloured synthetic frames: mild colour jitter (objects may share a hue
 # and differ in saturation), mosaic for the small objects, no rotation (the cameras are upright).
 # No validation pass after each epoch (it cost about a tenth of the time); the last epoch is validated.
@@ -163,6 +175,59 @@ DEFAULTS = dict(images=1200, epochs=35, imgsz=160, arch=P2P5_ARCH)
 def _cpu_seconds() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def segmentation_classes():
+    """(trainer, validator) classes for segmentation models that compare masks at the input's size.
+
+    Ultralytics' validator assumes prototypes at stride 4 (it derives the input's size as 4x theirs and
+    compares masks at a quarter of the input): with finer prototypes (enpire-yolo-seg-p2) the sizes differ
+    and it fails. This one takes the input's size from the batch and upsamples every predicted mask to it
+    (as `retina_masks` inference does), so it fits any prototype stride and measures the masks as the
+    verifier uses them."""
+    from copy import copy
+
+    from ultralytics.models.yolo.detect import DetectionValidator
+    from ultralytics.models.yolo.segment import SegmentationTrainer, SegmentationValidator
+    from ultralytics.utils import ops
+
+    class InputSizeMaskValidator(SegmentationValidator):
+        input_hw: tuple[int, int] = (0, 0)
+
+        def init_metrics(self, model) -> None:
+            super().init_metrics(model)
+            self.process = ops.process_mask_native      # label masks at the input's size (_prepare_batch)
+
+        def preprocess(self, batch):
+            batch = super().preprocess(batch)
+            self.input_hw = tuple(batch['img'].shape[2:])
+            return batch
+
+        def postprocess(self, preds):
+            proto = preds[0][1] if isinstance(preds[0], tuple) else preds[1]
+            out = DetectionValidator.postprocess(self, preds[0])
+            for i, pred in enumerate(out):
+                pred['masks'] = ops.process_mask(proto[i], pred.pop('extra'), pred['bboxes'],
+                                                 shape=self.input_hw, upsample=True)
+            return out
+
+    class InputSizeMaskTrainer(SegmentationTrainer):
+        def get_validator(self):
+            super().get_validator()        # sets the loss names
+            return InputSizeMaskValidator(self.test_loader, save_dir=self.save_dir, args=copy(self.args),
+                                          _callbacks=self.callbacks)
+
+    return InputSizeMaskTrainer, InputSizeMaskValidator
+
+
+def _val_options(model) -> dict:
+    return {'validator': segmentation_classes()[1]} if model.task == 'segment' else {}
+
+
+def _run_args(path: Path) -> dict:
+    """Ultralytics' record of a run's arguments (args.yaml), {} when absent."""
+    import yaml
+    return yaml.safe_load(path.read_text()) or {} if path.is_file() else {}
 
 
 def default_out() -> Path:
@@ -230,28 +295,49 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
           imgsz: int = DEFAULTS['imgsz'], arch: str = DEFAULTS['arch'], batch: int = 16, threads: int = 2,
           seed: int = 0,
           sizes=(96, 128, 160), fault_fraction: float = 0.3, workers: int = 0, verbose: bool = False,
-          task: str | None = None) -> dict:
-    """Render the task's dataset, train from the architecture file, validate, and save everything in `out`."""
+          task: str | None = None, mask_ratio: int | None = None, resume: bool = False) -> dict:
+    """Render the task's dataset, train from the architecture file, validate, and save everything in `out`.
+
+    Ultralytics writes `out/run/weights/last.pt` after every epoch: a run cut off leaves usable weights, and
+    `resume` continues it from there (same dataset, arguments and schedule; nothing is rendered again).
+    `mask_ratio`: the label masks' downsampling of a segmentation model (default `SEG_MASK_RATIO`, else 4)."""
     task, write_dataset = dataset_writer(task)
     # absolute: ultralytics puts a relative project folder under its own runs/detect/
     out = (Path(out) if out else default_out()).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
+    data_dir = out / 'dataset'
+    last = out / 'run' / 'weights' / 'last.pt'
+    if resume and not (last.is_file() and (data_dir / 'card.json').is_file()):
+        raise FileNotFoundError(f'nothing to resume in {out}: no run/weights/last.pt and dataset/card.json '
+                                '(train without --resume)')
     offline_guard.import_ultralytics(threads=threads)
     from ultralytics import YOLO
 
     t0, c0, load0 = time.perf_counter(), _cpu_seconds(), os.getloadavg()[0]
-    data_dir = out / 'dataset'
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    card = write_dataset(data_dir, n_images=images, seed=seed, sizes=sizes, fault_fraction=fault_fraction)
+    if resume:
+        card = json.loads((data_dir / 'card.json').read_text())
+    else:
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        card = write_dataset(data_dir, n_images=images, seed=seed, sizes=sizes, fault_fraction=fault_fraction)
     t_data, c_data = time.perf_counter() - t0, _cpu_seconds() - c0
 
-    model = YOLO(architecture_file(arch, out))
     t1 = time.perf_counter()
-    model.train(data=str(data_dir / 'data.yaml'), epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
-                seed=seed, project=str(out), name='run', exist_ok=True, pretrained=False, verbose=verbose,
-                **TRAIN_HYP, **offline_guard.TRAIN_OFFLINE_ARGS)
+    model = YOLO(str(last) if resume else architecture_file(arch, out))
+    trainer = {'trainer': segmentation_classes()[0]} if model.task == 'segment' else {}
+    if resume:          # ultralytics takes every argument, the epoch and the optimiser from the checkpoint
+        model.train(resume=True, **trainer)
+    else:
+        model.train(data=str(data_dir / 'data.yaml'), epochs=epochs, imgsz=imgsz, batch=batch,
+                    workers=workers, seed=seed, project=str(out), name='run', exist_ok=True, pretrained=False,
+                    verbose=verbose,
+                    mask_ratio=mask_ratio or SEG_MASK_RATIO.get(arch, 4), **trainer, **TRAIN_HYP,
+                    **offline_guard.TRAIN_OFFLINE_ARGS)
     t_train, c_train = time.perf_counter() - t1, _cpu_seconds() - c0 - c_data
+    run_args = _run_args(out / 'run' / 'args.yaml')
+    if resume:          # what the run was started with, not this call's defaults
+        epochs, imgsz, batch, seed = (run_args.get(key, value) for key, value in
+                                      dict(epochs=epochs, imgsz=imgsz, batch=batch, seed=seed).items())
     run_weights = out / 'run' / 'weights' / 'best.pt'
     if not run_weights.is_file():
         run_weights = run_weights.with_name('last.pt')
@@ -262,7 +348,8 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
     best = YOLO(str(weights))
     val = best.val(data=str(data_dir / 'data.yaml'), imgsz=imgsz, batch=batch, workers=workers,
                    project=str(out),
-                   name='val', exist_ok=True, verbose=verbose, **offline_guard.TRAIN_OFFLINE_ARGS)
+                   name='val', exist_ok=True, verbose=verbose, **_val_options(best),
+                   **offline_guard.TRAIN_OFFLINE_ARGS)
     metrics = dict(
         arch=arch, images=card['counts']['frames'],
         train_frames=card['counts']['per_split'].get('train', 0),
@@ -274,14 +361,16 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
         dataset_cpu_seconds=round(c_data, 1), train_cpu_seconds=round(c_train, 1),
         total_cpu_seconds=round(_cpu_seconds() - c0, 1),
         load_average_start=round(load0, 1), load_average_end=round(os.getloadavg()[0], 1),
-        sizes=list(sizes), fault_fraction=fault_fraction, **all_metrics(val, card['classes']),
+        sizes=card.get('sizes', list(sizes)), fault_fraction=fault_fraction, resumed=resume,
+        mask_ratio=run_args.get('mask_ratio'), **all_metrics(val, card['classes']),
         parameters=int(sum(p.numel() for p in best.model.parameters())), weights=str(weights))
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     model_card = dict(
         model=f"YOLO detector of task {task!r}'s cell (classes {', '.join(card['classes'])}), trained "
               'from random init on simulator-rendered, ground-truth-labelled frames; no pretrained weights, '
               'no download', task=task,
-        architecture=arch, train_args=dict(epochs=epochs, imgsz=imgsz, batch=batch, **TRAIN_HYP),
+        architecture=arch, train_args=dict(epochs=epochs, imgsz=imgsz, batch=batch,
+                                           mask_ratio=run_args.get('mask_ratio'), **TRAIN_HYP),
         dataset=card, metrics=metrics,
         limits='trained on the simulator palette and cameras only; a real cell needs its own labelled frames')
     (out / 'card.json').write_text(json.dumps(model_card, indent=2) + '\n')
@@ -307,7 +396,7 @@ def evaluate(weights: str | Path | None = None, images: int = 600, imgsz: int | 
     model = YOLO(str(weights))
     imgsz = int(imgsz or model.overrides.get('imgsz') or 160)
     val = model.val(data=str(out / 'dataset' / 'data.yaml'), imgsz=imgsz, batch=batch, workers=0,
-                    project=str(out), name='val', exist_ok=True, verbose=False,
+                    project=str(out), name='val', exist_ok=True, verbose=False, **_val_options(model),
                     **offline_guard.TRAIN_OFFLINE_ARGS)
     result = dict(weights=str(weights), frames=card['counts']['frames'], seed=seed, imgsz=imgsz,
                   per_camera=card['counts']['per_camera'],
@@ -330,11 +419,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f'one of {sorted(ARCHS)} or an ultralytics .yaml (never a .pt)')
     t.add_argument('--batch', type=int, default=16)
     t.add_argument('--threads', type=int, default=2, help='torch threads')
-    t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--seed', type=int, default=0, help='of the rendered states and of the training')
+    t.add_argument('--sizes', type=int, nargs='+', default=[96, 128, 160],
+                   help='frame sizes to render (each state at one of them)')
+    t.add_argument('--mask-ratio', type=int, default=None,
+                   help=f'label masks\' downsampling, segmentation (default {SEG_MASK_RATIO}, else 4)')
+    t.add_argument('--resume', action='store_true',
+                   help='continue the run in --out from its run/weights/last.pt (nothing is rendered again)')
     t.add_argument('--task', default=None, help='whose frames (default: the one installed task)')
     t.add_argument('--out', default=None, help=f'output folder (default {default_out()})')
     t.set_defaults(func=lambda a: _print(train(a.out, a.images, a.epochs, a.imgsz, a.arch, a.batch, a.threads,
-                                               a.seed, task=a.task)))
+                                               a.seed, sizes=tuple(a.sizes), task=a.task,
+                                               mask_ratio=a.mask_ratio, resume=a.resume)))
     e = sub.add_parser('eval', help='mAP of trained weights on a fresh held-out set from every camera')
     e.add_argument('--weights', default=None, help=f'default {default_weights()}')
     e.add_argument('--images', type=int, default=600)

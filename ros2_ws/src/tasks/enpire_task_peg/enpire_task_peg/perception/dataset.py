@@ -30,11 +30,15 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from enpire_task_peg.render import CellCameras  # noqa: E402
+from enpire_task_peg.simulator import BOX  # noqa: E402
 from enpire_task_peg.verification.states import states  # noqa: E402
 
 CLASSES = ('peg', 'box')          # the verifier's labels (config/verify.yaml), in class-id order
 CARD_VERSION = 1
 UPSAMPLE = 4
+# Physics is cheap beside rendering: draw the states from a pool this many times larger, i.e. from this many
+# times more layouts (states() gives about 140 states a layout: 300 states would be two or three layouts).
+STATE_POOL = 8
 OCCLUDER_RGB = (110, 110, 115)
 
 
@@ -98,12 +102,17 @@ def _data_yaml(root: Path, splits) -> str:
 
 
 def write_dataset(out: str | Path, n_images: int = 900, seed: int = 0, sizes=(96,),
-                  fault_fraction: float = 0.2, val_fraction: float = 0.15) -> dict:
+                  fault_fraction: float = 0.2, val_fraction: float = 0.15,
+                  state_pool: int = STATE_POOL) -> dict:
     """Render about `n_images` frames (every camera for n_images / 3 states) and write the dataset; returns
-    its card (also card.json). Splits are by state; each state is rendered at one of `sizes`."""
+    its card (also card.json). Splits are by state; each state is rendered at one of `sizes`. The states are
+    a random `1 / state_pool` of `verification.states`' (which come about 140 to a layout): more layouts
+    for the same frames."""
     t0 = time.perf_counter()
     out = Path(out)
-    sim, snapshots = states(max(1, math.ceil(n_images / 3)), seed)
+    wanted = max(1, math.ceil(n_images / 3))
+    sim, snapshots = states(wanted * max(1, state_pool), seed)
+    snapshots = snapshots[:wanted]          # states() shuffles them
     n_states = len(snapshots)
     n_val = n_states if val_fraction >= 1.0 else int(round(n_states * val_fraction))
     splits = ['val'] if n_val == n_states else ['train', 'val']
@@ -114,11 +123,13 @@ def write_dataset(out: str | Path, n_images: int = 900, seed: int = 0, sizes=(96
     cameras = {size: CellCameras(sim.model, size, size) for size in sizes}
     counts: dict = {'frames': 0, 'per_split': {}, 'per_camera': {}, 'per_class': dict.fromkeys(CLASSES, 0),
                     'per_fault': {}, 'per_size': {}, 'per_state_kind': {}}
+    boxes = set()
     try:
         for k, (snapshot, kind) in enumerate(snapshots):
             split = 'val' if k >= n_states - n_val else 'train'
             size = int(rng.choice(list(sizes)))
             sim.restore(snapshot)
+            boxes.add(tuple(np.round(sim.task_state()[BOX], 4)))
             for name, rgb, masks, fault in labelled_frames(cameras[size], sim.data, rng, fault_fraction):
                 stem = f'{k:06d}_{name}'
                 cv2.imwrite(str(out / 'images' / split / f'{stem}.png'), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
@@ -136,10 +147,12 @@ def write_dataset(out: str | Path, n_images: int = 900, seed: int = 0, sizes=(96
         for cams in cameras.values():
             cams.close()
         sim.close()
+    counts['layouts'] = len(boxes)         # states of one layout share the box's position
     (out / 'data.yaml').write_text(_data_yaml(out, splits))
     card = dict(
         card_version=CARD_VERSION, kind='enpire peg cell frames, labelled from MuJoCo segmentation renders',
         classes=list(CLASSES), seed=seed, states=n_states, val_states=n_val, sizes=list(sizes),
+        state_pool=state_pool,
         fault_fraction=fault_fraction,
         labelling=('per camera, MuJoCo segmentation render: geoms of the peg body and of the box body; '
                    'visible mask = minus the occluder patch; one YOLO-seg polygon per connected piece '
