@@ -133,3 +133,15 @@ def test_the_expert_through_the_harness_is_the_expert_in_plain_metaworld(peg_tas
                              distribution='metaworld')
     assert plain_first is not None and outcome.first_success == 1 and outcome.steps == plain_first
     assert np.array_equal(np.array(sent), np.array(plain_actions[:plain_first]))       # bit for bit
+
+
+def test_local_evaluation_in_trial_mode_says_the_peg_cell_is_judged_through_run_trial(peg_task):
+    """local_eval's trial mode steps a table cell under a camera rig: for the peg's self-rendering cell it
+    refuses with the reason and the ways that work, instead of failing somewhere inside."""
+    from enpire_task_peg.empty_policy import EMPTY_POLICY
+
+    from enpire_agents.local_eval import evaluate
+
+    with pytest.raises(ValueError, match='run_trial.*in_process'):
+        evaluate(EMPTY_POLICY, [0], attempts=1, mode='trial', task=peg_task.name, steps_per_attempt=2,
+                 distribution='metaworld')

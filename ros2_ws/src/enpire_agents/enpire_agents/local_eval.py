@@ -317,10 +317,17 @@ class SimTrialCell:
         from enpire_env.safety import SafetyFilter
         from enpire_env.verification import Verifier
         from enpire_sim.cameras import CameraRig
+        from enpire_sim.simulator import SelfRenderingSimulator
 
         self.settings = settings
         self.task = task_registry.get(settings.task)
         self.sim = self.task.load('simulator')()       # an enpire_sim.simulator.CellSimulator
+        if isinstance(self.sim, SelfRenderingSimulator):
+            getattr(self.sim, 'close', lambda: None)()
+            raise ValueError(
+                f"local evaluation's trial mode steps a table cell under a camera rig; task "
+                f"{settings.task!r}'s cell renders its own cameras in 3-D: judge it through run_trial on its "
+                "simulated cell (enpire up, the demo), or with mode='in_process'")
         self.rig = CameraRig(settings.cameras, dict(faults or {}), seed=fault_seed,   # camera -> CameraFaults
                              scene=self.sim.scene)
         self.safety = SafetyFilter(settings.safety)
