@@ -1,13 +1,24 @@
 """Each camera judges "inserted" alone and measures the peg; the fusion locates the head in 3-D from two or
 more calibrated views and errs towards UNCERTAIN: success inside the window, never success just outside it
 (the window's edge), also with a camera dropped or occluded, UNCERTAIN when the views cannot locate it."""
+import json
+from pathlib import Path
+
+import mujoco
 import numpy as np
 import pytest
 from enpire_task_peg.render import CAMERA_NAMES, CAMERAS, CellCameras, camera
-from enpire_task_peg.simulator import BOX, PEG_HEAD, PegSimulator, obj_to_target, sample_layout
+from enpire_task_peg.simulator import BOX, PEG_HEAD, Layout, PegSimulator, obj_to_target, sample_layout
 from enpire_task_peg.verification.fuse import fuse_peg
-from enpire_task_peg.verification.judge import judge_frame
-from enpire_task_peg.verification.locate import HEAD_TO_FAR_END, PegImage, View, locate_head, scaled_distance
+from enpire_task_peg.verification.judge import DEFAULT_CONFIG, judge_frame
+from enpire_task_peg.verification.locate import (
+    DEFAULT_LOCATE,
+    HEAD_TO_FAR_END,
+    PegImage,
+    View,
+    locate_head,
+    scaled_distance,
+)
 from metaworld.policies.sawyer_peg_insertion_side_v3_policy import SawyerPegInsertionSideV3Policy
 
 from enpire_env.verification.models import CameraJudgement, VerdictState
@@ -74,21 +85,60 @@ def test_inserted_is_located_in_3d_and_fused_success(world):
     assert sum(f.state == S for f in verdicts) >= 0.8 * len(verdicts), [f.reason for f in verdicts]
 
 
-def test_a_view_that_sees_the_peg_off_the_holes_axis_keeps_the_fusion_from_success(world):
-    """A state fused SUCCESS becomes UNCERTAIN ('cameras_disagree') when one measuring view says the peg
-    enters off the hole's axis (found by the bench: a peg 2 cm above the axis, located 1.8 cm low from the
-    views' skewed silhouettes, fused SUCCESS at 0.075 from the target)."""
-    sim, cams, inserted, pulled = world
-    for snapshot in [inserted, *pulled]:
-        judged, _, state = _judge(sim, cams, snapshot)
-        if _fused(cams, judged, state).state == S:
-            break
-    else:
-        pytest.fail('no state fused SUCCESS')
-    measuring = next(n for n, j in judged.items() if PegImage.from_details(j.details) is not None)
-    judged[measuring] = judged[measuring].model_copy(update={'state': U, 'reason': 'off_axis'})
-    fused = _fused(cams, judged, state)
-    assert fused.state == U and fused.reason.startswith('cameras_disagree') and measuring in fused.reason
+# States the verification bench found (`bench/peg_verification.py`, seed 0): the layout and the simulator's
+# positions (qpos, mocap), rendered again here.
+STATES = json.loads((Path(__file__).parent / 'data' / 'verification_states.json').read_text())
+
+
+def _rendered(name: str, size: int):
+    state = STATES[name]
+    sim = PegSimulator()
+    sim.reset(Layout(peg=tuple(state['layout'][:3]), box=tuple(state['layout'][3:])))
+    sim.data.qpos[:] = state['qpos']
+    sim.data.mocap_pos[:] = state['mocap_pos']
+    sim.data.mocap_quat[:] = state['mocap_quat']
+    mujoco.mj_forward(sim.model, sim.data)
+    task_state = sim.task_state()
+    assert obj_to_target(task_state[PEG_HEAD], task_state[BOX]) == pytest.approx(state['distance'], abs=1e-6)
+    cams = CellCameras(sim.model, size, size)
+    frames = cams.render_all(sim.data)
+    views = _views(cams)
+    cams.close()
+    sim.close()
+    return frames, views, task_state
+
+
+def _judged(frames, views, box, config=DEFAULT_CONFIG):
+    return {name: judge_frame(frames[name], views[name], box, config, name=name) for name in CAMERA_NAMES}
+
+
+def test_a_peg_above_the_mouth_is_never_located_inside_the_window(world):
+    """The peg 2.2 cm above the hole's axis, 0.075 from the target (outside the window), at 128 px: a finger
+    hides part of its top and its end is seen in part through the mouth, so the pixels' principal axis runs
+    low in both mouth views and, cut in 3-D, locates the head 1.8 cm low, inside the window. The bar's
+    outline leaves those centrelines unsure by more than the nominal pixel error: the bound widens, never
+    SUCCESS."""
+    frames, views, state = _rendered('off_axis_above_the_mouth', 128)
+    box = state[BOX]
+    judged = _judged(frames, views, box)
+    assert fuse_peg(judged.values(), expected=CAMERA_NAMES, views=views, box=box).state != S
+    errors = [PegImage.from_details(judged[n].details).line_error for n in ('mouth_left', 'mouth_right')]
+    assert min(errors) > DEFAULT_LOCATE.line_pixels, errors
+    # the principal axes alone (no outline) locate it inside the window: what the outline is there for
+    by_axis = _judged(frames, views, box, DEFAULT_CONFIG.model_copy(update={'silhouette_fit': False}))
+    assert fuse_peg(by_axis.values(), expected=CAMERA_NAMES, views=views, box=box).state == S
+
+
+def test_an_honest_offset_inside_the_hole_is_success(world):
+    """The peg held in the hole 1.6 cm to the side and 1.1 cm up (0.039 from the target, a clear success), at
+    96 px: its views see it enter off the hole's projected axis (their own verdict 'off_axis'), yet the
+    outline agrees with the centrelines, so the fusion locates it where it is and says SUCCESS."""
+    frames, views, state = _rendered('honest_offset_inside_the_hole', 96)
+    box = state[BOX]
+    judged = _judged(frames, views, box)
+    assert any(j.reason == 'off_axis' for j in judged.values()), {n: j.reason for n, j in judged.items()}
+    fused = fuse_peg(judged.values(), expected=CAMERA_NAMES, views=views, box=box)
+    assert fused.state == S, fused.reason
 
 
 def test_never_success_outside_the_window_incl_its_edge(world):

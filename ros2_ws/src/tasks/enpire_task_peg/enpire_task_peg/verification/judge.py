@@ -32,7 +32,19 @@ from enpire_env.verification.models import CameraJudgement, VerdictState
 from enpire_task_peg.render import CameraPlacement
 from enpire_task_peg.simulator import SUCCESS_RADIUS, TARGET_OFFSET
 from enpire_task_peg.verification.colour import ColourConfig, hsv, occluder_mask, peg_mask
-from enpire_task_peg.verification.locate import HEAD_TO_FAR_END, PEG_HALF_WIDTH, PegImage, View, measure_peg
+from enpire_task_peg.verification.locate import (
+    HEAD_TO_FAR_END,
+    PEG_HALF_WIDTH,
+    PegImage,
+    View,
+    measure_peg,
+)
+from enpire_task_peg.verification.silhouette import (
+    DEFAULT_SILHOUETTE,
+    SilhouetteConfig,
+    fit_centreline,
+    stray,
+)
 
 MOUTH_FROM_TARGET = 0.066   # the hole's mouth (box + 0.096 in x) from the target point (box + 0.03)
 
@@ -48,6 +60,8 @@ class JudgeConfig(BaseModel):
     mouth_gap_pixels: float = 2.0   # the visible peg must reach this close to the projected mouth
     success_dx: float = float(np.sqrt(SUCCESS_RADIUS ** 2 - (2 * 0.021) ** 2))
     occluder_pixels: int = 3        # pixels beyond the found end searched for the arm or the fingers
+    silhouette_fit: bool = True     # the centreline from the bar's outline (silhouette.py), not the pixels'
+    silhouette: SilhouetteConfig = DEFAULT_SILHOUETTE
 
 
 _S_GRID = np.arange(-0.40, 0.90, 0.0005)      # far-end positions along the axis from the target, metres
@@ -167,6 +181,14 @@ def judge_frame(frame: np.ndarray, placement: CameraPlacement | View, box,
     details = dict(dx=dx, dx_lo=dx_lo, dx_hi=dx_hi, off_axis_px=off_axis, mouth_off_axis_px=mouth_off_axis,
                    pixels_per_cm=pixels_per_cm, t_min=float(np.min(t)), t_mouth=t_mouth)
     measured = measure_peg(peg, direction)
+    if measured is not None and config.silhouette_fit:
+        fitted = fit_centreline(view, target, s_far, peg, occluders, ends[0], direction, pixels_per_cm,
+                                target[0] + MOUTH_FROM_TARGET, config.silhouette)
+        if fitted is not None:
+            error = stray(fitted, measured.centre, measured.direction, [measured.t_near, measured.t_far])
+            measured = PegImage(measured.centre, measured.direction, measured.t_far, measured.t_near, True,
+                                error)
+            details['silhouette_misfit_px'] = fitted.misfit
     if measured is not None and _end_is_clear(measured, occluders, config.occluder_pixels):
         details.update(measured.details())
     mouth_tolerance = config.hole_clearance * 100 * pixels_per_cm + config.max_off_axis_pixels

@@ -86,11 +86,13 @@ class PegImage:
     t_far: float
     t_near: float
     reads_depth: bool = True    # False: the view sees the axis end-on, its far end says little along it
+    line_error: float = 0.0     # the view's own error of its centreline at the visible ends (pixels)
 
     def details(self) -> dict[str, float]:
         return {'line_u': float(self.centre[0]), 'line_v': float(self.centre[1]),
                 'line_du': float(self.direction[0]), 'line_dv': float(self.direction[1]),
-                't_far': self.t_far, 't_near': self.t_near, 'reads_depth': float(self.reads_depth)}
+                't_far': self.t_far, 't_near': self.t_near, 'reads_depth': float(self.reads_depth),
+                'line_error_px': self.line_error}
 
     @classmethod
     def from_details(cls, details: dict) -> PegImage | None:
@@ -99,7 +101,7 @@ class PegImage:
             return None
         return cls(np.array([details['line_u'], details['line_v']]),
                    np.array([details['line_du'], details['line_dv']]), details['t_far'], details['t_near'],
-                   bool(details['reads_depth']))
+                   bool(details['reads_depth']), float(details.get('line_error_px') or 0.0))
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,15 @@ def measure_peg(peg: np.ndarray, axis_direction, reads_depth: bool = True) -> Pe
         direction = np.asarray(axis_direction, float) / np.linalg.norm(axis_direction)
     t = (pixels - centre) @ direction
     return PegImage(centre, direction, float(t.max()) + 0.5, float(t.min()) - 0.5, reads_depth)
+
+
+def measure_along(peg: np.ndarray, centre, direction, line_error: float = 0.0) -> PegImage:
+    """A view's measurement of the peg along a centreline found otherwise (the bar's outline fitted to the
+    mask: `silhouette.fit_centreline`): the extremes of its pixels along it."""
+    rows, cols = np.nonzero(peg)
+    t = (np.column_stack([cols + 0.5, rows + 0.5]) - centre) @ direction
+    return PegImage(np.asarray(centre, float), np.asarray(direction, float), float(t.max()) + 0.5,
+                    float(t.min()) - 0.5, True, float(line_error))
 
 
 def _principal_axis(pixels: np.ndarray, towards) -> tuple[np.ndarray, np.ndarray]:
@@ -244,8 +255,8 @@ def locate_head(observed: dict[str, tuple[View, PegImage]], box, config: LocateC
     lo, hi = lo0, hi0
     # Each view's centreline moved to the corners of its error, one view at a time; the views' errors are
     # independent, so their worst effects add up (the distance is smooth in them at this scale).
-    e = config.line_pixels
-    for i in range(len(views)):
+    for i, (_, peg) in enumerate(views):
+        e = max(config.line_pixels, peg.line_error)
         moved = []
         for shift in ((-e, -e), (-e, e), (e, -e), (e, e)):
             shifts = list(nominal_shifts)
