@@ -13,15 +13,16 @@ Counted:
 - false_successes_strict_degraded: the same with one camera dropped (no frame), or a grey occluder over a
   quarter of its frame, each camera in turn (must be 0); false_successes_by says where any came from.
   Only the changed camera is judged again (the others' judgements are the same: a judge sees its own frame
-  only), then the task's fusion runs as verify_frames runs it;
+  only), then the task's fusion runs as verify_frames runs it. Only states metaworld's rule denies are
+  varied: a variant of a success cannot be a false success;
 - recall_clear: clear successes (metaworld's scaled distance <= 0.05, 2 cm inside the 0.07 window) judged
   SUCCESS; recall_all over every success beside it;
 - near_edge states: |distance - 0.07| <= 0.02;
 - clear_missed_by: the fused verdict's reasons on the clear successes it missed.
 
-Other image sizes (--sizes) run on the first --subset states, without the degraded variants. --backend
-yolo_seg (with --yolo-weights) judges with the trained YOLO-seg detector's peg masks. Prints one JSON line
-per size and a summary line at the end.
+Other image sizes (--sizes) run on the first --subset states, with the degraded variants too
+(--no-degraded-sizes leaves them out). --backend yolo_seg (with --yolo-weights) judges with the trained
+YOLO-seg detector's peg masks. Prints one JSON line per size and a summary line at the end.
 
     python bench/peg_verification.py [--states 3000] [--seed 0] [--sizes 128 480] [--subset 300 [100]]
 """
@@ -119,7 +120,7 @@ def run(sim, snapshots, size: int, degraded: bool, seed: int, verifier: Verifier
                 clear_hit += said
                 if not said:
                     missed[verdict.reason] = missed.get(verdict.reason, 0) + 1
-        if degraded:
+        if degraded and not truth:
             for where, fused_variant in degraded_verdicts(frames, judged, layout):
                 wrong = fused_variant.state == VerdictState.SUCCESS and not truth
                 false_degraded += wrong
@@ -147,6 +148,8 @@ def main() -> None:
     parser.add_argument('--sizes', type=int, nargs='*', default=[128, 480], help='image sizes beside 96 px')
     parser.add_argument('--backend', default='classical', help="the verifier's perception backend")
     parser.add_argument('--yolo-weights', default='', help='the yolo backend: its weights file')
+    parser.add_argument('--no-degraded-sizes', action='store_true',
+                        help='the runs of --sizes without the degraded variants (a camera dropped, occluded)')
     args = parser.parse_args()
     t0 = time.perf_counter()
     sim, snapshots = states(args.states, args.seed)
@@ -166,8 +169,8 @@ def main() -> None:
     subsets = dict(zip(args.sizes, args.subset * len(args.sizes) if len(args.subset) == 1 else args.subset,
                        strict=True))
     for size in args.sizes:
-        beside[size] = run(sim, snapshots[:subsets[size]], size, degraded=False, seed=args.seed,
-                           verifier=verifier)
+        beside[size] = run(sim, snapshots[:subsets[size]], size, degraded=not args.no_degraded_sizes,
+                           seed=args.seed, verifier=verifier)
         print(json.dumps({'size': size, **beside[size]}), flush=True)
     sim.close()
     result = {
@@ -178,8 +181,8 @@ def main() -> None:
         'p95_latency_ms': main_run['p95_latency_ms'], 'cameras': len(CAMERA_NAMES), 'image_px': 96,
         'render_fps_3cams': main_run['render_fps_3cams'], 'sim_steps_per_s': round(sim_steps_per_s, 1),
         **{f'{key}_{size}px': beside[size][key] for size in beside
-           for key in ('n_states', 'false_successes_strict', 'recall_clear', 'p95_latency_ms',
-                       'render_fps_3cams')},
+           for key in ('n_states', 'false_successes_strict', 'false_successes_strict_degraded',
+                       'recall_clear', 'p95_latency_ms', 'render_fps_3cams')},
         'state_generation_s': round(t_states, 1), 'wall_s': round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(result))
