@@ -187,7 +187,7 @@ def judge_frame(frame: np.ndarray, placement: CameraPlacement | View, box,
         if fitted is not None:
             error = stray(fitted, measured.centre, measured.direction, [measured.t_near, measured.t_far])
             measured = PegImage(measured.centre, measured.direction, measured.t_far, measured.t_near, True,
-                                error)
+                                error) if fitted.explains else None
             details['silhouette_misfit_px'] = fitted.misfit
     if measured is not None and _end_is_clear(measured, occluders, config.occluder_pixels):
         details.update(measured.details())

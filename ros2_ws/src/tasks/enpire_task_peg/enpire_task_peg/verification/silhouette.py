@@ -31,6 +31,10 @@ class SilhouetteConfig(BaseModel):
     mouth_clear_m: float = 0.005    # the visible part starts this far beyond the mouth's plane
     slack: float = 1.0              # placements this many pixels worse than the best count as fitting too
     end_margin_m: float = 0.02      # how far the ends' reading may be off along the bar (metres)
+    # The best placement may leave this many pixels unexplained (plus the fraction of the peg's pixels); more
+    # and something the colours do not know hides the bar (a grey cable): the view gives no centreline.
+    max_misfit_pixels: float = 3.0
+    max_misfit_fraction: float = 0.02
 
 
 DEFAULT_SILHOUETTE = SilhouetteConfig()
@@ -43,6 +47,11 @@ class FittedLine:
     points: np.ndarray      # every fitting placement's line: a point on it and its direction (n x 2 each)
     directions: np.ndarray
     misfit: float           # the best placement's count of pixels it does not explain
+    max_misfit: float       # beyond which the outline does not explain the view
+
+    @property
+    def explains(self) -> bool:
+        return self.misfit <= self.max_misfit
 
 
 def _outline(view: View, near_x: float, far_x: float, target: np.ndarray) -> np.ndarray | None:
@@ -181,7 +190,8 @@ def fit_centreline(view: View, target: np.ndarray, s_far: float, peg: np.ndarray
     points = pivot + c_fit[:, None] * normal
     directions = np.column_stack([np.cos(a_fit) * direction[0] - np.sin(a_fit) * direction[1],
                                   np.sin(a_fit) * direction[0] + np.cos(a_fit) * direction[1]])
-    return FittedLine(centre, line_direction, points, directions, best)
+    return FittedLine(centre, line_direction, points, directions, best,
+                      config.max_misfit_pixels + config.max_misfit_fraction * len(pegs))
 
 
 def stray(fitted: FittedLine, centre, direction, t_ends) -> float:
