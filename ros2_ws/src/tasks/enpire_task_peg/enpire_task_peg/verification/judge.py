@@ -12,7 +12,8 @@ lies well inside metaworld's window; FAILURE when it clearly lies outside; UNCER
 found, end occluded or cut off, axis seen end-on, near the window's edge).
 
 Beside its own verdict, a camera reports its measurement of the peg (`locate.PegImage`: the centreline and
-the far end's reach, in pixels) when its far end is clearly the peg's own; an end-on camera reports where
+the far end's reach, in pixels, and how sure the bar's outline leaves that centreline: `silhouette.py`) when
+its far end is clearly the peg's own and the outline explains its mask; an end-on camera reports where
 the peg sits across the axis when nothing touches the peg. The fusion locates the head in 3-D from those
 (`fuse.fuse_peg`): one view alone must assume the peg lies on the axis, two do not.
 

@@ -7,8 +7,10 @@ where the projection of the end's face (a 3 cm square) reaches the observed extr
 head lies `HEAD_TO_FAR_END` before the far end's face, hidden in the hole or not.
 
 Every reading carries its pixel error: the centreline's two ends may each lie `line_pixels` off the
-observed line, the far end `end_pixels`. The distance is bounded over all those corners, and the far end's
-readings of the views must overlap (else a view's end is hidden or cut: no verdict). No rclpy here.
+observed line (or the view's own error of it, when the bar's outline leaves it less sure:
+`silhouette.fit_centreline`), the far end `end_pixels`. The distance is bounded over all those corners,
+and the far end's readings of the views must overlap (else a view's end is hidden or cut: no verdict).
+No rclpy here.
 """
 from __future__ import annotations
 
