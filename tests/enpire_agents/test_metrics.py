@@ -37,6 +37,15 @@ def test_wilson_matches_hand_computation():
         wilson_interval(3, 2)
 
 
+def test_wilson_interval_always_holds_the_observed_rate():
+    # rounding put 0/6's lower bound at 3e-17 (a plotted error bar of -3e-17 made matplotlib refuse)
+    for n in range(1, 200):
+        for successes in (0, n // 2, n):
+            low, high = wilson_interval(successes, n)
+            assert 0.0 <= low <= successes / n <= high <= 1.0
+    assert wilson_interval(0, 6)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+
+
 def test_pass_at_k_counts_first_success_within_k_of_one_rollout():
     rollouts = [_rollout(1, 1), _rollout(2, 3), _rollout(3, None), _rollout(4, 8)]
     assert pass_at(rollouts, 1).rate == 0.25

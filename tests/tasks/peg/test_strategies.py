@@ -80,3 +80,51 @@ def test_the_offline_backend_starts_from_the_naive_start_and_follows_the_diagnos
     assert genome.slots['grasp'] == 'settle' and second.parent == 'n0'
     peer = backend.propose(request.model_copy(update={'agent_id': 'agent_1'}))
     assert lib.genome_from_code(peer.code) != lib.seed_genome()        # a team spreads its first ideas
+
+
+def _cell_rollout(seed, score, reason, success=False):
+    from enpire_rollout.trial_outcome import TrialOutcome
+    return TrialOutcome(seed=seed, attempts=2, attempts_used=1 if success else 2,
+                        attempt_scores=[1.0] if success else [score, score],
+                        attempt_successes=[True] if success else [False, False],
+                        attempt_reasons=['success'] if success else [reason, reason])
+
+
+def _summary(rollouts, node_id='n0'):
+    wins = sum(r.success for r in rollouts)
+    return TrialSummary(node_id=node_id, hypothesis='h', trials=len(rollouts), successes_at_1=wins,
+                        successes_at_k=wins,
+                        mean_score=float(np.mean([r.best_score for r in rollouts])),
+                        failure_reasons=sorted({r.attempt_reasons[-1] for r in rollouts if not r.success}),
+                        rollouts=rollouts)
+
+
+def test_the_diagnosis_reads_a_cells_camera_verdicts_by_how_far_the_head_was():
+    # the cell's cameras say 'outside_window' (score = window radius / distance) or that they could not
+    # locate the peg; a peg left on the table scores ~0.25: never carried
+    far = _summary([_cell_rollout(0, 0.26, 'outside_window'), _cell_rollout(1, 1.0, '', success=True),
+                    _cell_rollout(2, 0.0, 'not_located: 0 view(s) measured the peg')])
+    assert lib.diagnose(far)[:2] == ['grasp', 'drop']
+    near = _summary([_cell_rollout(0, 0.7, 'near_threshold'), _cell_rollout(1, 0.6, 'outside_window')])
+    modes = lib.diagnose(near)
+    assert 'align' in modes and 'grasp' not in modes and 'drop' not in modes
+
+
+def test_while_nothing_succeeds_the_backend_takes_a_modes_moves_together(peg_task):
+    backend = OfflineBackend(seed=0)
+    request = ImprovementRequest(task='peg_insertion', contract='', agent_id='agent_0', round=0)
+    first = backend.propose(request)
+    nothing = _summary([_cell_rollout(0, 0.26, 'outside_window'), _cell_rollout(1, 0.0, 'not_located')])
+    second = backend.propose(request.model_copy(update={'round': 1, 'best_code': first.code, 'best': nothing,
+                                                        'history': [nothing]}))
+    genome = lib.genome_from_code(second.code)
+    assert (genome.slots['approach'], genome.slots['grasp']) == ('hover', 'settle')
+    assert genome.slots == {**lib.seed_genome().slots, 'approach': 'hover', 'grasp': 'settle'}
+    # once some rollout succeeds, one move at a time again (so a result says which move it was)
+    some = _summary([_cell_rollout(0, 0.26, 'outside_window'), _cell_rollout(1, 1.0, '', success=True)],
+                    node_id='n1')
+    third = OfflineBackend(seed=0).propose(request.model_copy(update={
+        'round': 2, 'best_code': first.code, 'best': some, 'history': [some]}))
+    naive = lib.seed_genome().slots
+    changed = [s for s, v in lib.genome_from_code(third.code).slots.items() if v != naive[s]]
+    assert len(changed) == 1

@@ -9,8 +9,9 @@ by what the request reports:
 - a peer's best beats this agent's best: reuse the peer's policy (its genome is read back from the
   `# GENOME:` line of its code) and revise it -- `parent` is then the peer's node;
 - otherwise revise this agent's best: the library's `diagnose` turns the failure reasons and scores
-  into failure modes, and its `PLAYBOOK` orders the structural moves for each; once the diagnosed moves
-  are tried, it mutates 1-3 live parameters, mostly the diagnosis' own.
+  into failure modes, and its `PLAYBOOK` orders the structural moves for each (a library that sets
+  `COMBINE_MOVES_WHILE_FAILING` gets a mode's moves together while no rollout succeeds); once the
+  diagnosed moves are tried, it mutates 1-3 live parameters, mostly the diagnosis' own.
 
 A strategy library (a module or namespace) gives: `Genome`, `SLOTS`, `SLOT_ORDER`, `seed_genome()`,
 `compose(genome)`, `genome_from_code(code)`, `mutate_param(name, value, rng, scale)`, `PLAYBOOK`,
@@ -111,7 +112,10 @@ class OfflineBackend:
         else:
             summary = self._summary_of(request, parent, reuse)
             issues = lib.diagnose(summary)
-            genome, why = self._revise(lib, base, issues, rng, taken)
+            # a library may ask for bold steps while nothing succeeds: the first mode's moves at once
+            bold = bool(getattr(lib, 'COMBINE_MOVES_WHILE_FAILING', False)) and summary is not None \
+                and summary.trials > 0 and summary.successes_at_k == 0
+            genome, why = self._revise(lib, base, issues, rng, taken, bold=bold)
             prefix = f'reuse {parent} and ' if reuse else ''
             hypothesis = f'{prefix}{why} [{", ".join(issues)}]: {genome.describe_diff(base)}'
         self.tried.add(genome.key())
@@ -153,13 +157,24 @@ class OfflineBackend:
             reasons += [r for r in request.history[-1].failure_reasons if r not in reasons]
         return best.model_copy(update={'failure_reasons': reasons})
 
-    def _revise(self, lib, base, issues: list[str], rng, taken: frozenset[str] | set[str] = frozenset()
-                ) -> tuple[Any, str]:
-        """The next idea from `base`: the diagnosed structural moves in playbook order; a move the team
-        already holds gets one more library move stacked on it (the peer tests the move, this agent the
-        move and the next); then 1-3 parameter mutations; then a structural jump at random. Nothing the
-        agent proposed before or the team holds (`taken`: code hashes) is proposed."""
+    def _revise(self, lib, base, issues: list[str], rng, taken: frozenset[str] | set[str] = frozenset(),
+                bold: bool = False) -> tuple[Any, str]:
+        """The next idea from `base`: the diagnosed structural moves in playbook order (`bold`: first all
+        moves of the most pressing mode that has some left, at once); a move the team already holds gets
+        one more library move stacked on it (the peer tests the move, this agent the move and the next);
+        then 1-3 parameter mutations; then a structural jump at random. Nothing the agent proposed before
+        or the team holds (`taken`: code hashes) is proposed."""
         base = base.full()
+        if bold:
+            for issue in issues:
+                moves = dict(m for m in lib.PLAYBOOK[issue][0] if base.slots[m[0]] != m[1])
+                if len(moves) < 2:
+                    continue
+                cand = lib.Genome({**base.slots, **moves}, dict(base.params)).full()
+                if self._free(lib, cand, taken):
+                    change = ' and '.join(f'{slot} -> {variant}' for slot, variant in moves.items())
+                    return cand, f'{change} at once for {issue} (nothing succeeds yet)'
+                break
         held = []                                           # moves a peer has taken: build on them
         for issue in issues:
             for slot, variant in lib.PLAYBOOK[issue][0]:

@@ -14,7 +14,13 @@ import sys
 
 from enpire_agents.backends.strategy_genome import StrategyGenome, StrategySpace
 from enpire_task_peg.strategies import pieces
-from enpire_task_peg.strategies.playbook import PLAYBOOK, START_ISSUE, START_TEXT, diagnose  # noqa: F401
+from enpire_task_peg.strategies.playbook import (  # noqa: F401
+    COMBINE_MOVES_WHILE_FAILING,
+    PLAYBOOK,
+    START_ISSUE,
+    START_TEXT,
+    diagnose,
+)
 
 SLOTS: dict[str, dict[str, str]] = {
     'approach': pieces.APPROACH,
