@@ -7,7 +7,9 @@ from the colour judge's HSV range are compared with the exact mask of MuJoCo's s
 mask IoU (frames where the peg is visible: >= 3 pixels), detection recall (a peg found where one is
 visible) and false detections (a peg found where none is), inference latency; and what the judge reads: the
 far end's reach along the projected insertion axis (the farthest mask pixel, `judge.judge_frame`), learned
-minus true in pixels, in the cameras that see the axis side-on (`JudgeConfig.min_axis_pixels_per_cm`).
+minus true in pixels, in the cameras that see the axis side-on (`JudgeConfig.min_axis_pixels_per_cm`); how
+far the learned mask strays beyond the true one (each extra pixel's distance to the nearest true pixel: what
+the silhouette fit's `edge_pixels` must allow) and its area over the true one's.
 Also ultralytics' own box and mask mAP on the same kind of held-out set
 (`enpire_env.perception.train.evaluate`). Prints one JSON line.
 
@@ -27,6 +29,7 @@ from enpire_env.perception import offline_guard  # noqa: E402
 
 offline_guard.import_ultralytics(threads=2)     # torch before any EGL context (see offline_guard)
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from enpire_task_peg.render import CellCameras, camera  # noqa: E402
 from enpire_task_peg.simulator import BOX, TARGET_OFFSET  # noqa: E402
@@ -85,6 +88,7 @@ def main() -> None:
     cams = CellCameras(sim.model, 96, 96)
     views = {name: View.of_placement(camera(name), 96, 96) for name in cams.names}
     ious, colour_ious, latencies, far_errors, colour_far_errors = [], [], [], [], []
+    stray, areas = [], []
     visible = found = absent = false_found = 0
     for snapshot, _ in snapshots:
         sim.restore(snapshot)
@@ -100,6 +104,10 @@ def main() -> None:
                 visible += 1
                 found += bool(boxes)
                 ious.append(iou(learned, truth))
+                if learned.any():
+                    distance = cv2.distanceTransform((~truth).astype(np.uint8), cv2.DIST_L2, 5)
+                    stray.extend(distance[learned & ~truth].tolist())
+                    areas.append(learned.sum() / truth.sum())
                 colour = peg_mask(hsv(image), ColourConfig())
                 colour_ious.append(iou(colour, truth))
                 axis = axis_in_image(views[name], box)
@@ -124,6 +132,9 @@ def main() -> None:
         'peg_mask_iou_p10': round(float(np.percentile(ious, 10)), 4),
         'colour_mask_iou_mean': round(float(np.mean(colour_ious)), 4),
         'far_end_error': stats(far_errors), 'colour_far_end_error': stats(colour_far_errors),
+        'stray_pixels': {'n': len(stray), **{f'p{q}_px': round(float(np.percentile(stray, q)), 3)
+                                              for q in (50, 95, 99)}} if stray else {},
+        'peg_area_ratio_median': round(float(np.median(areas)), 4) if areas else None,
         'peg_detection_recall': round(found / max(visible, 1), 4),
         'false_peg_detections': false_found, 'peg_absent_frames': absent,
         'p95_latency_ms': round(float(np.percentile(latencies, 95)), 2),

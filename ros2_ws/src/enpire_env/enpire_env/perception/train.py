@@ -295,12 +295,14 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
           imgsz: int = DEFAULTS['imgsz'], arch: str = DEFAULTS['arch'], batch: int = 16, threads: int = 2,
           seed: int = 0,
           sizes=(96, 128, 160), fault_fraction: float = 0.3, workers: int = 0, verbose: bool = False,
-          task: str | None = None, mask_ratio: int | None = None, resume: bool = False) -> dict:
+          task: str | None = None, mask_ratio: int | None = None, resume: bool = False,
+          init: str | Path | None = None) -> dict:
     """Render the task's dataset, train from the architecture file, validate, and save everything in `out`.
 
     Ultralytics writes `out/run/weights/last.pt` after every epoch: a run cut off leaves usable weights, and
     `resume` continues it from there (same dataset, arguments and schedule; nothing is rendered again).
-    `mask_ratio`: the label masks' downsampling of a segmentation model (default `SEG_MASK_RATIO`, else 4)."""
+    `mask_ratio`: the label masks' downsampling of a segmentation model (default `SEG_MASK_RATIO`, else 4).
+    `init`: an earlier run's weights of `arch` to start from (more epochs on fresh frames), not random."""
     task, write_dataset = dataset_writer(task)
     # absolute: ultralytics puts a relative project folder under its own runs/detect/
     out = (Path(out) if out else default_out()).expanduser().resolve()
@@ -310,6 +312,8 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
     if resume and not (last.is_file() and (data_dir / 'card.json').is_file()):
         raise FileNotFoundError(f'nothing to resume in {out}: no run/weights/last.pt and dataset/card.json '
                                 '(train without --resume)')
+    if init is not None and not Path(init).expanduser().is_file():
+        raise FileNotFoundError(f'--init {init}: no such weights file (a local file of an earlier run)')
     offline_guard.import_ultralytics(threads=threads)
     from ultralytics import YOLO
 
@@ -323,13 +327,15 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
     t_data, c_data = time.perf_counter() - t0, _cpu_seconds() - c0
 
     t1 = time.perf_counter()
-    model = YOLO(str(last) if resume else architecture_file(arch, out))
+    start = str(last) if resume else str(Path(init).expanduser()) if init else architecture_file(arch, out)
+    model = YOLO(start)
     trainer = {'trainer': segmentation_classes()[0]} if model.task == 'segment' else {}
     if resume:          # ultralytics takes every argument, the epoch and the optimiser from the checkpoint
         model.train(resume=True, **trainer)
     else:
         model.train(data=str(data_dir / 'data.yaml'), epochs=epochs, imgsz=imgsz, batch=batch,
-                    workers=workers, seed=seed, project=str(out), name='run', exist_ok=True, pretrained=False,
+                    workers=workers, seed=seed, project=str(out), name='run', exist_ok=True,
+                    pretrained=init is not None,
                     verbose=verbose,
                     mask_ratio=mask_ratio or SEG_MASK_RATIO.get(arch, 4), **trainer, **TRAIN_HYP,
                     **offline_guard.TRAIN_OFFLINE_ARGS)
@@ -362,6 +368,7 @@ def train(out: str | Path | None = None, images: int = DEFAULTS['images'], epoch
         total_cpu_seconds=round(_cpu_seconds() - c0, 1),
         load_average_start=round(load0, 1), load_average_end=round(os.getloadavg()[0], 1),
         sizes=card.get('sizes', list(sizes)), fault_fraction=fault_fraction, resumed=resume,
+        init=str(init) if init else None,
         mask_ratio=run_args.get('mask_ratio'), **all_metrics(val, card['classes']),
         parameters=int(sum(p.numel() for p in best.model.parameters())), weights=str(weights))
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
@@ -424,13 +431,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help='frame sizes to render (each state at one of them)')
     t.add_argument('--mask-ratio', type=int, default=None,
                    help=f'label masks\' downsampling, segmentation (default {SEG_MASK_RATIO}, else 4)')
+    t.add_argument('--init', default=None,
+                   help='start from these weights (an earlier run of --arch, a local file), not random ones')
     t.add_argument('--resume', action='store_true',
                    help='continue the run in --out from its run/weights/last.pt (nothing is rendered again)')
     t.add_argument('--task', default=None, help='whose frames (default: the one installed task)')
     t.add_argument('--out', default=None, help=f'output folder (default {default_out()})')
     t.set_defaults(func=lambda a: _print(train(a.out, a.images, a.epochs, a.imgsz, a.arch, a.batch, a.threads,
                                                a.seed, sizes=tuple(a.sizes), task=a.task,
-                                               mask_ratio=a.mask_ratio, resume=a.resume)))
+                                               mask_ratio=a.mask_ratio, resume=a.resume, init=a.init)))
     e = sub.add_parser('eval', help='mAP of trained weights on a fresh held-out set from every camera')
     e.add_argument('--weights', default=None, help=f'default {default_weights()}')
     e.add_argument('--images', type=int, default=600)

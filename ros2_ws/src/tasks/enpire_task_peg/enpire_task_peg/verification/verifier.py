@@ -27,8 +27,9 @@ def placed_box(layout: Mapping[str, Sequence[float]] | None):
 class PegJudge:
     """`Task.verifier.judge`: (settings, detector, segmenter) -> the per-camera judge. With the classical
     backend the judge reads its own colour ranges (verification/colour.py); with a learned one (the
-    `yolo_seg` backend, trained on the cell's frames) the peg's mask is the segmenter's, and the far end's
-    reading is trusted to `learned_end_pixels` (a learned mask's edge is less sharp than a colour's)."""
+    `yolo_seg` backend, trained on the cell's frames) the peg's mask is the segmenter's, the far end's
+    reading is trusted to `learned_end_pixels` and the silhouette fit lets the mask's edge stray by
+    `learned_edge_pixels` (a learned mask's edge is less sharp than a colour's)."""
 
     threshold = None    # the fusion decides from the 3-D location, not from a lone camera's score
     needs = 'camera'    # frames come with their camera's calibrated model, not a table homography
@@ -38,7 +39,9 @@ class PegJudge:
         self.learned = segmenter is not None and not isinstance(segmenter, ClassicalBackend)
         self.detector, self.segmenter = detector, segmenter
         if self.learned:
-            self.judge = judge.model_copy(update={'end_pixels': judge.learned_end_pixels})
+            silhouette = judge.silhouette.model_copy(update={'edge_pixels': judge.learned_edge_pixels})
+            self.judge = judge.model_copy(update={'end_pixels': judge.learned_end_pixels,
+                                                  'silhouette': silhouette})
 
     def learned_peg(self, image) -> np.ndarray:
         """The learned segmenter's peg mask (empty when the detector finds no peg)."""
