@@ -87,6 +87,8 @@ def test_a_composed_cell_is_one_process_one_participant_and_runs_a_trial(sim_cel
 
     client = ActionClient(ros_node.node, RunTrial, names.cell_name('cell_0', names.RUN_TRIAL))
     assert client.wait_for_server(timeout_sec=30)
+    # a fresh server may lose the first goal (a discovery race): a refused one proves the paths first
+    ros_node.wait_taking_goals(client, RunTrial.Goal(task='pusht', attempts=0))
     handle = ros_node.wait_future(client.send_goal_async(mover_goal(tmp_path, seed=5)), 30, 'goal accepted')
     assert handle.accepted
     result = ros_node.wait_future(handle.get_result_async(), 150, 'trial result').result

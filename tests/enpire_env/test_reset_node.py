@@ -29,6 +29,10 @@ def start_reset(node_processes, tmp_path, timeout=1.0, evidence='false', extra='
                                           '-p', f'config_file:={config}'])
 
 
+# A goal every reset server refuses (never placed): proves the goal and result paths of a fresh server.
+REFUSED = ResetCell.Goal(task='pusht', seed=0, distribution='in_distribution', max_tries=0)
+
+
 def run_goal(ros_node, client, task='pusht', seed=3, distribution='in_distribution', max_tries=2, timeout=30):
     feedback = []
     goal = ResetCell.Goal(task=task, seed=seed, distribution=distribution, max_tries=max_tries)
@@ -101,6 +105,7 @@ def test_reset_node_against_fakes(node_processes, ros_node, tmp_path):
     cell = FakeCell(ros_node)
     client = ActionClient(ros_node.node, ResetCell, names.cell_name(NS, names.RESET))
     assert client.wait_for_server(timeout_sec=20), 'reset action never appeared'
+    ros_node.wait_taking_goals(client, REFUSED)     # a fresh server: the first goal may be lost (see it)
 
     # malformed goals: a clear reason, nothing placed
     malformed = [({'task': 'fold_laundry'},
@@ -161,6 +166,7 @@ def test_reset_end_to_end_with_sim_and_verify(node_processes, ros_node, tmp_path
     start_reset(node_processes, tmp_path, timeout=5.0, evidence='true', extra='  pose_cameras: [top]\n')
     client = ActionClient(ros_node.node, ResetCell, names.cell_name(NS, names.RESET))
     assert client.wait_for_server(timeout_sec=30), 'reset action never appeared'
+    ros_node.wait_taking_goals(client, REFUSED)
     for seed, distribution, idle in [(5, 'in_distribution', 0.0), (6, 'out_of_distribution', 1.5)]:
         time.sleep(idle)   # a reset after the cell idled (as-fast: sim time stands still meanwhile)
         status, result, feedback = run_goal(ros_node, client, seed=seed, distribution=distribution,

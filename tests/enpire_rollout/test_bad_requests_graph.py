@@ -174,6 +174,7 @@ def test_reset_aborts_malformed_goals_and_resets_after_them(cell):  # noqa: F811
     ros = cell['ros']
     client = ActionClient(ros.node, ResetCell, names.cell_name(NS, names.RESET))
     assert client.wait_for_server(timeout_sec=30)
+    ros.wait_taking_goals(client, ResetCell.Goal(task='pusht', seed=0, max_tries=0))   # a fresh server
 
     def reset(**kw):
         values = dict(task='pusht', seed=1, distribution='in_distribution', max_tries=3)

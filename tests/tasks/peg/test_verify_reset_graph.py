@@ -39,6 +39,8 @@ def peg_cell(node_processes, ros_node, tmp_path):
                                    *sim_time_ros_args(NS), '-p', f'config_file:={config}'], env=env)
     client = ActionClient(ros_node.node, ResetCell, names.cell_name(NS, names.RESET))
     assert client.wait_for_server(timeout_sec=60), 'reset action never appeared'
+    # a fresh server may lose the first goal (a discovery race): a refused one proves the paths first
+    ros_node.wait_taking_goals(client, ResetCell.Goal(task='peg_insertion', seed=0, max_tries=0))
     verify = ros_node.node.create_client(Verify, names.cell_name(NS, names.VERIFY))
     assert verify.wait_for_service(timeout_sec=60), 'no verify service'
     return client, verify
