@@ -139,6 +139,12 @@ def test_the_expert_inserts_the_peg_through_run_trial_and_the_verdict_agrees_wit
     assert truth.success, (list(truth.task_state), truth.score)        # metaworld's rule on that step
     # the verdicts before it were not successes (the attempt ends at its first)
     assert not any(v.success for v in heard.verdicts[:-1])
+    # `enpire audit` re-judges every recorded verdict from the bag alone (its frames, CameraInfo, camera
+    # poses and placed layout on /tf_static) and agrees with each, the success included
+    from enpire_rollout.audit import audit_bag
+    rows, _ = audit_bag(result.bag_path, video=False)
+    assert len(rows) >= 2 and rows[-1].audit_success, rows[-3:]
+    assert all(r.agree for r in rows), [r for r in rows if not r.agree][:3]
 
 
 def test_the_empty_policy_is_never_judged_a_success(peg_cell):

@@ -46,6 +46,34 @@ def recorded_rates(reader: Reader) -> dict[str, float]:
     return rates
 
 
+def frame_at(frames: dict[int, object], stamp_ns: int):
+    """The frame captured at `stamp_ns`, else the last one captured before it (None: none yet)."""
+    if stamp_ns in frames:
+        return frames[stamp_ns]
+    before = [t for t in frames if t <= stamp_ns]
+    return frames[max(before)] if before else None
+
+
+def camera_frames(calibrated: CalibratedCameras, frames: dict, images: dict, task_frame: str
+                  ) -> tuple[dict, dict | None]:
+    """Frames for a judge that needs its camera's calibrated model (a 3-D task), as the verify node gives
+    them: the recorded image (undistorted where the lens distorts) with the camera's model in the task's
+    frame, and the layout the reset placed (`placed/<object>` on /tf_static). A camera the bag holds no
+    calibration for keeps its frame: judged 'no_calibration', never guessed."""
+    from enpire_env.verification import Frame
+
+    out = {}
+    for cam, frame in frames.items():
+        known = calibrated.camera_model(cam, task_frame) if frame is not None else None
+        if known is None:
+            out[cam] = frame
+            continue
+        model, undistort = known
+        image = images.get(id(frame), frame.image)
+        out[cam] = Frame(undistort(image) if undistort is not None else image, None, frame.stamp, model)
+    return out, calibrated.placed(task_frame) or None
+
+
 def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool = True,
               score_tolerance: float = 0.05, table_pixel_m: float = DEFAULT_TABLE_PIXEL_M
               ) -> tuple[list[AuditRow], dict[str, str]]:
@@ -59,8 +87,10 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
     calibrated = CalibratedCameras(table_pixel_m)
     bag = Path(bag)
     latest: dict[str, Frame] = {}
-    by_stamp: dict[str, dict[int, Frame]] = {}    # camera -> recent frames by capture stamp
+    by_stamp: dict[str, dict[int, Frame]] = {}    # camera -> its frames by capture stamp
+    pending: list[tuple[object, int]] = []         # the recorded verdicts, judged once every frame is read
     homs: dict[str, np.ndarray] = {}
+    images: dict[int, np.ndarray] = {}            # a mapped frame's image as recorded (for a 3-D judge)
     writers: dict[str, cv2.VideoWriter] = {}
     videos: dict[str, str] = {}
     rows: list[AuditRow] = []
@@ -88,10 +118,8 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
                 image = image_to_array(msg.height, msg.width, msg.encoding, msg.data)
                 captured = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
                 latest[cam] = Frame(*calibrated.map_frame(cam, image, homs.get(cam)), captured * 1e-9)
-                recent = by_stamp.setdefault(cam, {})
-                recent[captured] = latest[cam]
-                if len(recent) > 64:
-                    del recent[min(recent)]
+                images[id(latest[cam])] = image
+                by_stamp.setdefault(cam, {})[captured] = latest[cam]
                 if video:
                     if cam not in writers:
                         out_dir.mkdir(parents=True, exist_ok=True)
@@ -100,22 +128,30 @@ def audit_bag(bag: str | Path, video_dir: str | Path | None = None, video: bool 
                                                        rates[cam], (msg.width, msg.height))
                     writers[cam].write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
             elif topic.endswith('/trial/verdicts'):
-                recorded = store.deserialize_cdr(raw, conn.msgtype)
-                cams = [c.camera for c in recorded.cameras] or list(latest)
-                # The frames the verdict names (its cameras' capture stamps), else each camera's latest.
-                named = {c.camera: c.frame_stamp.sec * 1_000_000_000 + c.frame_stamp.nanosec
-                         for c in recorded.cameras}
-                frames = {c: by_stamp.get(c, {}).get(named.get(c, -1)) or latest.get(c) for c in cams}
-                verifier = verifiers.get(recorded.task) or verifiers.setdefault(recorded.task,
-                                                                                Verifier(recorded.task))
-                now = recorded.header.stamp.sec + recorded.header.stamp.nanosec * 1e-9 or stamp * 1e-9
-                fused = verifier.verify(frames, cameras=cams, now=now, max_age=1e9)
-                audit_success = bool(fused.state == 0)
-                score = float(getattr(fused, 'score', 0.0))
-                rows.append(AuditRow(bag=bag.name, index=len(rows), recorded_success=bool(recorded.success),
-                                     recorded_score=float(recorded.score), audit_success=audit_success,
-                                     audit_score=score, agree=audit_success == bool(recorded.success)
-                                     and abs(score - float(recorded.score)) <= score_tolerance))
+                # Judged after the whole bag is read: the frames a verdict names may be logged after it.
+                pending.append((store.deserialize_cdr(raw, conn.msgtype), stamp))
+    for recorded, stamp in pending:
+        cams = [c.camera for c in recorded.cameras] or list(by_stamp)
+        now = recorded.header.stamp.sec + recorded.header.stamp.nanosec * 1e-9 or stamp * 1e-9
+        # The frames the verdict names (its cameras' capture stamps), else each camera's last one by then.
+        named = {c.camera: c.frame_stamp.sec * 1_000_000_000 + c.frame_stamp.nanosec
+                 for c in recorded.cameras}
+        frames = {c: frame_at(by_stamp.get(c, {}), named.get(c) or round(now * 1e9)) for c in cams}
+        verifier = verifiers.get(recorded.task) or verifiers.setdefault(recorded.task,
+                                                                        Verifier(recorded.task))
+        if getattr(verifier.judge_frame, 'needs', 'homography') == 'camera':
+            # A 3-D task's judge: each frame with its camera's model in the task's frame and the layout the
+            # reset placed, both from the bag's /tf_static and CameraInfo (as the verify node builds them).
+            frames, layout = camera_frames(calibrated, frames, images, verifier.task.action.frame)
+            fused, _ = verifier.verify_frames(frames, cameras=cams, now=now, max_age=1e9, layout=layout)
+        else:
+            fused = verifier.verify(frames, cameras=cams, now=now, max_age=1e9)
+        audit_success = bool(fused.state == 0)
+        score = float(getattr(fused, 'score', 0.0))
+        rows.append(AuditRow(bag=bag.name, index=len(rows), recorded_success=bool(recorded.success),
+                             recorded_score=float(recorded.score), audit_success=audit_success,
+                             audit_score=score, agree=audit_success == bool(recorded.success)
+                             and abs(score - float(recorded.score)) <= score_tolerance))
     for w in writers.values():
         w.release()
     return rows, videos
