@@ -341,7 +341,9 @@ def test_full_trial_with_two_attempts_recorded(cell):
         counts = {c.topic: c.msgcount for c in reader.connections}
     assert counts['/cell_0/cmd/policy_target'] >= 30 and counts['/cell_0/cmd/target'] >= 30
     assert counts['/cell_0/cell_state'] >= 30 and counts['/cell_0/trial/verdicts'] == 2
-    assert counts['/cell_0/cameras/top/image_raw'] >= 30 and counts['/trial/metadata'] == 1
+    # Cameras are best effort (sensor-data QoS, as ROS camera drivers offer them): a starved machine may drop
+    # a few of the ~31 frames (28 beside two CPU burners); the reliable streams above keep every step.
+    assert counts['/cell_0/cameras/top/image_raw'] >= 24 and counts['/trial/metadata'] == 1
     # The cameras' calibration as the cell publishes it: standard TF, and CameraInfo at the bag's start
     # (then only when the intrinsics change).
     assert counts['/tf_static'] >= 1 and counts['/cell_0/cameras/top/camera_info'] == 1
